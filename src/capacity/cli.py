@@ -1,0 +1,152 @@
+"""The ``capacity`` command line: solve and validate cases.
+
+Exit codes: 0 a plan was found (optimal, or feasible at the time limit); 1 the solver
+failed; 2 invalid input (bad case or option); 3 the case is infeasible; 4 no feasible plan
+was found within the time limit.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from capacity.case import load_case
+from capacity.errors import CaseError
+from capacity.plan import Plan
+from capacity.solve import SolveOptions, solve
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Optimisation engine for shared biomanufacturing capacity.")
+out = Console()
+err = Console(stderr=True)
+
+EXIT_OK, EXIT_SOLVER_ERROR, EXIT_INVALID, EXIT_INFEASIBLE, EXIT_NO_SOLUTION = 0, 1, 2, 3, 4
+_EXIT_BY_STATUS = {"optimal": EXIT_OK, "time_limit_feasible": EXIT_OK,
+                   "infeasible": EXIT_INFEASIBLE, "unbounded": EXIT_SOLVER_ERROR,
+                   "no_solution": EXIT_NO_SOLUTION, "error": EXIT_SOLVER_ERROR}
+
+CaseArg = Annotated[Path | None, typer.Argument(
+    help="Case folder (CSV/Parquet tables) or .xlsx workbook; the embedded default case "
+         "if omitted.", show_default=False)]
+
+
+@app.command("solve")
+def solve_command(
+    case: CaseArg = None,
+    time_limit: Annotated[float, typer.Option("--time-limit", help="Seconds for HiGHS.")] = 300.0,
+    gap: Annotated[float, typer.Option("--gap", help="Relative MIP gap to stop at.")] = 1e-4,
+    threads: Annotated[int, typer.Option("--threads", help="HiGHS threads.")] = 1,
+    seed: Annotated[int, typer.Option("--seed", help="HiGHS random seed.")] = 0,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Write the plan here.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="Plan files: csv or parquet.")] = "csv",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    log: Annotated[bool, typer.Option("--log", help="Show HiGHS's log.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    """Solve a case and print the plan's summary (or JSON); optionally save the plan."""
+    if fmt not in ("csv", "parquet"):
+        _fail(f"--format must be csv or parquet, not {fmt!r}")
+    try:
+        options = SolveOptions(time_limit_s=time_limit, mip_rel_gap=gap, threads=threads,
+                               seed=seed, log=log and not as_json)
+    except ValidationError as e:
+        _fail("; ".join(f"--{_option_name(x['loc'][0])}: {x['msg']}" for x in e.errors()))
+    loaded = _load(case, debug)
+    plan = solve(loaded, options)
+    if out_dir is not None and plan.has_solution:
+        plan.save(out_dir, fmt="parquet" if fmt == "parquet" else "csv")
+    if as_json:
+        print(json.dumps(plan.summary()))
+    else:
+        _print_plan(plan, out_dir)
+    raise typer.Exit(_EXIT_BY_STATUS[plan.status])
+
+
+@app.command("validate")
+def validate_command(
+    case: Annotated[Path, typer.Argument(help="Case folder or .xlsx workbook.")],
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    """Check a case and print every problem found, or "ok"."""
+    loaded = _load(case, debug)
+    out.print(f"ok: {loaded.name}: {len(loaded.sites)} sites, {len(loaded.suites)} suites, "
+              f"{len(loaded.programs)} programs, {len(loaded.periods)} periods")
+
+
+def _option_name(field: object) -> str:
+    return {"time_limit_s": "time-limit", "mip_rel_gap": "gap"}.get(str(field), str(field))
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(EXIT_INVALID)
+
+
+def _load(path: Path | None, debug: bool):  # type: ignore[no-untyped-def]
+    try:
+        return load_case(path)
+    except CaseError as e:
+        if debug:
+            raise
+        err.print(f"[red]invalid case[/red] {path}: {e.describe()}", highlight=False)
+        raise typer.Exit(EXIT_INVALID) from None
+
+
+def _money(x: float | None) -> str:
+    return "—" if x is None else f"{x:,.1f} MUSD"
+
+
+def _print_plan(plan: Plan, saved: Path | None) -> None:
+    status_style = "green" if plan.status == "optimal" else "yellow" if plan.has_solution \
+        else "red"
+    out.print(f"[bold]{plan.case_name}[/bold]: [{status_style}]{plan.status}[/{status_style}]")
+    for message in plan.messages:
+        out.print(f"  {message}", highlight=False)
+    if not plan.has_solution:
+        return
+    secs = plan.seconds
+    gap = "—" if plan.gap is None else f"{plan.gap:.2%}"
+    out.print(f"  total discounted cost {_money(plan.objective)}   bound {_money(plan.bound)}"
+              f"   gap {gap}")
+    out.print(f"  {plan.size['variables']:,} variables ({plan.size['binary']} binary, "
+              f"{plan.size['integer']} integer), {plan.size['constraints']:,} constraints; "
+              f"build {secs.get('index_sets', 0) + secs.get('build', 0):.2f} s, "
+              f"solve {secs.get('transfer', 0) + secs.get('solve', 0):.2f} s")
+    costs = Table("cost component", "PV MUSD", title="Cost breakdown", title_justify="left")
+    for row in plan.costs.itertuples(index=False):
+        costs.add_row(row.component, f"{row.pv_musd:,.1f}")
+    out.print(costs)
+    if not plan.builds.empty:
+        builds = Table("site", "modality", "scale", "ordered", "online", "modules", "capex MUSD",
+                       title="Capacity built", title_justify="left")
+        for b in plan.builds.itertuples(index=False):
+            builds.add_row(b.site, b.modality, b.scale, str(b.period), str(b.online_period),
+                           str(b.modules), f"{b.capex_musd:,.0f}")
+        out.print(builds)
+    for o in plan.openings.itertuples(index=False):
+        out.print(f"  opens {o.site} (decided {o.period}, producing from {o.online_period})")
+    assigned = plan.assignments
+    unmet = plan.unmet_demand
+    out.print(f"  {assigned['program'].nunique()} programs assigned to "
+              f"{assigned['site'].nunique()} sites; potential demand served "
+              f"{unmet['served_batches'].sum():,.0f} of {unmet['potential_batches'].sum():,.0f}"
+              f" batches")
+    if saved is not None:
+        out.print(f"  plan written to {saved}")
+
+
+def main() -> None:
+    """Entry point of the ``capacity`` command."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+

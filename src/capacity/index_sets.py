@@ -1,0 +1,385 @@
+"""Sparse index sets and coefficients: every tuple that can be non-zero, nothing else.
+
+`build_index_sets(case)` turns a validated `Case` into explicit, sorted tuple lists (the
+sets of the formulation in ``models/formulation.md``) and the cost coefficients on them,
+already discounted. The model builders only read from here; they never filter products
+of sets.
+
+Index letters (reserved, as in the formulation): p program, s site, k suite
+(site, modality, scale), m market, r region, o operator, t period, f fund, u rule.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from capacity.case import Case
+
+Suite = tuple[str, str, str]  # (site, modality, scale)
+ShipKey = tuple[str, str, str, int]  # (program, site, market, period)
+DemandKey = tuple[str, str, int]  # (program, market, period)
+
+
+@dataclass(frozen=True)
+class ShareRule:
+    """An active share rule expanded to the rows it creates.
+
+    ``subjects`` are the operators (``max_operator_share``) or regions
+    (``max_country_share``, ``min_domestic_share``: the market itself) whose supply the
+    rule bounds.
+    """
+
+    rule: str
+    kind: str
+    market: str
+    share: float
+    subjects: tuple[str, ...]
+
+
+@dataclass
+class IndexSets:
+    """Sparse sets of the formulation with their coefficients (see models/formulation.md).
+
+    Every list is sorted, so two builds of the same case give the same model.
+    """
+
+    periods: list[int]
+    position: dict[int, int]
+    # decisions
+    build: list[tuple[str, str, str, int]]  # BUILD_KT: (site, modality, scale, period)
+    open: list[tuple[str, int]]  # OPEN_ST
+    assign: list[tuple[str, str]]  # ASSIGN_PS
+    ship: list[ShipKey]  # SHIP_PSMT
+    serve: list[DemandKey]  # SERVE_PMT: potential demand that can be served
+    finance: list[tuple[str, str, str, str, int]]  # FINANCE_FKT: (fund, *suite, period)
+    # rows
+    demand_rows: list[DemandKey]  # DEMAND_PMT
+    capacity_rows: list[tuple[str, str, str, int]]  # CAPACITY_KT
+    production_rows: list[tuple[str, str, int]]  # PRODUCTION_PST
+    fund_budget_rows: list[tuple[str, int]]
+    share_rules: list[ShareRule]
+    # coefficients (discounted, MUSD) and data the rows need
+    suite_of_ship: dict[ShipKey, Suite]
+    slots_per_batch: dict[tuple[str, str], float]
+    ship_cost: dict[ShipKey, float]
+    ship_cost_parts: dict[str, dict[ShipKey, float]]
+    serve_value: dict[DemandKey, float]
+    potential: dict[DemandKey, float]
+    committed: dict[DemandKey, float]
+    build_cost: dict[tuple[str, str, str, int], float]
+    open_cost: dict[tuple[str, int], float]
+    open_cost_parts: dict[str, dict[tuple[str, int], float]]
+    assign_cost: dict[tuple[str, str], float]
+    finance_saving: dict[tuple[str, str, str, str, int], float]
+    existing_fixed_cost: float
+    production_bound: dict[tuple[str, str, int], float]
+    suite_existing: dict[Suite, float]
+    suite_module: dict[Suite, float]
+    suite_max_modules: dict[Suite, int]
+    suite_lead: dict[Suite, int]
+    suite_capex: dict[Suite, float]
+    site_lead: dict[str, int]
+    site_status: dict[str, str]
+    site_operator: dict[str, str]
+    site_region: dict[str, str]
+    program_max_sites: dict[str, int]
+    fund_max_share: dict[str, float]
+    fund_budget: dict[tuple[str, int], float]
+    unservable: list[str] = field(default_factory=list)
+
+
+def build_index_sets(case: Case) -> IndexSets:
+    """Compute the sparse sets and discounted coefficients of ``case``.
+
+    Args:
+        case: a validated case.
+
+    Returns:
+        The `IndexSets`. ``unservable`` lists, in words, committed offtakes that no site
+        can ever serve (the case is then infeasible before any solve).
+    """
+    periods = sorted(int(t) for t in case.periods["period"])
+    position = {t: i for i, t in enumerate(periods)}
+    last = len(periods) - 1
+    discount = dict(zip(case.periods["period"], case.periods["discount_factor"], strict=True))
+    years = dict(zip(case.periods["period"], case.periods["years"], strict=True))
+
+    sites = case.sites.set_index("site")
+    site_status = sites["status"].to_dict()
+    site_operator = sites["operator"].to_dict()
+    site_region = sites["region"].to_dict()
+    site_lead = {s: int(v) for s, v in sites["lead_time_periods"].items()}
+
+    suites = case.suites
+    suite_keys: list[Suite] = list(zip(suites["site"], suites["modality"], suites["scale"],
+                                       strict=True))
+    suite_existing = dict(zip(suite_keys, suites["existing_batches_per_period"], strict=True))
+    suite_module = dict(zip(suite_keys, suites["module_batches_per_period"], strict=True))
+    suite_max_modules = {k: int(v) for k, v in zip(suite_keys, suites["max_modules"],
+                                                   strict=True)}
+    suite_lead = {k: int(v) for k, v in zip(suite_keys, suites["lead_time_periods"],
+                                            strict=True)}
+    suite_capex = dict(zip(suite_keys, suites["module_capex_musd"], strict=True))
+    suite_var = dict(zip(suite_keys, suites["variable_cost_musd_per_batch"], strict=True))
+
+    # Candidate sites: an opening decided in t produces from position(t) + lead.
+    open_set = sorted((s, t) for s in sites.index if site_status[s] == "candidate"
+                      for t in periods if position[t] + site_lead[s] <= last)
+    earliest_site_online = {s: (0 if site_status[s] == "existing" else
+                                min((position[t] + site_lead[s] for (s2, t) in open_set
+                                     if s2 == s), default=None)) for s in sites.index}
+
+    # Module builds: useful only if online within the horizon and the site can be open by then.
+    build_set = []
+    for k in suite_keys:
+        site_online = earliest_site_online[k[0]]
+        if suite_max_modules[k] == 0 or suite_module[k] <= 0 or site_online is None:
+            continue
+        for t in periods:
+            online = position[t] + suite_lead[k]
+            if online <= last and online >= site_online:
+                build_set.append((*k, t))
+    build_set.sort()
+    earliest_module_online: dict[Suite, int] = {}
+    for (s, q, c, t) in build_set:
+        k = (s, q, c)
+        pos = position[t] + suite_lead[k]
+        earliest_module_online[k] = min(earliest_module_online.get(k, pos), pos)
+
+    def suite_online(k: Suite) -> int | None:
+        """Earliest period position at which suite k can have capacity."""
+        if suite_existing[k] > 0 and site_status[k[0]] == "existing":
+            return 0
+        return earliest_module_online.get(k)
+
+    # Demand: committed offtakes (summed over anchors) and potential demand.
+    committed: dict[DemandKey, float] = defaultdict(float)
+    for p, mkt, t, b in zip(case.offtakes["program"], case.offtakes["market"],
+                            case.offtakes["period"], case.offtakes["committed_batches"],
+                            strict=True):
+        if b > 0:
+            committed[(p, mkt, int(t))] += float(b)
+    potential = {(p, mkt, int(t)): float(b) for p, mkt, t, b in zip(
+        case.demand["program"], case.demand["market"], case.demand["period"],
+        case.demand["potential_batches"], strict=True) if b > 0}
+    value = {(p, mkt, int(t)): float(v) for p, mkt, t, v in zip(
+        case.demand["program"], case.demand["market"], case.demand["period"],
+        case.demand["value_musd_per_batch"], strict=True)}
+    demand_keys = sorted(set(committed) | set(potential))
+
+    # Lanes: origin region -> market; the domestic lane is free unless given.
+    lanes = {(o, mkt): (float(c), float(tr)) for o, mkt, c, tr in zip(
+        case.lanes["origin"], case.lanes["market"], case.lanes["transport_musd_per_batch"],
+        case.lanes["tariff_rate"], strict=True)}
+    for r in case.regions["region"]:
+        lanes.setdefault((r, r), (0.0, 0.0))
+
+    barred = _barred_operator_markets(case)
+
+    programs = case.programs.set_index("program")
+    first = periods[0]
+    start = {p: (int(v) if pd.notna(v) else first) for p, v in programs["earliest_start"].items()}
+    commercial_from = {p: (int(v) if pd.notna(v) else None)
+                       for p, v in programs["commercial_from"].items()}
+
+    def scale_of(p: str, t: int) -> str:
+        cf = commercial_from[p]
+        return "commercial" if cf is not None and t >= cf else "clinical"
+
+    slots = {(p, s): float(y) for p, s, y in zip(case.yields["program"], case.yields["site"],
+                                                  case.yields["slots_per_batch"], strict=True)}
+    sites_by_modality: dict[str, list[str]] = defaultdict(list)
+    suite_set = set(suite_keys)
+    for (s, q, _c) in suite_keys:
+        if s not in sites_by_modality[q]:
+            sites_by_modality[q].append(s)
+
+    ship: list[ShipKey] = []
+    suite_of_ship: dict[ShipKey, Suite] = {}
+    ship_cost: dict[ShipKey, float] = {}
+    parts: dict[str, dict[ShipKey, float]] = {"production": {}, "transport": {}, "tariffs": {}}
+    unservable: list[str] = []
+    for (p, mkt, t) in demand_keys:
+        modality = programs.at[p, "modality"]
+        found = False
+        for s in sorted(sites_by_modality.get(modality, [])):
+            k = (s, modality, scale_of(p, t))
+            lane = lanes.get((site_region[s], mkt))
+            ready = suite_online(k) if k in suite_set else None
+            if (t < start[p] or k not in suite_set or lane is None
+                    or (site_operator[s], mkt) in barred or ready is None
+                    or ready > position[t]):
+                continue
+            found = True
+            key = (p, s, mkt, t)
+            use = slots.get((p, s), 1.0)
+            df = float(discount[t])
+            production = df * suite_var[k] * use
+            transport = df * lane[0]
+            tariff = df * lane[1] * suite_var[k] * use
+            ship.append(key)
+            suite_of_ship[key] = k
+            parts["production"][key] = production
+            parts["transport"][key] = transport
+            parts["tariffs"][key] = tariff
+            ship_cost[key] = production + transport + tariff
+        if not found and committed.get((p, mkt, t), 0) > 0:
+            unservable.append(_why_unservable(case, p, mkt, t, start[p], scale_of(p, t)))
+    ship.sort()
+
+    shippable = {(p, mkt, t) for (p, _s, mkt, t) in ship}
+    serve = sorted(d for d in potential if d in shippable)
+    served_keys = set(serve)
+    demand_rows = [d for d in demand_keys if d in committed or d in served_keys]
+    serve_value = {d: float(discount[d[2]]) * value.get(d, 0.0) for d in serve}
+
+    assign = sorted({(p, s) for (p, s, _m, _t) in ship})
+    tt_default = programs["tech_transfer_musd"].to_dict()
+    tt = {(p, s): float(c) for p, s, c in zip(case.tech_transfers["program"],
+                                              case.tech_transfers["site"],
+                                              case.tech_transfers["tech_transfer_musd"],
+                                              strict=True)}
+    assign_cost = {(p, s): float(discount[start[p]]) * tt.get((p, s), float(tt_default[p]))
+                   for (p, s) in assign}
+
+    capacity_rows = sorted({(*suite_of_ship[key], key[3]) for key in ship})
+    production_rows = sorted({(p, s, t) for (p, s, _m, t) in ship})
+    demand_total: dict[tuple[str, str, int], float] = defaultdict(float)
+    for (p, s, mkt, t) in ship:
+        demand_total[(p, s, t)] += committed.get((p, mkt, t), 0.0) + potential.get(
+            (p, mkt, t), 0.0)
+    production_bound = {}
+    for (p, s, t) in production_rows:
+        k = (s, programs.at[p, "modality"], scale_of(p, t))
+        most_capacity = suite_existing[k] + suite_module[k] * suite_max_modules[k]
+        production_bound[(p, s, t)] = min(demand_total[(p, s, t)],
+                                          most_capacity / slots.get((p, s), 1.0))
+
+    build_cost = {b: float(discount[b[3]]) * float(suite_capex[b[:3]]) for b in build_set}
+    fixed = sites["fixed_cost_musd_per_year"].to_dict()
+    opening = sites["opening_cost_musd"].to_dict()
+    open_parts: dict[str, dict[tuple[str, int], float]] = {"opening": {}, "fixed": {}}
+    for (s, t) in open_set:
+        open_parts["opening"][(s, t)] = float(discount[t]) * float(opening[s])
+        online = position[t] + site_lead[s]
+        open_parts["fixed"][(s, t)] = sum(float(discount[tau]) * float(years[tau]) *
+                                          float(fixed[s]) for tau in periods[online:])
+    open_cost = {key: open_parts["opening"][key] + open_parts["fixed"][key]
+                 for key in open_set}
+    existing_fixed_cost = sum(float(discount[t]) * float(years[t]) * float(fixed[s])
+                              for s in sites.index if site_status[s] == "existing"
+                              for t in periods)
+
+    finance, finance_saving, fund_budget, fund_max_share = _finance_sets(
+        case, build_set, site_region, discount)
+    fund_budget_rows = sorted({(f, t) for (f, _s, _q, _c, t) in finance})
+
+    return IndexSets(
+        periods=periods, position=position, build=build_set, open=open_set, assign=assign,
+        ship=ship, serve=serve, finance=finance, demand_rows=demand_rows,
+        capacity_rows=capacity_rows, production_rows=production_rows,
+        fund_budget_rows=fund_budget_rows, share_rules=_share_rules(case, ship, site_operator,
+                                                                     site_region),
+        suite_of_ship=suite_of_ship, slots_per_batch=slots, ship_cost=ship_cost,
+        ship_cost_parts=parts, serve_value=serve_value, potential=potential,
+        committed=dict(committed), build_cost=build_cost, open_cost=open_cost,
+        open_cost_parts=open_parts, assign_cost=assign_cost, finance_saving=finance_saving,
+        existing_fixed_cost=existing_fixed_cost, production_bound=production_bound,
+        suite_existing=suite_existing, suite_module=suite_module,
+        suite_max_modules=suite_max_modules, suite_lead=suite_lead, suite_capex=suite_capex,
+        site_lead=site_lead, site_status=site_status, site_operator=site_operator,
+        site_region=site_region, program_max_sites={p: int(v) for p, v in
+                                                    programs["max_sites"].items()},
+        fund_max_share=fund_max_share, fund_budget=fund_budget, unservable=unservable,
+    )
+
+
+def _barred_operator_markets(case: Case) -> set[tuple[str, str]]:
+    """(operator, market) pairs that active `barred` rules forbid."""
+    ops = case.operators.set_index("operator")
+    barred = set()
+    for rule in case.rules.itertuples(index=False):
+        if not rule.active or rule.kind != "barred":
+            continue
+        if rule.subject.startswith("flag:"):
+            flag = rule.subject[5:]
+            named = [o for o in ops.index
+                     if (flag == "of_concern" and ops.at[o, "of_concern"])
+                     or flag in ops.at[o, "flags"]]
+        else:
+            named = [rule.subject]
+        barred |= {(o, rule.market) for o in named}
+    return barred
+
+
+def _share_rules(case: Case, ship: list[ShipKey], site_operator: dict[str, str],
+                 site_region: dict[str, str]) -> list[ShareRule]:
+    """Active share rules, with `*` expanded to every operator/region supplying the market."""
+    suppliers_ops: dict[str, set[str]] = defaultdict(set)
+    suppliers_regions: dict[str, set[str]] = defaultdict(set)
+    for (_p, s, mkt, _t) in ship:
+        suppliers_ops[mkt].add(site_operator[s])
+        suppliers_regions[mkt].add(site_region[s])
+    out = []
+    for rule in sorted(case.rules.itertuples(index=False), key=lambda r: r.rule):
+        if not rule.active or rule.kind == "barred":
+            continue
+        if rule.kind == "min_domestic_share":
+            subjects: tuple[str, ...] = (rule.market,)
+        elif rule.kind == "max_operator_share":
+            pool = suppliers_ops[rule.market]
+            subjects = tuple(sorted(pool if rule.subject == "*" else {rule.subject} & pool))
+        else:
+            pool = suppliers_regions[rule.market]
+            subjects = tuple(sorted(pool if rule.subject == "*" else {rule.subject} & pool))
+        out.append(ShareRule(rule.rule, rule.kind, rule.market, float(rule.share), subjects))
+    return out
+
+
+def _finance_sets(
+    case: Case, build_set: list[tuple[str, str, str, int]], site_region: dict[str, str],
+    discount: dict[int, float],
+) -> tuple[list[tuple[str, str, str, str, int]], dict[tuple[str, str, str, str, int], float],
+           dict[tuple[str, int], float], dict[str, float]]:
+    budget = {(f, int(t)): float(b) for f, t, b in zip(
+        case.fund_budgets["fund"], case.fund_budgets["period"], case.fund_budgets["budget_musd"],
+        strict=True)}
+    funds = case.funds.set_index("fund")
+    max_share = funds["max_capex_share"].astype(float).to_dict()
+    capex = dict(zip(zip(case.suites["site"], case.suites["modality"], case.suites["scale"],
+                         strict=True), case.suites["module_capex_musd"], strict=True))
+    finance = []
+    saving = {}
+    for f in sorted(funds.index):
+        regions = set(funds.at[f, "eligible_regions"])
+        sites_ok = set(funds.at[f, "eligible_sites"])
+        modalities = set(funds.at[f, "eligible_modalities"])
+        repay = float(funds.at[f, "repayment_share"])
+        for (s, q, c, t) in build_set:
+            if (budget.get((f, t), 0.0) <= 0 or capex[(s, q, c)] <= 0 or max_share[f] <= 0
+                    or (regions and site_region[s] not in regions)
+                    or (sites_ok and s not in sites_ok)
+                    or (modalities and q not in modalities)):
+                continue
+            finance.append((f, s, q, c, t))
+            saving[(f, s, q, c, t)] = float(discount[t]) * (1.0 - repay)
+    return finance, saving, budget, max_share
+
+
+def _why_unservable(case: Case, p: str, mkt: str, t: int, start: int, scale: str) -> str:
+    """A committed offtake no site can serve, explained by the first reason that applies."""
+    anchors = sorted(set(case.offtakes.loc[(case.offtakes["program"] == p)
+                                           & (case.offtakes["market"] == mkt)
+                                           & (case.offtakes["period"] == t), "anchor"]))
+    head = f"committed offtake of {', '.join(anchors)} for {p} in {mkt}, period {t}"
+    modality = case.programs.set_index("program").at[p, "modality"]
+    if t < start:
+        return f"{head}: {p} cannot be produced before its earliest start {start}"
+    suites = case.suites[(case.suites["modality"] == modality) & (case.suites["scale"] == scale)]
+    if suites.empty:
+        return f"{head}: no site has a {modality} {scale}-scale suite"
+    return (f"{head}: no {modality} {scale}-scale suite can supply {mkt} by {t} (lanes, "
+            "exclusion rules and lead times leave none)")

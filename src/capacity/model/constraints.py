@@ -1,0 +1,270 @@
+"""One builder per constraint family: ``add_<family>`` builds constraint ``<family>``.
+
+Each docstring gives the family's math; ``models/formulation.md`` is the reference.
+Rows are created only for the sparse row sets of `IndexSets`, so no rule ever returns
+``Constraint.Skip``. Code letters: ``mk`` is the market (``m`` is the model).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+
+import pyomo.environ as pyo
+
+from capacity.index_sets import IndexSets
+
+
+def _group(keys: list[tuple], by: Callable[[tuple], tuple]) -> dict[tuple, list[tuple]]:  # type: ignore[type-arg]
+    groups: dict[tuple, list[tuple]] = defaultdict(list)  # type: ignore[type-arg]
+    for key in keys:
+        groups[by(key)].append(key)
+    return groups
+
+
+def _online_builds(ix: IndexSets) -> dict[tuple[str, str, str], list[tuple[str, str, str, int]]]:
+    return _group(ix.build, lambda b: b[:3])
+
+
+def add_suite_capacity(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+    """Suite capacity: batch slots used never exceed existing plus online modules.
+
+    ∀(k,t) ∈ CAPACITY_KT:
+        Σ_{(p,s,m,t) ∈ SHIP, suite(p,s,t)=k} slots_per_batch[p,s]·Ship[p,s,m,t]
+            ≤ existing_batches[k] + module_batches[k]·Σ_{t' : pos(t')+lead[k] ≤ pos(t)} Build[k,t']
+    """
+    ships = _group(ix.ship, lambda key: (*ix.suite_of_ship[key], key[3]))
+    builds = _online_builds(ix)
+    pos = ix.position
+    m.CAPACITY_KT = pyo.Set(dimen=4, initialize=ix.capacity_rows, ordered=True)
+
+    def rule(m: pyo.ConcreteModel, s: str, q: str, c: str, t: int) -> object:
+        k = (s, q, c)
+        used = pyo.quicksum(ix.slots_per_batch.get((p, s), 1.0) * m.Ship[p, s, mk, t]
+                            for (p, s, mk, t) in ships[(s, q, c, t)])
+        online = pyo.quicksum(m.Build[b] for b in builds.get(k, ())
+                              if pos[b[3]] + ix.suite_lead[k] <= pos[t])
+        return used <= ix.suite_existing[k] + ix.suite_module[k] * online
+
+    m.suite_capacity = pyo.Constraint(m.CAPACITY_KT, rule=rule)
+
+
+def add_module_cap(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+    """Module cap: no more modules over the horizon than the suite allows.
+
+    ∀k with more than one build period:  Σ_t Build[k,t] ≤ max_modules[k]
+    (with one build period the variable's upper bound already says it).
+    """
+    builds = _online_builds(ix)
+    rows = sorted(k for k, b in builds.items() if len(b) > 1)
+    m.MODULE_CAP_K = pyo.Set(dimen=3, initialize=rows, ordered=True)
+    m.module_cap = pyo.Constraint(
+        m.MODULE_CAP_K,
+        rule=lambda m, s, q, c: pyo.quicksum(m.Build[b] for b in builds[(s, q, c)])
+        <= ix.suite_max_modules[(s, q, c)])
+
+
+def add_site_opens_once(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+    """A candidate site is opened at most once.
+
+    ∀ candidate s with more than one opening period:  Σ_t Open[s,t] ≤ 1
+    """
+    opens = _group(ix.open, lambda o: (o[0],))
+    rows = sorted(s for (s,), o in opens.items() if len(o) > 1)
+    m.OPENS_ONCE_S = pyo.Set(initialize=rows, ordered=True)
+    m.site_opens_once = pyo.Constraint(
+        m.OPENS_ONCE_S, rule=lambda m, s: pyo.quicksum(m.Open[o] for o in opens[(s,)]) <= 1)
+
+
+def add_module_requires_open_site(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+    """Modules at a candidate site come online only once the site is open.
+
+    ∀(k,t) ∈ BUILD, site(k) candidate:
+        Build[k,t] ≤ max_modules[k]·Σ_{t0 : pos(t0)+lead[s] ≤ pos(t)+lead[k]} Open[s,t0]
+
+    The bound max_modules[k] is the variable's own upper bound, the tightest big-M.
+    """
+    opens = _group(ix.open, lambda o: (o[0],))
+    pos = ix.position
+    rows = [b for b in ix.build if ix.site_status[b[0]] == "candidate"]
+    m.REQUIRES_OPEN_KT = pyo.Set(dimen=4, initialize=rows, ordered=True)
+
+    def rule(m: pyo.ConcreteModel, s: str, q: str, c: str, t: int) -> object:
+        k = (s, q, c)
+        online = pos[t] + ix.suite_lead[k]
+        opened = pyo.quicksum(m.Open[o] for o in opens[(s,)]
+                              if pos[o[1]] + ix.site_lead[s] <= online)
+        return m.Build[s, q, c, t] <= ix.suite_max_modules[k] * opened
+
+    m.module_requires_open_site = pyo.Constraint(m.REQUIRES_OPEN_KT, rule=rule)
+
+
+def add_production_requires_assignment(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+    """A program is produced only at sites it has been transferred to.
+
+    ∀(p,s,t) ∈ PRODUCTION_PST:  Σ_m Ship[p,s,m,t] ≤ U[p,s,t]·Assign[p,s]
+
+    U[p,s,t] = min(demand of p reachable from s in t, most capacity of the suite /
+    slots_per_batch): no feasible plan ships more, so the big-M is as tight as the data
+    allows without knowing other programs' use. Disaggregated by period for a tighter
+    LP relaxation than one row per (p,s).
+    """
+    ships = _group(ix.ship, lambda key: (key[0], key[1], key[3]))
+    m.PRODUCTION_PST = pyo.Set(dimen=3, initialize=ix.production_rows, ordered=True)
+    m.production_requires_assignment = pyo.Constraint(
+        m.PRODUCTION_PST,
+        rule=lambda m, p, s, t: pyo.quicksum(m.Ship[key] for key in ships[(p, s, t)])
+        <= ix.production_bound[(p, s, t)] * m.Assign[p, s])
+
+
+def add_program_site_limit(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+    """A program is transferred to at most ``max_sites`` sites.
+
+    ∀p with more eligible sites than max_sites[p]:  Σ_s Assign[p,s] ≤ max_sites[p]
+    """
+    assigns = _group(ix.assign, lambda a: (a[0],))
+    rows = sorted(p for (p,), a in assigns.items() if len(a) > ix.program_max_sites[p])
+    m.SITE_LIMIT_P = pyo.Set(initialize=rows, ordered=True)
+    m.program_site_limit = pyo.Constraint(
+        m.SITE_LIMIT_P, rule=lambda m, p: pyo.quicksum(m.Assign[a] for a in assigns[(p,)])
+        <= ix.program_max_sites[p])
+
+
+def add_demand_balance(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+    """Shipments meet committed offtake in full, plus any potential demand served.
+
+    ∀(p,m,t) ∈ DEMAND_PMT:  Σ_s Ship[p,s,m,t] = committed[p,m,t] + Serve[p,m,t]
+
+    Serve ≤ potential is the variable's bound, so potential demand is an upper bound.
+    """
+    ships = _group(ix.ship, lambda key: (key[0], key[2], key[3]))
+    serve = set(ix.serve)
+    m.DEMAND_PMT = pyo.Set(dimen=3, initialize=ix.demand_rows, ordered=True)
+
+    def rule(m: pyo.ConcreteModel, p: str, mk: str, t: int) -> object:
+        supplied = pyo.quicksum(m.Ship[key] for key in ships[(p, mk, t)])
+        served = m.Serve[p, mk, t] if (p, mk, t) in serve else 0.0
+        return supplied == ix.committed.get((p, mk, t), 0.0) + served
+
+    m.demand_balance = pyo.Constraint(m.DEMAND_PMT, rule=rule)
+
+
+def _market_ships(ix: IndexSets) -> dict[tuple[str, int], list[tuple[str, str, str, int]]]:
+    return _group(ix.ship, lambda key: (key[2], key[3]))
+
+
+def add_min_domestic_share(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+    """Minimum domestic share: supply to a market made in that market's region.
+
+    ∀ rule u (min_domestic_share, market m), t with supply to m:
+        Σ_{(p,s,m,t) ∈ SHIP, region(s)=m} Ship ≥ share[u]·Σ_{(p,s,m,t) ∈ SHIP} Ship
+    """
+    by_market = _market_ships(ix)
+    rules = {u.rule: u for u in ix.share_rules if u.kind == "min_domestic_share"}
+    rows = sorted((u.rule, t) for u in rules.values() for t in ix.periods
+                  if (u.market, t) in by_market)
+    m.DOMESTIC_SHARE_UT = pyo.Set(dimen=2, initialize=rows, ordered=True)
+
+    def rule(m: pyo.ConcreteModel, u: str, t: int) -> object:
+        r = rules[u]
+        keys = by_market[(r.market, t)]
+        domestic = pyo.quicksum(m.Ship[k] for k in keys if ix.site_region[k[1]] == r.market)
+        return domestic >= r.share * pyo.quicksum(m.Ship[k] for k in keys)
+
+    m.min_domestic_share = pyo.Constraint(m.DOMESTIC_SHARE_UT, rule=rule)
+
+
+def _add_max_share(m: pyo.ConcreteModel, ix: IndexSets, kind: str, set_name: str,
+                   con_name: str, owner: Callable[[str], str]) -> None:
+    by_market = _market_ships(ix)
+    rules = {u.rule: u for u in ix.share_rules if u.kind == kind}
+    rows = sorted((u.rule, who, t) for u in rules.values() for who in u.subjects
+                  for t in ix.periods
+                  if any(owner(k[1]) == who for k in by_market.get((u.market, t), ())))
+
+    def rule(m: pyo.ConcreteModel, u: str, who: str, t: int) -> object:
+        r = rules[u]
+        keys = by_market[(r.market, t)]
+        mine = pyo.quicksum(m.Ship[k] for k in keys if owner(k[1]) == who)
+        return mine <= r.share * pyo.quicksum(m.Ship[k] for k in keys)
+
+    setattr(m, set_name, pyo.Set(dimen=3, initialize=rows, ordered=True))
+    setattr(m, con_name, pyo.Constraint(getattr(m, set_name), rule=rule))
+
+
+def add_max_operator_share(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+    """Maximum share of one operator in a market's supply.
+
+    ∀ rule u (max_operator_share, market m), operator o ∈ subjects[u], t:
+        Σ_{(p,s,m,t) ∈ SHIP, operator(s)=o} Ship ≤ share[u]·Σ_{(p,s,m,t) ∈ SHIP} Ship
+    """
+    _add_max_share(m, ix, "max_operator_share", "OPERATOR_SHARE_UOT", "max_operator_share",
+                   ix.site_operator.__getitem__)
+
+
+def add_max_country_share(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+    """Maximum share of one producing region (country) in a market's supply.
+
+    ∀ rule u (max_country_share, market m), region r ∈ subjects[u], t:
+        Σ_{(p,s,m,t) ∈ SHIP, region(s)=r} Ship ≤ share[u]·Σ_{(p,s,m,t) ∈ SHIP} Ship
+    """
+    _add_max_share(m, ix, "max_country_share", "COUNTRY_SHARE_URT", "max_country_share",
+                   ix.site_region.__getitem__)
+
+
+def add_financing_within_capex(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+    """Funds together cover at most the capex actually spent.
+
+    ∀(k,t) ∈ BUILD with eligible funds:  Σ_f Finance[f,k,t] ≤ module_capex[k]·Build[k,t]
+    """
+    by_build = _group(ix.finance, lambda x: x[1:])
+    m.FINANCED_KT = pyo.Set(dimen=4, initialize=sorted(by_build), ordered=True)
+    m.financing_within_capex = pyo.Constraint(
+        m.FINANCED_KT,
+        rule=lambda m, s, q, c, t: pyo.quicksum(m.Finance[x] for x in by_build[(s, q, c, t)])
+        <= ix.suite_capex[(s, q, c)] * m.Build[s, q, c, t])
+
+
+def add_fund_share_cap(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+    """A fund covers at most its maximum share of any one investment.
+
+    ∀(f,k,t) ∈ FINANCE, max_capex_share[f] < 1:
+        Finance[f,k,t] ≤ max_capex_share[f]·module_capex[k]·Build[k,t]
+    (at share 1 the row is implied by financing_within_capex).
+    """
+    rows = [x for x in ix.finance if ix.fund_max_share[x[0]] < 1.0]
+    m.FUND_SHARE_FKT = pyo.Set(dimen=5, initialize=rows, ordered=True)
+    m.fund_share_cap = pyo.Constraint(
+        m.FUND_SHARE_FKT,
+        rule=lambda m, f, s, q, c, t: m.Finance[f, s, q, c, t]
+        <= ix.fund_max_share[f] * ix.suite_capex[(s, q, c)] * m.Build[s, q, c, t])
+
+
+def add_fund_budget(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+    """A fund spends at most its budget in each period.
+
+    ∀(f,t) with eligible investments:  Σ_k Finance[f,k,t] ≤ budget[f,t]
+    """
+    by_fund = _group(ix.finance, lambda x: (x[0], x[4]))
+    m.FUND_BUDGET_FT = pyo.Set(dimen=2, initialize=ix.fund_budget_rows, ordered=True)
+    m.fund_budget = pyo.Constraint(
+        m.FUND_BUDGET_FT,
+        rule=lambda m, f, t: pyo.quicksum(m.Finance[x] for x in by_fund[(f, t)])
+        <= ix.fund_budget[(f, t)])
+
+
+CONSTRAINT_BUILDERS: tuple[Callable[[pyo.ConcreteModel, IndexSets], None], ...] = (
+    add_suite_capacity,
+    add_module_cap,
+    add_site_opens_once,
+    add_module_requires_open_site,
+    add_production_requires_assignment,
+    add_program_site_limit,
+    add_demand_balance,
+    add_min_domestic_share,
+    add_max_operator_share,
+    add_max_country_share,
+    add_financing_within_capex,
+    add_fund_share_cap,
+    add_fund_budget,
+)

@@ -1,0 +1,38 @@
+"""Decision variables (PascalCase) over the sparse sets (UPPER case)."""
+
+from __future__ import annotations
+
+import pyomo.environ as pyo
+
+from capacity.index_sets import IndexSets
+
+
+def add_sets(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+    """Declare the sparse index sets of the formulation as Pyomo sets (sorted, ordered)."""
+    m.PERIODS = pyo.Set(initialize=ix.periods, ordered=True)
+    m.BUILD = pyo.Set(dimen=4, initialize=ix.build, ordered=True)
+    m.OPEN = pyo.Set(dimen=2, initialize=ix.open, ordered=True)
+    m.ASSIGN = pyo.Set(dimen=2, initialize=ix.assign, ordered=True)
+    m.SHIP = pyo.Set(dimen=4, initialize=ix.ship, ordered=True)
+    m.SERVE = pyo.Set(dimen=3, initialize=ix.serve, ordered=True)
+    m.FINANCE = pyo.Set(dimen=5, initialize=ix.finance, ordered=True)
+
+
+def add_variables(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+    """Declare every decision variable with its domain and bounds.
+
+    - ``Build[s,q,c,t]`` ∈ {0..max_modules}: modules ordered in t at suite (s,q,c).
+    - ``Open[s,t]`` ∈ {0,1}: candidate site s is opened (decided) in t.
+    - ``Assign[p,s]`` ∈ {0,1}: program p is transferred to site s.
+    - ``Ship[p,s,m,t]`` ≥ 0: batches of p made at s for market m in t.
+    - ``Serve[p,m,t]`` ∈ [0, potential]: potential demand served.
+    - ``Finance[f,s,q,c,t]`` ≥ 0: module capex paid by fund f, MUSD.
+    """
+    m.Build = pyo.Var(m.BUILD, domain=pyo.NonNegativeIntegers,
+                      bounds=lambda _m, s, q, c, t: (0, ix.suite_max_modules[(s, q, c)]))
+    m.Open = pyo.Var(m.OPEN, domain=pyo.Binary)
+    m.Assign = pyo.Var(m.ASSIGN, domain=pyo.Binary)
+    m.Ship = pyo.Var(m.SHIP, domain=pyo.NonNegativeReals)
+    m.Serve = pyo.Var(m.SERVE, domain=pyo.NonNegativeReals,
+                      bounds=lambda _m, p, mk, t: (0, ix.potential[(p, mk, t)]))
+    m.Finance = pyo.Var(m.FINANCE, domain=pyo.NonNegativeReals)

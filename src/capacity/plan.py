@@ -1,0 +1,125 @@
+"""The Plan: a solve's outcome as tidy tables, with status, bound, gap and timings."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from capacity import __version__
+
+Status = Literal["optimal", "time_limit_feasible", "infeasible", "unbounded", "no_solution",
+                 "error"]
+
+TABLE_NAMES = ("builds", "openings", "financing", "assignments", "shipments", "production",
+               "unmet_demand", "costs", "utilisation", "market_kpis")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The result of `capacity.solve`.
+
+    Attributes:
+        case_name: the case solved.
+        status: ``optimal``, ``time_limit_feasible`` (a feasible plan, limit reached),
+            ``infeasible``, ``unbounded``, ``no_solution`` (limit reached, no plan) or
+            ``error``.
+        objective: discounted total cost of the plan, MUSD (None without a plan).
+        bound: best proven lower bound, MUSD (None if unknown).
+        gap: (objective − bound) / max(|objective|, 1), None without both.
+        seconds: wall time by phase: ``index_sets``, ``build``, ``transfer``, ``solve``,
+            ``extract``.
+        size: ``variables``, ``binary``, ``integer``, ``continuous``, ``constraints``,
+            ``nonzeros``.
+        counters: HiGHS work counters (``mip_nodes``, ``simplex_iterations``).
+        options: the solve options used.
+        messages: what the user should know (why infeasible, limit reached, ...).
+        tables: the plan tables by name (empty when there is no plan); also available as
+            attributes: ``builds``, ``openings``, ``financing``, ``assignments``,
+            ``shipments``, ``production``, ``unmet_demand``, ``costs``, ``utilisation``,
+            ``market_kpis``.
+    """
+
+    case_name: str
+    status: Status
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    seconds: dict[str, float]
+    size: dict[str, int]
+    counters: dict[str, int] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    messages: list[str] = field(default_factory=list)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    @classmethod
+    def without_solution(cls, case_name: str, status: Status, options: dict[str, Any],
+                         seconds: dict[str, float], messages: list[str],
+                         size: dict[str, int] | None = None,
+                         counters: dict[str, int] | None = None,
+                         bound: float | None = None) -> Plan:
+        """A plan-less outcome (infeasible, no solution in time, error)."""
+        return cls(case_name, status, None, bound, None, seconds, size or {}, counters or {},
+                   options, messages, {})
+
+    @property
+    def has_solution(self) -> bool:
+        """True when the plan holds a feasible solution."""
+        return self.status in ("optimal", "time_limit_feasible")
+
+    def __getattr__(self, name: str) -> pd.DataFrame:
+        if name in TABLE_NAMES:
+            tables = self.__dict__["tables"]
+            if name not in tables:
+                raise AttributeError(f"the plan has no {name} table: status is "
+                                     f"{self.__dict__['status']}")
+            return tables[name]
+        raise AttributeError(name)
+
+    def summary(self) -> dict[str, Any]:
+        """Status, objective, bound, gap, timings and size as one JSON-ready dict."""
+        return {
+            "case": self.case_name, "status": self.status, "objective": self.objective,
+            "bound": self.bound, "gap": self.gap,
+            "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
+            **self.size, "counters": self.counters, "options": self.options,
+            "messages": self.messages, "capacity_version": __version__,
+        }
+
+    def save(self, folder: str | Path, fmt: Literal["csv", "parquet"] = "csv") -> Path:
+        """Write ``summary.json`` and one file per table into ``folder``.
+
+        Everything is written to a temporary folder beside ``folder`` and renamed into
+        place, so an interrupted save never leaves a partial plan behind.
+
+        Returns:
+            The folder written.
+        """
+        target = Path(folder)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+        try:
+            for name, frame in self.tables.items():
+                if fmt == "csv":
+                    frame.to_csv(tmp / f"{name}.csv", index=False)
+                else:
+                    frame.to_parquet(tmp / f"{name}.parquet", index=False)
+            (tmp / "summary.json").write_text(json.dumps(self.summary(), indent=2) + "\n")
+            if target.exists():
+                old = target.with_name(f".{target.name}-old")
+                shutil.rmtree(old, ignore_errors=True)
+                os.replace(target, old)
+                os.replace(tmp, target)
+                shutil.rmtree(old)
+            else:
+                os.replace(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return target

@@ -1,0 +1,177 @@
+"""Solve a built model with HiGHS, in memory, and turn the outcome into a `Plan`."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import pyomo.environ as pyo
+from pydantic import BaseModel, ConfigDict, Field
+from pyomo.common.timing import HierarchicalTimer
+from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
+from pyomo.contrib.solver.solvers.highs import Highs
+
+from capacity.case import Case
+from capacity.errors import CaseInfeasibleError
+from capacity.extract import extract_tables
+from capacity.model import BuiltModel, build_model
+from capacity.plan import Plan, Status
+
+
+class SolveOptions(BaseModel):
+    """How to solve. Defaults suit a 2-core machine and give the same plan every run.
+
+    Attributes:
+        time_limit_s: wall-clock limit for HiGHS; the best plan found is returned with its gap.
+        mip_rel_gap: stop when (objective − bound)/|objective| is at most this.
+        threads: HiGHS threads. One by default: HiGHS's branch-and-bound is serial, and one
+            thread keeps runs reproducible.
+        seed: HiGHS ``random_seed``; fixed so runs repeat.
+        log: print HiGHS's log while solving.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    time_limit_s: float = Field(default=300.0, gt=0, le=7 * 24 * 3600)
+    mip_rel_gap: float = Field(default=1e-4, ge=0, le=1)
+    threads: int = Field(default=1, ge=1, le=256)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    log: bool = False
+
+
+def solve(case: Case | BuiltModel, options: SolveOptions | None = None) -> Plan:
+    """Build (if needed) and solve a case, returning the plan with its status.
+
+    Args:
+        case: a validated `Case`, or a `BuiltModel` (from `build_model`) that may carry
+            constraints the caller added.
+        options: solve options; defaults if None.
+
+    Returns:
+        A `Plan`. Its ``status`` is one of ``optimal``, ``time_limit_feasible``,
+        ``infeasible``, ``unbounded``, ``no_solution`` or ``error``; decision tables are
+        filled only when a feasible plan exists, never with zeros in place of a plan.
+
+    Example:
+        >>> import capacity
+        >>> plan = capacity.solve(capacity.load_case(), capacity.SolveOptions(time_limit_s=60))
+        >>> plan.status, plan.gap <= 1e-4
+        ('optimal', True)
+    """
+    options = options or SolveOptions()
+    seconds: dict[str, float] = {}
+    source = case.case if isinstance(case, BuiltModel) else case
+    if source.load_seconds:
+        seconds["load"] = source.load_seconds
+    if isinstance(case, BuiltModel):
+        built = case
+    else:
+        try:
+            built = build_model(case)
+        except CaseInfeasibleError as err:
+            return Plan.without_solution(case.name, "infeasible", options.model_dump(),
+                                         seconds, messages=err.reasons)
+    seconds.update(built.seconds)
+    return _run_highs(built, options, seconds)
+
+
+_TERMINATION_STATUS: dict[TerminationCondition, Status] = {
+    TerminationCondition.provenInfeasible: "infeasible",
+    # Every variable of the formulation is bounded, so "infeasible or unbounded" is infeasible.
+    TerminationCondition.infeasibleOrUnbounded: "infeasible",
+    TerminationCondition.unbounded: "unbounded",
+}
+
+
+def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, float]) -> Plan:
+    m = built.pyomo
+    size = model_size(m)
+    timer = HierarchicalTimer()
+    solver = Highs()
+    log = io.StringIO()
+    try:
+        t0 = time.perf_counter()
+        results = solver.solve(
+            m, tee=[log] if not options.log else True, timer=timer, load_solutions=False,
+            raise_exception_on_nonoptimal_result=False, time_limit=options.time_limit_s,
+            rel_gap=options.mip_rel_gap, threads=options.threads,
+            solver_options={"random_seed": options.seed, "mip_abs_gap": 1e-9},
+        )
+        total = time.perf_counter() - t0
+    except Exception as err:  # HiGHS or the interface failed: report it, write nothing
+        return Plan.without_solution(built.case.name, "error", options.model_dump(), seconds,
+                                     messages=[f"{type(err).__name__}: {err}"], size=size)
+    highs = solver._solver_model
+    info = highs.getInfo()
+    seconds["transfer"] = timer.timers["set_instance"].total_time
+    seconds["solve"] = total - seconds["transfer"]
+    size["nonzeros"] = int(highs.getNumNz())
+    counters = {"mip_nodes": int(info.mip_node_count),
+                "simplex_iterations": int(info.simplex_iteration_count)}
+    tc = results.termination_condition
+    feasible = results.solution_status in (SolutionStatus.feasible, SolutionStatus.optimal)
+    status: Status
+    if tc == TerminationCondition.convergenceCriteriaSatisfied and feasible:
+        status = "optimal"
+    elif feasible:
+        status = "time_limit_feasible"
+    elif tc in _TERMINATION_STATUS:
+        status = _TERMINATION_STATUS[tc]
+    elif tc == TerminationCondition.maxTimeLimit:
+        status = "no_solution"
+    else:
+        status = "error"
+    if not feasible:
+        messages = {
+            "no_solution": [f"no feasible plan found within the {options.time_limit_s:g} s "
+                            "time limit"],
+            "infeasible": ["HiGHS proved the case infeasible: the commitments and rules "
+                           "cannot all hold (run `capacity explain` once available, or relax "
+                           "rules one at a time)"],
+        }.get(status, [f"HiGHS stopped with {tc.name}"])
+        return Plan.without_solution(built.case.name, status, options.model_dump(), seconds,
+                                     messages=messages, size=size, counters=counters,
+                                     bound=_finite(results.objective_bound))
+    t1 = time.perf_counter()
+    results.solution_loader.load_vars()
+    objective = float(pyo.value(m.total_cost))
+    bound = _finite(results.objective_bound)
+    tables = extract_tables(built)
+    seconds["extract"] = time.perf_counter() - t1
+    if status == "time_limit_feasible" and tc != TerminationCondition.maxTimeLimit:
+        messages = [f"HiGHS stopped with {tc.name}; the plan is feasible, not proven optimal"]
+    elif status == "time_limit_feasible":
+        messages = [f"time limit of {options.time_limit_s:g} s reached; best plan returned"]
+    else:
+        messages = []
+    return Plan(case_name=built.case.name, status=status, objective=objective, bound=bound,
+                gap=_gap(objective, bound), seconds=seconds, size=size, counters=counters,
+                options=options.model_dump(), messages=messages, tables=tables)
+
+
+def _finite(x: float | None) -> float | None:
+    if x is None or x != x or abs(x) == float("inf"):
+        return None
+    return float(x)
+
+
+def _gap(objective: float, bound: float | None) -> float | None:
+    """HiGHS's relative gap: |objective − bound| / max(|objective|, 1)."""
+    if bound is None:
+        return None
+    return abs(objective - bound) / max(abs(objective), 1.0)
+
+
+def model_size(m: pyo.ConcreteModel) -> dict[str, int]:
+    """Variables by type and constraint rows of a Pyomo model."""
+    counts = {"binary": 0, "integer": 0, "continuous": 0}
+    for v in m.component_data_objects(pyo.Var, active=True):
+        if v.is_binary():
+            counts["binary"] += 1
+        elif v.is_integer():
+            counts["integer"] += 1
+        else:
+            counts["continuous"] += 1
+    constraints = sum(1 for _ in m.component_data_objects(pyo.Constraint, active=True))
+    return {"variables": sum(counts.values()), **counts, "constraints": constraints,
+            "nonzeros": 0}

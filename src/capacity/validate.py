@@ -1,0 +1,277 @@
+"""Validation at the boundary: raw tables in, typed tables out, or every problem at once.
+
+Checks, in order: tables present and non-empty; columns known and present; every cell
+parses to its type, lies in its range and choices; keys are unique; references resolve;
+cross-table rules hold (periods ascending, candidate sites start empty, rule subjects
+exist). Past this module the code trusts the case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from capacity.errors import CaseError, Problem
+from capacity.io import RawTable
+from capacity.schema import TABLES, TABLES_BY_NAME, Column, Table
+
+_TRUE = {"true", "yes", "1", "1.0", "y", "t"}
+_FALSE = {"false", "no", "0", "0.0", "n", "f"}
+
+
+def validate_tables(raw: dict[str, RawTable]) -> dict[str, pd.DataFrame]:
+    """Parse and check raw tables.
+
+    Args:
+        raw: tables as read by `capacity.io.read_tables`.
+
+    Returns:
+        One typed DataFrame per schema table (optional tables absent from the case are
+        empty), with defaults filled and columns in documented order.
+
+    Raises:
+        CaseError: listing every problem found, each with file, row and column.
+    """
+    problems: list[Problem] = []
+    parsed: dict[str, pd.DataFrame] = {}
+    sources: dict[str, RawTable] = {}
+    for table in TABLES:
+        if table.name not in raw:
+            if table.required:
+                problems.append(Problem(f"{table.name}.csv", None, None,
+                                        "required table is missing"))
+            parsed[table.name] = _empty(table)
+            continue
+        rt = raw[table.name]
+        sources[table.name] = rt
+        frame, table_problems = _parse_table(table, rt)
+        problems += table_problems
+        parsed[table.name] = frame
+    if not problems:
+        problems += _check_keys(parsed, sources)
+        problems += _check_references(parsed, sources)
+    if not problems:
+        problems += _check_cross_table(parsed, sources)
+    if problems:
+        raise CaseError(problems)
+    return parsed
+
+
+def _empty(table: Table) -> pd.DataFrame:
+    return pd.DataFrame({c.name: pd.Series(dtype=_dtype(c)) for c in table.columns})
+
+
+def _dtype(col: Column) -> str:
+    return {"str": "object", "int": "int64", "float": "float64", "bool": "bool",
+            "list": "object"}[col.kind]
+
+
+def _parse_table(table: Table, rt: RawTable) -> tuple[pd.DataFrame, list[Problem]]:
+    problems: list[Problem] = []
+    frame = rt.frame
+    frame.columns = [str(c).strip() for c in frame.columns]
+    known = set(table.column_names)
+    for name in frame.columns:
+        if name not in known:
+            problems.append(Problem(rt.source, 1, name,
+                                    f"unknown column; {table.name} has "
+                                    f"{', '.join(table.column_names)}"))
+    dup_cols = frame.columns[frame.columns.duplicated()].unique()
+    for name in dup_cols:
+        problems.append(Problem(rt.source, 1, name, "column appears twice"))
+    if table.required and len(frame) == 0:
+        problems.append(Problem(rt.source, None, None, "has no rows"))
+    rows = np.arange(len(frame)) + rt.first_row
+    out: dict[str, pd.Series] = {}
+    for col in table.columns:
+        if col.name not in frame.columns or col.name in dup_cols:
+            if col.required and col.name not in dup_cols:
+                problems.append(Problem(rt.source, 1, col.name, "required column is missing"))
+            out[col.name] = pd.Series([col.default] * len(frame), dtype=_dtype(col))
+            continue
+        series, col_problems = _parse_column(col, frame[col.name].reset_index(drop=True),
+                                             rt.source, rows)
+        problems += col_problems
+        out[col.name] = series
+    return pd.DataFrame(out, index=pd.RangeIndex(len(frame))), problems
+
+
+def _parse_column(col: Column, raw: pd.Series, source: str,
+                  rows: np.ndarray) -> tuple[pd.Series, list[Problem]]:
+    problems: list[Problem] = []
+    text = raw.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v))
+                   else str(v).strip())
+    empty = (text == "").to_numpy()
+    if col.required:
+        for i in np.flatnonzero(empty):
+            problems.append(Problem(source, int(rows[i]), col.name, "is empty"))
+
+    def bad(mask: np.ndarray, message: str) -> None:
+        for i in np.flatnonzero(mask):
+            problems.append(Problem(source, int(rows[i]), col.name,
+                                    message.format(value=text.iloc[i])))
+
+    values: pd.Series
+    if col.kind in ("float", "int"):
+        numbers = pd.to_numeric(text.where(~empty), errors="coerce").astype("float64")
+        arr = numbers.to_numpy()
+        not_number = ~empty & ~np.isfinite(arr)
+        bad(not_number, "{value!r} is not a finite number")
+        ok = ~empty & ~not_number
+        if col.kind == "int":
+            bad(ok & (arr != np.round(arr)), "{value!r} is not a whole number")
+        if col.lower is not None:
+            low = arr <= col.lower if col.lower_open else arr < col.lower
+            sign = ">" if col.lower_open else "≥"
+            bad(ok & low, f"{{value}} is out of range: must be {sign} {col.lower:g}")
+        if col.upper is not None:
+            bad(ok & (arr > col.upper), f"{{value}} is out of range: must be ≤ {col.upper:g}")
+        default = np.nan if col.default is None else float(col.default)  # type: ignore[arg-type]
+        filled = np.where(ok, arr, default)
+        if col.kind == "int":
+            values = pd.Series(np.nan_to_num(filled, nan=0).round().astype("int64"))
+            if col.ref == "periods.period" and not col.required:
+                # optional period references keep "not given" as a missing value
+                values = pd.Series(pd.array(np.where(ok, arr, np.nan)).astype("Int64"))
+        else:
+            values = pd.Series(filled, dtype="float64")
+    elif col.kind == "bool":
+        low = text.str.lower()
+        is_true = low.isin(_TRUE).to_numpy()
+        is_false = low.isin(_FALSE).to_numpy()
+        bad(~empty & ~is_true & ~is_false, "{value!r} is not true/false")
+        values = pd.Series(np.where(empty, bool(col.default), is_true), dtype="bool")
+    elif col.kind == "list":
+        items = text.map(lambda s: tuple(x.strip() for x in s.split(";") if x.strip()))
+        if col.choices:
+            for j, tup in enumerate(items):
+                for x in tup:
+                    if x not in col.choices:
+                        problems.append(Problem(source, int(rows[j]), col.name,
+                                                f"{x!r} is not one of "
+                                                f"{', '.join(col.choices)}"))
+        values = items.astype("object")
+    else:
+        if col.choices:
+            bad(~empty & ~text.isin(col.choices).to_numpy(),
+                f"{{value!r}} is not one of {', '.join(col.choices)}")
+        fill = "" if col.default is None else str(col.default)
+        values = text.where(~empty, fill).astype("object")
+    return values, problems
+
+
+def _row(rt: RawTable, i: int) -> int:
+    return rt.first_row + i
+
+
+def _check_keys(parsed: dict[str, pd.DataFrame],
+                sources: dict[str, RawTable]) -> list[Problem]:
+    problems = []
+    for name, rt in sources.items():
+        table = TABLES_BY_NAME[name]
+        frame = parsed[name]
+        dup = frame.duplicated(list(table.key), keep="first").to_numpy()
+        if not dup.any():
+            continue
+        first_of: dict[tuple[object, ...], int] = {}
+        for i, key in enumerate(frame[list(table.key)].itertuples(index=False, name=None)):
+            if dup[i]:
+                problems.append(Problem(rt.source, _row(rt, i), ", ".join(table.key),
+                                        f"duplicate key {key}; first given in row "
+                                        f"{_row(rt, first_of[key])}"))
+            else:
+                first_of.setdefault(key, i)
+    return problems
+
+
+def _check_references(parsed: dict[str, pd.DataFrame],
+                      sources: dict[str, RawTable]) -> list[Problem]:
+    problems = []
+    for name, rt in sources.items():
+        frame = parsed[name]
+        for col in TABLES_BY_NAME[name].columns:
+            if col.ref is None:
+                continue
+            ref_table, ref_col = col.ref.split(".")
+            known = set(parsed[ref_table][ref_col])
+            shown = f"{ref_table}" if ref_table in sources else f"{ref_table} (no such table)"
+            for i, value in enumerate(frame[col.name]):
+                for item in _items(col, value):
+                    if item not in known:
+                        problems.append(Problem(rt.source, _row(rt, i), col.name,
+                                                f"unknown {ref_col} {item!r}: not in {shown}"))
+    return problems
+
+
+def _items(col: Column, value: object) -> Iterable[object]:
+    if col.kind == "list":
+        return value  # type: ignore[return-value]
+    if value is None or value is pd.NA or (value == "" and not col.required):
+        return ()
+    return (value,)
+
+
+def _check_cross_table(parsed: dict[str, pd.DataFrame],
+                       sources: dict[str, RawTable]) -> list[Problem]:
+    problems: list[Problem] = []
+    periods = parsed["periods"]["period"].to_list()
+    if periods != sorted(periods):
+        rt = sources["periods"]
+        problems.append(Problem(rt.source, None, "period", "periods must be in ascending order"))
+
+    sites = parsed["sites"].set_index("site")
+    if "suites" in sources:
+        rt = sources["suites"]
+        suites = parsed["suites"]
+        for i, (site, existing) in enumerate(zip(suites["site"],
+                                                 suites["existing_batches_per_period"],
+                                                 strict=True)):
+            if sites.at[site, "status"] == "candidate" and existing > 0:
+                problems.append(Problem(rt.source, _row(rt, i), "existing_batches_per_period",
+                                        f"site {site!r} is a candidate: it has no existing "
+                                        "capacity (use module_batches_per_period)"))
+
+    if "programs" in sources:
+        rt = sources["programs"]
+        programs = parsed["programs"]
+        for i, (start, commercial) in enumerate(zip(programs["earliest_start"],
+                                                    programs["commercial_from"], strict=True)):
+            if pd.notna(start) and pd.notna(commercial) and commercial < start:
+                problems.append(Problem(rt.source, _row(rt, i), "commercial_from",
+                                        f"{commercial} is before earliest_start {start}"))
+
+    if "rules" in sources:
+        problems += _check_rule_subjects(parsed, sources["rules"])
+    return problems
+
+
+def _check_rule_subjects(parsed: dict[str, pd.DataFrame], rt: RawTable) -> list[Problem]:
+    problems = []
+    operators = set(parsed["operators"]["operator"])
+    regions = set(parsed["regions"]["region"])
+    flags = {"of_concern"} | {f for fl in parsed["operators"]["flags"] for f in fl}
+    for i, rule in enumerate(parsed["rules"].itertuples(index=False)):
+        subject = rule.subject
+        if rule.kind == "barred":
+            ok = subject in operators or (subject.startswith("flag:")
+                                          and subject[5:] in flags)
+            expect = "an operator or flag:NAME of a known flag"
+        elif rule.kind == "max_operator_share":
+            ok = subject in operators or subject == "*"
+            expect = "an operator or *"
+        elif rule.kind == "max_country_share":
+            ok = subject in regions or subject == "*"
+            expect = "a region or *"
+        else:
+            ok = subject == ""
+            expect = "empty"
+        if not ok:
+            problems.append(Problem(rt.source, _row(rt, i), "subject",
+                                    f"{subject!r} is not valid for a {rule.kind} rule: "
+                                    f"expected {expect}"))
+        if rule.kind != "barred" and rule.share <= 0 and rule.kind != "min_domestic_share":
+            problems.append(Problem(rt.source, _row(rt, i), "share",
+                                    f"a {rule.kind} rule needs a share above 0"))
+    return problems
