@@ -22,7 +22,7 @@ from capacity.errors import CaseError
 from capacity.plan import Plan
 from capacity.solve import SolveOptions, solve
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Optimisation engine for shared biomanufacturing capacity.")
 out = Console()
 err = Console(stderr=True)
@@ -121,7 +121,7 @@ def _print_plan(plan: Plan, saved: Path | None) -> None:
               f"solve {secs.get('transfer', 0) + secs.get('solve', 0):.2f} s")
     costs = Table("cost component", "PV MUSD", title="Cost breakdown", title_justify="left")
     for row in plan.costs.itertuples(index=False):
-        costs.add_row(row.component, f"{row.pv_musd:,.1f}")
+        costs.add_row(row.component, f"{row.pv_musd + 0.0:,.1f}")
     out.print(costs)
     if not plan.builds.empty:
         builds = Table("site", "modality", "scale", "ordered", "online", "modules", "capex MUSD",
@@ -143,10 +143,20 @@ def _print_plan(plan: Plan, saved: Path | None) -> None:
 
 
 def main() -> None:
-    """Entry point of the ``capacity`` command."""
+    """Entry point of the ``capacity`` command.
+
+    Unexpected exceptions are bugs in capacity, not in the user's data: they are reported
+    in one line with a request to re-run with ``--debug`` (which shows the traceback).
+    """
     try:
         app()
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+    except Exception as e:
+        if "--debug" in sys.argv:
+            raise
+        err.print(f"[red]internal error[/red] ({type(e).__name__}: {e}); this is a bug in "
+                  "capacity: re-run with --debug and report the traceback", highlight=False)
+        sys.exit(EXIT_SOLVER_ERROR)
 

@@ -49,10 +49,9 @@ def validate_tables(raw: dict[str, RawTable]) -> dict[str, pd.DataFrame]:
         frame, table_problems = _parse_table(table, rt)
         problems += table_problems
         parsed[table.name] = frame
-    if not problems:
-        problems += _check_keys(parsed, sources)
-        problems += _check_references(parsed, sources)
-    if not problems:
+    problems += _check_keys(parsed, sources)
+    problems += _check_references(parsed, sources)
+    if not problems:  # cross-table checks assume unique keys and resolved references
         problems += _check_cross_table(parsed, sources)
     if problems:
         raise CaseError(problems)
@@ -89,10 +88,11 @@ def _parse_table(table: Table, rt: RawTable) -> tuple[pd.DataFrame, list[Problem
         if col.name not in frame.columns or col.name in dup_cols:
             if col.required and col.name not in dup_cols:
                 problems.append(Problem(rt.source, 1, col.name, "required column is missing"))
-            out[col.name] = pd.Series([col.default] * len(frame), dtype=_dtype(col))
-            continue
-        series, col_problems = _parse_column(col, frame[col.name].reset_index(drop=True),
-                                             rt.source, rows)
+                continue
+            cells = pd.Series([""] * len(frame), dtype="object")  # absent: every cell blank
+        else:
+            cells = frame[col.name].reset_index(drop=True)
+        series, col_problems = _parse_column(col, cells, rt.source, rows)
         problems += col_problems
         out[col.name] = series
     return pd.DataFrame(out, index=pd.RangeIndex(len(frame))), problems
@@ -101,8 +101,7 @@ def _parse_table(table: Table, rt: RawTable) -> tuple[pd.DataFrame, list[Problem
 def _parse_column(col: Column, raw: pd.Series, source: str,
                   rows: np.ndarray) -> tuple[pd.Series, list[Problem]]:
     problems: list[Problem] = []
-    text = raw.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v))
-                   else str(v).strip())
+    text = pd.Series([_cell_text(v) for v in raw], dtype="object")
     empty = (text == "").to_numpy()
     if col.required:
         for i in np.flatnonzero(empty):
@@ -162,6 +161,15 @@ def _parse_column(col: Column, raw: pd.Series, source: str,
     return values, problems
 
 
+def _cell_text(value: object) -> str:
+    """A cell as text: blank for missing values, lists joined with ``;``."""
+    if isinstance(value, tuple | list):
+        return ";".join(map(str, value))
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return str(value).strip()
+
+
 def _row(rt: RawTable, i: int) -> int:
     return rt.first_row + i
 
@@ -178,8 +186,9 @@ def _check_keys(parsed: dict[str, pd.DataFrame],
         first_of: dict[tuple[object, ...], int] = {}
         for i, key in enumerate(frame[list(table.key)].itertuples(index=False, name=None)):
             if dup[i]:
+                shown = key[0] if len(key) == 1 else key
                 problems.append(Problem(rt.source, _row(rt, i), ", ".join(table.key),
-                                        f"duplicate key {key}; first given in row "
+                                        f"duplicate key {shown!r}; first given in row "
                                         f"{_row(rt, first_of[key])}"))
             else:
                 first_of.setdefault(key, i)

@@ -1,0 +1,276 @@
+"""One hand-checked test per constraint family, on tiny cases where that family binds.
+
+Base case `two_sites` (data/tiny/two_sites): two periods (2030, 2031, discount 1);
+site SA in region A (variable cost 1/batch, 10 batches/period), SB in region B
+(2/batch, 10/period), lane B→A costs 0.5/batch; program P1 (antibody, commercial,
+max 1 site, tech transfer 1); anchor ANCH commits 5 batches/period in market A.
+Optimum: everything from SA: 2 × 5 × 1 + 1 = 11.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from conftest import edited, rows, solved, tiny
+
+import capacity
+
+pytestmark = pytest.mark.solver
+
+
+def offtakes(batches: float, market: str = "A") -> pd.DataFrame:
+    return rows(*({"anchor": "ANCH", "program": "P1", "market": market, "period": t,
+                   "committed_batches": batches} for t in (2030, 2031)))
+
+
+def with_program(**values: object):  # type: ignore[no-untyped-def]
+    def change(df: pd.DataFrame) -> pd.DataFrame:
+        for k, v in values.items():
+            df[k] = v
+        return df
+    return change
+
+
+def cost(plan: capacity.Plan, component: str) -> float:
+    return float(plan.costs.set_index("component").at[component, "pv_musd"])
+
+
+def test_base_case_uses_cheapest_site() -> None:
+    plan = solved(tiny("two_sites"))
+    assert plan.objective == pytest.approx(11.0)
+    assert set(plan.shipments["site"]) == {"SA"}
+    assert plan.costs["pv_musd"].sum() == pytest.approx(plan.objective)
+
+
+def test_suite_capacity_binds() -> None:
+    # 15/period but SA holds 10: SA 10×1 + SB 5×(2+0.5) = 22.5 per period; ×2 + 2 transfers = 47.
+    case = edited(tiny("two_sites"), offtakes=offtakes(15), programs=with_program(max_sites=2))
+    plan = solved(case)
+    assert plan.objective == pytest.approx(47.0)
+    sa = plan.utilisation[plan.utilisation["site"] == "SA"]
+    assert sa["utilisation"].tolist() == pytest.approx([1.0, 1.0])
+
+
+def test_program_site_limit_binds() -> None:
+    # One site only, SB enlarged to 20: SB carries all 15: 2 × 15 × 2.5 + 1 = 76.
+    suites = rows({"site": "SA", "modality": "antibody", "scale": "commercial",
+                   "existing_batches_per_period": 10, "variable_cost_musd_per_batch": 1.0},
+                  {"site": "SB", "modality": "antibody", "scale": "commercial",
+                   "existing_batches_per_period": 20, "variable_cost_musd_per_batch": 2.0})
+    plan = solved(edited(tiny("two_sites"), offtakes=offtakes(15), suites=suites))
+    assert plan.objective == pytest.approx(76.0)
+    assert list(plan.assignments["site"]) == ["SB"]
+
+
+def test_production_requires_assignment_charges_transfer() -> None:
+    # As test_suite_capacity_binds, but transferring to SB costs 100: still needed, 45 + 1 + 100.
+    case = edited(tiny("two_sites"), offtakes=offtakes(15), programs=with_program(max_sites=2),
+                  tech_transfers=rows({"program": "P1", "site": "SB",
+                                       "tech_transfer_musd": 100.0}))
+    plan = solved(case)
+    assert plan.objective == pytest.approx(146.0)
+    assert cost(plan, "tech_transfer") == pytest.approx(101.0)
+
+
+def _expandable(max_modules: int, lead: int) -> pd.DataFrame:
+    return rows({"site": "SA", "modality": "antibody", "scale": "commercial",
+                 "existing_batches_per_period": 10, "module_batches_per_period": 5,
+                 "module_capex_musd": 3.0, "max_modules": max_modules,
+                 "lead_time_periods": lead, "variable_cost_musd_per_batch": 1.0},
+                {"site": "SB", "modality": "antibody", "scale": "commercial",
+                 "existing_batches_per_period": 10, "variable_cost_musd_per_batch": 2.0})
+
+
+def test_build_expands_suite() -> None:
+    # 15/period, one site: SA + one module (capex 3): 3 + 2 × 15 + 1 = 34.
+    plan = solved(edited(tiny("two_sites"), offtakes=offtakes(15),
+                         suites=_expandable(max_modules=1, lead=0)))
+    assert plan.objective == pytest.approx(34.0)
+    assert plan.builds[["site", "period", "modules"]].values.tolist() == [["SA", 2030, 1]]
+
+
+def test_module_cap_binds() -> None:
+    # 20/period, two sites allowed, at most 1 module: SA 15 + SB 5: 3 + 2 × (15 + 12.5) + 2 = 60
+    # (with 2 modules SA alone would cost 6 + 40 + 1 = 47).
+    case = edited(tiny("two_sites"), offtakes=offtakes(20), programs=with_program(max_sites=2),
+                  suites=_expandable(max_modules=1, lead=0))
+    assert solved(case).objective == pytest.approx(60.0)
+    case2 = edited(case, suites=_expandable(max_modules=2, lead=0))
+    assert solved(case2).objective == pytest.approx(47.0)
+
+
+def test_build_lead_time_delays_capacity() -> None:
+    # Lead 1: a module ordered in 2030 produces from 2031. 2030: SA 10 + SB 5 = 22.5;
+    # 2031: SA 15 = 15; capex 3; two transfers 2: 42.5 (versus 47 without building).
+    case = edited(tiny("two_sites"), offtakes=offtakes(15), programs=with_program(max_sites=2),
+                  suites=_expandable(max_modules=1, lead=1))
+    plan = solved(case)
+    assert plan.objective == pytest.approx(42.5)
+    assert plan.builds[["period", "online_period"]].values.tolist() == [[2030, 2031]]
+
+
+def test_candidate_site_opens_when_cheaper() -> None:
+    # candidate_site: 10/period in A. SA alone: 2 × 10 × 1 + 1 = 21. Opening SC (4) with one
+    # module (capex 2) at 0.5/batch: 4 + 2 + 2 × 10 × 0.5 + 1 = 17.
+    plan = solved(tiny("candidate_site"))
+    assert plan.objective == pytest.approx(17.0)
+    assert plan.openings["site"].tolist() == ["SC"]
+
+
+def test_module_requires_open_site() -> None:
+    # Opening SC costs 100: no opening, and no module may be built at the closed site: 21.
+    case = edited(tiny("candidate_site"),
+                  sites=lambda df: df.assign(opening_cost_musd=[0.0, 100.0]))
+    plan = solved(case)
+    assert plan.objective == pytest.approx(21.0)
+    assert plan.builds.empty and plan.openings.empty
+
+
+def test_site_opens_once_and_lead_time() -> None:
+    # SC takes a period to open: only 2031 can use it, but P1 is limited to one site, so SA
+    # serves both periods: 21. Allowing two sites: 10 + (4 + 2 + 5) + 2 = 23 > 21, still SA.
+    case = edited(tiny("candidate_site"),
+                  sites=lambda df: df.assign(lead_time_periods=[0, 1]))
+    assert solved(case).objective == pytest.approx(21.0)
+    assert len(solved(tiny("candidate_site")).openings) == 1
+
+
+def test_min_domestic_share_binds() -> None:
+    # domestic_share: 10/period in A; SA (domestic) costs 3, SB 1 + 0.5 lane. Rule: 60% from A.
+    # 6 × 3 + 4 × 1.5 = 24 per period; ×2 + 2 transfers = 50. Without the rule: 2 × 15 + 1 = 31.
+    plan = solved(tiny("domestic_share"))
+    assert plan.objective == pytest.approx(50.0)
+    kpi = plan.market_kpis
+    assert (kpi.loc[kpi["market"] == "A", "domestic_share"] >= 0.6 - 1e-9).all()
+    off = edited(tiny("domestic_share"), rules=lambda df: df.assign(active=False))
+    assert solved(off).objective == pytest.approx(31.0)
+
+
+def _share_rule(kind: str, subject: str) -> pd.DataFrame:
+    return rows({"rule": "CAP", "kind": kind, "market": "A", "subject": subject, "share": 0.7})
+
+
+def test_max_operator_share_binds() -> None:
+    # No operator above 70% of A: SB (OB) 7 × 1.5 + SA 3 × 3 = 19.5 per period; ×2 + 2 = 41.
+    case = edited(tiny("domestic_share"), rules=_share_rule("max_operator_share", "*"))
+    plan = solved(case)
+    assert plan.objective == pytest.approx(41.0)
+    assert plan.market_kpis["hhi_operator"].iloc[0] == pytest.approx(10_000 * (0.7**2 + 0.3**2))
+
+
+def test_max_country_share_binds() -> None:
+    # Region B at most 70% of A: the same split as above, 41.
+    case = edited(tiny("domestic_share"), rules=_share_rule("max_country_share", "B"))
+    assert solved(case).objective == pytest.approx(41.0)
+
+
+def test_barred_operator_never_ships() -> None:
+    # OB is of concern and barred from A: SA makes all 10/period at 3: 60 + 1 = 61.
+    case = edited(tiny("domestic_share"),
+                  operators=lambda df: df.assign(of_concern=[False, True]),
+                  rules=rows({"rule": "SECURE_A", "kind": "barred", "market": "A",
+                              "subject": "flag:of_concern"}))
+    plan = solved(case)
+    assert plan.objective == pytest.approx(61.0)
+    assert set(plan.shipments["site"]) == {"SA"}
+
+
+def _fund(share: float, budget: float, repayment: float = 0.0, regions: str = "") -> dict:  # type: ignore[type-arg]
+    return {"funds": rows({"fund": "F", "funder": "Gov", "max_capex_share": share,
+                           "repayment_share": repayment, "eligible_regions": regions}),
+            "fund_budgets": rows({"fund": "F", "period": 2030, "budget_musd": budget})}
+
+
+def test_fund_share_cap_binds() -> None:
+    # candidate_site (17) with a grant covering at most 40% of SC's module capex 2: 17 − 0.8.
+    plan = solved(edited(tiny("candidate_site"), **_fund(share=0.4, budget=100)))
+    assert plan.objective == pytest.approx(16.2)
+    assert plan.financing["amount_musd"].sum() == pytest.approx(0.8)
+
+
+def test_fund_budget_binds() -> None:
+    # Budget 0.5 below the 0.8 the share allows: 17 − 0.5.
+    assert solved(edited(tiny("candidate_site"), **_fund(0.4, 0.5))).objective == \
+        pytest.approx(16.5)
+
+
+def test_financing_within_capex_and_repayment() -> None:
+    # Share 1, budget 100: the fund pays all 2 of capex, but half is repaid: 17 − 2 × 0.5 = 16.
+    assert solved(edited(tiny("candidate_site"), **_fund(1.0, 100, repayment=0.5))).objective \
+        == pytest.approx(16.0)
+
+
+def test_fund_eligibility() -> None:
+    # A fund for region B cannot finance SC in region A: 17.
+    plan = solved(edited(tiny("candidate_site"), **_fund(1.0, 100, regions="B")))
+    assert plan.objective == pytest.approx(17.0) and plan.financing.empty
+
+
+def test_potential_demand_served_when_worth_it() -> None:
+    # 3 more batches in A in 2030 worth 2.5 each, made at SA for 1: 11 − 3 × 1.5 = 6.5.
+    demand = rows({"program": "P1", "market": "A", "period": 2030, "potential_batches": 3,
+                   "value_musd_per_batch": 2.5})
+    plan = solved(edited(tiny("two_sites"), demand=demand))
+    assert plan.objective == pytest.approx(6.5)
+    assert plan.unmet_demand["unmet_batches"].sum() == pytest.approx(0.0)
+    # Worth 0.5 only: not served, reported as unmet.
+    low = solved(edited(tiny("two_sites"), demand=demand.assign(value_musd_per_batch=0.5)))
+    assert low.objective == pytest.approx(11.0)
+    assert low.unmet_demand["unmet_batches"].sum() == pytest.approx(3.0)
+
+
+def test_discounting() -> None:
+    # 2031 costs count half: 5 + 5 × 0.5 + 1 = 8.5.
+    periods = rows({"period": 2030, "discount_factor": 1.0},
+                   {"period": 2031, "discount_factor": 0.5})
+    assert solved(edited(tiny("two_sites"), periods=periods)).objective == pytest.approx(8.5)
+
+
+def test_yields_change_capacity_use_and_cost() -> None:
+    # At SA a batch takes 2 slots (and costs 2): 10 slots make 5 batches: 2 × 5 × 2 + 1 = 21.
+    yields = rows({"program": "P1", "site": "SA", "slots_per_batch": 2.0})
+    assert solved(edited(tiny("two_sites"), yields=yields)).objective == pytest.approx(21.0)
+    # 3 slots: SA can make only 3.3 batches, one site allowed: SB, 2 × 5 × 2.5 + 1 = 26.
+    plan = solved(edited(tiny("two_sites"), yields=yields.assign(slots_per_batch=3.0)))
+    assert plan.objective == pytest.approx(26.0)
+
+
+def test_tariffs_on_production_cost() -> None:
+    # Without the rule SB supplies A at 1 + 0.5; a 100% tariff on SB's production cost (1)
+    # makes it 2.5 < 3 still: 2 × 10 × 2.5 + 1 = 51, of which tariffs 20.
+    case = edited(tiny("domestic_share"), rules=lambda df: df.assign(active=False),
+                  lanes=lambda df: df.assign(tariff_rate=1.0))
+    plan = solved(case)
+    assert plan.objective == pytest.approx(51.0)
+    assert cost(plan, "tariffs") == pytest.approx(20.0)
+
+
+def test_clinical_then_commercial_scale() -> None:
+    # P1 is clinical in 2030 (only SA has a clinical suite, at 4/batch), commercial from 2031:
+    # 5 × 4 + 5 × 1 + 1 = 26.
+    case = edited(tiny("two_sites"), programs=with_program(commercial_from=2031),
+                  suites=lambda df: pd.concat([df, rows(
+                      {"site": "SA", "modality": "antibody", "scale": "clinical",
+                       "existing_batches_per_period": 10, "variable_cost_musd_per_batch": 4.0})]))
+    plan = solved(case)
+    assert plan.objective == pytest.approx(26.0)
+    assert plan.utilisation.query("scale == 'clinical'")["used_batches"].sum() == 5
+
+
+def test_unservable_commitment_is_explained() -> None:
+    # P1 cannot start before 2031 but ANCH committed to 2030.
+    case = edited(tiny("two_sites"),
+                  programs=with_program(earliest_start=2031, commercial_from=2031))
+    plan = capacity.solve(case)
+    assert plan.status == "infeasible" and not plan.has_solution
+    assert "ANCH" in plan.messages[0] and "earliest start 2031" in plan.messages[0]
+    with pytest.raises(capacity.CaseInfeasibleError):
+        capacity.build_model(case)
+
+
+def test_capacity_shortfall_is_infeasible() -> None:
+    # 25/period committed, 20 in the whole network: HiGHS proves infeasibility; no tables.
+    case = edited(tiny("two_sites"), offtakes=offtakes(25), programs=with_program(max_sites=2))
+    plan = capacity.solve(case)
+    assert plan.status == "infeasible"
+    assert plan.objective is None and plan.tables == {}
