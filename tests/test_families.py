@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from conftest import edited, rows, solved, tiny
 
 import capacity
+from conftest import edited, rows, solved, tiny
 
 pytestmark = pytest.mark.solver
 
@@ -274,3 +274,12 @@ def test_capacity_shortfall_is_infeasible() -> None:
     plan = capacity.solve(case)
     assert plan.status == "infeasible"
     assert plan.objective is None and plan.tables == {}
+
+
+def test_nothing_to_decide_is_optimal_at_fixed_cost() -> None:
+    # No offtakes and no demand: do nothing; cost = fixed cost of existing sites (2 × 2 × 1.5).
+    case = edited(tiny("two_sites"), offtakes=offtakes(0).iloc[:0],
+                  sites=lambda df: df.assign(fixed_cost_musd_per_year=1.5))
+    plan = solved(case)
+    assert plan.objective == pytest.approx(6.0)
+    assert plan.shipments.empty and "nothing to decide" in plan.messages[0]

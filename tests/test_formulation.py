@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pyomo.environ as pyo
 import pytest
-from conftest import tiny
 
 import capacity
 from capacity.model.constraints import CONSTRAINT_BUILDERS
+from conftest import tiny
 
 pytestmark = pytest.mark.component
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import tiny
 
 import capacity
 from capacity.schema import format_markdown
+from conftest import tiny
 
 pytestmark = pytest.mark.unit
 

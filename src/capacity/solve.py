@@ -86,6 +86,15 @@ _TERMINATION_STATUS: dict[TerminationCondition, Status] = {
 def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, float]) -> Plan:
     m = built.pyomo
     size = model_size(m)
+    if size["variables"] == 0:
+        # Nothing to decide (no demand any site can serve): the plan is to do nothing and
+        # the cost is the existing sites' fixed cost. HiGHS would report an empty model.
+        tables = extract_tables(built)
+        objective = float(pyo.value(m.total_cost))
+        return Plan(case_name=built.case.name, status="optimal", objective=objective,
+                    bound=objective, gap=0.0, seconds=seconds, size=size,
+                    options=options.model_dump(), tables=tables,
+                    messages=["nothing to decide: no demand that any site can serve"])
     timer = HierarchicalTimer()
     solver = Highs()
     log = io.StringIO()

@@ -1,0 +1,5 @@
+"""Run the CLI as ``python -m capacity``."""
+
+from capacity.cli import main
+
+main()

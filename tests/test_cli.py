@@ -1,0 +1,82 @@
+"""The command line, run as a user runs it: a real process, real files, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import capacity
+
+pytestmark = pytest.mark.solver
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "capacity", *args], capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "COLUMNS": "120"})
+
+
+def test_solve_default_json() -> None:
+    result = run("solve", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "optimal"
+    for key in ("objective", "bound", "gap", "seconds", "variables", "constraints",
+                "nonzeros"):
+        assert summary[key] is not None, key
+    assert set(summary["seconds"]) >= {"load", "build", "transfer", "solve", "extract"}
+
+
+def test_solve_prints_summary_and_saves_plan(tmp_path: Path) -> None:
+    tiny = str(capacity.tiny_case_path("candidate_site"))
+    result = run("solve", tiny, "--out", str(tmp_path / "plan"))
+    assert result.returncode == 0, result.stderr
+    assert "candidate_site: optimal" in result.stdout
+    assert "total discounted cost 17.0 MUSD" in result.stdout
+    assert "opens SC" in result.stdout
+    assert (tmp_path / "plan" / "summary.json").exists()
+
+
+def test_validate_ok_and_invalid(tmp_path: Path) -> None:
+    ok = run("validate", str(capacity.tiny_case_path("two_sites")))
+    assert ok.returncode == 0 and ok.stdout.startswith("ok: two_sites")
+    bad = tmp_path / "bad"
+    shutil.copytree(capacity.tiny_case_path("two_sites"), bad)
+    (bad / "suites.csv").write_text("site,modality,scale,existing_batches_per_period\n"
+                                    "SA,antibody,commercial,ten\nSQ,antibody,commercial,1\n")
+    for command in ("validate", "solve"):
+        result = run(command, str(bad))
+        assert result.returncode == 2
+        assert "suites.csv, row 2, column 'existing_batches_per_period': 'ten' is not a " \
+               "finite number" in result.stderr
+        assert "suites.csv, row 3, column 'site': unknown site 'SQ'" in result.stderr
+        assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_bad_option_names_the_option() -> None:
+    result = run("solve", "--time-limit", "-1")
+    assert result.returncode == 2
+    assert "--time-limit" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_exit_codes_for_infeasible_and_no_solution(tmp_path: Path) -> None:
+    case = tmp_path / "short"
+    shutil.copytree(capacity.tiny_case_path("two_sites"), case)
+    (case / "offtakes.csv").write_text("anchor,program,market,period,committed_batches\n"
+                                       "ANCH,P1,A,2030,25\n")
+    infeasible = run("solve", str(case))
+    assert infeasible.returncode == 3 and "infeasible" in infeasible.stdout
+    none = run("solve", "--time-limit", "0.000001", "--json")
+    assert none.returncode == 4 and json.loads(none.stdout)["status"] == "no_solution"
+
+
+def test_cli_twice_gives_the_same_plan(tmp_path: Path) -> None:
+    for i in (1, 2):
+        assert run("solve", "--out", str(tmp_path / f"p{i}")).returncode == 0
+    for file in sorted((tmp_path / "p1").glob("*.csv")):
+        assert file.read_text() == (tmp_path / "p2" / file.name).read_text(), file.name

@@ -1,0 +1,105 @@
+"""The default plan: invariants, cost breakdown, saving, honest outcomes, determinism."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import capacity
+from capacity import Plan, SolveOptions
+from conftest import TEST_OPTIONS, tiny
+
+pytestmark = pytest.mark.solver
+
+
+def test_default_case_solves_to_proven_optimality(default_plan: Plan) -> None:
+    assert default_plan.status == "optimal"
+    assert default_plan.gap is not None and default_plan.gap <= 1e-6
+    assert default_plan.bound == pytest.approx(default_plan.objective, rel=1e-6)
+    assert set(default_plan.seconds) >= {"load", "index_sets", "build", "transfer", "solve",
+                                         "extract"}
+    assert default_plan.size["nonzeros"] > 0
+
+
+def test_costs_sum_to_objective(default_plan: Plan) -> None:
+    assert default_plan.costs["pv_musd"].sum() == pytest.approx(default_plan.objective)
+
+
+def test_default_plan_invariants(default_plan: Plan) -> None:
+    case = capacity.load_case()
+    ships = default_plan.shipments
+    # every committed offtake met in full
+    need = case.offtakes.groupby(["program", "market", "period"])["committed_batches"].sum()
+    got = ships.groupby(["program", "market", "period"])["batches"].sum()
+    assert (got.reindex(need.index, fill_value=0) >= need - 1e-6).all()
+    # Biosecure-style exclusion: no operator of concern ships to the US
+    concern = set(case.operators.loc[case.operators["of_concern"], "operator"])
+    concern_sites = set(case.sites.loc[case.sites["operator"].isin(concern), "site"])
+    assert ships[(ships["market"] == "US") & ships["site"].isin(concern_sites)].empty
+    # Japan's domestic share holds in every period
+    jp = default_plan.market_kpis.query("market == 'JP'")
+    assert (jp["domestic_share"] >= 0.3 - 1e-6).all() and not jp.empty
+    # capacity never exceeded
+    assert (default_plan.utilisation["utilisation"] <= 1 + 1e-6).all()
+    # at most max_sites per program
+    per_program = default_plan.assignments.groupby("program")["site"].count()
+    limit = case.programs.set_index("program")["max_sites"]
+    assert (per_program <= limit.reindex(per_program.index)).all()
+
+
+def test_save_writes_every_table_and_summary(default_plan: Plan, tmp_path: Path) -> None:
+    out = default_plan.save(tmp_path / "plan")
+    names = {p.name for p in out.iterdir()}
+    assert names == {f"{t}.csv" for t in default_plan.tables} | {"summary.json"}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "optimal"
+    assert summary["objective"] == pytest.approx(default_plan.objective)
+    shipped = pd.read_csv(out / "shipments.csv")
+    assert shipped["batches"].sum() == pytest.approx(default_plan.shipments["batches"].sum())
+    # overwrite in place, as Parquet; no temporary folders left behind
+    default_plan.save(tmp_path / "plan", fmt="parquet")
+    assert (tmp_path / "plan" / "builds.parquet").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan"]
+
+
+def test_no_plan_within_time_limit_is_said_plainly() -> None:
+    plan = capacity.solve(capacity.load_case(), SolveOptions(time_limit_s=1e-6))
+    assert plan.status == "no_solution"
+    assert plan.objective is None and plan.tables == {} and not plan.has_solution
+    assert "no feasible plan found" in plan.messages[0]
+    with pytest.raises(AttributeError, match="no builds table"):
+        _ = plan.builds
+
+
+def test_time_limit_with_incumbent_returns_plan_and_gap() -> None:
+    # HiGHS finds a first plan for the default case in ~0.05 s on a 2-core machine; 2 s leaves
+    # a wide margin, and the case needs ~3 s to prove optimality.
+    plan = capacity.solve(capacity.load_case(), SolveOptions(time_limit_s=2.0))
+    assert plan.status in ("time_limit_feasible", "optimal")
+    assert plan.has_solution and plan.gap is not None
+    assert plan.bound is not None and plan.bound <= plan.objective + 1e-6
+    if plan.status == "time_limit_feasible":
+        assert "time limit" in plan.messages[0]
+        assert plan.costs["pv_musd"].sum() == pytest.approx(plan.objective)
+
+
+def test_same_case_same_plan() -> None:
+    a = capacity.solve(tiny("domestic_share"), TEST_OPTIONS)
+    b = capacity.solve(tiny("domestic_share"), TEST_OPTIONS)
+    assert a.objective == b.objective
+    for name in a.tables:
+        pd.testing.assert_frame_equal(a.tables[name], b.tables[name])
+
+
+def test_planner_can_add_a_constraint_between_build_and_solve() -> None:
+    import pyomo.environ as pyo
+
+    built = capacity.build_model(tiny("domestic_share"))
+    m = built.pyomo
+    # Forbid SB outright: like the barred rule, SA makes everything: 61 (see test_families).
+    m.no_sb = pyo.Constraint(expr=sum(m.Ship[k] for k in m.SHIP if k[1] == "SB") == 0)
+    plan = capacity.solve(built, TEST_OPTIONS)
+    assert plan.objective == pytest.approx(61.0)
