@@ -8,6 +8,7 @@ was found within the time limit.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -153,6 +154,11 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+    except BrokenPipeError:
+        # The reader went away (e.g. `capacity solve | head`): stop quietly, as Python's
+        # docs recommend, without a second error while flushing stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
     except Exception as e:
         if "--debug" in sys.argv:
             raise
