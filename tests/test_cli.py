@@ -37,7 +37,7 @@ def test_solve_prints_summary_and_saves_plan(tmp_path: Path) -> None:
     result = run("solve", tiny, "--out", str(tmp_path / "plan"))
     assert result.returncode == 0, result.stderr
     assert "candidate_site: optimal" in result.stdout
-    assert "total discounted cost 17.0 MUSD" in result.stdout
+    assert "net discounted cost 17.0 MUSD" in result.stdout
     assert "opens SC" in result.stdout
     assert (tmp_path / "plan" / "summary.json").exists()
 

@@ -39,6 +39,8 @@ def test_base_case_uses_cheapest_site() -> None:
     plan = solved(tiny("two_sites"))
     assert plan.objective == pytest.approx(11.0)
     assert set(plan.shipments["site"]) == {"SA"}
+    assert plan.assignments[["program", "site", "start_period"]].values.tolist() == [
+        ["P1", "SA", 2030]]
     assert plan.costs["pv_musd"].sum() == pytest.approx(plan.objective)
 
 

@@ -60,7 +60,11 @@ def solve_command(
     except ValidationError as e:
         _fail("; ".join(f"--{_option_name(x['loc'][0])}: {x['msg']}" for x in e.errors()))
     loaded = _load(case, debug)
-    plan = solve(loaded, options)
+    if as_json or log:
+        plan = solve(loaded, options)
+    else:
+        with err.status(f"solving {loaded.name} (limit {time_limit:g} s) ..."):
+            plan = solve(loaded, options)
     if out_dir is not None and plan.has_solution:
         plan.save(out_dir, fmt="parquet" if fmt == "parquet" else "csv")
     if as_json:
@@ -114,8 +118,8 @@ def _print_plan(plan: Plan, saved: Path | None) -> None:
         return
     secs = plan.seconds
     gap = "—" if plan.gap is None else f"{plan.gap:.2%}"
-    out.print(f"  total discounted cost {_money(plan.objective)}   bound {_money(plan.bound)}"
-              f"   gap {gap}")
+    out.print(f"  net discounted cost {_money(plan.objective)} (costs minus value of potential "
+              f"demand served)   bound {_money(plan.bound)}   gap {gap}")
     out.print(f"  {plan.size['variables']:,} variables ({plan.size['binary']} binary, "
               f"{plan.size['integer']} integer), {plan.size['constraints']:,} constraints; "
               f"build {secs.get('index_sets', 0) + secs.get('build', 0):.2f} s, "

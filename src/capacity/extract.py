@@ -43,12 +43,6 @@ def extract_tables(built: BuiltModel) -> dict[str, pd.DataFrame]:
         [(*x, v) for x, v in zip(ix.finance, fin_vals, strict=True) if v > ZERO],
         columns=["fund", "site", "modality", "scale", "period", "amount_musd"])
 
-    assign_vals = [round(v) for v in _values(m.Assign, ix.assign)]
-    tt_discounted = ix.assign_cost
-    assignments = pd.DataFrame(
-        [(p, s, tt_discounted[(p, s)]) for (p, s), v in zip(ix.assign, assign_vals, strict=True)
-         if v > 0], columns=["program", "site", "tech_transfer_pv_musd"])
-
     ship_vals = _values(m.Ship, ix.ship)
     shipments = pd.DataFrame(
         [(p, s, ix.site_region[s], mk, t, v) for (p, s, mk, t), v in
@@ -56,6 +50,13 @@ def extract_tables(built: BuiltModel) -> dict[str, pd.DataFrame]:
         columns=["program", "site", "origin", "market", "period", "batches"])
     production = (shipments.groupby(["program", "site", "period"], as_index=False)["batches"]
                   .sum())
+
+    assign_vals = [round(v) for v in _values(m.Assign, ix.assign)]
+    first_batch = production.groupby(["program", "site"])["period"].min().to_dict()
+    assignments = pd.DataFrame(
+        [(p, s, first_batch.get((p, s)), ix.assign_cost[(p, s)])
+         for (p, s), v in zip(ix.assign, assign_vals, strict=True) if v > 0],
+        columns=["program", "site", "start_period", "tech_transfer_pv_musd"])
 
     serve_vals = dict(zip(ix.serve, _values(m.Serve, ix.serve), strict=True))
     unmet = pd.DataFrame(

@@ -30,7 +30,8 @@ class Plan:
         status: ``optimal``, ``time_limit_feasible`` (a feasible plan, limit reached),
             ``infeasible``, ``unbounded``, ``no_solution`` (limit reached, no plan) or
             ``error``.
-        objective: discounted total cost of the plan, MUSD (None without a plan).
+        objective: net discounted cost of the plan, MUSD: all costs minus the value of
+            potential demand served (None without a plan); the ``costs`` table splits it.
         bound: best proven lower bound, MUSD (None if unknown).
         gap: (objective − bound) / max(|objective|, 1), None without both.
         seconds: wall time by phase: ``index_sets``, ``build``, ``transfer``, ``solve``,
