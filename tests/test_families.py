@@ -285,3 +285,27 @@ def test_nothing_to_decide_is_optimal_at_fixed_cost() -> None:
     plan = solved(case)
     assert plan.objective == pytest.approx(6.0)
     assert plan.shipments.empty and "nothing to decide" in plan.messages[0]
+
+
+def test_objective_reported_as_maximisation() -> None:
+    # The engine minimises 11; asked to report "100 − cost" as a maximum it reports 89,
+    # with the bound transformed the same way; the costs table still sums to the net cost.
+    case = edited(tiny("two_sites"),
+                  objective=rows({"sense": "maximise", "offset": 100.0, "unit": "points"}))
+    plan = solved(case)
+    assert (plan.objective, plan.bound, plan.net_cost) == pytest.approx((89.0, 89.0, 11.0))
+    assert plan.sense == "maximise" and plan.unit == "points"
+    assert plan.costs["pv_musd"].sum() == pytest.approx(plan.net_cost)
+
+
+def test_free_assignment_is_not_modelled() -> None:
+    # No transfer cost and no binding site limit: no Assign variables, and the plan still
+    # lists where P1 is produced. 15/period over two sites as in test_suite_capacity_binds,
+    # without the two transfer costs: 45.
+    case = edited(tiny("two_sites"), offtakes=offtakes(15),
+                  programs=with_program(max_sites=2, tech_transfer_musd=0.0))
+    built = capacity.build_model(case)
+    assert len(built.pyomo.Assign) == 0 and len(built.pyomo.production_requires_assignment) == 0
+    plan = solved(case)
+    assert plan.objective == pytest.approx(45.0)
+    assert plan.assignments["site"].tolist() == ["SA", "SB"]

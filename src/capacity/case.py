@@ -36,6 +36,7 @@ class Case:
     funds: pd.DataFrame
     fund_budgets: pd.DataFrame
     rules: pd.DataFrame
+    objective: pd.DataFrame
     name: str = field(default="case", compare=False)
     load_seconds: float = field(default=0.0, compare=False)
 
@@ -55,6 +56,14 @@ class Case:
         """All tables by name."""
         return {f.name: getattr(self, f.name) for f in fields(self)
                 if f.name not in ("name", "load_seconds")}
+
+    @property
+    def objective_sense(self) -> tuple[str, float, str]:
+        """(sense, offset, unit) the objective is reported in (``objective`` table)."""
+        if self.objective.empty:
+            return "minimise", 0.0, "MUSD"
+        row = self.objective.iloc[0]
+        return str(row["sense"]), float(row["offset"]), str(row["unit"])
 
     def save(self, folder: Path, fmt: str = "csv") -> None:
         """Write the case as a folder of tables (``csv`` or ``parquet``)."""

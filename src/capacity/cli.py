@@ -118,8 +118,12 @@ def _print_plan(plan: Plan, saved: Path | None) -> None:
         return
     secs = plan.seconds
     gap = "—" if plan.gap is None else f"{plan.gap:.2%}"
-    out.print(f"  net discounted cost {_money(plan.objective)} (costs minus value of potential "
-              f"demand served)   bound {_money(plan.bound)}   gap {gap}")
+    if plan.objective == plan.net_cost:
+        out.print(f"  net discounted cost {_money(plan.objective)} (costs minus value of "
+                  f"potential demand served)   bound {_money(plan.bound)}   gap {gap}")
+    else:
+        out.print(f"  objective ({plan.sense}) {plan.objective:,.6f} {plan.unit}   bound "
+                  f"{plan.bound if plan.bound is not None else '—'}   gap {gap}")
     out.print(f"  {plan.size['variables']:,} variables ({plan.size['binary']} binary, "
               f"{plan.size['integer']} integer), {plan.size['constraints']:,} constraints; "
               f"build {secs.get('index_sets', 0) + secs.get('build', 0):.2f} s, "

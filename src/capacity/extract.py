@@ -53,9 +53,14 @@ def extract_tables(built: BuiltModel) -> dict[str, pd.DataFrame]:
 
     assign_vals = [round(v) for v in _values(m.Assign, ix.assign)]
     first_batch = production.groupby(["program", "site"])["period"].min().to_dict()
+    # Programs without Assign variables (no transfer cost, no binding site limit) are
+    # assigned wherever they produce.
+    modelled = {p for (p, _s) in ix.assign}
+    chosen = {a for a, v in zip(ix.assign, assign_vals, strict=True) if v > 0}
+    chosen |= {a for a in first_batch if a[0] not in modelled}
     assignments = pd.DataFrame(
-        [(p, s, first_batch.get((p, s)), ix.assign_cost[(p, s)])
-         for (p, s), v in zip(ix.assign, assign_vals, strict=True) if v > 0],
+        [(p, s, first_batch.get((p, s)), ix.assign_cost.get((p, s), 0.0))
+         for (p, s) in sorted(chosen)],
         columns=["program", "site", "start_period", "tech_transfer_pv_musd"])
 
     serve_vals = dict(zip(ix.serve, _values(m.Serve, ix.serve), strict=True))

@@ -51,7 +51,7 @@ class IndexSets:
     # decisions
     build: list[tuple[str, str, str, int]]  # BUILD_KT: (site, modality, scale, period)
     open: list[tuple[str, int]]  # OPEN_ST
-    assign: list[tuple[str, str]]  # ASSIGN_PS
+    assign: list[tuple[str, str]]  # ASSIGN: pairs where assignment costs or is limited
     ship: list[ShipKey]  # SHIP_PSMT
     serve: list[DemandKey]  # SERVE_PMT: potential demand that can be served
     finance: list[tuple[str, str, str, str, int]]  # FINANCE_FKT: (fund, *suite, period)
@@ -236,17 +236,27 @@ def build_index_sets(case: Case) -> IndexSets:
     demand_rows = [d for d in demand_keys if d in committed or d in served_keys]
     serve_value = {d: float(discount[d[2]]) * value.get(d, 0.0) for d in serve}
 
-    assign = sorted({(p, s) for (p, s, _m, _t) in ship})
     tt_default = programs["tech_transfer_musd"].to_dict()
     tt = {(p, s): float(c) for p, s, c in zip(case.tech_transfers["program"],
                                               case.tech_transfers["site"],
                                               case.tech_transfers["tech_transfer_musd"],
                                               strict=True)}
-    assign_cost = {(p, s): float(discount[start[p]]) * tt.get((p, s), float(tt_default[p]))
-                   for (p, s) in assign}
+    producing_pairs = sorted({(p, s) for (p, s, _m, _t) in ship})
+    pair_cost = {(p, s): float(discount[start[p]]) * tt.get((p, s), float(tt_default[p]))
+                 for (p, s) in producing_pairs}
+    # Assign[p,s] matters only where a transfer costs something or the site limit can bind;
+    # elsewhere it is free and unconstrained, so neither it nor its linking rows are built.
+    sites_of: dict[str, list[str]] = defaultdict(list)
+    for (p, s) in producing_pairs:
+        sites_of[p].append(s)
+    max_sites = {p: int(v) for p, v in programs["max_sites"].items()}
+    assigned_programs = {p for p, ss in sites_of.items()
+                         if len(ss) > max_sites[p] or any(pair_cost[(p, s)] > 0 for s in ss)}
+    assign = [a for a in producing_pairs if a[0] in assigned_programs]
+    assign_cost = {a: pair_cost[a] for a in assign}
 
     capacity_rows = sorted({(*suite_of_ship[key], key[3]) for key in ship})
-    production_rows = sorted({(p, s, t) for (p, s, _m, t) in ship})
+    production_rows = sorted({(p, s, t) for (p, s, _m, t) in ship if p in assigned_programs})
     demand_total: dict[tuple[str, str, int], float] = defaultdict(float)
     for (p, s, mkt, t) in ship:
         demand_total[(p, s, t)] += committed.get((p, mkt, t), 0.0) + potential.get(
@@ -291,8 +301,7 @@ def build_index_sets(case: Case) -> IndexSets:
         suite_existing=suite_existing, suite_module=suite_module,
         suite_max_modules=suite_max_modules, suite_lead=suite_lead, suite_capex=suite_capex,
         site_lead=site_lead, site_status=site_status, site_operator=site_operator,
-        site_region=site_region, program_max_sites={p: int(v) for p, v in
-                                                    programs["max_sites"].items()},
+        site_region=site_region, program_max_sites=max_sites,
         fund_max_share=fund_max_share, fund_budget=fund_budget, unservable=unservable,
     )
 

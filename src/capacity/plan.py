@@ -30,9 +30,10 @@ class Plan:
         status: ``optimal``, ``time_limit_feasible`` (a feasible plan, limit reached),
             ``infeasible``, ``unbounded``, ``no_solution`` (limit reached, no plan) or
             ``error``.
-        objective: net discounted cost of the plan, MUSD: all costs minus the value of
-            potential demand served (None without a plan); the ``costs`` table splits it.
-        bound: best proven lower bound, MUSD (None if unknown).
+        objective: the optimum as the case reports it (its ``objective`` table): by
+            default the net discounted cost, MUSD (all costs minus the value of potential
+            demand served). None without a plan.
+        bound: best proven bound on ``objective`` (None if unknown).
         gap: (objective − bound) / max(|objective|, 1), None without both.
         seconds: wall time by phase: ``index_sets``, ``build``, ``transfer``, ``solve``,
             ``extract``.
@@ -45,6 +46,9 @@ class Plan:
             attributes: ``builds``, ``openings``, ``financing``, ``assignments``,
             ``shipments``, ``production``, ``unmet_demand``, ``costs``, ``utilisation``,
             ``market_kpis``.
+        sense, unit: how ``objective`` is reported (``minimise``/``maximise``, its unit).
+        net_cost: the net discounted cost the engine minimised; the ``costs`` table sums
+            to it (equal to ``objective`` unless the case asks otherwise).
     """
 
     case_name: str
@@ -58,6 +62,9 @@ class Plan:
     options: dict[str, Any] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    sense: str = "minimise"
+    unit: str = "MUSD"
+    net_cost: float | None = None
 
     @classmethod
     def without_solution(cls, case_name: str, status: Status, options: dict[str, Any],
@@ -87,7 +94,8 @@ class Plan:
         """Status, objective, bound, gap, timings and size as one JSON-ready dict."""
         return {
             "case": self.case_name, "status": self.status, "objective": self.objective,
-            "bound": self.bound, "gap": self.gap,
+            "bound": self.bound, "gap": self.gap, "sense": self.sense, "unit": self.unit,
+            "net_cost": self.net_cost,
             "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
             **self.size, "counters": self.counters, "options": self.options,
             "messages": self.messages, "capacity_version": __version__,

@@ -327,6 +327,23 @@ TABLES: tuple[Table, ...] = (
     ),
 )
 
+TABLES = (*TABLES, Table(
+    "objective",
+    "How the optimum is reported (at most one row). The engine always minimises the net "
+    "cost; a case may ask for it to be reported as `offset + cost` (minimise) or as "
+    "`offset − cost` (maximise), e.g. to report a profit or an imported benchmark's own "
+    "objective.",
+    (
+        Column("sense", "str", "sense the objective is reported in", default="minimise",
+               choices=("minimise", "maximise")),
+        Column("offset", "float", "constant added to the reported objective",
+               default=0.0, lower=-1e12, upper=1e12),
+        Column("unit", "str", "unit of the reported objective", default="MUSD"),
+    ),
+    key=("sense",),
+    required=False,
+))
+
 TABLES_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
 
 

@@ -33,7 +33,7 @@ class SolveOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     time_limit_s: float = Field(default=300.0, gt=0, le=7 * 24 * 3600)
-    mip_rel_gap: float = Field(default=1e-4, ge=0, le=1)
+    mip_rel_gap: float = Field(default=1e-6, ge=0, le=1)
     threads: int = Field(default=1, ge=1, le=256)
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     log: bool = False
@@ -55,7 +55,7 @@ def solve(case: Case | BuiltModel, options: SolveOptions | None = None) -> Plan:
     Example:
         >>> import capacity
         >>> plan = capacity.solve(capacity.load_case(), capacity.SolveOptions(time_limit_s=60))
-        >>> plan.status, plan.gap <= 1e-4
+        >>> plan.status, plan.gap <= 1e-6
         ('optimal', True)
     """
     options = options or SolveOptions()
@@ -89,12 +89,9 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
     if size["variables"] == 0:
         # Nothing to decide (no demand any site can serve): the plan is to do nothing and
         # the cost is the existing sites' fixed cost. HiGHS would report an empty model.
-        tables = extract_tables(built)
-        objective = float(pyo.value(m.total_cost))
-        return Plan(case_name=built.case.name, status="optimal", objective=objective,
-                    bound=objective, gap=0.0, seconds=seconds, size=size,
-                    options=options.model_dump(), tables=tables,
-                    messages=["nothing to decide: no demand that any site can serve"])
+        cost = float(pyo.value(m.total_cost))
+        return _plan_with_solution(built, "optimal", cost, cost, options, seconds, size, {},
+                                   ["nothing to decide: no demand that any site can serve"])
     timer = HierarchicalTimer()
     solver = Highs()
     log = io.StringIO()
@@ -138,24 +135,43 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
                            "cannot all hold (run `capacity explain` once available, or relax "
                            "rules one at a time)"],
         }.get(status, [f"HiGHS stopped with {tc.name}"])
+        bound = _finite(results.objective_bound)
         return Plan.without_solution(built.case.name, status, options.model_dump(), seconds,
                                      messages=messages, size=size, counters=counters,
-                                     bound=_finite(results.objective_bound))
-    t1 = time.perf_counter()
-    results.solution_loader.load_vars()
-    objective = float(pyo.value(m.total_cost))
-    bound = _finite(results.objective_bound)
-    tables = extract_tables(built)
-    seconds["extract"] = time.perf_counter() - t1
+                                     bound=None if bound is None else _reported(built, bound))
     if status == "time_limit_feasible" and tc != TerminationCondition.maxTimeLimit:
         messages = [f"HiGHS stopped with {tc.name}; the plan is feasible, not proven optimal"]
     elif status == "time_limit_feasible":
         messages = [f"time limit of {options.time_limit_s:g} s reached; best plan returned"]
     else:
         messages = []
+    results.solution_loader.load_vars()
+    return _plan_with_solution(built, status, float(pyo.value(m.total_cost)),
+                               _finite(results.objective_bound), options, seconds, size,
+                               counters, messages)
+
+
+def _plan_with_solution(built: BuiltModel, status: Status, cost: float,
+                        bound_cost: float | None, options: SolveOptions,
+                        seconds: dict[str, float], size: dict[str, int],
+                        counters: dict[str, int], messages: list[str]) -> Plan:
+    """Extract the tables of a solved model and report the objective as the case asks."""
+    t0 = time.perf_counter()
+    tables = extract_tables(built)
+    seconds["extract"] = time.perf_counter() - t0
+    sense, _offset, unit = built.case.objective_sense
+    objective = _reported(built, cost)
+    bound = None if bound_cost is None else _reported(built, bound_cost)
     return Plan(case_name=built.case.name, status=status, objective=objective, bound=bound,
                 gap=_gap(objective, bound), seconds=seconds, size=size, counters=counters,
-                options=options.model_dump(), messages=messages, tables=tables)
+                options=options.model_dump(), messages=messages, tables=tables,
+                sense=sense, unit=unit, net_cost=cost)
+
+
+def _reported(built: BuiltModel, cost: float) -> float:
+    """The net cost as the case reports it: offset + cost, or offset − cost (maximise)."""
+    sense, offset, _unit = built.case.objective_sense
+    return offset - cost if sense == "maximise" else offset + cost
 
 
 def _finite(x: float | None) -> float | None:
@@ -165,7 +181,7 @@ def _finite(x: float | None) -> float | None:
 
 
 def _gap(objective: float, bound: float | None) -> float | None:
-    """HiGHS's relative gap: |objective − bound| / max(|objective|, 1)."""
+    """Relative gap in the reported objective: |objective − bound| / max(|objective|, 1)."""
     if bound is None:
         return None
     return abs(objective - bound) / max(abs(objective), 1.0)

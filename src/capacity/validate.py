@@ -253,6 +253,9 @@ def _check_cross_table(parsed: dict[str, pd.DataFrame],
 
     if "rules" in sources:
         problems += _check_rule_subjects(parsed, sources["rules"])
+    if "objective" in sources and len(parsed["objective"]) > 1:
+        problems.append(Problem(sources["objective"].source, None, None,
+                                "has more than one row: give one sense and offset"))
     return problems
 
 
