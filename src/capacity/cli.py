@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -18,7 +19,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from capacity.case import load_case
+from capacity.case import Case, load_case
 from capacity.errors import CaseError
 from capacity.plan import Plan
 from capacity.solve import SolveOptions, solve
@@ -85,6 +86,53 @@ def validate_command(
               f"{len(loaded.programs)} programs, {len(loaded.periods)} periods")
 
 
+import_app = typer.Typer(no_args_is_help=True,
+                         help="Write external benchmark instances as ordinary case folders.")
+app.add_typer(import_app, name="import")
+
+
+@import_app.command("orlib-cfl")
+def import_cfl_command(
+    file: Annotated[Path, typer.Argument(help="OR-Library cap file (cap41.txt ... capc.txt).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Case folder to write.")],
+    capacity: Annotated[float | None, typer.Option(
+        "--capacity", help="Fills the word 'capacity' in capa/capb/capc.")] = None,
+    single_source: Annotated[bool, typer.Option(
+        "--single-source", help="Each customer served by exactly one warehouse.")] = False,
+) -> None:
+    """Capacitated facility location: warehouses become candidate sites, customers programs."""
+    from capacity.importers import import_orlib_cfl
+
+    case = _guard(lambda: import_orlib_cfl(file, out_dir, capacity, single_source))
+    out.print(f"wrote {out_dir}: {len(case.sites)} candidate sites, {len(case.programs)} "
+              f"customers ({'single' if single_source else 'multi'}-source)")
+
+
+@import_app.command("orlib-gap")
+def import_gap_command(
+    file: Annotated[Path, typer.Argument(help="OR-Library gap file (gap1.txt ... gapd.txt).")],
+    instance: Annotated[int, typer.Option("--instance", help="Which instance, from 1.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Case folder to write.")],
+    maximise: Annotated[bool, typer.Option(
+        "--maximise", help="Maximise Σ c_ij x_ij (gap1-gap12 are published this way).")] = False,
+) -> None:
+    """Generalised assignment: agents become sites, jobs become programs."""
+    from capacity.importers import import_orlib_gap
+
+    case = _guard(lambda: import_orlib_gap(file, instance, out_dir, maximise))
+    out.print(f"wrote {out_dir}: {len(case.sites)} agents, {len(case.programs)} jobs "
+              f"({'maximise' if maximise else 'minimise'})")
+
+
+def _guard(action: Callable[[], Case]) -> Case:
+    """Run an import; bad input files exit 2 with every problem listed."""
+    try:
+        return action()
+    except CaseError as e:
+        err.print(f"[red]cannot import[/red]: {e.describe()}", highlight=False)
+        raise typer.Exit(EXIT_INVALID) from None
+
+
 def _option_name(field: object) -> str:
     return {"time_limit_s": "time-limit", "mip_rel_gap": "gap"}.get(str(field), str(field))
 
@@ -94,7 +142,7 @@ def _fail(message: str) -> None:
     raise typer.Exit(EXIT_INVALID)
 
 
-def _load(path: Path | None, debug: bool):  # type: ignore[no-untyped-def]
+def _load(path: Path | None, debug: bool) -> Case:
     try:
         return load_case(path)
     except CaseError as e:

@@ -76,6 +76,7 @@ class IndexSets:
     finance_saving: dict[tuple[str, str, str, str, int], float]
     existing_fixed_cost: float
     production_bound: dict[tuple[str, str, int], float]
+    ship_bound: dict[ShipKey, float]
     suite_existing: dict[Suite, float]
     suite_module: dict[Suite, float]
     suite_max_modules: dict[Suite, int]
@@ -261,6 +262,13 @@ def build_index_sets(case: Case) -> IndexSets:
     for (p, s, mkt, t) in ship:
         demand_total[(p, s, t)] += committed.get((p, mkt, t), 0.0) + potential.get(
             (p, mkt, t), 0.0)
+    ship_bound = {}
+    for key in ship:
+        p, s, mkt, t = key
+        k = suite_of_ship[key]
+        most_capacity = suite_existing[k] + suite_module[k] * suite_max_modules[k]
+        ship_bound[key] = min(committed.get((p, mkt, t), 0.0) + potential.get((p, mkt, t), 0.0),
+                              most_capacity / slots.get((p, s), 1.0))
     production_bound = {}
     for (p, s, t) in production_rows:
         k = (s, programs.at[p, "modality"], scale_of(p, t))
@@ -298,6 +306,7 @@ def build_index_sets(case: Case) -> IndexSets:
         committed=dict(committed), build_cost=build_cost, open_cost=open_cost,
         open_cost_parts=open_parts, assign_cost=assign_cost, finance_saving=finance_saving,
         existing_fixed_cost=existing_fixed_cost, production_bound=production_bound,
+        ship_bound=ship_bound,
         suite_existing=suite_existing, suite_module=suite_module,
         suite_max_modules=suite_max_modules, suite_lead=suite_lead, suite_capex=suite_capex,
         site_lead=site_lead, site_status=site_status, site_operator=site_operator,

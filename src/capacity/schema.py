@@ -22,7 +22,7 @@ SITE_STATUSES = ("existing", "candidate")
 RULE_KINDS = ("barred", "min_domestic_share", "max_operator_share", "max_country_share")
 
 # Magnitudes beyond these are data errors (a unit slip, 1e30 pasted from a solver), not plans.
-MAX_MONEY_MUSD = 1e6
+MAX_MONEY_MUSD = 1e9
 MAX_BATCHES = 1e6
 
 

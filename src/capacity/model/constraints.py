@@ -99,6 +99,30 @@ def add_module_requires_open_site(m: pyo.ConcreteModel, ix: IndexSets) -> None:
     m.module_requires_open_site = pyo.Constraint(m.REQUIRES_OPEN_KT, rule=rule)
 
 
+def add_ship_requires_open_site(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+    """No shipment from a candidate site before it is open (disaggregated linking).
+
+    ∀(p,s,m,t) ∈ SHIP, s candidate:
+        Ship[p,s,m,t] ≤ V[p,s,m,t]·Σ_{t0 : pos(t0)+lead[s] ≤ pos(t)} Open[s,t0]
+
+    V[p,s,m,t] = min(committed + potential of (p,m,t), most capacity of the suite /
+    slots_per_batch). Implied by suite_capacity and module_requires_open_site for integer
+    solutions, but much tighter in the LP relaxation: it is the x_ij ≤ y_i inequality of
+    the strong facility-location formulation.
+    """
+    opens = _group(ix.open, lambda o: (o[0],))
+    pos = ix.position
+    rows = [k for k in ix.ship if ix.site_status[k[1]] == "candidate"]
+    m.SHIP_OPEN_PSMT = pyo.Set(dimen=4, initialize=rows, ordered=True)
+
+    def rule(m: pyo.ConcreteModel, p: str, s: str, mk: str, t: int) -> object:
+        opened = pyo.quicksum(m.Open[o] for o in opens[(s,)]
+                              if pos[o[1]] + ix.site_lead[s] <= pos[t])
+        return m.Ship[p, s, mk, t] <= ix.ship_bound[(p, s, mk, t)] * opened
+
+    m.ship_requires_open_site = pyo.Constraint(m.SHIP_OPEN_PSMT, rule=rule)
+
+
 def add_production_requires_assignment(m: pyo.ConcreteModel, ix: IndexSets) -> None:
     """A program is produced only at sites it has been transferred to.
 
@@ -258,6 +282,7 @@ CONSTRAINT_BUILDERS: tuple[Callable[[pyo.ConcreteModel, IndexSets], None], ...] 
     add_module_cap,
     add_site_opens_once,
     add_module_requires_open_site,
+    add_ship_requires_open_site,
     add_production_requires_assignment,
     add_program_site_limit,
     add_demand_balance,
