@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 import capacity
 from capacity import Case, Plan, SolveOptions
+from capacity.check import check_plan
 
 # Deterministic and tight: tests compare objectives to hand-computed optima.
 TEST_OPTIONS = SolveOptions(time_limit_s=120, mip_rel_gap=1e-9, threads=1, seed=0)
@@ -34,10 +37,19 @@ def rows(*records: dict[str, object]) -> pd.DataFrame:
 
 
 def solved(case: Case) -> Plan:
-    """Solve with the deterministic test options and insist on optimality."""
+    """Solve with the deterministic test options, insist on optimality, and have the
+    independent checker confirm the saved plan against the case."""
     plan = capacity.solve(case, TEST_OPTIONS)
     assert plan.status == "optimal", plan.messages
+    assert_checked(case, plan)
     return plan
+
+
+def assert_checked(case: Case, plan: Plan) -> None:
+    """Save the plan and verify it with `capacity.check` (no model code involved)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        result = check_plan(case, plan.save(Path(tmp) / "plan"))
+    assert result.ok, [str(v) for v in result.violations]
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 import capacity
+
 from conftest import edited, rows, solved, tiny
 
 pytestmark = pytest.mark.solver

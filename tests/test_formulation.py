@@ -11,6 +11,7 @@ import pytest
 
 import capacity
 from capacity.model.constraints import CONSTRAINT_BUILDERS
+
 from conftest import tiny
 
 pytestmark = pytest.mark.component

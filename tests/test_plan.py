@@ -10,6 +10,7 @@ import pytest
 
 import capacity
 from capacity import Plan, SolveOptions
+
 from conftest import TEST_OPTIONS, tiny
 
 pytestmark = pytest.mark.solver

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 import capacity
 from capacity import Case
-from conftest import TEST_OPTIONS
+
+from conftest import TEST_OPTIONS, assert_checked
 
 pytestmark = pytest.mark.solver
 
@@ -136,3 +137,4 @@ def test_plans_keep_their_promises(case: Case) -> None:
     # no financing beyond the budget
     assert plan.financing["amount_musd"].sum() <= 10 + 1e-6
     assert plan.costs["pv_musd"].sum() == pytest.approx(plan.objective, abs=1e-6)
+    assert_checked(case, plan)

@@ -10,6 +10,7 @@ import pytest
 
 import capacity
 from capacity.schema import format_markdown
+
 from conftest import tiny
 
 pytestmark = pytest.mark.unit

@@ -86,6 +86,39 @@ def validate_command(
               f"{len(loaded.programs)} programs, {len(loaded.periods)} periods")
 
 
+@app.command("check")
+def check_command(
+    case: Annotated[Path, typer.Argument(help="Case folder or .xlsx workbook.")],
+    plan_dir: Annotated[Path, typer.Argument(help="Plan folder written by solve --out.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    """Verify a saved plan against the raw case, independently of the model code.
+
+    Exit 0 when every constraint family holds and the objective matches the data, 1 when
+    not (each violation named with its entities and amount), 2 on unreadable input.
+    """
+    from capacity.check import check_plan
+
+    loaded = _load(case, debug)
+    try:
+        result = check_plan(loaded, plan_dir)
+    except CaseError as e:
+        err.print(f"[red]cannot check[/red]: {e.describe()}", highlight=False)
+        raise typer.Exit(EXIT_INVALID) from None
+    if as_json:
+        print(json.dumps(result.to_json()))
+    elif result.ok:
+        out.print(f"ok: the plan holds; objective {result.objective_recomputed:,.6f} "
+                  "recomputed from the raw case matches")
+    else:
+        out.print(f"[red]{len(result.violations)} violation(s)[/red]:")
+        for v in result.violations:
+            out.print(f"  - {v.family}: {v.entity}: {v.message} (by {v.amount:g})",
+                      highlight=False)
+    raise typer.Exit(EXIT_OK if result.ok else 1)
+
+
 import_app = typer.Typer(no_args_is_help=True,
                          help="Write external benchmark instances as ordinary case folders.")
 app.add_typer(import_app, name="import")
