@@ -38,6 +38,17 @@ def test_document_and_model_name_the_same_components(section: str, kind: type) -
     assert _documented(section) == _built(kind)
 
 
+def test_elastic_components_are_documented() -> None:
+    text = DOC.read_text()
+    body = text.split("## Elastic mode\n", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `([A-Za-z_]+)` \|", body, flags=re.M))
+    plain = capacity.build_model(capacity.load_case()).pyomo
+    elastic = capacity.build_model(capacity.load_case(), elastic=True).pyomo
+    names = {c.local_name for c in plain.component_objects(descend_into=False)}
+    added = {c.local_name for c in elastic.component_objects(descend_into=False)} - names
+    assert documented == added
+
+
 def test_every_builder_is_documented_and_named_after_its_constraint() -> None:
     constraints = _documented("Constraints")
     for add in CONSTRAINT_BUILDERS:

@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 from capacity.case import Case, load_case
 from capacity.default import default_case_path, tiny_case_path
 from capacity.errors import CaseError, CaseInfeasibleError, Problem
+from capacity.explain import Conflict, Explanation, explain
 from capacity.model import BuiltModel, build_model
 from capacity.plan import Plan
 from capacity.solve import SolveOptions, solve
@@ -26,12 +27,15 @@ __all__ = [
     "Case",
     "CaseError",
     "CaseInfeasibleError",
+    "Conflict",
+    "Explanation",
     "Plan",
     "Problem",
     "SolveOptions",
     "__version__",
     "build_model",
     "default_case_path",
+    "explain",
     "load_case",
     "solve",
     "tiny_case_path",

@@ -86,6 +86,38 @@ def validate_command(
               f"{len(loaded.programs)} programs, {len(loaded.periods)} periods")
 
 
+@app.command("explain")
+def explain_command(
+    case: CaseArg = None,
+    time_limit: Annotated[float, typer.Option("--time-limit",
+                                              help="Seconds for the whole explanation.")] = 300.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    """Explain why a case is infeasible: a minimal set of commitments and rules that
+    cannot all hold, with entities and amounts. Exit 0 if feasible, 3 if not."""
+    from capacity.explain import explain
+
+    try:
+        options = SolveOptions(time_limit_s=time_limit)
+    except ValidationError as e:
+        _fail("; ".join(f"--{_option_name(x['loc'][0])}: {x['msg']}" for x in e.errors()))
+    loaded = _load(case, debug)
+    with err.status(f"explaining {loaded.name} ..."):
+        why = explain(loaded, options)
+    if as_json:
+        print(json.dumps(why.to_json()))
+    elif why.feasible:
+        out.print(f"{loaded.name}: feasible: every commitment and rule can hold")
+    else:
+        minimal = "a minimal set" if why.minimal else "a set (not proven minimal in time)"
+        out.print(f"{loaded.name}: [red]infeasible[/red]; {minimal} of "
+                  f"{len(why.conflicts)} that cannot all hold:")
+        for c in why.conflicts:
+            out.print(f"  - {c.message}", highlight=False)
+    raise typer.Exit(EXIT_OK if why.feasible else EXIT_INFEASIBLE)
+
+
 @app.command("check")
 def check_command(
     case: Annotated[Path, typer.Argument(help="Case folder or .xlsx workbook.")],

@@ -90,13 +90,23 @@ class IndexSets:
     fund_max_share: dict[str, float]
     fund_budget: dict[tuple[str, int], float]
     unservable: list[str] = field(default_factory=list)
+    elastic: bool = False
+    barred_ship: list[ShipKey] = field(default_factory=list)  # elastic only
+    build_upper: dict[Suite, int] = field(default_factory=dict)  # Build's upper bound
 
 
-def build_index_sets(case: Case) -> IndexSets:
+# Elastic mode: how many modules beyond max_modules a suite may take (each penalised).
+ELASTIC_EXTRA_MODULES = 10
+
+
+def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
     """Compute the sparse sets and discounted coefficients of ``case``.
 
     Args:
         case: a validated case.
+        elastic: also build what the elastic model (``capacity explain``) may use to
+            violate rules at a penalty: shipments on barred lanes and modules beyond
+            max_modules (see models/formulation.md, "Elastic mode").
 
     Returns:
         The `IndexSets`. ``unservable`` lists, in words, committed offtakes that no site
@@ -124,6 +134,8 @@ def build_index_sets(case: Case) -> IndexSets:
     suite_lead = {k: int(v) for k, v in zip(suite_keys, suites["lead_time_periods"],
                                             strict=True)}
     suite_capex = dict(zip(suite_keys, suites["module_capex_musd"], strict=True))
+    extra = ELASTIC_EXTRA_MODULES if elastic else 0
+    build_upper = {k: n + extra for k, n in suite_max_modules.items()}
     suite_var = dict(zip(suite_keys, suites["variable_cost_musd_per_batch"], strict=True))
 
     # Candidate sites: an opening decided in t produces from position(t) + lead.
@@ -137,7 +149,7 @@ def build_index_sets(case: Case) -> IndexSets:
     build_set = []
     for k in suite_keys:
         site_online = earliest_site_online[k[0]]
-        if suite_max_modules[k] == 0 or suite_module[k] <= 0 or site_online is None:
+        if (build_upper[k] == 0 or suite_module[k] <= 0 or site_online is None):
             continue
         for t in periods:
             online = position[t] + suite_lead[k]
@@ -211,7 +223,7 @@ def build_index_sets(case: Case) -> IndexSets:
             lane = lanes.get((site_region[s], mkt))
             ready = suite_online(k) if k in suite_set else None
             if (t < start[p] or k not in suite_set or lane is None
-                    or (site_operator[s], mkt) in barred or ready is None
+                    or ((site_operator[s], mkt) in barred and not elastic) or ready is None
                     or ready > position[t]):
                 continue
             found = True
@@ -230,6 +242,7 @@ def build_index_sets(case: Case) -> IndexSets:
         if not found and committed.get((p, mkt, t), 0) > 0:
             unservable.append(_why_unservable(case, p, mkt, t, start[p], scale_of(p, t)))
     ship.sort()
+    barred_ship = [key for key in ship if (site_operator[key[1]], key[2]) in barred]
 
     shippable = {(p, mkt, t) for (p, _s, mkt, t) in ship}
     serve = sorted(d for d in potential if d in shippable)
@@ -266,13 +279,13 @@ def build_index_sets(case: Case) -> IndexSets:
     for key in ship:
         p, s, mkt, t = key
         k = suite_of_ship[key]
-        most_capacity = suite_existing[k] + suite_module[k] * suite_max_modules[k]
+        most_capacity = suite_existing[k] + suite_module[k] * build_upper[k]
         ship_bound[key] = min(committed.get((p, mkt, t), 0.0) + potential.get((p, mkt, t), 0.0),
                               most_capacity / slots.get((p, s), 1.0))
     production_bound = {}
     for (p, s, t) in production_rows:
         k = (s, programs.at[p, "modality"], scale_of(p, t))
-        most_capacity = suite_existing[k] + suite_module[k] * suite_max_modules[k]
+        most_capacity = suite_existing[k] + suite_module[k] * build_upper[k]
         production_bound[(p, s, t)] = min(demand_total[(p, s, t)],
                                           most_capacity / slots.get((p, s), 1.0))
 
@@ -306,7 +319,8 @@ def build_index_sets(case: Case) -> IndexSets:
         committed=dict(committed), build_cost=build_cost, open_cost=open_cost,
         open_cost_parts=open_parts, assign_cost=assign_cost, finance_saving=finance_saving,
         existing_fixed_cost=existing_fixed_cost, production_bound=production_bound,
-        ship_bound=ship_bound,
+        ship_bound=ship_bound, elastic=elastic, barred_ship=barred_ship,
+        build_upper=build_upper,
         suite_existing=suite_existing, suite_module=suite_module,
         suite_max_modules=suite_max_modules, suite_lead=suite_lead, suite_capex=suite_capex,
         site_lead=site_lead, site_status=site_status, site_operator=site_operator,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import io
 import time
+from dataclasses import dataclass
 
 import pyomo.environ as pyo
 from pydantic import BaseModel, ConfigDict, Field
 from pyomo.common.timing import HierarchicalTimer
-from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
+from pyomo.contrib.solver.common.results import Results, SolutionStatus, TerminationCondition
 from pyomo.contrib.solver.solvers.highs import Highs
 
 from capacity.case import Case
@@ -28,6 +29,8 @@ class SolveOptions(BaseModel):
             thread keeps runs reproducible.
         seed: HiGHS ``random_seed``; fixed so runs repeat.
         log: print HiGHS's log while solving.
+        explain: when HiGHS proves the case infeasible, find out why (`capacity.explain`,
+            within the same time limit) and put the reasons in the plan's messages.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -37,6 +40,7 @@ class SolveOptions(BaseModel):
     threads: int = Field(default=1, ge=1, le=256)
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     log: bool = False
+    explain: bool = True
 
 
 def solve(case: Case | BuiltModel, options: SolveOptions | None = None) -> Plan:
@@ -92,48 +96,24 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
         cost = float(pyo.value(m.total_cost))
         return _plan_with_solution(built, "optimal", cost, cost, options, seconds, size, {},
                                    ["nothing to decide: no demand that any site can serve"])
-    timer = HierarchicalTimer()
-    solver = Highs()
-    log = io.StringIO()
     try:
-        t0 = time.perf_counter()
-        results = solver.solve(
-            m, tee=[log] if not options.log else True, timer=timer, load_solutions=False,
-            raise_exception_on_nonoptimal_result=False, time_limit=options.time_limit_s,
-            rel_gap=options.mip_rel_gap, threads=options.threads,
-            solver_options={"random_seed": options.seed, "mip_abs_gap": 1e-9},
-        )
-        total = time.perf_counter() - t0
+        run = optimise(Highs(), m, options)
     except Exception as err:  # HiGHS or the interface failed: report it, write nothing
         return Plan.without_solution(built.case.name, "error", options.model_dump(), seconds,
                                      messages=[f"{type(err).__name__}: {err}"], size=size)
-    highs = solver._solver_model
+    results, status, highs = run.results, run.status, run.solver._solver_model
     info = highs.getInfo()
-    seconds["transfer"] = timer.timers["set_instance"].total_time
-    seconds["solve"] = total - seconds["transfer"]
+    seconds["transfer"], seconds["solve"] = run.transfer_seconds, run.solve_seconds
     size["nonzeros"] = int(highs.getNumNz())
     counters = {"mip_nodes": int(info.mip_node_count),
                 "simplex_iterations": int(info.simplex_iteration_count)}
     tc = results.termination_condition
-    feasible = results.solution_status in (SolutionStatus.feasible, SolutionStatus.optimal)
-    status: Status
-    if tc == TerminationCondition.convergenceCriteriaSatisfied and feasible:
-        status = "optimal"
-    elif feasible:
-        status = "time_limit_feasible"
-    elif tc in _TERMINATION_STATUS:
-        status = _TERMINATION_STATUS[tc]
-    elif tc == TerminationCondition.maxTimeLimit:
-        status = "no_solution"
-    else:
-        status = "error"
+    feasible = status in ("optimal", "time_limit_feasible")
     if not feasible:
         messages = {
             "no_solution": [f"no feasible plan found within the {options.time_limit_s:g} s "
                             "time limit"],
-            "infeasible": ["HiGHS proved the case infeasible: the commitments and rules "
-                           "cannot all hold (run `capacity explain` once available, or relax "
-                           "rules one at a time)"],
+            "infeasible": _why_infeasible(built, options),
         }.get(status, [f"HiGHS stopped with {tc.name}"])
         bound = _finite(results.objective_bound)
         return Plan.without_solution(built.case.name, status, options.model_dump(), seconds,
@@ -149,6 +129,69 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
     return _plan_with_solution(built, status, float(pyo.value(m.total_cost)),
                                _finite(results.objective_bound), options, seconds, size,
                                counters, messages)
+
+
+def _why_infeasible(built: BuiltModel, options: SolveOptions) -> list[str]:
+    """The short explanation of an infeasible case (or where to get one)."""
+    head = "infeasible: these commitments and rules cannot all hold"
+    if not options.explain:
+        return [f"{head} (run `capacity explain` to see which)"]
+    from capacity.explain import explain
+
+    try:
+        why = explain(built.case, options)
+    except Exception as err:  # the explanation is a courtesy; the status stands
+        return [f"{head}; explaining failed: {type(err).__name__}: {err}"]
+    if why.feasible:
+        return ["HiGHS reported the case infeasible, but its elastic version finds no "
+                "violated commitment or rule: check the model's numerics (capacity explain)"]
+    return [head + ("" if why.minimal else " (not proven minimal within the time limit)")
+            + ":", *why.short()]
+
+
+@dataclass
+class Run:
+    """One HiGHS run on a Pyomo model: results, the mapped status, and timings."""
+
+    solver: Highs
+    results: Results
+    status: Status
+    transfer_seconds: float
+    solve_seconds: float
+
+
+def optimise(solver: Highs, m: pyo.ConcreteModel, options: SolveOptions) -> Run:
+    """Run HiGHS (in memory, persistent: a second call on the same model only sends the
+    changes) and map its outcome to a plan status. Solutions are not loaded.
+
+    Raises:
+        Exception: whatever HiGHS or the interface raises; callers turn it into ``error``.
+    """
+    timer = HierarchicalTimer()
+    t0 = time.perf_counter()
+    results = solver.solve(
+        m, tee=[io.StringIO()] if not options.log else True, timer=timer,
+        load_solutions=False, raise_exception_on_nonoptimal_result=False,
+        time_limit=options.time_limit_s, rel_gap=options.mip_rel_gap, threads=options.threads,
+        solver_options={"random_seed": options.seed, "mip_abs_gap": 1e-9},
+    )
+    total = time.perf_counter() - t0
+    transfer = sum(timer.timers[k].total_time for k in ("set_instance", "update")
+                   if k in timer.timers)
+    tc = results.termination_condition
+    feasible = results.solution_status in (SolutionStatus.feasible, SolutionStatus.optimal)
+    status: Status
+    if tc == TerminationCondition.convergenceCriteriaSatisfied and feasible:
+        status = "optimal"
+    elif feasible:
+        status = "time_limit_feasible"
+    elif tc in _TERMINATION_STATUS:
+        status = _TERMINATION_STATUS[tc]
+    elif tc == TerminationCondition.maxTimeLimit:
+        status = "no_solution"
+    else:
+        status = "error"
+    return Run(solver, results, status, transfer, total - transfer)
 
 
 def _plan_with_solution(built: BuiltModel, status: Status, cost: float,

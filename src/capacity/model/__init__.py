@@ -11,7 +11,7 @@ from capacity.case import Case
 from capacity.errors import CaseInfeasibleError
 from capacity.index_sets import IndexSets, build_index_sets
 from capacity.model.constraints import CONSTRAINT_BUILDERS
-from capacity.model.objective import add_total_cost
+from capacity.model.objective import add_total_cost, add_total_violation
 from capacity.model.variables import add_sets, add_variables
 
 __all__ = ["BuiltModel", "build_model"]
@@ -34,11 +34,14 @@ class BuiltModel:
     seconds: dict[str, float]
 
 
-def build_model(case: Case) -> BuiltModel:
+def build_model(case: Case, elastic: bool = False) -> BuiltModel:
     """Build the mixed-integer model of ``case`` (see models/formulation.md).
 
     Args:
         case: a validated case.
+        elastic: build the elastic model used by `capacity.explain`: commitments and
+            rules may be violated at a penalty, and the objective is the total violation
+            (models/formulation.md, "Elastic mode").
 
     Returns:
         The `BuiltModel`; its ``pyomo`` attribute is an ordinary ``ConcreteModel``.
@@ -56,8 +59,8 @@ def build_model(case: Case) -> BuiltModel:
         'optimal'
     """
     t0 = time.perf_counter()
-    ix = build_index_sets(case)
-    if ix.unservable:
+    ix = build_index_sets(case, elastic=elastic)
+    if ix.unservable and not elastic:
         raise CaseInfeasibleError(ix.unservable)
     t1 = time.perf_counter()
     m = pyo.ConcreteModel(name=case.name)
@@ -65,6 +68,9 @@ def build_model(case: Case) -> BuiltModel:
     add_variables(m, ix)
     for add in CONSTRAINT_BUILDERS:
         add(m, ix)
-    add_total_cost(m, ix)
+    if elastic:
+        add_total_violation(m, ix)
+    else:
+        add_total_cost(m, ix)
     t2 = time.perf_counter()
     return BuiltModel(case, m, ix, {"index_sets": t1 - t0, "build": t2 - t1})

@@ -54,14 +54,20 @@ def add_module_cap(m: pyo.ConcreteModel, ix: IndexSets) -> None:
 
     ∀k with more than one build period:  Σ_t Build[k,t] ≤ max_modules[k]
     (with one build period the variable's upper bound already says it).
+    Elastic: every suite with builds gets a row, + ExtraModules[k] on the right.
     """
     builds = _online_builds(ix)
-    rows = sorted(k for k, b in builds.items() if len(b) > 1)
+    rows = sorted(k for k, b in builds.items() if len(b) > 1 or ix.elastic)
     m.MODULE_CAP_K = pyo.Set(dimen=3, initialize=rows, ordered=True)
-    m.module_cap = pyo.Constraint(
-        m.MODULE_CAP_K,
-        rule=lambda m, s, q, c: pyo.quicksum(m.Build[b] for b in builds[(s, q, c)])
-        <= ix.suite_max_modules[(s, q, c)])
+    if ix.elastic:
+        m.ExtraModules = pyo.Var(m.MODULE_CAP_K, domain=pyo.NonNegativeReals)
+
+    def rule(m: pyo.ConcreteModel, s: str, q: str, c: str) -> object:
+        extra = m.ExtraModules[s, q, c] if ix.elastic else 0.0
+        return pyo.quicksum(m.Build[b] for b in builds[(s, q, c)]) \
+            <= ix.suite_max_modules[(s, q, c)] + extra
+
+    m.module_cap = pyo.Constraint(m.MODULE_CAP_K, rule=rule)
 
 
 def add_site_opens_once(m: pyo.ConcreteModel, ix: IndexSets) -> None:
@@ -82,7 +88,8 @@ def add_module_requires_open_site(m: pyo.ConcreteModel, ix: IndexSets) -> None:
     ∀(k,t) ∈ BUILD, site(k) candidate:
         Build[k,t] ≤ max_modules[k]·Σ_{t0 : pos(t0)+lead[s] ≤ pos(t)+lead[k]} Open[s,t0]
 
-    The bound max_modules[k] is the variable's own upper bound, the tightest big-M.
+    The bound max_modules[k] is the variable's own upper bound, the tightest big-M
+    (in elastic mode the bound includes the elastic allowance).
     """
     opens = _group(ix.open, lambda o: (o[0],))
     pos = ix.position
@@ -94,7 +101,7 @@ def add_module_requires_open_site(m: pyo.ConcreteModel, ix: IndexSets) -> None:
         online = pos[t] + ix.suite_lead[k]
         opened = pyo.quicksum(m.Open[o] for o in opens[(s,)]
                               if pos[o[1]] + ix.site_lead[s] <= online)
-        return m.Build[s, q, c, t] <= ix.suite_max_modules[k] * opened
+        return m.Build[s, q, c, t] <= ix.build_upper[k] * opened
 
     m.module_requires_open_site = pyo.Constraint(m.REQUIRES_OPEN_KT, rule=rule)
 
@@ -160,13 +167,19 @@ def add_demand_balance(m: pyo.ConcreteModel, ix: IndexSets) -> None:
     ∀(p,m,t) ∈ DEMAND_PMT:  Σ_s Ship[p,s,m,t] = committed[p,m,t] + Serve[p,m,t]
 
     Serve ≤ potential is the variable's bound, so potential demand is an upper bound.
+    Elastic: + Shortfall[p,m,t] on the left where committed > 0.
     """
     ships = _group(ix.ship, lambda key: (key[0], key[2], key[3]))
     serve = set(ix.serve)
     m.DEMAND_PMT = pyo.Set(dimen=3, initialize=ix.demand_rows, ordered=True)
+    if ix.elastic:
+        m.COMMITTED_PMT = pyo.Set(dimen=3, initialize=sorted(ix.committed), ordered=True)
+        m.Shortfall = pyo.Var(m.COMMITTED_PMT, domain=pyo.NonNegativeReals)
 
     def rule(m: pyo.ConcreteModel, p: str, mk: str, t: int) -> object:
         supplied = pyo.quicksum(m.Ship[key] for key in ships[(p, mk, t)])
+        if ix.elastic and (p, mk, t) in ix.committed:
+            supplied += m.Shortfall[p, mk, t]
         served = m.Serve[p, mk, t] if (p, mk, t) in serve else 0.0
         return supplied == ix.committed.get((p, mk, t), 0.0) + served
 
@@ -182,37 +195,47 @@ def add_min_domestic_share(m: pyo.ConcreteModel, ix: IndexSets) -> None:
 
     ∀ rule u (min_domestic_share, market m), t with supply to m:
         Σ_{(p,s,m,t) ∈ SHIP, region(s)=m} Ship ≥ share[u]·Σ_{(p,s,m,t) ∈ SHIP} Ship
+    Elastic: + DomesticShortfall[u,t] on the left.
     """
     by_market = _market_ships(ix)
     rules = {u.rule: u for u in ix.share_rules if u.kind == "min_domestic_share"}
     rows = sorted((u.rule, t) for u in rules.values() for t in ix.periods
                   if (u.market, t) in by_market)
     m.DOMESTIC_SHARE_UT = pyo.Set(dimen=2, initialize=rows, ordered=True)
+    if ix.elastic:
+        m.DomesticShortfall = pyo.Var(m.DOMESTIC_SHARE_UT, domain=pyo.NonNegativeReals)
 
     def rule(m: pyo.ConcreteModel, u: str, t: int) -> object:
         r = rules[u]
         keys = by_market[(r.market, t)]
         domestic = pyo.quicksum(m.Ship[k] for k in keys if ix.site_region[k[1]] == r.market)
+        if ix.elastic:
+            domestic += m.DomesticShortfall[u, t]
         return domestic >= r.share * pyo.quicksum(m.Ship[k] for k in keys)
 
     m.min_domestic_share = pyo.Constraint(m.DOMESTIC_SHARE_UT, rule=rule)
 
 
 def _add_max_share(m: pyo.ConcreteModel, ix: IndexSets, kind: str, set_name: str,
-                   con_name: str, owner: Callable[[str], str]) -> None:
+                   con_name: str, slack_name: str, owner: Callable[[str], str]) -> None:
     by_market = _market_ships(ix)
     rules = {u.rule: u for u in ix.share_rules if u.kind == kind}
     rows = sorted((u.rule, who, t) for u in rules.values() for who in u.subjects
                   for t in ix.periods
                   if any(owner(k[1]) == who for k in by_market.get((u.market, t), ())))
 
+    setattr(m, set_name, pyo.Set(dimen=3, initialize=rows, ordered=True))
+    if ix.elastic:
+        setattr(m, slack_name, pyo.Var(getattr(m, set_name), domain=pyo.NonNegativeReals))
+
     def rule(m: pyo.ConcreteModel, u: str, who: str, t: int) -> object:
         r = rules[u]
         keys = by_market[(r.market, t)]
         mine = pyo.quicksum(m.Ship[k] for k in keys if owner(k[1]) == who)
+        if ix.elastic:
+            mine -= getattr(m, slack_name)[u, who, t]
         return mine <= r.share * pyo.quicksum(m.Ship[k] for k in keys)
 
-    setattr(m, set_name, pyo.Set(dimen=3, initialize=rows, ordered=True))
     setattr(m, con_name, pyo.Constraint(getattr(m, set_name), rule=rule))
 
 
@@ -221,9 +244,10 @@ def add_max_operator_share(m: pyo.ConcreteModel, ix: IndexSets) -> None:
 
     ∀ rule u (max_operator_share, market m), operator o ∈ subjects[u], t:
         Σ_{(p,s,m,t) ∈ SHIP, operator(s)=o} Ship ≤ share[u]·Σ_{(p,s,m,t) ∈ SHIP} Ship
+    Elastic: − OperatorExcess[u,o,t] on the left.
     """
     _add_max_share(m, ix, "max_operator_share", "OPERATOR_SHARE_UOT", "max_operator_share",
-                   ix.site_operator.__getitem__)
+                   "OperatorExcess", ix.site_operator.__getitem__)
 
 
 def add_max_country_share(m: pyo.ConcreteModel, ix: IndexSets) -> None:
@@ -231,9 +255,10 @@ def add_max_country_share(m: pyo.ConcreteModel, ix: IndexSets) -> None:
 
     ∀ rule u (max_country_share, market m), region r ∈ subjects[u], t:
         Σ_{(p,s,m,t) ∈ SHIP, region(s)=r} Ship ≤ share[u]·Σ_{(p,s,m,t) ∈ SHIP} Ship
+    Elastic: − CountryExcess[u,r,t] on the left.
     """
     _add_max_share(m, ix, "max_country_share", "COUNTRY_SHARE_URT", "max_country_share",
-                   ix.site_region.__getitem__)
+                   "CountryExcess", ix.site_region.__getitem__)
 
 
 def add_financing_within_capex(m: pyo.ConcreteModel, ix: IndexSets) -> None:

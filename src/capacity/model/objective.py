@@ -6,6 +6,8 @@ import pyomo.environ as pyo
 
 from capacity.index_sets import IndexSets
 
+RULE_WEIGHT = 0.999  # elastic mode: a rule gives way just before a signed commitment
+
 
 def add_total_cost(m: pyo.ConcreteModel, ix: IndexSets) -> None:
     """Minimise discounted total cost (MUSD).
@@ -26,5 +28,30 @@ def add_total_cost(m: pyo.ConcreteModel, ix: IndexSets) -> None:
         + pyo.quicksum(ix.ship_cost[k] * m.Ship[k] for k in ix.ship)
         - pyo.quicksum(ix.serve_value[d] * m.Serve[d] for d in ix.serve)
         + ix.existing_fixed_cost,
+        sense=pyo.minimize,
+    )
+
+
+def add_total_violation(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+    """Elastic mode: minimise how far commitments and rules are violated, in batches.
+
+    total_violation = Σ Shortfall + w·(Σ DomesticShortfall + Σ OperatorExcess
+                    + Σ CountryExcess + Σ_{barred lanes} Ship
+                    + Σ_k module_batches[k]·ExtraModules[k])
+
+    Every term counts batches (an extra module counts the batches it adds), so no family
+    is preferred by its units. w = RULE_WEIGHT < 1 breaks ties: where giving way on a rule
+    and on the signed commitment it blocks are equally large, the rule gives, so the
+    explanation names the rule. Costs play no part: the question is what cannot hold.
+    """
+    m.BARRED_SHIP = pyo.Set(dimen=4, initialize=ix.barred_ship, ordered=True)
+    m.total_violation = pyo.Objective(
+        expr=pyo.quicksum(m.Shortfall.values())
+        + RULE_WEIGHT * (
+            pyo.quicksum(m.DomesticShortfall.values())
+            + pyo.quicksum(m.OperatorExcess.values())
+            + pyo.quicksum(m.CountryExcess.values())
+            + pyo.quicksum(m.Ship[k] for k in ix.barred_ship)
+            + pyo.quicksum(ix.suite_module[k] * m.ExtraModules[k] for k in m.MODULE_CAP_K)),
         sense=pyo.minimize,
     )

@@ -21,7 +21,8 @@ def add_sets(m: pyo.ConcreteModel, ix: IndexSets) -> None:
 def add_variables(m: pyo.ConcreteModel, ix: IndexSets) -> None:
     """Declare every decision variable with its domain and bounds.
 
-    - ``Build[s,q,c,t]`` ∈ {0..max_modules}: modules ordered in t at suite (s,q,c).
+    - ``Build[s,q,c,t]`` ∈ {0..max_modules} (+ the elastic allowance in elastic mode):
+      modules ordered in t at suite (s,q,c).
     - ``Open[s,t]`` ∈ {0,1}: candidate site s is opened (decided) in t.
     - ``Assign[p,s]`` ∈ {0,1}: program p is transferred to site s.
     - ``Ship[p,s,m,t]`` ≥ 0: batches of p made at s for market m in t.
@@ -29,7 +30,7 @@ def add_variables(m: pyo.ConcreteModel, ix: IndexSets) -> None:
     - ``Finance[f,s,q,c,t]`` ≥ 0: module capex paid by fund f, MUSD.
     """
     m.Build = pyo.Var(m.BUILD, domain=pyo.NonNegativeIntegers,
-                      bounds=lambda _m, s, q, c, t: (0, ix.suite_max_modules[(s, q, c)]))
+                      bounds=lambda _m, s, q, c, t: (0, ix.build_upper[(s, q, c)]))
     m.Open = pyo.Var(m.OPEN, domain=pyo.Binary)
     m.Assign = pyo.Var(m.ASSIGN, domain=pyo.Binary)
     m.Ship = pyo.Var(m.SHIP, domain=pyo.NonNegativeReals)
