@@ -16,6 +16,7 @@ from capacity.errors import CaseError, Problem
 from capacity.schema import TABLES_BY_NAME
 
 MAX_FILE_BYTES = 512 * 1024**2
+MAX_ROWS = 5_000_000  # per table; the largest benchmark tier needs well under 1 million
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,11 @@ def read_tables(path: Path) -> dict[str, RawTable]:
         except CaseError as err:
             problems.extend(err.problems)
     workbooks = sorted(path.glob("*.xlsx"))
-    if workbooks and not files:
+    if workbooks and files:
+        problems.append(Problem(str(path), None, None,
+                                f"holds both table files and {workbooks[0].name}: keep one "
+                                "form of the case, or pass the workbook itself"))
+    elif workbooks:
         if len(workbooks) > 1:
             problems.append(Problem(str(path), None, None,
                                     "holds several .xlsx workbooks; pass the one to load"))
@@ -114,7 +119,14 @@ def _read_file(file: Path) -> RawTable:
         raise CaseError([problem]) from None
     except (pd.errors.ParserError, OSError, ValueError) as err:
         raise CaseError([Problem(file.name, None, None, f"cannot be read: {err}")]) from err
-    return RawTable(file.stem, file.name, frame)
+    return _bounded(RawTable(file.stem, file.name, frame))
+
+
+def _bounded(table: RawTable) -> RawTable:
+    if len(table.frame) > MAX_ROWS:
+        raise CaseError([Problem(table.source, None, None,
+                                 f"has {len(table.frame):,} rows; the limit is {MAX_ROWS:,}")])
+    return table
 
 
 def _read_workbook(file: Path) -> dict[str, RawTable]:
@@ -126,13 +138,22 @@ def _read_workbook(file: Path) -> dict[str, RawTable]:
     problems: list[Problem] = []
     tables: dict[str, RawTable] = {}
     for sheet, frame in sheets.items():
-        name = str(sheet).strip()
+        name = str(sheet).strip().lower()
+        source = f"{file.name}[{sheet}]"
         if name not in TABLES_BY_NAME:
             if not name.startswith("_"):  # sheets starting with _ are notes
-                problems.append(Problem(f"{file.name}[{sheet}]", None, None,
-                                        f"unknown sheet {name!r}"))
+                problems.append(Problem(source, None, None, f"unknown sheet {sheet!r}; "
+                                        f"expected one of {', '.join(sorted(TABLES_BY_NAME))}"))
             continue
-        tables[name] = RawTable(name, f"{file.name}[{sheet}]", frame)
+        if name in tables:
+            problems.append(Problem(source, None, None,
+                                    f"table {name!r} is given twice (also as sheet "
+                                    f"{tables[name].source}); keep one sheet per table"))
+            continue
+        try:
+            tables[name] = _bounded(RawTable(name, source, frame))
+        except CaseError as e:
+            problems.extend(e.problems)
     if problems:
         raise CaseError(problems)
     return tables

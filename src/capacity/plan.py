@@ -49,6 +49,9 @@ class Plan:
         sense, unit: how ``objective`` is reported (``minimise``/``maximise``, its unit).
         net_cost: the net discounted cost the engine minimised; the ``costs`` table sums
             to it (equal to ``objective`` unless the case asks otherwise).
+        numerics: [min, max] absolute coefficients of the model HiGHS solved (``matrix``,
+            ``objective``, ``bounds``, ``rhs``); a message warns when they leave the range
+            HiGHS handles well.
     """
 
     case_name: str
@@ -65,16 +68,18 @@ class Plan:
     sense: str = "minimise"
     unit: str = "MUSD"
     net_cost: float | None = None
+    numerics: dict[str, list[float]] = field(default_factory=dict)
 
     @classmethod
     def without_solution(cls, case_name: str, status: Status, options: dict[str, Any],
                          seconds: dict[str, float], messages: list[str],
                          size: dict[str, int] | None = None,
                          counters: dict[str, int] | None = None,
-                         bound: float | None = None) -> Plan:
+                         bound: float | None = None,
+                         numerics: dict[str, list[float]] | None = None) -> Plan:
         """A plan-less outcome (infeasible, no solution in time, error)."""
         return cls(case_name, status, None, bound, None, seconds, size or {}, counters or {},
-                   options, messages, {})
+                   options, messages, {}, numerics=numerics or {})
 
     @property
     def has_solution(self) -> bool:
@@ -95,7 +100,7 @@ class Plan:
         return {
             "case": self.case_name, "status": self.status, "objective": self.objective,
             "bound": self.bound, "gap": self.gap, "sense": self.sense, "unit": self.unit,
-            "net_cost": self.net_cost,
+            "net_cost": self.net_cost, "numerics": self.numerics,
             "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
             **self.size, "counters": self.counters, "options": self.options,
             "messages": self.messages, "capacity_version": __version__,

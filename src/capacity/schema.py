@@ -96,8 +96,12 @@ def _batches(name: str, doc: str, required: bool = False) -> Column:
     )
 
 
+MAX_PERIOD = 100_000
+
+
 def _period(name: str, doc: str, required: bool = True) -> Column:
-    return Column(name, "int", doc, required=required, ref="periods.period")
+    return Column(name, "int", doc, required=required, ref="periods.period", lower=0,
+                  upper=MAX_PERIOD)
 
 
 TABLES: tuple[Table, ...] = (
@@ -105,7 +109,8 @@ TABLES: tuple[Table, ...] = (
         "periods",
         "The planning horizon, one row per period, in ascending order.",
         (
-            Column("period", "int", "period label, e.g. a year", required=True),
+            Column("period", "int", "period label, e.g. a year", required=True,
+                   lower=0, upper=MAX_PERIOD),
             Column("years", "float", "length of the period in years; scales annual fixed costs",
                    default=1.0, lower=0.0, lower_open=True, upper=100.0),
             Column("discount_factor", "float",

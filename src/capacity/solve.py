@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import io
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+import numpy as np
 import pyomo.environ as pyo
 from pydantic import BaseModel, ConfigDict, Field
 from pyomo.common.timing import HierarchicalTimer
@@ -105,6 +106,8 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
     info = highs.getInfo()
     seconds["transfer"], seconds["solve"] = run.transfer_seconds, run.solve_seconds
     size["nonzeros"] = int(highs.getNumNz())
+    numerics = coefficient_ranges(highs)
+    warnings = numerics_warnings(numerics)
     counters = {"mip_nodes": int(info.mip_node_count),
                 "simplex_iterations": int(info.simplex_iteration_count)}
     tc = results.termination_condition
@@ -117,7 +120,8 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
         }.get(status, [f"HiGHS stopped with {tc.name}"])
         bound = _finite(results.objective_bound)
         return Plan.without_solution(built.case.name, status, options.model_dump(), seconds,
-                                     messages=messages, size=size, counters=counters,
+                                     messages=[*messages, *warnings], size=size,
+                                     counters=counters, numerics=numerics,
                                      bound=None if bound is None else _reported(built, bound))
     if status == "time_limit_feasible" and tc != TerminationCondition.maxTimeLimit:
         messages = [f"HiGHS stopped with {tc.name}; the plan is feasible, not proven optimal"]
@@ -126,9 +130,47 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
     else:
         messages = []
     results.solution_loader.load_vars()
-    return _plan_with_solution(built, status, float(pyo.value(m.total_cost)),
+    plan = _plan_with_solution(built, status, float(pyo.value(m.total_cost)),
                                _finite(results.objective_bound), options, seconds, size,
-                               counters, messages)
+                               counters, [*messages, *warnings])
+    return replace(plan, numerics=numerics)
+
+
+# Beyond these HiGHS's default tolerances (1e-7 feasibility, 1e-9 small matrix entries)
+# start to bite: a warning, not an error, naming the range.
+LARGE_COEFFICIENT = 1e9
+SMALL_COEFFICIENT = 1e-7
+MATRIX_RATIO = 1e10
+
+
+def coefficient_ranges(highs: object) -> dict[str, list[float]]:
+    """[min, max] absolute non-zero finite values of the matrix, objective, bounds and
+    right-hand sides of the model HiGHS holds."""
+    lp = highs.getLp()  # type: ignore[attr-defined]
+
+    def span(values: object) -> list[float]:
+        a = np.abs(np.asarray(values, dtype=float))
+        a = a[(a > 0) & np.isfinite(a) & (a < 1e20)]
+        return [float(a.min()), float(a.max())] if a.size else [0.0, 0.0]
+
+    return {"matrix": span(lp.a_matrix_.value_), "objective": span(lp.col_cost_),
+            "bounds": span(np.r_[lp.col_lower_, lp.col_upper_]),
+            "rhs": span(np.r_[lp.row_lower_, lp.row_upper_])}
+
+
+def numerics_warnings(ranges: dict[str, list[float]]) -> list[str]:
+    """Warnings for coefficient ranges HiGHS does not handle well."""
+    out = []
+    lo, hi = ranges["matrix"]
+    if hi > LARGE_COEFFICIENT or (lo and lo < SMALL_COEFFICIENT) or (lo and hi / lo >
+                                                                      MATRIX_RATIO):
+        out.append(f"numerics: matrix coefficients span [{lo:.1e}, {hi:.1e}]; HiGHS is "
+                   "reliable within about 1e-7..1e9 and a ratio below 1e10 (check units)")
+    for name in ("objective", "bounds", "rhs"):
+        if ranges[name][1] > LARGE_COEFFICIENT:
+            out.append(f"numerics: {name} values reach {ranges[name][1]:.1e}; above 1e9 "
+                       "HiGHS's tolerances lose meaning (check units)")
+    return out
 
 
 def _why_infeasible(built: BuiltModel, options: SolveOptions) -> list[str]:

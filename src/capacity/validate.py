@@ -37,6 +37,7 @@ def validate_tables(raw: dict[str, RawTable]) -> dict[str, pd.DataFrame]:
     problems: list[Problem] = []
     parsed: dict[str, pd.DataFrame] = {}
     sources: dict[str, RawTable] = {}
+    checkable: dict[str, RawTable] = {}  # tables with every required column present
     for table in TABLES:
         if table.name not in raw:
             if table.required:
@@ -49,8 +50,12 @@ def validate_tables(raw: dict[str, RawTable]) -> dict[str, pd.DataFrame]:
         frame, table_problems = _parse_table(table, rt)
         problems += table_problems
         parsed[table.name] = frame
-    problems += _check_keys(parsed, sources)
-    problems += _check_references(parsed, sources)
+        if all(c.name in frame.columns for c in table.columns):
+            checkable[table.name] = rt
+    # A table missing a required column (already reported) cannot have its keys or
+    # references checked; every other table still is.
+    problems += _check_keys(parsed, checkable)
+    problems += _check_references(parsed, checkable)
     if not problems:  # cross-table checks assume unique keys and resolved references
         problems += _check_cross_table(parsed, sources)
     if problems:
@@ -120,13 +125,18 @@ def _parse_column(col: Column, raw: pd.Series, source: str,
         bad(not_number, "{value!r} is not a finite number")
         ok = ~empty & ~not_number
         if col.kind == "int":
-            bad(ok & (arr != np.round(arr)), "{value!r} is not a whole number")
+            fraction = ok & (arr != np.round(arr))
+            bad(fraction, "{value!r} is not a whole number")
+            ok &= ~fraction
         if col.lower is not None:
-            low = arr <= col.lower if col.lower_open else arr < col.lower
+            low = ok & (arr <= col.lower if col.lower_open else arr < col.lower)
             sign = ">" if col.lower_open else "≥"
-            bad(ok & low, f"{{value}} is out of range: must be {sign} {col.lower:g}")
+            bad(low, f"{{value}} is out of range: must be {sign} {col.lower:g}")
+            ok &= ~low
         if col.upper is not None:
-            bad(ok & (arr > col.upper), f"{{value}} is out of range: must be ≤ {col.upper:g}")
+            high = ok & (arr > col.upper)
+            bad(high, f"{{value}} is out of range: must be ≤ {col.upper:g}")
+            ok &= ~high  # reported; never cast (1e30 would overflow an integer)
         default = np.nan if col.default is None else float(col.default)  # type: ignore[arg-type]
         filled = np.where(ok, arr, default)
         if col.kind == "int":
@@ -204,6 +214,8 @@ def _check_references(parsed: dict[str, pd.DataFrame],
             if col.ref is None:
                 continue
             ref_table, ref_col = col.ref.split(".")
+            if ref_col not in parsed[ref_table].columns:
+                continue  # the referenced key column is missing, and reported as such
             known = set(parsed[ref_table][ref_col])
             shown = f"{ref_table}" if ref_table in sources else f"{ref_table} (no such table)"
             for i, value in enumerate(frame[col.name]):
