@@ -11,7 +11,7 @@ import pytest
 import capacity
 from capacity import Plan, SolveOptions
 
-from conftest import TEST_OPTIONS, tiny
+from conftest import TEST_OPTIONS, edited, rows, tiny
 
 pytestmark = pytest.mark.solver
 
@@ -104,3 +104,50 @@ def test_planner_can_add_a_constraint_between_build_and_solve() -> None:
     m.no_sb = pyo.Constraint(expr=sum(m.Ship[k] for k in m.SHIP if k[1] == "SB") == 0)
     plan = capacity.solve(built, TEST_OPTIONS)
     assert plan.objective == pytest.approx(61.0)
+
+
+def test_numerics_are_reported_and_warned() -> None:
+    plan = capacity.solve(capacity.load_case())
+    assert plan.numerics["matrix"][0] > 1e-7 and plan.numerics["matrix"][1] < 1e9
+    assert not any(m.startswith("numerics") for m in plan.messages)
+    # A batch that uses 1e-8 slots puts a 1e-8 coefficient in the capacity rows.
+    tiny_use = edited(tiny("two_sites"),
+                      yields=rows({"program": "P1", "site": "SA", "slots_per_batch": 1e-8}))
+    warned = capacity.solve(tiny_use)
+    assert any(m.startswith("numerics: matrix coefficients span [1.0e-08") for m in
+               warned.messages)
+
+
+def test_solver_failure_is_an_error_and_writes_nothing(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Failure injection: the real HiGHS interface is replaced by one that crashes.
+    import sys
+
+    solve_module = sys.modules["capacity.solve"]  # the module, not the function
+
+    class Crashing:
+        def solve(self, *args: object, **kwargs: object) -> None:
+            raise RuntimeError("HiGHS crashed")
+
+    monkeypatch.setattr(solve_module, "Highs", Crashing)
+    plan = capacity.solve(tiny("two_sites"))
+    assert plan.status == "error" and plan.tables == {}
+    assert plan.messages == ["RuntimeError: HiGHS crashed"]
+
+
+def test_interrupted_save_leaves_nothing(monkeypatch: pytest.MonkeyPatch,
+                                        tmp_path: Path) -> None:
+    plan = capacity.solve(tiny("two_sites"))
+    original = pd.DataFrame.to_csv
+    calls = []
+
+    def failing(self: pd.DataFrame, *args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", failing)
+    with pytest.raises(OSError, match="disk full"):
+        plan.save(tmp_path / "plan")
+    assert list(tmp_path.iterdir()) == []

@@ -149,3 +149,28 @@ def test_xlsx_problems_name_the_sheet(tmp_path: Path) -> None:
 def test_case_format_doc_is_generated_from_the_schema() -> None:
     assert (ROOT / "docs" / "case-format.md").read_text() == format_markdown() + "\n", \
         "regenerate: python -m capacity.schema > docs/case-format.md"
+
+
+def test_unit_slip_is_caught(tmp_path: Path) -> None:
+    # One module capex typed in USD (110,000,000) among MUSD values (~100).
+    case = tmp_path / "default"
+    shutil.copytree(capacity.default_case_path(), case)
+    suites = pd.read_csv(case / "suites.csv")
+    suites.loc[0, "module_capex_musd"] = 110_000_000
+    suites.to_csv(case / "suites.csv", index=False)
+    assert any(p.startswith("suites.csv, row 2, column 'module_capex_musd': 1.1e+08 is")
+               and "inconsistent units?" in p for p in _problems(case))
+
+
+def test_duplicate_sheets_and_mixed_forms(tmp_path: Path) -> None:
+    workbook = tmp_path / "dup.xlsx"
+    with pd.ExcelWriter(workbook) as writer:
+        for path in sorted(capacity.tiny_case_path("two_sites").glob("*.csv")):
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+            frame.to_excel(writer, sheet_name=path.stem, index=False)
+            if path.stem == "sites":
+                frame.to_excel(writer, sheet_name="Sites ", index=False)
+    assert any("table 'sites' is given twice" in p for p in _problems(workbook))
+    mixed = _case_copy(tmp_path)
+    shutil.copy(workbook, mixed / "case.xlsx")
+    assert any("holds both table files and case.xlsx" in p for p in _problems(mixed))

@@ -263,11 +263,38 @@ def _check_cross_table(parsed: dict[str, pd.DataFrame],
                 problems.append(Problem(rt.source, _row(rt, i), "commercial_from",
                                         f"{commercial} is before earliest_start {start}"))
 
+    problems += _check_units(parsed, sources)
     if "rules" in sources:
         problems += _check_rule_subjects(parsed, sources["rules"])
     if "objective" in sources and len(parsed["objective"]) > 1:
         problems.append(Problem(sources["objective"].source, None, None,
                                 "has more than one row: give one sense and offset"))
+    return problems
+
+
+# A value this many times its column's median (non-zero) is a unit slip, typically USD
+# typed among MUSD (a factor 1e6), not a spread real data have.
+UNIT_SLIP_RATIO = 1e5
+
+
+def _check_units(parsed: dict[str, pd.DataFrame],
+                 sources: dict[str, RawTable]) -> list[Problem]:
+    problems = []
+    for name, rt in sources.items():
+        for col in TABLES_BY_NAME[name].columns:
+            if col.kind != "float" or not (col.name.endswith("_musd") or "batches" in col.name
+                                           or col.name.endswith("_per_batch")):
+                continue
+            values = parsed[name][col.name].to_numpy(dtype=float)
+            nonzero = values[values > 0]
+            if len(nonzero) < 3:
+                continue
+            median = float(np.median(nonzero))
+            for i in np.flatnonzero(values > UNIT_SLIP_RATIO * median):
+                problems.append(Problem(rt.source, _row(rt, int(i)), col.name,
+                                        f"{values[i]:g} is {values[i] / median:.0e} times the "
+                                        f"column's median {median:g}: inconsistent units? "
+                                        "(money is in millions, capacity in batches per period)"))
     return problems
 
 
