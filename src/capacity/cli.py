@@ -64,8 +64,15 @@ def solve_command(
     if as_json or log:
         plan = solve(loaded, options)
     else:
-        with err.status(f"solving {loaded.name} (limit {time_limit:g} s) ..."):
-            plan = solve(loaded, options)
+        label = f"solving {loaded.name} (limit {time_limit:g} s)"
+        with err.status(label + " ...") as status:
+            def show(seconds: float, incumbent: float | None, bound: float | None) -> None:
+                if incumbent is not None and bound is not None:
+                    gap = abs(incumbent - bound) / max(abs(incumbent), 1.0)
+                    status.update(f"{label}: {seconds:.0f} s, best plan {incumbent:,.1f}, "
+                                  f"gap {gap:.2%}")
+
+            plan = solve(loaded, options, progress=show)
     if out_dir is not None and plan.has_solution:
         plan.save(out_dir, fmt="parquet" if fmt == "parquet" else "csv")
     if as_json:

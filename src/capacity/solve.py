@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -44,13 +45,16 @@ class SolveOptions(BaseModel):
     explain: bool = True
 
 
-def solve(case: Case | BuiltModel, options: SolveOptions | None = None) -> Plan:
+def solve(case: Case | BuiltModel, options: SolveOptions | None = None,
+          progress: Progress | None = None) -> Plan:
     """Build (if needed) and solve a case, returning the plan with its status.
 
     Args:
         case: a validated `Case`, or a `BuiltModel` (from `build_model`) that may carry
             constraints the caller added.
         options: solve options; defaults if None.
+        progress: optional callback (seconds, incumbent, bound) while HiGHS runs; both
+            values are the minimised net cost.
 
     Returns:
         A `Plan`. Its ``status`` is one of ``optimal``, ``time_limit_feasible``,
@@ -77,7 +81,7 @@ def solve(case: Case | BuiltModel, options: SolveOptions | None = None) -> Plan:
             return Plan.without_solution(case.name, "infeasible", options.model_dump(),
                                          seconds, messages=err.reasons)
     seconds.update(built.seconds)
-    return _run_highs(built, options, seconds)
+    return _run_highs(built, options, seconds, progress)
 
 
 _TERMINATION_STATUS: dict[TerminationCondition, Status] = {
@@ -88,7 +92,8 @@ _TERMINATION_STATUS: dict[TerminationCondition, Status] = {
 }
 
 
-def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, float]) -> Plan:
+def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, float],
+               progress: Progress | None = None) -> Plan:
     m = built.pyomo
     size = model_size(m)
     if size["variables"] == 0:
@@ -98,7 +103,7 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
         return _plan_with_solution(built, "optimal", cost, cost, options, seconds, size, {},
                                    ["nothing to decide: no demand that any site can serve"])
     try:
-        run = optimise(Highs(), m, options)
+        run = optimise(Highs(), m, options, progress)
     except Exception as err:  # HiGHS or the interface failed: report it, write nothing
         return Plan.without_solution(built.case.name, "error", options.model_dump(), seconds,
                                      messages=[f"{type(err).__name__}: {err}"], size=size)
@@ -202,15 +207,29 @@ class Run:
     solve_seconds: float
 
 
-def optimise(solver: Highs, m: pyo.ConcreteModel, options: SolveOptions) -> Run:
+Progress = Callable[[float, float | None, float | None], None]
+
+
+def optimise(solver: Highs, m: pyo.ConcreteModel, options: SolveOptions,
+             progress: Progress | None = None) -> Run:
     """Run HiGHS (in memory, persistent: a second call on the same model only sends the
     changes) and map its outcome to a plan status. Solutions are not loaded.
+
+    Args:
+        progress: called as HiGHS improves the incumbent or logs branch-and-bound
+            progress, with (seconds since HiGHS started, incumbent objective or None, best
+            bound or None) of the minimised model.
 
     Raises:
         Exception: whatever HiGHS or the interface raises; callers turn it into ``error``.
     """
     timer = HierarchicalTimer()
     t0 = time.perf_counter()
+    if progress is not None and solver._model is not m:
+        timer.start("set_instance")
+        solver.set_instance(m)
+        timer.stop("set_instance")
+        _subscribe(solver._solver_model, progress)
     results = solver.solve(
         m, tee=[io.StringIO()] if not options.log else True, timer=timer,
         load_solutions=False, raise_exception_on_nonoptimal_result=False,
@@ -234,6 +253,23 @@ def optimise(solver: Highs, m: pyo.ConcreteModel, options: SolveOptions) -> Run:
     else:
         status = "error"
     return Run(solver, results, status, transfer, total - transfer)
+
+
+def _subscribe(highs: object, progress: Progress) -> None:
+    """Forward HiGHS's MIP callbacks (improving solution, B&B log) to ``progress``."""
+
+    def improving(event: object) -> None:  # a new incumbent: its objective is exact
+        data = event.data_out  # type: ignore[attr-defined]
+        progress(float(data.running_time), _finite(data.objective_function_value),
+                 _finite(data.mip_dual_bound))
+
+    def logging(event: object) -> None:  # a B&B log line: the bound has moved
+        data = event.data_out  # type: ignore[attr-defined]
+        progress(float(data.running_time), _finite(data.mip_primal_bound),
+                 _finite(data.mip_dual_bound))
+
+    highs.cbMipImprovingSolution.subscribe(improving)  # type: ignore[attr-defined]
+    highs.cbMipLogging.subscribe(logging)  # type: ignore[attr-defined]
 
 
 def _plan_with_solution(built: BuiltModel, status: Status, cost: float,
