@@ -126,7 +126,9 @@ def test_solver_failure_is_an_error_and_writes_nothing(
     solve_module = sys.modules["capacity.solve"]  # the module, not the function
 
     class Crashing:
-        def solve(self, *args: object, **kwargs: object) -> None:
+        _model = None
+
+        def set_instance(self, *args: object) -> None:
             raise RuntimeError("HiGHS crashed")
 
     monkeypatch.setattr(solve_module, "Highs", Crashing)

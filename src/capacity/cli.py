@@ -50,6 +50,8 @@ def solve_command(
     fmt: Annotated[str, typer.Option("--format", help="Plan files: csv or parquet.")] = "csv",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     log: Annotated[bool, typer.Option("--log", help="Show HiGHS's log.")] = False,
+    model_file: Annotated[Path | None, typer.Option(
+        "--write-model", help="Also write the model to this .mps or .lp file.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Solve a case and print the plan's summary (or JSON); optionally save the plan."""
@@ -57,7 +59,8 @@ def solve_command(
         _fail(f"--format must be csv or parquet, not {fmt!r}")
     try:
         options = SolveOptions(time_limit_s=time_limit, mip_rel_gap=gap, threads=threads,
-                               seed=seed, log=log and not as_json)
+                               seed=seed, log=log and not as_json,
+                               model_file=None if model_file is None else str(model_file))
     except ValidationError as e:
         _fail("; ".join(f"--{_option_name(x['loc'][0])}: {x['msg']}" for x in e.errors()))
     loaded = _load(case, debug)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pyomo.environ as pyo
 from pydantic import BaseModel, ConfigDict, Field
+from pyomo.common.tee import capture_output
 from pyomo.common.timing import HierarchicalTimer
 from pyomo.contrib.solver.common.results import Results, SolutionStatus, TerminationCondition
 from pyomo.contrib.solver.solvers.highs import Highs
@@ -33,6 +34,8 @@ class SolveOptions(BaseModel):
         log: print HiGHS's log while solving.
         explain: when HiGHS proves the case infeasible, find out why (`capacity.explain`,
             within the same time limit) and put the reasons in the plan's messages.
+        model_file: also write the model HiGHS solves to this file (``.mps`` or ``.lp``),
+            e.g. to try another solver or to report a solver issue.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -43,6 +46,7 @@ class SolveOptions(BaseModel):
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     log: bool = False
     explain: bool = True
+    model_file: str | None = None
 
 
 def solve(case: Case | BuiltModel, options: SolveOptions | None = None,
@@ -223,22 +227,25 @@ def optimise(solver: Highs, m: pyo.ConcreteModel, options: SolveOptions,
     Raises:
         Exception: whatever HiGHS or the interface raises; callers turn it into ``error``.
     """
-    timer = HierarchicalTimer()
-    t0 = time.perf_counter()
-    if progress is not None and solver._model is not m:
-        timer.start("set_instance")
-        solver.set_instance(m)
-        timer.stop("set_instance")
-        _subscribe(solver._solver_model, progress)
-    results = solver.solve(
-        m, tee=[io.StringIO()] if not options.log else True, timer=timer,
+    transfer = 0.0
+    if solver._model is not m:  # first call: send the whole model (timed as transfer)
+        t0 = time.perf_counter()
+        with capture_output(io.StringIO(), capture_fd=True):
+            solver.set_instance(m)
+        transfer = time.perf_counter() - t0
+        if progress is not None:
+            _subscribe(solver._solver_model, progress)
+    if options.model_file:
+        with capture_output(io.StringIO(), capture_fd=True):
+            solver._solver_model.writeModel(str(options.model_file))
+    t1 = time.perf_counter()
+    results = solver.solve(  # sends only what changed since the last call, then runs
+        m, tee=[io.StringIO()] if not options.log else True, timer=HierarchicalTimer(),
         load_solutions=False, raise_exception_on_nonoptimal_result=False,
         time_limit=options.time_limit_s, rel_gap=options.mip_rel_gap, threads=options.threads,
         solver_options={"random_seed": options.seed, "mip_abs_gap": 1e-9},
     )
-    total = time.perf_counter() - t0
-    transfer = sum(timer.timers[k].total_time for k in ("set_instance", "update")
-                   if k in timer.timers)
+    total = transfer + time.perf_counter() - t1
     tc = results.termination_condition
     feasible = results.solution_status in (SolutionStatus.feasible, SolutionStatus.optimal)
     status: Status
