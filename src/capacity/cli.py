@@ -161,6 +161,48 @@ def check_command(
     raise typer.Exit(EXIT_OK if result.ok else 1)
 
 
+@app.command("generate")
+def generate_command(
+    tier: Annotated[str, typer.Option("--tier", help="S, M, L or XL (BRIEF.md's scale).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Case folder to write.")],
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 1,
+) -> None:
+    """Write a seeded benchmark case of the given tier as a case folder."""
+    from capacity.generate import TIERS, generate_case
+
+    if tier not in TIERS:
+        _fail(f"--tier must be one of {', '.join(TIERS)}, not {tier!r}")
+    case = generate_case(tier, seed)
+    case.save(out_dir)
+    out.print(f"wrote {out_dir}: tier {tier}, {len(case.sites)} sites, {len(case.programs)} "
+              f"programs, {len(case.periods)} periods")
+
+
+@app.command("bench")
+def bench_command(
+    tiers: Annotated[str, typer.Option("--tiers", help="Comma-separated tiers.")] = "S",
+    repeat: Annotated[int, typer.Option("--repeat", help="Runs per tier.")] = 1,
+    seed: Annotated[int, typer.Option("--seed", help="Generator seed.")] = 1,
+    time_limit: Annotated[float, typer.Option("--time-limit", help="Seconds per solve.")] = 600,
+    gap: Annotated[float, typer.Option("--gap", help="Relative gap to stop at.")] = 1e-4,
+    json_file: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
+) -> None:
+    """Time generate, validate, build, transfer and solve per tier (each in a fresh
+    process), against HiGHS reading the same model from MPS."""
+    from capacity.bench import bench, render
+    from capacity.generate import TIERS
+
+    names = [t.strip() for t in tiers.split(",") if t.strip()]
+    unknown = [t for t in names if t not in TIERS]
+    if unknown or repeat < 1:
+        _fail(f"--tiers must name {', '.join(TIERS)} and --repeat be ≥ 1")
+    with err.status(f"benchmarking tiers {', '.join(names)} ..."):
+        rows = bench(names, seed, repeat, time_limit, gap)
+    if json_file is not None:
+        json_file.write_text(json.dumps(rows, indent=2) + "\n")
+    print(render(rows))
+
+
 import_app = typer.Typer(no_args_is_help=True,
                          help="Write external benchmark instances as ordinary case folders.")
 app.add_typer(import_app, name="import")

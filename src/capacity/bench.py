@@ -1,0 +1,119 @@
+"""The tier benchmark: generate, validate, build, transfer and solve seeded cases, timing
+each phase apart, with HiGHS reading the same model from MPS as the reference.
+
+    capacity bench [--tiers S,M] [--repeat N] [--json FILE]      (or python -m benchmarks)
+
+Every tier runs in a fresh process, so its peak memory is its own. HiGHS runs with one
+thread and a fixed seed, so its work counters (nodes, simplex iterations) repeat exactly;
+wall-clock times are reported as ratios measured in the same run.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import resource
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+RELATIVE_GAP_MARK = 0.01  # "time to 1% gap"
+
+
+def run_tier(tier: str, seed: int = 1, time_limit: float = 600.0,
+             gap: float = 1e-4) -> dict[str, Any]:
+    """Measure one tier in this process (see module docstring)."""
+    import highspy
+
+    from capacity.case import Case
+    from capacity.generate import TIERS, generate_frames
+    from capacity.model import build_model
+    from capacity.solve import SolveOptions, solve
+
+    seconds: dict[str, float | None] = {}
+    t0 = time.perf_counter()
+    frames = generate_frames(tier, seed)
+    seconds["generate"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    case = Case.from_frames(frames, name=f"tier-{tier}")
+    seconds["validate"] = time.perf_counter() - t0
+    built = build_model(case)
+    seconds["index_sets"], seconds["build"] = built.seconds["index_sets"], built.seconds["build"]
+    marks: dict[str, float] = {}
+
+    def progress(at: float, incumbent: float | None, bound: float | None) -> None:
+        if incumbent is None:
+            return
+        marks.setdefault("first_feasible", at)
+        if bound is not None and abs(incumbent - bound) / max(abs(incumbent), 1.0) \
+                <= RELATIVE_GAP_MARK:
+            marks.setdefault("gap_1pct", at)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        mps = Path(tmp) / "model.mps"
+        options = SolveOptions(time_limit_s=time_limit, mip_rel_gap=gap, threads=1, seed=0,
+                               explain=False, model_file=str(mps))
+        plan = solve(built, options, progress=progress)
+        reader = highspy.Highs()  # type: ignore[no-untyped-call]
+        reader.setOptionValue("output_flag", False)
+        t0 = time.perf_counter()
+        reader.readModel(str(mps))
+        seconds["mps_read"] = time.perf_counter() - t0
+    for phase in ("transfer", "solve", "extract"):
+        seconds[phase] = plan.seconds.get(phase)
+    seconds["first_feasible"] = marks.get("first_feasible")
+    # HiGHS's clock (from the start of its run); a proof of optimality closes the gap too
+    seconds["gap_1pct"] = marks.get("gap_1pct",
+                                    seconds["solve"] if plan.status == "optimal" else None)
+    build_transfer = (seconds["index_sets"] or 0) + (seconds["build"] or 0) + \
+        (seconds["transfer"] or 0)
+    t = TIERS[tier]
+    return {
+        "tier": tier, "seed": seed, "sites": t.sites, "programs": t.programs,
+        "periods": t.periods, "status": plan.status, "objective": plan.objective,
+        "bound": plan.bound, "gap": plan.gap, "seconds": seconds,
+        "build_transfer_over_mps_read": build_transfer / seconds["mps_read"]
+        if seconds["mps_read"] else None,
+        "peak_memory_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "size": plan.size, "counters": plan.counters,
+    }
+
+
+def bench(tiers: list[str], seed: int = 1, repeat: int = 1, time_limit: float = 600.0,
+          gap: float = 1e-4) -> list[dict[str, Any]]:
+    """Run each tier ``repeat`` times, each in a fresh process."""
+    results = []
+    context = multiprocessing.get_context("spawn")
+    for tier in tiers:
+        for k in range(repeat):
+            with cf.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+                row = pool.submit(run_tier, tier, seed, time_limit, gap).result()
+            row["repeat"] = k + 1
+            results.append(row)
+    return results
+
+
+def render(rows: list[dict[str, Any]]) -> str:
+    """A Markdown table of bench results."""
+    def f(x: float | None, d: int = 2) -> str:
+        return "—" if x is None else f"{x:,.{d}f}"
+
+    lines = ["| tier | sites | programs | periods | status | gap | variables | nonzeros | "
+             "generate s | validate s | index s | build s | transfer s | MPS read s | "
+             "(build+transfer)/MPS | first plan s | 1% gap s | solve s | extract s | "
+             "peak MiB | nodes | LP iterations |",
+             "|---|" + "---:|" * 21]
+    for r in rows:
+        s = r["seconds"]
+        gap = "—" if r["gap"] is None else f"{r['gap']:.2%}"
+        lines.append(
+            f"| {r['tier']} | {r['sites']} | {r['programs']} | {r['periods']} | {r['status']} "
+            f"| {gap} | {r['size']['variables']:,} "
+            f"| {r['size']['nonzeros']:,} | {f(s['generate'])} | {f(s['validate'])} | "
+            f"{f(s['index_sets'])} | {f(s['build'])} | {f(s['transfer'])} | "
+            f"{f(s['mps_read'])} | {f(r['build_transfer_over_mps_read'], 1)}× | "
+            f"{f(s['first_feasible'])} | {f(s['gap_1pct'])} | {f(s['solve'])} | "
+            f"{f(s['extract'])} | {r['peak_memory_mib']:,.0f} | {r['counters'].get('mip_nodes')} "
+            f"| {r['counters'].get('simplex_iterations')} |")
+    return "\n".join(lines)
