@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -57,12 +57,9 @@ def solve_command(
     """Solve a case and print the plan's summary (or JSON); optionally save the plan."""
     if fmt not in ("csv", "parquet"):
         _fail(f"--format must be csv or parquet, not {fmt!r}")
-    try:
-        options = SolveOptions(time_limit_s=time_limit, mip_rel_gap=gap, threads=threads,
-                               seed=seed, log=log and not as_json,
-                               model_file=None if model_file is None else str(model_file))
-    except ValidationError as e:
-        _fail("; ".join(f"--{_option_name(x['loc'][0])}: {x['msg']}" for x in e.errors()))
+    options = _options(time_limit_s=time_limit, mip_rel_gap=gap, threads=threads, seed=seed,
+                       log=log and not as_json,
+                       model_file=None if model_file is None else str(model_file))
     loaded = _load(case, debug)
     if as_json or log:
         plan = solve(loaded, options)
@@ -108,10 +105,7 @@ def explain_command(
     cannot all hold, with entities and amounts. Exit 0 if feasible, 3 if not."""
     from capacity.explain import explain
 
-    try:
-        options = SolveOptions(time_limit_s=time_limit)
-    except ValidationError as e:
-        _fail("; ".join(f"--{_option_name(x['loc'][0])}: {x['msg']}" for x in e.errors()))
+    options = _options(time_limit_s=time_limit)
     loaded = _load(case, debug)
     with err.status(f"explaining {loaded.name} ..."):
         why = explain(loaded, options)
@@ -250,11 +244,17 @@ def _guard(action: Callable[[], Case]) -> Case:
         raise typer.Exit(EXIT_INVALID) from None
 
 
-def _option_name(field: object) -> str:
-    return {"time_limit_s": "time-limit", "mip_rel_gap": "gap"}.get(str(field), str(field))
+def _options(**values: object) -> SolveOptions:
+    """Solve options from command-line values; a bad value exits 2 naming the option."""
+    try:
+        return SolveOptions(**values)  # type: ignore[arg-type]
+    except ValidationError as e:
+        names = {"time_limit_s": "time-limit", "mip_rel_gap": "gap"}
+        _fail("; ".join(f"--{names.get(str(x['loc'][0]), x['loc'][0])}: {x['msg']}"
+                        for x in e.errors()))
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     err.print(f"[red]error:[/red] {message}", highlight=False)
     raise typer.Exit(EXIT_INVALID)
 
