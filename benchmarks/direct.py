@@ -147,7 +147,9 @@ def _pulp_solve(prob: object, t0: float, time_limit: float) -> Result:
 
     solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, threads=1, gapRel=1e-6)
     prob.solve(solver)  # type: ignore[attr-defined]
-    status = pulp.LpStatus[prob.status]  # type: ignore[attr-defined]
+    # prob.status reads "Optimal" whenever CBC has a solution, even one it stopped on at the
+    # time limit; sol_status tells a proven optimum from an incumbent.
+    status = pulp.LpSolution[prob.sol_status]  # type: ignore[attr-defined]
     value = pulp.value(prob.objective)  # type: ignore[attr-defined]
     return Result(status.lower(), None if value is None else float(value), None,
                   time.perf_counter() - t0)

@@ -196,6 +196,15 @@ def render(rows: list[dict[str, Any]], time_limit: float) -> str:
                      f"(includes import, validation and plan extraction)")
     if ratios_p:
         lines.append(f"- engine time / PuLP+CBC time: median {_median(ratios_p):.2f}×")
+    lines += [
+        "- PuLP's status column in runs made before this note was added is `prob.status`,",
+        "  which reads `optimal` whenever CBC holds a solution, also one it stopped on at the",
+        "  time limit (e.g. gapb-4: 2845 against the optimum 2827); the runner now records",
+        "  `sol_status`, which tells them apart. Its objective column shows where it stopped.",
+        "- Engine time includes importing the file into a case (parse, validate), building",
+        "  the Pyomo model, transfer, solve, plan extraction; the references include parsing",
+        "  and building their own model.",
+    ]
     lines += ["", "| instance | sense | published | kind | engine | status | gap | checked |"
               " verdict | engine s | highspy | highspy s | pulp | pulp s | ×highspy | ×pulp |",
               "|---|---|---:|---|---:|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|"]
