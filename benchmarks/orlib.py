@@ -191,11 +191,27 @@ def render(rows: list[dict[str, Any]], time_limit: float) -> str:
         f"- independent checker: {checked} engine plans verified feasible with the "
         "objective recomputed from the raw data.",
     ]
+    verdicts: dict[str, list[str]] = {}
+    for r in rows:
+        verdicts.setdefault(_verdict(r), []).append(r["name"])
+    for verdict, names in sorted(verdicts.items()):
+        if verdict not in ("match", "agrees"):
+            lines.append(f"- {verdict}: {len(names)} ({', '.join(names)})")
+    if "MISMATCH" not in verdicts and "differs from highspy" not in verdicts:
+        lines.append("- no instance where the engine proved a different optimum")
     if ratios_h:
         lines.append(f"- engine time / direct highspy time: median {_median(ratios_h):.1f}× "
                      f"(includes import, validation and plan extraction)")
     if ratios_p:
         lines.append(f"- engine time / PuLP+CBC time: median {_median(ratios_p):.2f}×")
+    for family, label in (("cfl", "cap files"), ("gap", "gap instances")):
+        fam = [r for r in rows if r["instance"]["family"] == family and "highspy" in r
+               and "pulp" in r]
+        if fam:
+            total = {k: sum(r[k]["seconds"] for r in fam) for k in ("engine", "highspy",
+                                                                    "pulp")}
+            lines.append(f"- {label}: total seconds engine {total['engine']:,.0f}, direct "
+                         f"highspy {total['highspy']:,.0f}, PuLP+CBC {total['pulp']:,.0f}")
     lines += [
         "- PuLP's status column in runs made before this note was added is `prob.status`,",
         "  which reads `optimal` whenever CBC holds a solution, also one it stopped on at the",
