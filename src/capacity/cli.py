@@ -34,6 +34,9 @@ _EXIT_BY_STATUS = {"optimal": EXIT_OK, "time_limit_feasible": EXIT_OK,
                    "infeasible": EXIT_INFEASIBLE, "unbounded": EXIT_SOLVER_ERROR,
                    "no_solution": EXIT_NO_SOLUTION, "error": EXIT_SOLVER_ERROR}
 
+# The CLI's defaults are SolveOptions' own: one place says what a default solve is.
+DEFAULTS = SolveOptions().model_dump()
+
 CaseArg = Annotated[Path | None, typer.Argument(
     help="Case folder (CSV/Parquet tables) or .xlsx workbook; the embedded default case "
          "if omitted.", show_default=False)]
@@ -42,10 +45,13 @@ CaseArg = Annotated[Path | None, typer.Argument(
 @app.command("solve")
 def solve_command(
     case: CaseArg = None,
-    time_limit: Annotated[float, typer.Option("--time-limit", help="Seconds for HiGHS.")] = 300.0,
-    gap: Annotated[float, typer.Option("--gap", help="Relative MIP gap to stop at.")] = 1e-4,
-    threads: Annotated[int, typer.Option("--threads", help="HiGHS threads.")] = 1,
-    seed: Annotated[int, typer.Option("--seed", help="HiGHS random seed.")] = 0,
+    time_limit: Annotated[float, typer.Option("--time-limit", help="Seconds for HiGHS.")]
+    = DEFAULTS["time_limit_s"],
+    gap: Annotated[float, typer.Option("--gap", help="Relative MIP gap to stop at.")]
+    = DEFAULTS["mip_rel_gap"],
+    threads: Annotated[int, typer.Option("--threads", help="HiGHS threads.")]
+    = DEFAULTS["threads"],
+    seed: Annotated[int, typer.Option("--seed", help="HiGHS random seed.")] = DEFAULTS["seed"],
     out_dir: Annotated[Path | None, typer.Option("--out", help="Write the plan here.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="Plan files: csv or parquet.")] = "csv",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -97,7 +103,8 @@ def validate_command(
 def explain_command(
     case: CaseArg = None,
     time_limit: Annotated[float, typer.Option("--time-limit",
-                                              help="Seconds for the whole explanation.")] = 300.0,
+                                              help="Seconds for the whole explanation.")]
+    = DEFAULTS["time_limit_s"],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
