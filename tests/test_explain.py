@@ -112,3 +112,14 @@ def test_explain_cli(tmp_path: Path) -> None:
                          str(capacity.tiny_case_path("two_sites"))], capture_output=True,
                         text=True)
     assert ok.returncode == 0 and "feasible" in ok.stdout
+
+
+def test_infeasibility_from_an_added_constraint_is_attributed_to_it() -> None:
+    import pyomo.environ as pyo
+
+    built = capacity.build_model(tiny("two_sites"))
+    m = built.pyomo
+    m.no_shipping = pyo.Constraint(expr=sum(m.Ship.values()) <= 0)  # the planner's own rule
+    plan = capacity.solve(built)
+    assert plan.status == "infeasible"
+    assert "constraints added to the model after build_model" in plan.messages[0]

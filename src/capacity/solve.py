@@ -194,8 +194,9 @@ def _why_infeasible(built: BuiltModel, options: SolveOptions) -> list[str]:
     except Exception as err:  # the explanation is a courtesy; the status stands
         return [f"{head}; explaining failed: {type(err).__name__}: {err}"]
     if why.feasible:
-        return ["HiGHS reported the case infeasible, but its elastic version finds no "
-                "violated commitment or rule: check the model's numerics (capacity explain)"]
+        return ["infeasible, yet the case's own commitments and rules can all hold: "
+                "constraints added to the model after build_model make it infeasible (or, "
+                "without such constraints, check plan.numerics)"]
     return [head + ("" if why.minimal else " (not proven minimal within the time limit)")
             + ":", *why.short()]
 
