@@ -123,3 +123,15 @@ def test_infeasibility_from_an_added_constraint_is_attributed_to_it() -> None:
     plan = capacity.solve(built)
     assert plan.status == "infeasible"
     assert "constraints added to the model after build_model" in plan.messages[0]
+
+
+def test_lead_time() -> None:
+    # 15/period at one site; SA's 5-batch module takes a period to come online, so 2030 is
+    # one module short (giving way on the lead time: 5 × 0.999 < 5 short batches).
+    case = edited(tiny("two_sites"), offtakes=offtakes(15),
+                  suites=_expandable(max_modules=1, lead=1))
+    why = capacity.explain(case)
+    assert [(c.family, c.amount) for c in why.conflicts] == [("lead_time", 1.0)]
+    assert why.conflicts[0].message == ("lead time at SA (antibody, commercial): 1 module(s) "
+                                        "needed in period 2030, before the 1-period lead time "
+                                        "lets them produce")

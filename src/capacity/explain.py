@@ -4,8 +4,9 @@ in business terms.
 Method (models/formulation.md, "Elastic mode"):
 
 1. Solve the elastic model: every committed offtake, domestic-share rule, operator or
-   country share cap, exclusion and module cap may be violated, and the objective is the
-   total violation in batches. It is always feasible; zero violation means the case is.
+   country share cap, exclusion, module cap and build lead time may be violated, and the
+   objective is the total violation in batches. It is always feasible; zero violation
+   means the case is.
 2. Deletion filter: for each violated item, enforce it again (fix its slack to 0) and keep
    the others elastic; if the model stays feasible without violating anything outside the
    remaining set, the item was not needed. What is left is a minimal set: none of its
@@ -37,7 +38,7 @@ class Conflict:
 
     Attributes:
         family: ``committed_offtake``, ``min_domestic_share``, ``max_operator_share``,
-            ``max_country_share``, ``exclusion`` or ``module_cap``.
+            ``max_country_share``, ``exclusion``, ``module_cap`` or ``lead_time``.
         entities: who and where (program, market, period, rule, operator, site, ...).
         amount: how far it must give, in ``unit``.
         unit: ``batches`` or ``modules``.
@@ -139,7 +140,7 @@ def _slack_components(built: BuiltModel) -> dict[str, Any]:
     m = built.pyomo
     return {"committed_offtake": m.Shortfall, "min_domestic_share": m.DomesticShortfall,
             "max_operator_share": m.OperatorExcess, "max_country_share": m.CountryExcess,
-            "module_cap": m.ExtraModules}
+            "module_cap": m.ExtraModules, "lead_time": m.EarlyModules}
 
 
 def _barred_groups(built: BuiltModel) -> dict[tuple[str, str], list[tuple[str, str, str, int]]]:
@@ -221,6 +222,12 @@ def _describe(built: BuiltModel, item: Item, amount: float) -> Conflict:
                f"{amount:g} batches to {mkt} over the horizon")
         return Conflict(family, {"rules": barred, "operator": operator, "market": mkt},
                         amount, "batches", msg)
+    if family == "lead_time":
+        s, q, c, t = key
+        msg = (f"lead time at {s} ({q}, {c}): {amount:g} module(s) needed in period {t}, "
+               f"before the {ix.suite_lead[(s, q, c)]}-period lead time lets them produce")
+        return Conflict(family, {"site": s, "modality": q, "scale": c, "period": t}, amount,
+                        "modules", msg)
     s, q, c = key
     msg = (f"module cap at {s} ({q}, {c}): {ix.suite_max_modules[(s, q, c)]} allowed, "
            f"{amount:g} more needed")

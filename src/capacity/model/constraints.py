@@ -32,11 +32,21 @@ def add_suite_capacity(m: pyo.ConcreteModel, ix: IndexSets) -> None:
     ∀(k,t) ∈ CAPACITY_KT:
         Σ_{(p,s,m,t) ∈ SHIP, suite(p,s,t)=k} slots_per_batch[p,s]·Ship[p,s,m,t]
             ≤ existing_batches[k] + module_batches[k]·Σ_{t' : pos(t')+lead[k] ≤ pos(t)} Build[k,t']
+    Elastic: + module_batches[k]·EarlyModules[k,t] on the right, with
+    EarlyModules[k,t] ≤ Σ_t' Build[k,t'] (early_modules_built).
     """
     ships = _group(ix.ship, lambda key: (*ix.suite_of_ship[key], key[3]))
     builds = _online_builds(ix)
     pos = ix.position
     m.CAPACITY_KT = pyo.Set(dimen=4, initialize=ix.capacity_rows, ordered=True)
+    if ix.elastic:
+        # Elastic: modules the plan builds may be counted before their lead time allows.
+        early = [r for r in ix.capacity_rows if r[:3] in builds]
+        m.EARLY_KT = pyo.Set(dimen=4, initialize=early, ordered=True)
+        m.EarlyModules = pyo.Var(m.EARLY_KT, domain=pyo.NonNegativeReals)
+        m.early_modules_built = pyo.Constraint(
+            m.EARLY_KT, rule=lambda m, s, q, c, t: m.EarlyModules[s, q, c, t]
+            <= pyo.quicksum(m.Build[b] for b in builds[(s, q, c)]))
 
     def rule(m: pyo.ConcreteModel, s: str, q: str, c: str, t: int) -> object:
         k = (s, q, c)
@@ -44,6 +54,8 @@ def add_suite_capacity(m: pyo.ConcreteModel, ix: IndexSets) -> None:
                             for (p, s, mk, t) in ships[(s, q, c, t)])
         online = pyo.quicksum(m.Build[b] for b in builds.get(k, ())
                               if pos[b[3]] + ix.suite_lead[k] <= pos[t])
+        if ix.elastic and (s, q, c, t) in m.EARLY_KT:
+            online += m.EarlyModules[s, q, c, t]
         return used <= ix.suite_existing[k] + ix.suite_module[k] * online
 
     m.suite_capacity = pyo.Constraint(m.CAPACITY_KT, rule=rule)

@@ -37,7 +37,8 @@ def add_total_violation(m: pyo.ConcreteModel, ix: IndexSets) -> None:
 
     total_violation = Σ Shortfall + w·(Σ DomesticShortfall + Σ OperatorExcess
                     + Σ CountryExcess + Σ_{barred lanes} Ship
-                    + Σ_k module_batches[k]·ExtraModules[k])
+                    + Σ_k module_batches[k]·ExtraModules[k]
+                    + Σ_(k,t) module_batches[k]·EarlyModules[k,t])
 
     Every term counts batches (an extra module counts the batches it adds), so no family
     is preferred by its units. w = RULE_WEIGHT < 1 breaks ties: where giving way on a rule
@@ -52,6 +53,7 @@ def add_total_violation(m: pyo.ConcreteModel, ix: IndexSets) -> None:
             + pyo.quicksum(m.OperatorExcess.values())
             + pyo.quicksum(m.CountryExcess.values())
             + pyo.quicksum(m.Ship[k] for k in ix.barred_ship)
-            + pyo.quicksum(ix.suite_module[k] * m.ExtraModules[k] for k in m.MODULE_CAP_K)),
+            + pyo.quicksum(ix.suite_module[k] * m.ExtraModules[k] for k in m.MODULE_CAP_K)
+            + pyo.quicksum(ix.suite_module[r[:3]] * m.EarlyModules[r] for r in m.EARLY_KT)),
         sense=pyo.minimize,
     )
