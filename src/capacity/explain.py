@@ -238,8 +238,9 @@ def _causes(built: BuiltModel, p: str, mkt: str, t: int) -> str:
     """What binds around a short commitment: full suites that could serve it, tight rules."""
     m, ix = built.pyomo, built.index_sets
     pos = ix.position
+    barred_lanes = set(ix.barred_ship)
     suites = sorted({ix.suite_of_ship[k] for k in ix.ship if k[0] == p and k[2] == mkt
-                     and k[3] == t and k not in set(ix.barred_ship)})
+                     and k[3] == t and k not in barred_lanes})
     full = []
     for k in suites:
         cap = ix.suite_existing[k] if ix.site_status[k[0]] == "existing" else 0.0

@@ -271,23 +271,20 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
 
     capacity_rows = sorted({(*suite_of_ship[key], key[3]) for key in ship})
     production_rows = sorted({(p, s, t) for (p, s, _m, t) in ship if p in assigned_programs})
+    # Big-M bounds: no plan ships more than the demand it serves, nor more than the most
+    # capacity its suite can ever have (every module built) per batch of slots.
+    most_batches: dict[tuple[str, str, int], float] = {}
     demand_total: dict[tuple[str, str, int], float] = defaultdict(float)
-    for (p, s, mkt, t) in ship:
-        demand_total[(p, s, t)] += committed.get((p, mkt, t), 0.0) + potential.get(
-            (p, mkt, t), 0.0)
     ship_bound = {}
     for key in ship:
         p, s, mkt, t = key
         k = suite_of_ship[key]
-        most_capacity = suite_existing[k] + suite_module[k] * build_upper[k]
-        ship_bound[key] = min(committed.get((p, mkt, t), 0.0) + potential.get((p, mkt, t), 0.0),
-                              most_capacity / slots.get((p, s), 1.0))
-    production_bound = {}
-    for (p, s, t) in production_rows:
-        k = (s, programs.at[p, "modality"], scale_of(p, t))
-        most_capacity = suite_existing[k] + suite_module[k] * build_upper[k]
-        production_bound[(p, s, t)] = min(demand_total[(p, s, t)],
-                                          most_capacity / slots.get((p, s), 1.0))
+        most_batches[(p, s, t)] = (suite_existing[k] + suite_module[k] * build_upper[k]) \
+            / slots.get((p, s), 1.0)
+        wanted = committed.get((p, mkt, t), 0.0) + potential.get((p, mkt, t), 0.0)
+        demand_total[(p, s, t)] += wanted
+        ship_bound[key] = min(wanted, most_batches[(p, s, t)])
+    production_bound = {r: min(demand_total[r], most_batches[r]) for r in production_rows}
 
     build_cost = {b: float(discount[b[3]]) * float(suite_capex[b[:3]]) for b in build_set}
     fixed = sites["fixed_cost_musd_per_year"].to_dict()

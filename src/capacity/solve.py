@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pyomo.environ as pyo
@@ -105,7 +105,7 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
         # the cost is the existing sites' fixed cost. HiGHS would report an empty model.
         cost = float(pyo.value(m.total_cost))
         return _plan_with_solution(built, "optimal", cost, cost, options, seconds, size, {},
-                                   ["nothing to decide: no demand that any site can serve"])
+                                   ["nothing to decide: no demand that any site can serve"], {})
     try:
         run = optimise(Highs(), m, options, progress)
     except Exception as err:  # HiGHS or the interface failed: report it, write nothing
@@ -139,10 +139,9 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
     else:
         messages = []
     results.solution_loader.load_vars()
-    plan = _plan_with_solution(built, status, float(pyo.value(m.total_cost)),
+    return _plan_with_solution(built, status, float(pyo.value(m.total_cost)),
                                _finite(results.objective_bound), options, seconds, size,
-                               counters, [*messages, *warnings])
-    return replace(plan, numerics=numerics)
+                               counters, [*messages, *warnings], numerics)
 
 
 # Beyond these HiGHS's default tolerances (1e-7 feasibility, 1e-9 small matrix entries)
@@ -283,7 +282,8 @@ def _subscribe(highs: object, progress: Progress) -> None:
 def _plan_with_solution(built: BuiltModel, status: Status, cost: float,
                         bound_cost: float | None, options: SolveOptions,
                         seconds: dict[str, float], size: dict[str, int],
-                        counters: dict[str, int], messages: list[str]) -> Plan:
+                        counters: dict[str, int], messages: list[str],
+                        numerics: dict[str, list[float]]) -> Plan:
     """Extract the tables of a solved model and report the objective as the case asks."""
     t0 = time.perf_counter()
     tables = extract_tables(built)
@@ -294,7 +294,7 @@ def _plan_with_solution(built: BuiltModel, status: Status, cost: float,
     return Plan(case_name=built.case.name, status=status, objective=objective, bound=bound,
                 gap=_gap(objective, bound), seconds=seconds, size=size, counters=counters,
                 options=options.model_dump(), messages=messages, tables=tables,
-                sense=sense, unit=unit, net_cost=cost)
+                sense=sense, unit=unit, net_cost=cost, numerics=numerics)
 
 
 def _reported(built: BuiltModel, cost: float) -> float:
