@@ -39,6 +39,33 @@ def test_committed_offtake_beyond_capacity() -> None:
         "supplied given full antibody commercial capacity at SA, SB")
 
 
+def test_model_file_holds_the_plain_model_when_solve_explains(tmp_path: Path) -> None:
+    # The elastic model of the explanation has slack columns; the file asked for is the
+    # model the plan was solved on, whatever happens after.
+    import highspy
+
+    case = edited(tiny("domestic_share"),
+                  suites=lambda df: df.assign(existing_batches_per_period=[5, 10]))
+    path = tmp_path / "model.mps"
+    plan = capacity.solve(case, capacity.SolveOptions(model_file=str(path)))
+    assert plan.status == "infeasible"
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.readModel(str(path))
+    assert h.getNumCol() == plan.size["variables"]
+
+
+def test_no_plan_within_time_limit_is_not_explained(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Only a proven infeasibility is explained; a time limit without a plan is not
+    # (an explanation would spend another time limit on an elastic model).
+    calls: list[object] = []
+    monkeypatch.setattr(sys.modules["capacity.explain"], "explain",
+                        lambda *args: calls.append(args))
+    plan = capacity.solve(capacity.load_case(), capacity.SolveOptions(time_limit_s=1e-6))
+    assert calls == []
+    assert plan.status == "no_solution"
+
+
 def test_domestic_share_rule() -> None:
     # Only 5 domestic batches for 10 committed at a 60% rule: 6 − 5 = 1 short per period
     # (giving way on the commitment instead would cost 10 − 5/0.6 = 1.67 per period).

@@ -104,7 +104,7 @@ def explain(case: Case, options: SolveOptions | None = None) -> Explanation:
     built = build_model(case, elastic=True)
     slacks = _slack_components(built)
     solver = Highs()
-    sub = options.model_copy(update={"mip_rel_gap": 1e-9})
+    sub = options.model_copy(update={"mip_rel_gap": 1e-9, "model_file": None})
     run = optimise(solver, built.pyomo, sub)
     solves = 1
     run.results.solution_loader.load_vars()

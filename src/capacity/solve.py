@@ -122,11 +122,13 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
     tc = results.termination_condition
     feasible = status in ("optimal", "time_limit_feasible")
     if not feasible:
-        messages = {
-            "no_solution": [f"no feasible plan found within the {options.time_limit_s:g} s "
-                            "time limit"],
-            "infeasible": _why_infeasible(built, options),
-        }.get(status, [f"HiGHS stopped with {tc.name}"])
+        if status == "no_solution":
+            messages = [f"no feasible plan found within the {options.time_limit_s:g} s "
+                        "time limit"]
+        elif status == "infeasible":
+            messages = _why_infeasible(built, options)
+        else:
+            messages = [f"HiGHS stopped with {tc.name}"]
         bound = _finite(results.objective_bound)
         return Plan.without_solution(built.case.name, status, options.model_dump(), seconds,
                                      messages=[*messages, *warnings], size=size,
