@@ -64,12 +64,14 @@ def test_every_builder_is_documented_and_named_after_its_constraint() -> None:
 # candidate_site: + Open 2 (2 periods), Build 2 → 10 variables; rows: suite_capacity 4,
 # module_cap 1, site_opens_once 1, module_requires_open_site 2, production 4,
 # program_site_limit 1, demand_balance 2 = 15; + ship_requires_open_site 2 (P1 at SC in
-# 2030 and 2031; added with the strong facility-location linking) = 17.
+# 2030 and 2031; added with the strong facility-location linking) = 17; + OpenBy 2 and
+# site_open_by 2 (SC in 2030 and 2031; the linking rows' sparse form) → 12 variables,
+# 19 rows.
 EXPECTED_SIZES = {
     "two_sites": {"variables": 6, "binary": 2, "integer": 0, "continuous": 4,
                   "constraints": 11},
-    "candidate_site": {"variables": 10, "binary": 4, "integer": 2, "continuous": 4,
-                       "constraints": 17},
+    "candidate_site": {"variables": 12, "binary": 4, "integer": 2, "continuous": 6,
+                       "constraints": 19},
 }
 
 
