@@ -8,19 +8,26 @@ tables::
     plan = capacity.solve(case, capacity.SolveOptions(time_limit_s=60))
     plan.status, plan.objective, plan.gap
     plan.builds                            # capacity built: site, modality, scale, period
+
+Scenarios and batches: `read_scenarios` (a YAML file of overrides and sweeps),
+`run_batch` (solve them all on Dask into one results store), `compare` (each scenario
+against a base: the price of each policy).
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from capacity.batch import read_results, run_batch
 from capacity.case import Case, load_case
+from capacity.compare import compare
 from capacity.default import default_case_path, tiny_case_path
 from capacity.errors import CaseError, CaseInfeasibleError, Problem
 from capacity.explain import Conflict, Explanation, explain
 from capacity.model import BuiltModel, build_model
 from capacity.plan import Plan
-from capacity.solve import SolveOptions, solve
+from capacity.scenarios import ScenarioSet, default_scenarios_path, read_scenarios
+from capacity.solve import Resolver, SolveOptions, solve
 
 __all__ = [
     "BuiltModel",
@@ -31,12 +38,19 @@ __all__ = [
     "Explanation",
     "Plan",
     "Problem",
+    "Resolver",
+    "ScenarioSet",
     "SolveOptions",
     "__version__",
     "build_model",
+    "compare",
     "default_case_path",
+    "default_scenarios_path",
     "explain",
     "load_case",
+    "read_results",
+    "read_scenarios",
+    "run_batch",
     "solve",
     "tiny_case_path",
 ]

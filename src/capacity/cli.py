@@ -1,4 +1,4 @@
-"""The ``capacity`` command line: solve and validate cases.
+"""The ``capacity`` command line: solve, validate, explain and compare cases.
 
 Exit codes: 0 a plan was found (optimal, or feasible at the time limit); 1 the solver
 failed; 2 invalid input (bad case or option); 3 the case is infeasible; 4 no feasible plan
@@ -12,11 +12,12 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from capacity.case import Case, load_case
@@ -24,9 +25,14 @@ from capacity.errors import CaseError
 from capacity.plan import Plan
 from capacity.solve import SolveOptions, solve
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from capacity.scenarios import ScenarioSet
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Optimisation engine for shared biomanufacturing capacity.")
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 160)  # piped: not cut to 80 columns
 err = Console(stderr=True)
 
 EXIT_OK, EXIT_SOLVER_ERROR, EXIT_INVALID, EXIT_INFEASIBLE, EXIT_NO_SOLUTION = 0, 1, 2, 3, 4
@@ -240,6 +246,154 @@ def import_gap_command(
     case = _guard(lambda: import_orlib_gap(file, instance, out_dir, maximise))
     out.print(f"wrote {out_dir}: {len(case.sites)} agents, {len(case.programs)} jobs "
               f"({'maximise' if maximise else 'minimise'})")
+
+
+ScenarioArg = Annotated[Path, typer.Argument(help="Scenario file (YAML).")]
+
+
+@app.command("scenario")
+def scenario_command(
+    scenario_file: ScenarioArg,
+    name: Annotated[str | None, typer.Argument(
+        help="Scenario to write; lists the scenarios if omitted.", show_default=False)] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Write the case here.")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    """List a scenario file's scenarios, or write one scenario's case to a folder."""
+    scenarios = _scenarios(scenario_file, debug)
+    if name is None:
+        for n, sc in scenarios.scenarios.items():
+            out.print(f"{n}: {len(sc.overrides)} override(s)", highlight=False, markup=False)
+        return
+    if out_dir is None:
+        _fail("--out DIR is needed to write a scenario's case")
+    try:
+        case = scenarios.case(name)
+    except KeyError as e:
+        _fail(str(e.args[0]))
+    except CaseError as e:
+        err.print(f"[red]invalid scenario[/red] {name}: {e.describe()}", highlight=False)
+        raise typer.Exit(EXIT_INVALID) from None
+    case.save(out_dir)
+    out.print(f"wrote {out_dir}: scenario {name} of {scenario_file}", highlight=False,
+              markup=False)
+
+
+@app.command("batch")
+def batch_command(
+    scenario_file: ScenarioArg,
+    out_dir: Annotated[Path, typer.Option("--out", help="Results folder.")],
+    workers: Annotated[int | None, typer.Option(
+        "--workers", help="Local Dask worker processes (default: one per core).")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", help="Address of a running Dask scheduler, e.g. tcp://host:8786.")]
+    = None,
+    time_limit: Annotated[float | None, typer.Option(
+        "--time-limit", help="Seconds per scenario (overrides the file).")] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Skip scenarios already finished in --out.")] = False,
+    persistent: Annotated[bool, typer.Option(
+        "--persistent/--no-persistent",
+        help="Re-use the model across scenarios that differ only in costs.")] = True,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    """Solve every scenario of a scenario file (in parallel, on Dask) into one store.
+    Exit 0 when every scenario has a plan, 1 when some failed or have none."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from capacity.batch import ResultStore, run_batch
+
+    if workers is not None and workers < 1:
+        _fail("--workers must be at least 1")
+    if time_limit is not None:
+        _options(time_limit_s=time_limit)
+    scenarios = _scenarios(scenario_file, debug)
+    done = ResultStore(out_dir).finished() & set(scenarios.scenarios)
+    if done and not resume:
+        _fail(f"{out_dir} already holds {len(done)} finished scenarios; use --resume to "
+              "continue that batch, or another --out")
+    if done:
+        err.print(f"resuming: {len(done)} of {len(scenarios.scenarios)} scenarios already "
+                  "finished, skipped")
+    with Progress("[progress.description]{task.description}", BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=err) as bar:
+        task = bar.add_task(f"solving {scenario_file.name}",
+                            total=len(scenarios.scenarios), completed=len(done))
+
+        def show(name: str, summary: dict[str, object]) -> None:
+            bar.advance(task)
+            bar.console.print(f"{name}: {summary['status']}"
+                              + (f" ({summary['error']})" if summary.get("error") else ""),
+                              highlight=False, markup=False)
+
+        summary = run_batch(scenario_file, out_dir, workers=workers, scheduler=scheduler,
+                            time_limit_s=time_limit, resume=True, persistent=persistent,
+                            progress=show)
+    ok = summary["status"].isin(["optimal", "time_limit_feasible"])
+    out.print(f"{int(ok.sum())} of {len(summary)} scenarios have a plan; results in "
+              f"{out_dir} (capacity compare {out_dir})", highlight=False)
+    raise typer.Exit(EXIT_OK if ok.all() else EXIT_SOLVER_ERROR)
+
+
+@app.command("compare")
+def compare_command(
+    results: Annotated[Path, typer.Argument(help="Results folder of capacity batch.")],
+    base: Annotated[str | None, typer.Option(
+        "--base", help="Scenario to compare against (default: base).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full table as JSON.")]
+    = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print a Markdown table.")]
+    = False,
+    csv_file: Annotated[Path | None, typer.Option("--csv", help="Also write the full table.")]
+    = None,
+) -> None:
+    """Each scenario against the base: objective delta (the price of the change), cost
+    components, capacity built, domestic share, concentration, unmet demand."""
+    from capacity.compare import compare
+
+    try:
+        table = compare(results, base)
+    except (FileNotFoundError, KeyError) as e:
+        _fail(str(e.args[0]))
+    if csv_file is not None:
+        table.to_csv(csv_file, index=False)
+    if as_json:
+        print(table.to_json(orient="records"))
+    elif markdown:
+        from capacity.compare import to_markdown
+
+        print(to_markdown(table))
+    else:
+        out.print(_compare_table(table))
+
+
+def _compare_table(table: pd.DataFrame) -> Table:
+    from capacity.compare import format_cell, headline_columns
+
+    columns = headline_columns(table)
+    labels = {"objective": "objective", "delta_objective": "Δ base", "modules_built": "modules",
+              "sites_opened": "opened", "unmet_potential_batches": "unmet"}
+    shown = Table(title="scenarios against the base (MUSD, modules, sites, batches; "
+                  "dom = domestic share of supply)")
+    for col in columns:
+        label = labels.get(col, col.replace("domestic_share_", "dom "))
+        shown.add_column(label, justify="left" if col in columns[:2] else "right",
+                         no_wrap=True)
+    for _, row in table.iterrows():
+        shown.add_row(*(escape(format_cell(c, row[c])) for c in columns))
+    return shown
+
+
+def _scenarios(path: Path, debug: bool) -> ScenarioSet:
+    from capacity.scenarios import read_scenarios
+
+    try:
+        return read_scenarios(path)
+    except CaseError as e:
+        if debug:
+            raise
+        err.print(f"[red]invalid scenario file[/red] {path}: {e.describe()}", highlight=False)
+        raise typer.Exit(EXIT_INVALID) from None
 
 
 def _guard(action: Callable[[], Case]) -> Case:

@@ -1,0 +1,250 @@
+"""Batch solves of a scenario file, on a Dask cluster, into one results store.
+
+    capacity batch SCEN.yaml --out DIR [--workers N] [--scheduler ADDRESS] [--resume]
+
+Data flow: the driver reads the scenario file and materialises each scenario's case
+(validation errors are recorded as that scenario's result); workers receive the case
+tables, build and solve the model themselves (one HiGHS thread each) and return the plan
+tables; the driver writes each scenario's results atomically as it arrives.
+
+The store in DIR:
+- ``<table>/<scenario>.parquet`` for each plan table (``builds``, ``shipments``, ...),
+  each with a ``scenario`` column: ``pd.read_parquet(DIR / "shipments")`` reads all.
+- ``done/<scenario>.json``: the scenario's summary (status, objective, gap, timings,
+  error), written last: a scenario is finished when its summary exists, so ``--resume``
+  skips it and a killed batch loses at most the scenarios in flight.
+- ``summary.parquet``: one row per finished scenario (rewritten after each).
+
+Scenarios whose cases differ only in costs or values (same constraints) are chained on
+one worker, which re-uses its model (`capacity.solve.Resolver`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from capacity.case import Case
+from capacity.errors import CaseError
+from capacity.plan import TABLE_NAMES
+from capacity.scenarios import ScenarioSet, read_scenarios
+from capacity.solve import Resolver, SolveOptions
+
+# Case columns that only feed the objective (costs and values): scenarios that differ
+# only in these are chained for persistent re-solve. A grouping hint only: the worker
+# checks the built index sets before re-using a model (`same_constraints`).
+COST_COLUMNS = {
+    "suites": ("variable_cost_musd_per_batch",),
+    "lanes": ("transport_musd_per_batch", "tariff_rate"),
+    "demand": ("value_musd_per_batch",),
+    "sites": ("fixed_cost_musd_per_year", "opening_cost_musd"),
+    "periods": ("discount_factor",),
+    "funds": ("repayment_share",),
+}
+
+Progress = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One scenario to solve: its validated case (or the error that stopped it)."""
+
+    name: str
+    case: Case | None
+    options: SolveOptions
+    error: str | None = None
+
+
+def solve_jobs(jobs: list[Job], persistent: bool = True) -> list[dict[str, Any]]:
+    """Solve scenarios in order in this process (a worker's task), re-using the model
+    between scenarios with the same constraints when ``persistent``. Never raises: a
+    failure becomes that scenario's ``error`` result."""
+    resolver = Resolver()
+    return [_solve_one(job, resolver if persistent else Resolver()) for job in jobs]
+
+
+def _solve_one(job: Job, resolver: Resolver) -> dict[str, Any]:
+    started = time.time()
+    if job.case is None:
+        return {"summary": _error_summary(job.name, job.error or "no case"), "tables": {}}
+    try:
+        reused_before = resolver.reused
+        plan = resolver.solve(job.case, job.options)
+    except Exception as err:  # a failed scenario records its error; the batch goes on
+        return {"summary": _error_summary(job.name, f"{type(err).__name__}: {err}"),
+                "tables": {}}
+    summary = {"scenario": job.name, **plan.summary(), "error": None,
+               "reused_model": resolver.reused > reused_before,
+               "worker_pid": os.getpid(), "finished_at": time.time(),
+               "wall_seconds": time.time() - started}
+    return {"summary": summary, "tables": plan.tables}
+
+
+def _error_summary(name: str, error: str) -> dict[str, Any]:
+    return {"scenario": name, "status": "error", "objective": None, "error": error,
+            "messages": [error], "worker_pid": os.getpid(), "finished_at": time.time()}
+
+
+def structure_key(case: Case) -> str:
+    """Cases with equal keys differ at most in `COST_COLUMNS`."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, frame in sorted(case.tables().items()):
+        kept = frame.drop(columns=list(COST_COLUMNS.get(name, ())), errors="ignore")
+        digest.update(name.encode())
+        digest.update(pd.util.hash_pandas_object(kept.astype(str), index=False).values)
+    return digest.hexdigest()
+
+
+def plan_jobs(scenarios: ScenarioSet, names: list[str],
+              changes: dict[str, Any]) -> list[list[Job]]:
+    """Materialise the named scenarios and group them into chains of jobs: one chain per
+    set of cases with the same constraints (per scenario when the cases differ)."""
+    chains: dict[str, list[Job]] = {}
+    for name in names:
+        options = scenarios.solve_options(name, **changes)
+        try:
+            case = scenarios.case(name)
+        except CaseError as err:
+            chains[f"error:{name}"] = [Job(name, None, options, error=err.describe())]
+            continue
+        chains.setdefault(structure_key(case), []).append(Job(name, case, options))
+    return list(chains.values())
+
+
+def run_batch(path: str | Path, out: str | Path, workers: int | None = None,
+              scheduler: str | None = None, time_limit_s: float | None = None,
+              resume: bool = False, persistent: bool = True,
+              progress: Progress | None = None) -> pd.DataFrame:
+    """Solve every scenario of a scenario file and store the results in ``out``.
+
+    Args:
+        path: the scenario file.
+        out: results folder (created; see the module docstring for its layout).
+        workers: processes of the local Dask cluster (default: one per core, at most the
+            number of scenarios); ignored with ``scheduler``.
+        scheduler: address of a running Dask scheduler (``tcp://host:8786``) to use
+            instead of a local cluster.
+        time_limit_s: overrides every scenario's time limit.
+        resume: skip scenarios already finished in ``out``; without it, a folder holding
+            results is refused rather than mixed.
+        persistent: chain scenarios with the same constraints and re-use the model.
+        progress: called with (scenario, summary) as each scenario finishes.
+
+    Returns:
+        The summary table: one row per scenario (``scenario``, ``status``, ``objective``,
+        ``gap``, ``error``, timings, ...).
+
+    Raises:
+        CaseError: the scenario file or its base case is invalid.
+        FileExistsError: ``out`` holds results and ``resume`` is not set.
+    """
+    from distributed import Client, LocalCluster, as_completed
+
+    scenarios = read_scenarios(path)
+    store = ResultStore(Path(out))
+    finished = store.finished()
+    if finished and not resume:
+        raise FileExistsError(f"{out} already holds {len(finished)} finished scenarios; "
+                              "use --resume to continue that batch, or another --out")
+    todo = [n for n in scenarios.scenarios if n not in finished]
+    changes = {} if time_limit_s is None else {"time_limit_s": time_limit_s}
+    chains = plan_jobs(scenarios, todo, changes)
+    if not persistent:
+        chains = [[job] for chain in chains for job in chain]
+    if chains:
+        if scheduler is not None:
+            client = Client(scheduler)
+            cluster = None
+        else:
+            n = workers or os.cpu_count() or 1
+            cluster = LocalCluster(n_workers=max(1, min(n, len(todo))), threads_per_worker=1,
+                                   processes=True, dashboard_address=None)
+            client = Client(cluster)
+        try:
+            futures = [client.submit(solve_jobs, chain, persistent, pure=False)
+                       for chain in chains]
+            for future in as_completed(futures):
+                for result in future.result():
+                    store.write(result["summary"], result["tables"])
+                    if progress is not None:
+                        progress(result["summary"]["scenario"], result["summary"])
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    return store.summary()
+
+
+class ResultStore:
+    """The results folder of a batch (layout in the module docstring)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def finished(self) -> set[str]:
+        """Scenarios with a stored summary."""
+        done = self.folder / "done"
+        return {p.stem for p in done.glob("*.json")} if done.is_dir() else set()
+
+    def write(self, summary: dict[str, Any], tables: dict[str, pd.DataFrame]) -> None:
+        """Store one scenario: tables first, each atomically, then its summary."""
+        name = summary["scenario"]
+        for table in TABLE_NAMES:
+            frame = tables.get(table)
+            target = self.folder / table / f"{name}.parquet"
+            if frame is None:
+                target.unlink(missing_ok=True)  # a re-run without this table
+                continue
+            out = frame.copy()
+            out.insert(0, "scenario", name)
+            _atomic(target, partial(_to_parquet, out))
+        text = json.dumps(summary, default=str)
+        _atomic(self.folder / "done" / f"{name}.json", lambda p: p.write_text(text))
+        _atomic(self.folder / "summary.parquet", partial(_to_parquet, self.summary()))
+
+    def summary(self) -> pd.DataFrame:
+        """One row per finished scenario."""
+        done = self.folder / "done"
+        rows = [json.loads(p.read_text()) for p in sorted(done.glob("*.json"))] \
+            if done.is_dir() else []
+        frame = pd.DataFrame(rows)
+        for col in ("messages", "options", "seconds", "size", "counters", "numerics"):
+            if col in frame.columns:
+                frame[col] = frame[col].map(lambda v: json.dumps(v, default=str))
+        return frame
+
+
+def read_results(folder: str | Path, table: str) -> pd.DataFrame:
+    """One plan table over every finished scenario of a batch (``scenario`` column)."""
+    path = Path(folder) / table
+    files = sorted(path.glob("*.parquet")) if path.is_dir() else []
+    if not files:
+        return pd.DataFrame()
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+
+
+def _to_parquet(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_parquet(path, index=False)
+
+
+def _atomic(target: Path, write: Callable[[Path], object]) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
