@@ -82,10 +82,21 @@ def test_local_cluster_matches_serial_solves(scenario_path: Path, tmp_path: Path
         mine = shipments[shipments["scenario"] == name].drop(columns="scenario")
         pd.testing.assert_frame_equal(mine.reset_index(drop=True), plan.shipments,
                                       check_dtype=False)
-    # dearer_sa and sa_doubled differ from base only in costs: solved on base's model
+    # dearer_sa and sa_doubled differ from base only in costs; 6 jobs on 2 workers are cut
+    # into chains of at most ⌈6/4⌉ = 2: [base, dearer_sa] (re-used model), [sa_doubled]
     reused = summary.set_index("scenario")["reused_model"]
-    assert bool(reused["dearer_sa"]) and bool(reused["sa_doubled"])
-    assert not bool(reused["more_offtake"])
+    assert bool(reused["dearer_sa"])
+    assert not bool(reused["sa_doubled"]) and not bool(reused["more_offtake"])
+
+
+def test_chains_are_cut_to_keep_workers_busy() -> None:
+    from capacity.batch import Job, split_chains
+
+    jobs = [Job(f"s{i}", None, capacity.SolveOptions()) for i in range(9)]
+    cut = split_chains([jobs[:7], jobs[7:]], workers=2)  # at most ⌈9/4⌉ = 3 a chain
+    assert [[j.name for j in c] for c in cut] == [["s0", "s1", "s2"], ["s3", "s4", "s5"],
+                                                  ["s6"], ["s7", "s8"]]
+    assert [len(c) for c in split_chains([jobs], workers=1)] == [5, 4]
 
 
 def test_without_persistence_the_results_are_the_same(scenario_path: Path,
