@@ -65,6 +65,14 @@ def _cell(data: st.DataObject, table: str) -> int:
     return data.draw(st.integers(0, len(FRAMES[table]) - 1))
 
 
+def _load_with_cell(where: tuple[str, str], data: st.DataObject, value: str) -> None:
+    """Set one drawn cell of (table, column) to ``value`` and load: it must fail."""
+    frames = _copy()
+    table, column = where
+    frames[table].loc[_cell(data, table), column] = value
+    _load(frames)
+
+
 @FUZZ
 @given(st.sampled_from(REQUIRED), st.booleans())
 def test_dropped_or_renamed_required_column(where: tuple[str, str], rename: bool) -> None:
@@ -80,38 +88,26 @@ def test_dropped_or_renamed_required_column(where: tuple[str, str], rename: bool
        st.data())
 def test_wrong_type_in_numeric_column(where: tuple[str, str], value: str,
                                       data: st.DataObject) -> None:
-    frames = _copy()
-    table, column = where
-    frames[table].loc[_cell(data, table), column] = value
-    _load(frames)
+    _load_with_cell(where, data, value)
 
 
 @FUZZ
 @given(st.sampled_from(REQUIRED), st.data())
 def test_empty_required_cell(where: tuple[str, str], data: st.DataObject) -> None:
-    frames = _copy()
-    table, column = where
-    frames[table].loc[_cell(data, table), column] = ""
-    _load(frames)
+    _load_with_cell(where, data, "")
 
 
 @FUZZ
 @given(st.sampled_from(NON_NEGATIVE), st.floats(1.0, 1e9), st.booleans(), st.data())
 def test_negative_or_absurd_magnitude(where: tuple[str, str], size: float, huge: bool,
                                       data: st.DataObject) -> None:
-    frames = _copy()
-    table, column = where
-    frames[table].loc[_cell(data, table), column] = "1e30" if huge else str(-size)
-    _load(frames)
+    _load_with_cell(where, data, "1e30" if huge else str(-size))
 
 
 @FUZZ
 @given(st.sampled_from(REFERENCES + CHOICES + BOOLS), st.data())
 def test_unknown_reference_choice_or_flag(where: tuple[str, str], data: st.DataObject) -> None:
-    frames = _copy()
-    table, column = where
-    frames[table].loc[_cell(data, table), column] = "NO_SUCH_THING"
-    _load(frames)
+    _load_with_cell(where, data, "NO_SUCH_THING")
 
 
 @FUZZ

@@ -13,7 +13,8 @@ The store in DIR:
 - ``done/<scenario>.json``: the scenario's summary (status, objective, gap, timings,
   error), written last: a scenario is finished when its summary exists, so ``--resume``
   skips it and a killed batch loses at most the scenarios in flight.
-- ``summary.parquet``: one row per finished scenario (rewritten after each).
+- ``summary.parquet``: one row per finished scenario (written when the run ends, also
+  after an error; a killed run's is rebuilt by ``--resume``).
 
 Scenarios whose cases differ only in costs or values (same constraints) are chained on
 one worker, which re-uses its model (`capacity.solve.Resolver`).
@@ -21,6 +22,7 @@ one worker, which re-uses its model (`capacity.solve.Resolver`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -96,8 +98,6 @@ def _error_summary(name: str, error: str) -> dict[str, Any]:
 
 def structure_key(case: Case) -> str:
     """Cases with equal keys differ at most in `COST_COLUMNS`."""
-    import hashlib
-
     digest = hashlib.sha256()
     for name, frame in sorted(case.tables().items()):
         kept = frame.drop(columns=list(COST_COLUMNS.get(name, ())), errors="ignore")
@@ -132,14 +132,14 @@ def split_chains(chains: list[list[Job]], workers: int) -> list[list[Job]]:
     return [chain[i:i + longest] for chain in chains for i in range(0, len(chain), longest)]
 
 
-def run_batch(path: str | Path, out: str | Path, workers: int | None = None,
+def run_batch(scenarios: str | Path | ScenarioSet, out: str | Path, workers: int | None = None,
               scheduler: str | None = None, time_limit_s: float | None = None,
               resume: bool = False, persistent: bool = True,
               progress: Progress | None = None) -> pd.DataFrame:
     """Solve every scenario of a scenario file and store the results in ``out``.
 
     Args:
-        path: the scenario file.
+        scenarios: the scenario file, or one already read (`read_scenarios`).
         out: results folder (created; see the module docstring for its layout).
         workers: processes of the local Dask cluster (default: one per core, at most the
             number of scenarios); ignored with ``scheduler``.
@@ -161,12 +161,10 @@ def run_batch(path: str | Path, out: str | Path, workers: int | None = None,
     """
     from distributed import Client, LocalCluster, as_completed
 
-    scenarios = read_scenarios(path)
+    if not isinstance(scenarios, ScenarioSet):
+        scenarios = read_scenarios(scenarios)
     store = ResultStore(Path(out))
-    finished = store.finished()
-    if finished and not resume:
-        raise FileExistsError(f"{out} already holds {len(finished)} finished scenarios; "
-                              "use --resume to continue that batch, or another --out")
+    finished = store.check_resumable(resume)
     todo = [n for n in scenarios.scenarios if n not in finished]
     changes = {} if time_limit_s is None else {"time_limit_s": time_limit_s}
     chains = plan_jobs(scenarios, todo, changes)
@@ -193,6 +191,7 @@ def run_batch(path: str | Path, out: str | Path, workers: int | None = None,
             client.close()
             if cluster is not None:
                 cluster.close()
+            store.write_summary()
     return store.summary()
 
 
@@ -206,6 +205,20 @@ class ResultStore:
         """Scenarios with a stored summary."""
         done = self.folder / "done"
         return {p.stem for p in done.glob("*.json")} if done.is_dir() else set()
+
+    def check_resumable(self, resume: bool) -> set[str]:
+        """The finished scenarios; without ``resume`` there must be none (a new batch is
+        not mixed into an old one's results).
+
+        Raises:
+            FileExistsError: results exist and ``resume`` is not set.
+        """
+        finished = self.finished()
+        if finished and not resume:
+            raise FileExistsError(f"{self.folder} already holds {len(finished)} finished "
+                                  "scenarios; use --resume to continue that batch, or "
+                                  "another --out")
+        return finished
 
     def write(self, summary: dict[str, Any], tables: dict[str, pd.DataFrame]) -> None:
         """Store one scenario: tables first, each atomically, then its summary."""
@@ -221,6 +234,10 @@ class ResultStore:
             _atomic(target, partial(_to_parquet, out))
         text = json.dumps(summary, default=str)
         _atomic(self.folder / "done" / f"{name}.json", lambda p: p.write_text(text))
+
+    def write_summary(self) -> None:
+        """Write ``summary.parquet`` from the per-scenario summaries (once per run: the
+        ``done/`` files are the record, so rewriting it after each scenario is not needed)."""
         _atomic(self.folder / "summary.parquet", partial(_to_parquet, self.summary()))
 
     def summary(self) -> pd.DataFrame:

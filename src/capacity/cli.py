@@ -308,10 +308,10 @@ def batch_command(
     if time_limit is not None:
         _options(time_limit_s=time_limit)
     scenarios = _scenarios(scenario_file, debug)
-    done = ResultStore(out_dir).finished() & set(scenarios.scenarios)
-    if done and not resume:
-        _fail(f"{out_dir} already holds {len(done)} finished scenarios; use --resume to "
-              "continue that batch, or another --out")
+    try:
+        done = ResultStore(out_dir).check_resumable(resume) & set(scenarios.scenarios)
+    except FileExistsError as e:
+        _fail(str(e))
     if done:
         err.print(f"resuming: {len(done)} of {len(scenarios.scenarios)} scenarios already "
                   "finished, skipped")
@@ -326,7 +326,7 @@ def batch_command(
                               + (f" ({summary['error']})" if summary.get("error") else ""),
                               highlight=False, markup=False)
 
-        summary = run_batch(scenario_file, out_dir, workers=workers, scheduler=scheduler,
+        summary = run_batch(scenarios, out_dir, workers=workers, scheduler=scheduler,
                             time_limit_s=time_limit, resume=True, persistent=persistent,
                             progress=show)
     ok = summary["status"].isin(["optimal", "time_limit_feasible"])
