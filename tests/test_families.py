@@ -310,3 +310,124 @@ def test_free_assignment_is_not_modelled() -> None:
     plan = solved(case)
     assert plan.objective == pytest.approx(45.0)
     assert plan.assignments["site"].tolist() == ["SA", "SB"]
+
+
+# -- pooled reservations (data/tiny/pooled_reservation) ---------------------------------
+# One period. CDMO site CD has no open capacity, only reservations (variable cost 1/batch);
+# site OT has 100 batches at 5/batch. P1 (startup S1) and P2 (S2) need 3 batches each.
+# R_S1, R_S2: 4 slots for one startup at fee 1/slot, minimum take 75 % (3 slots);
+# R_POOL: 8 slots for both at fee 0.8/slot, minimum take 75 % (6 slots).
+
+
+def _reservation_offtakes(p1: float, p2: float) -> pd.DataFrame:
+    return rows({"anchor": "ANCH", "program": "P1", "market": "A", "period": 2030,
+                 "committed_batches": p1},
+                {"anchor": "ANCH", "program": "P2", "market": "A", "period": 2030,
+                 "committed_batches": p2})
+
+
+def test_pooled_reservation_beats_individual_ones() -> None:
+    # Pooled: fee 8 × 0.8 = 6.4 + 6 batches × 1 = 12.4; individually 2 × (4 + 3) = 14;
+    # at OT 6 × 5 = 30.
+    plan = solved(tiny("pooled_reservation"))
+    assert plan.objective == pytest.approx(12.4)
+    held = plan.reservations
+    assert held[["reservation", "blocks", "reserved_batches", "used_batches"]].values.tolist() \
+        == [["R_POOL", 1, 8.0, 6.0]]
+    assert cost(plan, "reservations") == pytest.approx(6.4)
+    use = plan.reservation_use.sort_values("program")
+    assert use[["program", "startup", "batches"]].values.tolist() == [["P1", "S1", 3.0],
+                                                                        ["P2", "S2", 3.0]]
+    assert plan.utilisation[["site", "capacity_batches", "used_batches"]].values.tolist()[0] \
+        == ["CD", 6.0, 6.0]
+
+
+def test_reservation_min_take_binds() -> None:
+    # P2 needs 2: together 5 < the pooled minimum take 6, and P2 alone is below R_S2's 3.
+    # So P1 takes R_S1 (4 + 3 = 7) and P2 goes to OT (2 × 5 = 10): 17 (without a minimum
+    # take the pooled block would cost 6.4 + 5 = 11.4).
+    case = edited(tiny("pooled_reservation"), offtakes=_reservation_offtakes(3, 2))
+    plan = solved(case)
+    assert plan.objective == pytest.approx(17.0)
+    assert plan.reservations["reservation"].tolist() == ["R_S1"]
+    no_minimum = edited(case, reservations=lambda df: df.assign(min_take_share=0.0))
+    assert solved(no_minimum).objective == pytest.approx(11.4)
+
+
+def test_reservation_capacity_binds() -> None:
+    # Only R_S1 offered, without a minimum take; P1 needs 5 on up to two sites: 4 reserved
+    # at CD (fee 4 + 4) and 1 at OT (5): 13 (9 if the block held all 5).
+    case = edited(tiny("pooled_reservation"), offtakes=_reservation_offtakes(5, 0),
+                  reservations=lambda df: df[df["reservation"] == "R_S1"].assign(
+                      min_take_share=0.0),
+                  programs=with_program(max_sites=2))
+    plan = solved(case)
+    assert plan.objective == pytest.approx(13.0)
+    assert plan.reservations["used_batches"].tolist() == [4.0]
+
+
+def test_reserved_slots_are_for_members_only() -> None:
+    # R_POOL for S1 alone: P2 cannot use it, so P2 goes to OT (15) and P1 takes the cheaper
+    # block that fits: R_S1 (4 + 3 = 7); the pool's minimum take of 6 cannot be met by P1.
+    case = edited(tiny("pooled_reservation"),
+                  reservations=lambda df: df[df["reservation"] != "R_S2"].assign(
+                      members=lambda d: d["members"].where(d["reservation"] != "R_POOL",
+                                                           "S1")))
+    plan = solved(case)
+    assert plan.objective == pytest.approx(22.0)
+    assert set(plan.reservation_use["program"]) == {"P1"}
+
+
+# -- the bank's reinvestment loop (data/tiny/bank_loop) ---------------------------------
+# Two periods. SA makes 10 batches at 1/batch and may add one module of 10 for capex 10.
+# The anchor buys 10 batches in 2030 and 20 in 2031 at 3/batch, so the module is needed in
+# 2031. BANK (a grant: repayment 0) has no budget of its own; it reinvests a share of the
+# margin of 2030: 10 × 3 − 10 × 1 = 20.
+
+
+def _bank(share: float, price: float = 3.0) -> dict:  # type: ignore[type-arg]
+    return {"funds": lambda df: df.assign(reinvest_share=share),
+            "offtakes": lambda df: df.assign(price_musd_per_batch=price)}
+
+
+def test_bank_reinvests_a_share_of_last_periods_margin() -> None:
+    # Half of 20 = 10 pays the whole module: 10 + 20 (production) + 10 − 10 = 30.
+    plan = solved(tiny("bank_loop"))
+    assert plan.objective == pytest.approx(30.0)
+    use = plan.fund_use.set_index("period")
+    assert use.at[2031, "reinvested_musd"] == pytest.approx(10.0)
+    assert use.at[2031, "financed_musd"] == pytest.approx(10.0)
+    assert plan.operating_margin.set_index("period").at[2030, "margin_musd"] == \
+        pytest.approx(20.0)
+    assert plan.financing[["fund", "period", "amount_musd"]].values.tolist() == [
+        ["BANK", 2031, 10.0]]
+
+
+def test_reinvestment_binds_below_the_capex() -> None:
+    # A quarter of 20 = 5: 40 − 5 = 35. Without the loop: 40.
+    assert solved(edited(tiny("bank_loop"), **_bank(0.25))).objective == pytest.approx(35.0)
+    assert solved(edited(tiny("bank_loop"), **_bank(0.0))).objective == pytest.approx(40.0)
+
+
+def test_a_loss_reinvests_nothing_and_stays_feasible() -> None:
+    # Price 0.5: margin 5 − 10 = −5 < 0, so nothing is reinvested (not a negative budget):
+    # 40. Price 1.5: margin 5, half of it 2.5: 37.5.
+    loss = solved(edited(tiny("bank_loop"), **_bank(0.5, price=0.5)))
+    assert loss.objective == pytest.approx(40.0)
+    assert loss.fund_use["reinvested_musd"].sum() == pytest.approx(0.0)
+    assert solved(edited(tiny("bank_loop"), **_bank(0.5, price=1.5))).objective == \
+        pytest.approx(37.5)
+
+
+def test_reserved_use_is_production_binds() -> None:
+    # CD gets 3 slots of its own; only R_S1 (S1, 4 slots, minimum take 3) is offered.
+    # P1 (S1) needs 1, P2 (S2) 5. P1 cannot count P2's batches against its reservation, so
+    # the minimum take cannot be met and nothing is reserved: P1 at CD (1), P2 at OT
+    # (5 × 5 = 25): 26. Were reserved use not tied to P1's own production, P1 would
+    # "take" 3 slots while P2 filled CD: fee 4 + 6 × 1 = 10.
+    case = edited(tiny("pooled_reservation"), offtakes=_reservation_offtakes(1, 5),
+                  reservations=lambda df: df[df["reservation"] == "R_S1"],
+                  suites=lambda df: df.assign(existing_batches_per_period=[3, 100]))
+    plan = solved(case)
+    assert plan.objective == pytest.approx(26.0)
+    assert plan.reservations.empty

@@ -36,6 +36,8 @@ class Case:
     funds: pd.DataFrame
     fund_budgets: pd.DataFrame
     rules: pd.DataFrame
+    reservations: pd.DataFrame
+    members: pd.DataFrame
     objective: pd.DataFrame
     name: str = field(default="case", compare=False)
     load_seconds: float = field(default=0.0, compare=False)

@@ -21,7 +21,8 @@ import pandas as pd
 from capacity.case import Case
 from capacity.errors import CaseError, Problem
 
-PLAN_TABLES = ("shipments", "builds", "openings", "financing", "assignments")
+PLAN_TABLES = ("shipments", "builds", "openings", "financing", "assignments", "reservations",
+               "reservation_use")
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ class _Checker:
         self.slots = {(p, s): y for p, s, y in case.yields[["program", "site",
                                                             "slots_per_batch"]].itertuples(
             index=False)}
+        self.reservations = case.reservations.set_index("reservation")
         self.lanes = {(o, m): (c, r) for o, m, c, r in case.lanes[
             ["origin", "market", "transport_musd_per_batch", "tariff_rate"]].itertuples(
             index=False)}
@@ -179,7 +181,8 @@ class _Checker:
         self.check_sites_and_builds(ships)
         self.check_assignments(ships)
         self.check_shares(ships)
-        self.check_funds()
+        self.check_reservations(ships)
+        self.check_funds(ships)
         self.recompute_objective(ships)
         return self.result
 
@@ -242,13 +245,19 @@ class _Checker:
                  self.scale(r.program, int(r.period)))
             used[(*k, int(r.period))] += self.slots.get((r.program, r.site), 1.0) * r.batches
         online = self.online_modules()
+        reserved: dict[tuple[str, str, str, int], float] = defaultdict(float)
+        for r in self.plan["reservation_use"].itertuples(index=False):
+            if r.reservation in self.reservations.index:
+                v = self.reservations.loc[r.reservation]
+                reserved[(v["site"], v["modality"], v["scale"], int(r.period))] += r.batches
         for (s, q, c, t), u in used.items():
             if (s, q, c) not in self.suites.index:
                 continue
             suite = self.suites.loc[(s, q, c)]
             existing = float(suite["existing_batches_per_period"]) \
                 if self.sites.at[s, "status"] == "existing" else 0.0
-            cap = existing + float(suite["module_batches_per_period"]) * online[(s, q, c, t)]
+            cap = existing + float(suite["module_batches_per_period"]) * online[(s, q, c, t)] \
+                + reserved.get((s, q, c, t), 0.0)
             if u > cap + self.tol:
                 self.flag("suite_capacity", f"{s} {q} {c} {t}", u - cap,
                           f"uses {u:g} batch slots of {cap:g}")
@@ -323,10 +332,109 @@ class _Checker:
                                   f"{who} supplies {mine:g} of {total:g} batches into "
                                   f"{rule.market}, above {rule.share:.0%}")
 
-    def check_funds(self) -> None:
+    def check_reservations(self, ships: pd.DataFrame) -> None:
+        held = self.plan["reservations"]
+        use = self.plan["reservation_use"]
+        used = use.groupby(["reservation", "period"])["batches"].sum()
+        blocks = {(r.reservation, int(r.period)): float(r.blocks)
+                  for r in held.itertuples(index=False)}
+        for (v, t), n in blocks.items():
+            row = self.reservations.loc[v]
+            if n < -self.tol or abs(n - round(n)) > self.tol or n > row["max_blocks"] + self.tol:
+                self.flag("domain", f"{v} {t}", n, f"blocks must be whole, 0..{row['max_blocks']}")
+            reserved = n * float(row["block_batches"])
+            got = float(used.get((v, t), 0.0))
+            if got > reserved + self.tol:
+                self.flag("reservation_capacity", f"{v} {t}", got - reserved,
+                          f"uses {got:g} of {reserved:g} reserved slots")
+            if got < row["min_take_share"] * reserved - self.tol:
+                self.flag("reservation_min_take", f"{v} {t}",
+                          row["min_take_share"] * reserved - got,
+                          f"uses {got:g} of {reserved:g} reserved slots, below the minimum "
+                          f"take {row['min_take_share']:.0%}")
+        made: dict[tuple[str, str, int], float] = defaultdict(float)
+        for r in ships.itertuples(index=False):
+            made[(r.program, r.site, int(r.period))] += \
+                self.slots.get((r.program, r.site), 1.0) * r.batches
+        taken: dict[tuple[str, str, int], float] = defaultdict(float)
+        for r in use.itertuples(index=False):
+            who = f"{r.reservation} {r.program} {r.period}"
+            if (r.reservation, int(r.period)) not in blocks:
+                self.flag("reservation_capacity", who, r.batches, "reservation not held")
+                continue
+            row = self.reservations.loc[r.reservation]
+            startup = self.programs.at[r.program, "startup"]
+            if row["members"] and startup not in row["members"]:
+                self.flag("reservation_members", who, r.batches,
+                          f"{startup} is not a member of {r.reservation}")
+            suite = (self.programs.at[r.program, "modality"],
+                     self.scale(r.program, int(r.period)))
+            if suite != (row["modality"], row["scale"]):
+                self.flag("reservation_members", who, r.batches,
+                          f"{r.program} needs a {suite[0]} {suite[1]}-scale suite")
+            taken[(r.program, row["site"], int(r.period))] += r.batches
+        for (p, site, t), x in taken.items():
+            if x > made[(p, site, t)] + self.tol:
+                self.flag("reserved_use_is_production", f"{p}@{site} {t}",
+                          x - made[(p, site, t)], f"uses {x:g} reserved slots, makes "
+                          f"{made[(p, site, t)]:g} batch slots there")
+
+    def operating_margin(self, ships: pd.DataFrame) -> dict[int, float]:
+        """The consortium's margin by period, undiscounted: committed revenue and served
+        potential value, less production, transport, tariffs, fixed costs and fees."""
+        margin: dict[int, float] = defaultdict(float)
+        offtakes = self.case.offtakes
+        for t, b, price in zip(offtakes["period"], offtakes["committed_batches"],
+                               offtakes["price_musd_per_batch"], strict=True):
+            margin[int(t)] += float(b * price)
+        for (_p, _m, t), value in self.served(ships).items():
+            margin[t] += value
+        for r in ships.itertuples(index=False):
+            cost = self.batch_cost(r)
+            margin[int(r.period)] -= sum(cost) * r.batches
+        open_from = self.open_from()
+        for s in self.sites.index:
+            first = 0 if self.sites.at[s, "status"] == "existing" else open_from.get(s)
+            for t in self.periods[first:] if first is not None else ():
+                margin[t] -= self.years[t] * float(self.sites.at[s, "fixed_cost_musd_per_year"])
+        for r in self.plan["reservations"].itertuples(index=False):
+            row = self.reservations.loc[r.reservation]
+            margin[int(r.period)] -= r.blocks * row["block_batches"] * row[
+                "fee_musd_per_batch"]
+        return margin
+
+    def served(self, ships: pd.DataFrame) -> dict[tuple[str, str, int], float]:
+        """Undiscounted value of potential demand served by (program, market, period)."""
+        supplied = ships.groupby(["program", "market", "period"])["batches"].sum()
+        committed = self.case.offtakes.groupby(["program", "market", "period"])[
+            "committed_batches"].sum()
+        out = {}
+        for p, mkt, t, value in self.case.demand[["program", "market", "period",
+                                                  "value_musd_per_batch"]].itertuples(
+                index=False):
+            served = max(float(supplied.get((p, mkt, t), 0.0)) -
+                         float(committed.get((p, mkt, t), 0.0)), 0.0)
+            out[(p, mkt, int(t))] = value * served
+        return out
+
+    def batch_cost(self, r: Any) -> tuple[float, float, float]:
+        """Undiscounted (production, transport, tariff) cost of one batch of a shipment."""
+        lane = self.lane(r.site, r.market)
+        if lane is None or r.program not in self.programs.index:
+            return 0.0, 0.0, 0.0
+        k = (r.site, self.programs.at[r.program, "modality"],
+             self.scale(r.program, int(r.period)))
+        var = float(self.suites.at[k, "variable_cost_musd_per_batch"]) \
+            if k in self.suites.index else 0.0
+        use = self.slots.get((r.program, r.site), 1.0)
+        return var * use, lane[0], lane[1] * var * use
+
+    def check_funds(self, ships: pd.DataFrame) -> None:
         fin = self.plan["financing"]
         if fin.empty:
             return
+        margin = self.operating_margin(ships)
+        reinvest = self.case.funds.set_index("fund")["reinvest_share"]
         funds = self.case.funds.set_index("fund")
         budget = self.case.fund_budgets.set_index(["fund", "period"])["budget_musd"]
         modules = self.plan["builds"].set_index(["site", "modality", "scale", "period"])[
@@ -356,7 +464,9 @@ class _Checker:
                 self.flag("financing_within_capex", str(key), amount - spent,
                           f"financed {amount:g}, capex spent {spent:g}")
         for (f, t), amount in fin.groupby(["fund", "period"])["amount_musd"].sum().items():
-            limit = float(budget.get((f, t), 0.0))
+            before = self.periods[self.pos[t] - 1] if self.pos[t] > 0 else None
+            gained = 0.0 if before is None else reinvest[f] * max(0.0, margin[before])
+            limit = float(budget.get((f, t), 0.0)) + gained
             if amount > limit + self.tol:
                 self.flag("fund_budget", f"{f} {t}", amount - limit,
                           f"spent {amount:g} of a {limit:g} budget")
@@ -384,27 +494,17 @@ class _Checker:
             cost = transfer.get((p, s), float(self.programs.at[p, "tech_transfer_musd"]))
             costs["tech_transfer"] += self.df[self.start(p)] * cost
         for r in ships.itertuples(index=False):
-            lane = self.lane(r.site, r.market)
-            if lane is None or r.program not in self.programs.index:
-                continue
-            k = (r.site, self.programs.at[r.program, "modality"],
-                 self.scale(r.program, int(r.period)))
-            var = float(self.suites.at[k, "variable_cost_musd_per_batch"]) \
-                if k in self.suites.index else 0.0
-            use = self.slots.get((r.program, r.site), 1.0)
             d = self.df[r.period] * r.batches
-            costs["production"] += d * var * use
-            costs["transport"] += d * lane[0]
-            costs["tariffs"] += d * lane[1] * var * use
-        supplied = ships.groupby(["program", "market", "period"])["batches"].sum()
-        committed = self.case.offtakes.groupby(["program", "market", "period"])[
-            "committed_batches"].sum()
-        for p, mkt, t, value in self.case.demand[["program", "market", "period",
-                                                  "value_musd_per_batch"]].itertuples(
-                index=False):
-            served = max(float(supplied.get((p, mkt, t), 0.0)) -
-                         float(committed.get((p, mkt, t), 0.0)), 0.0)
-            costs["served_value"] -= self.df[t] * value * served
+            production, transport, tariff = self.batch_cost(r)
+            costs["production"] += d * production
+            costs["transport"] += d * transport
+            costs["tariffs"] += d * tariff
+        for (_p, _m, t), value in self.served(ships).items():
+            costs["served_value"] -= self.df[t] * value
+        for r in self.plan["reservations"].itertuples(index=False):
+            row = self.reservations.loc[r.reservation]
+            costs["reservations"] += self.df[r.period] * r.blocks * row["block_batches"] * \
+                row["fee_musd_per_batch"]
         net = sum(costs.values())
         sense, offset, _unit = self.case.objective_sense
         recomputed = offset - net if sense == "maximise" else offset + net

@@ -71,20 +71,102 @@ def extract_tables(built: BuiltModel) -> dict[str, pd.DataFrame]:
         columns=["program", "market", "period", "potential_batches", "served_batches",
                  "unmet_batches"])
 
+    res = ix.reservations
+    reserve_vals = [round(v) for v in _values(m.Reserve, res.reserve)]
+    use_vals = _values(m.ReservedUse, res.use)
     costs = _cost_breakdown(built, build_vals, open_vals, fin_vals, assign_vals, ship_vals,
-                            serve_vals)
+                            serve_vals, reserve_vals)
     return {
         "builds": builds, "openings": openings, "financing": financing,
         "assignments": assignments, "shipments": shipments, "production": production,
         "unmet_demand": unmet, "costs": costs,
-        "utilisation": _utilisation(built, build_vals, ship_vals),
+        "utilisation": _utilisation(built, build_vals, ship_vals, use_vals),
         "market_kpis": _market_kpis(shipments, case.sites),
+        **_reservation_tables(built, reserve_vals, use_vals),
+        "operating_margin": _operating_margin(built, open_vals, ship_vals, serve_vals,
+                                              reserve_vals),
+        "fund_use": _fund_use(built, fin_vals),
     }
+
+
+def _reservation_tables(built: BuiltModel, reserve_vals: list[int],
+                        use_vals: list[float]) -> dict[str, pd.DataFrame]:
+    """Reservations held (blocks, slots reserved and used, fee) and who used them."""
+    res, case = built.index_sets.reservations, built.case
+    startup = case.programs.set_index("program")["startup"]
+    used: dict[tuple[str, int], float] = defaultdict(float)
+    use_rows = []
+    for (v, p, t), x in zip(res.use, use_vals, strict=True):
+        if x > ZERO:
+            used[(v, t)] += x
+            use_rows.append((v, p, startup[p], t, x))
+    held = [(v, *res.suite[v], t, n, n * res.block[v], used.get((v, t), 0.0),
+             n * res.cost[(v, t)])
+            for (v, t), n in zip(res.reserve, reserve_vals, strict=True) if n > 0]
+    return {
+        "reservations": pd.DataFrame(held, columns=[
+            "reservation", "site", "modality", "scale", "period", "blocks",
+            "reserved_batches", "used_batches", "fee_pv_musd"]),
+        "reservation_use": pd.DataFrame(use_rows, columns=[
+            "reservation", "program", "startup", "period", "batches"]),
+    }
+
+
+def _operating_margin(built: BuiltModel, open_vals: list[int], ship_vals: list[float],
+                      serve_vals: dict[tuple[str, str, int], float],
+                      reserve_vals: list[int]) -> pd.DataFrame:
+    """Revenue, operating cost and margin by period, undiscounted MUSD (the margin the
+    bank's reinvestment loop reads; models/formulation.md, `operating_margin`)."""
+    ix, case = built.index_sets, built.case
+    df = dict(zip(case.periods["period"], case.periods["discount_factor"], strict=True))
+    years = dict(zip(case.periods["period"], case.periods["years"], strict=True))
+    revenue: dict[int, float] = defaultdict(float)
+    cost: dict[int, float] = defaultdict(float)
+    for t, b, price in zip(case.offtakes["period"], case.offtakes["committed_batches"],
+                           case.offtakes["price_musd_per_batch"], strict=True):
+        revenue[int(t)] += float(b * price)
+    for d, x in serve_vals.items():
+        revenue[d[2]] += ix.serve_value[d] / float(df[d[2]]) * x
+    for key, x in zip(ix.ship, ship_vals, strict=True):
+        cost[key[3]] += ix.ship_cost[key] / float(df[key[3]]) * x
+    fixed = case.sites.set_index("site")["fixed_cost_musd_per_year"]
+    open_from = {s: ix.position[t] + ix.site_lead[s]
+                 for (s, t), v in zip(ix.open, open_vals, strict=True) if v > 0}
+    for s in fixed.index:
+        first = 0 if ix.site_status[s] == "existing" else open_from.get(s)
+        for t in ix.periods[first:] if first is not None else ():
+            cost[t] += float(years[t] * fixed[s])
+    res = ix.reservations
+    for (v, t), n in zip(res.reserve, reserve_vals, strict=True):
+        cost[t] += n * res.fee[v] * res.block[v]
+    return pd.DataFrame([(t, revenue[t], cost[t], revenue[t] - cost[t]) for t in ix.periods],
+                        columns=["period", "revenue_musd", "operating_cost_musd",
+                                 "margin_musd"])
+
+
+def _fund_use(built: BuiltModel, fin_vals: list[float]) -> pd.DataFrame:
+    """Each fund's money by period: its budget, what the reinvestment loop added, what it
+    financed (the `financing` table says which investments)."""
+    m, ix, case = built.pyomo, built.index_sets, built.case
+    funds = case.funds.set_index("fund")
+    spent: dict[tuple[str, int], float] = defaultdict(float)
+    for x, v in zip(ix.finance, fin_vals, strict=True):
+        if v > ZERO:
+            spent[(x[0], x[4])] += v
+    added = dict(zip(ix.reinvestment.reinvest,
+                     _values(m.Reinvest, ix.reinvestment.reinvest), strict=True))
+    keys = sorted(set(ix.fund_budget) | set(spent) | set(added))
+    return pd.DataFrame(
+        [(f, funds.at[f, "funder"], funds.at[f, "kind"], t, ix.fund_budget.get((f, t), 0.0),
+          added.get((f, t), 0.0), spent.get((f, t), 0.0)) for (f, t) in keys],
+        columns=["fund", "funder", "kind", "period", "budget_musd", "reinvested_musd",
+                 "financed_musd"])
 
 
 def _cost_breakdown(built: BuiltModel, build_vals: list[int], open_vals: list[int],
                     fin_vals: list[float], assign_vals: list[int], ship_vals: list[float],
-                    serve_vals: dict[tuple[str, str, int], float]) -> pd.DataFrame:
+                    serve_vals: dict[tuple[str, str, int], float],
+                    reserve_vals: list[int]) -> pd.DataFrame:
     """Discounted cost by component, MUSD; the components sum to the objective."""
     ix = built.index_sets
 
@@ -101,13 +183,15 @@ def _cost_breakdown(built: BuiltModel, build_vals: list[int], open_vals: list[in
         ("transport", dot(ix.ship_cost_parts["transport"], ix.ship, ship_vals)),
         ("tariffs", dot(ix.ship_cost_parts["tariffs"], ix.ship, ship_vals)),
         ("served_value", -float(sum(ix.serve_value[d] * v for d, v in serve_vals.items()))),
+        ("reservations", dot(ix.reservations.cost, ix.reservations.reserve, reserve_vals)),
     ]
     return pd.DataFrame(rows, columns=["component", "pv_musd"])
 
 
-def _utilisation(built: BuiltModel, build_vals: list[int],
-                 ship_vals: list[float]) -> pd.DataFrame:
-    """Capacity and use by suite and period, for every suite that has or gets capacity."""
+def _utilisation(built: BuiltModel, build_vals: list[int], ship_vals: list[float],
+                 use_vals: list[float]) -> pd.DataFrame:
+    """Capacity and use by suite and period, for every suite that has or gets capacity
+    (reserved slots in use count as capacity: they come on top of the suite's own)."""
     ix = built.index_sets
     pos = ix.position
     added: dict[tuple[str, str, str, int], float] = defaultdict(float)
@@ -116,6 +200,8 @@ def _utilisation(built: BuiltModel, build_vals: list[int],
             online = pos[t] + ix.suite_lead[(s, q, c)]
             for tau in ix.periods[online:]:
                 added[(s, q, c, tau)] += n * ix.suite_module[(s, q, c)]
+    for (res, _p, t), x in zip(ix.reservations.use, use_vals, strict=True):
+        added[(*ix.reservations.suite[res], t)] += x
     used: dict[tuple[str, str, str, int], float] = defaultdict(float)
     for key, v in zip(ix.ship, ship_vals, strict=True):
         if v > ZERO:

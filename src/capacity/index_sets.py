@@ -40,6 +40,43 @@ class ShareRule:
 
 
 @dataclass
+class Reservations:
+    """Pooled reservation contracts (table ``reservations``) expanded to their sets.
+
+    ``reserve`` holds (v,t) where reservation v can be used in t (some member program
+    can produce at its suite), ``use`` the (v,p,t) that may use it, ``use_rows`` the
+    (p,s,t) whose reserved use is bounded by their production.
+    """
+
+    reserve: list[tuple[str, int]] = field(default_factory=list)  # RESERVE_VT
+    use: list[tuple[str, str, int]] = field(default_factory=list)  # RESERVE_USE_VPT
+    use_rows: list[tuple[str, str, int]] = field(default_factory=list)  # RESERVED_PST
+    suite: dict[str, Suite] = field(default_factory=dict)
+    block: dict[str, float] = field(default_factory=dict)  # batches per block
+    max_blocks: dict[str, int] = field(default_factory=dict)
+    min_take: dict[str, float] = field(default_factory=dict)
+    fee: dict[str, float] = field(default_factory=dict)  # MUSD per reserved batch, undiscounted
+    cost: dict[tuple[str, int], float] = field(default_factory=dict)  # df_t·fee·block per block
+
+
+@dataclass
+class Reinvestment:
+    """The bank's reinvestment loop: funds whose budget in t grows by a share of the
+    operating margin of t−1 (``funds.reinvest_share``), and the margin's coefficients
+    (undiscounted MUSD of the period)."""
+
+    reinvest: list[tuple[str, int]] = field(default_factory=list)  # REINVEST_FT
+    margin_periods: list[int] = field(default_factory=list)  # MARGIN_T: margins that feed one
+    share: dict[str, float] = field(default_factory=dict)
+    revenue_fixed: dict[int, float] = field(default_factory=dict)  # committed × price − fixed
+    ship_cost: dict[ShipKey, float] = field(default_factory=dict)  # per batch, undiscounted
+    serve_value: dict[DemandKey, float] = field(default_factory=dict)  # per batch
+    open_fixed: dict[tuple[str, int, int], float] = field(default_factory=dict)  # (s,t0,t)
+    lower: dict[int, float] = field(default_factory=dict)  # margin bounds
+    upper: dict[int, float] = field(default_factory=dict)
+
+
+@dataclass
 class IndexSets:
     """Sparse sets of the formulation with their coefficients (see models/formulation.md).
 
@@ -89,6 +126,8 @@ class IndexSets:
     program_max_sites: dict[str, int]
     fund_max_share: dict[str, float]
     fund_budget: dict[tuple[str, int], float]
+    reservations: Reservations
+    reinvestment: Reinvestment
     unservable: list[str] = field(default_factory=list)
     elastic: bool = False
     barred_ship: list[ShipKey] = field(default_factory=list)  # elastic only
@@ -162,9 +201,11 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
         pos = position[t] + suite_lead[k]
         earliest_module_online[k] = min(earliest_module_online.get(k, pos), pos)
 
+    reservable = _reservable(case)
+
     def suite_online(k: Suite) -> int | None:
         """Earliest period position at which suite k can have capacity."""
-        if suite_existing[k] > 0 and site_status[k[0]] == "existing":
+        if site_status[k[0]] == "existing" and (suite_existing[k] > 0 or k in reservable):
             return 0
         return earliest_module_online.get(k)
 
@@ -279,8 +320,8 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
     for key in ship:
         p, s, mkt, t = key
         k = suite_of_ship[key]
-        most_batches[(p, s, t)] = (suite_existing[k] + suite_module[k] * build_upper[k]) \
-            / slots.get((p, s), 1.0)
+        most_batches[(p, s, t)] = (suite_existing[k] + suite_module[k] * build_upper[k]
+                                   + reservable.get(k, 0.0)) / slots.get((p, s), 1.0)
         wanted = committed.get((p, mkt, t), 0.0) + potential.get((p, mkt, t), 0.0)
         demand_total[(p, s, t)] += wanted
         ship_bound[key] = min(wanted, most_batches[(p, s, t)])
@@ -297,13 +338,14 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
                                           float(fixed[s]) for tau in periods[online:])
     open_cost = {key: open_parts["opening"][key] + open_parts["fixed"][key]
                  for key in open_set}
-    existing_fixed_cost = sum(float(discount[t]) * float(years[t]) * float(fixed[s])
-                              for s in sites.index if site_status[s] == "existing"
-                              for t in periods)
 
     finance, finance_saving, fund_budget, fund_max_share = _finance_sets(
-        case, build_set, site_region, discount)
+        case, build_set, site_region, discount, position)
     fund_budget_rows = sorted({(f, t) for (f, _s, _q, _c, t) in finance})
+    reservations = _reservation_sets(case, ship, suite_of_ship, discount)
+    reinvestment = _reinvestment_sets(
+        case, fund_budget_rows, periods, ship, ship_cost, discount, serve, potential, value,
+        open_set, site_lead, position, reservations, ship_bound)
 
     return IndexSets(
         periods=periods, position=position, build=build_set, open=open_set, assign=assign,
@@ -315,15 +357,23 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
         ship_cost_parts=parts, serve_value=serve_value, potential=potential,
         committed=dict(committed), build_cost=build_cost, open_cost=open_cost,
         open_cost_parts=open_parts, assign_cost=assign_cost, finance_saving=finance_saving,
-        existing_fixed_cost=existing_fixed_cost, production_bound=production_bound,
+        existing_fixed_cost=existing_fixed_cost(case), production_bound=production_bound,
         ship_bound=ship_bound, elastic=elastic, barred_ship=barred_ship,
         build_upper=build_upper,
         suite_existing=suite_existing, suite_module=suite_module,
         suite_max_modules=suite_max_modules, suite_lead=suite_lead, suite_capex=suite_capex,
         site_lead=site_lead, site_status=site_status, site_operator=site_operator,
         site_region=site_region, program_max_sites=max_sites,
-        fund_max_share=fund_max_share, fund_budget=fund_budget, unservable=unservable,
+        fund_max_share=fund_max_share, fund_budget=fund_budget, reservations=reservations,
+        reinvestment=reinvestment, unservable=unservable,
     )
+
+
+def existing_fixed_cost(case: Case) -> float:
+    """Σ_{existing s} Σ_t df_t·years_t·fixed[s]: paid in every plan (a constant), MUSD."""
+    periods, sites = case.periods, case.sites
+    per_year = float(sites.loc[sites["status"] == "existing", "fixed_cost_musd_per_year"].sum())
+    return float((periods["discount_factor"] * periods["years"]).sum()) * per_year
 
 
 def _barred_operator_markets(case: Case) -> set[tuple[str, str]]:
@@ -370,7 +420,7 @@ def _share_rules(case: Case, ship: list[ShipKey], site_operator: dict[str, str],
 
 def _finance_sets(
     case: Case, build_set: list[tuple[str, str, str, int]], site_region: dict[str, str],
-    discount: dict[int, float],
+    discount: dict[int, float], position: dict[int, int],
 ) -> tuple[list[tuple[str, str, str, str, int]], dict[tuple[str, str, str, str, int], float],
            dict[tuple[str, int], float], dict[str, float]]:
     budget = {(f, int(t)): float(b) for f, t, b in zip(
@@ -387,8 +437,10 @@ def _finance_sets(
         sites_ok = set(funds.at[f, "eligible_sites"])
         modalities = set(funds.at[f, "eligible_modalities"])
         repay = float(funds.at[f, "repayment_share"])
+        reinvests = float(funds.at[f, "reinvest_share"]) > 0
         for (s, q, c, t) in build_set:
-            if (budget.get((f, t), 0.0) <= 0 or capex[(s, q, c)] <= 0 or max_share[f] <= 0
+            has_money = budget.get((f, t), 0.0) > 0 or (reinvests and position[t] > 0)
+            if (not has_money or capex[(s, q, c)] <= 0 or max_share[f] <= 0
                     or (regions and site_region[s] not in regions)
                     or (sites_ok and s not in sites_ok)
                     or (modalities and q not in modalities)):
@@ -396,6 +448,93 @@ def _finance_sets(
             finance.append((f, s, q, c, t))
             saving[(f, s, q, c, t)] = float(discount[t]) * (1.0 - repay)
     return finance, saving, budget, max_share
+
+
+def _reservable(case: Case) -> dict[Suite, float]:
+    """Most batch slots per period reservations can add to each suite."""
+    out: dict[Suite, float] = defaultdict(float)
+    for row in case.reservations.itertuples(index=False):
+        if row.max_blocks > 0:
+            out[(row.site, row.modality, row.scale)] += float(row.block_batches * row.max_blocks)
+    return dict(out)
+
+
+def _reservation_sets(case: Case, ship: list[ShipKey], suite_of_ship: dict[ShipKey, Suite],
+                      discount: dict[int, float]) -> Reservations:
+    """RESERVE_VT, RESERVE_USE_VPT and RESERVED_PST: a reservation exists in a period where
+    one of its members' programs can produce at its suite."""
+    res = Reservations()
+    startup = case.programs.set_index("program")["startup"].to_dict()
+    programs_at: dict[tuple[Suite, int], set[str]] = defaultdict(set)
+    for key in ship:
+        programs_at[(suite_of_ship[key], key[3])].add(key[0])
+    use = set()
+    for row in sorted(case.reservations.itertuples(index=False), key=lambda r: r.reservation):
+        if row.max_blocks <= 0:
+            continue
+        v, k = row.reservation, (row.site, row.modality, row.scale)
+        members = set(row.members)
+        res.suite[v], res.block[v] = k, float(row.block_batches)
+        res.max_blocks[v], res.min_take[v] = int(row.max_blocks), float(row.min_take_share)
+        res.fee[v] = float(row.fee_musd_per_batch)
+        for (k2, t), progs in sorted(programs_at.items()):
+            users = sorted(p for p in progs if not members or startup[p] in members)
+            if k2 != k or not users:
+                continue
+            res.reserve.append((v, t))
+            res.cost[(v, t)] = float(discount[t]) * res.fee[v] * res.block[v]
+            use |= {(v, p, t) for p in users}
+    res.reserve.sort()
+    res.use = sorted(use)
+    res.use_rows = sorted({(p, res.suite[v][0], t) for (v, p, t) in res.use})
+    return res
+
+
+def _reinvestment_sets(
+    case: Case, fund_budget_rows: list[tuple[str, int]], periods: list[int],
+    ship: list[ShipKey], ship_cost: dict[ShipKey, float], discount: dict[int, float],
+    serve: list[DemandKey], potential: dict[DemandKey, float], value: dict[DemandKey, float],
+    open_set: list[tuple[str, int]], site_lead: dict[str, int], position: dict[int, int],
+    reservations: Reservations, ship_bound: dict[ShipKey, float],
+) -> Reinvestment:
+    """REINVEST_FT, MARGIN_T and the operating margin's coefficients and bounds."""
+    share = {f: float(v) for f, v in zip(case.funds["fund"], case.funds["reinvest_share"],
+                                         strict=True) if v > 0}
+    rows = [(f, t) for (f, t) in fund_budget_rows if f in share and position[t] > 0]
+    if not rows:
+        return Reinvestment()
+    previous = {t: periods[position[t] - 1] for t in periods[1:]}
+    margin_periods = sorted({previous[t] for (_f, t) in rows})
+    wanted = set(margin_periods)
+    years = dict(zip(case.periods["period"], case.periods["years"], strict=True))
+    sites = case.sites.set_index("site")
+    existing_fixed = {t: float(sum(years[t] * sites.loc[sites["status"] == "existing",
+                                                       "fixed_cost_musd_per_year"]))
+                      for t in wanted}
+    offtakes = case.offtakes
+    revenue = (offtakes["committed_batches"] * offtakes["price_musd_per_batch"]) \
+        .groupby(offtakes["period"].astype(int)).sum().to_dict()
+    ship_undiscounted = {k: ship_cost[k] / float(discount[k[3]]) for k in ship if k[3] in wanted}
+    serve_value = {d: value.get(d, 0.0) for d in serve if d[2] in wanted}
+    open_fixed = {(s, t0, t): float(years[t] * sites.at[s, "fixed_cost_musd_per_year"])
+                  for (s, t0) in open_set for t in margin_periods
+                  if position[t0] + site_lead[s] <= position[t]
+                  and sites.at[s, "fixed_cost_musd_per_year"] > 0}
+    base = {t: float(revenue.get(t, 0.0)) - existing_fixed[t] for t in margin_periods}
+    upper = {t: base[t] + sum(serve_value[d] * potential[d] for d in serve_value if d[2] == t)
+             for t in margin_periods}
+    lower = {t: base[t]
+             - sum(c * ship_bound[k] for k, c in ship_undiscounted.items() if k[3] == t)
+             - sum(c for (_s, _t0, t1), c in open_fixed.items() if t1 == t)
+             - sum(reservations.fee[v] * reservations.block[v] * reservations.max_blocks[v]
+                   for (v, t1) in reservations.reserve if t1 == t)
+             for t in margin_periods}
+    # A margin that can never be positive feeds nothing: no reinvestment row for it.
+    rows = [(f, t) for (f, t) in rows if upper[previous[t]] > 0]
+    return Reinvestment(
+        reinvest=rows, margin_periods=sorted({previous[t] for (_f, t) in rows}), share=share,
+        revenue_fixed=base, ship_cost=ship_undiscounted, serve_value=serve_value,
+        open_fixed=open_fixed, lower=lower, upper=upper)
 
 
 def _why_unservable(case: Case, p: str, mkt: str, t: int, start: int, scale: str) -> str:

@@ -18,7 +18,8 @@ Status = Literal["optimal", "time_limit_feasible", "infeasible", "unbounded", "n
                  "error"]
 
 TABLE_NAMES = ("builds", "openings", "financing", "assignments", "shipments", "production",
-               "unmet_demand", "costs", "utilisation", "market_kpis")
+               "unmet_demand", "costs", "utilisation", "market_kpis", "reservations",
+               "reservation_use", "operating_margin", "fund_use")
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,10 @@ class Plan:
         tables: the plan tables by name (empty when there is no plan); also available as
             attributes: ``builds``, ``openings``, ``financing``, ``assignments``,
             ``shipments``, ``production``, ``unmet_demand``, ``costs``, ``utilisation``,
-            ``market_kpis``.
+            ``market_kpis``, ``reservations`` (held, reserved and used slots, fee),
+            ``reservation_use`` (which program used which reservation), ``operating_margin``
+            (revenue, operating cost and margin by period, undiscounted) and ``fund_use``
+            (each fund's budget, reinvested money and financing by period).
         sense, unit: how ``objective`` is reported (``minimise``/``maximise``, its unit).
         net_cost: the net discounted cost the engine minimised; the ``costs`` table sums
             to it (equal to ``objective`` unless the case asks otherwise).

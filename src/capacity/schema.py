@@ -262,6 +262,9 @@ TABLES: tuple[Table, ...] = (
             _id("market", "market supplied", ref="regions.region"),
             _period("period", "period"),
             _batches("committed_batches", "batches that must be supplied", required=True),
+            _money("price_musd_per_batch", "price the anchor pays per committed batch, MUSD; "
+                   "revenue in the operating margin that feeds bank reinvestment (not in the "
+                   "cost: committed batches are supplied in every plan)"),
         ),
         key=("anchor", "program", "market", "period"),
         required=False,
@@ -298,6 +301,9 @@ TABLES: tuple[Table, ...] = (
                    ref="sites.site"),
             Column("eligible_modalities", "list", "modalities it may fund (empty: all)",
                    default=(), choices=MODALITIES),
+            _share("reinvest_share", "share of the consortium's operating margin in the "
+                   "previous period (when positive) added to the fund's budget: the bank's "
+                   "reinvestment loop", default=0.0),
         ),
         key=("fund",),
         required=False,
@@ -333,6 +339,42 @@ TABLES: tuple[Table, ...] = (
 )
 
 TABLES = (*TABLES, Table(
+    "reservations",
+    "Capacity a CDMO offers to reserve at one of its suites, in blocks, for named startups "
+    "(pooled when several are named): reserved slots come on top of the suite's own "
+    "capacity, cost their fee per period whether used or not, and at least the minimum "
+    "take must be used by the members' programs.",
+    (
+        _id("reservation", "reservation identifier"),
+        _id("site", "site of the suite", ref="sites.site"),
+        Column("modality", "str", "modality of the suite", required=True, choices=MODALITIES),
+        Column("scale", "str", "scale of the suite", required=True, choices=SCALES),
+        Column("members", "list", "startups whose programs may use it (empty: any program)",
+               default=(), ref="programs.startup"),
+        Column("block_batches", "float", "batch slots per period one block reserves",
+               required=True, lower=0.0, lower_open=True, upper=MAX_BATCHES),
+        Column("max_blocks", "int", "most blocks reserved in a period", default=1, lower=0,
+               upper=1000),
+        _money("fee_musd_per_batch", "fee per reserved batch slot per period, MUSD"),
+        _share("min_take_share", "share of the reserved slots the members must use in each "
+               "period they hold the reservation (take-or-pay)", default=0.0),
+    ),
+    key=("reservation",),
+    required=False,
+), Table(
+    "members",
+    "The consortium whose cost `capacity allocate` shares out: startups (their programs' "
+    "demand and commitments) and anchors (their commitments). Without this table, the "
+    "anchors are the members.",
+    (
+        _id("member", "a startup (programs.startup) or an anchor (anchors.anchor)"),
+        Column("kind", "str", "what the member is", required=True,
+               choices=("startup", "anchor")),
+        Column("name", "str", "display name", default=""),
+    ),
+    key=("member",),
+    required=False,
+), Table(
     "objective",
     "How the optimum is reported (at most one row). The engine always minimises the net "
     "cost; a case may ask for it to be reported as `offset + cost` (minimise) or as "

@@ -107,14 +107,17 @@ class Resolver:
     """Solves a series of cases, re-using one model and one HiGHS instance where the
     constraints are unchanged (only costs or values differ): the objective is replaced and
     HiGHS receives only the new costs, skipping build and transfer. Otherwise it builds
-    afresh. (Giving HiGHS the previous plan as a MIP start was measured and dropped: on
-    the default case it cost 5–10% more simplex iterations than none.)
+    afresh. Costs also enter constraints where a fund reinvests the operating margin
+    (`operating_margin` carries production, transport and tariff costs): such cases are
+    rebuilt, as `same_constraints` sees. (Giving HiGHS the previous plan as a MIP start
+    was measured and dropped: on the default case it cost 5–10% more simplex iterations
+    than none.)
 
     Example:
         >>> import capacity
         >>> from capacity.solve import Resolver
         >>> r = Resolver()
-        >>> base = capacity.load_case()
+        >>> base = capacity.load_case(capacity.tiny_case_path("two_sites"))
         >>> dearer = capacity.Case.from_frames({**base.tables(), "lanes": base.lanes.assign(
         ...     tariff_rate=base.lanes["tariff_rate"] + 0.05)}, name="tariff+5%")
         >>> [r.solve(c).status for c in (base, dearer)], r.reused

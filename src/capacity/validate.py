@@ -266,6 +266,10 @@ def _check_cross_table(parsed: dict[str, pd.DataFrame],
     problems += _check_units(parsed, sources)
     if "rules" in sources:
         problems += _check_rule_subjects(parsed, sources["rules"])
+    if "members" in sources:
+        problems += _check_members(parsed, sources["members"])
+    if "reservations" in sources:
+        problems += _check_reservation_suites(parsed, sources["reservations"])
     if "objective" in sources and len(parsed["objective"]) > 1:
         problems.append(Problem(sources["objective"].source, None, None,
                                 "has more than one row: give one sense and offset"))
@@ -275,6 +279,9 @@ def _check_cross_table(parsed: dict[str, pd.DataFrame],
 # A value this many times its column's median (non-zero) is a unit slip, typically USD
 # typed among MUSD (a factor 1e6), not a spread real data have.
 UNIT_SLIP_RATIO = 1e5
+# Values at or below this (1 USD in MUSD, a millionth of a batch) do not set the scale: a
+# median of 1e-120 would make every ordinary value look like a slip.
+UNIT_SLIP_FLOOR = 1e-6
 
 
 def _check_units(parsed: dict[str, pd.DataFrame],
@@ -286,7 +293,7 @@ def _check_units(parsed: dict[str, pd.DataFrame],
                                            or col.name.endswith("_per_batch")):
                 continue
             values = parsed[name][col.name].to_numpy(dtype=float)
-            nonzero = values[values > 0]
+            nonzero = values[values > UNIT_SLIP_FLOOR]
             if len(nonzero) < 3:
                 continue
             median = float(np.median(nonzero))
@@ -295,6 +302,36 @@ def _check_units(parsed: dict[str, pd.DataFrame],
                                         f"{values[i]:g} is {values[i] / median:.0e} times the "
                                         f"column's median {median:g}: inconsistent units? "
                                         "(money is in millions, capacity in batches per period)"))
+    return problems
+
+
+def _check_members(parsed: dict[str, pd.DataFrame], rt: RawTable) -> list[Problem]:
+    known = {"startup": (set(parsed["programs"]["startup"]), "programs.startup"),
+             "anchor": (set(parsed["anchors"]["anchor"]), "anchors.anchor")}
+    problems = []
+    for i, (member, kind) in enumerate(zip(parsed["members"]["member"],
+                                           parsed["members"]["kind"], strict=True)):
+        names, where = known[kind]
+        if member not in names:
+            problems.append(Problem(rt.source, _row(rt, i), "member",
+                                    f"unknown {kind} {member!r}: not in {where}"))
+    return problems
+
+
+def _check_reservation_suites(parsed: dict[str, pd.DataFrame], rt: RawTable) -> list[Problem]:
+    suites = set(zip(parsed["suites"]["site"], parsed["suites"]["modality"],
+                     parsed["suites"]["scale"], strict=True))
+    status = parsed["sites"].set_index("site")["status"].to_dict()
+    problems = []
+    for i, row in enumerate(parsed["reservations"].itertuples(index=False)):
+        if (row.site, row.modality, row.scale) not in suites:
+            problems.append(Problem(rt.source, _row(rt, i), "site",
+                                    f"{row.site} has no {row.modality} {row.scale}-scale suite "
+                                    "in suites"))
+        elif status.get(row.site) != "existing":
+            problems.append(Problem(rt.source, _row(rt, i), "site",
+                                    f"{row.site} is a candidate site: only an existing "
+                                    "site's operator can offer a reservation"))
     return problems
 
 

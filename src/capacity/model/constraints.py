@@ -31,11 +31,14 @@ def add_suite_capacity(m: pyo.ConcreteModel, ix: IndexSets) -> None:
 
     ∀(k,t) ∈ CAPACITY_KT:
         Σ_{(p,s,m,t) ∈ SHIP, suite(p,s,t)=k} slots_per_batch[p,s]·Ship[p,s,m,t]
+          − Σ_{(v,p,t) ∈ RESERVE_USE_VPT, suite(v)=k} ReservedUse[v,p,t]
             ≤ existing_batches[k] + module_batches[k]·Σ_{t' : pos(t')+lead[k] ≤ pos(t)} Build[k,t']
+    (slots used under a reservation come on top of the suite's own capacity)
     Elastic: + module_batches[k]·EarlyModules[k,t] on the right, with
     EarlyModules[k,t] ≤ Σ_t' Build[k,t'] (early_modules_built).
     """
     ships = _group(ix.ship, lambda key: (*ix.suite_of_ship[key], key[3]))
+    reserved = _group(ix.reservations.use, lambda u: (*ix.reservations.suite[u[0]], u[2]))
     builds = _online_builds(ix)
     pos = ix.position
     m.CAPACITY_KT = pyo.Set(dimen=4, initialize=ix.capacity_rows, ordered=True)
@@ -51,7 +54,8 @@ def add_suite_capacity(m: pyo.ConcreteModel, ix: IndexSets) -> None:
     def rule(m: pyo.ConcreteModel, s: str, q: str, c: str, t: int) -> object:
         k = (s, q, c)
         used = pyo.quicksum(ix.slots_per_batch.get((p, s), 1.0) * m.Ship[p, s, mk, t]
-                            for (p, s, mk, t) in ships[(s, q, c, t)])
+                            for (p, s, mk, t) in ships[(s, q, c, t)]) \
+            - pyo.quicksum(m.ReservedUse[u] for u in reserved.get((s, q, c, t), ()))
         online = pyo.quicksum(m.Build[b] for b in builds.get(k, ())
                               if pos[b[3]] + ix.suite_lead[k] <= pos[t])
         if ix.elastic and (s, q, c, t) in m.EARLY_KT:
@@ -346,11 +350,101 @@ def add_fund_budget(m: pyo.ConcreteModel, ix: IndexSets) -> None:
     ∀(f,t) with eligible investments:  Σ_k Finance[f,k,t] ≤ budget[f,t]
     """
     by_fund = _group(ix.finance, lambda x: (x[0], x[4]))
+    reinvested = set(ix.reinvestment.reinvest)
     m.FUND_BUDGET_FT = pyo.Set(dimen=2, initialize=ix.fund_budget_rows, ordered=True)
     m.fund_budget = pyo.Constraint(
         m.FUND_BUDGET_FT,
         rule=lambda m, f, t: pyo.quicksum(m.Finance[x] for x in by_fund[(f, t)])
-        <= ix.fund_budget[(f, t)])
+        <= ix.fund_budget.get((f, t), 0.0) + (m.Reinvest[f, t] if (f, t) in reinvested else 0))
+
+
+def add_reservation_capacity(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+    """A reservation's members use at most the slots it reserves.
+
+    ∀(v,t) ∈ RESERVE_VT:  Σ_p ReservedUse[v,p,t] ≤ block[v]·Reserve[v,t]
+    """
+    res = ix.reservations
+    users = _group(res.use, lambda u: (u[0], u[2]))
+    m.reservation_capacity = pyo.Constraint(
+        m.RESERVE_VT, rule=lambda m, v, t: pyo.quicksum(m.ReservedUse[u] for u in users[(v, t)])
+        <= res.block[v] * m.Reserve[v, t])
+
+
+def add_reservation_min_take(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+    """Take-or-pay: members use at least the minimum take of what they reserve.
+
+    ∀(v,t) ∈ RESERVE_VT, min_take[v] > 0:
+        Σ_p ReservedUse[v,p,t] ≥ min_take[v]·block[v]·Reserve[v,t]
+    """
+    res = ix.reservations
+    users = _group(res.use, lambda u: (u[0], u[2]))
+    rows = [r for r in res.reserve if res.min_take[r[0]] > 0]
+    m.MIN_TAKE_VT = pyo.Set(dimen=2, initialize=rows, ordered=True)
+    m.reservation_min_take = pyo.Constraint(
+        m.MIN_TAKE_VT, rule=lambda m, v, t: pyo.quicksum(m.ReservedUse[u] for u in users[(v, t)])
+        >= res.min_take[v] * res.block[v] * m.Reserve[v, t])
+
+
+def add_reserved_use_is_production(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+    """A program uses reserved slots only for what it makes at that suite.
+
+    ∀(p,s,t) ∈ RESERVED_PST:
+        Σ_{v at s: (v,p,t) ∈ RESERVE_USE_VPT} ReservedUse[v,p,t] ≤ Σ_m slots[p,s]·Ship[p,s,m,t]
+    """
+    res = ix.reservations
+    uses = _group(res.use, lambda u: (u[1], res.suite[u[0]][0], u[2]))
+    ships = _group(ix.ship, lambda key: (key[0], key[1], key[3]))
+    m.RESERVED_PST = pyo.Set(dimen=3, initialize=res.use_rows, ordered=True)
+    m.reserved_use_is_production = pyo.Constraint(
+        m.RESERVED_PST, rule=lambda m, p, s, t: pyo.quicksum(m.ReservedUse[u]
+                                                             for u in uses[(p, s, t)])
+        <= pyo.quicksum(ix.slots_per_batch.get((p, s), 1.0) * m.Ship[k] for k in ships[(p, s, t)]))
+
+
+def add_operating_margin(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+    """The consortium's operating margin of a period (undiscounted MUSD), where it feeds
+    a bank's reinvestment.
+
+    ∀t ∈ MARGIN_T:  Margin[t] = Σ_offtakes committed·price − Σ_existing s years_t·fixed[s]
+        + Σ_{SERVE at t} value·Serve − Σ_{SHIP at t} cost·Ship
+        − Σ_{(s,t0): pos(t0)+lead[s] ≤ pos(t)} years_t·fixed[s]·Open[s,t0]
+        − Σ_{RESERVE at t} fee[v]·block[v]·Reserve[v,t]
+    (cost = production + transport + tariffs per batch, undiscounted)
+    """
+    loop, res = ix.reinvestment, ix.reservations
+    ships = _group(list(loop.ship_cost), lambda key: (key[3],))
+    serves = _group(list(loop.serve_value), lambda d: (d[2],))
+    opens = _group(list(loop.open_fixed), lambda o: (o[2],))
+    reserves = _group(res.reserve, lambda r: (r[1],))
+
+    def rule(m: pyo.ConcreteModel, t: int) -> object:
+        return m.Margin[t] == loop.revenue_fixed[t] \
+            + pyo.quicksum(loop.serve_value[d] * m.Serve[d] for d in serves.get((t,), ())) \
+            - pyo.quicksum(loop.ship_cost[k] * m.Ship[k] for k in ships.get((t,), ())) \
+            - pyo.quicksum(loop.open_fixed[o] * m.Open[o[:2]] for o in opens.get((t,), ())) \
+            - pyo.quicksum(res.fee[r[0]] * res.block[r[0]] * m.Reserve[r]
+                           for r in reserves.get((t,), ()))
+
+    m.operating_margin = pyo.Constraint(m.MARGIN_T, rule=rule)
+
+
+def add_reinvest_from_margin(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+    """Reinvestment is at most the fund's share of last period's margin, when positive.
+
+    ∀(f,t) ∈ REINVEST_FT, τ = the period before t:
+        Reinvest[f,t] ≤ share[f]·(Margin[τ] − lower_τ·(1 − Profitable[τ]))
+        Reinvest[f,t] ≤ share[f]·upper_τ·Profitable[τ]         (reinvest_only_from_profit)
+    Together: Reinvest[f,t] ≤ share[f]·max(0, Margin[τ]); lower_τ ≤ Margin[τ] ≤ upper_τ
+    are the margin's bounds from the data, so each row is the tightest of its form.
+    """
+    loop = ix.reinvestment
+    before = {t: ix.periods[ix.position[t] - 1] for (_f, t) in loop.reinvest}
+    m.reinvest_from_margin = pyo.Constraint(
+        m.REINVEST_FT, rule=lambda m, f, t: m.Reinvest[f, t] <= loop.share[f] * (
+            m.Margin[before[t]] - loop.lower[before[t]] * (1 - m.Profitable[before[t]])))
+    m.reinvest_only_from_profit = pyo.Constraint(
+        m.REINVEST_FT, rule=lambda m, f, t: m.Reinvest[f, t]
+        <= loop.share[f] * loop.upper[before[t]] * m.Profitable[before[t]])
 
 
 CONSTRAINT_BUILDERS: tuple[Callable[[pyo.ConcreteModel, IndexSets], None], ...] = (
@@ -370,4 +464,9 @@ CONSTRAINT_BUILDERS: tuple[Callable[[pyo.ConcreteModel, IndexSets], None], ...] 
     add_financing_within_capex,
     add_fund_share_cap,
     add_fund_budget,
+    add_reservation_capacity,
+    add_reservation_min_take,
+    add_reserved_use_is_production,
+    add_operating_margin,
+    add_reinvest_from_margin,
 )

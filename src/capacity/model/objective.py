@@ -14,7 +14,7 @@ def add_total_cost(m: pyo.ConcreteModel, ix: IndexSets) -> None:
 
     total_cost = Σ build_cost·Build − Σ finance_saving·Finance + Σ open_cost·Open
                + Σ assign_cost·Assign + Σ ship_cost·Ship − Σ serve_value·Serve
-               + existing_fixed_cost
+               + Σ reserve_cost·Reserve + existing_fixed_cost
 
     Coefficients are discounted in `build_index_sets`: ship_cost covers production,
     transport and tariffs; open_cost covers opening and fixed costs from opening on;
@@ -27,6 +27,7 @@ def add_total_cost(m: pyo.ConcreteModel, ix: IndexSets) -> None:
         + pyo.quicksum(ix.assign_cost[a] * m.Assign[a] for a in ix.assign)
         + pyo.quicksum(ix.ship_cost[k] * m.Ship[k] for k in ix.ship)
         - pyo.quicksum(ix.serve_value[d] * m.Serve[d] for d in ix.serve)
+        + pyo.quicksum(ix.reservations.cost[r] * m.Reserve[r] for r in ix.reservations.reserve)
         + ix.existing_fixed_cost,
         sense=pyo.minimize,
     )
