@@ -11,13 +11,15 @@ tables::
 
 Scenarios and batches: `read_scenarios` (a YAML file of overrides and sweeps),
 `run_batch` (solve them all on Dask into one results store), `compare` (each scenario
-against a base: the price of each policy).
+against a base: the price of each policy). Governance: `allocate` (value of pooling and
+a fair split of a consortium's cost: Shapley value, core check, nucleolus).
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from capacity.allocate import Allocation, allocate
 from capacity.batch import read_results, run_batch
 from capacity.case import Case, load_case
 from capacity.compare import compare
@@ -30,6 +32,7 @@ from capacity.scenarios import ScenarioSet, default_scenarios_path, read_scenari
 from capacity.solve import Resolver, SolveOptions, solve
 
 __all__ = [
+    "Allocation",
     "BuiltModel",
     "Case",
     "CaseError",
@@ -42,6 +45,7 @@ __all__ = [
     "ScenarioSet",
     "SolveOptions",
     "__version__",
+    "allocate",
     "build_model",
     "compare",
     "default_case_path",

@@ -27,18 +27,18 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
 from capacity.case import Case
 from capacity.errors import CaseError
 from capacity.plan import TABLE_NAMES
-from capacity.scenarios import ScenarioSet, read_scenarios
+from capacity.scenarios import read_scenarios
 from capacity.solve import Resolver, SolveOptions
 
 # Case columns that only feed the objective (costs and values): scenarios that differ
@@ -54,6 +54,18 @@ COST_COLUMNS = {
 }
 
 Progress = Callable[[str, dict[str, Any]], None]
+
+
+class ScenarioSource(Protocol):
+    """What a batch solves: named scenarios, each with its case and solve options
+    (`capacity.scenarios.ScenarioSet`, or the coalitions of `capacity.allocate`)."""
+
+    @property
+    def scenarios(self) -> Mapping[str, Any]: ...
+
+    def case(self, name: str) -> Case: ...
+
+    def solve_options(self, name: str, **changes: Any) -> SolveOptions: ...
 
 
 @dataclass(frozen=True)
@@ -106,7 +118,7 @@ def structure_key(case: Case) -> str:
     return digest.hexdigest()
 
 
-def plan_jobs(scenarios: ScenarioSet, names: list[str],
+def plan_jobs(scenarios: ScenarioSource, names: list[str],
               changes: dict[str, Any]) -> list[list[Job]]:
     """Materialise the named scenarios and group them into chains of jobs: one chain per
     set of cases with the same constraints (per scenario when the cases differ)."""
@@ -132,14 +144,16 @@ def split_chains(chains: list[list[Job]], workers: int) -> list[list[Job]]:
     return [chain[i:i + longest] for chain in chains for i in range(0, len(chain), longest)]
 
 
-def run_batch(scenarios: str | Path | ScenarioSet, out: str | Path, workers: int | None = None,
+def run_batch(scenarios: str | Path | ScenarioSource, out: str | Path,
+              workers: int | None = None,
               scheduler: str | None = None, time_limit_s: float | None = None,
               resume: bool = False, persistent: bool = True,
               progress: Progress | None = None) -> pd.DataFrame:
     """Solve every scenario of a scenario file and store the results in ``out``.
 
     Args:
-        scenarios: the scenario file, or one already read (`read_scenarios`).
+        scenarios: the scenario file, one already read (`read_scenarios`), or any
+            `ScenarioSource`.
         out: results folder (created; see the module docstring for its layout).
         workers: processes of the local Dask cluster (default: one per core, at most the
             number of scenarios); ignored with ``scheduler``.
@@ -161,7 +175,7 @@ def run_batch(scenarios: str | Path | ScenarioSet, out: str | Path, workers: int
     """
     from distributed import Client, LocalCluster, as_completed
 
-    if not isinstance(scenarios, ScenarioSet):
+    if isinstance(scenarios, str | Path):
         scenarios = read_scenarios(scenarios)
     store = ResultStore(Path(out))
     finished = store.check_resumable(resume)

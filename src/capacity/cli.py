@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -28,6 +29,7 @@ from capacity.solve import SolveOptions, solve
 if TYPE_CHECKING:
     import pandas as pd
 
+    from capacity.allocate import Allocation
     from capacity.scenarios import ScenarioSet
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -299,8 +301,6 @@ def batch_command(
 ) -> None:
     """Solve every scenario of a scenario file (in parallel, on Dask) into one store.
     Exit 0 when every scenario has a plan, 1 when some failed or have none."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
     from capacity.batch import ResultStore, run_batch
 
     if workers is not None and workers < 1:
@@ -315,17 +315,8 @@ def batch_command(
     if done:
         err.print(f"resuming: {len(done)} of {len(scenarios.scenarios)} scenarios already "
                   "finished, skipped")
-    with Progress("[progress.description]{task.description}", BarColumn(),
-                  MofNCompleteColumn(), TimeElapsedColumn(), console=err) as bar:
-        task = bar.add_task(f"solving {scenario_file.name}",
-                            total=len(scenarios.scenarios), completed=len(done))
-
-        def show(name: str, summary: dict[str, object]) -> None:
-            bar.advance(task)
-            bar.console.print(f"{name}: {summary['status']}"
-                              + (f" ({summary['error']})" if summary.get("error") else ""),
-                              highlight=False, markup=False)
-
+    with _batch_progress(f"solving {scenario_file.name}", len(scenarios.scenarios),
+                         len(done)) as show:
         summary = run_batch(scenarios, out_dir, workers=workers, scheduler=scheduler,
                             time_limit_s=time_limit, resume=True, persistent=persistent,
                             progress=show)
@@ -381,6 +372,111 @@ def _compare_table(table: pd.DataFrame) -> Table:
                          no_wrap=True)
     for _, row in table.iterrows():
         shown.add_row(*(escape(format_cell(c, row[c])) for c in columns))
+    return shown
+
+
+@contextmanager
+def _batch_progress(label: str, total: int | None, done: int) -> Iterator[
+        Callable[[str, dict[str, object]], None]]:
+    """A progress bar on stderr for batch solves; yields the per-result callback."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress("[progress.description]{task.description}", BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=err) as bar:
+        task = bar.add_task(label, total=total, completed=done)
+
+        def show(name: str, summary: dict[str, object]) -> None:
+            bar.advance(task)
+            bar.console.print(f"{name}: {summary['status']}"
+                              + (f" ({summary['error']})" if summary.get("error") else ""),
+                              highlight=False, markup=False)
+
+        yield show
+
+
+@app.command("allocate")
+def allocate_command(
+    case: CaseArg = None,
+    members: Annotated[str | None, typer.Option(
+        "--members", help="Comma-separated startups and/or anchors (default: the case's "
+        "members table, else its anchors).")] = None,
+    method: Annotated[str, typer.Option(
+        "--method", help="shapley or nucleolus.")] = "shapley",
+    samples: Annotated[int | None, typer.Option(
+        "--samples", help="Random orders for a sampled Shapley value (default: exact up "
+        "to 12 members, 200 orders beyond).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random orders.")] = 0,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", help="Local Dask worker processes (default: one per core).")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", help="Address of a running Dask scheduler.")] = None,
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="Keep the coalition solves here (resumable with --resume).")] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Skip coalitions already solved in --out.")] = False,
+    time_limit: Annotated[float, typer.Option("--time-limit", help="Seconds per coalition.")]
+    = DEFAULTS["time_limit_s"],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    """Value of pooling and a fair split of the consortium's cost: each member's
+    standalone cost, allocated cost, saving and core check (every coalition solved)."""
+    from capacity.allocate import allocate, consortium
+
+    if method not in ("shapley", "nucleolus"):
+        _fail(f"--method must be shapley or nucleolus, not {method!r}")
+    if workers is not None and workers < 1:
+        _fail("--workers must be at least 1")
+    options = _options(time_limit_s=time_limit)
+    loaded = _load(case, debug)
+    names = None if members is None else [m.strip() for m in members.split(",") if m.strip()]
+    try:
+        consortium(loaded, names)  # bad members: say so before any solve
+        with _batch_progress("solving coalitions", None, 0) as show:
+            result = allocate(loaded, names, method=method,  # type: ignore[arg-type]
+                              samples=samples, seed=seed, workers=workers,
+                              scheduler=scheduler, out=out_dir, resume=resume,
+                              options=options, progress=None if as_json else show)
+    except CaseError as e:
+        if debug:
+            raise
+        err.print(f"[red]cannot allocate[/red]: {e.describe()}", highlight=False)
+        raise typer.Exit(EXIT_INVALID) from None
+    except FileExistsError as e:
+        _fail(str(e))
+    if as_json:
+        print(json.dumps(result.to_json(), default=str))
+        return
+    out.print(_allocation_table(result))
+    out.print(f"grand coalition {result.grand_cost:,.2f} MUSD; standalone total "
+              f"{result.standalone_total:,.2f}; value of pooling "
+              f"{result.value_of_pooling:,.2f} MUSD", highlight=False)
+    if result.in_core:
+        out.print("in the core: no coalition pays more than its standalone cost "
+                  f"(largest excess {result.largest_violation:,.3f} MUSD)", highlight=False)
+    else:
+        out.print(f"outside the core: coalition {{{result.violating_coalition}}} pays "
+                  f"{result.largest_violation:,.3f} MUSD more than alone; core "
+                  + ("empty" if result.core_empty else "not empty" if result.core_empty is
+                     False else "not checked in full")
+                  + f" (least-core ε = {result.least_core_epsilon:,.3f})", highlight=False)
+    for note in result.notes:
+        out.print(f"note: {note}", highlight=False)
+
+
+def _allocation_table(result: Allocation) -> Table:
+    frame = result.members
+    columns = ["member", "kind", "standalone_musd", "allocated_musd", "saving_musd",
+               *(c for c in ("ci_low_musd", "ci_high_musd", "nucleolus_musd")
+                 if c in frame.columns), "in_core"]
+    shown = Table(title=f"cost allocation ({result.method.replace('_', ', ')}; MUSD)")
+    for col in columns:
+        shown.add_column(col.removesuffix("_musd").replace("_", " "),
+                         justify="left" if col in ("member", "kind") else "right")
+    for _, row in frame.iterrows():
+        shown.add_row(*(escape(f"{row[c]:,.3f}" if isinstance(row[c], float) else
+                               "yes" if row[c] is True else "no" if row[c] is False else
+                               str(row[c])) for c in columns))
     return shown
 
 
@@ -467,6 +563,17 @@ def _print_plan(plan: Plan, saved: Path | None) -> None:
         out.print(builds)
     for o in plan.openings.itertuples(index=False):
         out.print(f"  opens {o.site} (decided {o.period}, producing from {o.online_period})")
+    for f in plan.fund_use.groupby(["fund", "funder"], as_index=False)[
+            ["financed_musd", "reinvested_musd"]].sum().itertuples(index=False):
+        if f.financed_musd > 0:
+            out.print(f"  {f.funder} ({f.fund}) finances {f.financed_musd:,.1f} MUSD of capex"
+                      + (f", {f.reinvested_musd:,.1f} of it reinvested margin"
+                         if f.reinvested_musd > 0 else ""), highlight=False)
+    for r in plan.reservations.groupby("reservation", as_index=False)[
+            ["reserved_batches", "used_batches", "fee_pv_musd"]].sum().itertuples(index=False):
+        out.print(f"  reserves {r.reservation}: {r.reserved_batches:,.0f} batch slots over the "
+                  f"horizon, {r.used_batches:,.0f} used, fee {r.fee_pv_musd:,.1f} MUSD (PV)",
+                  highlight=False)
     assigned = plan.assignments
     unmet = plan.unmet_demand
     out.print(f"  {assigned['program'].nunique()} programs assigned to "
