@@ -250,13 +250,13 @@ def allocate(case: Case, members: Sequence[str] | None = None, method: Method = 
     n = len(con.members)
     everyone = frozenset(con.members)
     exact = samples is None and n <= EXACT_MAX_MEMBERS
+    if method not in ("shapley", "nucleolus"):
+        raise CaseError([Problem("--method", None, None,
+                                 f"{method!r}: use shapley or nucleolus")])
     if method == "nucleolus" and not exact:
         raise CaseError([Problem("--method", None, None,
                                  f"the nucleolus needs every coalition: at most "
                                  f"{EXACT_MAX_MEMBERS} members and no --samples (have {n})")])
-    if method not in ("shapley", "nucleolus"):
-        raise CaseError([Problem("--method", None, None,
-                                 f"{method!r}: use shapley or nucleolus")])
     orders: list[tuple[str, ...]] = []
     if exact:
         coalitions = [frozenset(c) for k in range(1, n + 1)

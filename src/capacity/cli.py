@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -36,6 +36,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Optimisation engine for shared biomanufacturing capacity.")
 out = Console(width=None if sys.stdout.isatty() else 160)  # piped: not cut to 80 columns
 err = Console(stderr=True)
+
+T = TypeVar("T")
 
 EXIT_OK, EXIT_SOLVER_ERROR, EXIT_INVALID, EXIT_INFEASIBLE, EXIT_NO_SOLUTION = 0, 1, 2, 3, 4
 _EXIT_BY_STATUS = {"optimal": EXIT_OK, "time_limit_feasible": EXIT_OK,
@@ -152,11 +154,7 @@ def check_command(
     from capacity.check import check_plan
 
     loaded = _load(case, debug)
-    try:
-        result = check_plan(loaded, plan_dir)
-    except CaseError as e:
-        err.print(f"[red]cannot check[/red]: {e.describe()}", highlight=False)
-        raise typer.Exit(EXIT_INVALID) from None
+    result = _or_exit(lambda: check_plan(loaded, plan_dir), "cannot check", debug)
     if as_json:
         print(json.dumps(result.to_json()))
     elif result.ok:
@@ -270,12 +268,9 @@ def scenario_command(
     if out_dir is None:
         _fail("--out DIR is needed to write a scenario's case")
     try:
-        case = scenarios.case(name)
+        case = _or_exit(lambda: scenarios.case(name), f"invalid scenario {name}", debug)
     except KeyError as e:
         _fail(str(e.args[0]))
-    except CaseError as e:
-        err.print(f"[red]invalid scenario[/red] {name}: {e.describe()}", highlight=False)
-        raise typer.Exit(EXIT_INVALID) from None
     case.save(out_dir)
     out.print(f"wrote {out_dir}: scenario {name} of {scenario_file}", highlight=False,
               markup=False)
@@ -430,18 +425,14 @@ def allocate_command(
     options = _options(time_limit_s=time_limit)
     loaded = _load(case, debug)
     names = None if members is None else [m.strip() for m in members.split(",") if m.strip()]
+    _or_exit(lambda: consortium(loaded, names), "cannot allocate", debug)  # before any solve
     try:
-        consortium(loaded, names)  # bad members: say so before any solve
         with _batch_progress("solving coalitions", None, 0) as show:
-            result = allocate(loaded, names, method=method,  # type: ignore[arg-type]
-                              samples=samples, seed=seed, workers=workers,
-                              scheduler=scheduler, out=out_dir, resume=resume,
-                              options=options, progress=None if as_json else show)
-    except CaseError as e:
-        if debug:
-            raise
-        err.print(f"[red]cannot allocate[/red]: {e.describe()}", highlight=False)
-        raise typer.Exit(EXIT_INVALID) from None
+            result = _or_exit(lambda: allocate(
+                loaded, names, method=method,  # type: ignore[arg-type]
+                samples=samples, seed=seed, workers=workers, scheduler=scheduler,
+                out=out_dir, resume=resume, options=options,
+                progress=None if as_json else show), "cannot allocate", debug)
     except FileExistsError as e:
         _fail(str(e))
     if as_json:
@@ -480,25 +471,27 @@ def _allocation_table(result: Allocation) -> Table:
     return shown
 
 
-def _scenarios(path: Path, debug: bool) -> ScenarioSet:
-    from capacity.scenarios import read_scenarios
-
+def _or_exit(action: Callable[[], T], what: str, debug: bool = False) -> T:
+    """Run ``action``; bad input (a `CaseError`) exits 2 with every problem listed, after
+    ``what`` (``--debug`` re-raises it instead, with its traceback)."""
     try:
-        return read_scenarios(path)
+        return action()
     except CaseError as e:
         if debug:
             raise
-        err.print(f"[red]invalid scenario file[/red] {path}: {e.describe()}", highlight=False)
+        err.print(f"[red]{escape(what)}[/red]: {e.describe()}", highlight=False)
         raise typer.Exit(EXIT_INVALID) from None
+
+
+def _scenarios(path: Path, debug: bool) -> ScenarioSet:
+    from capacity.scenarios import read_scenarios
+
+    return _or_exit(lambda: read_scenarios(path), f"invalid scenario file {path}", debug)
 
 
 def _guard(action: Callable[[], Case]) -> Case:
     """Run an import; bad input files exit 2 with every problem listed."""
-    try:
-        return action()
-    except CaseError as e:
-        err.print(f"[red]cannot import[/red]: {e.describe()}", highlight=False)
-        raise typer.Exit(EXIT_INVALID) from None
+    return _or_exit(action, "cannot import")
 
 
 def _options(**values: object) -> SolveOptions:
@@ -517,13 +510,7 @@ def _fail(message: str) -> NoReturn:
 
 
 def _load(path: Path | None, debug: bool) -> Case:
-    try:
-        return load_case(path)
-    except CaseError as e:
-        if debug:
-            raise
-        err.print(f"[red]invalid case[/red] {path}: {e.describe()}", highlight=False)
-        raise typer.Exit(EXIT_INVALID) from None
+    return _or_exit(lambda: load_case(path), f"invalid case {path}", debug)
 
 
 def _money(x: float | None) -> str:

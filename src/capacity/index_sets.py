@@ -464,6 +464,8 @@ def _reservation_sets(case: Case, ship: list[ShipKey], suite_of_ship: dict[ShipK
     """RESERVE_VT, RESERVE_USE_VPT and RESERVED_PST: a reservation exists in a period where
     one of its members' programs can produce at its suite."""
     res = Reservations()
+    if case.reservations.empty:
+        return res
     startup = case.programs.set_index("program")["startup"].to_dict()
     programs_at: dict[tuple[Suite, int], set[str]] = defaultdict(set)
     for key in ship:
@@ -508,9 +510,8 @@ def _reinvestment_sets(
     wanted = set(margin_periods)
     years = dict(zip(case.periods["period"], case.periods["years"], strict=True))
     sites = case.sites.set_index("site")
-    existing_fixed = {t: float(sum(years[t] * sites.loc[sites["status"] == "existing",
-                                                       "fixed_cost_musd_per_year"]))
-                      for t in wanted}
+    per_year = float(sites.loc[sites["status"] == "existing", "fixed_cost_musd_per_year"].sum())
+    existing_fixed = {t: float(years[t]) * per_year for t in wanted}
     offtakes = case.offtakes
     revenue = (offtakes["committed_batches"] * offtakes["price_musd_per_batch"]) \
         .groupby(offtakes["period"].astype(int)).sum().to_dict()
