@@ -12,7 +12,9 @@ tables::
 Scenarios and batches: `read_scenarios` (a YAML file of overrides and sweeps),
 `run_batch` (solve them all on Dask into one results store), `compare` (each scenario
 against a base: the price of each policy). Governance: `allocate` (value of pooling and
-a fair split of a consortium's cost: Shapley value, core check, nucleolus).
+a fair split of a consortium's cost: Shapley value, core check, nucleolus). Uncertainty
+and trade-offs: `solve_stochastic` (two-stage plan over clinical success, with VSS and
+EVPI), `pareto` (cost against a policy objective, epsilon-constraint).
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ from capacity.default import default_case_path, tiny_case_path
 from capacity.errors import CaseError, CaseInfeasibleError, Problem
 from capacity.explain import Conflict, Explanation, explain
 from capacity.model import BuiltModel, build_model
+from capacity.pareto import ParetoFront, pareto
 from capacity.plan import Plan
 from capacity.scenarios import ScenarioSet, default_scenarios_path, read_scenarios
 from capacity.solve import Resolver, SolveOptions, solve
+from capacity.stochastic import StochasticOptions, StochasticResult, solve_stochastic
 
 __all__ = [
     "Allocation",
@@ -39,11 +43,14 @@ __all__ = [
     "CaseInfeasibleError",
     "Conflict",
     "Explanation",
+    "ParetoFront",
     "Plan",
     "Problem",
     "Resolver",
     "ScenarioSet",
     "SolveOptions",
+    "StochasticOptions",
+    "StochasticResult",
     "__version__",
     "allocate",
     "build_model",
@@ -52,9 +59,11 @@ __all__ = [
     "default_scenarios_path",
     "explain",
     "load_case",
+    "pareto",
     "read_results",
     "read_scenarios",
     "run_batch",
     "solve",
+    "solve_stochastic",
     "tiny_case_path",
 ]

@@ -38,6 +38,7 @@ class Case:
     rules: pd.DataFrame
     reservations: pd.DataFrame
     members: pd.DataFrame
+    readouts: pd.DataFrame
     objective: pd.DataFrame
     name: str = field(default="case", compare=False)
     load_seconds: float = field(default=0.0, compare=False)

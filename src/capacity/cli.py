@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from capacity.allocate import Allocation
     from capacity.scenarios import ScenarioSet
+    from capacity.stochastic import StochasticResult
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Optimisation engine for shared biomanufacturing capacity.")
@@ -455,6 +456,195 @@ def allocate_command(
         out.print(f"note: {note}", highlight=False)
 
 
+@app.command("stochastic")
+def stochastic_command(
+    case: CaseArg = None,
+    scenarios: Annotated[int, typer.Option(
+        "--scenarios", help="At most this many scenarios: every combination of the "
+        "programs' outcomes when there are no more, else this many seeded draws.")] = 8,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the draws.")] = 0,
+    cvar_weight: Annotated[float, typer.Option(
+        "--cvar-weight", help="λ in (1−λ)·E[cost] + λ·CVaR (0: expected cost).")] = 0.0,
+    cvar_alpha: Annotated[float, typer.Option(
+        "--cvar-alpha", help="CVaR level α: the mean of the worst 1−α.")] = 0.9,
+    unmet_penalty: Annotated[float | None, typer.Option(
+        "--unmet-penalty", help="MUSD per committed batch left unmet in a scenario "
+        "(default: commitments must be met in every scenario).")] = None,
+    decompose: Annotated[str, typer.Option(
+        "--decompose", help="ef (the extensive form, solved whole) or ph (progressive "
+        "hedging with mpi-sppy; run under mpiexec to spread scenarios).")] = "ef",
+    ph_iterations: Annotated[int, typer.Option(
+        "--ph-iterations", help="Most progressive-hedging iterations.")] = 50,
+    evaluate: Annotated[bool, typer.Option(
+        "--evaluate/--no-evaluate", help="Also compute WS, EEV, EVPI and VSS.")] = True,
+    time_limit: Annotated[float, typer.Option("--time-limit", help="Seconds per solve.")]
+    = DEFAULTS["time_limit_s"],
+    gap: Annotated[float, typer.Option("--gap", help="Relative MIP gap.")]
+    = DEFAULTS["mip_rel_gap"],
+    save: Annotated[Path | None, typer.Option(
+        "--out", help="Write the plan here: summary.json, scenarios.csv, first-stage "
+        "tables, each scenario's tables.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    """Two-stage stochastic plan over the programs' clinical success: capacity and
+    sites chosen once, production per scenario; expected cost (or CVaR), with the value
+    of the stochastic solution (VSS) and of perfect information (EVPI)."""
+    from capacity.errors import CaseInfeasibleError
+    from capacity.stochastic import (
+        PH_INSTALL,
+        StochasticOptions,
+        solve_progressive_hedging,
+        solve_stochastic,
+    )
+
+    if decompose not in ("ef", "ph"):
+        _fail(f"--decompose must be ef or ph, not {decompose!r}")
+    try:
+        stoch = StochasticOptions(scenarios=scenarios, seed=seed, cvar_weight=cvar_weight,
+                                  cvar_alpha=cvar_alpha, unmet_penalty=unmet_penalty,
+                                  evaluate=evaluate)
+    except ValidationError as e:
+        _fail("; ".join(f"--{str(x['loc'][0]).replace('_', '-')}: {x['msg']}"
+                        for x in e.errors()))
+    if decompose == "ph" and cvar_weight > 0:
+        _fail("--decompose ph minimises the expected cost: drop --cvar-weight or use ef")
+    options = _options(time_limit_s=time_limit, mip_rel_gap=gap)
+    loaded = _load(case, debug)
+    say = None if as_json else (lambda line: err.print(f"[dim]{escape(line)}[/dim]"))
+    try:
+        if decompose == "ph":
+            result = solve_progressive_hedging(loaded, stoch, options, ph_iterations,
+                                               progress=say)
+        else:
+            result = solve_stochastic(loaded, stoch, options, progress=say)
+    except CaseInfeasibleError as e:
+        err.print("[red]infeasible[/red]: " + "; ".join(e.reasons), highlight=False)
+        raise typer.Exit(EXIT_INFEASIBLE) from None
+    except ImportError as e:
+        if str(e) != PH_INSTALL:
+            raise
+        _fail(PH_INSTALL)
+    if decompose == "ph" and result.objective is None and result.status == "error" \
+            and not result.messages:
+        return  # an MPI rank other than 0: rank 0 reports
+    if save is not None and result.has_solution:
+        result.save(save)
+    code = _EXIT_BY_STATUS.get(result.status, EXIT_OK)
+    if as_json:
+        print(json.dumps(result.summary(), default=str))
+        raise typer.Exit(code)
+    _print_stochastic(result)
+    if save is not None and result.has_solution:
+        out.print(f"saved to {save}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _print_stochastic(result: StochasticResult) -> None:
+    kind = "all combinations" if result.exact else "seeded draws"
+    table = Table(title=f"{result.case_name}: {len(result.scenarios)} scenarios ({kind})")
+    shown = [c for c in ("scenario", "probability", "cost", "wait_and_see",
+                         "expected_value_plan", "unmet_committed", "failed")
+             if c in result.scenarios.columns]
+    for col in shown:
+        table.add_column(col.replace("_", " "), justify="left" if col == "failed" else "right")
+    for row in result.scenarios[shown].itertuples(index=False):
+        table.add_row(*(f"{v:,.3f}" if isinstance(v, float) else escape(str(v)) for v in row))
+    if result.has_solution:
+        out.print(table)
+    status = result.status + ("" if result.gap is None else f", gap {result.gap:.2%}")
+    out.print(f"status: {status}", highlight=False)
+    measure = "expected cost" if result.options.cvar_weight == 0 else (
+        f"(1−{result.options.cvar_weight:g})·E + {result.options.cvar_weight:g}·"
+        f"CVaR{result.options.cvar_alpha:g}")
+    if result.has_solution:
+        out.print(f"stochastic plan (RP), {measure}: {_money(result.objective)}; expected "
+                  f"cost {_money(result.expected_cost)}, CVaR{result.options.cvar_alpha:g} "
+                  f"{_money(result.cvar)}", highlight=False)
+    if result.wait_and_see is not None:
+        out.print(f"wait-and-see (WS): {_money(result.wait_and_see)}; EVPI = RP − WS = "
+                  f"{_money(result.evpi)}", highlight=False)
+    if result.eev is not None:
+        out.print(f"expected-value plan in the scenarios (EEV): {_money(result.eev)}; VSS = "
+                  f"EEV − RP = {_money(result.vss)}", highlight=False)
+    builds = result.first_stage.get("builds")
+    if builds is not None and not builds.empty:
+        out.print("first stage: " + "; ".join(
+            f"{r.modules} × {r.site} {r.modality} {r.scale} in {r.period}"
+            for r in builds.itertuples(index=False)), highlight=False)
+    openings = result.first_stage.get("openings")
+    if openings is not None and not openings.empty:
+        out.print("opens: " + ", ".join(f"{r.site} ({r.period})"
+                                        for r in openings.itertuples(index=False)),
+                  highlight=False)
+    for message in result.messages:
+        out.print(f"note: {message}", highlight=False)
+
+
+@app.command("pareto")
+def pareto_command(
+    case: CaseArg = None,
+    objective: Annotated[str, typer.Option(
+        "--objective", help="KIND:MARKET with KIND domestic_share (maximise), "
+        "operator_share or country_share (minimise), e.g. domestic_share:JP.")] = "",
+    points: Annotated[int, typer.Option("--points", help="Points on the front, the "
+                                        "cost-optimal plan first.")] = 5,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", help="Local Dask worker processes (default: one per core).")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", help="Address of a running Dask scheduler.")] = None,
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="Keep the points' solves here (resumable with --resume).")] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Skip points already solved in --out.")] = False,
+    plot: Annotated[Path | None, typer.Option(
+        "--plot", help="Write the front as a self-contained HTML chart here.")] = None,
+    time_limit: Annotated[float, typer.Option("--time-limit", help="Seconds per point.")]
+    = DEFAULTS["time_limit_s"],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    """Pareto front of cost against a policy objective (epsilon-constraint): the
+    non-dominated plans and the decisions that change along the front."""
+    import pandas as pd
+
+    from capacity.pareto import pareto, parse_objective
+
+    if not objective:
+        _fail("--objective is required, e.g. --objective domestic_share:JP")
+    if workers is not None and workers < 1:
+        _fail("--workers must be at least 1")
+    options = _options(time_limit_s=time_limit)
+    loaded = _load(case, debug)
+    goal = _or_exit(lambda: parse_objective(objective, loaded), "bad --objective", debug)
+    try:
+        with _batch_progress("solving points", points, 0) as show:
+            front = _or_exit(lambda: pareto(
+                loaded, goal, points=points, options=options, workers=workers,
+                scheduler=scheduler, out=out_dir, resume=resume,
+                progress=None if as_json else show), "cannot draw the front", debug)
+    except FileExistsError as e:
+        _fail(str(e))
+    if plot is not None:
+        front.write_plot(plot)
+    if as_json:
+        print(json.dumps(front.to_json(), default=str))
+        return
+    table = Table(title=f"Cost against {goal} ({goal.sense})")
+    for col in ("point", "ε", "status", "cost MUSD", "value", "on front", "changes"):
+        table.add_column(col, justify="left" if col in ("changes", "status") else "right")
+    for r in front.points.itertuples(index=False):
+        table.add_row(r.point, f"{r.epsilon:.3f}", r.status,
+                      "—" if pd.isna(r.cost) else f"{r.cost:,.1f}",
+                      "—" if pd.isna(r.value) else f"{r.value:.3f}",
+                      "yes" if r.on_front else "", escape(r.changes))
+    out.print(table)
+    for message in front.messages:
+        out.print(f"note: {message}", highlight=False)
+    if plot is not None:
+        out.print(f"plot: {plot}", highlight=False)
+
+
 def _allocation_table(result: Allocation) -> Table:
     frame = result.members
     columns = ["member", "kind", "standalone_musd", "allocated_musd", "saving_musd",
@@ -505,7 +695,7 @@ def _options(**values: object) -> SolveOptions:
 
 
 def _fail(message: str) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
     raise typer.Exit(EXIT_INVALID)
 
 

@@ -67,7 +67,7 @@ def extract_tables(built: BuiltModel) -> dict[str, pd.DataFrame]:
     unmet = pd.DataFrame(
         [(p, mk, t, pot, serve_vals.get((p, mk, t), 0.0),
           max(pot - serve_vals.get((p, mk, t), 0.0), 0.0))
-         for (p, mk, t), pot in sorted(ix.potential.items())],
+         for (p, mk, t), pot in sorted(ix.potential.items()) if pot > 0],
         columns=["program", "market", "period", "potential_batches", "served_batches",
                  "unmet_batches"])
 
@@ -185,6 +185,10 @@ def _cost_breakdown(built: BuiltModel, build_vals: list[int], open_vals: list[in
         ("served_value", -float(sum(ix.serve_value[d] * v for d, v in serve_vals.items()))),
         ("reservations", dot(ix.reservations.cost, ix.reservations.reserve, reserve_vals)),
     ]
+    if ix.shortfall_cost:  # the stochastic model's penalty on unmet commitments
+        keys = list(ix.shortfall_cost)
+        rows.append(("unmet_commitments", dot(ix.shortfall_cost, keys,
+                                              _values(built.pyomo.Shortfall, keys))))
     return pd.DataFrame(rows, columns=["component", "pv_musd"])
 
 

@@ -12,7 +12,7 @@ Index letters (reserved, as in the formulation): p program, s site, k suite
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
@@ -132,6 +132,9 @@ class IndexSets:
     elastic: bool = False
     barred_ship: list[ShipKey] = field(default_factory=list)  # elastic only
     build_upper: dict[Suite, int] = field(default_factory=dict)  # Build's upper bound
+    # Committed offtakes allowed to go unmet, at this discounted cost per batch (set by the
+    # stochastic model's unmet penalty); empty: every commitment must be met.
+    shortfall_cost: dict[DemandKey, float] = field(default_factory=dict)
 
 
 # Elastic mode: how many modules beyond max_modules a suite may take (each penalised).
@@ -209,19 +212,7 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
             return 0
         return earliest_module_online.get(k)
 
-    # Demand: committed offtakes (summed over anchors) and potential demand.
-    committed: dict[DemandKey, float] = defaultdict(float)
-    for p, mkt, t, b in zip(case.offtakes["program"], case.offtakes["market"],
-                            case.offtakes["period"], case.offtakes["committed_batches"],
-                            strict=True):
-        if b > 0:
-            committed[(p, mkt, int(t))] += float(b)
-    potential = {(p, mkt, int(t)): float(b) for p, mkt, t, b in zip(
-        case.demand["program"], case.demand["market"], case.demand["period"],
-        case.demand["potential_batches"], strict=True) if b > 0}
-    value = {(p, mkt, int(t)): float(v) for p, mkt, t, v in zip(
-        case.demand["program"], case.demand["market"], case.demand["period"],
-        case.demand["value_musd_per_batch"], strict=True)}
+    committed, potential, value = _demand(case)
     demand_keys = sorted(set(committed) | set(potential))
 
     # Lanes: origin region -> market; the domestic lane is free unless given.
@@ -367,6 +358,48 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
         fund_max_share=fund_max_share, fund_budget=fund_budget, reservations=reservations,
         reinvestment=reinvestment, unservable=unservable,
     )
+
+
+def with_demand(ix: IndexSets, case: Case) -> IndexSets:
+    """The index sets ``ix`` with the committed and potential demand of ``case``: the
+    same variables and rows, new right-hand sides and bounds (and the operating margin's
+    revenue and bounds, which follow demand).
+
+    ``case`` is the case ``ix`` was built from with demand scaled down or removed (the
+    stochastic model's scenarios, its expected-value case): every demand key of ``case``
+    must be one of ``ix``. Keeping the sets lets scenarios share first-stage variables
+    and lets a plan built for one demand be evaluated on another.
+    """
+    committed, potential, value = _demand(case)
+    unknown = sorted((set(committed) - set(ix.committed)) | (set(potential) - set(ix.potential)))
+    if unknown:
+        raise ValueError(f"demand not in the base case: {unknown[:3]}")
+    discount = dict(zip(case.periods["period"], case.periods["discount_factor"], strict=True))
+    potential = {d: potential.get(d, 0.0) for d in ix.potential}
+    reinvestment = _reinvestment_sets(
+        case, ix.fund_budget_rows, ix.periods, ix.ship, ix.ship_cost, discount, ix.serve,
+        potential, value, ix.open, ix.site_lead, ix.position, ix.reservations, ix.ship_bound)
+    return replace(ix, committed=dict(committed), potential=potential,
+                   reinvestment=reinvestment)
+
+
+def _demand(case: Case) -> tuple[dict[DemandKey, float], dict[DemandKey, float],
+                                 dict[DemandKey, float]]:
+    """Committed offtakes (summed over anchors, > 0), potential demand (> 0) and the
+    value of a potential batch, by (program, market, period)."""
+    committed: dict[DemandKey, float] = defaultdict(float)
+    for p, mkt, t, b in zip(case.offtakes["program"], case.offtakes["market"],
+                            case.offtakes["period"], case.offtakes["committed_batches"],
+                            strict=True):
+        if b > 0:
+            committed[(p, mkt, int(t))] += float(b)
+    potential = {(p, mkt, int(t)): float(b) for p, mkt, t, b in zip(
+        case.demand["program"], case.demand["market"], case.demand["period"],
+        case.demand["potential_batches"], strict=True) if b > 0}
+    value = {(p, mkt, int(t)): float(v) for p, mkt, t, v in zip(
+        case.demand["program"], case.demand["market"], case.demand["period"],
+        case.demand["value_musd_per_batch"], strict=True)}
+    return dict(committed), potential, value
 
 
 def existing_fixed_cost(case: Case) -> float:

@@ -201,7 +201,13 @@ TABLES: tuple[Table, ...] = (
                    default=1, lower=1, upper=100),
             _money("tech_transfer_musd", "technology-transfer cost per site, MUSD "
                    "(overridden per site by tech_transfers)"),
-            _share("success_probability", "probability of technical success", default=1.0),
+            _share("success_probability", "probability of technical success (`capacity "
+                   "stochastic`): a failed program has no demand from its readout on, "
+                   "which is `commercial_from` (the first period if empty) unless "
+                   "`readouts` lists its phases", default=1.0),
+            Column("transfer_before_readout", "bool", "`capacity stochastic`: its "
+                   "technology transfers are decided before the readout (first stage) "
+                   "rather than after it, per scenario", default=True),
         ),
         key=("program",),
     ),
@@ -373,6 +379,21 @@ TABLES = (*TABLES, Table(
         Column("name", "str", "display name", default=""),
     ),
     key=("member",),
+    required=False,
+), Table(
+    "readouts",
+    "Phase readouts of a program for `capacity stochastic`: at each readout the program "
+    "goes on with its probability of success (conditional on the readouts before); once "
+    "one fails, it has no demand (committed or potential) from that period on. A program "
+    "listed here takes its probability from these rows, not from "
+    "`programs.success_probability` (which must then be 1 or their product).",
+    (
+        _id("program", "program", ref="programs.program"),
+        _period("period", "first period whose demand depends on this readout"),
+        _share("success_probability", "probability of passing this readout, given the "
+               "earlier ones passed", required=True),
+    ),
+    key=("program", "period"),
     required=False,
 ), Table(
     "objective",

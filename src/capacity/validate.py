@@ -270,6 +270,8 @@ def _check_cross_table(parsed: dict[str, pd.DataFrame],
         problems += _check_members(parsed, sources["members"])
     if "reservations" in sources:
         problems += _check_reservation_suites(parsed, sources["reservations"])
+    if "readouts" in sources:
+        problems += _check_readouts(parsed, sources["readouts"])
     if "objective" in sources and len(parsed["objective"]) > 1:
         problems.append(Problem(sources["objective"].source, None, None,
                                 "has more than one row: give one sense and offset"))
@@ -315,6 +317,24 @@ def _check_members(parsed: dict[str, pd.DataFrame], rt: RawTable) -> list[Proble
         if member not in names:
             problems.append(Problem(rt.source, _row(rt, i), "member",
                                     f"unknown {kind} {member!r}: not in {where}"))
+    return problems
+
+
+def _check_readouts(parsed: dict[str, pd.DataFrame], rt: RawTable) -> list[Problem]:
+    """A program with phase readouts gives its overall probability there: programs'
+    success_probability must be left at 1 or equal the readouts' product."""
+    overall = parsed["programs"].set_index("program")["success_probability"]
+    product = parsed["readouts"].groupby("program")["success_probability"].prod()
+    problems = []
+    first_row = {p: i for i, p in reversed(list(enumerate(parsed["readouts"]["program"])))}
+    for program, phases in product.items():
+        given = float(overall[program])
+        if given != 1.0 and abs(given - float(phases)) > 1e-6:
+            problems.append(Problem(rt.source, _row(rt, first_row[program]),
+                                    "success_probability",
+                                    f"{program}'s readouts multiply to {phases:g} but "
+                                    f"programs.success_probability says {given:g}: leave it "
+                                    "at 1 or make them agree"))
     return problems
 
 

@@ -198,18 +198,21 @@ def add_demand_balance(m: pyo.ConcreteModel, ix: IndexSets) -> None:
     ∀(p,m,t) ∈ DEMAND_PMT:  Σ_s Ship[p,s,m,t] = committed[p,m,t] + Serve[p,m,t]
 
     Serve ≤ potential is the variable's bound, so potential demand is an upper bound.
-    Elastic: + Shortfall[p,m,t] on the left where committed > 0.
+    Elastic: + Shortfall[p,m,t] on the left where committed > 0. With an unmet penalty
+    (stochastic model): + Shortfall[p,m,t] on the left for (p,m,t) ∈ SHORTFALL_PMT, the
+    commitments allowed to go unmet at a cost (`add_total_cost`).
     """
     ships = _group(ix.ship, lambda key: (key[0], key[2], key[3]))
     serve = set(ix.serve)
     m.DEMAND_PMT = pyo.Set(dimen=3, initialize=ix.demand_rows, ordered=True)
-    if ix.elastic:
-        m.COMMITTED_PMT = pyo.Set(dimen=3, initialize=sorted(ix.committed), ordered=True)
-        m.Shortfall = pyo.Var(m.COMMITTED_PMT, domain=pyo.NonNegativeReals)
+    unmet = sorted(ix.committed) if ix.elastic else sorted(ix.shortfall_cost)
+    m.SHORTFALL_PMT = pyo.Set(dimen=3, initialize=unmet, ordered=True)
+    m.Shortfall = pyo.Var(m.SHORTFALL_PMT, domain=pyo.NonNegativeReals)
+    may_fall_short = set(unmet)
 
     def rule(m: pyo.ConcreteModel, p: str, mk: str, t: int) -> object:
         supplied = pyo.quicksum(m.Ship[key] for key in ships[(p, mk, t)])
-        if ix.elastic and (p, mk, t) in ix.committed:
+        if (p, mk, t) in may_fall_short:
             supplied += m.Shortfall[p, mk, t]
         served = m.Serve[p, mk, t] if (p, mk, t) in serve else 0.0
         return supplied == ix.committed.get((p, mk, t), 0.0) + served

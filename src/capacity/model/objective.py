@@ -14,11 +14,12 @@ def add_total_cost(m: pyo.ConcreteModel, ix: IndexSets) -> None:
 
     total_cost = Σ build_cost·Build − Σ finance_saving·Finance + Σ open_cost·Open
                + Σ assign_cost·Assign + Σ ship_cost·Ship − Σ serve_value·Serve
-               + Σ reserve_cost·Reserve + existing_fixed_cost
+               + Σ reserve_cost·Reserve + Σ shortfall_cost·Shortfall + existing_fixed_cost
 
     Coefficients are discounted in `build_index_sets`: ship_cost covers production,
     transport and tariffs; open_cost covers opening and fixed costs from opening on;
     existing sites' fixed costs are a constant, kept so the objective is the true total.
+    shortfall_cost (discounted unmet penalty) exists only in the stochastic model.
     """
     m.total_cost = pyo.Objective(
         expr=pyo.quicksum(ix.build_cost[b] * m.Build[b] for b in ix.build)
@@ -28,6 +29,7 @@ def add_total_cost(m: pyo.ConcreteModel, ix: IndexSets) -> None:
         + pyo.quicksum(ix.ship_cost[k] * m.Ship[k] for k in ix.ship)
         - pyo.quicksum(ix.serve_value[d] * m.Serve[d] for d in ix.serve)
         + pyo.quicksum(ix.reservations.cost[r] * m.Reserve[r] for r in ix.reservations.reserve)
+        + pyo.quicksum(ix.shortfall_cost[d] * m.Shortfall[d] for d in ix.shortfall_cost)
         + ix.existing_fixed_cost,
         sense=pyo.minimize,
     )
