@@ -33,7 +33,7 @@ from capacity.batch import Progress, read_results, run_batch
 from capacity.case import Case
 from capacity.errors import CaseError, Problem
 from capacity.index_sets import build_index_sets
-from capacity.solve import SolveOptions
+from capacity.solve import SolveOptions, solve
 
 # objective kind -> (rule kind, sense)
 OBJECTIVES = {"domestic_share": ("min_domestic_share", "maximise"),
@@ -220,8 +220,6 @@ def pareto(case: Case, objective: str | Objective, points: int = 5,
     """
     if points < 2:
         raise CaseError([Problem("--points", None, None, "give at least 2 points")])
-    from capacity.solve import solve
-
     options = options or SolveOptions()
     goal = objective if isinstance(objective, Objective) else parse_objective(objective, case)
     operators = dict(zip(case.sites["site"], case.sites["operator"], strict=True))

@@ -47,7 +47,7 @@ from capacity.extract import extract_tables
 from capacity.index_sets import IndexSets, build_index_sets, with_demand
 from capacity.model import BuiltModel, assemble_model
 from capacity.plan import write_folder
-from capacity.solve import SolveOptions, optimise
+from capacity.solve import SolveOptions, optimise, solve
 
 # First-stage decisions: built once, before any readout. Assign joins them for programs
 # whose transfers precede readout. Integer ones fix a plan when it is evaluated.
@@ -569,8 +569,6 @@ def _fill_plan(result: StochasticResult, ef: ExtensiveForm, rp: Evaluation) -> N
 def _evaluate_information(result: StochasticResult, ef: ExtensiveForm, ix: IndexSets,
                           solve_options: SolveOptions, say: Progress) -> None:
     """WS (each scenario alone), the EV plan and EEV (it fixed in every scenario)."""
-    from capacity.solve import solve
-
     case, options = ef.case, result.options
     ws: dict[str, float] = {}
     for i, sc in enumerate(ef.scenarios):
@@ -749,8 +747,6 @@ def _evaluate_local(case: Case, ix: IndexSets, by_name: Mapping[str, Scenario],
                     solve_options: SolveOptions) -> dict[str, float | None]:
     """Each named scenario's cost with the first stage fixed to ``plan`` (None: no plan
     can follow it there)."""
-    from capacity.solve import solve
-
     costs: dict[str, float | None] = {}
     for name in names:
         scase = scenario_case(case, by_name[name].failed)
