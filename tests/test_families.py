@@ -431,3 +431,40 @@ def test_reserved_use_is_production_binds() -> None:
     plan = solved(case)
     assert plan.objective == pytest.approx(26.0)
     assert plan.reservations.empty
+
+
+# --- max_time_to_market --------------------------------------------------------------
+# clinical_bet, certain (success 1), potential worth 5 a batch: a module (12) serves 2
+# batches earning 2·(5 − 1) = 8, so the cheapest plan serves nothing (cost 0) and P1's
+# time to market in A is 1 year (its one year of demand, 4 batches, all unserved).
+
+
+def _late_bet(limit: float | None, max_modules: int = 2) -> capacity.Case:
+    rules = {} if limit is None else {"rules": rows(
+        {"rule": "TTM_A", "kind": "max_time_to_market", "market": "A", "limit_years": limit})}
+    return edited(tiny("clinical_bet"),
+                  programs=lambda t: t.assign(success_probability=1.0),
+                  demand=lambda t: t.assign(value_musd_per_batch=5.0),
+                  suites=lambda t: t.assign(max_modules=max_modules), **rules)
+
+
+@pytest.mark.solver
+@pytest.mark.parametrize(("limit", "cost", "served"), [(None, 0, 0), (1.0, 0, 0),
+                                                       (0.5, 4, 2), (0.0, 8, 4)])
+def test_time_to_market_limit_buys_earlier_supply(limit: float | None, cost: float,
+                                                  served: float) -> None:
+    """At most 0.5 years late: 2 of 4 batches served, 1 module: 12 + 2 − 10 = 4.
+    At 0: all 4, 2 modules: 24 + 4 − 20 = 8 (checked by `capacity.check` too)."""
+    plan = solved(_late_bet(limit))
+    assert plan.objective == pytest.approx(cost)
+    assert plan.unmet_demand["served_batches"].sum() == pytest.approx(served)
+
+
+@pytest.mark.solver
+def test_unreachable_time_to_market_is_explained() -> None:
+    """One module serves 2 of 4 batches: 0.5 years late at best, the limit says 0."""
+    why = capacity.explain(_late_bet(0.0, max_modules=1))
+    assert not why.feasible
+    assert [(c.family, round(c.amount, 9)) for c in why.conflicts] == \
+        [("max_time_to_market", 0.5)]
+    assert "TTM_A" in why.short()[0] and "0.5 years over" in why.short()[0]

@@ -42,7 +42,8 @@ def test_first_point_is_the_cost_optimal_plan(domestic: capacity.ParetoFront) ->
     plan = capacity.solve(tiny("domestic_share"), TEST_OPTIONS)
     first = domestic.front.iloc[0]
     assert first["cost"] == pytest.approx(plan.objective)
-    assert first["value"] == pytest.approx(measure(domestic.objective, plan.shipments, {}))
+    assert first["value"] == pytest.approx(measure(domestic.objective, plan.tables,
+                                                   tiny("domestic_share")))
 
 
 def test_front_is_monotone_and_non_dominated(domestic: capacity.ParetoFront) -> None:
@@ -67,6 +68,21 @@ def test_concentration_front_goes_to_an_even_split() -> None:
     assert front.front["cost"].tolist() == pytest.approx([31, 39.5, 47])
     assert front.front["value"].tolist() == pytest.approx([1.0, 0.75, 0.5])
     assert front.front["value"].is_monotonic_decreasing
+
+
+def test_time_to_market_front() -> None:
+    """clinical_bet, certain, potential worth 5: serving costs 12 a module for 8 of
+    margin. 1 year late costs 0, 0.5 years 4 (one module), 0 years 8 (two): see
+    tests/test_families.py."""
+    case = edited(tiny("clinical_bet"), programs=lambda t: t.assign(success_probability=1.0),
+                  demand=lambda t: t.assign(value_musd_per_batch=5.0))
+    front = pareto(case, "time_to_market:A", points=3, options=TEST_OPTIONS, workers=1)
+    assert front.front["epsilon"].tolist() == pytest.approx([1.0, 0.5, 0.0])
+    assert front.front["cost"].tolist() == pytest.approx([0, 4, 8])
+    assert front.front["value"].tolist() == pytest.approx([1.0, 0.5, 0.0])
+    assert front.front["changes"].tolist()[1:] == [
+        "+1 modules SA antibody commercial; transfer P1 to SA",  # it starts producing
+        "+1 modules SA antibody commercial"]
 
 
 def test_points_beyond_reach_end_the_front() -> None:

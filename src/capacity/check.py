@@ -181,6 +181,7 @@ class _Checker:
         self.check_sites_and_builds(ships)
         self.check_assignments(ships)
         self.check_shares(ships)
+        self.check_time_to_market(ships)
         self.check_reservations(ships)
         self.check_funds(ships)
         self.recompute_objective(ships)
@@ -309,7 +310,7 @@ class _Checker:
         df = ships.assign(operator=ships["site"].map(self.sites["operator"]),
                           region=ships["site"].map(self.sites["region"]))
         for rule in self.case.rules.itertuples(index=False):
-            if not rule.active or rule.kind == "barred":
+            if not rule.active or rule.kind in ("barred", "max_time_to_market"):
                 continue
             into = df[df["market"] == rule.market]
             for t, g in into.groupby("period"):
@@ -331,6 +332,32 @@ class _Checker:
                         self.flag(rule.kind, f"{rule.rule} {who} {t}", excess,
                                   f"{who} supplies {mine:g} of {total:g} batches into "
                                   f"{rule.market}, above {rule.share:.0%}")
+
+    def check_time_to_market(self, ships: pd.DataFrame) -> None:
+        """Mean years of a market's potential demand unserved per program ≤ the limit:
+        served = what is shipped beyond the commitment, at most the potential."""
+        years = self.case.periods.set_index("period")["years"]
+        supplied = ships.groupby(["program", "market", "period"])["batches"].sum()
+        committed = self.case.offtakes.groupby(["program", "market", "period"])[
+            "committed_batches"].sum()
+        for rule in self.case.rules.itertuples(index=False):
+            if not rule.active or rule.kind != "max_time_to_market":
+                continue
+            demand = self.case.demand[(self.case.demand["market"] == rule.market)
+                                      & (self.case.demand["potential_batches"] > 0)]
+            programs = demand["program"].nunique()
+            late = 0.0
+            for d in demand.itertuples(index=False):
+                key = (d.program, d.market, d.period)
+                owed = float(committed.get(key, 0.0))
+                served = min(max(float(supplied.get(key, 0.0)) - owed, 0.0),
+                             float(d.potential_batches))
+                late += float(years[d.period]) * (d.potential_batches - served) \
+                    / (programs * (owed + d.potential_batches))
+            if late > rule.limit_years + self.tol:
+                self.flag("max_time_to_market", rule.rule, late - rule.limit_years,
+                          f"{late:g} years of {rule.market}'s potential demand unserved per "
+                          f"program, above {rule.limit_years:g}")
 
     def check_reservations(self, ships: pd.DataFrame) -> None:
         held = self.plan["reservations"]

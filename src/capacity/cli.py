@@ -586,7 +586,8 @@ def pareto_command(
     case: CaseArg = None,
     objective: Annotated[str, typer.Option(
         "--objective", help="KIND:MARKET with KIND domestic_share (maximise), "
-        "operator_share or country_share (minimise), e.g. domestic_share:JP.")] = "",
+        "operator_share, country_share or time_to_market (minimise), e.g. "
+        "domestic_share:JP.")] = "",
     points: Annotated[int, typer.Option("--points", help="Points on the front, the "
                                         "cost-optimal plan first.")] = 5,
     workers: Annotated[int | None, typer.Option(

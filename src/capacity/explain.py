@@ -140,6 +140,7 @@ def _slack_components(built: BuiltModel) -> dict[str, Any]:
     m = built.pyomo
     return {"committed_offtake": m.Shortfall, "min_domestic_share": m.DomesticShortfall,
             "max_operator_share": m.OperatorExcess, "max_country_share": m.CountryExcess,
+            "max_time_to_market": m.LateExcess,
             "module_cap": m.ExtraModules, "lead_time": m.EarlyModules}
 
 
@@ -214,6 +215,12 @@ def _describe(built: BuiltModel, item: Item, amount: float) -> Conflict:
                f"{r['market']}), period {t}: {what} {who} exceeds it by {amount:g} batches")
         return Conflict(family, {"rule": u, "market": r["market"], what: who, "period": t},
                         amount, "batches", msg)
+    if family == "max_time_to_market":
+        (u,) = key
+        r = rules.loc[u]
+        msg = (f"time to market {u} (at most {r['limit_years']:g} years of {r['market']}'s "
+               f"potential demand unserved per program): {amount:g} years over")
+        return Conflict(family, {"rule": u, "market": r["market"]}, amount, "years", msg)
     if family == "exclusion":
         operator, mkt = key
         barred = [u for u, r in rules.iterrows() if r["kind"] == "barred" and r["active"]

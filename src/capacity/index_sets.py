@@ -39,6 +39,24 @@ class ShareRule:
     subjects: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class TimeToMarketRule:
+    """An active `max_time_to_market` rule on market m: the programs' mean years of m's
+    potential demand left unserved, constant − Σ weight·Serve, at most ``limit`` years.
+
+    With P_m the programs with potential demand in m and D = committed + potential of
+    (p,m,t): weight[p,m,t] = years_t / (|P_m|·D) on SERVE keys; ``constant`` = Σ over
+    every potential (p,m,t) of years_t·potential / (|P_m|·D) (demand never served counts
+    in full).
+    """
+
+    rule: str
+    market: str
+    limit: float
+    weight: dict[DemandKey, float]
+    constant: float
+
+
 @dataclass
 class Reservations:
     """Pooled reservation contracts (table ``reservations``) expanded to their sets.
@@ -98,6 +116,7 @@ class IndexSets:
     production_rows: list[tuple[str, str, int]]  # PRODUCTION_PST
     fund_budget_rows: list[tuple[str, int]]
     share_rules: list[ShareRule]
+    time_to_market_rules: list[TimeToMarketRule]
     # coefficients (discounted, MUSD) and data the rows need
     suite_of_ship: dict[ShipKey, Suite]
     slots_per_batch: dict[tuple[str, str], float]
@@ -334,6 +353,12 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
         case, build_set, site_region, discount, position)
     fund_budget_rows = sorted({(f, t) for (f, _s, _q, _c, t) in finance})
     reservations = _reservation_sets(case, ship, suite_of_ship, discount)
+    time_to_market = _time_to_market_rules(case, serve, committed, potential)
+    for r in time_to_market:
+        if not r.weight and r.constant > r.limit + 1e-9:
+            unservable.append(f"time-to-market rule {r.rule}: {r.constant:g} years of "
+                              f"{r.market}'s potential demand can never be served, above "
+                              f"its limit of {r.limit:g}")
     reinvestment = _reinvestment_sets(
         case, fund_budget_rows, periods, ship, ship_cost, discount, serve, potential, value,
         open_set, site_lead, position, reservations, ship_bound)
@@ -344,6 +369,7 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
         capacity_rows=capacity_rows, production_rows=production_rows,
         fund_budget_rows=fund_budget_rows, share_rules=_share_rules(case, ship, site_operator,
                                                                      site_region),
+        time_to_market_rules=time_to_market,
         suite_of_ship=suite_of_ship, slots_per_batch=slots, ship_cost=ship_cost,
         ship_cost_parts=parts, serve_value=serve_value, potential=potential,
         committed=dict(committed), build_cost=build_cost, open_cost=open_cost,
@@ -380,7 +406,8 @@ def with_demand(ix: IndexSets, case: Case) -> IndexSets:
         case, ix.fund_budget_rows, ix.periods, ix.ship, ix.ship_cost, discount, ix.serve,
         potential, value, ix.open, ix.site_lead, ix.position, ix.reservations, ix.ship_bound)
     return replace(ix, committed=dict(committed), potential=potential,
-                   reinvestment=reinvestment)
+                   reinvestment=reinvestment, time_to_market_rules=_time_to_market_rules(
+                       case, ix.serve, committed, {d: b for d, b in potential.items() if b > 0}))
 
 
 def _demand(case: Case) -> tuple[dict[DemandKey, float], dict[DemandKey, float],
@@ -449,6 +476,39 @@ def _share_rules(case: Case, ship: list[ShipKey], site_operator: dict[str, str],
             subjects = tuple(sorted(pool if rule.subject == "*" else {rule.subject} & pool))
         out.append(ShareRule(rule.rule, rule.kind, rule.market, float(rule.share), subjects))
     return out
+
+
+def _time_to_market_rules(case: Case, serve: list[DemandKey],
+                          committed: dict[DemandKey, float],
+                          potential: dict[DemandKey, float]) -> list[TimeToMarketRule]:
+    """Active `max_time_to_market` rules with their weights (see `TimeToMarketRule`)."""
+    servable = set(serve)
+    out = []
+    for rule in sorted(case.rules.itertuples(index=False), key=lambda r: r.rule):
+        if not rule.active or rule.kind != "max_time_to_market":
+            continue
+        weights = time_to_market_weights(case, rule.market, committed, potential)
+        out.append(TimeToMarketRule(
+            rule.rule, rule.market, float(rule.limit_years),
+            {d: w for d, w in weights.items() if d in servable},
+            sum(w * potential[d] for d, w in weights.items())))
+    return out
+
+
+def time_to_market_weights(case: Case, market: str,
+                           committed: dict[DemandKey, float] | None = None,
+                           potential: dict[DemandKey, float] | None = None,
+                           ) -> dict[DemandKey, float]:
+    """years_t / (|P_m|·(committed + potential)[p,m,t]) for every potential-demand key of
+    ``market`` (the case's own demand unless given): a program's time to market there is
+    Σ weight·unserved potential (`TimeToMarketRule`)."""
+    if committed is None or potential is None:
+        committed, potential, _value = _demand(case)
+    years = dict(zip(case.periods["period"], case.periods["years"], strict=True))
+    keys = sorted(d for d, b in potential.items() if d[1] == market and b > 0)
+    programs = len({p for (p, _m, _t) in keys})
+    return {d: float(years[d[2]]) / (programs * (committed.get(d, 0.0) + potential[d]))
+            for d in keys}
 
 
 def _finance_sets(

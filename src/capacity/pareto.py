@@ -8,12 +8,16 @@ Secondary objectives, each for one market M (``--objective KIND:M``):
 - ``operator_share`` (minimise): the largest share of one operator in M's supply, over
   operators and periods (a linear proxy of concentration).
 - ``country_share`` (minimise): the same for producing regions.
+- ``time_to_market`` (minimise): the programs' mean years of M's potential demand left
+  unserved: a program launched L years after its demand starts scores L (a linear proxy
+  of weighted time to market; models/formulation.md).
 
-Each is exactly what a rule of the case states (`min_domestic_share`, or
-`max_operator_share` / `max_country_share` with subject ``*``), so point ε of the front is
-the case plus one such rule at share ε: the cheapest plan whose objective is at least (at
-most) ε. The points run from the cost-optimal plan's own value to the best conceivable
-(1 for a domestic share; 1/n for n operators or regions able to supply M) and are solved
+Each is exactly what a rule of the case states (`min_domestic_share`,
+`max_operator_share` / `max_country_share` with subject ``*``, `max_time_to_market`), so
+point ε of the front is the case plus one such rule at ε: the cheapest plan whose
+objective is at least (at most) ε. The points run from the cost-optimal plan's own value
+to the best conceivable (1 for a domestic share; 1/n for n operators or regions able to
+supply M; for time to market, the demand no site can ever serve) and are solved
 in parallel as one batch (`capacity.batch.run_batch`). Points no plan can reach are
 reported as such; the front holds the non-dominated plans.
 """
@@ -21,7 +25,7 @@ reported as such; the front holds the non-dominated plans.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,13 +36,14 @@ import pandas as pd
 from capacity.batch import Progress, read_results, run_batch
 from capacity.case import Case
 from capacity.errors import CaseError, Problem
-from capacity.index_sets import build_index_sets
+from capacity.index_sets import build_index_sets, time_to_market_weights
 from capacity.solve import SolveOptions, solve
 
 # objective kind -> (rule kind, sense)
 OBJECTIVES = {"domestic_share": ("min_domestic_share", "maximise"),
               "operator_share": ("max_operator_share", "minimise"),
-              "country_share": ("max_country_share", "minimise")}
+              "country_share": ("max_country_share", "minimise"),
+              "time_to_market": ("max_time_to_market", "minimise")}
 PARETO_RULE = "PARETO_EPSILON"
 
 
@@ -79,10 +84,19 @@ def parse_objective(text: str, case: Case) -> Objective:
     return Objective(kind, market)
 
 
-def measure(objective: Objective, shipments: pd.DataFrame,
-            operators: dict[str, str]) -> float | None:
-    """The objective's value for a plan's shipments (None: nothing is supplied to the
-    market). ``operators`` maps site → operator."""
+def measure(objective: Objective, tables: Mapping[str, pd.DataFrame],
+            case: Case) -> float | None:
+    """The objective's value in a plan (its ``shipments`` and ``unmet_demand`` tables);
+    None when nothing is supplied to the market."""
+    shipments = tables["shipments"]
+    if objective.kind == "time_to_market":
+        weights = time_to_market_weights(case, objective.market)
+        unmet = tables["unmet_demand"]
+        unserved = {(p, m, int(t)): float(u) for p, m, t, u in zip(
+            unmet["program"], unmet["market"], unmet["period"], unmet["unmet_batches"],
+            strict=True)}
+        return float(sum(w * unserved.get(d, 0.0) for d, w in weights.items()))
+    operators = dict(zip(case.sites["site"], case.sites["operator"], strict=True))
     to_market = shipments[shipments["market"] == objective.market]
     if to_market.empty or to_market["batches"].sum() <= 0:
         return None
@@ -99,10 +113,16 @@ def measure(objective: Objective, shipments: pd.DataFrame,
 
 def best_conceivable(objective: Objective, case: Case) -> float:
     """The end of the front: 1 for a domestic share; 1/n for n operators (regions) with
-    a lane to the market (no plan spreads supply thinner)."""
+    a lane to the market (no plan spreads supply thinner); for time to market, the
+    potential demand no site can serve."""
     if objective.kind == "domestic_share":
         return 1.0
     ix = build_index_sets(case)
+    if objective.kind == "time_to_market":
+        weights = time_to_market_weights(case, objective.market)
+        servable = set(ix.serve)
+        return float(sum(w * ix.potential[d] for d, w in weights.items()
+                         if d not in servable))
     owner = ix.site_operator if objective.kind == "operator_share" else ix.site_region
     suppliers = {owner[s] for (_p, s, mk, _t) in ix.ship if mk == objective.market}
     return 1.0 / max(len(suppliers), 1)
@@ -112,8 +132,10 @@ def with_epsilon(case: Case, objective: Objective, epsilon: float) -> Case:
     """``case`` plus the rule that holds the objective at ε."""
     rule = {"rule": PARETO_RULE, "kind": OBJECTIVES[objective.kind][0],
             "market": objective.market,
-            "subject": "" if objective.kind == "domestic_share" else "*",
-            "share": float(epsilon), "active": True}
+            "subject": "" if objective.kind in ("domestic_share", "time_to_market") else "*",
+            "share": 0.0 if objective.kind == "time_to_market" else float(epsilon),
+            "limit_years": float(epsilon) if objective.kind == "time_to_market" else 0.0,
+            "active": True}
     rules = pd.concat([case.rules, pd.DataFrame([rule])], ignore_index=True)
     return replace(case, rules=rules)
 
@@ -222,13 +244,12 @@ def pareto(case: Case, objective: str | Objective, points: int = 5,
         raise CaseError([Problem("--points", None, None, "give at least 2 points")])
     options = options or SolveOptions()
     goal = objective if isinstance(objective, Objective) else parse_objective(objective, case)
-    operators = dict(zip(case.sites["site"], case.sites["operator"], strict=True))
     cheapest = solve(case, options)
     if not cheapest.has_solution:
         raise CaseError([Problem(case.name, None, None, f"the case itself ends "
                                  f"{cheapest.status}, so there is no front: "
                                  + "; ".join(cheapest.messages))])
-    v0 = measure(goal, cheapest.shipments, operators)
+    v0 = measure(goal, cheapest.tables, case)
     if v0 is None:
         raise CaseError([Problem("--objective", None, None, "the cost-optimal plan supplies "
                                  f"nothing to {goal.market}")])
@@ -241,8 +262,9 @@ def pareto(case: Case, objective: str | Objective, points: int = 5,
         summary = run_batch(source, folder, workers=workers, scheduler=scheduler,
                             resume=resume, progress=progress)
         tables = {name: read_results(folder, name)
-                  for name in ("shipments", "builds", "openings", "assignments")}
-    front = ParetoFront(goal, _points_table(source, summary, tables, operators))
+                  for name in ("shipments", "unmet_demand", "builds", "openings",
+                               "assignments")}
+    front = ParetoFront(goal, _points_table(source, summary, tables))
     unreachable = front.points[front.points["status"] == "infeasible"]
     if not unreachable.empty:
         sign = "≥" if goal.sense == "maximise" else "≤"
@@ -256,7 +278,7 @@ def pareto(case: Case, objective: str | Objective, points: int = 5,
 
 
 def _points_table(source: EpsilonPoints, summary: pd.DataFrame,
-                  tables: dict[str, pd.DataFrame], operators: dict[str, str]) -> pd.DataFrame:
+                  tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """One row per point with its value, whether it is on the front, and what changes."""
     goal = source.objective
     by_name = summary.set_index("scenario")
@@ -264,10 +286,10 @@ def _points_table(source: EpsilonPoints, summary: pd.DataFrame,
     for name, epsilon in source.scenarios.items():
         status = str(by_name.at[name, "status"]) if name in by_name.index else "missing"
         feasible = status in ("optimal", "time_limit_feasible")
-        ships = _of(tables["shipments"], name)
+        mine = {k: _of(tables[k], name) for k in ("shipments", "unmet_demand")}
         rows.append({"point": name, "epsilon": epsilon, "status": status,
                      "cost": float(by_name.at[name, "objective"]) if feasible else None,
-                     "value": measure(goal, ships, operators) if feasible else None,
+                     "value": measure(goal, mine, source.base) if feasible else None,
                      "gap": by_name.at[name, "gap"] if feasible and "gap" in by_name else None})
     table = pd.DataFrame(rows)
     table["on_front"] = [
@@ -293,7 +315,7 @@ def _points_table(source: EpsilonPoints, summary: pd.DataFrame,
 def _of(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     if frame.empty:
         return pd.DataFrame(columns=["scenario", "program", "site", "origin", "market",
-                                     "period", "batches"])
+                                     "period", "batches", "unmet_batches"])
     return frame[frame["scenario"] == name]
 
 

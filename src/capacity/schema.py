@@ -19,7 +19,8 @@ ColumnKind = Literal["str", "int", "float", "bool", "list"]
 MODALITIES = ("antibody", "adc", "aav", "cell", "microbial")
 SCALES = ("clinical", "commercial")
 SITE_STATUSES = ("existing", "candidate")
-RULE_KINDS = ("barred", "min_domestic_share", "max_operator_share", "max_country_share")
+RULE_KINDS = ("barred", "min_domestic_share", "max_operator_share", "max_country_share",
+              "max_time_to_market")
 
 # Magnitudes beyond these are data errors (a unit slip, 1e30 pasted from a solver), not plans.
 MAX_MONEY_MUSD = 1e9
@@ -330,13 +331,19 @@ TABLES: tuple[Table, ...] = (
         "rules",
         "Policy rules by market. `subject`: for `barred`, an operator or `flag:NAME`; for "
         "`max_operator_share`, an operator or `*` (each operator); for `max_country_share`, "
-        "a region or `*` (each region); unused for `min_domestic_share`.",
+        "a region or `*` (each region); unused for `min_domestic_share` and "
+        "`max_time_to_market` (the programs' mean years of the market's potential demand "
+        "left unserved, at most `limit_years`; models/formulation.md).",
         (
             _id("rule", "rule identifier"),
             Column("kind", "str", "rule type", required=True, choices=RULE_KINDS),
             _id("market", "market the rule applies to", ref="regions.region"),
             Column("subject", "str", "who the rule names (see above)", default=""),
-            _share("share", "the share limit (unused for `barred`)", default=0.0),
+            _share("share", "the share limit (unused for `barred`, `max_time_to_market`)",
+                   default=0.0),
+            Column("limit_years", "float", "`max_time_to_market`: the most mean years of "
+                   "potential demand left unserved per program", default=0.0, lower=0.0,
+                   upper=1000.0),
             Column("active", "bool", "whether the rule is applied", default=True),
         ),
         key=("rule",),

@@ -379,7 +379,7 @@ def _check_rule_subjects(parsed: dict[str, pd.DataFrame], rt: RawTable) -> list[
             problems.append(Problem(rt.source, _row(rt, i), "subject",
                                     f"{subject!r} is not valid for a {rule.kind} rule: "
                                     f"expected {expect}"))
-        if rule.kind != "barred" and rule.share <= 0 and rule.kind != "min_domestic_share":
+        if rule.kind in ("max_operator_share", "max_country_share") and rule.share <= 0:
             problems.append(Problem(rt.source, _row(rt, i), "share",
                                     f"a {rule.kind} rule needs a share above 0"))
     return problems

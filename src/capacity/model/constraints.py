@@ -319,6 +319,30 @@ def add_max_country_share(m: pyo.ConcreteModel, ix: IndexSets) -> None:
                    "CountryExcess", ix.site_region.__getitem__)
 
 
+def add_max_time_to_market(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+    """Time to market: the programs' mean years of a market's potential demand left
+    unserved stays within the rule's limit (a linear proxy: a program launched L years
+    after its demand starts scores L; partly served periods count in part).
+
+    ∀ rule u (max_time_to_market, market m) with SERVE keys in m:
+        constant[u] − Σ_{(p,m,t) ∈ SERVE} weight[u,p,t]·Serve[p,m,t] ≤ limit[u]
+    weight = years_t / (|P_m|·(committed + potential)[p,m,t]), P_m the programs with
+    potential demand in m; constant[u] = Σ weight·potential over all of m's potential
+    demand (`TimeToMarketRule`). Elastic: + LateExcess[u] on the right.
+    """
+    rules = {r.rule: r for r in ix.time_to_market_rules if r.weight}
+    m.TIME_TO_MARKET_U = pyo.Set(initialize=sorted(rules), ordered=True)
+    if ix.elastic:
+        m.LateExcess = pyo.Var(m.TIME_TO_MARKET_U, domain=pyo.NonNegativeReals)
+
+    def rule(m: pyo.ConcreteModel, u: str) -> object:
+        r = rules[u]
+        late = r.constant - pyo.quicksum(w * m.Serve[d] for d, w in r.weight.items())
+        return late <= r.limit + (m.LateExcess[u] if ix.elastic else 0.0)
+
+    m.max_time_to_market = pyo.Constraint(m.TIME_TO_MARKET_U, rule=rule)
+
+
 def add_financing_within_capex(m: pyo.ConcreteModel, ix: IndexSets) -> None:
     """Funds together cover at most the capex actually spent.
 
@@ -464,6 +488,7 @@ CONSTRAINT_BUILDERS: tuple[Callable[[pyo.ConcreteModel, IndexSets], None], ...] 
     add_market_supply,
     add_max_operator_share,
     add_max_country_share,
+    add_max_time_to_market,
     add_financing_within_capex,
     add_fund_share_cap,
     add_fund_budget,

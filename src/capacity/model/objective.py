@@ -39,12 +39,13 @@ def add_total_violation(m: pyo.ConcreteModel, ix: IndexSets) -> None:
     """Elastic mode: minimise how far commitments and rules are violated, in batches.
 
     total_violation = Σ Shortfall + w·(Σ DomesticShortfall + Σ OperatorExcess
-                    + Σ CountryExcess + Σ_{barred lanes} Ship
+                    + Σ CountryExcess + Σ LateExcess + Σ_{barred lanes} Ship
                     + Σ_k module_batches[k]·ExtraModules[k]
                     + Σ_(k,t) module_batches[k]·EarlyModules[k,t])
 
     Every term counts batches (an extra module counts the batches it adds), so no family
-    is preferred by its units. w = RULE_WEIGHT < 1 breaks ties: where giving way on a rule
+    is preferred by its units, except LateExcess (years of time to market: a year late
+    weighs like a batch short). w = RULE_WEIGHT < 1 breaks ties: where giving way on a rule
     and on the signed commitment it blocks are equally large, the rule gives, so the
     explanation names the rule. Costs play no part: the question is what cannot hold.
     """
@@ -55,6 +56,7 @@ def add_total_violation(m: pyo.ConcreteModel, ix: IndexSets) -> None:
             pyo.quicksum(m.DomesticShortfall.values())
             + pyo.quicksum(m.OperatorExcess.values())
             + pyo.quicksum(m.CountryExcess.values())
+            + pyo.quicksum(m.LateExcess.values())
             + pyo.quicksum(m.Ship[k] for k in ix.barred_ship)
             + pyo.quicksum(ix.suite_module[k] * m.ExtraModules[k] for k in m.MODULE_CAP_K)
             + pyo.quicksum(ix.suite_module[r[:3]] * m.EarlyModules[r] for r in m.EARLY_KT)),
