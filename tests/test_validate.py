@@ -58,7 +58,8 @@ def test_all_problems_are_collected_with_file_row_and_column(tmp_path: Path) -> 
                                      "SB,antibody,commercial,1e30\n")
     assert _problems(case) == [
         "sites.csv, row 1, column 'fixd': unknown column; sites has site, operator, region, "
-        "status, name, fixed_cost_musd_per_year, opening_cost_musd, lead_time_periods",
+        "status, name, fixed_cost_musd_per_year, opening_cost_musd, lead_time_periods, "
+        "latitude, longitude",
         "sites.csv, row 3, column 'operator': unknown operator 'OX': not in operators",
         "sites.csv, row 3, column 'status': 'open' is not one of existing, candidate",
         "sites.csv, row 4, column 'region': unknown region 'Z': not in regions",

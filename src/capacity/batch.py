@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ import pandas as pd
 
 from capacity.case import Case
 from capacity.errors import CaseError
-from capacity.plan import TABLE_NAMES
+from capacity.plan import TABLE_NAMES, write_file
 from capacity.scenarios import read_scenarios
 from capacity.solve import Resolver, SolveOptions
 
@@ -245,14 +244,14 @@ class ResultStore:
                 continue
             out = frame.copy()
             out.insert(0, "scenario", name)
-            _atomic(target, partial(_to_parquet, out))
+            write_file(target, partial(_to_parquet, out))
         text = json.dumps(summary, default=str)
-        _atomic(self.folder / "done" / f"{name}.json", lambda p: p.write_text(text))
+        write_file(self.folder / "done" / f"{name}.json", lambda p: p.write_text(text))
 
     def write_summary(self) -> None:
         """Write ``summary.parquet`` from the per-scenario summaries (once per run: the
         ``done/`` files are the record, so rewriting it after each scenario is not needed)."""
-        _atomic(self.folder / "summary.parquet", partial(_to_parquet, self.summary()))
+        write_file(self.folder / "summary.parquet", partial(_to_parquet, self.summary()))
 
     def summary(self) -> pd.DataFrame:
         """One row per finished scenario."""
@@ -277,15 +276,3 @@ def read_results(folder: str | Path, table: str) -> pd.DataFrame:
 
 def _to_parquet(frame: pd.DataFrame, path: Path) -> None:
     frame.to_parquet(path, index=False)
-
-
-def _atomic(target: Path, write: Callable[[Path], object]) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -42,6 +42,7 @@ class Case:
     objective: pd.DataFrame
     name: str = field(default="case", compare=False)
     load_seconds: float = field(default=0.0, compare=False)
+    source: str = field(default="", compare=False)  # the path it was loaded from, if any
 
     @classmethod
     def from_frames(cls, frames: dict[str, pd.DataFrame], name: str = "case") -> Case:
@@ -58,7 +59,7 @@ class Case:
     def tables(self) -> dict[str, pd.DataFrame]:
         """All tables by name."""
         return {f.name: getattr(self, f.name) for f in fields(self)
-                if f.name not in ("name", "load_seconds")}
+                if f.name not in ("name", "load_seconds", "source")}
 
     @property
     def objective_sense(self) -> tuple[str, float, str]:
@@ -105,4 +106,5 @@ def load_case(path: str | Path | None = None) -> Case:
     resolved = default_case_path() if path is None else Path(path)
     tables = validate_tables(read_tables(resolved))
     name = resolved.stem if resolved.is_file() else resolved.name
-    return Case(**tables, name=name, load_seconds=time.perf_counter() - t0)
+    return Case(**tables, name=name, load_seconds=time.perf_counter() - t0,
+                source=str(resolved.resolve()))

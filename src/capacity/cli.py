@@ -511,7 +511,7 @@ def stochastic_command(
         _fail("--decompose ph minimises the expected cost: drop --cvar-weight or use ef")
     options = _options(time_limit_s=time_limit, mip_rel_gap=gap)
     loaded = _load(case, debug)
-    say = None if as_json else (lambda line: err.print(f"[dim]{escape(line)}[/dim]"))
+    say = None if as_json else _step
     try:
         if decompose == "ph":
             result = solve_progressive_hedging(loaded, stoch, options, ph_iterations,
@@ -646,6 +646,37 @@ def pareto_command(
         out.print(f"plot: {plot}", highlight=False)
 
 
+@app.command("report")
+def report_command(
+    source: Annotated[Path, typer.Argument(
+        help="A plan folder (capacity solve --out) or a batch results folder (capacity "
+        "batch --out).", show_default=False)],
+    out_file: Annotated[Path, typer.Option("--out", help="The HTML file to write.")]
+    = Path("report.html"),
+    case: Annotated[Path | None, typer.Option(
+        "--case", help="The plan's case, where the plan's recorded source has moved.")]
+    = None,
+    base: Annotated[str | None, typer.Option(
+        "--base", help="Batch report: the scenario to compare against.")] = None,
+    price_rules: Annotated[bool, typer.Option(
+        "--rule-prices/--no-rule-prices", help="Plan report: re-solve without each active "
+        "rule to price it.")] = True,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    """One self-contained HTML report (charts, map, works offline) of a plan, or of a
+    batch's scenarios against a base."""
+    from capacity.report import write_report
+
+    loaded = None if case is None else _load(case, debug)
+    try:
+        written = _or_exit(lambda: write_report(source, out_file, loaded, base, price_rules,
+                                                _step), "cannot report", debug)
+    except (KeyError, FileNotFoundError) as e:
+        _fail(str(e.args[0]))
+    out.print(f"report: {written} ({written.stat().st_size / 1e6:.1f} MB, works offline)",
+              highlight=False)
+
+
 def _allocation_table(result: Allocation) -> Table:
     frame = result.members
     columns = ["member", "kind", "standalone_musd", "allocated_musd", "saving_musd",
@@ -693,6 +724,11 @@ def _options(**values: object) -> SolveOptions:
         names = {"time_limit_s": "time-limit", "mip_rel_gap": "gap"}
         _fail("; ".join(f"--{names.get(str(x['loc'][0]), x['loc'][0])}: {x['msg']}"
                         for x in e.errors()))
+
+
+def _step(line: str) -> None:
+    """Progress of a long command, on stderr (stdout stays the result)."""
+    err.print(f"[dim]{escape(line)}[/dim]", highlight=False)
 
 
 def _fail(message: str) -> NoReturn:

@@ -52,6 +52,8 @@ class Plan:
             (revenue, operating cost and margin by period, undiscounted) and ``fund_use``
             (each fund's budget, reinvested money and financing by period).
         sense, unit: how ``objective`` is reported (``minimise``/``maximise``, its unit).
+        case_source: the folder or workbook the case was loaded from ("" when built in
+            memory), so a saved plan can find its case (`capacity report`).
         net_cost: the net discounted cost the engine minimised; the ``costs`` table sums
             to it (equal to ``objective`` unless the case asks otherwise).
         numerics: [min, max] absolute coefficients of the model HiGHS solved (``matrix``,
@@ -74,6 +76,7 @@ class Plan:
     unit: str = "MUSD"
     net_cost: float | None = None
     numerics: dict[str, list[float]] = field(default_factory=dict)
+    case_source: str = ""
 
     @classmethod
     def without_solution(cls, case_name: str, status: Status, options: dict[str, Any],
@@ -109,6 +112,7 @@ class Plan:
             "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
             **self.size, "counters": self.counters, "options": self.options,
             "messages": self.messages, "capacity_version": __version__,
+            "case_source": self.case_source,
         }
 
     def save(self, folder: str | Path, fmt: Literal["csv", "parquet"] = "csv") -> Path:
@@ -150,3 +154,21 @@ def write_folder(target: Path, write: Callable[[Path], None]) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def write_file(target: Path, write: Callable[[Path], object]) -> None:
+    """Write ``target`` through a temporary file beside it, renamed into place: a reader
+    never sees a partial file. The file gets the usual permissions (0666 less the umask),
+    not the temporary file's 0600."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

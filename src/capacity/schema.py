@@ -100,6 +100,13 @@ def _batches(name: str, doc: str, required: bool = False) -> Column:
 MAX_PERIOD = 100_000
 
 
+def _coordinates(doc: str) -> tuple[Column, Column]:
+    return (Column("latitude", "float", f"degrees north: {doc}", default=None, lower=-90.0,
+                   upper=90.0),
+            Column("longitude", "float", f"degrees east: {doc}", default=None, lower=-180.0,
+                   upper=180.0))
+
+
 def _period(name: str, doc: str, required: bool = True) -> Column:
     return Column(name, "int", doc, required=required, ref="periods.period", lower=0,
                   upper=MAX_PERIOD)
@@ -128,6 +135,7 @@ TABLES: tuple[Table, ...] = (
             Column("name", "str", "display name", default=""),
             Column("bloc", "str", "trade or political bloc, informational", default=""),
             Column("currency", "str", "local currency, informational", default=""),
+            *_coordinates("the market's centre, for the report's map (lanes end there)"),
         ),
         key=("region",),
     ),
@@ -161,6 +169,7 @@ TABLES: tuple[Table, ...] = (
             Column("lead_time_periods", "int",
                    "periods from the opening decision until a candidate site can produce",
                    default=0, lower=0, upper=50),
+            *_coordinates("where the site is, for the report's map"),
         ),
         key=("site",),
     ),

