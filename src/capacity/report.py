@@ -391,7 +391,8 @@ def plan_report(plan_dir: str | Path, case: Case | None = None, price_rules: boo
         figures.append(("map", world))
     if price_rules and summary.get("objective") is not None:
         options = SolveOptions(**{k: v for k, v in summary.get("options", {}).items()
-                                  if k in SolveOptions.model_fields})
+                                  if k in SolveOptions.model_fields
+                                  and k not in ("model_file", "log")})
         prices = rule_prices(case, float(summary["objective"]), options, progress)
         shown = prices.assign(binding=prices["binding"].map({True: "yes", False: "no"})) \
             .rename(columns={"price_musd": "price (MUSD)", "status_without": "without it"})
