@@ -19,7 +19,8 @@ import pytest
 import capacity
 from capacity.batch import run_batch
 from capacity.errors import CaseError
-from capacity.report import plan_report, read_saved_plan, rule_prices, write_report
+from capacity.plan import read_saved_plan
+from capacity.report import plan_report, rule_prices, write_report
 from test_cli import run
 
 from conftest import TEST_OPTIONS, tiny

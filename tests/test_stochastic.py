@@ -158,6 +158,7 @@ def test_risk_measure_by_hand() -> None:
 
 def test_progressive_hedging_finds_the_extensive_form_plan() -> None:
     result = solve_progressive_hedging(tiny("clinical_bet"), solve_options=TEST_OPTIONS)
+    assert result is not None  # rank 0 (the only rank here) gets the result
     assert result.status == "feasible"
     assert (result.objective, result.bound) == pytest.approx((0, -8))  # RP, and WS bound
     assert result.first_stage["builds"].empty

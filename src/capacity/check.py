@@ -10,7 +10,6 @@ disagreement with the solver is a bug in one of the two.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from capacity.case import Case
-from capacity.errors import CaseError, Problem
+from capacity.plan import read_saved_plan
 
 PLAN_TABLES = ("shipments", "builds", "openings", "financing", "assignments", "reservations",
                "reservation_use")
@@ -70,25 +69,7 @@ def read_plan(plan_dir: Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     Raises:
         CaseError: a file is missing or unreadable.
     """
-    plan_dir = Path(plan_dir)
-    try:
-        summary = json.loads((plan_dir / "summary.json").read_text())
-    except (OSError, ValueError) as err:
-        raise CaseError([Problem(str(plan_dir / "summary.json"), None, None,
-                                 f"cannot be read: {err}")]) from None
-    tables = {}
-    for name in PLAN_TABLES:
-        csv, parquet = plan_dir / f"{name}.csv", plan_dir / f"{name}.parquet"
-        try:
-            if csv.exists():
-                tables[name] = pd.read_csv(csv)
-            elif parquet.exists():
-                tables[name] = pd.read_parquet(parquet)
-            else:
-                raise CaseError([Problem(str(csv), None, None, "plan table is missing")])
-        except (OSError, ValueError) as err:
-            raise CaseError([Problem(str(csv), None, None, f"cannot be read: {err}")]) from None
-    return tables, summary
+    return read_saved_plan(plan_dir, PLAN_TABLES)
 
 
 def check_plan(case: Case, plan_dir: Path, tolerance: float = 1e-6) -> CheckResult:

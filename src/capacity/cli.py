@@ -51,6 +51,13 @@ DEFAULTS = SolveOptions().model_dump()
 CaseArg = Annotated[Path | None, typer.Argument(
     help="Case folder (CSV/Parquet tables) or .xlsx workbook; the embedded default case "
          "if omitted.", show_default=False)]
+# Options several commands share, declared once.
+WorkersOpt = Annotated[int | None, typer.Option(
+    "--workers", min=1, help="Local Dask worker processes (default: one per core).")]
+SchedulerOpt = Annotated[str | None, typer.Option(
+    "--scheduler", help="Address of a running Dask scheduler, e.g. tcp://host:8786.")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+DebugFlag = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
 
 
 @app.command("solve")
@@ -65,11 +72,11 @@ def solve_command(
     seed: Annotated[int, typer.Option("--seed", help="HiGHS random seed.")] = DEFAULTS["seed"],
     out_dir: Annotated[Path | None, typer.Option("--out", help="Write the plan here.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="Plan files: csv or parquet.")] = "csv",
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonFlag = False,
     log: Annotated[bool, typer.Option("--log", help="Show HiGHS's log.")] = False,
     model_file: Annotated[Path | None, typer.Option(
         "--write-model", help="Also write the model to this .mps or .lp file.")] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    debug: DebugFlag = False,
 ) -> None:
     """Solve a case and print the plan's summary (or JSON); optionally save the plan."""
     if fmt not in ("csv", "parquet"):
@@ -102,7 +109,7 @@ def solve_command(
 @app.command("validate")
 def validate_command(
     case: Annotated[Path, typer.Argument(help="Case folder or .xlsx workbook.")],
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    debug: DebugFlag = False,
 ) -> None:
     """Check a case and print every problem found, or "ok"."""
     loaded = _load(case, debug)
@@ -116,8 +123,8 @@ def explain_command(
     time_limit: Annotated[float, typer.Option("--time-limit",
                                               help="Seconds for the whole explanation.")]
     = DEFAULTS["time_limit_s"],
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    as_json: JsonFlag = False,
+    debug: DebugFlag = False,
 ) -> None:
     """Explain why a case is infeasible: a minimal set of commitments and rules that
     cannot all hold, with entities and amounts. Exit 0 if feasible, 3 if not."""
@@ -144,8 +151,8 @@ def explain_command(
 def check_command(
     case: Annotated[Path, typer.Argument(help="Case folder or .xlsx workbook.")],
     plan_dir: Annotated[Path, typer.Argument(help="Plan folder written by solve --out.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    as_json: JsonFlag = False,
+    debug: DebugFlag = False,
 ) -> None:
     """Verify a saved plan against the raw case, independently of the model code.
 
@@ -258,7 +265,7 @@ def scenario_command(
     name: Annotated[str | None, typer.Argument(
         help="Scenario to write; lists the scenarios if omitted.", show_default=False)] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Write the case here.")] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    debug: DebugFlag = False,
 ) -> None:
     """List a scenario file's scenarios, or write one scenario's case to a folder."""
     scenarios = _scenarios(scenario_file, debug)
@@ -281,11 +288,8 @@ def scenario_command(
 def batch_command(
     scenario_file: ScenarioArg,
     out_dir: Annotated[Path, typer.Option("--out", help="Results folder.")],
-    workers: Annotated[int | None, typer.Option(
-        "--workers", help="Local Dask worker processes (default: one per core).")] = None,
-    scheduler: Annotated[str | None, typer.Option(
-        "--scheduler", help="Address of a running Dask scheduler, e.g. tcp://host:8786.")]
-    = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
     time_limit: Annotated[float | None, typer.Option(
         "--time-limit", help="Seconds per scenario (overrides the file).")] = None,
     resume: Annotated[bool, typer.Option(
@@ -293,14 +297,12 @@ def batch_command(
     persistent: Annotated[bool, typer.Option(
         "--persistent/--no-persistent",
         help="Re-use the model across scenarios that differ only in costs.")] = True,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    debug: DebugFlag = False,
 ) -> None:
     """Solve every scenario of a scenario file (in parallel, on Dask) into one store.
     Exit 0 when every scenario has a plan, 1 when some failed or have none."""
     from capacity.batch import ResultStore, run_batch
 
-    if workers is not None and workers < 1:
-        _fail("--workers must be at least 1")
     if time_limit is not None:
         _options(time_limit_s=time_limit)
     scenarios = _scenarios(scenario_file, debug)
@@ -402,18 +404,16 @@ def allocate_command(
         "--samples", help="Random orders for a sampled Shapley value (default: exact up "
         "to 12 members, 200 orders beyond).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random orders.")] = 0,
-    workers: Annotated[int | None, typer.Option(
-        "--workers", help="Local Dask worker processes (default: one per core).")] = None,
-    scheduler: Annotated[str | None, typer.Option(
-        "--scheduler", help="Address of a running Dask scheduler.")] = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
     out_dir: Annotated[Path | None, typer.Option(
         "--out", help="Keep the coalition solves here (resumable with --resume).")] = None,
     resume: Annotated[bool, typer.Option(
         "--resume", help="Skip coalitions already solved in --out.")] = False,
     time_limit: Annotated[float, typer.Option("--time-limit", help="Seconds per coalition.")]
     = DEFAULTS["time_limit_s"],
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    as_json: JsonFlag = False,
+    debug: DebugFlag = False,
 ) -> None:
     """Value of pooling and a fair split of the consortium's cost: each member's
     standalone cost, allocated cost, saving and core check (every coalition solved)."""
@@ -421,8 +421,6 @@ def allocate_command(
 
     if method not in ("shapley", "nucleolus"):
         _fail(f"--method must be shapley or nucleolus, not {method!r}")
-    if workers is not None and workers < 1:
-        _fail("--workers must be at least 1")
     options = _options(time_limit_s=time_limit)
     loaded = _load(case, debug)
     names = None if members is None else [m.strip() for m in members.split(",") if m.strip()]
@@ -484,8 +482,8 @@ def stochastic_command(
     save: Annotated[Path | None, typer.Option(
         "--out", help="Write the plan here: summary.json, scenarios.csv, first-stage "
         "tables, each scenario's tables.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    as_json: JsonFlag = False,
+    debug: DebugFlag = False,
 ) -> None:
     """Two-stage stochastic plan over the programs' clinical success: capacity and
     sites chosen once, production per scenario; expected cost (or CVaR), with the value
@@ -525,8 +523,7 @@ def stochastic_command(
         if str(e) != PH_INSTALL:
             raise
         _fail(PH_INSTALL)
-    if decompose == "ph" and result.objective is None and result.status == "error" \
-            and not result.messages:
+    if result is None:
         return  # an MPI rank other than 0: rank 0 reports
     if save is not None and result.has_solution:
         result.save(save)
@@ -590,10 +587,8 @@ def pareto_command(
         "domestic_share:JP.")] = "",
     points: Annotated[int, typer.Option("--points", help="Points on the front, the "
                                         "cost-optimal plan first.")] = 5,
-    workers: Annotated[int | None, typer.Option(
-        "--workers", help="Local Dask worker processes (default: one per core).")] = None,
-    scheduler: Annotated[str | None, typer.Option(
-        "--scheduler", help="Address of a running Dask scheduler.")] = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
     out_dir: Annotated[Path | None, typer.Option(
         "--out", help="Keep the points' solves here (resumable with --resume).")] = None,
     resume: Annotated[bool, typer.Option(
@@ -602,8 +597,8 @@ def pareto_command(
         "--plot", help="Write the front as a self-contained HTML chart here.")] = None,
     time_limit: Annotated[float, typer.Option("--time-limit", help="Seconds per point.")]
     = DEFAULTS["time_limit_s"],
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    as_json: JsonFlag = False,
+    debug: DebugFlag = False,
 ) -> None:
     """Pareto front of cost against a policy objective (epsilon-constraint): the
     non-dominated plans and the decisions that change along the front."""
@@ -613,8 +608,6 @@ def pareto_command(
 
     if not objective:
         _fail("--objective is required, e.g. --objective domestic_share:JP")
-    if workers is not None and workers < 1:
-        _fail("--workers must be at least 1")
     options = _options(time_limit_s=time_limit)
     loaded = _load(case, debug)
     goal = _or_exit(lambda: parse_objective(objective, loaded), "bad --objective", debug)
@@ -661,7 +654,7 @@ def report_command(
     price_rules: Annotated[bool, typer.Option(
         "--rule-prices/--no-rule-prices", help="Plan report: re-solve without each active "
         "rule to price it.")] = True,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    debug: DebugFlag = False,
 ) -> None:
     """One self-contained HTML report (charts, map, works offline) of a plan, or of a
     batch's scenarios against a base."""

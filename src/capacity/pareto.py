@@ -17,9 +17,10 @@ Each is exactly what a rule of the case states (`min_domestic_share`,
 point ε of the front is the case plus one such rule at ε: the cheapest plan whose
 objective is at least (at most) ε. The points run from the cost-optimal plan's own value
 to the best conceivable (1 for a domestic share; 1/n for n operators or regions able to
-supply M; for time to market, the demand no site can ever serve) and are solved
-in parallel as one batch (`capacity.batch.run_batch`). Points no plan can reach are
-reported as such; the front holds the non-dominated plans.
+supply M; for time to market, the demand no site can ever serve). Point 0 is the
+cost-optimal plan itself (its rule would change nothing); the others are solved in
+parallel as one batch (`capacity.batch.run_batch`). Points no plan can reach are reported
+as such; the front holds the non-dominated plans.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from capacity.batch import Progress, read_results, run_batch
+from capacity.batch import Progress, ResultStore, read_results, run_batch
 from capacity.case import Case
 from capacity.errors import CaseError, Problem
 from capacity.index_sets import build_index_sets, time_to_market_weights
@@ -256,11 +257,21 @@ def pareto(case: Case, objective: str | Objective, points: int = 5,
     end = best_conceivable(goal, case)
     if not goal.better(end, v0):
         end = v0
-    source = EpsilonPoints(case, goal, list(np.linspace(v0, end, points)), options)
+    grid = [v0] if end == v0 else list(np.linspace(v0, end, points))
+    source = EpsilonPoints(case, goal, grid, options)
     with tempfile.TemporaryDirectory(prefix="capacity-pareto-") as tmp:
         folder = Path(out or tmp)
+        store = ResultStore(folder)
+        first = next(iter(source.scenarios))
+        if first not in store.check_resumable(resume):
+            # Point 0 (the rule at the cost-optimal plan's own value) is that plan: stored
+            # as it is rather than solved again.
+            start = {"scenario": first, **cheapest.summary(), "error": None}
+            store.write(start, cheapest.tables)
+            if progress is not None:
+                progress(first, start)
         summary = run_batch(source, folder, workers=workers, scheduler=scheduler,
-                            resume=resume, progress=progress)
+                            resume=True, progress=progress)
         tables = {name: read_results(folder, name)
                   for name in ("shipments", "unmet_demand", "builds", "openings",
                                "assignments")}

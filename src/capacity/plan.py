@@ -14,6 +14,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from capacity import __version__
+from capacity.errors import CaseError, Problem
 
 Status = Literal["optimal", "time_limit_feasible", "infeasible", "unbounded", "no_solution",
                  "error"]
@@ -135,6 +136,43 @@ class Plan:
         return write_folder(Path(folder), write)
 
 
+def read_saved_plan(folder: str | Path, required: tuple[str, ...] = ()
+                    ) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """Read back a folder written by `Plan.save`: ``summary.json`` and every plan table
+    present (CSV or Parquet).
+
+    Args:
+        required: tables that must be there (a plan-less save has none).
+
+    Raises:
+        CaseError: the summary or a required table is missing or unreadable.
+    """
+    folder = Path(folder)
+    try:
+        summary = json.loads((folder / "summary.json").read_text())
+    except (OSError, ValueError) as err:
+        raise CaseError([Problem(str(folder / "summary.json"), None, None,
+                                 f"cannot be read ({err}): is {folder} a plan saved by "
+                                 "`capacity solve --out`?")]) from None
+    tables = {}
+    for name in TABLE_NAMES:
+        for path, read in ((folder / f"{name}.csv", pd.read_csv),
+                           (folder / f"{name}.parquet", pd.read_parquet)):
+            if path.exists():
+                try:
+                    tables[name] = read(path)
+                except (OSError, ValueError) as err:
+                    raise CaseError([Problem(str(path), None, None,
+                                             f"cannot be read: {err}")]) from None
+                break
+    missing = [n for n in required if n not in tables]
+    if missing:
+        raise CaseError([Problem(str(folder / f"{n}.csv"), None, None,
+                                 "plan table is missing (status "
+                                 f"{summary.get('status', 'unknown')})") for n in missing])
+    return tables, summary
+
+
 def write_folder(target: Path, write: Callable[[Path], None]) -> Path:
     """Fill ``target`` by ``write``-ing into a temporary folder beside it and renaming
     that into place: an interrupted write never leaves a partial folder behind."""
@@ -156,6 +194,16 @@ def write_folder(target: Path, write: Callable[[Path], None]) -> Path:
     return target
 
 
+def _file_mode() -> int:
+    """0666 less the process umask (which can only be read by setting it)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _file_mode()  # read once, at import: umask is process-wide, not thread-safe
+
+
 def write_file(target: Path, write: Callable[[Path], object]) -> None:
     """Write ``target`` through a temporary file beside it, renamed into place: a reader
     never sees a partial file. The file gets the usual permissions (0666 less the umask),
@@ -165,9 +213,7 @@ def write_file(target: Path, write: Callable[[Path], object]) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -31,7 +31,7 @@ import pandas as pd
 from capacity import __version__
 from capacity.case import Case, load_case
 from capacity.errors import CaseError, Problem
-from capacity.plan import TABLE_NAMES, write_file
+from capacity.plan import read_saved_plan, write_file
 from capacity.solve import SolveOptions, solve
 
 # Okabe & Ito (2008): distinguishable with every common colour-vision deficiency.
@@ -40,35 +40,8 @@ PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F
 PATTERNS = ("", "/", "x", ".", "+", "\\", "-", "|")  # second channel for greyscale
 MODALITY_ORDER = ("antibody", "adc", "aav", "cell", "microbial")
 Progress = Callable[[str], None]
-
-
-def read_saved_plan(folder: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    """The tables (CSV or Parquet) and ``summary.json`` of a plan saved by `Plan.save`.
-
-    Raises:
-        CaseError: the folder is not a saved plan, or the plan has no solution.
-    """
-    folder = Path(folder)
-    try:
-        summary = json.loads((folder / "summary.json").read_text())
-    except (OSError, ValueError) as err:
-        raise CaseError([Problem(str(folder / "summary.json"), None, None,
-                                 f"cannot be read ({err}): is {folder} a plan saved by "
-                                 "`capacity solve --out`?")]) from None
-    tables = {}
-    for name in TABLE_NAMES:
-        for path, read in ((folder / f"{name}.csv", pd.read_csv),
-                           (folder / f"{name}.parquet", pd.read_parquet)):
-            if path.exists():
-                tables[name] = read(path)
-                break
-    missing = [n for n in ("builds", "shipments", "costs", "utilisation", "market_kpis",
-                           "production", "unmet_demand") if n not in tables]
-    if missing:
-        raise CaseError([Problem(str(folder), None, None, "not a saved plan with a solution: "
-                                 f"missing {', '.join(missing)} (status "
-                                 f"{summary.get('status', 'unknown')})")])
-    return tables, summary
+PLAN_REPORT_TABLES = ("builds", "shipments", "costs", "utilisation", "market_kpis",
+                      "production", "unmet_demand")
 
 
 # --- figures -----------------------------------------------------------------------------
@@ -307,10 +280,10 @@ def _page(title: str, subtitle: str, sections: Iterable[tuple[str, str]],
         + "\n".join(body) + "</body></html>\n")
 
 
-def rule_prices(case: Case, objective: float, options: SolveOptions,
+def rule_prices(case: Case, net_cost: float, options: SolveOptions,
                 progress: Progress | None = None) -> pd.DataFrame:
-    """Each active rule's price: the optimum without it minus the plan's objective (what
-    the rule costs; 0 when it does not bind). One solve per rule."""
+    """Each active rule's price: the plan's net cost minus the optimum without the rule
+    (what the rule costs; 0 when it does not bind). One solve per rule."""
     rows = []
     for rule in case.rules.itertuples(index=False):
         if not rule.active:
@@ -320,7 +293,7 @@ def rule_prices(case: Case, objective: float, options: SolveOptions,
         rules = case.rules.assign(active=case.rules["active"] & (case.rules["rule"] != rule.rule))
         without = solve(Case(**{**case.tables(), "rules": rules}, name=case.name),
                         options.model_copy(update={"explain": False}))
-        price = None if without.objective is None else objective - without.objective
+        price = None if without.net_cost is None else net_cost - without.net_cost
         rows.append({"rule": rule.rule, "kind": rule.kind, "market": rule.market,
                      "subject": rule.subject, "limit": _rule_limit(rule),
                      "price_musd": price, "binding": price is not None and price > 1e-6,
@@ -357,7 +330,7 @@ def plan_report(plan_dir: str | Path, case: Case | None = None, price_rules: boo
     Raises:
         CaseError: not a saved plan, or its case cannot be found (pass ``case``).
     """
-    tables, summary = read_saved_plan(plan_dir)
+    tables, summary = read_saved_plan(plan_dir, PLAN_REPORT_TABLES)
     if case is None:
         source = summary.get("case_source") or ""
         if not source or not Path(source).exists():
@@ -389,15 +362,15 @@ def plan_report(plan_dir: str | Path, case: Case | None = None, price_rules: boo
     world = map_figure(case, tables["utilisation"], tables["shipments"])
     if world is not None:
         figures.append(("map", world))
-    if price_rules and summary.get("objective") is not None:
+    if price_rules and summary.get("net_cost") is not None:
         options = SolveOptions(**{k: v for k, v in summary.get("options", {}).items()
                                   if k in SolveOptions.model_fields
                                   and k not in ("model_file", "log")})
-        prices = rule_prices(case, float(summary["objective"]), options, progress)
+        prices = rule_prices(case, float(summary["net_cost"]), options, progress)
         shown = prices.assign(binding=prices["binding"].map({True: "yes", False: "no"})) \
             .rename(columns={"price_musd": "price (MUSD)", "status_without": "without it"})
         rules_html = _table(shown, {"price (MUSD)": "{:,.1f}"}) + (
-            '<p class="note">price = the plan\'s objective minus the optimum without the '
+            '<p class="note">price = the plan\'s net cost minus the optimum without the '
             "rule (each re-solved with the plan's options): what the rule costs. Binding: "
             "price above 0.</p>")
     else:

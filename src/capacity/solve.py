@@ -200,7 +200,7 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
             messages = _why_infeasible(built, options)
         else:
             messages = [f"HiGHS stopped with {tc.name}"]
-        bound = _finite(results.objective_bound)
+        bound = finite(results.objective_bound)
         return Plan.without_solution(built.case.name, status, options.model_dump(), seconds,
                                      messages=[*messages, *warnings], size=size,
                                      counters=counters, numerics=numerics,
@@ -213,7 +213,7 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
         messages = []
     results.solution_loader.load_vars()
     return _plan_with_solution(built, status, float(pyo.value(m.total_cost)),
-                               _finite(results.objective_bound), options, seconds, size,
+                               finite(results.objective_bound), options, seconds, size,
                                counters, [*messages, *warnings], numerics)
 
 
@@ -340,13 +340,13 @@ def _subscribe(highs: object, progress: Progress) -> None:
 
     def improving(event: object) -> None:  # a new incumbent: its objective is exact
         data = event.data_out  # type: ignore[attr-defined]
-        progress(float(data.running_time), _finite(data.objective_function_value),
-                 _finite(data.mip_dual_bound))
+        progress(float(data.running_time), finite(data.objective_function_value),
+                 finite(data.mip_dual_bound))
 
     def logging(event: object) -> None:  # a B&B log line: the bound has moved
         data = event.data_out  # type: ignore[attr-defined]
-        progress(float(data.running_time), _finite(data.mip_primal_bound),
-                 _finite(data.mip_dual_bound))
+        progress(float(data.running_time), finite(data.mip_primal_bound),
+                 finite(data.mip_dual_bound))
 
     highs.cbMipImprovingSolution.subscribe(improving)  # type: ignore[attr-defined]
     highs.cbMipLogging.subscribe(logging)  # type: ignore[attr-defined]
@@ -365,7 +365,7 @@ def _plan_with_solution(built: BuiltModel, status: Status, cost: float,
     objective = _reported(built, cost)
     bound = None if bound_cost is None else _reported(built, bound_cost)
     return Plan(case_name=built.case.name, status=status, objective=objective, bound=bound,
-                gap=_gap(objective, bound), seconds=seconds, size=size, counters=counters,
+                gap=relative_gap(objective, bound), seconds=seconds, size=size, counters=counters,
                 options=options.model_dump(), messages=messages, tables=tables,
                 sense=sense, unit=unit, net_cost=cost, numerics=numerics,
                 case_source=built.case.source)
@@ -377,15 +377,16 @@ def _reported(built: BuiltModel, cost: float) -> float:
     return offset - cost if sense == "maximise" else offset + cost
 
 
-def _finite(x: float | None) -> float | None:
+def finite(x: float | None) -> float | None:
+    """x as a float, or None when it is missing, NaN or infinite (HiGHS's "no bound")."""
     if x is None or x != x or abs(x) == float("inf"):
         return None
     return float(x)
 
 
-def _gap(objective: float, bound: float | None) -> float | None:
+def relative_gap(objective: float | None, bound: float | None) -> float | None:
     """Relative gap in the reported objective: |objective − bound| / max(|objective|, 1)."""
-    if bound is None:
+    if objective is None or bound is None:
         return None
     return abs(objective - bound) / max(abs(objective), 1.0)
 

@@ -47,11 +47,10 @@ from capacity.extract import extract_tables
 from capacity.index_sets import IndexSets, build_index_sets, with_demand
 from capacity.model import BuiltModel, assemble_model
 from capacity.plan import write_folder
-from capacity.solve import SolveOptions, optimise, solve
+from capacity.solve import SolveOptions, finite, optimise, relative_gap, solve
 
-# First-stage decisions: built once, before any readout. Assign joins them for programs
-# whose transfers precede readout. Integer ones fix a plan when it is evaluated.
-FIRST_STAGE = ("Build", "Open", "Finance")
+# The integer first-stage decisions: what an evaluated plan fixes (Finance, the rest of
+# the first stage, is re-chosen; see `first_stage_keys`).
 CAPACITY_DECISIONS = ("Build", "Open", "Assign")
 MAX_EXACT = 4096  # never enumerate more combinations than this, whatever --scenarios says
 Progress = Callable[[str], None]
@@ -240,21 +239,37 @@ class ExtensiveForm:
     blocks: dict[str, BuiltModel]
     first_stage: dict[str, list[Any]]  # variable name -> its keys
 
-    def first_stage_values(self) -> dict[str, dict[Any, float]]:
-        """The first-stage decisions of the solved model (read off the first scenario)."""
-        block = self.blocks[self.scenarios[0].name].pyomo
-        return {name: {k: float(getattr(block, name)[k].value or 0.0) for k in keys}
-                for name, keys in self.first_stage.items()}
 
-    def fix(self, values: Mapping[str, Mapping[Any, float]],
-            names: Iterable[str] = CAPACITY_DECISIONS) -> None:
-        """Fix the named first-stage decisions in every scenario (integers rounded)."""
-        for name in names:
-            for built in self.blocks.values():
-                var = getattr(built.pyomo, name)
-                for k, v in values.get(name, {}).items():
-                    if k in var:
-                        var[k].fix(round(v) if var[k].is_integer() else v)
+FirstStage = Mapping[str, Mapping[Any, float]]  # variable name -> key -> value
+
+
+def first_stage_values(m: pyo.ConcreteModel, keys: Mapping[str, list[Any]]
+                       ) -> dict[str, dict[Any, float]]:
+    """The first-stage decisions of a solved scenario model."""
+    return {name: {k: float(getattr(m, name)[k].value or 0.0) for k in ks}
+            for name, ks in keys.items()}
+
+
+def fix_first_stage(m: pyo.ConcreteModel, values: FirstStage,
+                    names: Iterable[str] | None = None) -> None:
+    """Fix the named first-stage decisions (all given, by default) of a scenario model;
+    integers rounded."""
+    for name in values if names is None else names:
+        var = getattr(m, name)
+        for k, v in values.get(name, {}).items():
+            var[k].fix(round(v) if var[k].is_integer() else v)
+
+
+def scenario_model(case: Case, ix: IndexSets, failed: Iterable[tuple[str, int]]) -> BuiltModel:
+    """The deterministic model of one scenario: the base sets ``ix``, its demand."""
+    scase = scenario_case(case, failed)
+    return assemble_model(scase, with_demand(ix, scase))
+
+
+def _scenario_table(scenarios: list[Scenario]) -> pd.DataFrame:
+    return pd.DataFrame({"scenario": [s.name for s in scenarios],
+                         "probability": [s.probability for s in scenarios],
+                         "failed": [s.describe() for s in scenarios]})
 
 
 def base_index_sets(case: Case, unmet_penalty: float | None) -> IndexSets:
@@ -296,8 +311,7 @@ def build_extensive_form(case: Case, scenarios: list[Scenario],
     ef = pyo.ConcreteModel(name=f"{case.name} (extensive form)")
     blocks: dict[str, BuiltModel] = {}
     for sc in scenarios:
-        scase = scenario_case(case, sc.failed)
-        built = assemble_model(scase, with_demand(ix, scase))
+        built = scenario_model(case, ix, sc.failed)
         built.pyomo.total_cost.deactivate()
         ef.add_component(sc.name, built.pyomo)
         blocks[sc.name] = built
@@ -342,9 +356,7 @@ class Evaluation:
 
     @property
     def gap(self) -> float | None:
-        if self.objective is None or self.bound is None:
-            return None
-        return abs(self.objective - self.bound) / max(abs(self.objective), 1.0)
+        return relative_gap(self.objective, self.bound)
 
 
 def solve_extensive_form(ef: ExtensiveForm, solve_options: SolveOptions) -> Evaluation:
@@ -355,8 +367,7 @@ def solve_extensive_form(ef: ExtensiveForm, solve_options: SolveOptions) -> Eval
     except Exception as err:  # the interface failed: report it
         return Evaluation("error", None, None, messages=[f"{type(err).__name__}: {err}"],
                           seconds=time.perf_counter() - t0)
-    bound = run.results.objective_bound
-    bound = None if bound is None or not math.isfinite(bound) else float(bound)
+    bound = finite(run.results.objective_bound)
     if run.status not in ("optimal", "time_limit_feasible"):
         return Evaluation(run.status, None, bound, seconds=time.perf_counter() - t0)
     run.results.solution_loader.load_vars()
@@ -442,7 +453,6 @@ class StochasticResult:
             "messages": self.messages, "seconds": self.seconds,
         }
 
-
     def save(self, folder: str | Path) -> Path:
         """Write ``summary.json``, ``scenarios.csv``, the first-stage tables and each
         scenario's tables (``scenarios/<name>/<table>.csv``), all or nothing."""
@@ -504,11 +514,9 @@ def solve_stochastic(case: Case, options: StochasticOptions | None = None,
     say("solving the extensive form")
     rp = solve_extensive_form(ef, solve_options)
     seconds["solve"] = rp.seconds
-    table = pd.DataFrame({"scenario": [s.name for s in scenarios],
-                          "probability": [s.probability for s in scenarios],
-                          "failed": [s.describe() for s in scenarios]})
     result = StochasticResult(case.name, rp.status, rp.objective, rp.bound, rp.gap, exact,
-                              options, table, seconds=seconds, messages=rp.messages)
+                              options, _scenario_table(scenarios), seconds=seconds,
+                              messages=rp.messages)
     if not exact:
         result.messages.append(f"{len(scenarios)} distinct scenarios from "
                                f"{options.scenarios} seeded draws (seed {options.seed}) of "
@@ -573,8 +581,7 @@ def _evaluate_information(result: StochasticResult, ef: ExtensiveForm, ix: Index
     ws: dict[str, float] = {}
     for i, sc in enumerate(ef.scenarios):
         say(f"wait-and-see {i + 1}/{len(ef.scenarios)}: {sc.name} ({sc.describe()})")
-        scase = scenario_case(case, sc.failed)
-        plan = solve(assemble_model(scase, with_demand(ix, scase)), solve_options)
+        plan = solve(scenario_model(case, ix, sc.failed), solve_options)
         if plan.net_cost is None or plan.status not in ("optimal", "time_limit_feasible"):
             result.messages.append(f"wait-and-see: scenario {sc.name} ended {plan.status}; "
                                    "WS and EVPI not reported")
@@ -594,10 +601,10 @@ def _evaluate_information(result: StochasticResult, ef: ExtensiveForm, ix: Index
                                "not reported")
         return
     result.ev_builds = ev_plan.builds
-    values = {name: {k: float(getattr(ev_built.pyomo, name)[k].value or 0.0) for k in keys}
-              for name, keys in ef.first_stage.items()}
+    values = first_stage_values(ev_built.pyomo, ef.first_stage)
     say("evaluating the expected-value plan in every scenario")
-    ef.fix(values)
+    for built in ef.blocks.values():
+        fix_first_stage(built.pyomo, values, CAPACITY_DECISIONS)
     try:
         eev = solve_extensive_form(ef, solve_options)
     finally:
@@ -623,11 +630,11 @@ PH_INSTALL = "progressive hedging needs mpi-sppy: pip install -e \".[mpi]\""
 def solve_progressive_hedging(case: Case, options: StochasticOptions | None = None,
                               solve_options: SolveOptions | None = None,
                               iterations: int = 50, rho: float = 1.0,
-                              progress: Progress | None = None) -> StochasticResult:
+                              progress: Progress | None = None) -> StochasticResult | None:
     """The stochastic plan by progressive hedging (mpi-sppy) over the same scenario models,
     for scenario counts the extensive form cannot hold. Run under ``mpiexec -n K`` to
     spread the scenarios over K processes (every rank calls this; rank 0 gets the
-    result, the others an empty one).
+    result, the others None).
 
     PH decomposes by scenario and prices disagreement on the first stage until the
     scenarios agree (a heuristic for integer first stages). The consensus plan (integers
@@ -662,8 +669,7 @@ def solve_progressive_hedging(case: Case, options: StochasticOptions | None = No
     first = first_stage_keys(case, ix)
 
     def creator(name: str) -> pyo.ConcreteModel:
-        scase = scenario_case(case, by_name[name].failed)
-        m = assemble_model(scase, with_demand(ix, scase)).pyomo
+        m = scenario_model(case, ix, by_name[name].failed).pyomo
         stage_one = pyo.quicksum(ix.build_cost[b] * m.Build[b] for b in ix.build) \
             + pyo.quicksum(ix.open_cost[o] * m.Open[o] for o in ix.open) \
             - pyo.quicksum(ix.finance_saving[x] * m.Finance[x] for x in ix.finance)
@@ -693,14 +699,12 @@ def solve_progressive_hedging(case: Case, options: StochasticOptions | None = No
     costs = _evaluate_local(case, ix, by_name, list(ph.local_scenarios), consensus,
                             solve_options)
     gathered = ph.comms["ROOT"].gather(costs, root=0)
-    table = pd.DataFrame({"scenario": [s.name for s in scenarios],
-                          "probability": [s.probability for s in scenarios],
-                          "failed": [s.describe() for s in scenarios]})
+    if ph.cylinder_rank != 0:
+        return None
+    seconds["evaluate"] = time.perf_counter() - t1
+    table = _scenario_table(scenarios)
     result = StochasticResult(case.name, "error", None, None, None, exact, options, table,
                               seconds=seconds)
-    if ph.cylinder_rank != 0:
-        return result
-    seconds["evaluate"] = time.perf_counter() - t1
     merged = {n: c for part in gathered for n, c in part.items()}
     missing = sorted(n for n, c in merged.items() if c is None)
     result.messages.append(f"progressive hedging stopped at convergence {conv:.2e} "
@@ -711,20 +715,19 @@ def solve_progressive_hedging(case: Case, options: StochasticOptions | None = No
                                f"{', '.join(missing)}: raise --ph-iterations or use the "
                                "extensive form")
         return result
+    plan_costs = {n: float(c) for n, c in merged.items() if c is not None}
     result.status = "feasible"  # a plan, not proven optimal
-    result.objective = _measure(options, scenarios, merged)
+    result.objective = _measure(options, scenarios, plan_costs)
     result.expected_cost = result.objective
-    result.cvar = risk_measure([merged[s.name] or 0.0 for s in scenarios],
+    result.cvar = risk_measure([plan_costs[s.name] for s in scenarios],
                                [s.probability for s in scenarios], options.cvar_alpha, 1.0)
     result.bound = float(trivial_bound)
-    result.gap = abs(result.objective - result.bound) / max(abs(result.objective), 1.0)
-    result.scenarios = table.assign(cost=[merged[s.name] for s in scenarios])
+    result.gap = relative_gap(result.objective, result.bound)
+    result.scenarios = table.assign(cost=[plan_costs[s.name] for s in scenarios])
     result.messages.append("bound: PH's trivial bound (wait-and-see); the gap is an upper "
                            "limit on how far the plan is from optimal")
     built = assemble_model(case, ix)
-    for name, values in consensus.items():
-        for k, v in values.items():
-            getattr(built.pyomo, name)[k].value = v
+    fix_first_stage(built.pyomo, consensus)  # only the first stage is read off it
     tables = extract_tables(built)
     result.first_stage = {k: tables[k] for k in ("builds", "openings")}
     return result
@@ -743,18 +746,14 @@ def _consensus(ph: Any) -> dict[str, dict[Any, float]]:
 
 
 def _evaluate_local(case: Case, ix: IndexSets, by_name: Mapping[str, Scenario],
-                    names: list[str], plan: Mapping[str, Mapping[Any, float]],
+                    names: list[str], plan: FirstStage,
                     solve_options: SolveOptions) -> dict[str, float | None]:
     """Each named scenario's cost with the first stage fixed to ``plan`` (None: no plan
     can follow it there)."""
     costs: dict[str, float | None] = {}
     for name in names:
-        scase = scenario_case(case, by_name[name].failed)
-        built = assemble_model(scase, with_demand(ix, scase))
-        for var_name, values in plan.items():
-            var = getattr(built.pyomo, var_name)
-            for k, v in values.items():
-                var[k].fix(v)
+        built = scenario_model(case, ix, by_name[name].failed)
+        fix_first_stage(built.pyomo, plan)
         outcome = solve(built, solve_options.model_copy(update={"explain": False}))
         costs[name] = outcome.net_cost if outcome.has_solution else None
     return costs
