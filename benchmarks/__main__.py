@@ -30,6 +30,8 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=600.0)
     parser.add_argument("--gap", type=float, default=1e-4)
     parser.add_argument("--update-baseline", action="store_true")
+    parser.add_argument("--side-by-side", action="store_true",
+                        help="also solve each tier with HiGHS's defaults (no constructive start)")
     args = parser.parse_args()
     if args.update_baseline:
         row = bench(["S"], args.seed, 1, args.time_limit, GUARD_GAP)[0]
@@ -38,7 +40,8 @@ def main() -> None:
         BASELINE.write_text(json.dumps(keep, indent=2) + "\n")
         print(f"wrote {BASELINE}")
         return
-    rows = bench(args.tiers.split(","), args.seed, args.repeat, args.time_limit, args.gap)
+    rows = bench(args.tiers.split(","), args.seed, args.repeat, args.time_limit, args.gap,
+                 args.side_by_side)
     (HERE / "tiers_results.json").write_text(json.dumps(rows, indent=2) + "\n")
     body = (f"Seed {args.seed}, one thread, HiGHS seed 0, gap target {args.gap:g}, "
             f"time limit {args.time_limit:g} s per solve. Times in seconds; first plan and "

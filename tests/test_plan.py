@@ -120,18 +120,15 @@ def test_numerics_are_reported_and_warned() -> None:
 
 def test_solver_failure_is_an_error_and_writes_nothing(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    # Failure injection: the real HiGHS interface is replaced by one that crashes.
+    # Failure injection: handing the model to HiGHS crashes.
     import sys
 
     solve_module = sys.modules["capacity.solve"]  # the module, not the function
 
-    class Crashing:
-        _model = None
+    def crashing(*args: object) -> None:
+        raise RuntimeError("HiGHS crashed")
 
-        def set_instance(self, *args: object) -> None:
-            raise RuntimeError("HiGHS crashed")
-
-    monkeypatch.setattr(solve_module, "Highs", Crashing)
+    monkeypatch.setattr(solve_module, "compile_to_highs", crashing)
     plan = capacity.solve(tiny("two_sites"))
     assert plan.status == "error" and plan.tables == {}
     assert plan.messages == ["RuntimeError: HiGHS crashed"]

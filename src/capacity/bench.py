@@ -22,8 +22,9 @@ RELATIVE_GAP_MARK = 0.01  # "time to 1% gap"
 
 
 def run_tier(tier: str, seed: int = 1, time_limit: float = 600.0,
-             gap: float = 1e-4) -> dict[str, Any]:
-    """Measure one tier in this process (see module docstring)."""
+             gap: float = 1e-4, mip_start: bool = True) -> dict[str, Any]:
+    """Measure one tier in this process (see module docstring). ``mip_start=False``
+    measures HiGHS's defaults on the same model (no constructive start)."""
     import highspy
 
     from capacity.case import Case
@@ -53,14 +54,14 @@ def run_tier(tier: str, seed: int = 1, time_limit: float = 600.0,
     with tempfile.TemporaryDirectory() as tmp:
         mps = Path(tmp) / "model.mps"
         options = SolveOptions(time_limit_s=time_limit, mip_rel_gap=gap, threads=1, seed=0,
-                               explain=False, model_file=str(mps))
+                               explain=False, model_file=str(mps), mip_start=mip_start)
         plan = solve(built, options, progress=progress)
         reader = highspy.Highs()  # type: ignore[no-untyped-call]
         reader.setOptionValue("output_flag", False)
         t0 = time.perf_counter()
         reader.readModel(str(mps))
         seconds["mps_read"] = time.perf_counter() - t0
-    for phase in ("transfer", "solve", "extract"):
+    for phase in ("start", "transfer", "solve", "extract"):
         seconds[phase] = plan.seconds.get(phase)
     seconds["first_feasible"] = marks.get("first_feasible")
     # HiGHS's clock (from the start of its run); a proof of optimality closes the gap too
@@ -70,7 +71,8 @@ def run_tier(tier: str, seed: int = 1, time_limit: float = 600.0,
         (seconds["transfer"] or 0)
     t = TIERS[tier]
     return {
-        "tier": tier, "seed": seed, "sites": t.sites, "programs": t.programs,
+        "tier": tier, "seed": seed, "solve_path": "engine" if mip_start else "HiGHS defaults",
+        "sites": t.sites, "programs": t.programs,
         "periods": t.periods, "status": plan.status, "objective": plan.objective,
         "bound": plan.bound, "gap": plan.gap, "seconds": seconds,
         "build_transfer_over_mps_read": build_transfer / seconds["mps_read"]
@@ -81,16 +83,18 @@ def run_tier(tier: str, seed: int = 1, time_limit: float = 600.0,
 
 
 def bench(tiers: list[str], seed: int = 1, repeat: int = 1, time_limit: float = 600.0,
-          gap: float = 1e-4) -> list[dict[str, Any]]:
-    """Run each tier ``repeat`` times, each in a fresh process."""
+          gap: float = 1e-4, side_by_side: bool = False) -> list[dict[str, Any]]:
+    """Run each tier ``repeat`` times, each in a fresh process; ``side_by_side`` also runs
+    HiGHS's defaults (no constructive start) on the same model right after each run."""
     results = []
     context = multiprocessing.get_context("spawn")
     for tier in tiers:
         for k in range(repeat):
-            with cf.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-                row = pool.submit(run_tier, tier, seed, time_limit, gap).result()
-            row["repeat"] = k + 1
-            results.append(row)
+            for mip_start in (True, False) if side_by_side else (True,):
+                with cf.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+                    row = pool.submit(run_tier, tier, seed, time_limit, gap, mip_start).result()
+                row["repeat"] = k + 1
+                results.append(row)
     return results
 
 
@@ -99,19 +103,20 @@ def render(rows: list[dict[str, Any]]) -> str:
     def f(x: float | None, d: int = 2) -> str:
         return "—" if x is None else f"{x:,.{d}f}"
 
-    lines = ["| tier | sites | programs | periods | status | gap | variables | nonzeros | "
-             "generate s | validate s | index s | build s | transfer s | MPS read s | "
-             "(build+transfer)/MPS | first plan s | 1% gap s | solve s | extract s | "
-             "peak MiB | nodes | LP iterations |",
-             "|---|" + "---:|" * 21]
+    lines = ["| tier | solve path | sites | programs | periods | status | objective | gap | "
+             "variables | nonzeros | generate s | validate s | index s | build s | start s | "
+             "transfer s | MPS read s | (build+transfer)/MPS | first plan s | 1% gap s | "
+             "solve s | extract s | peak MiB | nodes | LP iterations |",
+             "|---|---|" + "---:|" * 23]
     for r in rows:
         s = r["seconds"]
         gap = "—" if r["gap"] is None else f"{r['gap']:.2%}"
         lines.append(
-            f"| {r['tier']} | {r['sites']} | {r['programs']} | {r['periods']} | {r['status']} "
-            f"| {gap} | {r['size']['variables']:,} "
-            f"| {r['size']['nonzeros']:,} | {f(s['generate'])} | {f(s['validate'])} | "
-            f"{f(s['index_sets'])} | {f(s['build'])} | {f(s['transfer'])} | "
+            f"| {r['tier']} | {r.get('solve_path', 'engine')} | {r['sites']} | "
+            f"{r['programs']} | {r['periods']} | {r['status']} | {f(r['objective'], 1)} | "
+            f"{gap} | {r['size']['variables']:,} | {r['size']['nonzeros']:,} | "
+            f"{f(s['generate'])} | {f(s['validate'])} | {f(s['index_sets'])} | "
+            f"{f(s['build'])} | {f(s.get('start'))} | {f(s['transfer'])} | "
             f"{f(s['mps_read'])} | {f(r['build_transfer_over_mps_read'], 1)}× | "
             f"{f(s['first_feasible'])} | {f(s['gap_1pct'])} | {f(s['solve'])} | "
             f"{f(s['extract'])} | {r['peak_memory_mib']:,.0f} | {r['counters'].get('mip_nodes')} "

@@ -76,6 +76,9 @@ def solve_command(
     log: Annotated[bool, typer.Option("--log", help="Show HiGHS's log.")] = False,
     model_file: Annotated[Path | None, typer.Option(
         "--write-model", help="Also write the model to this .mps or .lp file.")] = None,
+    mip_start: Annotated[bool, typer.Option(
+        "--start/--no-start", help="Start HiGHS from a constructive plan (greedy, "
+        "completed by HiGHS); --no-start: HiGHS's defaults.")] = DEFAULTS["mip_start"],
     debug: DebugFlag = False,
 ) -> None:
     """Solve a case and print the plan's summary (or JSON); optionally save the plan."""
@@ -83,7 +86,8 @@ def solve_command(
         _fail(f"--format must be csv or parquet, not {fmt!r}")
     options = _options(time_limit_s=time_limit, mip_rel_gap=gap, threads=threads, seed=seed,
                        log=log and not as_json,
-                       model_file=None if model_file is None else str(model_file))
+                       model_file=None if model_file is None else str(model_file),
+                       mip_start=mip_start)
     loaded = _load(case, debug)
     if as_json or log:
         plan = solve(loaded, options)
@@ -95,6 +99,8 @@ def solve_command(
                     gap = abs(incumbent - bound) / max(abs(incumbent), 1.0)
                     status.update(f"{label}: {seconds:.0f} s, best plan {incumbent:,.1f}, "
                                   f"gap {gap:.2%}")
+                elif incumbent is not None:  # the constructive start, before any bound
+                    status.update(f"{label}: {seconds:.0f} s, first plan {incumbent:,.1f}")
 
             plan = solve(loaded, options, progress=show)
     if out_dir is not None and plan.has_solution:
@@ -201,6 +207,9 @@ def bench_command(
     time_limit: Annotated[float, typer.Option("--time-limit", help="Seconds per solve.")] = 600,
     gap: Annotated[float, typer.Option("--gap", help="Relative gap to stop at.")] = 1e-4,
     json_file: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
+    side_by_side: Annotated[bool, typer.Option(
+        "--side-by-side", help="Also solve each tier with HiGHS's defaults (no constructive "
+        "start), one run after the other.")] = False,
 ) -> None:
     """Time generate, validate, build, transfer and solve per tier (each in a fresh
     process), against HiGHS reading the same model from MPS."""
@@ -212,7 +221,7 @@ def bench_command(
     if unknown or repeat < 1:
         _fail(f"--tiers must name {', '.join(TIERS)} and --repeat be ≥ 1")
     with err.status(f"benchmarking tiers {', '.join(names)} ..."):
-        rows = bench(names, seed, repeat, time_limit, gap)
+        rows = bench(names, seed, repeat, time_limit, gap, side_by_side)
     if json_file is not None:
         json_file.write_text(json.dumps(rows, indent=2) + "\n")
     print(render(rows))

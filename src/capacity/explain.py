@@ -107,7 +107,7 @@ def explain(case: Case, options: SolveOptions | None = None) -> Explanation:
     sub = options.model_copy(update={"mip_rel_gap": 1e-9, "model_file": None})
     run = optimise(solver, built.pyomo, sub)
     solves = 1
-    run.results.solution_loader.load_vars()
+    run.load()
     items = _violated(built, slacks)
     if not items:
         return Explanation(True, seconds=time.perf_counter() - t0, solves=solves)
@@ -123,13 +123,13 @@ def explain(case: Case, options: SolveOptions | None = None) -> Explanation:
         test = optimise(solver, built.pyomo, sub.model_copy(update={"time_limit_s": remaining}))
         solves += 1
         if test.status in ("optimal", "time_limit_feasible"):
-            test.results.solution_loader.load_vars()
+            test.load()
             if not _violated(built, slacks).keys() - set(trial):
                 keep = trial
     _allow_only(built, slacks, set(keep))
     final = optimise(solver, built.pyomo, sub)
     solves += 1
-    final.results.solution_loader.load_vars()
+    final.load()
     amounts = _violated(built, slacks)
     conflicts = [_describe(built, item, amounts.get(item, 0.0)) for item in
                  sorted(keep, key=lambda i: (-amounts.get(i, 0.0), i))]

@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 
+import highspy
 import numpy as np
 import pyomo.environ as pyo
 from pydantic import BaseModel, ConfigDict, Field
 from pyomo.common.tee import capture_output
 from pyomo.common.timing import HierarchicalTimer
-from pyomo.contrib.solver.common.results import Results, SolutionStatus, TerminationCondition
+from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
 from pyomo.contrib.solver.solvers.highs import Highs
 
 from capacity.case import Case
+from capacity.compiled import compile_to_highs, complete_start
 from capacity.errors import CaseInfeasibleError
 from capacity.extract import extract_tables
 from capacity.index_sets import IndexSets, build_index_sets
 from capacity.model import BuiltModel, assemble_model, build_model
 from capacity.model.objective import add_total_cost
 from capacity.plan import Plan, Status
+from capacity.start import constructive_start, start_values
 
 
 class SolveOptions(BaseModel):
@@ -38,6 +41,9 @@ class SolveOptions(BaseModel):
             within the same time limit) and put the reasons in the plan's messages.
         model_file: also write the model HiGHS solves to this file (``.mps`` or ``.lp``),
             e.g. to try another solver or to report a solver issue.
+        mip_start: start HiGHS from a constructive plan (`capacity.start`: greedy integer
+            decisions, completed by HiGHS with the integers fixed). Off: HiGHS's defaults,
+            e.g. to compare.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -49,6 +55,7 @@ class SolveOptions(BaseModel):
     log: bool = False
     explain: bool = True
     model_file: str | None = None
+    mip_start: bool = True
 
 
 def solve(case: Case | BuiltModel, options: SolveOptions | None = None,
@@ -177,12 +184,17 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
         cost = float(pyo.value(m.total_cost))
         return _plan_with_solution(built, "optimal", cost, cost, options, seconds, size, {},
                                    ["nothing to decide: no demand that any site can serve"], {})
+    start = None
+    if options.mip_start and solver is None and not built.index_sets.elastic:
+        t0 = time.perf_counter()
+        start = start_values(m, constructive_start(built.index_sets))
+        seconds["start"] = time.perf_counter() - t0
     try:
-        run = optimise(solver or Highs(), m, options, progress)
+        run = optimise(solver, m, options, progress, start)
     except Exception as err:  # HiGHS or the interface failed: report it, write nothing
         return Plan.without_solution(built.case.name, "error", options.model_dump(), seconds,
                                      messages=[f"{type(err).__name__}: {err}"], size=size)
-    results, status, highs = run.results, run.status, run.solver._solver_model
+    status, highs = run.status, run.highs
     info = highs.getInfo()
     seconds["transfer"], seconds["solve"] = run.transfer_seconds, run.solve_seconds
     size["nonzeros"] = int(highs.getNumNz())
@@ -190,7 +202,6 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
     warnings = numerics_warnings(numerics)
     counters = {"mip_nodes": int(info.mip_node_count),
                 "simplex_iterations": int(info.simplex_iteration_count)}
-    tc = results.termination_condition
     feasible = status in ("optimal", "time_limit_feasible")
     if not feasible:
         if status == "no_solution":
@@ -199,21 +210,22 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
         elif status == "infeasible":
             messages = _why_infeasible(built, options)
         else:
-            messages = [f"HiGHS stopped with {tc.name}"]
-        bound = finite(results.objective_bound)
+            messages = [f"HiGHS stopped with {run.stopped_by}"]
+        bound = run.bound
         return Plan.without_solution(built.case.name, status, options.model_dump(), seconds,
                                      messages=[*messages, *warnings], size=size,
                                      counters=counters, numerics=numerics,
                                      bound=None if bound is None else _reported(built, bound))
-    if status == "time_limit_feasible" and tc != TerminationCondition.maxTimeLimit:
-        messages = [f"HiGHS stopped with {tc.name}; the plan is feasible, not proven optimal"]
+    if status == "time_limit_feasible" and not run.time_limit_reached:
+        messages = [f"HiGHS stopped with {run.stopped_by}; the plan is feasible, not proven "
+                    "optimal"]
     elif status == "time_limit_feasible":
         messages = [f"time limit of {options.time_limit_s:g} s reached; best plan returned"]
     else:
         messages = []
-    results.solution_loader.load_vars()
+    run.load()
     return _plan_with_solution(built, status, float(pyo.value(m.total_cost)),
-                               finite(results.objective_bound), options, seconds, size,
+                               run.bound, options, seconds, size,
                                counters, [*messages, *warnings], numerics)
 
 
@@ -275,31 +287,98 @@ def _why_infeasible(built: BuiltModel, options: SolveOptions) -> list[str]:
 
 @dataclass
 class Run:
-    """One HiGHS run on a Pyomo model: results, the mapped status, and timings."""
+    """One HiGHS run on a Pyomo model: the mapped status, what stopped HiGHS, its bound,
+    and timings. ``load()`` puts the solution into the model's variables."""
 
-    solver: Highs
-    results: Results
+    highs: highspy.Highs
     status: Status
+    stopped_by: str
+    time_limit_reached: bool
+    bound: float | None
+    load: Callable[[], None]
     transfer_seconds: float
     solve_seconds: float
 
 
 Progress = Callable[[float, float | None, float | None], None]
 
+_MODEL_STATUS: dict[highspy.HighsModelStatus, Status] = {
+    highspy.HighsModelStatus.kInfeasible: "infeasible",
+    # Every variable of the formulation is bounded, so "infeasible or unbounded" is infeasible.
+    highspy.HighsModelStatus.kUnboundedOrInfeasible: "infeasible",
+    highspy.HighsModelStatus.kUnbounded: "unbounded",
+}
 
-def optimise(solver: Highs, m: pyo.ConcreteModel, options: SolveOptions,
-             progress: Progress | None = None) -> Run:
-    """Run HiGHS (in memory, persistent: a second call on the same model only sends the
-    changes) and map its outcome to a plan status. Solutions are not loaded.
+
+def optimise(solver: Highs | None, m: pyo.ConcreteModel, options: SolveOptions,
+             progress: Progress | None = None,
+             start: Sequence[tuple[pyo.Var, float]] | None = None) -> Run:
+    """Run HiGHS on ``m`` in memory and map its outcome to a plan status. Solutions are
+    not loaded (``Run.load`` does).
 
     Args:
+        solver: None for a one-off solve: the model is compiled and passed whole
+            (`capacity.compiled`, the fast transfer). A Pyomo persistent ``Highs`` for a
+            series of solves of one model: its first call sends the whole model, later
+            calls only what changed (`Resolver`, `capacity.explain`).
         progress: called as HiGHS improves the incumbent or logs branch-and-bound
             progress, with (seconds since HiGHS started, incumbent objective or None, best
             bound or None) of the minimised model.
+        start: values of some variables (a constructive start's integers, `capacity.start`)
+            for HiGHS to complete and start from (one-off solves only); the completion
+            counts in the time limit and on HiGHS's clock.
 
     Raises:
         Exception: whatever HiGHS or the interface raises; callers turn it into ``error``.
     """
+    if solver is not None:
+        return _optimise_persistent(solver, m, options, progress)
+    t0 = time.perf_counter()
+    compiled = compile_to_highs(m)
+    transfer = time.perf_counter() - t0
+    highs = compiled.highs
+    if options.model_file:
+        highs.writeModel(str(options.model_file))
+    for name, value in (("output_flag", options.log), ("log_to_console", options.log),
+                        ("mip_rel_gap", options.mip_rel_gap), ("mip_abs_gap", 1e-9),
+                        ("threads", options.threads), ("random_seed", options.seed)):
+        highs.setOptionValue(name, value)
+    t1 = time.perf_counter()
+    if start:
+        started = complete_start(compiled, start, options.time_limit_s)
+        if started is not None and progress is not None:  # now HiGHS's incumbent
+            progress(time.perf_counter() - t1, started, None)
+    clock = time.perf_counter() - t1  # HiGHS's own clock restarts with the MIP run
+    if progress is not None:
+        _subscribe(highs, lambda at, incumbent, bound: progress(clock + at, incumbent, bound))
+    highs.setOptionValue("time_limit", max(options.time_limit_s - clock, 1e-3))
+    highs.run()
+    solve_seconds = time.perf_counter() - t1
+    model_status, info = highs.getModelStatus(), highs.getInfo()
+    feasible = info.primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible
+    status: Status
+    if model_status == highspy.HighsModelStatus.kOptimal and feasible:
+        status = "optimal"
+    elif feasible:
+        status = "time_limit_feasible"
+    elif model_status in _MODEL_STATUS:
+        status = _MODEL_STATUS[model_status]
+    elif model_status == highspy.HighsModelStatus.kTimeLimit:
+        status = "no_solution"
+    else:
+        status = "error"
+    if info.mip_node_count >= 0:  # a MIP: HiGHS's dual bound
+        bound = finite(info.mip_dual_bound)
+    else:  # an LP: its optimum is its own bound
+        bound = finite(info.objective_function_value) if status == "optimal" else None
+    return Run(highs, status, highs.modelStatusToString(model_status),
+               model_status == highspy.HighsModelStatus.kTimeLimit, bound,
+               compiled.load_solution, transfer, solve_seconds)
+
+
+def _optimise_persistent(solver: Highs, m: pyo.ConcreteModel, options: SolveOptions,
+                         progress: Progress | None) -> Run:
+    """`optimise` through Pyomo's persistent interface."""
     transfer = 0.0
     if solver._model is not m:  # first call: send the whole model (timed as transfer)
         t0 = time.perf_counter()
@@ -318,7 +397,7 @@ def optimise(solver: Highs, m: pyo.ConcreteModel, options: SolveOptions,
         time_limit=options.time_limit_s, rel_gap=options.mip_rel_gap, threads=options.threads,
         solver_options={"random_seed": options.seed, "mip_abs_gap": 1e-9},
     )
-    total = transfer + time.perf_counter() - t1
+    solve_seconds = time.perf_counter() - t1
     tc = results.termination_condition
     feasible = results.solution_status in (SolutionStatus.feasible, SolutionStatus.optimal)
     status: Status
@@ -332,7 +411,9 @@ def optimise(solver: Highs, m: pyo.ConcreteModel, options: SolveOptions,
         status = "no_solution"
     else:
         status = "error"
-    return Run(solver, results, status, transfer, total - transfer)
+    return Run(solver._solver_model, status, tc.name, tc == TerminationCondition.maxTimeLimit,
+               finite(results.objective_bound), results.solution_loader.load_vars, transfer,
+               solve_seconds)
 
 
 def _subscribe(highs: object, progress: Progress) -> None:

@@ -39,7 +39,6 @@ import pandas as pd
 import pyomo.environ as pyo
 from pydantic import BaseModel, ConfigDict, Field
 from pyomo.common.tee import capture_output
-from pyomo.contrib.solver.solvers.highs import Highs
 
 from capacity.case import Case
 from capacity.errors import CaseInfeasibleError
@@ -47,7 +46,7 @@ from capacity.extract import extract_tables
 from capacity.index_sets import IndexSets, build_index_sets, with_demand
 from capacity.model import BuiltModel, assemble_model
 from capacity.plan import write_folder
-from capacity.solve import SolveOptions, finite, optimise, relative_gap, solve
+from capacity.solve import SolveOptions, optimise, relative_gap, solve
 
 # The integer first-stage decisions: what an evaluated plan fixes (Finance, the rest of
 # the first stage, is re-chosen; see `first_stage_keys`).
@@ -363,14 +362,14 @@ def solve_extensive_form(ef: ExtensiveForm, solve_options: SolveOptions) -> Eval
     """Solve the extensive form with HiGHS; costs per scenario when a plan is found."""
     t0 = time.perf_counter()
     try:
-        run = optimise(Highs(), ef.pyomo, solve_options)
+        run = optimise(None, ef.pyomo, solve_options)
     except Exception as err:  # the interface failed: report it
         return Evaluation("error", None, None, messages=[f"{type(err).__name__}: {err}"],
                           seconds=time.perf_counter() - t0)
-    bound = finite(run.results.objective_bound)
+    bound = run.bound
     if run.status not in ("optimal", "time_limit_feasible"):
         return Evaluation(run.status, None, bound, seconds=time.perf_counter() - t0)
-    run.results.solution_loader.load_vars()
+    run.load()
     costs = {n: float(pyo.value(b.pyomo.total_cost)) for n, b in ef.blocks.items()}
     return Evaluation(run.status, float(pyo.value(ef.pyomo.total_cost)), bound, costs,
                       seconds=time.perf_counter() - t0)

@@ -1,0 +1,93 @@
+"""The constructive start (`capacity.start`) and how a solve uses it (`capacity.compiled`).
+
+Worked by hand on the tiny cases (data/tiny/README.md): the greedy's choice, and the
+completed plan's cost, which HiGHS must then accept as its first incumbent.
+"""
+
+from __future__ import annotations
+
+import pyomo.environ as pyo
+import pytest
+
+import capacity
+from capacity.compiled import compile_to_highs, complete_start
+from capacity.generate import generate_case
+from capacity.model import build_model
+from capacity.start import constructive_start, start_values
+
+from conftest import TEST_OPTIONS, assert_checked, tiny
+
+pytestmark = pytest.mark.solver
+
+
+def completed(case: capacity.Case) -> float | None:
+    """The cost of the constructive start once HiGHS completes it (None: not completed)."""
+    built = build_model(case)
+    values = start_values(built.pyomo, constructive_start(built.index_sets))
+    return complete_start(compile_to_highs(built.pyomo), values, time_limit_s=60)
+
+
+def test_two_sites_start_is_the_cheapest_site() -> None:
+    # SA makes a batch for 1, SB for 2 + 0.5 lane: 5 committed batches a period go to SA,
+    # 2 × 5 × 1 + transfer 1 = 11, the optimum.
+    built = build_model(tiny("two_sites"))
+    start = constructive_start(built.index_sets)
+    assert {a for a, x in start.assign.items() if x} == {("P1", "SA")}
+    assert sum(start.build.values()) == 0 and not start.unplaced
+    assert completed(tiny("two_sites")) == pytest.approx(11.0)
+
+
+def test_candidate_site_start_opens_and_builds() -> None:
+    # 10 batches a period: SA alone costs 2 × 10 × 1 + 1 = 21; SC opens (4), one module of
+    # 10 batches (capex 2) at 0.5 a batch: 4 + 2 + 2 × 10 × 0.5 + 1 = 17, the optimum.
+    built = build_model(tiny("candidate_site"))
+    start = constructive_start(built.index_sets)
+    assert {a[1] for a, x in start.assign.items() if x} == {"SC"}
+    assert sum(start.build.values()) == 1 and sum(start.open.values()) == 1
+    assert completed(tiny("candidate_site")) == pytest.approx(17.0)
+
+
+def test_domestic_share_start_keeps_the_rule() -> None:
+    # The rule wants 60% of A's 10 batches made in A: P1 goes to SA (3/batch) with one
+    # site, all 10 from SA: 2 × 10 × 3 + 1 = 61 (the optimum, 50, splits over two sites).
+    assert completed(tiny("domestic_share")) == pytest.approx(61.0)
+
+
+def test_default_case_start_keeps_every_rule() -> None:
+    # JP's 30% domestic share and the EU operator cap both bind on the default case; a
+    # start that broke either would not complete. It is a start, not the optimum.
+    cost = completed(capacity.load_case())
+    assert cost is not None and cost > -1005.6
+
+
+def test_generated_case_start_is_a_plan_and_solve_improves_on_it() -> None:
+    # Whatever the time limit, the plan returned is at least as good as the start.
+    case = generate_case("S", 1)
+    start_cost = completed(case)
+    assert start_cost is not None
+    plan = capacity.solve(case, TEST_OPTIONS.model_copy(update={"time_limit_s": 5.0}))
+    assert plan.has_solution and plan.net_cost <= start_cost + 1e-6
+
+
+def test_start_broken_by_a_user_constraint_is_dropped() -> None:
+    # Forcing P1 onto SB makes the greedy's SA start infeasible: HiGHS starts on its own
+    # and finds SB's cost, 2 × 5 × 2.5 + 1 = 26.
+    built = build_model(tiny("two_sites"))
+    m = built.pyomo
+    m.use_sb = pyo.Constraint(expr=m.Assign["P1", "SB"] == 1)
+    values = start_values(m, constructive_start(built.index_sets))
+    assert complete_start(compile_to_highs(m), values, time_limit_s=60) is None
+    plan = capacity.solve(built, TEST_OPTIONS)
+    assert plan.status == "optimal" and plan.objective == pytest.approx(26.0)
+
+
+@pytest.mark.parametrize("name", ["two_sites", "candidate_site", "domestic_share",
+                                  "pooled_reservation", "bank_loop", "pooling"])
+def test_same_optimum_with_and_without_start(name: str) -> None:
+    case = tiny(name)
+    with_start = capacity.solve(case, TEST_OPTIONS)
+    without = capacity.solve(case, TEST_OPTIONS.model_copy(update={"mip_start": False}))
+    assert with_start.status == without.status == "optimal"
+    assert with_start.objective == pytest.approx(without.objective)
+    assert "start" in with_start.seconds and "start" not in without.seconds
+    assert_checked(case, with_start)
