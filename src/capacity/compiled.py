@@ -6,8 +6,9 @@ expression and adds rows, columns and integrality one constraint at a time; Pyom
 ``highspy.Highs.passModel`` hands them over in one call. On generated tier M (119,681
 rows, 630,905 nonzeros) the transfer falls from 4.8 s to 1.8 s (benchmarks/RESULTS.md).
 
-The compiled model is not persistent: a caller that re-solves after small changes (the
-`Resolver`, `capacity.explain`) keeps Pyomo's persistent interface instead.
+A compiled model can be re-solved with a new objective (`CompiledModel.replace_objective`,
+used by the `Resolver`); a caller that changes more between solves (`capacity.explain`
+fixes and frees variables) keeps Pyomo's persistent interface.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import highspy
 import numpy as np
 import pyomo.environ as pyo
 from pyomo.core.staleflag import StaleFlagManager
+from pyomo.repn import generate_standard_repn
 
 INF = highspy.kHighsInf
 
@@ -31,6 +33,26 @@ class CompiledModel:
     columns: Sequence[pyo.Var]
     col_lower: np.ndarray
     col_upper: np.ndarray
+
+    def column_of(self) -> dict[int, int]:
+        """HiGHS's column index by ``id`` of the Pyomo variable."""
+        return {id(v): i for i, v in enumerate(self.columns)}
+
+    def replace_objective(self, objective: pyo.Objective) -> bool:
+        """Give HiGHS the costs of a new (minimised, linear) objective over the same
+        columns, sending only the cost vector and offset. False, changing nothing, when
+        the objective uses a variable the compiled model does not hold."""
+        repn = generate_standard_repn(objective.expr, compute_values=True, quadratic=False)
+        column = self.column_of()
+        if not repn.is_linear() or any(id(v) not in column for v in repn.linear_vars):
+            return False
+        cost = np.zeros(len(self.columns))
+        for var, coef in zip(repn.linear_vars, repn.linear_coefs, strict=True):
+            cost[column[id(var)]] += coef
+        n = len(self.columns)
+        self.highs.changeColsCost(n, np.arange(n, dtype=np.int32), cost)
+        self.highs.changeObjectiveOffset(float(repn.constant))
+        return True
 
     def load_solution(self) -> None:
         """Set every column's Pyomo variable to HiGHS's solution value."""
@@ -88,7 +110,7 @@ def complete_start(compiled: CompiledModel, start: Sequence[tuple[pyo.Var, float
     when the start could not be completed (HiGHS then starts on its own). Variables the
     model does not hold (fixed ones) are skipped."""
     highs = compiled.highs
-    index = {id(v): i for i, v in enumerate(compiled.columns)}
+    index = compiled.column_of()
     pairs = sorted((index[id(v)], x) for v, x in start if id(v) in index)
     if not pairs:
         return None

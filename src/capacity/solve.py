@@ -17,7 +17,7 @@ from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondi
 from pyomo.contrib.solver.solvers.highs import Highs
 
 from capacity.case import Case
-from capacity.compiled import compile_to_highs, complete_start
+from capacity.compiled import CompiledModel, compile_to_highs, complete_start
 from capacity.errors import CaseInfeasibleError
 from capacity.extract import extract_tables
 from capacity.index_sets import IndexSets, build_index_sets
@@ -113,12 +113,13 @@ def same_constraints(a: IndexSets, b: IndexSets) -> bool:
 class Resolver:
     """Solves a series of cases, re-using one model and one HiGHS instance where the
     constraints are unchanged (only costs or values differ): the objective is replaced and
-    HiGHS receives only the new costs, skipping build and transfer. Otherwise it builds
-    afresh. Costs also enter constraints where a fund reinvests the operating margin
-    (`operating_margin` carries production, transport and tariff costs): such cases are
-    rebuilt, as `same_constraints` sees. (Giving HiGHS the previous plan as a MIP start
-    was measured and dropped: on the default case it cost 5–10% more simplex iterations
-    than none.)
+    HiGHS receives only the new cost vector (`CompiledModel.replace_objective`), skipping
+    build and transfer. Otherwise it builds and compiles afresh. Every solve starts from
+    its own case's constructive start. Costs also enter constraints where a fund
+    reinvests the operating margin (`operating_margin` carries production, transport and
+    tariff costs): such cases are rebuilt, as `same_constraints` sees. (Giving HiGHS the
+    previous plan as a MIP start was measured and dropped: on the default case it cost
+    5–10% more simplex iterations than none.)
 
     Example:
         >>> import capacity
@@ -133,7 +134,7 @@ class Resolver:
 
     def __init__(self) -> None:
         self.built: BuiltModel | None = None
-        self.solver: Highs | None = None
+        self.compiled: CompiledModel | None = None
         self.reused = 0
 
     def solve(self, case: Case, options: SolveOptions | None = None) -> Plan:
@@ -143,27 +144,43 @@ class Resolver:
         t0 = time.perf_counter()
         ix = build_index_sets(case)
         if ix.unservable:
-            self.built = self.solver = None
+            self.built = self.compiled = None
             return Plan.without_solution(case.name, "infeasible", options.model_dump(),
                                          seconds, messages=ix.unservable)
         seconds["index_sets"] = time.perf_counter() - t0
-        previous = self.built
-        if previous is not None and self.solver is not None and \
-                same_constraints(previous.index_sets, ix):
+        built = self._reused(case, ix, seconds)
+        if built is None:
+            built = assemble_model(case, ix)
             t1 = time.perf_counter()
-            m = previous.pyomo
-            m.del_component(m.total_cost)
-            add_total_cost(m, ix)
-            self.built = BuiltModel(case, m, ix, {"build": time.perf_counter() - t1})
-            self.reused += 1
-        else:
-            self.built = assemble_model(case, ix)
-            self.solver = Highs()
-        seconds.update(self.built.seconds)
-        plan = _run_highs(self.built, options, seconds, solver=self.solver)
+            self.compiled = compile_to_highs(built.pyomo) \
+                if model_size(built.pyomo)["variables"] else None
+            seconds["transfer"] = time.perf_counter() - t1
+        self.built = built
+        seconds.update(built.seconds)
+        plan = _run_highs(built, options, seconds, solver=self.compiled)
         if not plan.has_solution:  # nothing to start from next time: build afresh
-            self.built = self.solver = None
+            self.built = self.compiled = None
         return plan
+
+    def _reused(self, case: Case, ix: IndexSets, seconds: dict[str, float]) \
+            -> BuiltModel | None:
+        """The last model with ``case``'s objective, already in HiGHS, or None when its
+        constraints differ."""
+        previous, compiled = self.built, self.compiled
+        if previous is None or compiled is None or \
+                not same_constraints(previous.index_sets, ix):
+            return None
+        t0 = time.perf_counter()
+        m = previous.pyomo
+        m.del_component(m.total_cost)
+        add_total_cost(m, ix)
+        built = BuiltModel(case, m, ix, {"build": time.perf_counter() - t0})
+        t0 = time.perf_counter()
+        if not compiled.replace_objective(m.total_cost):
+            return None
+        seconds["transfer"] = time.perf_counter() - t0
+        self.reused += 1
+        return built
 
 
 _TERMINATION_STATUS: dict[TerminationCondition, Status] = {
@@ -175,7 +192,8 @@ _TERMINATION_STATUS: dict[TerminationCondition, Status] = {
 
 
 def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, float],
-               progress: Progress | None = None, solver: Highs | None = None) -> Plan:
+               progress: Progress | None = None,
+               solver: CompiledModel | None = None) -> Plan:
     m = built.pyomo
     size = model_size(m)
     if size["variables"] == 0:
@@ -185,7 +203,7 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
         return _plan_with_solution(built, "optimal", cost, cost, options, seconds, size, {},
                                    ["nothing to decide: no demand that any site can serve"], {})
     start = None
-    if options.mip_start and solver is None and not built.index_sets.elastic:
+    if options.mip_start and not built.index_sets.elastic:
         t0 = time.perf_counter()
         start = start_values(m, constructive_start(built.index_sets))
         seconds["start"] = time.perf_counter() - t0
@@ -196,7 +214,8 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
                                      messages=[f"{type(err).__name__}: {err}"], size=size)
     status, highs = run.status, run.highs
     info = highs.getInfo()
-    seconds["transfer"], seconds["solve"] = run.transfer_seconds, run.solve_seconds
+    seconds["transfer"] = seconds.get("transfer", 0.0) + run.transfer_seconds
+    seconds["solve"] = run.solve_seconds
     size["nonzeros"] = int(highs.getNumNz())
     numerics = coefficient_ranges(highs)
     warnings = numerics_warnings(numerics)
@@ -310,7 +329,8 @@ _MODEL_STATUS: dict[highspy.HighsModelStatus, Status] = {
 }
 
 
-def optimise(solver: Highs | None, m: pyo.ConcreteModel, options: SolveOptions,
+def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel,
+             options: SolveOptions,
              progress: Progress | None = None,
              start: Sequence[tuple[pyo.Var, float]] | None = None) -> Run:
     """Run HiGHS on ``m`` in memory and map its outcome to a plan status. Solutions are
@@ -318,23 +338,27 @@ def optimise(solver: Highs | None, m: pyo.ConcreteModel, options: SolveOptions,
 
     Args:
         solver: None for a one-off solve: the model is compiled and passed whole
-            (`capacity.compiled`, the fast transfer). A Pyomo persistent ``Highs`` for a
-            series of solves of one model: its first call sends the whole model, later
-            calls only what changed (`Resolver`, `capacity.explain`).
+            (`capacity.compiled`, the fast transfer). A `CompiledModel` of ``m`` already
+            in HiGHS (the `Resolver`'s, its objective perhaps replaced). A Pyomo persistent
+            ``Highs`` for a series of solves of one model that change more than costs:
+            its first call sends the whole model, later calls only what changed
+            (`capacity.explain`).
         progress: called as HiGHS improves the incumbent or logs branch-and-bound
             progress, with (seconds since HiGHS started, incumbent objective or None, best
             bound or None) of the minimised model.
         start: values of some variables (a constructive start's integers, `capacity.start`)
-            for HiGHS to complete and start from (one-off solves only); the completion
+            for HiGHS to complete and start from (compiled models only); the completion
             counts in the time limit and on HiGHS's clock.
+        progress is subscribed to the HiGHS instance: with a re-used `CompiledModel`,
+        pass it on one call only.
 
     Raises:
         Exception: whatever HiGHS or the interface raises; callers turn it into ``error``.
     """
-    if solver is not None:
+    if isinstance(solver, Highs):
         return _optimise_persistent(solver, m, options, progress)
     t0 = time.perf_counter()
-    compiled = compile_to_highs(m)
+    compiled = solver if solver is not None else compile_to_highs(m)
     transfer = time.perf_counter() - t0
     highs = compiled.highs
     if options.model_file:
