@@ -4,7 +4,8 @@ Pyomo's persistent HiGHS interface (``set_instance``) walks every constraint's
 expression and adds rows, columns and integrality one constraint at a time; Pyomo's
 ``LinearStandardFormCompiler`` turns the whole model into sparse matrices in one pass and
 ``highspy.Highs.passModel`` hands them over in one call. On generated tier M (119,681
-rows, 630,905 nonzeros) the transfer falls from 4.8 s to 1.8 s (benchmarks/RESULTS.md).
+rows, 630,905 nonzeros) the transfer falls from 4.3 s to 1.7 s
+(`python -m benchmarks.transfer`).
 
 A compiled model can be re-solved with a new objective (`CompiledModel.replace_objective`,
 used by the `Resolver`); a caller that changes more between solves (`capacity.explain`
