@@ -3,8 +3,8 @@
     python -m benchmarks.transfer [--tier M] [--seed 1]
 
 Times, on one generated tier: index sets + Pyomo build; Pyomo's persistent HiGHS
-interface (``set_instance``, which walks each constraint; used for re-solves of one
-model); the engine's one-off transfer (`capacity.compiled.compile_to_highs`: Pyomo's
+interface (``set_instance``, which walks each constraint; now used only by
+`capacity explain`); the engine's transfer (`capacity.compiled.compile_to_highs`: Pyomo's
 ``LinearStandardFormCompiler`` to sparse matrices, then ``highspy.passModel``); and
 HiGHS reading the same model from MPS (the reference of issue 4's 2× target). Prints one
 Markdown table row per phase.
