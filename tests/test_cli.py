@@ -32,6 +32,14 @@ def test_solve_default_json() -> None:
     assert set(summary["seconds"]) >= {"load", "build", "transfer", "solve", "extract"}
 
 
+def test_solve_with_and_without_the_start() -> None:
+    tiny = str(capacity.tiny_case_path("candidate_site"))
+    runs = {flag: json.loads(run("solve", tiny, flag, "--json").stdout)
+            for flag in ("--start", "--no-start")}
+    assert runs["--start"]["objective"] == runs["--no-start"]["objective"] == 17.0
+    assert "start" in runs["--start"]["seconds"] and "start" not in runs["--no-start"]["seconds"]
+
+
 def test_solve_prints_summary_and_saves_plan(tmp_path: Path) -> None:
     tiny = str(capacity.tiny_case_path("candidate_site"))
     result = run("solve", tiny, "--out", str(tmp_path / "plan"))
