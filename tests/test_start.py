@@ -15,7 +15,7 @@ from capacity.generate import generate_case
 from capacity.model import build_model
 from capacity.start import constructive_start, start_values
 
-from conftest import TEST_OPTIONS, assert_checked, tiny
+from conftest import TEST_OPTIONS, assert_checked, edited, tiny
 
 pytestmark = pytest.mark.solver
 
@@ -79,6 +79,18 @@ def test_start_broken_by_a_user_constraint_is_dropped() -> None:
     assert complete_start(compile_to_highs(m), values, time_limit_s=60) is None
     plan = capacity.solve(built, TEST_OPTIONS)
     assert plan.status == "optimal" and plan.objective == pytest.approx(26.0)
+
+
+def test_commitments_no_single_site_holds_are_left_to_highs() -> None:
+    # 15 committed batches a period, 10 slots at each site: the greedy (one site a
+    # program) cannot place P1, so no start is tried; HiGHS splits it over two sites:
+    # 2 × (10 × 1 + 5 × 2.5) + 2 transfers = 47.
+    case = edited(tiny("two_sites"),
+                  offtakes=lambda df: df.assign(committed_batches=15),
+                  programs=lambda df: df.assign(max_sites=2))
+    assert constructive_start(build_model(case).index_sets).unplaced == ["P1"]
+    plan = capacity.solve(case, TEST_OPTIONS)
+    assert plan.status == "optimal" and plan.objective == pytest.approx(47.0)
 
 
 @pytest.mark.parametrize("name", ["two_sites", "candidate_site", "domestic_share",

@@ -205,7 +205,9 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
     start = None
     if options.mip_start and not built.index_sets.elastic:
         t0 = time.perf_counter()
-        start = start_values(m, constructive_start(built.index_sets))
+        greedy = constructive_start(built.index_sets)
+        # a program left unplaced leaves commitments unmet: HiGHS could not complete it
+        start = None if greedy.unplaced else start_values(m, greedy)
         seconds["start"] = time.perf_counter() - t0
     try:
         run = optimise(solver, m, options, progress, start)

@@ -37,8 +37,8 @@ class Start:
         assign: Assign per ASSIGN key.
         reserve: reservation blocks per RESERVE key (the start reserves none).
         profitable: Profitable per margin period (0: no reinvestment counted).
-        unplaced: programs with commitments the greedy could not place (their commitments
-            make the start infeasible; HiGHS then starts on its own).
+        unplaced: programs with commitments the greedy could not place: the start cannot
+            be completed, so `capacity.solve` does not try (HiGHS starts on its own).
     """
 
     build: dict[tuple[str, str, str, int], float] = field(default_factory=dict)
@@ -165,8 +165,8 @@ class _RuleSteer:
     def take(self, keys: list[ShipKey]) -> None:
         for p, s, m, t in keys:
             committed = self.ix.committed.get((p, m, t), 0.0)
-            for u in self.caps.get(m, ()):
-                if committed > 0:
+            if committed > 0:
+                for u in self.caps.get(m, ()):
                     self.placed[(u.rule, self.owner(u, s), t)] += committed
 
 
@@ -179,10 +179,10 @@ def constructive_start(ix: IndexSets) -> Start:
     that cost (value minus cost, as a saving), minus the transfer cost, minus the capex
     of the modules the suite must add so that the batches fit next to what earlier
     programs took (ordered in the latest period that brings them online in time), minus
-    opening a candidate site not yet open. The best site that can hold all the commitments wins; a
-    program with no commitments is placed only where it saves money. A candidate site
-    opens in the latest period that lets it produce, and its modules come online, when
-    first needed.
+    opening a candidate site not yet open. The best site that can hold all the
+    commitments wins; a program with no commitments is placed only where it saves money.
+    A candidate site opens in the latest period that lets it produce, and its modules
+    come online, when first needed.
     """
     pos = ix.position
     cap = _Capacity(ix)
