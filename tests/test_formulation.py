@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import highspy
 import pyomo.environ as pyo
 import pytest
 
@@ -109,3 +110,55 @@ def test_build_is_deterministic() -> None:
                 str(path), io_options={"symbolic_solver_labels": True})
             texts.append(path.read_text())
     assert texts[0] == texts[1]
+
+
+def _lp_arrays(highs: object, order: list[int] | None = None) -> dict[str, object]:
+    """The model HiGHS holds, columns permuted into ``order`` (column j of HiGHS is
+    column order[j] of the result)."""
+    import numpy as np
+    from scipy.sparse import csc_matrix, csr_matrix
+
+    lp = highs.getLp()  # type: ignore[attr-defined]
+    a = lp.a_matrix_
+    kind = csr_matrix if a.format_ == highspy.MatrixFormat.kRowwise else csc_matrix
+    shape = (lp.num_row_, lp.num_col_)
+    matrix = kind((a.value_, a.index_, a.start_), shape=shape).tocoo()
+    perm = np.arange(lp.num_col_) if order is None else np.asarray(order)
+    matrix = csr_matrix((matrix.data, (matrix.row, perm[matrix.col])), shape=shape)
+    matrix.sort_indices()
+
+    def by_column(values: object) -> object:
+        out = np.empty(lp.num_col_)
+        out[perm] = np.asarray(values, dtype=float)
+        return out
+
+    integer = by_column([float(v == highspy.HighsVarType.kInteger)
+                         for v in lp.integrality_] or np.zeros(lp.num_col_))
+    return {"matrix": matrix, "row_lower": np.asarray(lp.row_lower_),
+            "row_upper": np.asarray(lp.row_upper_), "cost": by_column(lp.col_cost_),
+            "offset": lp.offset_, "col_lower": by_column(lp.col_lower_),
+            "col_upper": by_column(lp.col_upper_), "integer": integer}
+
+
+@pytest.mark.parametrize("elastic", [False, True])
+@pytest.mark.parametrize("name", ["default", "bank_loop", "pooled_reservation",
+                                  "domestic_share", "candidate_site"])
+def test_pyomo_model_is_the_same_matrices(name: str, elastic: bool) -> None:
+    """What a solve hands HiGHS (the builders' own matrices) and the Pyomo model made
+    from them, compiled by Pyomo, are the same model entry for entry: a caller who adds
+    constraints to ``BuiltModel.pyomo`` changes only what they add."""
+    import numpy as np
+
+    from capacity.compiled import compile_to_highs, pass_linear
+
+    case = capacity.load_case() if name == "default" else tiny(name)
+    built = capacity.build_model(case, elastic=elastic)
+    ours = _lp_arrays(pass_linear(built.linear).highs)
+    compiled = compile_to_highs(built.pyomo)
+    where = {id(v): j for j, v in enumerate(built.pyomo_columns())}
+    theirs = _lp_arrays(compiled.highs, [where[id(v)] for v in compiled.columns or ()])
+    assert ours["matrix"].shape == theirs["matrix"].shape  # type: ignore[attr-defined]
+    assert abs(ours["matrix"] - theirs["matrix"]).max() == 0  # type: ignore[operator]
+    for key in ("row_lower", "row_upper", "cost", "col_lower", "col_upper", "integer"):
+        assert np.array_equal(ours[key], theirs[key]), key  # type: ignore[arg-type]
+    assert ours["offset"] == pytest.approx(theirs["offset"], abs=1e-9)

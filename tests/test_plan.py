@@ -128,7 +128,7 @@ def test_solver_failure_is_an_error_and_writes_nothing(
     def crashing(*args: object) -> None:
         raise RuntimeError("HiGHS crashed")
 
-    monkeypatch.setattr(solve_module, "compile_to_highs", crashing)
+    monkeypatch.setattr(solve_module, "pass_linear", crashing)
     plan = capacity.solve(tiny("two_sites"))
     assert plan.status == "error" and plan.tables == {}
     assert plan.messages == ["RuntimeError: HiGHS crashed"]

@@ -10,10 +10,10 @@ import pyomo.environ as pyo
 import pytest
 
 import capacity
-from capacity.compiled import compile_to_highs, complete_start
+from capacity.compiled import compile_to_highs, complete_start, pass_linear
 from capacity.generate import generate_case
 from capacity.model import build_model
-from capacity.start import constructive_start, start_values
+from capacity.start import constructive_start, start_columns
 
 from conftest import TEST_OPTIONS, assert_checked, edited, tiny
 
@@ -23,8 +23,8 @@ pytestmark = pytest.mark.solver
 def completed(case: capacity.Case) -> float | None:
     """The cost of the constructive start once HiGHS completes it (None: not completed)."""
     built = build_model(case)
-    values = start_values(built.pyomo, constructive_start(built.index_sets))
-    return complete_start(compile_to_highs(built.pyomo), values, time_limit_s=60)
+    values = start_columns(built.linear, constructive_start(built.index_sets))
+    return complete_start(pass_linear(built.linear), values, time_limit_s=60)
 
 
 def test_two_sites_start_is_the_cheapest_site() -> None:
@@ -75,8 +75,10 @@ def test_start_broken_by_a_user_constraint_is_dropped() -> None:
     built = build_model(tiny("two_sites"))
     m = built.pyomo
     m.use_sb = pyo.Constraint(expr=m.Assign["P1", "SB"] == 1)
-    values = start_values(m, constructive_start(built.index_sets))
-    assert complete_start(compile_to_highs(m), values, time_limit_s=60) is None
+    compiled = compile_to_highs(m)
+    values = compiled.map_columns(start_columns(built.linear, constructive_start(
+        built.index_sets)), built.pyomo_columns())
+    assert complete_start(compiled, values, time_limit_s=60) is None
     plan = capacity.solve(built, TEST_OPTIONS)
     assert plan.status == "optimal" and plan.objective == pytest.approx(26.0)
 

@@ -1,15 +1,15 @@
-"""A Pyomo model to HiGHS in one pass: compiled to sparse matrices, passed whole.
+"""A model to HiGHS in one pass: sparse matrices, passed whole.
 
-Pyomo's persistent HiGHS interface (``set_instance``) walks every constraint's
-expression and adds rows, columns and integrality one constraint at a time; Pyomo's
-``LinearStandardFormCompiler`` turns the whole model into sparse matrices in one pass and
-``highspy.Highs.passModel`` hands them over in one call. On generated tier M (119,681
-rows, 630,905 nonzeros) the transfer falls from 4.3 s to 1.7 s
-(`python -m benchmarks.transfer`).
+A solve hands HiGHS the engine's own matrices (`pass_linear`: the constraint builders
+write CSR arrays, `capacity.model.linear`), with no Pyomo objects in between. A Pyomo
+model a caller has changed (added constraints, fixed variables) is compiled to the same
+form with Pyomo's ``LinearStandardFormCompiler`` (`compile_to_highs`). Either way
+``highspy.Highs.passModel`` takes the whole model in one call; Pyomo's persistent
+interface (``set_instance``), which adds rows one constraint at a time, is kept only for
+`capacity.explain`, which fixes and frees variables between solves.
 
-A compiled model can be re-solved with a new objective (`CompiledModel.replace_objective`,
-used by the `Resolver`); a caller that changes more between solves (`capacity.explain`
-fixes and frees variables) keeps Pyomo's persistent interface.
+A passed model can be re-solved with a new objective (`CompiledModel.replace_costs`,
+used by the `Resolver`).
 """
 
 from __future__ import annotations
@@ -21,56 +21,101 @@ import highspy
 import numpy as np
 import pyomo.environ as pyo
 from pyomo.core.staleflag import StaleFlagManager
-from pyomo.repn import generate_standard_repn
+
+from capacity.model.linear import LinearModel
 
 INF = highspy.kHighsInf
 
 
 @dataclass
 class CompiledModel:
-    """A model handed to HiGHS, and its columns in HiGHS's order (to load a solution)."""
+    """A model handed to HiGHS. ``columns`` are the Pyomo variables in HiGHS's column
+    order when it was compiled from Pyomo; None when it came from a `LinearModel`, whose
+    own column order HiGHS then keeps."""
 
     highs: highspy.Highs
-    columns: Sequence[pyo.Var]
     col_lower: np.ndarray
     col_upper: np.ndarray
+    columns: Sequence[pyo.Var] | None = None
 
     def column_of(self) -> dict[int, int]:
-        """HiGHS's column index by ``id`` of the Pyomo variable."""
-        return {id(v): i for i, v in enumerate(self.columns)}
+        """HiGHS's column index by ``id`` of the Pyomo variable (compiled from Pyomo)."""
+        return {id(v): i for i, v in enumerate(self.columns or ())}
 
-    def replace_objective(self, objective: pyo.Objective) -> bool:
-        """Give HiGHS the costs of a new (minimised, linear) objective over the same
-        columns, sending only the cost vector and offset. False, changing nothing, when
-        the objective uses a variable the compiled model does not hold."""
-        repn = generate_standard_repn(objective.expr, compute_values=True, quadratic=False)
-        column = self.column_of()
-        if not repn.is_linear() or any(id(v) not in column for v in repn.linear_vars):
-            return False
-        cost = np.zeros(len(self.columns))
-        for var, coef in zip(repn.linear_vars, repn.linear_coefs, strict=True):
-            cost[column[id(var)]] += coef
-        n = len(self.columns)
+    def map_columns(self, pairs: Sequence[tuple[int, float]],
+                    variables: Sequence[pyo.Var]) -> list[tuple[int, float]]:
+        """(column of the engine's `LinearModel`, value) pairs as HiGHS's columns: the same
+        where HiGHS holds the linear model; through ``variables`` (the Pyomo variables in
+        the linear model's column order) where it holds a compiled Pyomo model, skipping
+        variables that model does not hold (fixed ones)."""
+        if self.columns is None:
+            return list(pairs)
+        where = self.column_of()
+        return [(where[id(variables[j])], x) for j, x in pairs if id(variables[j]) in where]
+
+    def solution(self) -> np.ndarray:
+        """HiGHS's column values."""
+        return np.asarray(self.highs.getSolution().col_value, dtype=float)
+
+    def replace_costs(self, cost: np.ndarray, constant: float) -> None:
+        """Give HiGHS a new (minimised) objective over the same columns: only the cost
+        vector and offset are sent."""
+        n = len(cost)
         self.highs.changeColsCost(n, np.arange(n, dtype=np.int32), cost)
-        self.highs.changeObjectiveOffset(float(repn.constant))
-        return True
+        self.highs.changeObjectiveOffset(float(constant))
 
     def load_solution(self) -> None:
-        """Set every column's Pyomo variable to HiGHS's solution value."""
-        values = self.highs.getSolution().col_value
-        for var, value in zip(self.columns, values, strict=True):
+        """Set every column's Pyomo variable to HiGHS's solution value (compiled from
+        Pyomo; nothing to do otherwise)."""
+        if self.columns is None:
+            return
+        for var, value in zip(self.columns, self.solution(), strict=True):
             var.set_value(value, skip_validation=True)
         StaleFlagManager.mark_all_as_stale(delayed=True)
 
 
+def _pass(cost: np.ndarray, offset: float, lower: np.ndarray, upper: np.ndarray,
+          integer: np.ndarray, csr: tuple[np.ndarray, np.ndarray, np.ndarray],
+          row_lower: np.ndarray, row_upper: np.ndarray,
+          columns: Sequence[pyo.Var] | None = None) -> CompiledModel:
+    """A new HiGHS instance holding min cost·x + offset subject to
+    row_lower ≤ A x ≤ row_upper, lower ≤ x ≤ upper, x_j integer where integer[j]; A row-wise.
+    Output is off: the caller sets options."""
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = len(cost), len(row_lower)
+    lp.col_cost_, lp.offset_ = cost, float(offset)
+    lower = np.where(np.isinf(lower), -INF, lower)
+    upper = np.where(np.isinf(upper), INF, upper)
+    lp.col_lower_, lp.col_upper_ = lower, upper
+    lp.row_lower_ = np.where(np.isinf(row_lower), -INF, row_lower)
+    lp.row_upper_ = np.where(np.isinf(row_upper), INF, row_upper)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = csr
+    if integer.any():
+        kinds = (highspy.HighsVarType.kContinuous, highspy.HighsVarType.kInteger)
+        lp.integrality_ = [kinds[i] for i in integer.tolist()]
+    highs = highspy.Highs()  # type: ignore[no-untyped-call]
+    highs.setOptionValue("output_flag", False)
+    if highs.passModel(lp) == highspy.HighsStatus.kError:
+        raise RuntimeError("HiGHS rejected the model (passModel)")
+    return CompiledModel(highs, lower, upper, columns)
+
+
+def pass_linear(lm: LinearModel) -> CompiledModel:
+    """Hand the engine's own matrices to a new HiGHS instance (columns in ``lm``'s order)."""
+    lower, upper = lm.bounds()
+    row_lower, row_upper = lm.row_bounds()
+    return _pass(lm.objective.cost, lm.objective.constant, lower, upper, lm.integer_columns(),
+                 lm.matrix(), row_lower, row_upper)
+
+
 def compile_to_highs(m: pyo.ConcreteModel) -> CompiledModel:
-    """Compile ``m`` (linear, one active minimise or maximise objective) and pass it to a
-    new HiGHS instance, minimising: a maximised objective is negated, so HiGHS's objective
-    and bound are then the negated value.
+    """Compile the Pyomo model ``m`` (linear, one active minimise or maximise objective)
+    and pass it to a new HiGHS instance, minimising: a maximised objective is negated, so
+    HiGHS's objective and bound are then the negated value.
 
     Rows keep their sense ("mixed form"); fixed variables become constants; the
     objective's constant is HiGHS's offset, so HiGHS reports the objective's full value.
-    Output is off: the caller sets options.
     """
     from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler  # imports scipy
 
@@ -81,40 +126,27 @@ def compile_to_highs(m: pyo.ConcreteModel) -> CompiledModel:
     sense = np.fromiter((s for _con, s in form.rows), dtype=np.int8, count=n_rows)
     rhs = np.asarray(form.rhs, dtype=float)
     cols = form.columns
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = n_cols, n_rows
     cost = np.asarray(form.c.toarray() if hasattr(form.c, "toarray") else form.c, dtype=float)
-    lp.col_cost_ = cost.reshape(-1, n_cols)[0] if cost.size else np.zeros(n_cols)
-    lp.offset_ = float(form.c_offset[0]) if len(form.c_offset) else 0.0
-    lower = np.fromiter((-INF if v.lb is None else v.lb for v in cols), float, n_cols)
-    upper = np.fromiter((INF if v.ub is None else v.ub for v in cols), float, n_cols)
-    lp.col_lower_, lp.col_upper_ = lower, upper
-    lp.row_lower_ = np.where(sense == 1, -INF, rhs)
-    lp.row_upper_ = np.where(sense == -1, INF, rhs)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = a.indptr, a.indices, a.data
-    integer = [v.is_integer() for v in cols]
-    if any(integer):
-        lp.integrality_ = [highspy.HighsVarType.kInteger if i else
-                           highspy.HighsVarType.kContinuous for i in integer]
-    highs = highspy.Highs()  # type: ignore[no-untyped-call]
-    highs.setOptionValue("output_flag", False)
-    highs.passModel(lp)
-    return CompiledModel(highs, cols, lower, upper)
+    cost = cost.reshape(-1, n_cols)[0] if cost.size else np.zeros(n_cols)
+    offset = float(form.c_offset[0]) if len(form.c_offset) else 0.0
+    lower = np.fromiter((-np.inf if v.lb is None else v.lb for v in cols), float, n_cols)
+    upper = np.fromiter((np.inf if v.ub is None else v.ub for v in cols), float, n_cols)
+    integer = np.fromiter((v.is_integer() for v in cols), bool, n_cols)
+    return _pass(cost, offset, lower, upper, integer, (a.indptr, a.indices, a.data),
+                 np.where(sense == 1, -np.inf, rhs), np.where(sense == -1, np.inf, rhs), cols)
 
 
-def complete_start(compiled: CompiledModel, start: Sequence[tuple[pyo.Var, float]],
+def complete_start(compiled: CompiledModel, start: Sequence[tuple[int, float]],
                    time_limit_s: float) -> float | None:
-    """Fix the start's variables, let HiGHS solve what is left (with the integers of a
-    constructive start fixed, an LP after presolve), restore the bounds and give HiGHS
-    the completed plan as its incumbent. Returns the completed plan's objective, or None
-    when the start could not be completed (HiGHS then starts on its own). Variables the
-    model does not hold (fixed ones) are skipped."""
+    """Fix the start's columns (column index, value), let HiGHS solve what is left (with
+    the integers of a constructive start fixed, an LP after presolve), restore the bounds
+    and give HiGHS the completed plan as its incumbent. Returns the completed plan's
+    objective, or None when the start could not be completed (HiGHS then starts on its
+    own)."""
     highs = compiled.highs
-    index = compiled.column_of()
-    pairs = sorted((index[id(v)], x) for v, x in start if id(v) in index)
-    if not pairs:
+    if not start:
         return None
+    pairs = sorted(start)
     cols = np.fromiter((i for i, _x in pairs), np.int32, len(pairs))
     values = np.fromiter((x for _i, x in pairs), float, len(pairs))
     lower, upper = compiled.col_lower[cols], compiled.col_upper[cols]

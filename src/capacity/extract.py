@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+import numpy as np
 import pandas as pd
 
 from capacity.model import BuiltModel
@@ -14,16 +15,16 @@ from capacity.model import BuiltModel
 ZERO = 1e-6
 
 
-def _values(var: object, keys: list[tuple]) -> list[float]:  # type: ignore[type-arg]
-    return [float(var[k].value or 0.0) for k in keys]  # type: ignore[index]
+def extract_tables(built: BuiltModel, x: np.ndarray) -> dict[str, pd.DataFrame]:
+    """Read a solution (``x``: the values of ``built.linear``'s columns) into the plan's
+    tables (see `capacity.plan.Plan`)."""
+    ix, case = built.index_sets, built.case
 
-
-def extract_tables(built: BuiltModel) -> dict[str, pd.DataFrame]:
-    """Read a solved model into the plan's tables (see `capacity.plan.Plan`)."""
-    m, ix, case = built.pyomo, built.index_sets, built.case
+    def values(var: str) -> list[float]:  # in the order of the variable's set
+        return built.linear.values(x, var).tolist()  # type: ignore[no-any-return]
     pos = ix.position
 
-    build_vals = [round(v) for v in _values(m.Build, ix.build)]
+    build_vals = [round(v) for v in values("Build")]
     builds = pd.DataFrame(
         [(s, q, c, t, ix.periods[pos[t] + ix.suite_lead[(s, q, c)]], n,
           n * ix.suite_module[(s, q, c)], n * ix.suite_capex[(s, q, c)])
@@ -31,19 +32,19 @@ def extract_tables(built: BuiltModel) -> dict[str, pd.DataFrame]:
         columns=["site", "modality", "scale", "period", "online_period", "modules",
                  "batches_added", "capex_musd"])
 
-    open_vals = [round(v) for v in _values(m.Open, ix.open)]
+    open_vals = [round(v) for v in values("Open")]
     sites = case.sites.set_index("site")
     openings = pd.DataFrame(
         [(s, t, ix.periods[pos[t] + ix.site_lead[s]], float(sites.at[s, "opening_cost_musd"]))
          for (s, t), v in zip(ix.open, open_vals, strict=True) if v > 0],
         columns=["site", "period", "online_period", "opening_cost_musd"])
 
-    fin_vals = _values(m.Finance, ix.finance)
+    fin_vals = values("Finance")
     financing = pd.DataFrame(
         [(*x, v) for x, v in zip(ix.finance, fin_vals, strict=True) if v > ZERO],
         columns=["fund", "site", "modality", "scale", "period", "amount_musd"])
 
-    ship_vals = _values(m.Ship, ix.ship)
+    ship_vals = values("Ship")
     shipments = pd.DataFrame(
         [(p, s, ix.site_region[s], mk, t, v) for (p, s, mk, t), v in
          zip(ix.ship, ship_vals, strict=True) if v > ZERO],
@@ -51,7 +52,7 @@ def extract_tables(built: BuiltModel) -> dict[str, pd.DataFrame]:
     production = (shipments.groupby(["program", "site", "period"], as_index=False)["batches"]
                   .sum())
 
-    assign_vals = [round(v) for v in _values(m.Assign, ix.assign)]
+    assign_vals = [round(v) for v in values("Assign")]
     first_batch = production.groupby(["program", "site"])["period"].min().to_dict()
     # Programs without Assign variables (no transfer cost, no binding site limit) are
     # assigned wherever they produce.
@@ -63,7 +64,7 @@ def extract_tables(built: BuiltModel) -> dict[str, pd.DataFrame]:
          for (p, s) in sorted(chosen)],
         columns=["program", "site", "start_period", "tech_transfer_pv_musd"])
 
-    serve_vals = dict(zip(ix.serve, _values(m.Serve, ix.serve), strict=True))
+    serve_vals = dict(zip(ix.serve, values("Serve"), strict=True))
     unmet = pd.DataFrame(
         [(p, mk, t, pot, serve_vals.get((p, mk, t), 0.0),
           max(pot - serve_vals.get((p, mk, t), 0.0), 0.0))
@@ -71,11 +72,10 @@ def extract_tables(built: BuiltModel) -> dict[str, pd.DataFrame]:
         columns=["program", "market", "period", "potential_batches", "served_batches",
                  "unmet_batches"])
 
-    res = ix.reservations
-    reserve_vals = [round(v) for v in _values(m.Reserve, res.reserve)]
-    use_vals = _values(m.ReservedUse, res.use)
+    reserve_vals = [round(v) for v in values("Reserve")]
+    use_vals = values("ReservedUse")
     costs = _cost_breakdown(built, build_vals, open_vals, fin_vals, assign_vals, ship_vals,
-                            serve_vals, reserve_vals)
+                            serve_vals, reserve_vals, values("Shortfall"))
     return {
         "builds": builds, "openings": openings, "financing": financing,
         "assignments": assignments, "shipments": shipments, "production": production,
@@ -85,7 +85,7 @@ def extract_tables(built: BuiltModel) -> dict[str, pd.DataFrame]:
         **_reservation_tables(built, reserve_vals, use_vals),
         "operating_margin": _operating_margin(built, open_vals, ship_vals, serve_vals,
                                               reserve_vals),
-        "fund_use": _fund_use(built, fin_vals),
+        "fund_use": _fund_use(built, fin_vals, values("Reinvest")),
     }
 
 
@@ -144,17 +144,17 @@ def _operating_margin(built: BuiltModel, open_vals: list[int], ship_vals: list[f
                                  "margin_musd"])
 
 
-def _fund_use(built: BuiltModel, fin_vals: list[float]) -> pd.DataFrame:
+def _fund_use(built: BuiltModel, fin_vals: list[float],
+              reinvest_vals: list[float]) -> pd.DataFrame:
     """Each fund's money by period: its budget, what the reinvestment loop added, what it
     financed (the `financing` table says which investments)."""
-    m, ix, case = built.pyomo, built.index_sets, built.case
+    ix, case = built.index_sets, built.case
     funds = case.funds.set_index("fund")
     spent: dict[tuple[str, int], float] = defaultdict(float)
     for x, v in zip(ix.finance, fin_vals, strict=True):
         if v > ZERO:
             spent[(x[0], x[4])] += v
-    added = dict(zip(ix.reinvestment.reinvest,
-                     _values(m.Reinvest, ix.reinvestment.reinvest), strict=True))
+    added = dict(zip(ix.reinvestment.reinvest, reinvest_vals, strict=True))
     keys = sorted(set(ix.fund_budget) | set(spent) | set(added))
     return pd.DataFrame(
         [(f, funds.at[f, "funder"], funds.at[f, "kind"], t, ix.fund_budget.get((f, t), 0.0),
@@ -166,7 +166,7 @@ def _fund_use(built: BuiltModel, fin_vals: list[float]) -> pd.DataFrame:
 def _cost_breakdown(built: BuiltModel, build_vals: list[int], open_vals: list[int],
                     fin_vals: list[float], assign_vals: list[int], ship_vals: list[float],
                     serve_vals: dict[tuple[str, str, int], float],
-                    reserve_vals: list[int]) -> pd.DataFrame:
+                    reserve_vals: list[int], shortfall_vals: list[float]) -> pd.DataFrame:
     """Discounted cost by component, MUSD; the components sum to the objective."""
     ix = built.index_sets
 
@@ -186,9 +186,8 @@ def _cost_breakdown(built: BuiltModel, build_vals: list[int], open_vals: list[in
         ("reservations", dot(ix.reservations.cost, ix.reservations.reserve, reserve_vals)),
     ]
     if ix.shortfall_cost:  # the stochastic model's penalty on unmet commitments
-        keys = list(ix.shortfall_cost)
-        rows.append(("unmet_commitments", dot(ix.shortfall_cost, keys,
-                                              _values(built.pyomo.Shortfall, keys))))
+        keys = built.linear.variables["Shortfall"].keys
+        rows.append(("unmet_commitments", dot(ix.shortfall_cost, keys, shortfall_vals)))
     return pd.DataFrame(rows, columns=["component", "pv_musd"])
 
 

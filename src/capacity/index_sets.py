@@ -12,7 +12,11 @@ Index letters (reserved, as in the formulation): p program, s site, k suite
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
+from operator import itemgetter
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -21,6 +25,7 @@ from capacity.case import Case
 Suite = tuple[str, str, str]  # (site, modality, scale)
 ShipKey = tuple[str, str, str, int]  # (program, site, market, period)
 DemandKey = tuple[str, str, int]  # (program, market, period)
+K = TypeVar("K")
 
 
 @dataclass(frozen=True)
@@ -154,6 +159,24 @@ class IndexSets:
     # Committed offtakes allowed to go unmet, at this discounted cost per batch (set by the
     # stochastic model's unmet penalty); empty: every commitment must be met.
     shortfall_cost: dict[DemandKey, float] = field(default_factory=dict)
+
+    @cached_property
+    def ships_by_market(self) -> dict[tuple[str, int], list[ShipKey]]:
+        """SHIP keys grouped by (market, period), each group in SHIP's order."""
+        return group(self.ship, itemgetter(2, 3))
+
+    @cached_property
+    def ships_by_production(self) -> dict[tuple[str, str, int], list[ShipKey]]:
+        """SHIP keys grouped by (program, site, period), each group in SHIP's order."""
+        return group(self.ship, itemgetter(0, 1, 3))
+
+
+def group(keys: Iterable[K], by: Callable[[K], Any]) -> dict[Any, list[K]]:
+    """``keys`` grouped by ``by(key)``, each group in the order of ``keys``."""
+    groups: dict[Any, list[K]] = defaultdict(list)
+    for key in keys:
+        groups[by(key)].append(key)
+    return groups
 
 
 # Elastic mode: how many modules beyond max_modules a suite may take (each penalised).

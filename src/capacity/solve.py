@@ -17,14 +17,14 @@ from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondi
 from pyomo.contrib.solver.solvers.highs import Highs
 
 from capacity.case import Case
-from capacity.compiled import CompiledModel, compile_to_highs, complete_start
+from capacity.compiled import CompiledModel, compile_to_highs, complete_start, pass_linear
 from capacity.errors import CaseInfeasibleError
 from capacity.extract import extract_tables
 from capacity.index_sets import IndexSets, build_index_sets
 from capacity.model import BuiltModel, assemble_model, build_model
 from capacity.model.objective import add_total_cost
 from capacity.plan import Plan, Status
-from capacity.start import constructive_start, start_values
+from capacity.start import constructive_start, start_columns
 
 
 class SolveOptions(BaseModel):
@@ -113,7 +113,7 @@ def same_constraints(a: IndexSets, b: IndexSets) -> bool:
 class Resolver:
     """Solves a series of cases, re-using one model and one HiGHS instance where the
     constraints are unchanged (only costs or values differ): the objective is replaced and
-    HiGHS receives only the new cost vector (`CompiledModel.replace_objective`), skipping
+    HiGHS receives only the new cost vector (`CompiledModel.replace_costs`), skipping
     build and transfer. Otherwise it builds and compiles afresh. Every solve starts from
     its own case's constructive start. Costs also enter constraints where a fund
     reinvests the operating margin (`operating_margin` carries production, transport and
@@ -152,8 +152,7 @@ class Resolver:
         if built is None:
             built = assemble_model(case, ix)
             t1 = time.perf_counter()
-            self.compiled = compile_to_highs(built.pyomo) \
-                if model_size(built.pyomo)["variables"] else None
+            self.compiled = pass_linear(built.linear) if built.linear.n_cols else None
             seconds["transfer"] = time.perf_counter() - t1
         self.built = built
         seconds.update(built.seconds)
@@ -171,13 +170,11 @@ class Resolver:
                 not same_constraints(previous.index_sets, ix):
             return None
         t0 = time.perf_counter()
-        m = previous.pyomo
-        m.del_component(m.total_cost)
-        add_total_cost(m, ix)
-        built = BuiltModel(case, m, ix, {"build": time.perf_counter() - t0})
+        lm = previous.linear
+        add_total_cost(lm, ix)
+        built = BuiltModel(case, lm, ix, {"build": time.perf_counter() - t0})
         t0 = time.perf_counter()
-        if not compiled.replace_objective(m.total_cost):
-            return None
+        compiled.replace_costs(lm.objective.cost, lm.objective.constant)
         seconds["transfer"] = time.perf_counter() - t0
         self.reused += 1
         return built
@@ -194,23 +191,32 @@ _TERMINATION_STATUS: dict[TerminationCondition, Status] = {
 def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, float],
                progress: Progress | None = None,
                solver: CompiledModel | None = None) -> Plan:
-    m = built.pyomo
-    size = model_size(m)
+    """Solve ``built`` (its own matrices, or its Pyomo model where a caller made and
+    perhaps changed it; or ``solver``, the same model already in HiGHS) into a plan."""
+    lm, elastic = built.linear, built.index_sets.elastic
+    size = model_size(built.pyomo) if built.has_pyomo else lm.size()
     if size["variables"] == 0:
         # Nothing to decide (no demand any site can serve): the plan is to do nothing and
         # the cost is the existing sites' fixed cost. HiGHS would report an empty model.
-        cost = float(pyo.value(m.total_cost))
-        return _plan_with_solution(built, "optimal", cost, cost, options, seconds, size, {},
-                                   ["nothing to decide: no demand that any site can serve"], {})
-    start = None
-    if options.mip_start and not built.index_sets.elastic:
-        t0 = time.perf_counter()
-        greedy = constructive_start(built.index_sets)
-        # a program left unplaced leaves commitments unmet: HiGHS could not complete it
-        start = None if greedy.unplaced else start_values(m, greedy)
-        seconds["start"] = time.perf_counter() - t0
+        cost = lm.objective.constant
+        return _plan_with_solution(built, np.zeros(0), "optimal", cost, cost, options, seconds,
+                                   size, {}, ["nothing to decide: no demand that any site "
+                                              "can serve"], {})
     try:
-        run = optimise(solver, m, options, progress, start)
+        if solver is None:
+            t0 = time.perf_counter()
+            solver = compile_to_highs(built.pyomo) if built.has_pyomo else pass_linear(lm)
+            seconds["transfer"] = time.perf_counter() - t0
+        start = None
+        if options.mip_start and not elastic:
+            t0 = time.perf_counter()
+            greedy = constructive_start(built.index_sets)
+            # a program left unplaced leaves commitments unmet: HiGHS could not complete it
+            if not greedy.unplaced:
+                start = solver.map_columns(start_columns(lm, greedy), built.pyomo_columns()
+                                           if built.has_pyomo else [])
+            seconds["start"] = time.perf_counter() - t0
+        run = optimise(solver, None, options, progress, start)
     except Exception as err:  # HiGHS or the interface failed: report it, write nothing
         return Plan.without_solution(built.case.name, "error", options.model_dump(), seconds,
                                      messages=[f"{type(err).__name__}: {err}"], size=size)
@@ -244,9 +250,15 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
         messages = [f"time limit of {options.time_limit_s:g} s reached; best plan returned"]
     else:
         messages = []
-    run.load()
-    return _plan_with_solution(built, status, float(pyo.value(m.total_cost)),
-                               run.bound, options, seconds, size,
+    if solver.columns is None:  # HiGHS holds lm's columns
+        x = solver.solution()
+        cost = lm.objective_value(x)
+    else:  # the Pyomo model: load it, read lm's columns off its variables
+        run.load()
+        x = built.pyomo_values()
+        cost = float(pyo.value(getattr(built.pyomo, lm.objective.name)))
+    built.solution = x
+    return _plan_with_solution(built, x, status, cost, run.bound, options, seconds, size,
                                counters, [*messages, *warnings], numerics)
 
 
@@ -331,25 +343,27 @@ _MODEL_STATUS: dict[highspy.HighsModelStatus, Status] = {
 }
 
 
-def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel,
+def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
              options: SolveOptions,
              progress: Progress | None = None,
-             start: Sequence[tuple[pyo.Var, float]] | None = None) -> Run:
-    """Run HiGHS on ``m`` in memory and map its outcome to a plan status. Solutions are
-    not loaded (``Run.load`` does).
+             start: Sequence[tuple[int, float]] | None = None) -> Run:
+    """Run HiGHS in memory and map its outcome to a plan status. Solutions are not
+    loaded (``Run.load`` does, into a compiled Pyomo model's variables).
 
     Args:
-        solver: None for a one-off solve: the model is compiled and passed whole
-            (`capacity.compiled`, the fast transfer). A `CompiledModel` of ``m`` already
-            in HiGHS (the `Resolver`'s, its objective perhaps replaced). A Pyomo persistent
+        solver: None for a one-off solve of the Pyomo model ``m``: it is compiled and
+            passed whole (`capacity.compiled`). A `CompiledModel` already in HiGHS (``m``
+            unused): the engine's own matrices (`pass_linear`), a compiled Pyomo model, or
+            the `Resolver`'s with its objective replaced. A Pyomo persistent
             ``Highs`` for a series of solves of one model that change more than costs:
             its first call sends the whole model, later calls only what changed
             (`capacity.explain`).
         progress: called as HiGHS improves the incumbent or logs branch-and-bound
             progress, with (seconds since HiGHS started, incumbent objective or None, best
             bound or None) of the minimised model.
-        start: values of some variables (a constructive start's integers, `capacity.start`)
-            for HiGHS to complete and start from (compiled models only); the completion
+        start: (column, value) of some columns (a constructive start's integers,
+            `capacity.start`) for HiGHS to complete and start from (compiled models
+            only); the completion
             counts in the time limit and on HiGHS's clock.
         progress is subscribed to the HiGHS instance: with a re-used `CompiledModel`,
         pass it on one call only.
@@ -358,8 +372,11 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel,
         Exception: whatever HiGHS or the interface raises; callers turn it into ``error``.
     """
     if isinstance(solver, Highs):
+        assert m is not None
         return _optimise_persistent(solver, m, options, progress)
     t0 = time.perf_counter()
+    if solver is None:
+        assert m is not None
     compiled = solver if solver is not None else compile_to_highs(m)
     transfer = time.perf_counter() - t0
     highs = compiled.highs
@@ -459,14 +476,15 @@ def _subscribe(highs: object, progress: Progress) -> None:
     highs.cbMipLogging.subscribe(logging)  # type: ignore[attr-defined]
 
 
-def _plan_with_solution(built: BuiltModel, status: Status, cost: float,
+def _plan_with_solution(built: BuiltModel, x: np.ndarray, status: Status, cost: float,
                         bound_cost: float | None, options: SolveOptions,
                         seconds: dict[str, float], size: dict[str, int],
                         counters: dict[str, int], messages: list[str],
                         numerics: dict[str, list[float]]) -> Plan:
-    """Extract the tables of a solved model and report the objective as the case asks."""
+    """Extract the tables of a solution (``x``: ``built.linear``'s columns) and report the
+    objective as the case asks."""
     t0 = time.perf_counter()
-    tables = extract_tables(built)
+    tables = extract_tables(built, x)
     seconds["extract"] = time.perf_counter() - t0
     sense, _offset, unit = built.case.objective_sense
     objective = _reported(built, cost)

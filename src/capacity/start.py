@@ -16,11 +16,9 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
-
-import pyomo.environ as pyo
 
 from capacity.index_sets import IndexSets, ShareRule, ShipKey, Suite
+from capacity.model.linear import LinearModel
 
 # How much (MUSD per batch) the greedy pays to keep a share rule: the rule's price is
 # unknown before solving, and a start that breaks a rule would be thrown away.
@@ -54,9 +52,9 @@ class Start:
                 "Reserve": self.reserve, "Profitable": self.profitable}
 
 
-def start_values(m: pyo.ConcreteModel, start: Start) -> list[tuple[Any, float]]:
-    """The start as (Pyomo variable, value) pairs."""
-    return [(getattr(m, name)[key], value) for name, values in start.values().items()
+def start_columns(lm: LinearModel, start: Start) -> list[tuple[int, float]]:
+    """The start as (column of ``lm``, value) pairs."""
+    return [(lm.column(name, key), value) for name, values in start.values().items()
             for key, value in values.items()]
 
 

@@ -242,11 +242,12 @@ class ExtensiveForm:
 FirstStage = Mapping[str, Mapping[Any, float]]  # variable name -> key -> value
 
 
-def first_stage_values(m: pyo.ConcreteModel, keys: Mapping[str, list[Any]]
+def first_stage_values(built: BuiltModel, keys: Mapping[str, list[Any]]
                        ) -> dict[str, dict[Any, float]]:
-    """The first-stage decisions of a solved scenario model."""
-    return {name: {k: float(getattr(m, name)[k].value or 0.0) for k in ks}
-            for name, ks in keys.items()}
+    """The first-stage decisions of a scenario model `capacity.solve` solved."""
+    x, lm = built.solution, built.linear
+    assert x is not None, "solve the model first"
+    return {name: {k: float(x[lm.column(name, k)]) for k in ks} for name, ks in keys.items()}
 
 
 def fix_first_stage(m: pyo.ConcreteModel, values: FirstStage,
@@ -555,7 +556,7 @@ def _fill_plan(result: StochasticResult, ef: ExtensiveForm, rp: Evaluation) -> N
     served, unmet_potential, unmet_committed = [], [], []
     for sc in ef.scenarios:
         built = ef.blocks[sc.name]
-        tables = extract_tables(built)
+        tables = extract_tables(built, built.pyomo_values())
         result.scenario_tables[sc.name] = tables
         unmet = tables["unmet_demand"]
         served.append(float(unmet["served_batches"].sum()))
@@ -600,7 +601,7 @@ def _evaluate_information(result: StochasticResult, ef: ExtensiveForm, ix: Index
                                "not reported")
         return
     result.ev_builds = ev_plan.builds
-    values = first_stage_values(ev_built.pyomo, ef.first_stage)
+    values = first_stage_values(ev_built, ef.first_stage)
     say("evaluating the expected-value plan in every scenario")
     for built in ef.blocks.values():
         fix_first_stage(built.pyomo, values, CAPACITY_DECISIONS)
@@ -727,7 +728,7 @@ def solve_progressive_hedging(case: Case, options: StochasticOptions | None = No
                            "limit on how far the plan is from optimal")
     built = assemble_model(case, ix)
     fix_first_stage(built.pyomo, consensus)  # only the first stage is read off it
-    tables = extract_tables(built)
+    tables = extract_tables(built, built.pyomo_values())
     result.first_stage = {k: tables[k] for k in ("builds", "openings")}
     return result
 

@@ -1,32 +1,25 @@
 """One builder per constraint family: ``add_<family>`` builds constraint ``<family>``.
 
 Each docstring gives the family's math; ``models/formulation.md`` is the reference.
-Rows are created only for the sparse row sets of `IndexSets`, so no rule ever returns
-``Constraint.Skip``. Code letters: ``mk`` is the market (``m`` is the model).
+Rows are created only for the sparse row sets of `IndexSets`. A rule returns the row's
+terms, all variables on the left, and its right-hand side (`capacity.model.linear`):
+``("Ship", keys, coefs)`` is Σ_i coefs_i·Ship[keys_i]. Code letters: ``mk`` is the market.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable
+from operator import itemgetter
 
-import pyomo.environ as pyo
-
-from capacity.index_sets import IndexSets
-
-
-def _group(keys: list[tuple], by: Callable[[tuple], tuple]) -> dict[tuple, list[tuple]]:  # type: ignore[type-arg]
-    groups: dict[tuple, list[tuple]] = defaultdict(list)  # type: ignore[type-arg]
-    for key in keys:
-        groups[by(key)].append(key)
-    return groups
+from capacity.index_sets import IndexSets, group
+from capacity.model.linear import Key, LinearModel, Term
 
 
 def _online_builds(ix: IndexSets) -> dict[tuple[str, str, str], list[tuple[str, str, str, int]]]:
-    return _group(ix.build, lambda b: b[:3])
+    return group(ix.build, lambda b: b[:3])
 
 
-def add_suite_capacity(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+def add_suite_capacity(lm: LinearModel, ix: IndexSets) -> None:
     """Suite capacity: batch slots used never exceed existing plus online modules.
 
     ∀(k,t) ∈ CAPACITY_KT:
@@ -37,35 +30,37 @@ def add_suite_capacity(m: pyo.ConcreteModel, ix: IndexSets) -> None:
     Elastic: + module_batches[k]·EarlyModules[k,t] on the right, with
     EarlyModules[k,t] ≤ Σ_t' Build[k,t'] (early_modules_built).
     """
-    ships = _group(ix.ship, lambda key: (*ix.suite_of_ship[key], key[3]))
-    reserved = _group(ix.reservations.use, lambda u: (*ix.reservations.suite[u[0]], u[2]))
+    ships = group(ix.ship, lambda key: (*ix.suite_of_ship[key], key[3]))
+    reserved = group(ix.reservations.use, lambda u: (*ix.reservations.suite[u[0]], u[2]))
     builds = _online_builds(ix)
     pos = ix.position
-    m.CAPACITY_KT = pyo.Set(dimen=4, initialize=ix.capacity_rows, ordered=True)
+    lm.add_set("CAPACITY_KT", ix.capacity_rows, 4)
+    early: set[Key] = set()
     if ix.elastic:
         # Elastic: modules the plan builds may be counted before their lead time allows.
-        early = [r for r in ix.capacity_rows if r[:3] in builds]
-        m.EARLY_KT = pyo.Set(dimen=4, initialize=early, ordered=True)
-        m.EarlyModules = pyo.Var(m.EARLY_KT, domain=pyo.NonNegativeReals)
-        m.early_modules_built = pyo.Constraint(
-            m.EARLY_KT, rule=lambda m, s, q, c, t: m.EarlyModules[s, q, c, t]
-            <= pyo.quicksum(m.Build[b] for b in builds[(s, q, c)]))
+        early = {r for r in ix.capacity_rows if r[:3] in builds}
+        lm.add_set("EARLY_KT", [r for r in ix.capacity_rows if r in early], 4)
+        lm.add_var("EarlyModules", "EARLY_KT", "continuous")
+        lm.add_rows("early_modules_built", "EARLY_KT", "<=", lambda r: (
+            [("EarlyModules", [r], 1.0), ("Build", builds[r[:3]], -1.0)], 0.0))
 
-    def rule(m: pyo.ConcreteModel, s: str, q: str, c: str, t: int) -> object:
+    def rule(row: Key) -> tuple[list[Term], float]:
+        s, q, c, t = row
         k = (s, q, c)
-        used = pyo.quicksum(ix.slots_per_batch.get((p, s), 1.0) * m.Ship[p, s, mk, t]
-                            for (p, s, mk, t) in ships[(s, q, c, t)]) \
-            - pyo.quicksum(m.ReservedUse[u] for u in reserved.get((s, q, c, t), ()))
-        online = pyo.quicksum(m.Build[b] for b in builds.get(k, ())
-                              if pos[b[3]] + ix.suite_lead[k] <= pos[t])
-        if ix.elastic and (s, q, c, t) in m.EARLY_KT:
-            online += m.EarlyModules[s, q, c, t]
-        return used <= ix.suite_existing[k] + ix.suite_module[k] * online
+        shipped = ships[row]
+        online = [b for b in builds.get(k, ()) if pos[b[3]] + ix.suite_lead[k] <= pos[t]]
+        terms: list[Term] = [
+            ("Ship", shipped, [ix.slots_per_batch.get(key[:2], 1.0) for key in shipped]),
+            ("ReservedUse", reserved.get(row, ()), -1.0),
+            ("Build", online, -ix.suite_module[k])]
+        if row in early:
+            terms.append(("EarlyModules", [row], -ix.suite_module[k]))
+        return terms, ix.suite_existing[k]
 
-    m.suite_capacity = pyo.Constraint(m.CAPACITY_KT, rule=rule)
+    lm.add_rows("suite_capacity", "CAPACITY_KT", "<=", rule)
 
 
-def add_module_cap(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+def add_module_cap(lm: LinearModel, ix: IndexSets) -> None:
     """Module cap: no more modules over the horizon than the suite allows.
 
     ∀k with more than one build period:  Σ_t Build[k,t] ≤ max_modules[k]
@@ -74,31 +69,31 @@ def add_module_cap(m: pyo.ConcreteModel, ix: IndexSets) -> None:
     """
     builds = _online_builds(ix)
     rows = sorted(k for k, b in builds.items() if len(b) > 1 or ix.elastic)
-    m.MODULE_CAP_K = pyo.Set(dimen=3, initialize=rows, ordered=True)
+    lm.add_set("MODULE_CAP_K", rows, 3)
     if ix.elastic:
-        m.ExtraModules = pyo.Var(m.MODULE_CAP_K, domain=pyo.NonNegativeReals)
+        lm.add_var("ExtraModules", "MODULE_CAP_K", "continuous")
 
-    def rule(m: pyo.ConcreteModel, s: str, q: str, c: str) -> object:
-        extra = m.ExtraModules[s, q, c] if ix.elastic else 0.0
-        return pyo.quicksum(m.Build[b] for b in builds[(s, q, c)]) \
-            <= ix.suite_max_modules[(s, q, c)] + extra
+    def rule(k: Key) -> tuple[list[Term], float]:
+        terms: list[Term] = [("Build", builds[k], 1.0)]
+        if ix.elastic:
+            terms.append(("ExtraModules", [k], -1.0))
+        return terms, ix.suite_max_modules[k]
 
-    m.module_cap = pyo.Constraint(m.MODULE_CAP_K, rule=rule)
+    lm.add_rows("module_cap", "MODULE_CAP_K", "<=", rule)
 
 
-def add_site_opens_once(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+def add_site_opens_once(lm: LinearModel, ix: IndexSets) -> None:
     """A candidate site is opened at most once.
 
     ∀ candidate s with more than one opening period:  Σ_t Open[s,t] ≤ 1
     """
-    opens = _group(ix.open, lambda o: (o[0],))
-    rows = sorted(s for (s,), o in opens.items() if len(o) > 1)
-    m.OPENS_ONCE_S = pyo.Set(initialize=rows, ordered=True)
-    m.site_opens_once = pyo.Constraint(
-        m.OPENS_ONCE_S, rule=lambda m, s: pyo.quicksum(m.Open[o] for o in opens[(s,)]) <= 1)
+    opens = group(ix.open, lambda o: (o[0],))
+    lm.add_set("OPENS_ONCE_S", sorted(s for (s,), o in opens.items() if len(o) > 1))
+    lm.add_rows("site_opens_once", "OPENS_ONCE_S", "<=",
+                lambda s: ([("Open", opens[(s,)], 1.0)], 1.0))
 
 
-def add_module_requires_open_site(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+def add_module_requires_open_site(lm: LinearModel, ix: IndexSets) -> None:
     """Modules at a candidate site come online only once the site is open.
 
     ∀(k,t) ∈ BUILD, site(k) candidate:
@@ -107,22 +102,22 @@ def add_module_requires_open_site(m: pyo.ConcreteModel, ix: IndexSets) -> None:
     The bound max_modules[k] is the variable's own upper bound, the tightest big-M
     (in elastic mode the bound includes the elastic allowance).
     """
-    opens = _group(ix.open, lambda o: (o[0],))
+    opens = group(ix.open, lambda o: (o[0],))
     pos = ix.position
-    rows = [b for b in ix.build if ix.site_status[b[0]] == "candidate"]
-    m.REQUIRES_OPEN_KT = pyo.Set(dimen=4, initialize=rows, ordered=True)
+    lm.add_set("REQUIRES_OPEN_KT",
+               [b for b in ix.build if ix.site_status[b[0]] == "candidate"], 4)
 
-    def rule(m: pyo.ConcreteModel, s: str, q: str, c: str, t: int) -> object:
+    def rule(b: Key) -> tuple[list[Term], float]:
+        s, q, c, t = b
         k = (s, q, c)
         online = pos[t] + ix.suite_lead[k]
-        opened = pyo.quicksum(m.Open[o] for o in opens[(s,)]
-                              if pos[o[1]] + ix.site_lead[s] <= online)
-        return m.Build[s, q, c, t] <= ix.build_upper[k] * opened
+        opened = [o for o in opens[(s,)] if pos[o[1]] + ix.site_lead[s] <= online]
+        return [("Build", [b], 1.0), ("Open", opened, -ix.build_upper[k])], 0.0
 
-    m.module_requires_open_site = pyo.Constraint(m.REQUIRES_OPEN_KT, rule=rule)
+    lm.add_rows("module_requires_open_site", "REQUIRES_OPEN_KT", "<=", rule)
 
 
-def add_site_open_by(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+def add_site_open_by(lm: LinearModel, ix: IndexSets) -> None:
     """Whether a candidate site is open (producing) in a period, as one variable.
 
     ∀(s,t) ∈ OPEN_BY_ST:  OpenBy[s,t] ≤ Σ_{t0 : pos(t0)+lead[s] ≤ pos(t)} Open[s,t0]
@@ -133,18 +128,19 @@ def add_site_open_by(m: pyo.ConcreteModel, ix: IndexSets) -> None:
     instead of one per opening period (tier M: ~80k nonzeros fewer). "≤" rather than "=":
     with equality rows HiGHS's feasibility jump found no first plan at tier M in 300 s.
     """
-    opens = _group(ix.open, lambda o: (o[0],))
+    opens = group(ix.open, lambda o: (o[0],))
     pos = ix.position
     rows = sorted({(k[1], k[3]) for k in ix.ship if ix.site_status[k[1]] == "candidate"},
                   key=lambda st: (st[0], pos[st[1]]))
-    m.OPEN_BY_ST = pyo.Set(dimen=2, initialize=rows, ordered=True)
-    m.OpenBy = pyo.Var(m.OPEN_BY_ST, bounds=(0, 1))
-    m.site_open_by = pyo.Constraint(
-        m.OPEN_BY_ST, rule=lambda m, s, t: m.OpenBy[s, t] <= pyo.quicksum(
-            m.Open[o] for o in opens.get((s,), ()) if pos[o[1]] + ix.site_lead[s] <= pos[t]))
+    lm.add_set("OPEN_BY_ST", rows, 2)
+    lm.add_var("OpenBy", "OPEN_BY_ST", "continuous", upper=1.0)
+    lm.add_rows("site_open_by", "OPEN_BY_ST", "<=", lambda st: (
+        [("OpenBy", [st], 1.0),
+         ("Open", [o for o in opens.get((st[0],), ())
+                   if pos[o[1]] + ix.site_lead[st[0]] <= pos[st[1]]], -1.0)], 0.0))
 
 
-def add_ship_requires_open_site(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+def add_ship_requires_open_site(lm: LinearModel, ix: IndexSets) -> None:
     """No shipment from a candidate site before it is open (disaggregated linking).
 
     ∀(p,s,m,t) ∈ SHIP, s candidate:  Ship[p,s,m,t] ≤ V[p,s,m,t]·OpenBy[s,t]
@@ -154,14 +150,13 @@ def add_ship_requires_open_site(m: pyo.ConcreteModel, ix: IndexSets) -> None:
     solutions, but much tighter in the LP relaxation: it is the x_ij ≤ y_i inequality of
     the strong facility-location formulation.
     """
-    rows = [k for k in ix.ship if ix.site_status[k[1]] == "candidate"]
-    m.SHIP_OPEN_PSMT = pyo.Set(dimen=4, initialize=rows, ordered=True)
-    m.ship_requires_open_site = pyo.Constraint(
-        m.SHIP_OPEN_PSMT, rule=lambda m, p, s, mk, t: m.Ship[p, s, mk, t]
-        <= ix.ship_bound[(p, s, mk, t)] * m.OpenBy[s, t])
+    lm.add_set("SHIP_OPEN_PSMT",
+               [k for k in ix.ship if ix.site_status[k[1]] == "candidate"], 4)
+    lm.add_rows("ship_requires_open_site", "SHIP_OPEN_PSMT", "<=", lambda k: (
+        [("Ship", [k], 1.0), ("OpenBy", [(k[1], k[3])], -ix.ship_bound[k])], 0.0))
 
 
-def add_production_requires_assignment(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+def add_production_requires_assignment(lm: LinearModel, ix: IndexSets) -> None:
     """A program is produced only at sites it has been transferred to.
 
     ∀(p,s,t) ∈ PRODUCTION_PST:  Σ_m Ship[p,s,m,t] ≤ U[p,s,t]·Assign[p,s]
@@ -171,28 +166,25 @@ def add_production_requires_assignment(m: pyo.ConcreteModel, ix: IndexSets) -> N
     allows without knowing other programs' use. Disaggregated by period for a tighter
     LP relaxation than one row per (p,s).
     """
-    ships = _group(ix.ship, lambda key: (key[0], key[1], key[3]))
-    m.PRODUCTION_PST = pyo.Set(dimen=3, initialize=ix.production_rows, ordered=True)
-    m.production_requires_assignment = pyo.Constraint(
-        m.PRODUCTION_PST,
-        rule=lambda m, p, s, t: pyo.quicksum(m.Ship[key] for key in ships[(p, s, t)])
-        <= ix.production_bound[(p, s, t)] * m.Assign[p, s])
+    ships = ix.ships_by_production
+    lm.add_set("PRODUCTION_PST", ix.production_rows, 3)
+    lm.add_rows("production_requires_assignment", "PRODUCTION_PST", "<=", lambda pst: (
+        [("Ship", ships[pst], 1.0), ("Assign", [pst[:2]], -ix.production_bound[pst])], 0.0))
 
 
-def add_program_site_limit(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+def add_program_site_limit(lm: LinearModel, ix: IndexSets) -> None:
     """A program is transferred to at most ``max_sites`` sites.
 
     ∀p with more eligible sites than max_sites[p]:  Σ_s Assign[p,s] ≤ max_sites[p]
     """
-    assigns = _group(ix.assign, lambda a: (a[0],))
-    rows = sorted(p for (p,), a in assigns.items() if len(a) > ix.program_max_sites[p])
-    m.SITE_LIMIT_P = pyo.Set(initialize=rows, ordered=True)
-    m.program_site_limit = pyo.Constraint(
-        m.SITE_LIMIT_P, rule=lambda m, p: pyo.quicksum(m.Assign[a] for a in assigns[(p,)])
-        <= ix.program_max_sites[p])
+    assigns = group(ix.assign, lambda a: (a[0],))
+    lm.add_set("SITE_LIMIT_P", sorted(p for (p,), a in assigns.items()
+                                      if len(a) > ix.program_max_sites[p]))
+    lm.add_rows("program_site_limit", "SITE_LIMIT_P", "<=", lambda p: (
+        [("Assign", assigns[(p,)], 1.0)], ix.program_max_sites[p]))
 
 
-def add_demand_balance(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+def add_demand_balance(lm: LinearModel, ix: IndexSets) -> None:
     """Shipments meet committed offtake in full, plus any potential demand served.
 
     ∀(p,m,t) ∈ DEMAND_PMT:  Σ_s Ship[p,s,m,t] = committed[p,m,t] + Serve[p,m,t]
@@ -202,29 +194,30 @@ def add_demand_balance(m: pyo.ConcreteModel, ix: IndexSets) -> None:
     (stochastic model): + Shortfall[p,m,t] on the left for (p,m,t) ∈ SHORTFALL_PMT, the
     commitments allowed to go unmet at a cost (`add_total_cost`).
     """
-    ships = _group(ix.ship, lambda key: (key[0], key[2], key[3]))
+    ships = group(ix.ship, itemgetter(0, 2, 3))
     serve = set(ix.serve)
-    m.DEMAND_PMT = pyo.Set(dimen=3, initialize=ix.demand_rows, ordered=True)
-    unmet = sorted(ix.committed) if ix.elastic else sorted(ix.shortfall_cost)
-    m.SHORTFALL_PMT = pyo.Set(dimen=3, initialize=unmet, ordered=True)
-    m.Shortfall = pyo.Var(m.SHORTFALL_PMT, domain=pyo.NonNegativeReals)
+    lm.add_set("DEMAND_PMT", ix.demand_rows, 3)
+    unmet = lm.add_set("SHORTFALL_PMT",
+                       sorted(ix.committed) if ix.elastic else sorted(ix.shortfall_cost), 3)
+    lm.add_var("Shortfall", "SHORTFALL_PMT", "continuous")
     may_fall_short = set(unmet)
 
-    def rule(m: pyo.ConcreteModel, p: str, mk: str, t: int) -> object:
-        supplied = pyo.quicksum(m.Ship[key] for key in ships[(p, mk, t)])
-        if (p, mk, t) in may_fall_short:
-            supplied += m.Shortfall[p, mk, t]
-        served = m.Serve[p, mk, t] if (p, mk, t) in serve else 0.0
-        return supplied == ix.committed.get((p, mk, t), 0.0) + served
+    def rule(d: Key) -> tuple[list[Term], float]:
+        terms: list[Term] = [("Ship", ships[d], 1.0)]
+        if d in may_fall_short:
+            terms.append(("Shortfall", [d], 1.0))
+        if d in serve:
+            terms.append(("Serve", [d], -1.0))
+        return terms, ix.committed.get(d, 0.0)
 
-    m.demand_balance = pyo.Constraint(m.DEMAND_PMT, rule=rule)
+    lm.add_rows("demand_balance", "DEMAND_PMT", "==", rule)
 
 
 def _market_ships(ix: IndexSets) -> dict[tuple[str, int], list[tuple[str, str, str, int]]]:
-    return _group(ix.ship, lambda key: (key[2], key[3]))
+    return ix.ships_by_market
 
 
-def add_min_domestic_share(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+def add_min_domestic_share(lm: LinearModel, ix: IndexSets) -> None:
     """Minimum domestic share: supply to a market made in that market's region.
 
     ∀ rule u (min_domestic_share, market m), t with supply to m:
@@ -233,21 +226,23 @@ def add_min_domestic_share(m: pyo.ConcreteModel, ix: IndexSets) -> None:
     """
     by_market = _market_ships(ix)
     rules = {u.rule: u for u in ix.share_rules if u.kind == "min_domestic_share"}
-    rows = sorted((u.rule, t) for u in rules.values() for t in ix.periods
-                  if (u.market, t) in by_market)
-    m.DOMESTIC_SHARE_UT = pyo.Set(dimen=2, initialize=rows, ordered=True)
+    lm.add_set("DOMESTIC_SHARE_UT", sorted((u.rule, t) for u in rules.values()
+                                           for t in ix.periods if (u.market, t) in by_market), 2)
     if ix.elastic:
-        m.DomesticShortfall = pyo.Var(m.DOMESTIC_SHARE_UT, domain=pyo.NonNegativeReals)
+        lm.add_var("DomesticShortfall", "DOMESTIC_SHARE_UT", "continuous")
 
-    def rule(m: pyo.ConcreteModel, u: str, t: int) -> object:
+    def rule(ut: Key) -> tuple[list[Term], float]:
+        u, t = ut
         r = rules[u]
         keys = by_market[(r.market, t)]
-        domestic = pyo.quicksum(m.Ship[k] for k in keys if ix.site_region[k[1]] == r.market)
+        # domestic − share·all ≥ 0, one coefficient per shipment
+        terms: list[Term] = [("Ship", keys, [(1.0 if ix.site_region[k[1]] == r.market else 0.0)
+                                             - r.share for k in keys])]
         if ix.elastic:
-            domestic += m.DomesticShortfall[u, t]
-        return domestic >= r.share * pyo.quicksum(m.Ship[k] for k in keys)
+            terms.append(("DomesticShortfall", [ut], 1.0))
+        return terms, 0.0
 
-    m.min_domestic_share = pyo.Constraint(m.DOMESTIC_SHARE_UT, rule=rule)
+    lm.add_rows("min_domestic_share", "DOMESTIC_SHARE_UT", ">=", rule)
 
 
 def _max_share_markets(ix: IndexSets) -> list[tuple[str, int]]:
@@ -257,7 +252,7 @@ def _max_share_markets(ix: IndexSets) -> list[tuple[str, int]]:
     return sorted(mt for mt in _market_ships(ix) if mt[0] in markets)
 
 
-def add_market_supply(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+def add_market_supply(lm: LinearModel, ix: IndexSets) -> None:
     """Total supply to a market with a max-share rule, as one variable.
 
     ∀(m,t) ∈ SUPPLY_MT:  Supply[m,t] ≤ Σ_{(p,s,m,t) ∈ SHIP} Ship[p,s,m,t]
@@ -268,58 +263,57 @@ def add_market_supply(m: pyo.ConcreteModel, ix: IndexSets) -> None:
     rather than "=" for the same reason as `site_open_by`.
     """
     by_market = _market_ships(ix)
-    m.SUPPLY_MT = pyo.Set(dimen=2, initialize=_max_share_markets(ix), ordered=True)
-    m.Supply = pyo.Var(m.SUPPLY_MT, domain=pyo.NonNegativeReals)
-    m.market_supply = pyo.Constraint(
-        m.SUPPLY_MT, rule=lambda m, mk, t: m.Supply[mk, t]
-        <= pyo.quicksum(m.Ship[k] for k in by_market[(mk, t)]))
+    lm.add_set("SUPPLY_MT", _max_share_markets(ix), 2)
+    lm.add_var("Supply", "SUPPLY_MT", "continuous")
+    lm.add_rows("market_supply", "SUPPLY_MT", "<=", lambda mt: (
+        [("Supply", [mt], 1.0), ("Ship", by_market[mt], -1.0)], 0.0))
 
 
-def _add_max_share(m: pyo.ConcreteModel, ix: IndexSets, kind: str, set_name: str,
+def _add_max_share(lm: LinearModel, ix: IndexSets, kind: str, set_name: str,
                    con_name: str, slack_name: str, owner: Callable[[str], str]) -> None:
-    by_market = _market_ships(ix)
     rules = {u.rule: u for u in ix.share_rules if u.kind == kind}
-    rows = sorted((u.rule, who, t) for u in rules.values() for who in u.subjects
-                  for t in ix.periods
-                  if any(owner(k[1]) == who for k in by_market.get((u.market, t), ())))
-
-    setattr(m, set_name, pyo.Set(dimen=3, initialize=rows, ordered=True))
+    markets = {u.market for u in rules.values()}
+    owned = group((k for k in ix.ship if k[2] in markets), lambda k: (k[2], k[3], owner(k[1])))
+    lm.add_set(set_name, sorted((u.rule, who, t) for u in rules.values() for who in u.subjects
+                                for t in ix.periods if (u.market, t, who) in owned), 3)
     if ix.elastic:
-        setattr(m, slack_name, pyo.Var(getattr(m, set_name), domain=pyo.NonNegativeReals))
+        lm.add_var(slack_name, set_name, "continuous")
 
-    def rule(m: pyo.ConcreteModel, u: str, who: str, t: int) -> object:
+    def rule(row: Key) -> tuple[list[Term], float]:
+        u, who, t = row
         r = rules[u]
-        mine = pyo.quicksum(m.Ship[k] for k in by_market[(r.market, t)] if owner(k[1]) == who)
+        terms: list[Term] = [("Ship", owned[(r.market, t, who)], 1.0),
+                             ("Supply", [(r.market, t)], -r.share)]
         if ix.elastic:
-            mine -= getattr(m, slack_name)[u, who, t]
-        return mine <= r.share * m.Supply[r.market, t]
+            terms.append((slack_name, [row], -1.0))
+        return terms, 0.0
 
-    setattr(m, con_name, pyo.Constraint(getattr(m, set_name), rule=rule))
+    lm.add_rows(con_name, set_name, "<=", rule)
 
 
-def add_max_operator_share(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+def add_max_operator_share(lm: LinearModel, ix: IndexSets) -> None:
     """Maximum share of one operator in a market's supply.
 
     ∀ rule u (max_operator_share, market m), operator o ∈ subjects[u], t:
         Σ_{(p,s,m,t) ∈ SHIP, operator(s)=o} Ship ≤ share[u]·Supply[m,t]
     Elastic: − OperatorExcess[u,o,t] on the left.
     """
-    _add_max_share(m, ix, "max_operator_share", "OPERATOR_SHARE_UOT", "max_operator_share",
+    _add_max_share(lm, ix, "max_operator_share", "OPERATOR_SHARE_UOT", "max_operator_share",
                    "OperatorExcess", ix.site_operator.__getitem__)
 
 
-def add_max_country_share(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+def add_max_country_share(lm: LinearModel, ix: IndexSets) -> None:
     """Maximum share of one producing region (country) in a market's supply.
 
     ∀ rule u (max_country_share, market m), region r ∈ subjects[u], t:
         Σ_{(p,s,m,t) ∈ SHIP, region(s)=r} Ship ≤ share[u]·Supply[m,t]
     Elastic: − CountryExcess[u,r,t] on the left.
     """
-    _add_max_share(m, ix, "max_country_share", "COUNTRY_SHARE_URT", "max_country_share",
+    _add_max_share(lm, ix, "max_country_share", "COUNTRY_SHARE_URT", "max_country_share",
                    "CountryExcess", ix.site_region.__getitem__)
 
 
-def add_max_time_to_market(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+def add_max_time_to_market(lm: LinearModel, ix: IndexSets) -> None:
     """Time to market: the programs' mean years of a market's potential demand left
     unserved stays within the rule's limit (a linear proxy: a program launched L years
     after its demand starts scores L; partly served periods count in part).
@@ -331,104 +325,98 @@ def add_max_time_to_market(m: pyo.ConcreteModel, ix: IndexSets) -> None:
     demand (`TimeToMarketRule`). Elastic: + LateExcess[u] on the right.
     """
     rules = {r.rule: r for r in ix.time_to_market_rules if r.weight}
-    m.TIME_TO_MARKET_U = pyo.Set(initialize=sorted(rules), ordered=True)
+    lm.add_set("TIME_TO_MARKET_U", sorted(rules))
     if ix.elastic:
-        m.LateExcess = pyo.Var(m.TIME_TO_MARKET_U, domain=pyo.NonNegativeReals)
+        lm.add_var("LateExcess", "TIME_TO_MARKET_U", "continuous")
 
-    def rule(m: pyo.ConcreteModel, u: str) -> object:
+    def rule(u: Key) -> tuple[list[Term], float]:
         r = rules[u]
-        late = r.constant - pyo.quicksum(w * m.Serve[d] for d, w in r.weight.items())
-        return late <= r.limit + (m.LateExcess[u] if ix.elastic else 0.0)
+        terms: list[Term] = [("Serve", list(r.weight), [-w for w in r.weight.values()])]
+        if ix.elastic:
+            terms.append(("LateExcess", [u], -1.0))
+        return terms, r.limit - r.constant
 
-    m.max_time_to_market = pyo.Constraint(m.TIME_TO_MARKET_U, rule=rule)
+    lm.add_rows("max_time_to_market", "TIME_TO_MARKET_U", "<=", rule)
 
 
-def add_financing_within_capex(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+def add_financing_within_capex(lm: LinearModel, ix: IndexSets) -> None:
     """Funds together cover at most the capex actually spent.
 
     ∀(k,t) ∈ BUILD with eligible funds:  Σ_f Finance[f,k,t] ≤ module_capex[k]·Build[k,t]
     """
-    by_build = _group(ix.finance, lambda x: x[1:])
-    m.FINANCED_KT = pyo.Set(dimen=4, initialize=sorted(by_build), ordered=True)
-    m.financing_within_capex = pyo.Constraint(
-        m.FINANCED_KT,
-        rule=lambda m, s, q, c, t: pyo.quicksum(m.Finance[x] for x in by_build[(s, q, c, t)])
-        <= ix.suite_capex[(s, q, c)] * m.Build[s, q, c, t])
+    by_build = group(ix.finance, lambda x: x[1:])
+    lm.add_set("FINANCED_KT", sorted(by_build), 4)
+    lm.add_rows("financing_within_capex", "FINANCED_KT", "<=", lambda b: (
+        [("Finance", by_build[b], 1.0), ("Build", [b], -ix.suite_capex[b[:3]])], 0.0))
 
 
-def add_fund_share_cap(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+def add_fund_share_cap(lm: LinearModel, ix: IndexSets) -> None:
     """A fund covers at most its maximum share of any one investment.
 
     ∀(f,k,t) ∈ FINANCE, max_capex_share[f] < 1:
         Finance[f,k,t] ≤ max_capex_share[f]·module_capex[k]·Build[k,t]
     (at share 1 the row is implied by financing_within_capex).
     """
-    rows = [x for x in ix.finance if ix.fund_max_share[x[0]] < 1.0]
-    m.FUND_SHARE_FKT = pyo.Set(dimen=5, initialize=rows, ordered=True)
-    m.fund_share_cap = pyo.Constraint(
-        m.FUND_SHARE_FKT,
-        rule=lambda m, f, s, q, c, t: m.Finance[f, s, q, c, t]
-        <= ix.fund_max_share[f] * ix.suite_capex[(s, q, c)] * m.Build[s, q, c, t])
+    lm.add_set("FUND_SHARE_FKT", [x for x in ix.finance if ix.fund_max_share[x[0]] < 1.0], 5)
+    lm.add_rows("fund_share_cap", "FUND_SHARE_FKT", "<=", lambda x: (
+        [("Finance", [x], 1.0),
+         ("Build", [x[1:]], -ix.fund_max_share[x[0]] * ix.suite_capex[x[1:4]])], 0.0))
 
 
-def add_fund_budget(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+def add_fund_budget(lm: LinearModel, ix: IndexSets) -> None:
     """A fund spends at most its budget in each period.
 
     ∀(f,t) with eligible investments:  Σ_k Finance[f,k,t] ≤ budget[f,t]
     """
-    by_fund = _group(ix.finance, lambda x: (x[0], x[4]))
+    by_fund = group(ix.finance, lambda x: (x[0], x[4]))
     reinvested = set(ix.reinvestment.reinvest)
-    m.FUND_BUDGET_FT = pyo.Set(dimen=2, initialize=ix.fund_budget_rows, ordered=True)
-    m.fund_budget = pyo.Constraint(
-        m.FUND_BUDGET_FT,
-        rule=lambda m, f, t: pyo.quicksum(m.Finance[x] for x in by_fund[(f, t)])
-        <= ix.fund_budget.get((f, t), 0.0) + (m.Reinvest[f, t] if (f, t) in reinvested else 0))
+    lm.add_set("FUND_BUDGET_FT", ix.fund_budget_rows, 2)
+    lm.add_rows("fund_budget", "FUND_BUDGET_FT", "<=", lambda ft: (
+        [("Finance", by_fund[ft], 1.0),
+         ("Reinvest", [ft] if ft in reinvested else [], -1.0)], ix.fund_budget.get(ft, 0.0)))
 
 
-def add_reservation_capacity(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+def add_reservation_capacity(lm: LinearModel, ix: IndexSets) -> None:
     """A reservation's members use at most the slots it reserves.
 
     ∀(v,t) ∈ RESERVE_VT:  Σ_p ReservedUse[v,p,t] ≤ block[v]·Reserve[v,t]
     """
     res = ix.reservations
-    users = _group(res.use, lambda u: (u[0], u[2]))
-    m.reservation_capacity = pyo.Constraint(
-        m.RESERVE_VT, rule=lambda m, v, t: pyo.quicksum(m.ReservedUse[u] for u in users[(v, t)])
-        <= res.block[v] * m.Reserve[v, t])
+    users = group(res.use, lambda u: (u[0], u[2]))
+    lm.add_rows("reservation_capacity", "RESERVE_VT", "<=", lambda vt: (
+        [("ReservedUse", users[vt], 1.0), ("Reserve", [vt], -res.block[vt[0]])], 0.0))
 
 
-def add_reservation_min_take(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+def add_reservation_min_take(lm: LinearModel, ix: IndexSets) -> None:
     """Take-or-pay: members use at least the minimum take of what they reserve.
 
     ∀(v,t) ∈ RESERVE_VT, min_take[v] > 0:
         Σ_p ReservedUse[v,p,t] ≥ min_take[v]·block[v]·Reserve[v,t]
     """
     res = ix.reservations
-    users = _group(res.use, lambda u: (u[0], u[2]))
-    rows = [r for r in res.reserve if res.min_take[r[0]] > 0]
-    m.MIN_TAKE_VT = pyo.Set(dimen=2, initialize=rows, ordered=True)
-    m.reservation_min_take = pyo.Constraint(
-        m.MIN_TAKE_VT, rule=lambda m, v, t: pyo.quicksum(m.ReservedUse[u] for u in users[(v, t)])
-        >= res.min_take[v] * res.block[v] * m.Reserve[v, t])
+    users = group(res.use, lambda u: (u[0], u[2]))
+    lm.add_set("MIN_TAKE_VT", [r for r in res.reserve if res.min_take[r[0]] > 0], 2)
+    lm.add_rows("reservation_min_take", "MIN_TAKE_VT", ">=", lambda vt: (
+        [("ReservedUse", users[vt], 1.0),
+         ("Reserve", [vt], -res.min_take[vt[0]] * res.block[vt[0]])], 0.0))
 
 
-def add_reserved_use_is_production(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+def add_reserved_use_is_production(lm: LinearModel, ix: IndexSets) -> None:
     """A program uses reserved slots only for what it makes at that suite.
 
     ∀(p,s,t) ∈ RESERVED_PST:
         Σ_{v at s: (v,p,t) ∈ RESERVE_USE_VPT} ReservedUse[v,p,t] ≤ Σ_m slots[p,s]·Ship[p,s,m,t]
     """
     res = ix.reservations
-    uses = _group(res.use, lambda u: (u[1], res.suite[u[0]][0], u[2]))
-    ships = _group(ix.ship, lambda key: (key[0], key[1], key[3]))
-    m.RESERVED_PST = pyo.Set(dimen=3, initialize=res.use_rows, ordered=True)
-    m.reserved_use_is_production = pyo.Constraint(
-        m.RESERVED_PST, rule=lambda m, p, s, t: pyo.quicksum(m.ReservedUse[u]
-                                                             for u in uses[(p, s, t)])
-        <= pyo.quicksum(ix.slots_per_batch.get((p, s), 1.0) * m.Ship[k] for k in ships[(p, s, t)]))
+    uses = group(res.use, lambda u: (u[1], res.suite[u[0]][0], u[2]))
+    ships = ix.ships_by_production
+    lm.add_set("RESERVED_PST", res.use_rows, 3)
+    lm.add_rows("reserved_use_is_production", "RESERVED_PST", "<=", lambda pst: (
+        [("ReservedUse", uses[pst], 1.0),
+         ("Ship", ships[pst], -ix.slots_per_batch.get(pst[:2], 1.0))], 0.0))
 
 
-def add_operating_margin(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+def add_operating_margin(lm: LinearModel, ix: IndexSets) -> None:
     """The consortium's operating margin of a period (undiscounted MUSD), where it feeds
     a bank's reinvestment.
 
@@ -439,23 +427,25 @@ def add_operating_margin(m: pyo.ConcreteModel, ix: IndexSets) -> None:
     (cost = production + transport + tariffs per batch, undiscounted)
     """
     loop, res = ix.reinvestment, ix.reservations
-    ships = _group(list(loop.ship_cost), lambda key: (key[3],))
-    serves = _group(list(loop.serve_value), lambda d: (d[2],))
-    opens = _group(list(loop.open_fixed), lambda o: (o[2],))
-    reserves = _group(res.reserve, lambda r: (r[1],))
+    ships = group(list(loop.ship_cost), lambda key: (key[3],))
+    serves = group(list(loop.serve_value), lambda d: (d[2],))
+    opens = group(list(loop.open_fixed), lambda o: (o[2],))
+    reserves = group(res.reserve, lambda r: (r[1],))
 
-    def rule(m: pyo.ConcreteModel, t: int) -> object:
-        return m.Margin[t] == loop.revenue_fixed[t] \
-            + pyo.quicksum(loop.serve_value[d] * m.Serve[d] for d in serves.get((t,), ())) \
-            - pyo.quicksum(loop.ship_cost[k] * m.Ship[k] for k in ships.get((t,), ())) \
-            - pyo.quicksum(loop.open_fixed[o] * m.Open[o[:2]] for o in opens.get((t,), ())) \
-            - pyo.quicksum(res.fee[r[0]] * res.block[r[0]] * m.Reserve[r]
-                           for r in reserves.get((t,), ()))
+    def rule(t: Key) -> tuple[list[Term], float]:
+        shipped, served = ships.get((t,), []), serves.get((t,), [])
+        opened, reserved = opens.get((t,), []), reserves.get((t,), [])
+        return [("Margin", [t], 1.0),
+                ("Serve", served, [-loop.serve_value[d] for d in served]),
+                ("Ship", shipped, [loop.ship_cost[k] for k in shipped]),
+                ("Open", [o[:2] for o in opened], [loop.open_fixed[o] for o in opened]),
+                ("Reserve", reserved, [res.fee[r[0]] * res.block[r[0]] for r in reserved])], \
+            loop.revenue_fixed[t]
 
-    m.operating_margin = pyo.Constraint(m.MARGIN_T, rule=rule)
+    lm.add_rows("operating_margin", "MARGIN_T", "==", rule)
 
 
-def add_reinvest_from_margin(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+def add_reinvest_from_margin(lm: LinearModel, ix: IndexSets) -> None:
     """Reinvestment is at most the fund's share of last period's margin, when positive.
 
     ∀(f,t) ∈ REINVEST_FT, τ = the period before t:
@@ -466,15 +456,17 @@ def add_reinvest_from_margin(m: pyo.ConcreteModel, ix: IndexSets) -> None:
     """
     loop = ix.reinvestment
     before = {t: ix.periods[ix.position[t] - 1] for (_f, t) in loop.reinvest}
-    m.reinvest_from_margin = pyo.Constraint(
-        m.REINVEST_FT, rule=lambda m, f, t: m.Reinvest[f, t] <= loop.share[f] * (
-            m.Margin[before[t]] - loop.lower[before[t]] * (1 - m.Profitable[before[t]])))
-    m.reinvest_only_from_profit = pyo.Constraint(
-        m.REINVEST_FT, rule=lambda m, f, t: m.Reinvest[f, t]
-        <= loop.share[f] * loop.upper[before[t]] * m.Profitable[before[t]])
+    # Reinvest − share·Margin[τ] − share·lower_τ·Profitable[τ] ≤ −share·lower_τ
+    lm.add_rows("reinvest_from_margin", "REINVEST_FT", "<=", lambda ft: (
+        [("Reinvest", [ft], 1.0), ("Margin", [before[ft[1]]], -loop.share[ft[0]]),
+         ("Profitable", [before[ft[1]]], -loop.share[ft[0]] * loop.lower[before[ft[1]]])],
+        -loop.share[ft[0]] * loop.lower[before[ft[1]]]))
+    lm.add_rows("reinvest_only_from_profit", "REINVEST_FT", "<=", lambda ft: (
+        [("Reinvest", [ft], 1.0),
+         ("Profitable", [before[ft[1]]], -loop.share[ft[0]] * loop.upper[before[ft[1]]])], 0.0))
 
 
-CONSTRAINT_BUILDERS: tuple[Callable[[pyo.ConcreteModel, IndexSets], None], ...] = (
+CONSTRAINT_BUILDERS: tuple[Callable[[LinearModel, IndexSets], None], ...] = (
     add_suite_capacity,
     add_module_cap,
     add_site_opens_once,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import pyomo.environ as pyo
-
 from capacity.index_sets import IndexSets
+from capacity.model.linear import LinearModel
 
 RULE_WEIGHT = 0.999  # elastic mode: a rule gives way just before a signed commitment
 
 
-def add_total_cost(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+def add_total_cost(lm: LinearModel, ix: IndexSets) -> None:
     """Minimise discounted total cost (MUSD).
 
     total_cost = Σ build_cost·Build − Σ finance_saving·Finance + Σ open_cost·Open
@@ -21,21 +20,20 @@ def add_total_cost(m: pyo.ConcreteModel, ix: IndexSets) -> None:
     existing sites' fixed costs are a constant, kept so the objective is the true total.
     shortfall_cost (discounted unmet penalty) exists only in the stochastic model.
     """
-    m.total_cost = pyo.Objective(
-        expr=pyo.quicksum(ix.build_cost[b] * m.Build[b] for b in ix.build)
-        - pyo.quicksum(ix.finance_saving[x] * m.Finance[x] for x in ix.finance)
-        + pyo.quicksum(ix.open_cost[o] * m.Open[o] for o in ix.open)
-        + pyo.quicksum(ix.assign_cost[a] * m.Assign[a] for a in ix.assign)
-        + pyo.quicksum(ix.ship_cost[k] * m.Ship[k] for k in ix.ship)
-        - pyo.quicksum(ix.serve_value[d] * m.Serve[d] for d in ix.serve)
-        + pyo.quicksum(ix.reservations.cost[r] * m.Reserve[r] for r in ix.reservations.reserve)
-        + pyo.quicksum(ix.shortfall_cost[d] * m.Shortfall[d] for d in ix.shortfall_cost)
-        + ix.existing_fixed_cost,
-        sense=pyo.minimize,
-    )
+    res = ix.reservations
+    lm.set_objective("total_cost", [
+        ("Build", ix.build, [ix.build_cost[b] for b in ix.build]),
+        ("Finance", ix.finance, [-ix.finance_saving[x] for x in ix.finance]),
+        ("Open", ix.open, [ix.open_cost[o] for o in ix.open]),
+        ("Assign", ix.assign, [ix.assign_cost[a] for a in ix.assign]),
+        ("Ship", ix.ship, [ix.ship_cost[k] for k in ix.ship]),
+        ("Serve", ix.serve, [-ix.serve_value[d] for d in ix.serve]),
+        ("Reserve", res.reserve, [res.cost[r] for r in res.reserve]),
+        ("Shortfall", list(ix.shortfall_cost), list(ix.shortfall_cost.values()))],
+        ix.existing_fixed_cost)
 
 
-def add_total_violation(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+def add_total_violation(lm: LinearModel, ix: IndexSets) -> None:
     """Elastic mode: minimise how far commitments and rules are violated, in batches.
 
     total_violation = Σ Shortfall + w·(Σ DomesticShortfall + Σ OperatorExcess
@@ -49,16 +47,13 @@ def add_total_violation(m: pyo.ConcreteModel, ix: IndexSets) -> None:
     and on the signed commitment it blocks are equally large, the rule gives, so the
     explanation names the rule. Costs play no part: the question is what cannot hold.
     """
-    m.BARRED_SHIP = pyo.Set(dimen=4, initialize=ix.barred_ship, ordered=True)
-    m.total_violation = pyo.Objective(
-        expr=pyo.quicksum(m.Shortfall.values())
-        + RULE_WEIGHT * (
-            pyo.quicksum(m.DomesticShortfall.values())
-            + pyo.quicksum(m.OperatorExcess.values())
-            + pyo.quicksum(m.CountryExcess.values())
-            + pyo.quicksum(m.LateExcess.values())
-            + pyo.quicksum(m.Ship[k] for k in ix.barred_ship)
-            + pyo.quicksum(ix.suite_module[k] * m.ExtraModules[k] for k in m.MODULE_CAP_K)
-            + pyo.quicksum(ix.suite_module[r[:3]] * m.EarlyModules[r] for r in m.EARLY_KT)),
-        sense=pyo.minimize,
-    )
+    lm.add_set("BARRED_SHIP", ix.barred_ship, 4)
+    module = [ix.suite_module[k] for k in lm.sets["MODULE_CAP_K"][1]]
+    early = lm.sets["EARLY_KT"][1]
+    lm.set_objective("total_violation", [
+        ("Shortfall", lm.sets["SHORTFALL_PMT"][1], 1.0),
+        *[(slack, lm.sets[lm.variables[slack].set_name][1], RULE_WEIGHT)
+          for slack in ("DomesticShortfall", "OperatorExcess", "CountryExcess", "LateExcess")],
+        ("Ship", ix.barred_ship, RULE_WEIGHT),
+        ("ExtraModules", lm.sets["MODULE_CAP_K"][1], [RULE_WEIGHT * b for b in module]),
+        ("EarlyModules", early, [RULE_WEIGHT * ix.suite_module[r[:3]] for r in early])])

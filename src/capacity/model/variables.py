@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-import pyomo.environ as pyo
-
 from capacity.index_sets import IndexSets
+from capacity.model.linear import LinearModel
 
 
-def add_sets(m: pyo.ConcreteModel, ix: IndexSets) -> None:
-    """Declare the sparse index sets of the formulation as Pyomo sets (sorted, ordered)."""
-    m.PERIODS = pyo.Set(initialize=ix.periods, ordered=True)
-    m.BUILD = pyo.Set(dimen=4, initialize=ix.build, ordered=True)
-    m.OPEN = pyo.Set(dimen=2, initialize=ix.open, ordered=True)
-    m.ASSIGN = pyo.Set(dimen=2, initialize=ix.assign, ordered=True)
-    m.SHIP = pyo.Set(dimen=4, initialize=ix.ship, ordered=True)
-    m.SERVE = pyo.Set(dimen=3, initialize=ix.serve, ordered=True)
-    m.FINANCE = pyo.Set(dimen=5, initialize=ix.finance, ordered=True)
-    m.RESERVE_VT = pyo.Set(dimen=2, initialize=ix.reservations.reserve, ordered=True)
-    m.RESERVE_USE_VPT = pyo.Set(dimen=3, initialize=ix.reservations.use, ordered=True)
-    m.REINVEST_FT = pyo.Set(dimen=2, initialize=ix.reinvestment.reinvest, ordered=True)
-    m.MARGIN_T = pyo.Set(initialize=ix.reinvestment.margin_periods, ordered=True)
+def add_sets(lm: LinearModel, ix: IndexSets) -> None:
+    """Declare the sparse index sets of the formulation (sorted)."""
+    lm.add_set("PERIODS", ix.periods)
+    lm.add_set("BUILD", ix.build, 4)
+    lm.add_set("OPEN", ix.open, 2)
+    lm.add_set("ASSIGN", ix.assign, 2)
+    lm.add_set("SHIP", ix.ship, 4)
+    lm.add_set("SERVE", ix.serve, 3)
+    lm.add_set("FINANCE", ix.finance, 5)
+    lm.add_set("RESERVE_VT", ix.reservations.reserve, 2)
+    lm.add_set("RESERVE_USE_VPT", ix.reservations.use, 3)
+    lm.add_set("REINVEST_FT", ix.reinvestment.reinvest, 2)
+    lm.add_set("MARGIN_T", ix.reinvestment.margin_periods)
 
 
-def add_variables(m: pyo.ConcreteModel, ix: IndexSets) -> None:
+def add_variables(lm: LinearModel, ix: IndexSets) -> None:
     """Declare every decision variable with its domain and bounds.
 
     - ``Build[s,q,c,t]`` ∈ {0..max_modules} (+ the elastic allowance in elastic mode):
@@ -38,19 +37,18 @@ def add_variables(m: pyo.ConcreteModel, ix: IndexSets) -> None:
     - ``Profitable[t]`` ∈ {0,1}: the margin of t counts for reinvestment (it is ≥ 0).
     - ``Reinvest[f,t]`` ≥ 0: budget fund f gains in t from the margin of t−1, MUSD.
     """
-    m.Build = pyo.Var(m.BUILD, domain=pyo.NonNegativeIntegers,
-                      bounds=lambda _m, s, q, c, t: (0, ix.build_upper[(s, q, c)]))
-    m.Open = pyo.Var(m.OPEN, domain=pyo.Binary)
-    m.Assign = pyo.Var(m.ASSIGN, domain=pyo.Binary)
-    m.Ship = pyo.Var(m.SHIP, domain=pyo.NonNegativeReals)
-    m.Serve = pyo.Var(m.SERVE, domain=pyo.NonNegativeReals,
-                      bounds=lambda _m, p, mk, t: (0, ix.potential[(p, mk, t)]))
-    m.Finance = pyo.Var(m.FINANCE, domain=pyo.NonNegativeReals)
     res, loop = ix.reservations, ix.reinvestment
-    m.Reserve = pyo.Var(m.RESERVE_VT, domain=pyo.NonNegativeIntegers,
-                        bounds=lambda _m, v, t: (0, res.max_blocks[v]))
-    m.ReservedUse = pyo.Var(m.RESERVE_USE_VPT, domain=pyo.NonNegativeReals)
-    m.Margin = pyo.Var(m.MARGIN_T, domain=pyo.Reals,
-                       bounds=lambda _m, t: (loop.lower[t], loop.upper[t]))
-    m.Profitable = pyo.Var(m.MARGIN_T, domain=pyo.Binary)
-    m.Reinvest = pyo.Var(m.REINVEST_FT, domain=pyo.NonNegativeReals)
+    lm.add_var("Build", "BUILD", "integer", upper=[ix.build_upper[b[:3]] for b in ix.build])
+    lm.add_var("Open", "OPEN", "binary", upper=1.0)
+    lm.add_var("Assign", "ASSIGN", "binary", upper=1.0)
+    lm.add_var("Ship", "SHIP", "continuous")
+    lm.add_var("Serve", "SERVE", "continuous", upper=[ix.potential[d] for d in ix.serve])
+    lm.add_var("Finance", "FINANCE", "continuous")
+    lm.add_var("Reserve", "RESERVE_VT", "integer",
+               upper=[res.max_blocks[v] for v, _t in res.reserve])
+    lm.add_var("ReservedUse", "RESERVE_USE_VPT", "continuous")
+    margin = loop.margin_periods
+    lm.add_var("Margin", "MARGIN_T", "continuous", lower=[loop.lower[t] for t in margin],
+               upper=[loop.upper[t] for t in margin], free=True)
+    lm.add_var("Profitable", "MARGIN_T", "binary", upper=1.0)
+    lm.add_var("Reinvest", "REINVEST_FT", "continuous")

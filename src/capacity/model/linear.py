@@ -1,0 +1,260 @@
+"""The model as sparse matrices: named blocks of columns and rows over the sparse sets.
+
+The constraint builders (`capacity.model.constraints`) write each family once, here:
+a row is a list of terms (variable name, keys, coefficients) with a sense and a
+right-hand side, all variables on the left. The rows go straight into CSR arrays, so a
+solve hands HiGHS the matrix with no per-term Python objects in between
+(`capacity.compiled.pass_linear`); `to_pyomo` turns the same blocks into an ordinary Pyomo
+model, with every set, variable and constraint under the name models/formulation.md
+gives it, for callers that add constraints or fix variables.
+
+Why not build Pyomo first and compile it: at tier L (1.3 M columns, 5.4 M nonzeros)
+Pyomo's per-term expression objects took 23 s to build and 14 s to compile, and 6.5 GB;
+the arrays here take a fraction of either (benchmarks/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pyomo.environ as pyo
+
+Key = Any  # a set member: a tuple for sets of dimension > 1, else a scalar
+Kind = Literal["binary", "integer", "continuous"]
+Sense = Literal["<=", "==", ">="]
+# One term group of a row: Σ_i coef_i·Var[keys_i]; coef is one number for all keys or
+# one per key.
+Term = tuple[str, Sequence[Key], "float | Sequence[float]"]
+
+_DOMAIN = {"binary": pyo.Binary, "integer": pyo.NonNegativeIntegers,
+           "continuous": pyo.NonNegativeReals}
+
+
+@dataclass
+class Columns:
+    """One variable: a contiguous block of columns, one per member of its set, in order."""
+
+    name: str
+    set_name: str
+    keys: list[Key]
+    start: int
+    kind: Kind
+    lower: np.ndarray
+    upper: np.ndarray
+    free: bool = False  # domain Reals (a finite lower bound is still a bound)
+    _index: dict[Key, int] | None = field(default=None, repr=False)
+
+    @property
+    def index(self) -> dict[Key, int]:
+        """Column number by key."""
+        if self._index is None:
+            self._index = {k: self.start + i for i, k in enumerate(self.keys)}
+        return self._index
+
+
+@dataclass
+class Rows:
+    """One constraint family: a contiguous block of rows, one per member of its set."""
+
+    name: str
+    set_name: str
+    start: int
+    stop: int
+    sense: Sense
+
+
+@dataclass
+class Objective:
+    """Minimise cost·x + constant."""
+
+    name: str
+    cost: np.ndarray
+    constant: float
+
+
+class LinearModel:
+    """Sets, variables (column blocks), constraint families (row blocks) and one minimised
+    objective, stored as arrays (rows in CSR form).
+
+    Example:
+        >>> lm = LinearModel("demo")
+        >>> lm.add_set("I", ["a", "b"])
+        >>> lm.add_var("X", "I", "continuous", upper=[1.0, 2.0])
+        >>> lm.add_rows("cap", "I", "<=", lambda i: ([("X", [i], 1.0)], 1.5))
+        >>> lm.set_objective("total", [("X", ["a", "b"], -1.0)])
+        >>> lm.size()["nonzeros"], lm.column("X", "b")
+        (2, 1)
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.sets: dict[str, tuple[int, list[Key]]] = {}
+        self.variables: dict[str, Columns] = {}
+        self.constraints: dict[str, Rows] = {}
+        self.objective = Objective("objective", np.zeros(0), 0.0)
+        self.n_cols = 0
+        self._indptr: list[int] = [0]
+        self._indices: list[int] = []
+        self._values: list[float] = []
+        self._rhs: list[float] = []
+
+    # --- declaring -------------------------------------------------------------------
+
+    def add_set(self, name: str, members: Iterable[Key], dimen: int = 1) -> list[Key]:
+        """Declare a named set (sorted as given); returns its members."""
+        if name in self.sets:
+            raise ValueError(f"set {name} declared twice")
+        keys = list(members)
+        self.sets[name] = (dimen, keys)
+        return keys
+
+    def add_var(self, name: str, set_name: str, kind: Kind, lower: float | Sequence[float] = 0.0,
+                upper: float | Sequence[float] = np.inf, free: bool = False) -> Columns:
+        """Declare a variable with one column per member of ``set_name``."""
+        keys = self.sets[set_name][1]
+        n = len(keys)
+        block = Columns(name, set_name, keys, self.n_cols, kind,
+                        np.broadcast_to(np.asarray(lower, dtype=float), (n,)).copy(),
+                        np.broadcast_to(np.asarray(upper, dtype=float), (n,)).copy(), free)
+        self.variables[name] = block
+        self.n_cols += n
+        return block
+
+    def add_rows(self, name: str, set_name: str, sense: Sense,
+                 rule: Callable[[Key], tuple[list[Term], float]]) -> Rows:
+        """Declare a constraint family: ``rule(key)`` gives the row's terms and right-hand
+        side for each member of ``set_name`` (Σ terms ``sense`` rhs)."""
+        start = len(self._rhs)
+        indptr, indices, values, rhs = self._indptr, self._indices, self._values, self._rhs
+        columns = self.variables
+        for key in self.sets[set_name][1]:
+            terms, right = rule(key)
+            for var, keys, coef in terms:
+                indices.extend(map(columns[var].index.__getitem__, keys))
+                if isinstance(coef, (int, float)):
+                    values.extend([float(coef)] * len(keys))
+                else:
+                    values.extend(coef)
+            indptr.append(len(indices))
+            rhs.append(float(right))
+        rows = Rows(name, set_name, start, len(rhs), sense)
+        self.constraints[name] = rows
+        return rows
+
+    def set_objective(self, name: str, terms: list[Term], constant: float = 0.0) -> None:
+        """Set the minimised objective Σ terms + constant (replacing any earlier one)."""
+        cost = np.zeros(self.n_cols)
+        for var, keys, coef in terms:
+            index = self.variables[var].index
+            cols = np.fromiter((index[k] for k in keys), dtype=np.int64, count=len(keys))
+            np.add.at(cost, cols, coef)
+        self.objective = Objective(name, cost, float(constant))
+
+    # --- reading ---------------------------------------------------------------------
+
+    def column(self, var: str, key: Key) -> int:
+        """The column of ``var[key]``."""
+        return self.variables[var].index[key]
+
+    def matrix(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The constraint matrix in CSR form: (indptr, indices, values)."""
+        indptr = np.asarray(self._indptr, dtype=np.int64)
+        indices = np.asarray(self._indices, dtype=np.int32)
+        values = np.asarray(self._values, dtype=float)
+        kept = values != 0.0  # a coefficient that cancelled (a share of 1, say)
+        if kept.all():
+            return indptr, indices, values
+        return np.r_[0, np.cumsum(kept)][indptr], indices[kept], values[kept]
+
+    def row_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper bounds of every row, from its family's sense and its rhs."""
+        rhs = np.asarray(self._rhs, dtype=float)
+        lower, upper = rhs.copy(), rhs.copy()
+        for rows in self.constraints.values():
+            if rows.sense == "<=":
+                lower[rows.start:rows.stop] = -np.inf
+            elif rows.sense == ">=":
+                upper[rows.start:rows.stop] = np.inf
+        return lower, upper
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper bounds of every column."""
+        if not self.variables:
+            return np.zeros(0), np.zeros(0)
+        return (np.concatenate([b.lower for b in self.variables.values()]),
+                np.concatenate([b.upper for b in self.variables.values()]))
+
+    def integer_columns(self) -> np.ndarray:
+        """Whether each column is integer (binary or general integer)."""
+        return np.concatenate([np.full(len(b.keys), b.kind != "continuous")
+                               for b in self.variables.values()]) \
+            if self.variables else np.zeros(0, dtype=bool)
+
+    def size(self) -> dict[str, int]:
+        """Variables by type, constraint rows and nonzeros (as `capacity.solve.model_size`)."""
+        counts = {"binary": 0, "integer": 0, "continuous": 0}
+        for b in self.variables.values():
+            counts[b.kind] += len(b.keys)
+        return {"variables": self.n_cols, **counts, "constraints": len(self._rhs),
+                "nonzeros": int(np.count_nonzero(self._values))}
+
+    def values(self, x: np.ndarray, var: str) -> np.ndarray:
+        """The values of ``var``'s columns in a solution vector, in its set's order."""
+        block = self.variables[var]
+        return x[block.start:block.start + len(block.keys)]
+
+    def objective_value(self, x: np.ndarray) -> float:
+        """cost·x + constant."""
+        return float(self.objective.cost @ x) + self.objective.constant if x.size \
+            else self.objective.constant
+
+
+def to_pyomo(lm: LinearModel) -> tuple[pyo.ConcreteModel, list[pyo.Var]]:
+    """The same model in Pyomo: every set, variable, constraint family and the objective
+    under its own name; returns the model and its variables in column order."""
+    m = pyo.ConcreteModel(name=lm.name)
+    for name, (dimen, keys) in lm.sets.items():
+        setattr(m, name, pyo.Set(dimen=dimen, initialize=keys, ordered=True))
+    columns: list[pyo.Var] = []
+    for v in lm.variables.values():
+        lower, upper = v.lower, v.upper
+
+        def bounds(_m: pyo.ConcreteModel, *key: Key, v: Columns = v) -> tuple[float | None, ...]:
+            i = v.index[key if len(key) > 1 else key[0]] - v.start
+            lo, up = v.lower[i], v.upper[i]
+            return (None if lo == -np.inf else lo, None if up == np.inf else up)
+
+        domain = pyo.Reals if v.free else _DOMAIN[v.kind]
+        has_bounds = v.kind != "binary" and (np.any(lower != 0) or np.any(upper != np.inf))
+        var = pyo.Var(getattr(m, v.set_name), domain=domain,
+                      bounds=bounds if has_bounds else None)
+        setattr(m, v.name, var)
+        columns.extend(var[k] for k in v.keys)
+    indptr, indices, values = lm.matrix()
+    rhs = lm._rhs
+    for rows in lm.constraints.values():
+        keys = lm.sets[rows.set_name][1]
+        by_key = {k: rows.start + i for i, k in enumerate(keys)}
+
+        def rule(_m: pyo.ConcreteModel, *key: Key, rows: Rows = rows,
+                 by_key: dict[Key, int] = by_key) -> object:
+            r = by_key[key if len(key) > 1 else key[0]]
+            a, b = indptr[r], indptr[r + 1]
+            body = pyo.quicksum(float(c) * columns[j]
+                                for j, c in zip(indices[a:b], values[a:b], strict=True))
+            if rows.sense == "<=":
+                return body <= rhs[r]
+            if rows.sense == ">=":
+                return body >= rhs[r]
+            return body == rhs[r]
+
+        setattr(m, rows.name, pyo.Constraint(getattr(m, rows.set_name), rule=rule))
+    cost, constant = lm.objective.cost, lm.objective.constant
+    used = np.flatnonzero(cost)
+    setattr(m, lm.objective.name, pyo.Objective(
+        expr=pyo.quicksum(float(cost[j]) * columns[j] for j in used) + constant,
+        sense=pyo.minimize))
+    return m, columns
