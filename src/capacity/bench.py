@@ -67,8 +67,12 @@ def run_tier(tier: str, seed: int = 1, time_limit: float = 600.0,
     # HiGHS's clock (from the start of its run); a proof of optimality closes the gap too
     seconds["gap_1pct"] = marks.get("gap_1pct",
                                     seconds["solve"] if plan.status == "optimal" else None)
-    build_transfer = (seconds["index_sets"] or 0) + (seconds["build"] or 0) + \
-        (seconds["transfer"] or 0)
+    build_transfer = (seconds["build"] or 0) + (seconds["transfer"] or 0)
+    index = seconds["index_sets"] or 0
+    # from a validated case to the first plan: index sets, build, greedy start, transfer,
+    # then HiGHS's clock (which includes completing the start)
+    seconds["first_plan_end_to_end"] = None if seconds["first_feasible"] is None else \
+        index + build_transfer + (seconds["start"] or 0) + seconds["first_feasible"]
     t = TIERS[tier]
     return {
         "tier": tier, "seed": seed, "solve_path": "engine" if mip_start else "HiGHS defaults",
@@ -76,6 +80,8 @@ def run_tier(tier: str, seed: int = 1, time_limit: float = 600.0,
         "periods": t.periods, "status": plan.status, "objective": plan.objective,
         "bound": plan.bound, "gap": plan.gap, "seconds": seconds,
         "build_transfer_over_mps_read": build_transfer / seconds["mps_read"]
+        if seconds["mps_read"] else None,
+        "index_build_transfer_over_mps_read": (index + build_transfer) / seconds["mps_read"]
         if seconds["mps_read"] else None,
         "peak_memory_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "size": plan.size, "counters": plan.counters,
@@ -105,9 +111,10 @@ def render(rows: list[dict[str, Any]]) -> str:
 
     lines = ["| tier | solve path | sites | programs | periods | status | objective | gap | "
              "variables | nonzeros | generate s | validate s | index s | build s | start s | "
-             "transfer s | MPS read s | (build+transfer)/MPS | first plan s | 1% gap s | "
-             "solve s | extract s | peak MiB | nodes | LP iterations |",
-             "|---|---|" + "---:|" * 23]
+             "transfer s | MPS read s | (build+transfer)/MPS | (index+build+transfer)/MPS | "
+             "first plan s | first plan end-to-end s | 1% gap s | solve s | extract s | "
+             "peak MiB | nodes | LP iterations |",
+             "|---|---|" + "---:|" * 25]
     for r in rows:
         s = r["seconds"]
         gap = "—" if r["gap"] is None else f"{r['gap']:.2%}"
@@ -118,7 +125,9 @@ def render(rows: list[dict[str, Any]]) -> str:
             f"{f(s['generate'])} | {f(s['validate'])} | {f(s['index_sets'])} | "
             f"{f(s['build'])} | {f(s.get('start'))} | {f(s['transfer'])} | "
             f"{f(s['mps_read'])} | {f(r['build_transfer_over_mps_read'], 1)}× | "
-            f"{f(s['first_feasible'])} | {f(s['gap_1pct'])} | {f(s['solve'])} | "
+            f"{f(r.get('index_build_transfer_over_mps_read'), 1)}× | "
+            f"{f(s['first_feasible'])} | {f(s.get('first_plan_end_to_end'))} | "
+            f"{f(s['gap_1pct'])} | {f(s['solve'])} | "
             f"{f(s['extract'])} | {r['peak_memory_mib']:,.0f} | {r['counters'].get('mip_nodes')} "
             f"| {r['counters'].get('simplex_iterations')} |")
     return "\n".join(lines)
