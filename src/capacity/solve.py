@@ -320,8 +320,9 @@ def _why_infeasible(built: BuiltModel, options: SolveOptions) -> list[str]:
 
 @dataclass
 class Run:
-    """One HiGHS run on a Pyomo model: the mapped status, what stopped HiGHS, its bound,
-    and timings. ``load()`` puts the solution into the model's variables."""
+    """One HiGHS run: the mapped status, what stopped HiGHS, its bound, and timings.
+    ``load()`` puts the solution into the Pyomo model's variables (nothing to do where
+    HiGHS holds the engine's own matrices: read ``highs`` instead)."""
 
     highs: highspy.Highs
     status: Status
