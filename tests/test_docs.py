@@ -27,7 +27,8 @@ def test_readme_api_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 @pytest.mark.solver
-@pytest.mark.parametrize("module", ["capacity.case", "capacity.model", "capacity.solve"])
+@pytest.mark.parametrize("module", ["capacity.case", "capacity.model", "capacity.model.linear",
+                                    "capacity.solve"])
 def test_docstring_examples(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0

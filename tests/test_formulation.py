@@ -162,3 +162,42 @@ def test_pyomo_model_is_the_same_matrices(name: str, elastic: bool) -> None:
     for key in ("row_lower", "row_upper", "cost", "col_lower", "col_upper", "integer"):
         assert np.array_equal(ours[key], theirs[key]), key  # type: ignore[arg-type]
     assert ours["offset"] == pytest.approx(theirs["offset"], abs=1e-9)
+
+
+def test_linear_model_by_hand() -> None:
+    """max x_a + 2·x_b (minimise the negation) s.t. x_a + x_b ≤ 1.5 and
+    x_b − x_b + x_a ≥ 0.5 (the x_b terms cancel and leave no entry), x_b ≤ 1, x_b
+    integer: optimum x_b = 1, x_a = 0.5, objective −2.5, by hand."""
+    import numpy as np
+
+    from capacity.compiled import pass_linear
+    from capacity.model.linear import LinearModel, to_pyomo
+
+    lm = LinearModel("hand")
+    lm.add_set("I", ["a", "b"])
+    lm.add_set("ROW", ["cap", "floor"])
+    lm.add_var("X", "I", "continuous", upper=[np.inf, 1.0])
+    lm.add_var("Y", "I", "integer", upper=1.0)  # Y_a unused by any row: bounds only
+    lm.add_rows("both", "ROW", "<=", lambda r: (
+        [("X", ["a", "b"], 1.0)], 1.5) if r == "cap" else
+        ([("X", ["b"], 1.0), ("X", ["b"], -1.0), ("X", ["a"], -1.0)], -0.5))
+    lm.add_rows("y_is_x", "I", "==", lambda i: ([("Y", [i], 1.0), ("X", [i], -1.0)], 0.0)
+                if i == "b" else ([("Y", [i], 1.0)], 0.0))
+    lm.set_objective("total", [("X", ["a", "b"], [-1.0, -2.0])], constant=0.0)
+    indptr, indices, values = lm.matrix()
+    assert indptr.tolist() == [0, 2, 3, 4, 6]  # the cancelled x_b pair is gone
+    # columns X_a 0, X_b 1, Y_a 2, Y_b 3, sorted within each row
+    assert indices.tolist() == [0, 1, 0, 2, 1, 3] and values.tolist() == [1, 1, -1, 1, -1, 1]
+    lower, upper = lm.row_bounds()
+    assert lower.tolist() == [-np.inf, -np.inf, 0.0, 0.0]
+    assert upper.tolist() == [1.5, -0.5, 0.0, 0.0]
+    assert lm.size() == {"variables": 4, "binary": 0, "integer": 2, "continuous": 2,
+                         "constraints": 4, "nonzeros": 6}
+    highs = pass_linear(lm).highs
+    highs.run()
+    assert highs.getInfo().objective_function_value == pytest.approx(-2.5)
+    assert list(highs.getSolution().col_value) == pytest.approx([0.5, 1.0, 0.0, 1.0])
+    m, columns = to_pyomo(lm)
+    assert [v.name for v in columns] == ["X[a]", "X[b]", "Y[a]", "Y[b]"]
+    assert str(m.both["floor"].body) == "- X[a]" and m.both["floor"].upper == -0.5
+    assert m.X["b"].ub == 1.0 and m.X["a"].ub is None and m.Y["a"].is_integer()

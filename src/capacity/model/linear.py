@@ -81,9 +81,9 @@ class LinearModel:
 
     Example:
         >>> lm = LinearModel("demo")
-        >>> lm.add_set("I", ["a", "b"])
-        >>> lm.add_var("X", "I", "continuous", upper=[1.0, 2.0])
-        >>> lm.add_rows("cap", "I", "<=", lambda i: ([("X", [i], 1.0)], 1.5))
+        >>> members = lm.add_set("I", ["a", "b"])
+        >>> x = lm.add_var("X", "I", "continuous", upper=[1.0, 2.0])
+        >>> cap = lm.add_rows("cap", "I", "<=", lambda i: ([("X", [i], 1.0)], 1.5))
         >>> lm.set_objective("total", [("X", ["a", "b"], -1.0)])
         >>> lm.size()["nonzeros"], lm.column("X", "b")
         (2, 1)
@@ -100,6 +100,7 @@ class LinearModel:
         self._indices: list[int] = []
         self._values: list[float] = []
         self._rhs: list[float] = []
+        self._csr: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     # --- declaring -------------------------------------------------------------------
 
@@ -126,8 +127,10 @@ class LinearModel:
     def add_rows(self, name: str, set_name: str, sense: Sense,
                  rule: Callable[[Key], tuple[list[Term], float]]) -> Rows:
         """Declare a constraint family: ``rule(key)`` gives the row's terms and right-hand
-        side for each member of ``set_name`` (Σ terms ``sense`` rhs)."""
+        side for each member of ``set_name`` (Σ terms ``sense`` rhs). Terms that name one
+        variable key twice are summed (`matrix`)."""
         start = len(self._rhs)
+        self._csr = None
         indptr, indices, values, rhs = self._indptr, self._indices, self._values, self._rhs
         columns = self.variables
         for key in self.sets[set_name][1]:
@@ -160,14 +163,20 @@ class LinearModel:
         return self.variables[var].index[key]
 
     def matrix(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The constraint matrix in CSR form: (indptr, indices, values)."""
-        indptr = np.asarray(self._indptr, dtype=np.int64)
-        indices = np.asarray(self._indices, dtype=np.int32)
-        values = np.asarray(self._values, dtype=float)
-        kept = values != 0.0  # a coefficient that cancelled (a share of 1, say)
-        if kept.all():
-            return indptr, indices, values
-        return np.r_[0, np.cumsum(kept)][indptr], indices[kept], values[kept]
+        """The constraint matrix in CSR form: (indptr, indices, values); terms of one
+        variable key in one row are summed, and entries that cancel to 0 dropped."""
+        from scipy.sparse import csr_matrix  # type: ignore[import-untyped]  # C, fast
+
+        if self._csr is not None:
+            return self._csr
+        a = csr_matrix((np.asarray(self._values, dtype=float),
+                        np.asarray(self._indices, dtype=np.int32),
+                        np.asarray(self._indptr, dtype=np.int64)),
+                       shape=(len(self._rhs), self.n_cols))
+        a.sum_duplicates()
+        a.eliminate_zeros()
+        self._csr = (a.indptr, a.indices, a.data)
+        return self._csr
 
     def row_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper bounds of every row, from its family's sense and its rhs."""
@@ -199,7 +208,7 @@ class LinearModel:
         for b in self.variables.values():
             counts[b.kind] += len(b.keys)
         return {"variables": self.n_cols, **counts, "constraints": len(self._rhs),
-                "nonzeros": int(np.count_nonzero(self._values))}
+                "nonzeros": len(self.matrix()[1])}
 
     def values(self, x: np.ndarray, var: str) -> np.ndarray:
         """The values of ``var``'s columns in a solution vector, in its set's order."""
