@@ -96,11 +96,13 @@ class LinearModel:
         self.constraints: dict[str, Rows] = {}
         self.objective = Objective("objective", np.zeros(0), 0.0)
         self.n_cols = 0
+        # rows added since the last `matrix` call, as lists (indptr relative to them);
+        # `matrix` moves them into the canonical CSR arrays and frees the lists
         self._indptr: list[int] = [0]
         self._indices: list[int] = []
         self._values: list[float] = []
         self._rhs: list[float] = []
-        self._csr: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._csr: Any = None  # scipy.sparse.csr_matrix of the rows moved so far
 
     # --- declaring -------------------------------------------------------------------
 
@@ -130,7 +132,6 @@ class LinearModel:
         side for each member of ``set_name`` (Σ terms ``sense`` rhs). Terms that name one
         variable key twice are summed (`matrix`)."""
         start = len(self._rhs)
-        self._csr = None
         indptr, indices, values, rhs = self._indptr, self._indices, self._values, self._rhs
         columns = self.variables
         for key in self.sets[set_name][1]:
@@ -165,18 +166,23 @@ class LinearModel:
     def matrix(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The constraint matrix in CSR form: (indptr, indices, values); terms of one
         variable key in one row are summed, and entries that cancel to 0 dropped."""
-        from scipy.sparse import csr_matrix  # type: ignore[import-untyped]  # C, fast
+        from scipy.sparse import csr_matrix, vstack  # type: ignore[import-untyped]
 
-        if self._csr is not None:
-            return self._csr
-        a = csr_matrix((np.asarray(self._values, dtype=float),
-                        np.asarray(self._indices, dtype=np.int32),
-                        np.asarray(self._indptr, dtype=np.int64)),
-                       shape=(len(self._rhs), self.n_cols))
-        a.sum_duplicates()
-        a.eliminate_zeros()
-        self._csr = (a.indptr, a.indices, a.data)
-        return self._csr
+        if len(self._indptr) > 1 or self._csr is None:  # rows added since the last call
+            a = csr_matrix((np.asarray(self._values, dtype=float),
+                            np.asarray(self._indices, dtype=np.int32),
+                            np.asarray(self._indptr, dtype=np.int64)),
+                           shape=(len(self._indptr) - 1, self.n_cols))
+            a.sum_duplicates()
+            a.eliminate_zeros()
+            if self._csr is not None:
+                self._csr.resize((self._csr.shape[0], self.n_cols))  # columns added since
+                a = vstack([self._csr, a], format="csr")
+            self._csr = a
+            self._indptr, self._indices, self._values = [0], [], []
+        if self._csr.shape[1] < self.n_cols:
+            self._csr.resize((self._csr.shape[0], self.n_cols))
+        return self._csr.indptr, self._csr.indices, self._csr.data
 
     def row_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper bounds of every row, from its family's sense and its rhs."""
