@@ -15,6 +15,7 @@ the arrays here take a fraction of either (benchmarks/RESULTS.md).
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -96,11 +97,11 @@ class LinearModel:
         self.constraints: dict[str, Rows] = {}
         self.objective = Objective("objective", np.zeros(0), 0.0)
         self.n_cols = 0
-        # rows added since the last `matrix` call, as lists (indptr relative to them);
-        # `matrix` moves them into the canonical CSR arrays and frees the lists
-        self._indptr: list[int] = [0]
-        self._indices: list[int] = []
-        self._values: list[float] = []
+        # rows added since the last `matrix` call, as typed arrays (indptr relative to
+        # them; no Python object per entry); `matrix` moves them into the canonical CSR
+        self._indptr = array("q", [0])
+        self._indices = array("i")
+        self._values = array("d")
         self._rhs: list[float] = []
         self._csr: Any = None  # scipy.sparse.csr_matrix of the rows moved so far
 
@@ -169,9 +170,9 @@ class LinearModel:
         from scipy.sparse import csr_matrix, vstack  # type: ignore[import-untyped]
 
         if len(self._indptr) > 1 or self._csr is None:  # rows added since the last call
-            a = csr_matrix((np.asarray(self._values, dtype=float),
-                            np.asarray(self._indices, dtype=np.int32),
-                            np.asarray(self._indptr, dtype=np.int64)),
+            a = csr_matrix((np.frombuffer(self._values, dtype=float),
+                            np.frombuffer(self._indices, dtype=np.int32),
+                            np.frombuffer(self._indptr, dtype=np.int64)),
                            shape=(len(self._indptr) - 1, self.n_cols))
             a.sum_duplicates()
             a.eliminate_zeros()
@@ -179,7 +180,7 @@ class LinearModel:
                 self._csr.resize((self._csr.shape[0], self.n_cols))  # columns added since
                 a = vstack([self._csr, a], format="csr")
             self._csr = a
-            self._indptr, self._indices, self._values = [0], [], []
+            self._indptr, self._indices, self._values = array("q", [0]), array("i"), array("d")
         if self._csr.shape[1] < self.n_cols:
             self._csr.resize((self._csr.shape[0], self.n_cols))
         return self._csr.indptr, self._csr.indices, self._csr.data
