@@ -201,3 +201,10 @@ def test_linear_model_by_hand() -> None:
     assert [v.name for v in columns] == ["X[a]", "X[b]", "Y[a]", "Y[b]"]
     assert str(m.both["floor"].body) == "- X[a]" and m.both["floor"].upper == -0.5
     assert m.X["b"].ub == 1.0 and m.X["a"].ub is None and m.Y["a"].is_integer()
+    # a row whose terms all cancel is 0 ≤ rhs: Pyomo gets a trivial row, true or false
+    lm.add_rows("cancelled", "I", "<=", lambda i: (
+        [("X", [i], 1.0), ("X", [i], -1.0)], 0.0 if i == "a" else -1.0))
+    trivial, _ = to_pyomo(lm)
+    holds, fails = trivial.cancelled["a"], trivial.cancelled["b"]
+    assert (pyo.value(holds.body), holds.upper) == (0.0, 0.0)
+    assert (pyo.value(fails.body), fails.upper) == (1.0, 0.0)

@@ -259,6 +259,9 @@ def to_pyomo(lm: LinearModel) -> tuple[pyo.ConcreteModel, list[pyo.Var]]:
                  by_key: dict[Key, int] = by_key) -> object:
             r = by_key[key if len(key) > 1 else key[0]]
             a, b = indptr[r], indptr[r + 1]
+            if a == b:  # every term cancelled: 0 (sense) rhs holds or it does not
+                holds = {"<=": rhs[r] >= 0, ">=": rhs[r] <= 0, "==": rhs[r] == 0}[rows.sense]
+                return pyo.Constraint.Feasible if holds else pyo.Constraint.Infeasible
             body = pyo.quicksum(float(c) * columns[j]
                                 for j, c in zip(indices[a:b], values[a:b], strict=True))
             if rows.sense == "<=":
