@@ -18,13 +18,13 @@ Method (models/formulation.md, "Elastic mode"):
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pyomo.contrib.solver.solvers.highs import Highs
 
 from capacity.case import Case
+from capacity.index_sets import group
 from capacity.model import BuiltModel, build_model
 from capacity.solve import SolveOptions, optimise
 
@@ -145,10 +145,8 @@ def _slack_components(built: BuiltModel) -> dict[str, Any]:
 
 
 def _barred_groups(built: BuiltModel) -> dict[tuple[str, str], list[tuple[str, str, str, int]]]:
-    groups: dict[tuple[str, str], list[tuple[str, str, str, int]]] = defaultdict(list)
-    for key in built.index_sets.barred_ship:
-        groups[(built.index_sets.site_operator[key[1]], key[2])].append(key)
-    return groups
+    operator = built.index_sets.site_operator
+    return group(built.index_sets.barred_ship, lambda key: (operator[key[1]], key[2]))
 
 
 def _violated(built: BuiltModel, slacks: dict[str, Any]) -> dict[Item, float]:
@@ -159,10 +157,10 @@ def _violated(built: BuiltModel, slacks: dict[str, Any]) -> dict[Item, float]:
             if value > TOL:
                 out[(family, key if isinstance(key, tuple) else (key,))] = float(value)
     ship = built.pyomo.Ship
-    for group, keys in _barred_groups(built).items():
+    for lane, keys in _barred_groups(built).items():  # (operator, market)
         total = sum(ship[k].value or 0.0 for k in keys)
         if total > TOL:
-            out[("exclusion", group)] = float(total)
+            out[("exclusion", lane)] = float(total)
     return out
 
 
@@ -176,9 +174,9 @@ def _allow_only(built: BuiltModel, slacks: dict[str, Any], allowed: set[Item]) -
             else:
                 v.fix(0.0)
     ship = built.pyomo.Ship
-    for group, keys in _barred_groups(built).items():
+    for lane, keys in _barred_groups(built).items():  # (operator, market)
         for k in keys:
-            if ("exclusion", group) in allowed:
+            if ("exclusion", lane) in allowed:
                 ship[k].unfix()
             else:
                 ship[k].fix(0.0)

@@ -225,7 +225,7 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
     seconds["transfer"] = seconds.get("transfer", 0.0) + run.transfer_seconds
     seconds["solve"] = run.solve_seconds
     size["nonzeros"] = int(highs.getNumNz())
-    numerics = coefficient_ranges(highs)
+    numerics = solver.coefficient_ranges()
     warnings = numerics_warnings(numerics)
     counters = {"mip_nodes": int(info.mip_node_count),
                 "simplex_iterations": int(info.simplex_iteration_count)}
@@ -267,21 +267,6 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
 LARGE_COEFFICIENT = 1e9
 SMALL_COEFFICIENT = 1e-7
 MATRIX_RATIO = 1e10
-
-
-def coefficient_ranges(highs: object) -> dict[str, list[float]]:
-    """[min, max] absolute non-zero finite values of the matrix, objective, bounds and
-    right-hand sides of the model HiGHS holds."""
-    lp = highs.getLp()  # type: ignore[attr-defined]
-
-    def span(values: object) -> list[float]:
-        a = np.abs(np.asarray(values, dtype=float))
-        a = a[(a > 0) & np.isfinite(a) & (a < 1e20)]
-        return [float(a.min()), float(a.max())] if a.size else [0.0, 0.0]
-
-    return {"matrix": span(lp.a_matrix_.value_), "objective": span(lp.col_cost_),
-            "bounds": span(np.r_[lp.col_lower_, lp.col_upper_]),
-            "rhs": span(np.r_[lp.row_lower_, lp.row_upper_])}
 
 
 def numerics_warnings(ranges: dict[str, list[float]]) -> list[str]:

@@ -16,8 +16,9 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from operator import itemgetter
 
-from capacity.index_sets import IndexSets, ShareRule, ShipKey, Suite
+from capacity.index_sets import IndexSets, ShareRule, ShipKey, Suite, group
 from capacity.model.linear import LinearModel
 
 # How much (MUSD per batch) the greedy pays to keep a share rule: the rule's price is
@@ -184,9 +185,7 @@ def constructive_start(ix: IndexSets) -> Start:
     """
     pos = ix.position
     cap = _Capacity(ix)
-    ships: dict[tuple[str, str], list[ShipKey]] = defaultdict(list)
-    for key in ix.ship:
-        ships[(key[0], key[1])].append(key)
+    ships = group(ix.ship, itemgetter(0, 1))  # by (program, site)
     commitments: dict[str, set[tuple[str, str, int]]] = defaultdict(set)
     for d, x in ix.committed.items():
         if x > 0:
