@@ -40,8 +40,8 @@ def main() -> None:
     compiled = compile_to_highs(m)
     highs, column = compiled.highs, compiled.column_of()
     cost: dict[tuple[str, str, str], list[float]] = defaultdict(list)
-    for key in ix.ship:
-        cost[(key[0], key[1], key[2])].append(ix.ship_cost[key])
+    for key, c in zip(ix.ship, ix.ship_cost.tolist(), strict=True):
+        cost[(key[0], key[1], key[2])].append(c)
     ranked: dict[tuple[str, str], list[tuple[float, str]]] = defaultdict(list)
     domestic: dict[tuple[str, str], list[tuple[float, str]]] = defaultdict(list)
     for (p, s, mk), c in cost.items():

@@ -208,3 +208,43 @@ def test_linear_model_by_hand() -> None:
     holds, fails = trivial.cancelled["a"], trivial.cancelled["b"]
     assert (pyo.value(holds.body), holds.upper) == (0.0, 0.0)
     assert (pyo.value(fails.body), fails.upper) == (1.0, 0.0)
+
+
+def test_rows_as_arrays_and_positions_by_hand() -> None:
+    """One family written three ways (a rule naming keys, a rule naming positions, whole
+    arrays) gives the same rows: r0 = X_a + 2·X_c ≤ 3, r1 = X_b − X_b + X_a = 1 (the X_b
+    pair cancels). A variable declared after the rows widens the matrix with empty
+    columns."""
+    import numpy as np
+
+    from capacity.compiled import pass_linear
+    from capacity.model.linear import LinearModel
+
+    lm = LinearModel("three ways")
+    lm.add_set("I", ["a", "b", "c"])
+    lm.add_set("R", ["r0", "r1"])
+    lm.add_var("X", "I", "continuous")
+    terms = {"r0": ([("X", ["a", "c"], [1.0, 2.0])], 3.0),
+             "r1": ([("X", ["b"], 1.0), ("X", ["b"], -1.0), ("X", ["a"], 1.0)], 1.0)}
+    positions = {"r0": ([("X", np.array([0, 2]), [1.0, 2.0])], 3.0),
+                 "r1": ([("X", np.array([1, 1, 0]), [1.0, -1.0, 1.0])], 1.0)}
+    lm.add_rows("by_key", "R", "<=", terms.__getitem__)
+    lm.add_rows("by_position", "R", "<=", positions.__getitem__)
+    lm.add_rows_from_arrays("as_arrays", "R", "<=", np.array([3.0, 1.0]), [
+        ("X", np.array([0, 0, 1, 1]), np.array([0, 2, 1, 0]), np.array([1.0, 2.0, 1.0, 1.0])),
+        ("X", np.array([1]), np.array([1]), -1.0)])
+    lm.add_set("J", ["z"])
+    lm.add_var("Z", "J", "continuous")
+    indptr, indices, values = lm.matrix()
+    assert indptr.tolist() == [0, 2, 3, 5, 6, 8, 9]
+    assert indices.tolist() == [0, 2, 0] * 3 and values.tolist() == [1.0, 2.0, 1.0] * 3
+    assert lm.row_bounds()[1].tolist() == [3.0, 1.0] * 3
+    assert lm.size()["variables"] == 4 and lm.size()["constraints"] == 6
+    # an LP (no integer column) reaches HiGHS too: min −X_a − X_c = −2 at X_a = X_c = 1
+    lm.set_objective("total", [("X", ["a", "c"], -1.0)])
+    highs = pass_linear(lm).highs
+    highs.run()
+    assert highs.getInfo().objective_function_value == pytest.approx(-2.0)
+    with pytest.raises(ValueError, match="as_arrays_again: 1 right-hand sides for 2 rows"):
+        lm.add_rows_from_arrays("as_arrays_again", "R", "<=", np.array([1.0]), [
+            ("X", np.array([0]), np.array([0]), 1.0)])

@@ -99,19 +99,19 @@ def _pass(cost: np.ndarray, offset: float, lower: np.ndarray, upper: np.ndarray,
     """A new HiGHS instance holding min cost·x + offset subject to
     row_lower ≤ A x ≤ row_upper, lower ≤ x ≤ upper, x_j integer where integer[j]; A row-wise.
     Output is off: the caller sets options."""
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = len(cost), len(row_lower)
-    lp.col_cost_, lp.offset_ = cost, float(offset)
-    lp.col_lower_, lp.col_upper_ = lower, upper  # ±inf is HiGHS's own ±kHighsInf
-    lp.row_lower_, lp.row_upper_ = row_lower, row_upper
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = csr
-    if integer.any():
-        kinds = (highspy.HighsVarType.kContinuous, highspy.HighsVarType.kInteger)
-        lp.integrality_ = [kinds[i] for i in integer.tolist()]
     highs = highspy.Highs()  # type: ignore[no-untyped-call]
     highs.setOptionValue("output_flag", False)
-    if highs.passModel(lp) == highspy.HighsStatus.kError:
+    indptr, indices, values = csr
+    # the arrays overload: no Python object per column (a HighsLp's integrality_ is a
+    # list of enum objects: 19 s of tier XL's 17 M columns); ±inf is HiGHS's ±kHighsInf
+    status = highs.passModel(
+        len(cost), len(row_lower), len(values), int(highspy.MatrixFormat.kRowwise),
+        int(highspy.ObjSense.kMinimize), float(offset), cost, lower, upper, row_lower,
+        row_upper, np.asarray(indptr[:-1], dtype=np.int32),
+        np.asarray(indices, dtype=np.int32), values,
+        integer.astype(np.int32))  # one entry per column, also for an LP (an empty
+    # array is read past its end: HiGHS then rejects "illegal integer value")
+    if status == highspy.HighsStatus.kError:
         raise RuntimeError("HiGHS rejected the model (passModel)")
     return CompiledModel(highs, lower, upper, columns, cost, np.asarray(csr[2]), row_lower,
                          row_upper)

@@ -244,15 +244,17 @@ def _causes(built: BuiltModel, p: str, mkt: str, t: int) -> str:
     m, ix = built.pyomo, built.index_sets
     pos = ix.position
     barred_lanes = set(ix.barred_ship)
-    suites = sorted({ix.suite_of_ship[k] for k in ix.ship if k[0] == p and k[2] == mkt
-                     and k[3] == t and k not in barred_lanes})
+    suites = sorted({k for key, k in zip(ix.ship, ix.ship_suite, strict=True)
+                     if key[0] == p and key[2] == mkt and key[3] == t
+                     and key not in barred_lanes})
     full = []
     for k in suites:
         cap = ix.suite_existing[k] if ix.site_status[k[0]] == "existing" else 0.0
         cap += ix.suite_module[k] * sum(m.Build[b].value or 0.0 for b in ix.build
                                         if b[:3] == k and pos[b[3]] + ix.suite_lead[k] <= pos[t])
         used = sum(ix.slots_per_batch.get(key[:2], 1.0) * (m.Ship[key].value or 0.0)
-                   for key in ix.ship if ix.suite_of_ship[key] == k and key[3] == t)
+                   for key, k2 in zip(ix.ship, ix.ship_suite, strict=True)
+                   if k2 == k and key[3] == t)
         if used >= cap - TOL:
             full.append(f"{k[0]}")
     parts = []

@@ -127,8 +127,8 @@ def _operating_margin(built: BuiltModel, open_vals: list[int], ship_vals: list[f
         revenue[int(t)] += float(b * price)
     for d, x in serve_vals.items():
         revenue[d[2]] += ix.serve_value[d] / float(df[d[2]]) * x
-    for key, x in zip(ix.ship, ship_vals, strict=True):
-        cost[key[3]] += ix.ship_cost[key] / float(df[key[3]]) * x
+    for key, c, x in zip(ix.ship, ix.ship_cost.tolist(), ship_vals, strict=True):
+        cost[key[3]] += c / float(df[key[3]]) * x
     fixed = case.sites.set_index("site")["fixed_cost_musd_per_year"]
     open_from = {s: ix.position[t] + ix.site_lead[s]
                  for (s, t), v in zip(ix.open, open_vals, strict=True) if v > 0}
@@ -173,15 +173,17 @@ def _cost_breakdown(built: BuiltModel, build_vals: list[int], open_vals: list[in
     def dot(coef: dict, keys: list, vals: list) -> float:  # type: ignore[type-arg]
         return float(sum(coef[k] * v for k, v in zip(keys, vals, strict=True)))
 
+    shipped = np.asarray(ship_vals, dtype=float)
+
     rows = [
         ("capex", dot(ix.build_cost, ix.build, build_vals)),
         ("co_investment", -dot(ix.finance_saving, ix.finance, fin_vals)),
         ("opening", dot(ix.open_cost_parts["opening"], ix.open, open_vals)),
         ("fixed", ix.existing_fixed_cost + dot(ix.open_cost_parts["fixed"], ix.open, open_vals)),
         ("tech_transfer", dot(ix.assign_cost, ix.assign, assign_vals)),
-        ("production", dot(ix.ship_cost_parts["production"], ix.ship, ship_vals)),
-        ("transport", dot(ix.ship_cost_parts["transport"], ix.ship, ship_vals)),
-        ("tariffs", dot(ix.ship_cost_parts["tariffs"], ix.ship, ship_vals)),
+        ("production", float(ix.ship_cost_parts["production"] @ shipped)),
+        ("transport", float(ix.ship_cost_parts["transport"] @ shipped)),
+        ("tariffs", float(ix.ship_cost_parts["tariffs"] @ shipped)),
         ("served_value", -float(sum(ix.serve_value[d] * v for d, v in serve_vals.items()))),
         ("reservations", dot(ix.reservations.cost, ix.reservations.reserve, reserve_vals)),
     ]
@@ -206,9 +208,9 @@ def _utilisation(built: BuiltModel, build_vals: list[int], ship_vals: list[float
     for (res, _p, t), x in zip(ix.reservations.use, use_vals, strict=True):
         added[(*ix.reservations.suite[res], t)] += x
     used: dict[tuple[str, str, str, int], float] = defaultdict(float)
-    for key, v in zip(ix.ship, ship_vals, strict=True):
+    for key, k, v in zip(ix.ship, ix.ship_suite, ship_vals, strict=True):
         if v > ZERO:
-            used[(*ix.suite_of_ship[key], key[3])] += ix.slots_per_batch.get(key[:2], 1.0) * v
+            used[(*k, key[3])] += ix.slots_per_batch.get(key[:2], 1.0) * v
     rows = []
     for k, existing in sorted(ix.suite_existing.items()):
         if ix.site_status[k[0]] == "candidate":

@@ -12,12 +12,12 @@ Index letters (reserved, as in the formulation): p program, s site, k suite
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from operator import itemgetter
 from typing import Any, TypeVar
 
+import numpy as np
 import pandas as pd
 
 from capacity.case import Case
@@ -123,10 +123,13 @@ class IndexSets:
     share_rules: list[ShareRule]
     time_to_market_rules: list[TimeToMarketRule]
     # coefficients (discounted, MUSD) and data the rows need
-    suite_of_ship: dict[ShipKey, Suite]
+    # per shipment, aligned with ``ship`` (arrays: one entry per SHIP key, no dictionary)
+    ship_suite: list[Suite]  # the suite each shipment is made in
+    ship_cost: np.ndarray  # production + transport + tariffs, discounted MUSD per batch
+    ship_cost_parts: dict[str, np.ndarray]
+    ship_bound: np.ndarray  # V[p,s,m,t] of ship_requires_open_site
+    ship_slots: np.ndarray  # slots_per_batch[p,s] of each shipment
     slots_per_batch: dict[tuple[str, str], float]
-    ship_cost: dict[ShipKey, float]
-    ship_cost_parts: dict[str, dict[ShipKey, float]]
     serve_value: dict[DemandKey, float]
     potential: dict[DemandKey, float]
     committed: dict[DemandKey, float]
@@ -136,8 +139,8 @@ class IndexSets:
     assign_cost: dict[tuple[str, str], float]
     finance_saving: dict[tuple[str, str, str, str, int], float]
     existing_fixed_cost: float
-    production_bound: dict[tuple[str, str, int], float]
-    ship_bound: dict[ShipKey, float]
+    production_bound: np.ndarray  # U[p,s,t], aligned with ``production_rows``
+    ship_production_row: np.ndarray  # each SHIP key's position in production_rows, or −1
     suite_existing: dict[Suite, float]
     suite_module: dict[Suite, float]
     suite_max_modules: dict[Suite, int]
@@ -161,14 +164,12 @@ class IndexSets:
     shortfall_cost: dict[DemandKey, float] = field(default_factory=dict)
 
     @cached_property
-    def ships_by_market(self) -> dict[tuple[str, int], list[ShipKey]]:
-        """SHIP keys grouped by (market, period), each group in SHIP's order."""
-        return group(self.ship, itemgetter(2, 3))
+    def ships_by_market(self) -> dict[tuple[str, int], np.ndarray]:
+        """Positions in SHIP of the shipments to each (market, period), in SHIP's order."""
+        ship = self.ship
+        return {mt: np.array(positions) for mt, positions in
+                group(range(len(ship)), lambda i: (ship[i][2], ship[i][3])).items()}
 
-    @cached_property
-    def ships_by_production(self) -> dict[tuple[str, str, int], list[ShipKey]]:
-        """SHIP keys grouped by (program, site, period), each group in SHIP's order."""
-        return group(self.ship, itemgetter(0, 1, 3))
 
 
 def group(keys: Iterable[K], by: Callable[[K], Any]) -> dict[Any, list[K]]:
@@ -220,7 +221,6 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
     suite_capex = dict(zip(suite_keys, suites["module_capex_musd"], strict=True))
     extra = ELASTIC_EXTRA_MODULES if elastic else 0
     build_upper = {k: n + extra for k, n in suite_max_modules.items()}
-    suite_var = dict(zip(suite_keys, suites["variable_cost_musd_per_batch"], strict=True))
 
     # Candidate sites: an opening decided in t produces from position(t) + lead.
     open_set = sorted((s, t) for s in sites.index if site_status[s] == "candidate"
@@ -256,14 +256,6 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
 
     committed, potential, value = _demand(case)
     demand_keys = sorted(set(committed) | set(potential))
-
-    # Lanes: origin region -> market; the domestic lane is free unless given.
-    lanes = {(o, mkt): (float(c), float(tr)) for o, mkt, c, tr in zip(
-        case.lanes["origin"], case.lanes["market"], case.lanes["transport_musd_per_batch"],
-        case.lanes["tariff_rate"], strict=True)}
-    for r in case.regions["region"]:
-        lanes.setdefault((r, r), (0.0, 0.0))
-
     barred = _barred_operator_markets(case)
 
     programs = case.programs.set_index("program")
@@ -278,47 +270,22 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
 
     slots = {(p, s): float(y) for p, s, y in zip(case.yields["program"], case.yields["site"],
                                                   case.yields["slots_per_batch"], strict=True)}
-    sites_by_modality: dict[str, list[str]] = defaultdict(list)
-    suite_set = set(suite_keys)
-    for (s, q, _c) in suite_keys:
-        if s not in sites_by_modality[q]:
-            sites_by_modality[q].append(s)
+    # Most batch slots a suite can ever offer per period (every module built).
+    suite_most = {k: suite_existing[k] + suite_module[k] * build_upper[k]
+                  + reservable.get(k, 0.0) for k in suite_keys}
+    ships = _shipments(case, demand_keys, committed, potential, position, discount,
+                       suite_keys, {k: suite_online(k) for k in suite_keys}, suite_most,
+                       barred, elastic, start, scale_of, site_region, site_operator)
+    ship, ship_suite = ships.keys, ships.suite
+    parts = ships.cost_parts
+    ship_cost = parts["production"] + parts["transport"] + parts["tariffs"]
+    shippable = set(ships.demand)
+    unservable = [_why_unservable(case, p, mkt, t, start[p], scale_of(p, t))
+                  for (p, mkt, t) in demand_keys
+                  if committed.get((p, mkt, t), 0) > 0 and (p, mkt, t) not in shippable]
+    barred_ship = [key for key in ship if (site_operator[key[1]], key[2]) in barred] \
+        if elastic else []
 
-    ship: list[ShipKey] = []
-    suite_of_ship: dict[ShipKey, Suite] = {}
-    ship_cost: dict[ShipKey, float] = {}
-    parts: dict[str, dict[ShipKey, float]] = {"production": {}, "transport": {}, "tariffs": {}}
-    unservable: list[str] = []
-    for (p, mkt, t) in demand_keys:
-        modality = programs.at[p, "modality"]
-        found = False
-        for s in sorted(sites_by_modality.get(modality, [])):
-            k = (s, modality, scale_of(p, t))
-            lane = lanes.get((site_region[s], mkt))
-            ready = suite_online(k) if k in suite_set else None
-            if (t < start[p] or k not in suite_set or lane is None
-                    or ((site_operator[s], mkt) in barred and not elastic) or ready is None
-                    or ready > position[t]):
-                continue
-            found = True
-            key = (p, s, mkt, t)
-            use = slots.get((p, s), 1.0)
-            df = float(discount[t])
-            production = df * suite_var[k] * use
-            transport = df * lane[0]
-            tariff = df * lane[1] * suite_var[k] * use
-            ship.append(key)
-            suite_of_ship[key] = k
-            parts["production"][key] = production
-            parts["transport"][key] = transport
-            parts["tariffs"][key] = tariff
-            ship_cost[key] = production + transport + tariff
-        if not found and committed.get((p, mkt, t), 0) > 0:
-            unservable.append(_why_unservable(case, p, mkt, t, start[p], scale_of(p, t)))
-    ship.sort()
-    barred_ship = [key for key in ship if (site_operator[key[1]], key[2]) in barred]
-
-    shippable = {(p, mkt, t) for (p, _s, mkt, t) in ship}
     serve = sorted(d for d in potential if d in shippable)
     served_keys = set(serve)
     demand_rows = [d for d in demand_keys if d in committed or d in served_keys]
@@ -329,7 +296,7 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
                                               case.tech_transfers["site"],
                                               case.tech_transfers["tech_transfer_musd"],
                                               strict=True)}
-    producing_pairs = sorted({(p, s) for (p, s, _m, _t) in ship})
+    producing_pairs = sorted({(p, s) for (p, s, _t) in ships.production})
     pair_cost = {(p, s): float(discount[start[p]]) * tt.get((p, s), float(tt_default[p]))
                  for (p, s) in producing_pairs}
     # Assign[p,s] matters only where a transfer costs something or the site limit can bind;
@@ -343,22 +310,15 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
     assign = [a for a in producing_pairs if a[0] in assigned_programs]
     assign_cost = {a: pair_cost[a] for a in assign}
 
-    capacity_rows = sorted({(*suite_of_ship[key], key[3]) for key in ship})
-    production_rows = sorted({(p, s, t) for (p, s, _m, t) in ship if p in assigned_programs})
-    # Big-M bounds: no plan ships more than the demand it serves, nor more than the most
-    # capacity its suite can ever have (every module built) per batch of slots.
-    most_batches: dict[tuple[str, str, int], float] = {}
-    demand_total: dict[tuple[str, str, int], float] = defaultdict(float)
-    ship_bound = {}
-    for key in ship:
-        p, s, mkt, t = key
-        k = suite_of_ship[key]
-        most_batches[(p, s, t)] = (suite_existing[k] + suite_module[k] * build_upper[k]
-                                   + reservable.get(k, 0.0)) / slots.get((p, s), 1.0)
-        wanted = committed.get((p, mkt, t), 0.0) + potential.get((p, mkt, t), 0.0)
-        demand_total[(p, s, t)] += wanted
-        ship_bound[key] = min(wanted, most_batches[(p, s, t)])
-    production_bound = {r: min(demand_total[r], most_batches[r]) for r in production_rows}
+    capacity_rows = ships.capacity_rows
+    kept = np.fromiter((r[0] in assigned_programs for r in ships.production), dtype=bool,
+                       count=len(ships.production))
+    production_rows = [r for r, keep in zip(ships.production, kept, strict=True) if keep]
+    production_bound = ships.production_bound[kept]
+    # each shipment's row of production_requires_assignment (−1: its program has none)
+    renumbered = np.cumsum(kept) - 1
+    ship_production_row = np.where(kept[ships.production_of],
+                                   renumbered[ships.production_of], -1)
 
     build_cost = {b: float(discount[b[3]]) * float(suite_capex[b[:3]]) for b in build_set}
     fixed = sites["fixed_cost_musd_per_year"].to_dict()
@@ -375,7 +335,7 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
     finance, finance_saving, fund_budget, fund_max_share = _finance_sets(
         case, build_set, site_region, discount, position)
     fund_budget_rows = sorted({(f, t) for (f, _s, _q, _c, t) in finance})
-    reservations = _reservation_sets(case, ship, suite_of_ship, discount)
+    reservations = _reservation_sets(case, ship, ship_suite, discount)
     time_to_market = _time_to_market_rules(case, serve, committed, potential)
     for r in time_to_market:
         if not r.weight and r.constant > r.limit + 1e-9:
@@ -384,7 +344,7 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
                               f"its limit of {r.limit:g}")
     reinvestment = _reinvestment_sets(
         case, fund_budget_rows, periods, ship, ship_cost, discount, serve, potential, value,
-        open_set, site_lead, position, reservations, ship_bound)
+        open_set, site_lead, position, reservations, ships.bound)
 
     return IndexSets(
         periods=periods, position=position, build=build_set, open=open_set, assign=assign,
@@ -393,12 +353,13 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
         fund_budget_rows=fund_budget_rows, share_rules=_share_rules(case, ship, site_operator,
                                                                      site_region),
         time_to_market_rules=time_to_market,
-        suite_of_ship=suite_of_ship, slots_per_batch=slots, ship_cost=ship_cost,
+        ship_suite=ship_suite, slots_per_batch=slots, ship_cost=ship_cost,
         ship_cost_parts=parts, serve_value=serve_value, potential=potential,
         committed=dict(committed), build_cost=build_cost, open_cost=open_cost,
         open_cost_parts=open_parts, assign_cost=assign_cost, finance_saving=finance_saving,
         existing_fixed_cost=existing_fixed_cost(case), production_bound=production_bound,
-        ship_bound=ship_bound, elastic=elastic, barred_ship=barred_ship,
+        ship_bound=ships.bound, ship_slots=ships.slots,
+        ship_production_row=ship_production_row, elastic=elastic, barred_ship=barred_ship,
         build_upper=build_upper,
         suite_existing=suite_existing, suite_module=suite_module,
         suite_max_modules=suite_max_modules, suite_lead=suite_lead, suite_capex=suite_capex,
@@ -575,7 +536,7 @@ def _reservable(case: Case) -> dict[Suite, float]:
     return dict(out)
 
 
-def _reservation_sets(case: Case, ship: list[ShipKey], suite_of_ship: dict[ShipKey, Suite],
+def _reservation_sets(case: Case, ship: list[ShipKey], ship_suite: list[Suite],
                       discount: dict[int, float]) -> Reservations:
     """RESERVE_VT, RESERVE_USE_VPT and RESERVED_PST: a reservation exists in a period where
     one of its members' programs can produce at its suite."""
@@ -584,8 +545,8 @@ def _reservation_sets(case: Case, ship: list[ShipKey], suite_of_ship: dict[ShipK
         return res
     startup = case.programs.set_index("program")["startup"].to_dict()
     programs_at: dict[tuple[Suite, int], set[str]] = defaultdict(set)
-    for key in ship:
-        programs_at[(suite_of_ship[key], key[3])].add(key[0])
+    for key, k in zip(ship, ship_suite, strict=True):
+        programs_at[(k, key[3])].add(key[0])
     use = set()
     for row in sorted(case.reservations.itertuples(index=False), key=lambda r: r.reservation):
         if row.max_blocks <= 0:
@@ -610,10 +571,10 @@ def _reservation_sets(case: Case, ship: list[ShipKey], suite_of_ship: dict[ShipK
 
 def _reinvestment_sets(
     case: Case, fund_budget_rows: list[tuple[str, int]], periods: list[int],
-    ship: list[ShipKey], ship_cost: dict[ShipKey, float], discount: dict[int, float],
+    ship: list[ShipKey], ship_cost: np.ndarray, discount: dict[int, float],
     serve: list[DemandKey], potential: dict[DemandKey, float], value: dict[DemandKey, float],
     open_set: list[tuple[str, int]], site_lead: dict[str, int], position: dict[int, int],
-    reservations: Reservations, ship_bound: dict[ShipKey, float],
+    reservations: Reservations, ship_bound: np.ndarray,
 ) -> Reinvestment:
     """REINVEST_FT, MARGIN_T and the operating margin's coefficients and bounds."""
     share = {f: float(v) for f, v in zip(case.funds["fund"], case.funds["reinvest_share"],
@@ -631,7 +592,12 @@ def _reinvestment_sets(
     offtakes = case.offtakes
     revenue = (offtakes["committed_batches"] * offtakes["price_musd_per_batch"]) \
         .groupby(offtakes["period"].astype(int)).sum().to_dict()
-    ship_undiscounted = {k: ship_cost[k] / float(discount[k[3]]) for k in ship if k[3] in wanted}
+    ship_undiscounted: dict[ShipKey, float] = {}
+    most_ship_cost: dict[int, float] = defaultdict(float)  # Σ cost·V of t's shipments
+    for k, cost, bound in zip(ship, ship_cost.tolist(), ship_bound.tolist(), strict=True):
+        if k[3] in wanted:
+            ship_undiscounted[k] = cost / float(discount[k[3]])
+            most_ship_cost[k[3]] += ship_undiscounted[k] * bound
     serve_value = {d: value.get(d, 0.0) for d in serve if d[2] in wanted}
     open_fixed = {(s, t0, t): float(years[t] * sites.at[s, "fixed_cost_musd_per_year"])
                   for (s, t0) in open_set for t in margin_periods
@@ -641,7 +607,7 @@ def _reinvestment_sets(
     upper = {t: base[t] + sum(serve_value[d] * potential[d] for d in serve_value if d[2] == t)
              for t in margin_periods}
     lower = {t: base[t]
-             - sum(c * ship_bound[k] for k, c in ship_undiscounted.items() if k[3] == t)
+             - most_ship_cost[t]
              - sum(c for (_s, _t0, t1), c in open_fixed.items() if t1 == t)
              - sum(reservations.fee[v] * reservations.block[v] * reservations.max_blocks[v]
                    for (v, t1) in reservations.reserve if t1 == t)
@@ -652,6 +618,153 @@ def _reinvestment_sets(
         reinvest=rows, margin_periods=sorted({previous[t] for (_f, t) in rows}), share=share,
         revenue_fixed=base, ship_cost=ship_undiscounted, serve_value=serve_value,
         open_fixed=open_fixed, lower=lower, upper=upper)
+
+
+@dataclass
+class Shipments:
+    """SHIP_PSMT with its per-shipment data as arrays aligned with ``keys`` (no dictionary
+    keyed by shipment: tier XL has ~16 M of them), and the sets derived from it."""
+
+    keys: list[ShipKey]  # SHIP_PSMT, sorted
+    suite: list[Suite]  # the suite each shipment is made in
+    cost_parts: dict[str, np.ndarray]  # production, transport, tariffs: discounted MUSD/batch
+    slots: np.ndarray  # slots_per_batch[p,s]
+    bound: np.ndarray  # V[p,s,m,t]: most batches a plan can ship (ship_requires_open_site)
+    demand: list[DemandKey]  # (p,m,t) that some shipment can serve
+    production: list[tuple[str, str, int]]  # (p,s,t) with a shipment, sorted
+    production_bound: np.ndarray  # U[p,s,t] on ``production`` (production_requires_assignment)
+    production_of: np.ndarray  # each shipment's (p,s,t): its position in ``production``
+    capacity_rows: list[tuple[str, str, str, int]]  # CAPACITY_KT: (suite, t) with a shipment
+
+
+# Programs per chunk of the shipment enumeration: bounds its temporary tables (tier XL).
+_PROGRAMS_PER_CHUNK = 500
+
+
+def _shipments(case: Case, demand_keys: list[DemandKey], committed: dict[DemandKey, float],
+               potential: dict[DemandKey, float], position: dict[int, int],
+               discount: dict[int, float], suite_keys: list[Suite],
+               online: dict[Suite, int | None], suite_most: dict[Suite, float],
+               barred: set[tuple[str, str]], elastic: bool, start: dict[str, int],
+               scale_of: Callable[[str, int], str], site_region: dict[str, str],
+               site_operator: dict[str, str]) -> Shipments:
+    """Every (p,s,m,t) where demand of p in m in t (committed or potential) can be made at
+    suite (s, modality of p, scale of p in t): p started by t, the suite online by t, a
+    lane from s's region to m (the domestic lane free unless given), s's operator not
+    barred from m (unless ``elastic``); with per-batch discounted costs
+
+        production = df_t·variable_cost[k]·slots_per_batch[p,s]
+        transport  = df_t·transport[region(s),m]
+        tariffs    = df_t·tariff_rate[region(s),m]·variable_cost[k]·slots_per_batch[p,s]
+
+    and the big-M bounds V[p,s,m,t] = min(committed + potential of (p,m,t), most[p,s,t]),
+    U[p,s,t] = min(Σ_m committed + potential, most[p,s,t]) with most[p,s,t] the most
+    slots the suite can ever offer per period (every module built, every reservation
+    taken) / slots_per_batch[p,s]. Vectorised over chunks of programs.
+    """
+    periods = sorted(position, key=position.__getitem__)
+    disc = np.array([float(discount[t]) for t in periods])
+    # Names as codes numbered in sorted order (sorting codes sorts names); each key is
+    # made of the one object per name, not a string per shipment.
+    program_names = sorted({p for (p, _m, _t) in demand_keys})
+    market_names = sorted({m for (_p, m, _t) in demand_keys})
+    site_names = sorted({k[0] for k in suite_keys})
+    program_code = {p: i for i, p in enumerate(program_names)}
+    market_code = {m: i for i, m in enumerate(market_names)}
+    site_code = {s: i for i, s in enumerate(site_names)}
+    programs_of, markets_of = _objects(program_names), _objects(market_names)
+    sites_of, periods_of, suites_of = _objects(site_names), _objects(periods), _objects(suite_keys)
+
+    suites = pd.DataFrame({
+        "s": [site_code[k[0]] for k in suite_keys], "modality": [k[1] for k in suite_keys],
+        "scale": [k[2] for k in suite_keys], "suite": np.arange(len(suite_keys)),
+        "online": [-1 if online[k] is None else online[k] for k in suite_keys],
+        "variable": case.suites["variable_cost_musd_per_batch"].to_numpy(dtype=float),
+        "most": [suite_most[k] for k in suite_keys],
+        "region": [site_region[k[0]] for k in suite_keys]})
+    suites = suites[suites["online"] >= 0]
+    lanes = pd.DataFrame({"region": case.lanes["origin"], "market": case.lanes["market"],
+                          "transport": case.lanes["transport_musd_per_batch"].astype(float),
+                          "tariff": case.lanes["tariff_rate"].astype(float)})
+    given = set(zip(lanes["region"], lanes["market"], strict=True))
+    domestic = [r for r in case.regions["region"] if (r, r) not in given]
+    lanes = pd.concat([lanes, pd.DataFrame({"region": domestic, "market": domestic,
+                                            "transport": 0.0, "tariff": 0.0})],
+                      ignore_index=True)
+    lanes["m"] = lanes["market"].map(market_code)
+    lanes = lanes[lanes["m"].notna()].astype({"m": np.int64})
+    routes = suites.merge(lanes, on="region")  # (suite, market) pairs with a lane
+    if barred and not elastic:
+        allowed = np.fromiter(((site_operator[site_names[s]], market_names[m]) not in barred
+                               for s, m in zip(routes["s"], routes["m"], strict=True)),
+                              dtype=bool, count=len(routes))
+        routes = routes[allowed]
+    routes = routes[["s", "modality", "scale", "m", "suite", "online", "variable", "most",
+                     "transport", "tariff"]]
+    yields = pd.DataFrame({"p": case.yields["program"].map(program_code),
+                           "s": case.yields["site"].map(site_code),
+                           "use": case.yields["slots_per_batch"].astype(float)}).dropna()
+    yields = yields.astype({"p": np.int64, "s": np.int64})
+
+    modality = case.programs.set_index("program")["modality"].to_dict()
+    demand = pd.DataFrame(
+        [(program_code[p], market_code[m], modality[p], scale_of(p, t), position[t],
+          committed.get((p, m, t), 0.0) + potential.get((p, m, t), 0.0))
+         for (p, m, t) in demand_keys if t >= start[p]],
+        columns=["p", "m", "modality", "scale", "position", "wanted"])
+
+    out = Shipments([], [], {"production": np.zeros(0), "transport": np.zeros(0),
+                             "tariffs": np.zeros(0)}, np.zeros(0), np.zeros(0), [], [],
+                    np.zeros(0), np.zeros(0, dtype=np.int64), [])
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in out.cost_parts}
+    slots, bounds, production_bounds, production_of = [], [], [], []
+    capacity: set[tuple[int, int]] = set()
+    for first in range(0, len(program_names), _PROGRAMS_PER_CHUNK):
+        chunk = demand[(demand["p"] >= first) & (demand["p"] < first + _PROGRAMS_PER_CHUNK)]
+        c = chunk.merge(routes, on=["modality", "scale", "m"])
+        c = c[c["online"] <= c["position"]]
+        c = c.merge(yields, on=["p", "s"], how="left")
+        c["use"] = c["use"].fillna(1.0)
+        c = c.sort_values(["p", "s", "m", "position"], ignore_index=True)
+        p, s, m, pos = (c[name].to_numpy() for name in ("p", "s", "m", "position"))
+        df, variable, use = disc[pos], c["variable"].to_numpy(), c["use"].to_numpy()
+        parts["production"].append(df * variable * use)
+        parts["transport"].append(df * c["transport"].to_numpy())
+        parts["tariffs"].append(df * c["tariff"].to_numpy() * variable * use)
+        slots.append(use)
+        c["most"] = c["most"].to_numpy() / use
+        bounds.append(np.minimum(c["wanted"].to_numpy(), c["most"].to_numpy()))
+        out.keys.extend(zip(programs_of[p].tolist(), sites_of[s].tolist(),
+                            markets_of[m].tolist(), periods_of[pos].tolist(), strict=True))
+        out.suite.extend(suites_of[c["suite"].to_numpy()].tolist())
+        served = c.drop_duplicates(["p", "m", "position"])
+        out.demand.extend(zip(programs_of[served["p"].to_numpy()].tolist(),
+                              markets_of[served["m"].to_numpy()].tolist(),
+                              periods_of[served["position"].to_numpy()].tolist(), strict=True))
+        by_production = c.groupby(["p", "s", "position"], sort=True)
+        made = by_production.agg(wanted=("wanted", "sum"), most=("most", "first"))
+        production_of.append(len(out.production) + by_production.ngroup().to_numpy())
+        levels = [made.index.get_level_values(i).to_numpy() for i in range(3)]
+        out.production.extend(zip(programs_of[levels[0]].tolist(), sites_of[levels[1]].tolist(),
+                                  periods_of[levels[2]].tolist(), strict=True))
+        production_bounds.append(np.minimum(made["wanted"].to_numpy(), made["most"].to_numpy()))
+        capacity.update(zip(c["suite"].tolist(), pos.tolist(), strict=True))
+    if out.keys:
+        out.cost_parts = {name: np.concatenate(arrays) for name, arrays in parts.items()}
+        out.slots = np.concatenate(slots)
+        out.bound = np.concatenate(bounds)
+        out.production_bound = np.concatenate(production_bounds)
+        out.production_of = np.concatenate(production_of)
+    out.capacity_rows = sorted((*suite_keys[k], periods[t]) for k, t in capacity)
+    return out
+
+
+def _objects(values: Sequence[Any]) -> np.ndarray:
+    """``values`` as an object array (tuples stay elements), to pick members by code."""
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):
+        out[i] = v
+    return out
 
 
 def _why_unservable(case: Case, p: str, mkt: str, t: int, start: int, scale: str) -> str:

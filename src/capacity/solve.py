@@ -106,8 +106,16 @@ OBJECTIVE_FIELDS = frozenset({"ship_cost", "ship_cost_parts", "serve_value", "bu
 
 def same_constraints(a: IndexSets, b: IndexSets) -> bool:
     """Whether two cases' models differ at most in their objectives."""
-    return all(getattr(a, f.name) == getattr(b, f.name) for f in fields(a)
+    return all(_equal(getattr(a, f.name), getattr(b, f.name)) for f in fields(a)
                if f.name not in OBJECTIVE_FIELDS)
+
+
+def _equal(a: object, b: object) -> bool:
+    """``a == b``, element by element for the per-shipment arrays of `IndexSets`."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) \
+            and np.array_equal(a, b)
+    return bool(a == b)
 
 
 class Resolver:

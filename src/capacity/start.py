@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from operator import itemgetter
 
 from capacity.index_sets import IndexSets, ShareRule, ShipKey, Suite, group
 from capacity.model.linear import LinearModel
@@ -185,7 +184,9 @@ def constructive_start(ix: IndexSets) -> Start:
     """
     pos = ix.position
     cap = _Capacity(ix)
-    ships = group(ix.ship, itemgetter(0, 1))  # by (program, site)
+    # (key, suite, cost) of every shipment, by (program, site)
+    ships = group(zip(ix.ship, ix.ship_suite, ix.ship_cost.tolist(), strict=True),
+                  lambda e: e[0][:2])
     commitments: dict[str, set[tuple[str, str, int]]] = defaultdict(set)
     for d, x in ix.committed.items():
         if x > 0:
@@ -224,22 +225,22 @@ def constructive_start(ix: IndexSets) -> Start:
         _value, s, needs = best
         for k, (slots, extra) in needs.items():
             cap.take(k, slots, extra)
-        rules.take(ships[(p, s)])
+        rules.take([key for key, _k, _c in ships[(p, s)]])
         assigned.add((p, s))
         if ix.site_status[s] == "candidate":
-            first = min(pos[key[3]] for key in ships[(p, s)])
+            first = min(pos[key[3]] for key, _k, _c in ships[(p, s)])
             for k, (_slots, extra) in needs.items():
                 first = min([first, *(pos[t0] + ix.suite_lead[k] for t0 in extra)])
             needed_by[s] = min(needed_by.get(s, first), first)
     return _start(ix, cap, assigned, needed_by, unplaced)
 
 
-def _price_site(ix: IndexSets, cap: _Capacity, keys: list[ShipKey],
+def _price_site(ix: IndexSets, cap: _Capacity, ships: list[tuple[ShipKey, Suite, float]],
                 commitments: set[tuple[str, str, int]], rules: _RuleSteer,
                 ready: int) -> tuple[float, Needs] | None:
-    """Net value of making a program at one site (its SHIP keys there), and the slots and
-    modules it needs in the site's suites; None when the site cannot serve every
-    commitment (no lane, not open in time, no room).
+    """Net value of making a program at one site (its shipments there: key, suite, cost
+    per batch), and the slots and modules it needs in the site's suites; None when the
+    site cannot serve every commitment (no lane, not open in time, no room).
 
     Two ways are priced and the better taken: room for the commitments and the profitable
     potential demand (modules added for both), or for the commitments alone (no gain
@@ -252,13 +253,13 @@ def _price_site(ix: IndexSets, cap: _Capacity, keys: list[ShipKey],
     committed_slots: dict[Suite, dict[int, float]] = defaultdict(lambda: defaultdict(float))
     wanted_slots: dict[Suite, dict[int, float]] = defaultdict(lambda: defaultdict(float))
     served = set()
-    for key in keys:
+    for key, k, cost in ships:
         p, s, m, t = key
         if pos[t] < ready:
             if (p, m, t) in commitments:
                 return None
             continue
-        d, k, cost = (p, m, t), ix.suite_of_ship[key], ix.ship_cost[key]
+        d = (p, m, t)
         slots = ix.slots_per_batch.get((p, s), 1.0)
         if d in commitments:
             committed = ix.committed[d]

@@ -8,11 +8,22 @@ terms, all variables on the left, and its right-hand side (`capacity.model.linea
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from operator import itemgetter
+from collections.abc import Callable, Iterable
+
+import numpy as np
 
 from capacity.index_sets import IndexSets, group
 from capacity.model.linear import Key, LinearModel, Term
+
+
+def _positions_by_row(rows: list[Key], row_of_each: Iterable[Key], count: int,
+                      ) -> dict[Key, np.ndarray]:
+    """For each of ``rows``, the positions i whose ``row_of_each[i]`` it is, ascending."""
+    number = {row: i for i, row in enumerate(rows)}
+    of_each = np.fromiter((number[r] for r in row_of_each), dtype=np.int64, count=count)
+    order = np.argsort(of_each, kind="stable")
+    cuts = np.searchsorted(of_each[order], np.arange(len(rows) + 1))
+    return {row: order[cuts[i]:cuts[i + 1]] for i, row in enumerate(rows)}
 
 
 def _online_builds(ix: IndexSets) -> dict[tuple[str, str, str], list[tuple[str, str, str, int]]]:
@@ -30,7 +41,8 @@ def add_suite_capacity(lm: LinearModel, ix: IndexSets) -> None:
     Elastic: + module_batches[k]·EarlyModules[k,t] on the right, with
     EarlyModules[k,t] ≤ Σ_t' Build[k,t'] (early_modules_built).
     """
-    ships = group(ix.ship, lambda key: (*ix.suite_of_ship[key], key[3]))
+    ships = _positions_by_row(ix.capacity_rows, (
+        (*k, key[3]) for key, k in zip(ix.ship, ix.ship_suite, strict=True)), len(ix.ship))
     reserved = group(ix.reservations.use, lambda u: (*ix.reservations.suite[u[0]], u[2]))
     builds = _online_builds(ix)
     pos = ix.position
@@ -50,7 +62,7 @@ def add_suite_capacity(lm: LinearModel, ix: IndexSets) -> None:
         shipped = ships[row]
         online = [b for b in builds.get(k, ()) if pos[b[3]] + ix.suite_lead[k] <= pos[t]]
         terms: list[Term] = [
-            ("Ship", shipped, [ix.slots_per_batch.get(key[:2], 1.0) for key in shipped]),
+            ("Ship", shipped, ix.ship_slots[shipped]),
             ("ReservedUse", reserved.get(row, ()), -1.0),
             ("Build", online, -ix.suite_module[k])]
         if row in early:
@@ -150,10 +162,17 @@ def add_ship_requires_open_site(lm: LinearModel, ix: IndexSets) -> None:
     solutions, but much tighter in the LP relaxation: it is the x_ij ≤ y_i inequality of
     the strong facility-location formulation.
     """
-    lm.add_set("SHIP_OPEN_PSMT",
-               [k for k in ix.ship if ix.site_status[k[1]] == "candidate"], 4)
-    lm.add_rows("ship_requires_open_site", "SHIP_OPEN_PSMT", "<=", lambda k: (
-        [("Ship", [k], 1.0), ("OpenBy", [(k[1], k[3])], -ix.ship_bound[k])], 0.0))
+    ship, status = ix.ship, ix.site_status
+    shipped = np.flatnonzero(np.fromiter((status[k[1]] == "candidate" for k in ship),
+                                         dtype=bool, count=len(ship)))
+    keys = lm.add_set("SHIP_OPEN_PSMT", [ship[i] for i in shipped.tolist()], 4)
+    open_by = {st: i for i, st in enumerate(lm.sets["OPEN_BY_ST"][1])}
+    rows = np.arange(len(keys))
+    lm.add_rows_from_arrays("ship_requires_open_site", "SHIP_OPEN_PSMT", "<=",
+                            np.zeros(len(keys)), [
+        ("Ship", rows, shipped, 1.0),
+        ("OpenBy", rows, np.fromiter((open_by[(k[1], k[3])] for k in keys), dtype=np.int64,
+                                     count=len(keys)), -ix.ship_bound[shipped])])
 
 
 def add_production_requires_assignment(lm: LinearModel, ix: IndexSets) -> None:
@@ -166,10 +185,15 @@ def add_production_requires_assignment(lm: LinearModel, ix: IndexSets) -> None:
     allows without knowing other programs' use. Disaggregated by period for a tighter
     LP relaxation than one row per (p,s).
     """
-    ships = ix.ships_by_production
-    lm.add_set("PRODUCTION_PST", ix.production_rows, 3)
-    lm.add_rows("production_requires_assignment", "PRODUCTION_PST", "<=", lambda pst: (
-        [("Ship", ships[pst], 1.0), ("Assign", [pst[:2]], -ix.production_bound[pst])], 0.0))
+    rows = lm.add_set("PRODUCTION_PST", ix.production_rows, 3)
+    made = np.flatnonzero(ix.ship_production_row >= 0)  # shipments of assigned programs
+    assign = {a: i for i, a in enumerate(ix.assign)}
+    lm.add_rows_from_arrays("production_requires_assignment", "PRODUCTION_PST", "<=",
+                            np.zeros(len(rows)), [
+        ("Ship", ix.ship_production_row[made], made, 1.0),
+        ("Assign", np.arange(len(rows)), np.fromiter(
+            (assign[pst[:2]] for pst in rows), dtype=np.int64, count=len(rows)),
+         -ix.production_bound)])
 
 
 def add_program_site_limit(lm: LinearModel, ix: IndexSets) -> None:
@@ -194,26 +218,24 @@ def add_demand_balance(lm: LinearModel, ix: IndexSets) -> None:
     (stochastic model): + Shortfall[p,m,t] on the left for (p,m,t) ∈ SHORTFALL_PMT, the
     commitments allowed to go unmet at a cost (`add_total_cost`).
     """
-    ships = group(ix.ship, itemgetter(0, 2, 3))
-    serve = set(ix.serve)
-    lm.add_set("DEMAND_PMT", ix.demand_rows, 3)
+    rows = lm.add_set("DEMAND_PMT", ix.demand_rows, 3)
     unmet = lm.add_set("SHORTFALL_PMT",
                        sorted(ix.committed) if ix.elastic else sorted(ix.shortfall_cost), 3)
     lm.add_var("Shortfall", "SHORTFALL_PMT", "continuous")
-    may_fall_short = set(unmet)
+    row = {d: i for i, d in enumerate(rows)}  # every SHIP, SERVE and SHORTFALL key has one
 
-    def rule(d: Key) -> tuple[list[Term], float]:
-        terms: list[Term] = [("Ship", ships[d], 1.0)]
-        if d in may_fall_short:
-            terms.append(("Shortfall", [d], 1.0))
-        if d in serve:
-            terms.append(("Serve", [d], -1.0))
-        return terms, ix.committed.get(d, 0.0)
+    def numbers(keys: Iterable[Key], count: int) -> np.ndarray:
+        return np.fromiter((row[d] for d in keys), dtype=np.int64, count=count)
 
-    lm.add_rows("demand_balance", "DEMAND_PMT", "==", rule)
+    lm.add_rows_from_arrays("demand_balance", "DEMAND_PMT", "==",
+                            np.array([ix.committed.get(d, 0.0) for d in rows]), [
+        ("Ship", numbers(((k[0], k[2], k[3]) for k in ix.ship), len(ix.ship)),
+         np.arange(len(ix.ship)), 1.0),
+        ("Shortfall", numbers(unmet, len(unmet)), np.arange(len(unmet)), 1.0),
+        ("Serve", numbers(ix.serve, len(ix.serve)), np.arange(len(ix.serve)), -1.0)])
 
 
-def _market_ships(ix: IndexSets) -> dict[tuple[str, int], list[tuple[str, str, str, int]]]:
+def _market_ships(ix: IndexSets) -> dict[tuple[str, int], np.ndarray]:
     return ix.ships_by_market
 
 
@@ -234,10 +256,11 @@ def add_min_domestic_share(lm: LinearModel, ix: IndexSets) -> None:
     def rule(ut: Key) -> tuple[list[Term], float]:
         u, t = ut
         r = rules[u]
-        keys = by_market[(r.market, t)]
+        shipped = by_market[(r.market, t)]
         # domestic − share·all ≥ 0, one coefficient per shipment
-        terms: list[Term] = [("Ship", keys, [(1.0 if ix.site_region[k[1]] == r.market else 0.0)
-                                             - r.share for k in keys])]
+        terms: list[Term] = [("Ship", shipped, [
+            (1.0 if ix.site_region[ix.ship[i][1]] == r.market else 0.0) - r.share
+            for i in shipped.tolist()])]
         if ix.elastic:
             terms.append(("DomesticShortfall", [ut], 1.0))
         return terms, 0.0
@@ -273,7 +296,10 @@ def _add_max_share(lm: LinearModel, ix: IndexSets, kind: str, set_name: str,
                    con_name: str, slack_name: str, owner: Callable[[str], str]) -> None:
     rules = {u.rule: u for u in ix.share_rules if u.kind == kind}
     markets = {u.market for u in rules.values()}
-    owned = group((k for k in ix.ship if k[2] in markets), lambda k: (k[2], k[3], owner(k[1])))
+    ship = ix.ship
+    owned = {row: np.array(positions) for row, positions in group(
+        (i for i, k in enumerate(ship) if k[2] in markets),
+        lambda i: (ship[i][2], ship[i][3], owner(ship[i][1]))).items()}
     lm.add_set(set_name, sorted((u.rule, who, t) for u in rules.values() for who in u.subjects
                                 for t in ix.periods if (u.market, t, who) in owned), 3)
     if ix.elastic:
@@ -409,7 +435,10 @@ def add_reserved_use_is_production(lm: LinearModel, ix: IndexSets) -> None:
     """
     res = ix.reservations
     uses = group(res.use, lambda u: (u[1], res.suite[u[0]][0], u[2]))
-    ships = ix.ships_by_production
+    wanted = set(res.use_rows)
+    ships = {pst: np.array(positions) for pst, positions in group(
+        (i for i, k in enumerate(ix.ship) if wanted and (k[0], k[1], k[3]) in wanted),
+        lambda i: (ix.ship[i][0], ix.ship[i][1], ix.ship[i][3])).items()}
     lm.add_set("RESERVED_PST", res.use_rows, 3)
     lm.add_rows("reserved_use_is_production", "RESERVED_PST", "<=", lambda pst: (
         [("ReservedUse", uses[pst], 1.0),

@@ -27,8 +27,12 @@ Key = Any  # a set member: a tuple for sets of dimension > 1, else a scalar
 Kind = Literal["binary", "integer", "continuous"]
 Sense = Literal["<=", "==", ">="]
 # One term group of a row: Σ_i coef_i·Var[keys_i]; coef is one number for all keys or
-# one per key.
-Term = tuple[str, Sequence[Key], "float | Sequence[float]"]
+# one per key. Keys are members of Var's set, or an integer array of their positions in
+# it (no key lookup: for the large sets).
+Term = tuple[str, "Sequence[Key] | np.ndarray", "float | Sequence[float] | np.ndarray"]
+# One term group of a family given as arrays (`LinearModel.add_rows_from_arrays`): the
+# variable, each entry's row, its variable's member (by position) and its coefficient.
+ArrayTerm = tuple[str, np.ndarray, np.ndarray, "float | np.ndarray"]
 
 _DOMAIN = {"binary": pyo.Binary, "integer": pyo.NonNegativeIntegers,
            "continuous": pyo.NonNegativeReals}
@@ -97,13 +101,14 @@ class LinearModel:
         self.constraints: dict[str, Rows] = {}
         self.objective = Objective("objective", np.zeros(0), 0.0)
         self.n_cols = 0
-        # rows added since the last `matrix` call, as typed arrays (indptr relative to
-        # them; no Python object per entry); `matrix` moves them into the canonical CSR
+        # rows added by rule since the last block was closed, as typed arrays (indptr
+        # relative to them; no Python object per entry); `_close_block` moves them into
+        # a canonical CSR block, `matrix` stacks the blocks into one
         self._indptr = array("q", [0])
         self._indices = array("i")
         self._values = array("d")
-        self._rhs: list[float] = []
-        self._csr: Any = None  # scipy.sparse.csr_matrix of the rows moved so far
+        self._rhs = array("d")
+        self._blocks: list[Any] = []  # scipy.sparse.csr_matrix blocks of rows, in order
 
     # --- declaring -------------------------------------------------------------------
 
@@ -138,7 +143,10 @@ class LinearModel:
         for key in self.sets[set_name][1]:
             terms, right = rule(key)
             for var, keys, coef in terms:
-                indices.extend(map(columns[var].index.__getitem__, keys))
+                if isinstance(keys, np.ndarray):
+                    indices.frombytes((keys + columns[var].start).astype(np.int32).tobytes())
+                else:
+                    indices.extend(map(columns[var].index.__getitem__, keys))
                 if isinstance(coef, (int, float)):
                     values.extend([float(coef)] * len(keys))
                 else:
@@ -149,12 +157,59 @@ class LinearModel:
         self.constraints[name] = rows
         return rows
 
+    def add_rows_from_arrays(self, name: str, set_name: str, sense: Sense, rhs: np.ndarray,
+                             terms: list[ArrayTerm]) -> Rows:
+        """Declare a constraint family given as arrays, for families too large for a
+        rule per row: each term ``(var, rows, members, coefs)`` puts coefs_i on row
+        rows_i (position in ``set_name``) at the column of ``var``'s member number
+        members_i. The rows are the same as `add_rows` would make (entries on one
+        column of one row summed, cancelled ones dropped)."""
+        from scipy.sparse import coo_matrix  # type: ignore[import-untyped]
+
+        self._close_block()
+        n = len(self.sets[set_name][1])
+        if len(rhs) != n:
+            raise ValueError(f"{name}: {len(rhs)} right-hand sides for {n} rows")
+        rows = np.concatenate([np.asarray(r, dtype=np.int64) for _v, r, _m, _c in terms])
+        cols = np.concatenate([self.variables[v].start + np.asarray(m, dtype=np.int64)
+                               for v, _r, m, _c in terms])
+        vals = np.concatenate([np.broadcast_to(np.asarray(c, dtype=float), (len(r),))
+                               for _v, r, _m, c in terms])
+        block = coo_matrix((vals, (rows, cols)), shape=(n, self.n_cols)).tocsr()
+        block.sum_duplicates()
+        block.eliminate_zeros()
+        start = len(self._rhs)
+        self._blocks.append(block)
+        self._rhs.frombytes(np.ascontiguousarray(rhs, dtype=float).tobytes())
+        family = Rows(name, set_name, start, len(self._rhs), sense)
+        self.constraints[name] = family
+        return family
+
+    def _close_block(self) -> None:
+        """Move the rows added by rule since the last block into a canonical CSR block."""
+        from scipy.sparse import csr_matrix
+
+        if len(self._indptr) == 1:
+            return
+        a = csr_matrix((np.frombuffer(self._values, dtype=float),
+                        np.frombuffer(self._indices, dtype=np.int32),
+                        np.frombuffer(self._indptr, dtype=np.int64)),
+                       shape=(len(self._indptr) - 1, self.n_cols))
+        a.sum_duplicates()
+        a.eliminate_zeros()
+        self._blocks.append(a)
+        self._indptr, self._indices, self._values = array("q", [0]), array("i"), array("d")
+
     def set_objective(self, name: str, terms: list[Term], constant: float = 0.0) -> None:
         """Set the minimised objective Σ terms + constant (replacing any earlier one)."""
         cost = np.zeros(self.n_cols)
         for var, keys, coef in terms:
-            index = self.variables[var].index
-            cols = np.fromiter((index[k] for k in keys), dtype=np.int64, count=len(keys))
+            block = self.variables[var]
+            if isinstance(keys, np.ndarray):
+                cols = keys + block.start
+            else:
+                index = block.index
+                cols = np.fromiter((index[k] for k in keys), dtype=np.int64, count=len(keys))
             np.add.at(cost, cols, coef)
         self.objective = Objective(name, cost, float(constant))
 
@@ -167,23 +222,18 @@ class LinearModel:
     def matrix(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The constraint matrix in CSR form: (indptr, indices, values); terms of one
         variable key in one row are summed, and entries that cancel to 0 dropped."""
-        from scipy.sparse import csr_matrix, vstack  # type: ignore[import-untyped]
+        from scipy.sparse import csr_matrix, vstack
 
-        if len(self._indptr) > 1 or self._csr is None:  # rows added since the last call
-            a = csr_matrix((np.frombuffer(self._values, dtype=float),
-                            np.frombuffer(self._indices, dtype=np.int32),
-                            np.frombuffer(self._indptr, dtype=np.int64)),
-                           shape=(len(self._indptr) - 1, self.n_cols))
-            a.sum_duplicates()
-            a.eliminate_zeros()
-            if self._csr is not None:
-                self._csr.resize((self._csr.shape[0], self.n_cols))  # columns added since
-                a = vstack([self._csr, a], format="csr")
-            self._csr = a
-            self._indptr, self._indices, self._values = array("q", [0]), array("i"), array("d")
-        if self._csr.shape[1] < self.n_cols:
-            self._csr.resize((self._csr.shape[0], self.n_cols))
-        return self._csr.indptr, self._csr.indices, self._csr.data
+        self._close_block()
+        for block in self._blocks:  # columns may have been added after a block
+            if block.shape[1] < self.n_cols:
+                block.resize((block.shape[0], self.n_cols))
+        if not self._blocks:
+            self._blocks = [csr_matrix((0, self.n_cols))]
+        elif len(self._blocks) > 1:
+            self._blocks = [vstack(self._blocks, format="csr")]
+        a = self._blocks[0]
+        return a.indptr, a.indices, a.data
 
     def row_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper bounds of every row, from its family's sense and its rhs."""
