@@ -6,6 +6,8 @@ completed plan's cost, which HiGHS must then accept as its first incumbent.
 
 from __future__ import annotations
 
+import highspy
+import numpy as np
 import pyomo.environ as pyo
 import pytest
 
@@ -24,7 +26,8 @@ def completed(case: capacity.Case) -> float | None:
     """The cost of the constructive start once HiGHS completes it (None: not completed)."""
     built = build_model(case)
     values = start_columns(built.linear, constructive_start(built.index_sets))
-    return complete_start(pass_linear(built.linear), values, time_limit_s=60)
+    done = complete_start(pass_linear(built.linear), values, time_limit_s=60)
+    return None if done is None else done[1]
 
 
 def test_two_sites_start_is_the_cheapest_site() -> None:
@@ -105,3 +108,71 @@ def test_same_optimum_with_and_without_start(name: str) -> None:
     assert with_start.objective == pytest.approx(without.objective)
     assert "start" in with_start.seconds and "start" not in without.seconds
     assert_checked(case, with_start)
+
+
+def test_reduction_of_a_start_by_hand() -> None:
+    # min A_a + A_b + S_a + 2·S_b, S_a ≤ 10·A_a, S_b ≤ 10·A_b, S_a + S_b = 5. With A_a = 1
+    # and A_b = 0 fixed, the row S_b − 10·A_b ≤ 0 forces S_b = 0; S_a is left, with the
+    # rows S_a ≤ 10 and S_a = 5: the plan S_a = 5, cost 1 + 5 = 6. With both A at 0 the
+    # demand row, left without a free column, fails: no plan.
+    from capacity.compiled import reduce_fixed
+    from capacity.model.linear import LinearModel
+
+    lm = LinearModel("hand")
+    lm.add_set("I", ["a", "b"])
+    lm.add_set("ONE", ["d"])
+    lm.add_var("A", "I", "binary", upper=1.0)
+    lm.add_var("S", "I", "continuous")
+    lm.add_rows("link", "I", "<=", lambda i: ([("S", [i], 1.0), ("A", [i], -10.0)], 0.0))
+    lm.add_rows("demand", "ONE", "==", lambda _d: ([("S", ["a", "b"], 1.0)], 5.0))
+    lm.set_objective("total", [("A", ["a", "b"], 1.0), ("S", ["a", "b"], [1.0, 2.0])])
+    compiled = pass_linear(lm)
+    lower, upper = compiled.col_lower.copy(), compiled.col_upper.copy()
+    lower[:2] = upper[:2] = [1.0, 0.0]
+    reduced = reduce_fixed(compiled, lower, upper)
+    assert reduced is not None
+    sub, free, x = reduced
+    assert free.tolist() == [2] and x.tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert sub.row_lower.tolist() == [-np.inf, 5.0] and sub.row_upper.tolist() == [10.0, 5.0]
+    done = complete_start(compiled, [(0, 1.0), (1, 0.0)], time_limit_s=60)
+    assert done is not None
+    assert done[0].tolist() == [1.0, 0.0, 5.0, 0.0] and done[1] == pytest.approx(6.0)
+    lower[:2] = upper[:2] = [0.0, 0.0]
+    assert reduce_fixed(compiled, lower, upper) is None
+
+
+def test_completed_start_stands_when_highs_then_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Failure injection: HiGHS completes the start (17, test above), then its run on the
+    # whole model fails (as tier XL's does, out of memory): the completed start is the plan.
+    real_run = highspy.Highs.run
+    runs: list[object] = []
+
+    def run_then_fail(self: highspy.Highs) -> highspy.HighsStatus:
+        runs.append(self)
+        return real_run(self) if len(runs) == 1 else highspy.HighsStatus.kError
+
+    monkeypatch.setattr(highspy.Highs, "run", run_then_fail)
+    case = tiny("candidate_site")
+    plan = capacity.solve(case, TEST_OPTIONS)
+    assert len(runs) == 2 and plan.status == "time_limit_feasible"
+    assert plan.objective == pytest.approx(17.0)
+    assert "the completed constructive start is returned" in plan.messages[0]
+    assert_checked(case, plan)
+
+
+def test_branch_and_bound_too_large_for_memory_is_not_started(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The whole model's estimated need (700 bytes a nonzero) against the memory free,
+    # here made 1 byte: HiGHS's branch and bound is skipped (at tier XL it would need
+    # ~46 GiB) and the completed start (17) is the plan, checked independently.
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module("capacity.solve"), "available_memory",
+                        lambda: 1)
+    case = tiny("candidate_site")
+    plan = capacity.solve(case, TEST_OPTIONS)
+    assert plan.status == "time_limit_feasible" and plan.objective == pytest.approx(17.0)
+    assert plan.messages[0].startswith("HiGHS's branch and bound was not started: the whole "
+                                       "model would need about 0 GiB (700 bytes a nonzero)")
+    assert plan.bound is None
+    assert_checked(case, plan)

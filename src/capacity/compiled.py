@@ -35,11 +35,16 @@ class CompiledModel:
     col_lower: np.ndarray
     col_upper: np.ndarray
     columns: Sequence[pyo.Var] | None = None
-    # what HiGHS was given (costs as last replaced), for `coefficient_ranges`
+    # what HiGHS was given (costs as last replaced), for `coefficient_ranges` and
+    # `complete_start`: references to the caller's arrays, not copies
     col_cost: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    matrix_values: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    matrix: tuple[np.ndarray, np.ndarray, np.ndarray] = field(
+        default_factory=lambda: (np.zeros(1, dtype=np.int32), np.zeros(0, dtype=np.int32),
+                                 np.zeros(0)))  # CSR: indptr, indices, values
     row_lower: np.ndarray = field(default_factory=lambda: np.zeros(0))
     row_upper: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    integer: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    offset: float = 0.0
 
     def column_of(self) -> dict[int, int]:
         """HiGHS's column index by ``id`` of the Pyomo variable (compiled from Pyomo)."""
@@ -66,7 +71,7 @@ class CompiledModel:
         n = len(cost)
         self.highs.changeColsCost(n, np.arange(n, dtype=np.int32), cost)
         self.highs.changeObjectiveOffset(float(constant))
-        self.col_cost = cost
+        self.col_cost, self.offset = cost, float(constant)
 
     def coefficient_ranges(self) -> dict[str, list[float]]:
         """[min, max] absolute non-zero finite values of the matrix, objective, bounds and
@@ -78,16 +83,17 @@ class CompiledModel:
             a = a[(a > 0) & np.isfinite(a) & (a < 1e20)]
             return [float(a.min()), float(a.max())] if a.size else [0.0, 0.0]
 
-        return {"matrix": span(self.matrix_values), "objective": span(self.col_cost),
+        return {"matrix": span(self.matrix[2]), "objective": span(self.col_cost),
                 "bounds": span(self.col_lower, self.col_upper),
                 "rhs": span(self.row_lower, self.row_upper)}
 
-    def load_solution(self) -> None:
-        """Set every column's Pyomo variable to HiGHS's solution value (compiled from
-        Pyomo; nothing to do otherwise)."""
+    def load_solution(self, values: np.ndarray | None = None) -> None:
+        """Set every column's Pyomo variable to HiGHS's solution value, or to ``values``
+        (a value per column) where given (compiled from Pyomo; nothing to do otherwise)."""
         if self.columns is None:
             return
-        for var, value in zip(self.columns, self.solution(), strict=True):
+        for var, value in zip(self.columns, self.solution() if values is None else values,
+                              strict=True):
             var.set_value(value, skip_validation=True)
         StaleFlagManager.mark_all_as_stale(delayed=True)
 
@@ -113,8 +119,8 @@ def _pass(cost: np.ndarray, offset: float, lower: np.ndarray, upper: np.ndarray,
     # array is read past its end: HiGHS then rejects "illegal integer value")
     if status == highspy.HighsStatus.kError:
         raise RuntimeError("HiGHS rejected the model (passModel)")
-    return CompiledModel(highs, lower, upper, columns, cost, np.asarray(csr[2]), row_lower,
-                         row_upper)
+    return CompiledModel(highs, lower, upper, columns, cost, csr, row_lower, row_upper,
+                         integer, float(offset))
 
 
 def pass_linear(lm: LinearModel) -> CompiledModel:
@@ -153,30 +159,94 @@ def compile_to_highs(m: pyo.ConcreteModel) -> CompiledModel:
 
 
 def complete_start(compiled: CompiledModel, start: Sequence[tuple[int, float]],
-                   time_limit_s: float) -> float | None:
-    """Fix the start's columns (column index, value), let HiGHS solve what is left (with
-    the integers of a constructive start fixed, an LP after presolve), restore the bounds
-    and give HiGHS the completed plan as its incumbent. Returns the completed plan's
-    objective, or None when the start could not be completed (HiGHS then starts on its
-    own)."""
-    highs = compiled.highs
+                   time_limit_s: float) -> tuple[np.ndarray, float] | None:
+    """Fix the start's columns (column index, value), solve what is left in a second,
+    reduced HiGHS instance (with a constructive start's integers fixed, an LP), and give
+    ``compiled``'s HiGHS the completed plan as its incumbent. Returns the plan (a value
+    per column) and its objective, or None when the start cannot be completed (HiGHS
+    then starts on its own).
+
+    The reduction is done here, not by HiGHS's presolve on the whole model, whose copies
+    of tier XL's 17 M columns do not fit in memory (`reduce_fixed`).
+    """
     if not start:
         return None
     pairs = sorted(start)
-    cols = np.fromiter((i for i, _x in pairs), np.int32, len(pairs))
+    cols = np.fromiter((i for i, _x in pairs), np.int64, len(pairs))
     values = np.fromiter((x for _i, x in pairs), float, len(pairs))
-    lower, upper = compiled.col_lower[cols], compiled.col_upper[cols]
-    if np.any(values < lower - 1e-9) or np.any(values > upper + 1e-9):
+    lower, upper = compiled.col_lower.copy(), compiled.col_upper.copy()
+    if np.any(values < lower[cols] - 1e-9) or np.any(values > upper[cols] + 1e-9):
         return None
-    highs.changeColsBounds(len(cols), cols, values, values)
+    lower[cols] = upper[cols] = values
+    reduced = reduce_fixed(compiled, lower, upper)
+    if reduced is None:
+        return None
+    sub, free, x = reduced
+    highs = sub.highs
     highs.setOptionValue("time_limit", time_limit_s)
     highs.run()
     info = highs.getInfo()
-    feasible = info.primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible
-    objective = float(info.objective_function_value) if feasible else None
-    solution = highs.getSolution() if feasible else None
-    highs.changeColsBounds(len(cols), cols, lower, upper)
-    highs.clearSolver()
-    if solution is not None:
-        highs.setSolution(solution)
-    return objective
+    if info.primal_solution_status != highspy.SolutionStatus.kSolutionStatusFeasible:
+        return None
+    x[free] = sub.solution()
+    x = np.clip(x, compiled.col_lower, compiled.col_upper)
+    solution = highspy.HighsSolution()
+    solution.col_value = x
+    solution.value_valid = True
+    compiled.highs.setSolution(solution)
+    return x, float(compiled.col_cost @ x) + compiled.offset
+
+
+# A row's activity may miss its bounds by this much (absolute, or relative beyond 1).
+_ROW_TOLERANCE = 1e-6
+
+
+def reduce_fixed(compiled: CompiledModel, lower: np.ndarray, upper: np.ndarray,
+                 ) -> tuple[CompiledModel, np.ndarray, np.ndarray] | None:
+    """The model of ``compiled`` with column bounds ``lower``/``upper``, reduced: columns
+    with lower = upper move to the right-hand side, and so do the columns a forcing row
+    fixes at 0 — a row Σ a_j·x_j ≤ b' whose free columns all have a_j > 0 and lower
+    bound 0, with b' (b less the fixed columns' part) at most 0 (tolerance 1e-9): the
+    shipments of a program at a site it is not assigned to, or from a site not open.
+    Repeated until no row forces more. Rows left without a free column must hold.
+
+    Returns the reduced model in a new HiGHS instance, its columns' numbers in
+    ``compiled`` (``free``), and a value for every column of ``compiled`` (the fixed ones
+    set, the free ones 0); None when a row without a free column is violated.
+    """
+    from scipy.sparse import csr_matrix  # type: ignore[import-untyped]
+
+    indptr, indices, values = compiled.matrix
+    n_rows, n_cols = len(compiled.row_lower), len(lower)
+    a = csr_matrix((values, indices, indptr), shape=(n_rows, n_cols))
+    row_of = np.repeat(np.arange(n_rows), np.diff(indptr))
+    upper = upper.copy()
+    while True:
+        fixed = lower == upper
+        left = compiled.row_upper - a @ np.where(fixed, lower, 0.0)
+        free_entry = ~fixed[indices]
+        blocking = free_entry & ((values < 0) | (lower[indices] != 0))
+        forcing = (np.bincount(row_of[free_entry], minlength=n_rows) > 0) \
+            & (np.bincount(row_of[blocking], minlength=n_rows) == 0) & (left <= 1e-9)
+        newly = indices[free_entry & forcing[row_of]]
+        if newly.size == 0:
+            break
+        upper[newly] = lower[newly]  # = 0: a forcing row's free columns have lower bound 0
+    fixed = lower == upper
+    x = np.where(fixed, lower, 0.0)
+    activity = a @ x
+    free = np.flatnonzero(~fixed)
+    has_free = np.bincount(row_of[~fixed[indices]], minlength=n_rows) > 0
+    slack = _ROW_TOLERANCE * np.maximum(1.0, np.abs(activity))
+    settled = ~has_free
+    if np.any(settled & ((activity < compiled.row_lower - slack)
+                         | (activity > compiled.row_upper + slack))):
+        return None
+    rows = np.flatnonzero(has_free)
+    part = a[rows][:, free].tocsr()
+    part.sort_indices()
+    sub = _pass(compiled.col_cost[free], float(compiled.col_cost @ x) + compiled.offset,
+                lower[free], upper[free], compiled.integer[free],
+                (part.indptr, part.indices, part.data), compiled.row_lower[rows]
+                - activity[rows], compiled.row_upper[rows] - activity[rows])
+    return sub, free, x

@@ -238,7 +238,10 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
     counters = {"mip_nodes": int(info.mip_node_count),
                 "simplex_iterations": int(info.simplex_iteration_count)}
     feasible = status in ("optimal", "time_limit_feasible")
-    if not feasible:
+    fallback = not feasible and run.started is not None
+    if fallback:  # HiGHS ended without a plan of its own: the completed start stands
+        status = "time_limit_feasible"
+    if not feasible and not fallback:
         if status == "no_solution":
             messages = [f"no feasible plan found within the {options.time_limit_s:g} s "
                         "time limit"]
@@ -251,7 +254,12 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
                                      messages=[*messages, *warnings], size=size,
                                      counters=counters, numerics=numerics,
                                      bound=None if bound is None else _reported(built, bound))
-    if status == "time_limit_feasible" and not run.time_limit_reached:
+    if fallback:
+        why = run.stopped_by if not run.ran else \
+            f"HiGHS stopped with {run.stopped_by} before finding a plan of its own"
+        messages = [f"{why}: the completed constructive start is returned, feasible, not "
+                    "proven optimal" + (" (no bound)" if run.bound is None else "")]
+    elif status == "time_limit_feasible" and not run.time_limit_reached:
         messages = [f"HiGHS stopped with {run.stopped_by}; the plan is feasible, not proven "
                     "optimal"]
     elif status == "time_limit_feasible":
@@ -259,10 +267,13 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
     else:
         messages = []
     if solver.columns is None:  # HiGHS holds lm's columns
-        x = solver.solution()
+        x = run.started if fallback and run.started is not None else solver.solution()
         cost = lm.objective_value(x)
     else:  # the Pyomo model: load it, read lm's columns off its variables
-        run.load()
+        if fallback and run.started is not None:
+            solver.load_solution(run.started)
+        else:
+            run.load()
         x = built.pyomo_values()
         cost = float(pyo.value(getattr(built.pyomo, lm.objective.name)))
     built.solution = x
@@ -325,6 +336,10 @@ class Run:
     load: Callable[[], None]
     transfer_seconds: float
     solve_seconds: float
+    # the completed constructive start (a value per HiGHS column), kept in case HiGHS's
+    # own run ends without a plan (out of memory on the whole model: tier XL)
+    started: np.ndarray | None = None
+    ran: bool = True  # False: HiGHS's run on the whole model was not started
 
 
 Progress = Callable[[float, float | None, float | None], None]
@@ -381,11 +396,16 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
                         ("threads", options.threads), ("random_seed", options.seed)):
         highs.setOptionValue(name, value)
     t1 = time.perf_counter()
-    if start:
-        started = complete_start(compiled, start, options.time_limit_s)
-        if started is not None and progress is not None:  # now HiGHS's incumbent
-            progress(time.perf_counter() - t1, started, None)
+    started = complete_start(compiled, start, options.time_limit_s) if start else None
+    if started is not None and progress is not None:  # now HiGHS's incumbent
+        progress(time.perf_counter() - t1, started[1], None)
     clock = time.perf_counter() - t1  # HiGHS's own clock restarts with the MIP run
+    need, free = mip_memory_estimate(compiled), available_memory()
+    if started is not None and free is not None and need > free:
+        return Run(highs, "error", f"HiGHS's branch and bound was not started: the whole "
+                   f"model would need about {need / 2**30:.0f} GiB ({MIP_BYTES_PER_NONZERO} "
+                   f"bytes a nonzero), {free / 2**30:.0f} GiB are free", False, None,
+                   compiled.load_solution, transfer, clock, started[0], ran=False)
     if progress is not None:
         _subscribe(highs, lambda at, incumbent, bound: progress(clock + at, incumbent, bound))
     highs.setOptionValue("time_limit", max(options.time_limit_s - clock, 1e-3))
@@ -410,7 +430,30 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
         bound = finite(info.objective_function_value) if status == "optimal" else None
     return Run(highs, status, highs.modelStatusToString(model_status),
                model_status == highspy.HighsModelStatus.kTimeLimit, bound,
-               compiled.load_solution, transfer, solve_seconds)
+               compiled.load_solution, transfer, solve_seconds,
+               None if started is None else started[0])
+
+
+# HiGHS's memory for branch and bound on a model, per matrix nonzero: 3,558 MiB for tier
+# L's 5.35 M (HiGHS alone, reading the MPS file and running 60 s; benchmarks/RESULTS.md).
+MIP_BYTES_PER_NONZERO = 700
+
+
+def mip_memory_estimate(compiled: CompiledModel) -> int:
+    """Bytes HiGHS's branch and bound is expected to take on ``compiled``'s model."""
+    return MIP_BYTES_PER_NONZERO * len(compiled.matrix[2])
+
+
+def available_memory() -> int | None:
+    """Bytes of memory free for new work (Linux's MemAvailable); None where unknown."""
+    try:
+        with open("/proc/meminfo") as info:
+            for line in info:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
 
 
 def _optimise_persistent(solver: Highs, m: pyo.ConcreteModel, options: SolveOptions,

@@ -5,8 +5,8 @@ On large cases HiGHS's own first plan comes late and poor: at tier L its presolv
 feasibility jump take over 40 s for a plan costing +18,005 MUSD where the engine's start
 costs −99,430 after 6 s (benchmarks/RESULTS.md). The greedy below decides who goes
 where and what is built in one pass over the programs; `capacity.solve` then fixes those
-integers, lets HiGHS solve the (small) LP that is left, and hands the completed plan to
-the MIP as its incumbent.
+integers, reduces the model (`capacity.compiled.reduce_fixed`), lets HiGHS solve the
+(small) LP that is left, and hands the completed plan to the MIP as its incumbent.
 A start that some rule makes infeasible is simply not used. models/formulation.md,
 "Solving", states the procedure.
 """
