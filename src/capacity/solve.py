@@ -406,6 +406,9 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
                    f"model would need about {need / 2**30:.0f} GiB ({MIP_BYTES_PER_NONZERO} "
                    f"bytes a nonzero), {free / 2**30:.0f} GiB are free", False, None,
                    compiled.load_solution, transfer, clock, started[0], ran=False)
+    if started is not None and len(compiled.matrix[2]) >= IPM_ROOT_NONZEROS:
+        # a plan in hand, the bound is what is missing: the root LP by interior point
+        highs.setOptionValue("mip_lp_solver", "ipm")
     if progress is not None:
         _subscribe(highs, lambda at, incumbent, bound: progress(clock + at, incumbent, bound))
     highs.setOptionValue("time_limit", max(options.time_limit_s - clock, 1e-3))
@@ -433,6 +436,14 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
                compiled.load_solution, transfer, solve_seconds,
                None if started is None else started[0])
 
+
+# From this many nonzeros on, and with a completed start as incumbent, HiGHS solves the
+# root LP by interior point (its other LPs stay simplex): at tier M (631 k) the root LP
+# takes 54-63 s this way against over 280 s by dual simplex, and a 120-s solve ends with
+# a gap of 18.8% instead of 151%; at tier S (26 k) interior point doubled the time to a
+# 1% gap, and OR-Library capb-5000 (401 k) took 278 s to optimality instead of ~183 s
+# (benchmarks/RESULTS.md).
+IPM_ROOT_NONZEROS = 500_000
 
 # HiGHS's memory for branch and bound on a model, per matrix nonzero: 3,558 MiB for tier
 # L's 5.35 M (HiGHS alone, reading the MPS file and running 60 s; benchmarks/RESULTS.md).
