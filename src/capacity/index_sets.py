@@ -171,7 +171,6 @@ class IndexSets:
                 group(range(len(ship)), lambda i: (ship[i][2], ship[i][3])).items()}
 
 
-
 def group(keys: Iterable[K], by: Callable[[K], Any]) -> dict[Any, list[K]]:
     """``keys`` grouped by ``by(key)``, each group in the order of ``keys``."""
     groups: dict[Any, list[K]] = defaultdict(list)

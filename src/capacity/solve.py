@@ -238,8 +238,10 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
     counters = {"mip_nodes": int(info.mip_node_count),
                 "simplex_iterations": int(info.simplex_iteration_count)}
     feasible = status in ("optimal", "time_limit_feasible")
-    fallback = not feasible and run.started is not None
-    if fallback:  # HiGHS ended without a plan of its own: the completed start stands
+    # HiGHS ended without a plan of its own and without a verdict (out of memory, or a
+    # time limit that lost the incumbent): the completed start stands
+    fallback = status in ("error", "no_solution") and run.started is not None
+    if fallback:
         status = "time_limit_feasible"
     if not feasible and not fallback:
         if status == "no_solution":
