@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from capacity.index_sets import IndexSets
 from capacity.model.linear import LinearModel
 
@@ -26,7 +28,7 @@ def add_total_cost(lm: LinearModel, ix: IndexSets) -> None:
         ("Finance", ix.finance, [-ix.finance_saving[x] for x in ix.finance]),
         ("Open", ix.open, [ix.open_cost[o] for o in ix.open]),
         ("Assign", ix.assign, [ix.assign_cost[a] for a in ix.assign]),
-        ("Ship", ix.ship, ix.ship_cost),
+        ("Ship", np.arange(len(ix.ship)), ix.ship_cost),  # by position: no key lookup
         ("Serve", ix.serve, [-ix.serve_value[d] for d in ix.serve]),
         ("Reserve", res.reserve, [res.cost[r] for r in res.reserve]),
         ("Shortfall", list(ix.shortfall_cost), list(ix.shortfall_cost.values()))],
