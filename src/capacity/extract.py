@@ -208,9 +208,10 @@ def _utilisation(built: BuiltModel, build_vals: list[int], ship_vals: list[float
     for (res, _p, t), x in zip(ix.reservations.use, use_vals, strict=True):
         added[(*ix.reservations.suite[res], t)] += x
     used: dict[tuple[str, str, str, int], float] = defaultdict(float)
-    for key, k, v in zip(ix.ship, ix.ship_suite, ship_vals, strict=True):
+    for key, k, slots, v in zip(ix.ship, ix.ship_suite, ix.ship_slots.tolist(), ship_vals,
+                                strict=True):
         if v > ZERO:
-            used[(*k, key[3])] += ix.slots_per_batch.get(key[:2], 1.0) * v
+            used[(*k, key[3])] += slots * v
     rows = []
     for k, existing in sorted(ix.suite_existing.items()):
         if ix.site_status[k[0]] == "candidate":

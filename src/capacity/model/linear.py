@@ -149,6 +149,8 @@ class LinearModel:
                     indices.extend(map(columns[var].index.__getitem__, keys))
                 if isinstance(coef, (int, float)):
                     values.extend([float(coef)] * len(keys))
+                elif isinstance(coef, np.ndarray):  # no Python float per entry
+                    values.frombytes(np.ascontiguousarray(coef, dtype=float).tobytes())
                 else:
                     values.extend(coef)
             indptr.append(len(indices))
