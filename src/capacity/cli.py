@@ -77,8 +77,10 @@ def solve_command(
     model_file: Annotated[Path | None, typer.Option(
         "--write-model", help="Also write the model to this .mps or .lp file.")] = None,
     mip_start: Annotated[bool, typer.Option(
-        "--start/--no-start", help="Start HiGHS from a constructive plan (greedy, "
-        "completed by HiGHS); --no-start: HiGHS's defaults.")] = DEFAULTS["mip_start"],
+        "--start/--no-start", help="Start HiGHS from the engine's own plan (greedy, "
+        "completed by HiGHS; on models of 500,000 nonzeros or more also a dive from the LP "
+        "relaxation, solved by PDLP for a proven bound); --no-start: HiGHS's "
+        "defaults.")] = DEFAULTS["mip_start"],
     debug: DebugFlag = False,
 ) -> None:
     """Solve a case and print the plan's summary (or JSON); optionally save the plan."""

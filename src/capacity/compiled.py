@@ -73,6 +73,13 @@ class CompiledModel:
         self.highs.changeObjectiveOffset(float(constant))
         self.col_cost, self.offset = cost, float(constant)
 
+    def set_incumbent(self, x: np.ndarray) -> None:
+        """Give HiGHS the plan ``x`` (a value per column) to start its MIP from."""
+        solution = highspy.HighsSolution()
+        solution.col_value = x
+        solution.value_valid = True
+        self.highs.setSolution(solution)
+
     def coefficient_ranges(self) -> dict[str, list[float]]:
         """[min, max] absolute non-zero finite values of the matrix, objective, bounds and
         right-hand sides HiGHS was given (read from the arrays passed, not copied back out
@@ -190,10 +197,7 @@ def complete_start(compiled: CompiledModel, start: Sequence[tuple[int, float]],
         return None
     x[free] = sub.solution()
     x = np.clip(x, compiled.col_lower, compiled.col_upper)
-    solution = highspy.HighsSolution()
-    solution.col_value = x
-    solution.value_valid = True
-    compiled.highs.setSolution(solution)
+    compiled.set_incumbent(x)
     return x, float(compiled.col_cost @ x) + compiled.offset
 
 

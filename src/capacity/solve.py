@@ -18,9 +18,11 @@ from pyomo.contrib.solver.solvers.highs import Highs
 
 from capacity.case import Case
 from capacity.compiled import CompiledModel, compile_to_highs, complete_start, pass_linear
+from capacity.dive import dive
 from capacity.errors import CaseInfeasibleError
 from capacity.extract import extract_tables
 from capacity.index_sets import IndexSets, build_index_sets
+from capacity.lp_bound import Relaxation, solve_relaxation
 from capacity.model import BuiltModel, assemble_model, build_model
 from capacity.model.objective import add_total_cost
 from capacity.plan import Plan, Status
@@ -42,8 +44,10 @@ class SolveOptions(BaseModel):
         model_file: also write the model HiGHS solves to this file (``.mps`` or ``.lp``),
             e.g. to try another solver or to report a solver issue.
         mip_start: start HiGHS from a constructive plan (`capacity.start`: greedy integer
-            decisions, completed by HiGHS with the integers fixed). Off: HiGHS's defaults,
-            e.g. to compare.
+            decisions, completed by HiGHS with the integers fixed); on models of
+            `LARGE_MODEL_NONZEROS` or more, also solve the LP relaxation by PDLP for a
+            proven bound (`capacity.lp_bound`) and dive from its solution to a plan
+            (`capacity.dive`). Off: HiGHS's defaults, e.g. to compare.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -256,11 +260,17 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
                                      messages=[*messages, *warnings], size=size,
                                      counters=counters, numerics=numerics,
                                      bound=None if bound is None else _reported(built, bound))
-    if fallback:
+    # the engine's own plan stands: HiGHS did not run (the relaxation's bound proved it,
+    # or memory) or gave no plan of its own
+    own = fallback or not run.ran
+    if status == "optimal" and not run.ran:
+        messages = [f"the plan is within the {options.mip_rel_gap:g} gap of {run.stopped_by}; "
+                    "HiGHS's branch and bound was not needed"]
+    elif fallback:
         why = run.stopped_by if not run.ran else \
             f"HiGHS stopped with {run.stopped_by} before finding a plan of its own"
-        messages = [f"{why}: the completed constructive start is returned, feasible, not "
-                    "proven optimal" + (" (no bound)" if run.bound is None else "")]
+        messages = [f"{why}: {run.own_plan} is returned, feasible, not proven optimal"
+                    + (" (no bound)" if run.bound is None else "")]
     elif status == "time_limit_feasible" and not run.time_limit_reached:
         messages = [f"HiGHS stopped with {run.stopped_by}; the plan is feasible, not proven "
                     "optimal"]
@@ -269,10 +279,10 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
     else:
         messages = []
     if solver.columns is None:  # HiGHS holds lm's columns
-        x = run.started if fallback and run.started is not None else solver.solution()
+        x = run.started if own and run.started is not None else solver.solution()
         cost = lm.objective_value(x)
     else:  # the Pyomo model: load it, read lm's columns off its variables
-        if fallback and run.started is not None:
+        if own and run.started is not None:
             solver.load_solution(run.started)
         else:
             run.load()
@@ -280,7 +290,7 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
         cost = float(pyo.value(getattr(built.pyomo, lm.objective.name)))
     built.solution = x
     return _plan_with_solution(built, x, status, cost, run.bound, options, seconds, size,
-                               counters, [*messages, *warnings], numerics)
+                               counters, [*messages, *run.notes, *warnings], numerics)
 
 
 # Beyond these HiGHS's default tolerances (1e-7 feasibility, 1e-9 small matrix entries)
@@ -342,6 +352,8 @@ class Run:
     # own run ends without a plan (out of memory on the whole model: tier XL)
     started: np.ndarray | None = None
     ran: bool = True  # False: HiGHS's run on the whole model was not started
+    own_plan: str = "the completed constructive start"  # what ``started`` is
+    notes: tuple[str, ...] = ()  # for the plan's messages
 
 
 Progress = Callable[[float, float | None, float | None], None]
@@ -401,18 +413,49 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
     started = complete_start(compiled, start, options.time_limit_s) if start else None
     if started is not None and progress is not None:  # now HiGHS's incumbent
         progress(time.perf_counter() - t1, started[1], None)
-    clock = time.perf_counter() - t1  # HiGHS's own clock restarts with the MIP run
     need, free = mip_memory_estimate(compiled), available_memory()
-    if started is not None and free is not None and need > free:
+    branch = free is None or need <= free
+    large = started is not None and len(compiled.matrix[2]) >= LARGE_MODEL_NONZEROS
+    relaxed, own_plan = None, "the completed constructive start"
+    notes: tuple[str, ...] = ()
+    nonzeros = len(compiled.matrix[2])
+    relax_need = RELAXATION_BYTES_PER_NONZERO * nonzeros
+    if large and nonzeros > RELAXATION_MAX_NONZEROS:
+        notes = (f"the LP relaxation was not solved: {nonzeros:,} nonzeros are more than "
+                 f"the {RELAXATION_MAX_NONZEROS:,} up to which PDLP's bound is worth its "
+                 "time",)
+    elif large and free is not None and relax_need > free:
+        notes = (f"the LP relaxation was skipped: PDLP would need about "
+                 f"{relax_need / 2**30:.0f} GiB ({RELAXATION_BYTES_PER_NONZERO} bytes a "
+                 f"nonzero), {free / 2**30:.0f} GiB are free",)
+    elif large:  # a proven bound and a better plan from the LP relaxation, by PDLP
+        assert started is not None
+        try:
+            relaxed, dived = _relax_and_dive(compiled, started, options, t1, branch, progress)
+        except Exception as err:  # HiGHS failed (out of memory): the plan in hand stands
+            dived, notes = None, (f"the LP relaxation was skipped ({type(err).__name__}: "
+                                  f"{err})",)
+        if dived is not None:
+            started, own_plan = dived, "the plan dived from the LP relaxation"
+    clock = time.perf_counter() - t1  # HiGHS's own clock restarts with the MIP run
+    early_bound = None if relaxed is None else relaxed.bound
+    if started is not None and early_bound is not None \
+            and abs(started[1] - early_bound) / max(abs(started[1]), 1.0) <= options.mip_rel_gap:
+        return Run(highs, "optimal", "the LP relaxation's bound (PDLP)", False, early_bound,
+                   compiled.load_solution, transfer, clock, started[0], ran=False,
+                   own_plan=own_plan, notes=notes)
+    if started is not None and not branch and free is not None:
         return Run(highs, "error", f"HiGHS's branch and bound was not started: the whole "
                    f"model would need about {need / 2**30:.0f} GiB ({MIP_BYTES_PER_NONZERO} "
-                   f"bytes a nonzero), {free / 2**30:.0f} GiB are free", False, None,
-                   compiled.load_solution, transfer, clock, started[0], ran=False)
-    if started is not None and len(compiled.matrix[2]) >= IPM_ROOT_NONZEROS:
+                   f"bytes a nonzero), {free / 2**30:.0f} GiB are free", False, early_bound,
+                   compiled.load_solution, transfer, clock, started[0], ran=False,
+                   own_plan=own_plan, notes=notes)
+    if large:
         # a plan in hand, the bound is what is missing: the root LP by interior point
         highs.setOptionValue("mip_lp_solver", "ipm")
     if progress is not None:
-        _subscribe(highs, lambda at, incumbent, bound: progress(clock + at, incumbent, bound))
+        _subscribe(highs, lambda at, incumbent, bound: progress(
+            clock + at, incumbent, _best_bound(bound, early_bound)))
     highs.setOptionValue("time_limit", max(options.time_limit_s - clock, 1e-3))
     highs.run()
     solve_seconds = time.perf_counter() - t1
@@ -430,26 +473,72 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
     else:
         status = "error"
     if info.mip_node_count >= 0:  # a MIP: HiGHS's dual bound
-        bound = finite(info.mip_dual_bound)
+        bound = _best_bound(finite(info.mip_dual_bound), early_bound)
     else:  # an LP: its optimum is its own bound
         bound = finite(info.objective_function_value) if status == "optimal" else None
     return Run(highs, status, highs.modelStatusToString(model_status),
                model_status == highspy.HighsModelStatus.kTimeLimit, bound,
                compiled.load_solution, transfer, solve_seconds,
-               None if started is None else started[0])
+               None if started is None else started[0], own_plan=own_plan, notes=notes)
 
 
-# From this many nonzeros on, and with a completed start as incumbent, HiGHS solves the
-# root LP by interior point (its other LPs stay simplex): at tier M (631 k) the root LP
-# takes 54-63 s this way against over 280 s by dual simplex, and a 120-s solve ends with
-# a gap of 18.8% instead of 151%; at tier S (26 k) interior point doubled the time to a
-# 1% gap, and OR-Library capb-5000 (401 k) took 278 s to optimality instead of ~183 s
-# (benchmarks/RESULTS.md).
-IPM_ROOT_NONZEROS = 500_000
+def _relax_and_dive(compiled: CompiledModel, started: tuple[np.ndarray, float],
+                    options: SolveOptions, t1: float, branch: bool,
+                    progress: Progress | None) -> tuple[Relaxation | None,
+                                                        tuple[np.ndarray, float] | None]:
+    """The LP relaxation by PDLP (a proven bound, `capacity.lp_bound`) and a dive from its
+    solution (`capacity.dive`): the relaxation, and the dive's plan where it is better
+    than ``started`` (it is then HiGHS's incumbent), else None. PDLP gets
+    `RELAXATION_SHARE` of the time left (all but what the dive may take where HiGHS's
+    branch and bound will not run), the dive as much again."""
+    left = options.time_limit_s - (time.perf_counter() - t1)
+    share = RELAXATION_SHARE if branch else 1 - RELAXATION_SHARE
+    relaxed = solve_relaxation(compiled, share * left, options.threads)
+    if relaxed is None:
+        return None, None
+    if progress is not None:
+        progress(time.perf_counter() - t1, started[1], relaxed.bound)
+    dived = dive(compiled, relaxed.x, RELAXATION_SHARE * left, plan=started[0])
+    if dived is None or dived[1] >= started[1]:
+        return relaxed, None
+    compiled.set_incumbent(dived[0])
+    if progress is not None:
+        progress(time.perf_counter() - t1, dived[1], relaxed.bound)
+    return relaxed, dived
+
+
+def _best_bound(a: float | None, b: float | None) -> float | None:
+    """The higher of two lower bounds, either of which may be missing."""
+    return b if a is None else a if b is None else max(a, b)
+
+
+# From this many nonzeros on, and with a completed start as incumbent, the engine solves
+# the LP relaxation by PDLP for a proven bound and dives from its solution to a plan
+# (`_relax_and_dive`), and HiGHS then solves the root LP by interior point (its other LPs
+# stay simplex). At tier M (631 k) the root LP takes 54-63 s by interior point against
+# over 280 s by dual simplex, and a 120-s solve ends with a gap of 18.8% instead of 151%;
+# at tier S (26 k) interior point doubled the time to a 1% gap, and OR-Library capb-5000
+# (401 k) took 278 s to optimality instead of ~183 s (benchmarks/RESULTS.md).
+LARGE_MODEL_NONZEROS = 500_000
+
+# Share of the time left that PDLP may take for the bound, and the dive after it.
+RELAXATION_SHARE = 0.25
+
+# Beyond this many nonzeros the relaxation is not solved. At tier XL (70.9 M) PDLP ran
+# 21 min of a 30-min limit for a bound 967% from the plan, at 21 GB, and the dive did not
+# finish; at tier L (5.35 M) 2.5 min gave a bound 51% from the plan, where HiGHS gave
+# none in 10 min (benchmarks/RESULTS.md).
+RELAXATION_MAX_NONZEROS = 20_000_000
 
 # HiGHS's memory for branch and bound on a model, per matrix nonzero: 3,558 MiB for tier
 # L's 5.35 M (HiGHS alone, reading the MPS file and running 60 s; benchmarks/RESULTS.md).
 MIP_BYTES_PER_NONZERO = 700
+
+
+# Memory PDLP's run takes on top of the solve's, per matrix nonzero (its own HiGHS copy
+# of the model and cuPDLP-C's arrays): ~140 measured at tier XL, 21.0 GB at its peak
+# against 11.0 GB after it (benchmarks/RESULTS.md).
+RELAXATION_BYTES_PER_NONZERO = 150
 
 
 def mip_memory_estimate(compiled: CompiledModel) -> int:
