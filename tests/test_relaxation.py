@@ -178,3 +178,18 @@ def test_relaxation_too_large_for_memory_is_skipped(monkeypatch: pytest.MonkeyPa
     assert plan.messages[1] == ("the LP relaxation was skipped: PDLP would need about 0 GiB "
                                 "(150 bytes a nonzero), 0 GiB are free")
     assert_checked(case, plan)
+
+
+def test_relaxation_bound_can_end_the_solve(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Asked for a loose gap (90%), the completed start (17) is already that close to the
+    # relaxation's bound (the LP optimum, below 17): the plan is optimal within the gap
+    # and HiGHS's branch and bound is not run.
+    solve_module = importlib.import_module("capacity.solve")
+    monkeypatch.setattr(solve_module, "LARGE_MODEL_NONZEROS", 0)
+    case = tiny("candidate_site")
+    plan = capacity.solve(case, TEST_OPTIONS.model_copy(update={"mip_rel_gap": 0.9}))
+    assert plan.status == "optimal" and plan.objective == pytest.approx(17.0)
+    assert plan.bound is not None and plan.bound <= 17.0 + 1e-6
+    assert plan.messages[0] == ("the plan is within the 0.9 gap of the LP relaxation's bound "
+                                "(PDLP); HiGHS's branch and bound was not needed")
+    assert_checked(case, plan)

@@ -19,11 +19,12 @@ column bounds wherever d_j could take the wrong sign, so bounds the model leaves
 infinite (Ship, Finance, Supply, ...) are replaced by the bounds the rows imply
 (`implied_bounds`), which every feasible x also satisfies.
 
-The dual comes from HiGHS's first-order LP solver (PDLP, `pdlp_bound`): it needs only
-products with A and Aᵀ, no factorisation. On generated tier M it reaches the LP optimum
-to 5 digits in ~15 s where interior point takes 54-63 s (benchmarks/RESULTS.md); it
-stops at the time limit with whatever dual it has, and the bound computed from that
-dual is proven all the same.
+The dual comes from HiGHS's first-order LP solver (PDLP, `solve_relaxation`): it needs
+only products with A and Aᵀ, no factorisation. On generated tier M its dual after 20 s
+gives the LP optimum to 5 digits, where interior point takes 54-63 s; at tier L it is
+still far from converged after 5 minutes (benchmarks/RESULTS.md). It stops at the time
+limit with whatever dual it has, and the bound computed from that dual is proven all
+the same.
 """
 
 from __future__ import annotations
@@ -36,18 +37,20 @@ import numpy as np
 
 from capacity.compiled import CompiledModel, _pass
 
-# Relative tolerance PDLP stops at (primal, dual and gap): a bound to ~4 digits is
-# plenty to report a gap, and PDLP's last digits cost the most iterations.
 # HiGHS's cuPDLP-C. Its newer HiPDLP met the tolerance below sooner on tier M (19 s
 # against 34 s), but where the time limit stops it first its dual is far weaker (tier L,
 # 120 s: bound −311,774 against −183,083; tier M, 10 s: −91,496 against −44,368).
 PDLP_SOLVER = "pdlp"
 
+# Relative tolerance PDLP stops at (primal, dual and gap): a bound to ~4 digits is
+# plenty to report a gap, and PDLP's last digits cost the most iterations.
 PDLP_TOLERANCE = 1e-4
 
-# Rounding in summing millions of terms: the bound is lowered by this share of the sum
-# of the terms' absolute values (double precision loses ~1e-16 per addition).
-_ROUNDING = 1e-12
+# Rounding in computing the reduced costs and summing millions of terms (double
+# precision: ~1e-16 relative per operation): the bound is lowered by this share of the
+# sum of the terms' absolute values, far above what rounding can reach and far below
+# any gap worth reporting (tier M: ~0.001 MUSD).
+_ROUNDING = 1e-9
 
 
 @dataclass(frozen=True)

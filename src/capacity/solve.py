@@ -418,29 +418,16 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
     large = started is not None and len(compiled.matrix[2]) >= LARGE_MODEL_NONZEROS
     relaxed, own_plan = None, "the completed constructive start"
     notes: tuple[str, ...] = ()
-    nonzeros = len(compiled.matrix[2])
-    relax_need = RELAXATION_BYTES_PER_NONZERO * nonzeros
-    if large and nonzeros > RELAXATION_MAX_NONZEROS:
-        notes = (f"the LP relaxation was not solved: {nonzeros:,} nonzeros are more than "
-                 f"the {RELAXATION_MAX_NONZEROS:,} up to which PDLP's bound is worth its "
-                 "time",)
-    elif large and free is not None and relax_need > free:
-        notes = (f"the LP relaxation was skipped: PDLP would need about "
-                 f"{relax_need / 2**30:.0f} GiB ({RELAXATION_BYTES_PER_NONZERO} bytes a "
-                 f"nonzero), {free / 2**30:.0f} GiB are free",)
-    elif large:  # a proven bound and a better plan from the LP relaxation, by PDLP
+    if large:  # a proven bound and a better plan from the LP relaxation, by PDLP
         assert started is not None
-        try:
-            relaxed, dived = _relax_and_dive(compiled, started, options, t1, branch, progress)
-        except Exception as err:  # HiGHS failed (out of memory): the plan in hand stands
-            dived, notes = None, (f"the LP relaxation was skipped ({type(err).__name__}: "
-                                  f"{err})",)
+        relaxed, dived, notes = _relax_and_dive(compiled, started, options, t1, branch, free,
+                                                progress)
         if dived is not None:
             started, own_plan = dived, "the plan dived from the LP relaxation"
     clock = time.perf_counter() - t1  # HiGHS's own clock restarts with the MIP run
     early_bound = None if relaxed is None else relaxed.bound
-    if started is not None and early_bound is not None \
-            and abs(started[1] - early_bound) / max(abs(started[1]), 1.0) <= options.mip_rel_gap:
+    early_gap = None if started is None else relative_gap(started[1], early_bound)
+    if started is not None and early_gap is not None and early_gap <= options.mip_rel_gap:
         return Run(highs, "optimal", "the LP relaxation's bound (PDLP)", False, early_bound,
                    compiled.load_solution, transfer, clock, started[0], ran=False,
                    own_plan=own_plan, notes=notes)
@@ -483,28 +470,44 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
 
 
 def _relax_and_dive(compiled: CompiledModel, started: tuple[np.ndarray, float],
-                    options: SolveOptions, t1: float, branch: bool,
-                    progress: Progress | None) -> tuple[Relaxation | None,
-                                                        tuple[np.ndarray, float] | None]:
+                    options: SolveOptions, t1: float, branch: bool, free: int | None,
+                    progress: Progress | None,
+                    ) -> tuple[Relaxation | None, tuple[np.ndarray, float] | None,
+                               tuple[str, ...]]:
     """The LP relaxation by PDLP (a proven bound, `capacity.lp_bound`) and a dive from its
-    solution (`capacity.dive`): the relaxation, and the dive's plan where it is better
-    than ``started`` (it is then HiGHS's incumbent), else None. PDLP gets
-    `RELAXATION_SHARE` of the time left (all but what the dive may take where HiGHS's
-    branch and bound will not run), the dive as much again."""
+    solution (`capacity.dive`): the relaxation, the dive's plan where it is better than
+    ``started`` (it is then HiGHS's incumbent, else None), and notes for the plan's
+    messages where the relaxation was not solved (too large, too little memory ``free``
+    for PDLP's copy, or HiGHS failed). PDLP gets `RELAXATION_SHARE` of the time left (all
+    but what the dive may take where HiGHS's branch and bound will not run), the dive as
+    much again."""
+    nonzeros = len(compiled.matrix[2])
+    need = RELAXATION_BYTES_PER_NONZERO * nonzeros
+    if nonzeros > RELAXATION_MAX_NONZEROS:
+        return None, None, (f"the LP relaxation was not solved: {nonzeros:,} nonzeros are "
+                            f"more than the {RELAXATION_MAX_NONZEROS:,} up to which PDLP's "
+                            "bound is worth its time",)
+    if free is not None and need > free:
+        return None, None, (f"the LP relaxation was skipped: PDLP would need about "
+                            f"{need / 2**30:.0f} GiB ({RELAXATION_BYTES_PER_NONZERO} bytes "
+                            f"a nonzero), {free / 2**30:.0f} GiB are free",)
     left = options.time_limit_s - (time.perf_counter() - t1)
     share = RELAXATION_SHARE if branch else 1 - RELAXATION_SHARE
-    relaxed = solve_relaxation(compiled, share * left, options.threads)
-    if relaxed is None:
-        return None, None
-    if progress is not None:
-        progress(time.perf_counter() - t1, started[1], relaxed.bound)
-    dived = dive(compiled, relaxed.x, RELAXATION_SHARE * left, plan=started[0])
+    try:
+        relaxed = solve_relaxation(compiled, share * left, options.threads)
+        if relaxed is None:
+            return None, None, ()
+        if progress is not None:
+            progress(time.perf_counter() - t1, started[1], relaxed.bound)
+        dived = dive(compiled, relaxed.x, RELAXATION_SHARE * left, plan=started[0])
+    except Exception as err:  # HiGHS failed (out of memory): the plan in hand stands
+        return None, None, (f"the LP relaxation was skipped ({type(err).__name__}: {err})",)
     if dived is None or dived[1] >= started[1]:
-        return relaxed, None
+        return relaxed, None, ()
     compiled.set_incumbent(dived[0])
     if progress is not None:
         progress(time.perf_counter() - t1, dived[1], relaxed.bound)
-    return relaxed, dived
+    return relaxed, dived, ()
 
 
 def _best_bound(a: float | None, b: float | None) -> float | None:
