@@ -519,11 +519,11 @@ def _best_bound(a: float | None, b: float | None) -> float | None:
 
 # From this many nonzeros on, and with a completed start as incumbent, the engine solves
 # the LP relaxation by PDLP for a proven bound and dives from its solution to a plan
-# (`_relax_and_dive`), and HiGHS then solves the root LP by interior point (its other LPs
-# stay simplex). At tier M (631 k) the root LP takes 54-63 s by interior point against
-# over 280 s by dual simplex, and a 120-s solve ends with a gap of 18.8% instead of 151%;
-# at tier S (26 k) interior point doubled the time to a 1% gap, and OR-Library capb-5000
-# (401 k) took 278 s to optimality instead of ~183 s (benchmarks/RESULTS.md).
+# (`_relax_and_dive`); where that gives no bound, HiGHS solves the root LP by interior
+# point (its other LPs stay simplex). At tier M (631 k) the root LP takes 54-63 s by
+# interior point against over 280 s by dual simplex, and PDLP's dual gives the same bound
+# in 20 s; at tier S (26 k) interior point doubled the time to a 1% gap, and OR-Library
+# capb-5000 (401 k) took 278 s to optimality instead of ~183 s (benchmarks/RESULTS.md).
 LARGE_MODEL_NONZEROS = 500_000
 
 # Share of the time left that PDLP may take for the bound, and the dive after it.
