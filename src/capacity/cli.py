@@ -78,8 +78,8 @@ def solve_command(
         "--write-model", help="Also write the model to this .mps or .lp file.")] = None,
     mip_start: Annotated[bool, typer.Option(
         "--start/--no-start", help="Start HiGHS from the engine's own plan (greedy, "
-        "completed by HiGHS; on models of 500,000 nonzeros or more also a dive from the LP "
-        "relaxation, solved by PDLP for a proven bound); --no-start: HiGHS's "
+        "completed by HiGHS; on models of 500,000 to 20 million nonzeros also a dive from "
+        "the LP relaxation, solved by PDLP for a proven bound); --no-start: HiGHS's "
         "defaults.")] = DEFAULTS["mip_start"],
     debug: DebugFlag = False,
 ) -> None:

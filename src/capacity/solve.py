@@ -45,9 +45,9 @@ class SolveOptions(BaseModel):
             e.g. to try another solver or to report a solver issue.
         mip_start: start HiGHS from a constructive plan (`capacity.start`: greedy integer
             decisions, completed by HiGHS with the integers fixed); on models of
-            `LARGE_MODEL_NONZEROS` or more, also solve the LP relaxation by PDLP for a
-            proven bound (`capacity.lp_bound`) and dive from its solution to a plan
-            (`capacity.dive`). Off: HiGHS's defaults, e.g. to compare.
+            `LARGE_MODEL_NONZEROS` to `RELAXATION_MAX_NONZEROS`, also solve the LP
+            relaxation by PDLP for a proven bound (`capacity.lp_bound`) and dive from its
+            solution to a plan (`capacity.dive`). Off: HiGHS's defaults, e.g. to compare.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
