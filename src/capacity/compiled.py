@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import highspy
 import numpy as np
@@ -72,6 +73,18 @@ class CompiledModel:
         self.highs.changeColsCost(n, np.arange(n, dtype=np.int32), cost)
         self.highs.changeObjectiveOffset(float(constant))
         self.col_cost, self.offset = cost, float(constant)
+
+    def sparse(self) -> Any:
+        """The matrix HiGHS was given, as a ``scipy.sparse.csr_matrix`` (sharing its arrays)."""
+        from scipy.sparse import csr_matrix  # type: ignore[import-untyped]
+
+        indptr, indices, values = self.matrix
+        return csr_matrix((values, indices, indptr),
+                          shape=(len(self.row_lower), len(self.col_lower)))
+
+    def entry_rows(self) -> np.ndarray:
+        """The row of each matrix entry, in the matrix's (row-wise) order."""
+        return np.repeat(np.arange(len(self.row_lower)), np.diff(self.matrix[0]))
 
     def set_incumbent(self, x: np.ndarray) -> None:
         """Give HiGHS the plan ``x`` (a value per column) to start its MIP from."""
@@ -218,12 +231,10 @@ def reduce_fixed(compiled: CompiledModel, lower: np.ndarray, upper: np.ndarray,
     ``compiled`` (``free``), and a value for every column of ``compiled`` (the fixed ones
     set, the free ones 0); None when a row without a free column is violated.
     """
-    from scipy.sparse import csr_matrix  # type: ignore[import-untyped]
-
-    indptr, indices, values = compiled.matrix
-    n_rows, n_cols = len(compiled.row_lower), len(lower)
-    a = csr_matrix((values, indices, indptr), shape=(n_rows, n_cols))
-    row_of = np.repeat(np.arange(n_rows), np.diff(indptr))
+    _indptr, indices, values = compiled.matrix
+    n_rows = len(compiled.row_lower)
+    a = compiled.sparse()
+    row_of = compiled.entry_rows()
     upper = upper.copy()
     while True:
         fixed = lower == upper

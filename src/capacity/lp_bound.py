@@ -74,9 +74,9 @@ def implied_bounds(compiled: CompiledModel) -> tuple[np.ndarray, np.ndarray]:
     need not be tight); passes repeat while some infinite bound becomes finite, so it
     ends. Every x satisfying the rows and the original bounds satisfies these.
     """
-    indptr, cols, a = compiled.matrix
+    _indptr, cols, a = compiled.matrix
     n_rows = len(compiled.row_lower)
-    row = np.repeat(np.arange(n_rows), np.diff(indptr))
+    row = compiled.entry_rows()
     lower, upper = compiled.col_lower.copy(), compiled.col_upper.copy()
     while True:
         changed = False
@@ -89,11 +89,12 @@ def implied_bounds(compiled: CompiledModel) -> tuple[np.ndarray, np.ndarray]:
             total = np.bincount(row, np.where(unbounded, 0.0, least), minlength=n_rows)
             n_unbounded = np.bincount(row, unbounded, minlength=n_rows)
             # an entry's column is bounded by the row if the rest of the row is bounded
-            usable = np.isfinite(rhs[row]) & (
-                (n_unbounded[row] == 0) | ((n_unbounded[row] == 1) & unbounded))
+            entry_rhs, entry_unbounded = rhs[row], n_unbounded[row]
+            usable = np.isfinite(entry_rhs) & (
+                (entry_unbounded == 0) | ((entry_unbounded == 1) & unbounded))
             rest = total[row] - np.where(unbounded, 0.0, least)
             limit = np.full(len(a), np.nan)
-            limit[usable] = (rhs[row][usable] - rest[usable]) / coef[usable]
+            limit[usable] = (entry_rhs[usable] - rest[usable]) / coef[usable]
             # rounding: widen each implied bound by a relative 1e-9 (valid, a bit looser)
             limit += 1e-9 * np.maximum(1.0, np.abs(limit)) * np.sign(coef)
             for bounds, side in ((upper, coef > 0), (lower, coef < 0)):
@@ -117,15 +118,11 @@ def dual_bound(compiled: CompiledModel, row_dual: np.ndarray,
     """The Lagrangian bound of the module docstring for the dual vector ``row_dual``
     (HiGHS's sign convention: c − Aᵀy are the reduced costs), with column ``bounds``
     (`implied_bounds`); −inf where a reduced cost meets an infinite bound."""
-    from scipy.sparse import csr_matrix  # type: ignore[import-untyped]
-
-    indptr, cols, a = compiled.matrix
-    n_rows, n_cols = len(compiled.row_lower), len(compiled.col_cost)
     rl, ru = compiled.row_lower, compiled.row_upper
     # keep only the signs each row's sides allow
     y = np.where(np.isfinite(rl), np.maximum(row_dual, 0.0), 0.0) \
         + np.where(np.isfinite(ru), np.minimum(row_dual, 0.0), 0.0)
-    reduced = compiled.col_cost - csr_matrix((a, cols, indptr), shape=(n_rows, n_cols)).T @ y
+    reduced = compiled.col_cost - compiled.sparse().T @ y
     lower, upper = bounds
     with np.errstate(invalid="ignore"):  # 0·inf where a reduced cost is 0
         column_terms = np.where(reduced > 0, reduced * lower,

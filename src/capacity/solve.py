@@ -348,8 +348,8 @@ class Run:
     load: Callable[[], None]
     transfer_seconds: float
     solve_seconds: float
-    # the completed constructive start (a value per HiGHS column), kept in case HiGHS's
-    # own run ends without a plan (out of memory on the whole model: tier XL)
+    # the engine's own plan (a value per HiGHS column: the completed constructive start,
+    # or the dive's), kept in case HiGHS's own run ends without a plan or is not started
     started: np.ndarray | None = None
     ran: bool = True  # False: HiGHS's run on the whole model was not started
     own_plan: str = "the completed constructive start"  # what ``started`` is
