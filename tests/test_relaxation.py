@@ -1,6 +1,6 @@
-"""The LP relaxation's proven bound (`capacity.lp_bound`) and the dive from its solution
-(`capacity.dive`), worked by hand on models of a few columns, then on the tiny cases
-through `capacity.solve`."""
+"""The LP relaxation's proven bound (`capacity.lp_bound`), the dive from its solution
+(`capacity.dive`) and the neighbourhood search (`capacity.improve`), worked by hand on
+models of a few columns, then on the tiny cases through `capacity.solve`."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 import capacity
-from capacity.compiled import CompiledModel, pass_linear
+from capacity import Plan
+from capacity.compiled import CompiledModel, complete_start, pass_linear
 from capacity.dive import dive
+from capacity.improve import STALL, Layout, improve
 from capacity.lp_bound import dual_bound, implied_bounds, solve_relaxation
 from capacity.model import build_model
 from capacity.model.linear import LinearModel
@@ -148,21 +150,29 @@ def test_relaxation_bound_stands_in_for_branch_and_bound(
     assert_checked(case, plan)
 
 
+def out_of_memory(*_args: object, **_kwargs: object) -> None:
+    """Stands in for a step of the solve whose HiGHS copy does not fit in memory."""
+    raise MemoryError("std::bad_alloc")
+
+
+def solved_with_failing(monkeypatch: pytest.MonkeyPatch, step: str) -> Plan:
+    """candidate_site on the large-model path (forced), with `capacity.solve`'s ``step``
+    failing for lack of memory; the plan is checked."""
+    solve_module = importlib.import_module("capacity.solve")
+    monkeypatch.setattr(solve_module, "LARGE_MODEL_NONZEROS", 0)
+    monkeypatch.setattr(solve_module, step, out_of_memory)
+    case = tiny("candidate_site")
+    plan = capacity.solve(case, TEST_OPTIONS)
+    assert_checked(case, plan)
+    return plan
+
+
 def test_failed_relaxation_leaves_the_solve_as_it_was(monkeypatch: pytest.MonkeyPatch) -> None:
     # Failure injection: PDLP's copy of the model does not fit in memory. The solve goes
     # on with the completed start and HiGHS, to the same optimum, and says what it skipped.
-    solve_module = importlib.import_module("capacity.solve")
-    monkeypatch.setattr(solve_module, "LARGE_MODEL_NONZEROS", 0)
-
-    def out_of_memory(*_args: object, **_kwargs: object) -> None:
-        raise MemoryError("std::bad_alloc")
-
-    monkeypatch.setattr(solve_module, "solve_relaxation", out_of_memory)
-    case = tiny("candidate_site")
-    plan = capacity.solve(case, TEST_OPTIONS)
+    plan = solved_with_failing(monkeypatch, "solve_relaxation")
     assert plan.status == "optimal" and plan.objective == pytest.approx(17.0)
     assert plan.messages[0] == "the LP relaxation was skipped (MemoryError: std::bad_alloc)"
-    assert_checked(case, plan)
 
 
 def test_relaxation_too_large_for_memory_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -192,4 +202,98 @@ def test_relaxation_bound_can_end_the_solve(monkeypatch: pytest.MonkeyPatch) -> 
     assert plan.bound is not None and plan.bound <= 17.0 + 1e-6
     assert plan.messages[0] == ("the plan is within the 0.9 gap of the LP relaxation's bound "
                                 "(PDLP); HiGHS's branch and bound was not needed")
+    assert_checked(case, plan)
+
+
+def plan_at_sb(lm: LinearModel, compiled: CompiledModel) -> tuple[np.ndarray, float]:
+    """two_sites's plan with P1 at SB, completed (1 + 10·2.5 = 26, see below)."""
+    assign = lm.variables["Assign"]
+    plan = complete_start(compiled, [(assign.start + i, float(key == ("P1", "SB")))
+                                     for i, key in enumerate(assign.keys)], 60)
+    assert plan is not None
+    return plan
+
+
+def test_improve_moves_a_program_to_its_cheaper_site_by_hand() -> None:
+    # two_sites: P1 (max 1 site, transfer 1 MUSD to either) owes 5 batches to market A in
+    # each of two periods; SA (region A) makes them at 1 MUSD, SB at 2 plus 0.5 transport.
+    # A plan with P1 at SB costs 1 + 10·2.5 = 26. The only neighbourhood (P1's sites SB
+    # and SA) has the LP optimum 1 + 10·1 = 11 < 26; its dive gives that plan, and
+    # nothing improves on it afterwards: one plan kept, and the search stops after 10
+    # neighbourhoods in a row without a better plan (`STALL`).
+    built = build_model(tiny("two_sites"))
+    compiled = pass_linear(built.linear)
+    layout = Layout.of(built.linear, built.index_sets.ship_assign)
+    plan = plan_at_sb(built.linear, compiled)
+    assert plan[1] == pytest.approx(26.0)
+    search = improve(compiled, layout, plan, time_limit_s=60)
+    (x, objective), tried, kept = search.plan, search.tried, search.kept
+    assert objective == pytest.approx(11.0) and kept == 1 and tried == 1 + STALL
+    assert search.error is None
+    assign = built.linear.variables["Assign"]
+    assert x[assign.start + assign.keys.index(("P1", "SA"))] == 1.0
+
+
+def test_neighbourhood_frees_a_program_and_fixes_the_others_by_hand() -> None:
+    # Programs p (sites X, Y) and q (sites Y, Z), the plan: p at X, q at Z; one shipment
+    # per pair. Drawing p: its site X and one more it could use, Y; p is the only program
+    # assigned at X or Y, so both of p's Assign columns are freed and q's shipments (at
+    # Y and Z) stay fixed. Drawing q: sites Z and Y, q's Assign freed, p's shipments fixed.
+    lm = LinearModel("hand")
+    pairs = [("p", "X"), ("p", "Y"), ("q", "Y"), ("q", "Z")]
+    for name, keys, dimen in (("BUILD", [], 4), ("OPEN", [], 2), ("ASSIGN", pairs, 2),
+                              ("SHIP", [(p, s, "m", 1) for p, s in pairs], 4)):
+        lm.add_set(name, keys, dimen)
+    lm.add_var("Build", "BUILD", "integer")
+    lm.add_var("Open", "OPEN", "binary", upper=1.0)
+    lm.add_var("Assign", "ASSIGN", "binary", upper=1.0)  # columns 0-3
+    lm.add_var("Ship", "SHIP", "continuous")  # columns 4-7
+    layout = Layout.of(lm, np.arange(4))
+    plan = np.array([1.0, 0.0, 0.0, 1.0, 5.0, 0.0, 0.0, 5.0])
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(20):
+        free, staying = layout.neighbourhood(plan, rng)
+        seen.add((tuple(sorted(free.tolist())), tuple(sorted(staying.tolist()))))
+    assert seen == {((0, 1), (6, 7)), ((2, 3), (4, 5))}
+
+
+def test_failed_search_keeps_the_plan_in_hand(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Failure injection: HiGHS's copy of the first neighbourhood's model does not fit in
+    # memory. The search ends there with the plan it was given (26, as above) and says why.
+    built = build_model(tiny("two_sites"))
+    compiled = pass_linear(built.linear)
+    plan = plan_at_sb(built.linear, compiled)
+    monkeypatch.setattr(importlib.import_module("capacity.improve"), "reduce_fixed",
+                        out_of_memory)
+    search = improve(compiled, Layout.of(built.linear, built.index_sets.ship_assign), plan,
+                     time_limit_s=60)
+    assert search.plan[1] == pytest.approx(26.0) and (search.tried, search.kept) == (1, 0)
+    assert search.error == "MemoryError: std::bad_alloc"
+
+
+def test_failed_dive_keeps_the_bound_and_the_solve(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Failure injection in the dive on the large-model path (forced onto a tiny case): the
+    # relaxation's bound stands, HiGHS goes on from the completed start to the optimum
+    # (17), and the plan's messages say what failed.
+    plan = solved_with_failing(monkeypatch, "dive")
+    assert plan.status == "optimal" and plan.objective == pytest.approx(17.0)
+    assert plan.messages[0] == ("the dive from the LP relaxation failed (MemoryError: "
+                                "std::bad_alloc)")
+
+
+def test_branch_and_bound_not_started_without_time_to_start(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # HiGHS's start-up patched to 1,000 s a nonzero: with 120 s it could not heed the time
+    # limit, so it is not started; the completed start (17, the optimum here) is the plan,
+    # feasible and not proven optimal, and the message says why.
+    solve_module = importlib.import_module("capacity.solve")
+    monkeypatch.setattr(solve_module, "MIP_STARTUP_SECONDS_PER_NONZERO", 1000.0)
+    case = tiny("candidate_site")
+    plan = capacity.solve(case, TEST_OPTIONS)
+    assert plan.status == "time_limit_feasible" and plan.objective == pytest.approx(17.0)
+    assert plan.messages[0].startswith("HiGHS's branch and bound was not started: 120 s were "
+                                       "left, and on ")
+    assert plan.messages[0].endswith("the completed constructive start is returned, "
+                                     "feasible, not proven optimal (no bound)")
     assert_checked(case, plan)

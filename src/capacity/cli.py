@@ -79,8 +79,8 @@ def solve_command(
     mip_start: Annotated[bool, typer.Option(
         "--start/--no-start", help="Start HiGHS from the engine's own plan (greedy, "
         "completed by HiGHS; on models of 500,000 to 20 million nonzeros also a dive from "
-        "the LP relaxation, solved by PDLP for a proven bound); --no-start: HiGHS's "
-        "defaults.")] = DEFAULTS["mip_start"],
+        "the LP relaxation, solved by PDLP for a proven bound, and a neighbourhood search "
+        "from the better plan); --no-start: HiGHS's defaults.")] = DEFAULTS["mip_start"],
     debug: DebugFlag = False,
 ) -> None:
     """Solve a case and print the plan's summary (or JSON); optionally save the plan."""

@@ -93,6 +93,15 @@ class CompiledModel:
         solution.value_valid = True
         self.highs.setSolution(solution)
 
+    def solve_lp(self, time_limit_s: float) -> bool:
+        """Solve the LP relaxation (simplex, one thread) within ``time_limit_s``: True
+        where HiGHS proved it optimal (its solution is then ``solution()``)."""
+        for name, option in (("solve_relaxation", True), ("threads", 1),
+                             ("time_limit", max(time_limit_s, 1e-3))):
+            self.highs.setOptionValue(name, option)
+        self.highs.run()
+        return bool(self.highs.getModelStatus() == highspy.HighsModelStatus.kOptimal)
+
     def coefficient_ranges(self) -> dict[str, list[float]]:
         """[min, max] absolute non-zero finite values of the matrix, objective, bounds and
         right-hand sides HiGHS was given (read from the arrays passed, not copied back out

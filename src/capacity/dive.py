@@ -30,7 +30,6 @@ import math
 import time
 from collections.abc import Iterator
 
-import highspy
 import numpy as np
 
 from capacity.compiled import CompiledModel, reduce_fixed
@@ -125,13 +124,8 @@ def _fix_and_solve(model: CompiledModel, near: np.ndarray, pick: np.ndarray,
     sub, free, x_model = reduced
     if len(free) == 0:  # nothing left to solve
         return sub, free, x_model, np.zeros(0)
-    highs = sub.highs
-    for name, option in (("solve_relaxation", True), ("threads", 1),
-                         ("time_limit", max(deadline - time.perf_counter(), 1e-3))):
-        highs.setOptionValue(name, option)
-    highs.run()
-    if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+    if not sub.solve_lp(deadline - time.perf_counter()):
         _log.debug("dive: %d rounded: LP %s", len(pick),
-                   highs.modelStatusToString(highs.getModelStatus()))
+                   sub.highs.modelStatusToString(sub.highs.getModelStatus()))
         return None
     return sub, free, x_model, sub.solution()

@@ -127,7 +127,7 @@ class IndexSets:
     ship_suite: list[Suite]  # the suite each shipment is made in
     ship_cost: np.ndarray  # production + transport + tariffs, discounted MUSD per batch
     ship_cost_parts: dict[str, np.ndarray]
-    ship_bound: np.ndarray  # V[p,s,m,t] of ship_requires_open_site
+    ship_bound: np.ndarray  # V[p,s,m,t] of ship_requires_open_site and ship_requires_assignment
     ship_slots: np.ndarray  # slots_per_batch[p,s] of each shipment
     slots_per_batch: dict[tuple[str, str], float]
     serve_value: dict[DemandKey, float]
@@ -141,6 +141,7 @@ class IndexSets:
     existing_fixed_cost: float
     production_bound: np.ndarray  # U[p,s,t], aligned with ``production_rows``
     ship_production_row: np.ndarray  # each SHIP key's position in production_rows, or −1
+    ship_assign: np.ndarray  # each SHIP key's Assign column (position in ``assign``), or −1
     suite_existing: dict[Suite, float]
     suite_module: dict[Suite, float]
     suite_max_modules: dict[Suite, int]
@@ -310,11 +311,21 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
     assign_cost = {a: pair_cost[a] for a in assign}
 
     capacity_rows = ships.capacity_rows
-    kept = np.fromiter((r[0] in assigned_programs for r in ships.production), dtype=bool,
-                       count=len(ships.production))
+    pair_of = {a: i for i, a in enumerate(assign)}
+    # each (p,s,t)'s Assign column, then each shipment's (−1: its program has none)
+    production_assign = np.fromiter((pair_of.get(r[:2], -1) for r in ships.production),
+                                    dtype=np.int64, count=len(ships.production))
+    ship_assign = production_assign[ships.production_of]
+    # production_requires_assignment only where the suite's capacity caps production below
+    # the demand the shipments can reach (U < Σ_m V); elsewhere it is the sum of the
+    # shipments' ship_requires_assignment rows
+    reachable = np.bincount(ships.production_of, weights=ships.bound,
+                            minlength=len(ships.production))
+    kept = (production_assign >= 0) \
+        & (ships.production_bound < reachable - 1e-9 * np.maximum(1.0, reachable))
     production_rows = [r for r, keep in zip(ships.production, kept, strict=True) if keep]
     production_bound = ships.production_bound[kept]
-    # each shipment's row of production_requires_assignment (−1: its program has none)
+    # each shipment's row of production_requires_assignment (−1: none)
     renumbered = np.cumsum(kept) - 1
     ship_production_row = np.where(kept[ships.production_of],
                                    renumbered[ships.production_of], -1)
@@ -358,7 +369,8 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
         open_cost_parts=open_parts, assign_cost=assign_cost, finance_saving=finance_saving,
         existing_fixed_cost=existing_fixed_cost(case), production_bound=production_bound,
         ship_bound=ships.bound, ship_slots=ships.slots,
-        ship_production_row=ship_production_row, elastic=elastic, barred_ship=barred_ship,
+        ship_production_row=ship_production_row, ship_assign=ship_assign, elastic=elastic,
+        barred_ship=barred_ship,
         build_upper=build_upper,
         suite_existing=suite_existing, suite_module=suite_module,
         suite_max_modules=suite_max_modules, suite_lead=suite_lead, suite_capex=suite_capex,

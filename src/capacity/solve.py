@@ -21,6 +21,7 @@ from capacity.compiled import CompiledModel, compile_to_highs, complete_start, p
 from capacity.dive import dive
 from capacity.errors import CaseInfeasibleError
 from capacity.extract import extract_tables
+from capacity.improve import Layout, improve
 from capacity.index_sets import IndexSets, build_index_sets
 from capacity.lp_bound import Relaxation, solve_relaxation
 from capacity.model import BuiltModel, assemble_model, build_model
@@ -46,8 +47,10 @@ class SolveOptions(BaseModel):
         mip_start: start HiGHS from a constructive plan (`capacity.start`: greedy integer
             decisions, completed by HiGHS with the integers fixed); on models of
             `LARGE_MODEL_NONZEROS` to `RELAXATION_MAX_NONZEROS`, also solve the LP
-            relaxation by PDLP for a proven bound (`capacity.lp_bound`) and dive from its
-            solution to a plan (`capacity.dive`). Off: HiGHS's defaults, e.g. to compare.
+            relaxation by PDLP for a proven bound (`capacity.lp_bound`), dive from its
+            solution to a plan (`capacity.dive`) and improve the better plan a
+            neighbourhood at a time (`capacity.improve`). Off: HiGHS's defaults, e.g. to
+            compare.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -228,7 +231,9 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
                 start = solver.map_columns(start_columns(lm, greedy), built.pyomo_columns()
                                            if built.has_pyomo else [])
             seconds["start"] = time.perf_counter() - t0
-        run = optimise(solver, None, options, progress, start)
+        layout = Layout.of(lm, built.index_sets.ship_assign) \
+            if start is not None and solver.columns is None else None
+        run = optimise(solver, None, options, progress, start, layout)
     except Exception as err:  # HiGHS or the interface failed: report it, write nothing
         return Plan.without_solution(built.case.name, "error", options.model_dump(), seconds,
                                      messages=[f"{type(err).__name__}: {err}"], size=size)
@@ -369,7 +374,8 @@ _MODEL_STATUS: dict[highspy.HighsModelStatus, Status] = {
 def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
              options: SolveOptions,
              progress: Progress | None = None,
-             start: Sequence[tuple[int, float]] | None = None) -> Run:
+             start: Sequence[tuple[int, float]] | None = None,
+             layout: Layout | None = None) -> Run:
     """Run HiGHS in memory and map its outcome to a plan status. Solutions are not
     loaded (``Run.load`` does, into a compiled Pyomo model's variables).
 
@@ -388,6 +394,9 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
             `capacity.start`) for HiGHS to complete and start from (compiled models
             only); the completion
             counts in the time limit and on HiGHS's clock.
+        layout: where the model's integer columns lie by site and program (HiGHS holding
+            the engine's own matrices): on large models the plan is then improved a
+            neighbourhood at a time (`capacity.improve`) before HiGHS's branch and bound.
         progress is subscribed to the HiGHS instance: with a re-used `CompiledModel`,
         pass it on one call only.
 
@@ -420,10 +429,10 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
     notes: tuple[str, ...] = ()
     if large:  # a proven bound and a better plan from the LP relaxation, by PDLP
         assert started is not None
-        relaxed, dived, notes = _relax_and_dive(compiled, started, options, t1, branch, free,
-                                                progress)
+        relaxed, dived, notes = _relax_dive_search(compiled, started, options, t1, branch,
+                                                   free, progress, layout)
         if dived is not None:
-            started, own_plan = dived, "the plan dived from the LP relaxation"
+            started, own_plan = dived, "the plan from the LP relaxation (dive and search)"
     clock = time.perf_counter() - t1  # HiGHS's own clock restarts with the MIP run
     early_bound = None if relaxed is None else relaxed.bound
     early_gap = None if started is None else relative_gap(started[1], early_bound)
@@ -437,6 +446,13 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
                    f"bytes a nonzero), {free / 2**30:.0f} GiB are free", False, early_bound,
                    compiled.load_solution, transfer, clock, started[0], ran=False,
                    own_plan=own_plan, notes=notes)
+    left = options.time_limit_s - clock
+    if started is not None and not mip_has_time(compiled, left):
+        return Run(highs, "error", f"HiGHS's branch and bound was not started: {left:.0f} s "
+                   f"were left, and on {len(compiled.matrix[2]):,} nonzeros it takes about "
+                   f"{mip_startup_seconds(compiled):.0f} s before it can stop at a time limit",
+                   True, early_bound, compiled.load_solution, transfer, clock, started[0],
+                   ran=False, own_plan=own_plan, notes=notes)
     if large and relaxed is None:
         # a plan in hand and no bound: the root LP by interior point (with the
         # relaxation's bound, dual simplex: interior point gained 0.15% of bound at tier
@@ -471,18 +487,21 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
                None if started is None else started[0], own_plan=own_plan, notes=notes)
 
 
-def _relax_and_dive(compiled: CompiledModel, started: tuple[np.ndarray, float],
-                    options: SolveOptions, t1: float, branch: bool, free: int | None,
-                    progress: Progress | None,
-                    ) -> tuple[Relaxation | None, tuple[np.ndarray, float] | None,
-                               tuple[str, ...]]:
-    """The LP relaxation by PDLP (a proven bound, `capacity.lp_bound`) and a dive from its
-    solution (`capacity.dive`): the relaxation, the dive's plan where it is better than
-    ``started`` (it is then HiGHS's incumbent, else None), and notes for the plan's
-    messages where the relaxation was not solved (too large, too little memory ``free``
-    for PDLP's copy, or HiGHS failed). PDLP gets `RELAXATION_SHARE` of the time left (all
-    but what the dive may take where HiGHS's branch and bound will not run), the dive as
-    much again."""
+def _relax_dive_search(compiled: CompiledModel, started: tuple[np.ndarray, float],
+                       options: SolveOptions, t1: float, branch: bool, free: int | None,
+                       progress: Progress | None, layout: Layout | None,
+                       ) -> tuple[Relaxation | None, tuple[np.ndarray, float] | None,
+                                  tuple[str, ...]]:
+    """The LP relaxation by PDLP (a proven bound, `capacity.lp_bound`), a dive from its
+    solution (`capacity.dive`) and neighbourhoods of the better plan re-optimised
+    (`capacity.improve`, where ``layout`` is given): the relaxation, the plan where it is
+    better than ``started`` (it is then HiGHS's incumbent, else None), and notes for the
+    plan's messages where a step was skipped or failed (too large, too little memory
+    ``free`` for PDLP's copy, or HiGHS failed; the bound and plan in hand stand). Of the
+    time left, PDLP gets `RELAXATION_SHARE`, the dive up to `DIVE_SHARE`, and the search
+    `IMPROVE_SHARE` of what is left after them; where HiGHS's branch and bound will not
+    run (memory, or too little time left to start it: `mip_has_time`), they get the
+    `..._ALONE` shares instead."""
     nonzeros = len(compiled.matrix[2])
     need = RELAXATION_BYTES_PER_NONZERO * nonzeros
     if nonzeros > RELAXATION_MAX_NONZEROS:
@@ -493,23 +512,47 @@ def _relax_and_dive(compiled: CompiledModel, started: tuple[np.ndarray, float],
         return None, None, (f"the LP relaxation was skipped: PDLP would need about "
                             f"{need / 2**30:.0f} GiB ({RELAXATION_BYTES_PER_NONZERO} bytes "
                             f"a nonzero), {free / 2**30:.0f} GiB are free",)
-    left = options.time_limit_s - (time.perf_counter() - t1)
-    share = RELAXATION_SHARE if branch else 1 - RELAXATION_SHARE
-    try:
-        relaxed = solve_relaxation(compiled, share * left, options.threads)
-        if relaxed is None:
-            return None, None, ()
+
+    def left() -> float:
+        return options.time_limit_s - (time.perf_counter() - t1)
+
+    def report(plan: tuple[np.ndarray, float], bound: float) -> None:
         if progress is not None:
-            progress(time.perf_counter() - t1, started[1], relaxed.bound)
-        dived = dive(compiled, relaxed.x, RELAXATION_SHARE * left, plan=started[0])
+            progress(time.perf_counter() - t1, plan[1], bound)
+
+    try:
+        relaxed = solve_relaxation(
+            compiled, (RELAXATION_SHARE if branch else RELAXATION_SHARE_ALONE) * left(),
+            options.threads)
     except Exception as err:  # HiGHS failed (out of memory): the plan in hand stands
         return None, None, (f"the LP relaxation was skipped ({type(err).__name__}: {err})",)
-    if dived is None or dived[1] >= started[1]:
-        return relaxed, None, ()
-    compiled.set_incumbent(dived[0])
-    if progress is not None:
-        progress(time.perf_counter() - t1, dived[1], relaxed.bound)
-    return relaxed, dived, ()
+    if relaxed is None:
+        return None, None, ()
+    report(started, relaxed.bound)
+    plan = started
+    notes: tuple[str, ...] = ()
+    try:
+        dived = dive(compiled, relaxed.x, DIVE_SHARE * left(), plan=plan[0])
+        if dived is not None and dived[1] < plan[1]:
+            plan = dived
+            report(plan, relaxed.bound)
+        gap = relative_gap(plan[1], relaxed.bound)
+        if layout is not None and gap is not None and gap > options.mip_rel_gap:
+            # branch and bound runs after the search only with time enough to start
+            branching = branch and mip_has_time(compiled, (1 - IMPROVE_SHARE) * left())
+            search = improve(compiled, layout, plan,
+                             (IMPROVE_SHARE if branching else IMPROVE_SHARE_ALONE) * left(),
+                             options.seed)
+            plan = search.plan
+            if search.error is not None:
+                notes = (f"the search for a better plan stopped ({search.error})",)
+    except Exception as err:  # HiGHS failed in the dive: the bound and the plan stand
+        notes = (f"the dive from the LP relaxation failed ({type(err).__name__}: {err})",)
+    if plan is started:
+        return relaxed, None, notes
+    compiled.set_incumbent(plan[0])
+    report(plan, relaxed.bound)
+    return relaxed, plan, notes
 
 
 def _best_bound(a: float | None, b: float | None) -> float | None:
@@ -519,15 +562,25 @@ def _best_bound(a: float | None, b: float | None) -> float | None:
 
 # From this many nonzeros on, and with a completed start as incumbent, the engine solves
 # the LP relaxation by PDLP for a proven bound and dives from its solution to a plan
-# (`_relax_and_dive`); where that gives no bound, HiGHS solves the root LP by interior
+# (`_relax_dive_search`); where that gives no bound, HiGHS solves the root LP by interior
 # point (its other LPs stay simplex). At tier M (631 k) the root LP takes 54-63 s by
 # interior point against over 280 s by dual simplex, and PDLP's dual gives the same bound
 # in 20 s; at tier S (26 k) interior point doubled the time to a 1% gap, and OR-Library
 # capb-5000 (401 k) took 278 s to optimality instead of ~183 s (benchmarks/RESULTS.md).
 LARGE_MODEL_NONZEROS = 500_000
 
-# Share of the time left that PDLP may take for the bound, and the dive after it.
-RELAXATION_SHARE = 0.25
+# Shares of the time left (`_relax_dive_search`): PDLP's for the bound, the dive's after
+# it (at most; it takes 2-5 s at tier M), and the search's after both
+# (`capacity.improve`); HiGHS's branch and bound gets the rest. At tier M, in 60 s,
+# HiGHS's branch and bound finishes no root LP by dual simplex, while PDLP needs ~20 s
+# for the LP optimum, so PDLP and the search get the larger shares. Where branch and
+# bound will not run (memory), PDLP and the search share all of the time (`_ALONE`),
+# the search all but a margin for writing the plan.
+RELAXATION_SHARE = 0.4
+DIVE_SHARE = 0.25
+IMPROVE_SHARE = 0.5
+RELAXATION_SHARE_ALONE = 0.5
+IMPROVE_SHARE_ALONE = 0.95
 
 # Beyond this many nonzeros the relaxation is not solved. At tier XL (70.9 M) PDLP ran
 # 21 min of a 30-min limit for a bound 967% from the plan, at 21 GB, and the dive did not
@@ -544,6 +597,25 @@ MIP_BYTES_PER_NONZERO = 700
 # of the model and cuPDLP-C's arrays): ~140 measured at tier XL, 21.0 GB at its peak
 # against 11.0 GB after it (benchmarks/RESULTS.md).
 RELAXATION_BYTES_PER_NONZERO = 150
+
+
+# Seconds HiGHS's branch and bound takes per matrix nonzero before it first heeds its
+# time limit (presolve, then its first heuristics): tier L (5.82 M) 28 s, so that a
+# 20-s limit ended after 32 s; tier M (685 k) 2.8 s (benchmarks/RESULTS.md). It is
+# started only with twice that left, so that it also has time to work.
+MIP_STARTUP_SECONDS_PER_NONZERO = 5e-6
+
+
+def mip_startup_seconds(compiled: CompiledModel) -> float:
+    """Seconds HiGHS's branch and bound is expected to run on ``compiled``'s model before
+    it can stop at a time limit."""
+    return MIP_STARTUP_SECONDS_PER_NONZERO * len(compiled.matrix[2])
+
+
+def mip_has_time(compiled: CompiledModel, seconds_left: float) -> bool:
+    """Whether ``seconds_left`` is worth starting HiGHS's branch and bound for: twice
+    what it takes before it heeds a time limit."""
+    return seconds_left >= 2 * mip_startup_seconds(compiled)
 
 
 def mip_memory_estimate(compiled: CompiledModel) -> int:

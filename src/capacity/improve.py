@@ -1,0 +1,175 @@
+"""A better plan by re-optimising neighbourhoods: a program and a site it could move to.
+
+The dive (`capacity.dive`) rounds the whole LP relaxation at once, and a rounding made
+early is never revisited: on generated tier M its plans lose ~3% of the LP's served
+value, spread over every market and period. `improve` revisits them, a neighbourhood at
+a time (large neighbourhood search):
+
+1. pick a program p (seeded); the neighbourhood's sites are those p is assigned to now
+   and up to `SITES` more of the sites it could be assigned to;
+2. free every integer column of the neighbourhood: the sites' `Build` and `Open`, every
+   `Assign` of the programs assigned to one of them (they may move anywhere), and the
+   `Assign` at them of programs assigned nowhere; fix every other integer, and the
+   shipments of every other program with `Assign` columns, at the plan's values (their
+   LP would otherwise hold most of the model: fixing them made neighbourhoods ~3× as
+   fast on tier M and the search better for it);
+3. reduce the model (`capacity.compiled.reduce_fixed`: the shipments of programs fixed
+   away from a site go) and solve its LP relaxation by simplex. If the LP is no better
+   than the plan, no plan in the neighbourhood is: next neighbourhood;
+4. else dive from that LP (`capacity.dive`, the plan as its fallback) and keep the result
+   if it is better.
+
+Every plan kept is complete and meets every row (it is the last LP of a dive with every
+integer fixed), so the search can stop at any time, or on an error, with the best plan
+so far. On generated tier M it takes the dive's plan from −41,891 to −42,197 MUSD in
+30 s and to −42,305 in 120 s, against the LP bound −43,243 (benchmarks/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from capacity.compiled import CompiledModel, reduce_fixed
+from capacity.dive import dive
+from capacity.model.linear import LinearModel
+
+_log = logging.getLogger(__name__)
+
+# Sites added to a neighbourhood besides the chosen program's own. Tier M, 30 s from the
+# dive's plan (−41,891): 1 site −42,219 / −42,192 (seeds 1, 2), 2 sites −42,177 / −42,200,
+# 5 sites −42,121, 8 sites −41,913 (seed 0): small neighbourhoods, many more of them.
+SITES = 1
+
+# A plan is kept when it improves the objective by more than this (relative).
+IMPROVEMENT = 1e-9
+
+# The search stops after this many neighbourhoods in a row without a better plan (or as
+# many as there are programs, if more): each program's has then been drawn about once.
+STALL = 10
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The columns of a model by site and program: what a neighbourhood frees and fixes."""
+
+    site_columns: list[np.ndarray]  # each site's Build and Open columns
+    assign: np.ndarray  # the Assign columns
+    assign_site: np.ndarray  # each Assign column's site (index into site_columns)
+    assign_program: np.ndarray  # each Assign column's program (0..n_programs-1)
+    n_programs: int
+    ship: np.ndarray  # the Ship columns of programs with Assign columns
+    ship_program: np.ndarray  # their programs
+
+    @classmethod
+    def of(cls, lm: LinearModel, ship_assign: np.ndarray) -> Layout:
+        """The layout of the engine's model (its columns in `LinearModel` order), with
+        each shipment's Assign column (−1: none; `IndexSets.ship_assign`)."""
+        sites: dict[str, list[int]] = {}
+        for name in ("Build", "Open"):
+            columns = lm.variables[name]
+            for i, key in enumerate(columns.keys):
+                sites.setdefault(str(key[0]), []).append(columns.start + i)
+        assign = lm.variables["Assign"]
+        for key in assign.keys:
+            sites.setdefault(str(key[1]), [])
+        site_of = {s: i for i, s in enumerate(sites)}
+        program_of: dict[str, int] = {}
+        for key in assign.keys:
+            program_of.setdefault(str(key[0]), len(program_of))
+        assign_program = np.array([program_of[str(k[0])] for k in assign.keys], dtype=np.int64)
+        linked = np.flatnonzero(ship_assign >= 0)
+        return cls([np.array(c, dtype=np.int64) for c in sites.values()],
+                   assign.start + np.arange(len(assign.keys), dtype=np.int64),
+                   np.array([site_of[str(k[1])] for k in assign.keys], dtype=np.int64),
+                   assign_program, len(program_of), lm.variables["Ship"].start + linked,
+                   assign_program[ship_assign[linked]])
+
+    def neighbourhood(self, x: np.ndarray, rng: np.random.Generator,
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """One neighbourhood of plan ``x`` (see the module): the integer columns it frees,
+        and the shipment columns it fixes at ``x`` (those of the programs that stay)."""
+        assigned = x[self.assign] > 0.5
+        program = int(rng.integers(self.n_programs))
+        own = self.assign_program == program
+        current = np.unique(self.assign_site[own & assigned])
+        others = np.setdiff1d(self.assign_site[own], current)
+        extra = rng.choice(others, size=min(SITES, len(others)), replace=False)
+        sites = np.union1d(current, extra)
+        at_sites = np.isin(self.assign_site, sites)
+        movers = np.unique(self.assign_program[at_sites & assigned])
+        placed = np.bincount(self.assign_program[assigned], minlength=self.n_programs) > 0
+        opening = at_sites & ~placed[self.assign_program]
+        free = np.isin(self.assign_program, movers) | opening
+        moving = np.union1d(movers, self.assign_program[opening])
+        return (np.concatenate([*(self.site_columns[s] for s in sites), self.assign[free]]),
+                self.ship[~np.isin(self.ship_program, moving)])
+
+
+@dataclass(frozen=True)
+class Search:
+    """What `improve` found: the best plan (a value per column, and its objective), the
+    neighbourhoods tried and how many gave a better plan, and the error that stopped the
+    search early (HiGHS failing, e.g. out of memory), if any."""
+
+    plan: tuple[np.ndarray, float]
+    tried: int
+    kept: int
+    error: str | None = None
+
+
+def improve(compiled: CompiledModel, layout: Layout, plan: tuple[np.ndarray, float],
+            time_limit_s: float, seed: int = 0) -> Search:
+    """The best plan found re-optimising neighbourhoods of ``plan`` (a value per column of
+    ``compiled``, and its objective) within ``time_limit_s``, or until `STALL` (or as many
+    as there are programs) neighbourhoods in a row gave nothing better; ``plan`` itself
+    where nothing better is found. An error in a neighbourhood ends the search with the
+    best plan so far."""
+    deadline = time.perf_counter() + time_limit_s
+    rng = np.random.default_rng(seed)
+    x, best = plan
+    integer = compiled.integer
+    tried = kept = since = 0
+    while layout.n_programs and time.perf_counter() < deadline \
+            and since < max(STALL, layout.n_programs):
+        tried += 1
+        since += 1
+        try:
+            better = _search(compiled, layout.neighbourhood(x, rng), x, best, integer,
+                             deadline)
+        except Exception as err:  # HiGHS failed: the best plan so far stands
+            return Search((x, best), tried, kept, f"{type(err).__name__}: {err}")
+        if better is not None:
+            (x, best), kept, since = better, kept + 1, 0
+            _log.debug("improve: neighbourhood %d: %.6g", tried, best)
+    return Search((x, best), tried, kept)
+
+
+def _search(compiled: CompiledModel, neighbourhood: tuple[np.ndarray, np.ndarray],
+            x: np.ndarray, best: float, integer: np.ndarray, deadline: float,
+            ) -> tuple[np.ndarray, float] | None:
+    """A plan better than ``x`` (objective ``best``) in one neighbourhood (the integer
+    columns it frees, the shipment columns it fixes), or None."""
+    free, staying = neighbourhood
+    fixed = integer.copy()
+    fixed[free] = False
+    lower, upper = compiled.col_lower.copy(), compiled.col_upper.copy()
+    lower[fixed] = upper[fixed] = np.round(x[fixed])
+    lower[staying] = upper[staying] = x[staying]
+    reduced = reduce_fixed(compiled, lower, upper)
+    if reduced is None:  # cannot happen for a feasible plan; skip rather than fail
+        return None
+    sub, columns, x_new = reduced
+    if not sub.solve_lp(deadline - time.perf_counter()):
+        return None
+    if sub.highs.getInfo().objective_function_value >= best - IMPROVEMENT * abs(best):
+        return None  # no plan in this neighbourhood beats the one in hand
+    dived = dive(sub, sub.solution(), deadline - time.perf_counter(), plan=x[columns])
+    if dived is None or dived[1] >= best - IMPROVEMENT * abs(best):
+        return None
+    x_new[columns] = dived[0]
+    x_new = np.clip(x_new, compiled.col_lower, compiled.col_upper)
+    return x_new, float(compiled.col_cost @ x_new) + compiled.offset
