@@ -286,7 +286,8 @@ def test_branch_and_bound_not_started_without_time_to_start(
         monkeypatch: pytest.MonkeyPatch) -> None:
     # HiGHS's start-up patched to 1,000 s a nonzero: with 120 s it could not heed the time
     # limit, so it is not started; the completed start (17, the optimum here) is the plan,
-    # feasible and not proven optimal, and the message says why.
+    # feasible and not proven optimal, the message says why, and there are no HiGHS work
+    # counters to report.
     solve_module = importlib.import_module("capacity.solve")
     monkeypatch.setattr(solve_module, "MIP_STARTUP_SECONDS_PER_NONZERO", 1000.0)
     case = tiny("candidate_site")
@@ -296,4 +297,5 @@ def test_branch_and_bound_not_started_without_time_to_start(
                                        "left, and on ")
     assert plan.messages[0].endswith("the completed constructive start is returned, "
                                      "feasible, not proven optimal (no bound)")
+    assert plan.counters == {}
     assert_checked(case, plan)

@@ -128,6 +128,7 @@ def render(rows: list[dict[str, Any]]) -> str:
             f"{f(r.get('index_build_transfer_over_mps_read'), 1)}× | "
             f"{f(s['first_feasible'])} | {f(s.get('first_plan_end_to_end'))} | "
             f"{f(s['gap_1pct'])} | {f(s['solve'])} | "
-            f"{f(s['extract'])} | {r['peak_memory_mib']:,.0f} | {r['counters'].get('mip_nodes')} "
-            f"| {r['counters'].get('simplex_iterations')} |")
+            f"{f(s['extract'])} | {r['peak_memory_mib']:,.0f} | "
+            f"{r['counters'].get('mip_nodes', '—')} "
+            f"| {r['counters'].get('simplex_iterations', '—')} |")
     return "\n".join(lines)

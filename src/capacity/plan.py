@@ -42,7 +42,8 @@ class Plan:
             ``extract``.
         size: ``variables``, ``binary``, ``integer``, ``continuous``, ``constraints``,
             ``nonzeros``.
-        counters: HiGHS work counters (``mip_nodes``, ``simplex_iterations``).
+        counters: HiGHS work counters (``mip_nodes``, ``simplex_iterations``); empty
+            where HiGHS's branch and bound was not run.
         options: the solve options used.
         messages: what the user should know (why infeasible, limit reached, ...).
         tables: the plan tables by name (empty when there is no plan); also available as

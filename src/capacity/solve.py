@@ -244,8 +244,9 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
     size["nonzeros"] = int(highs.getNumNz())
     numerics = solver.coefficient_ranges()
     warnings = numerics_warnings(numerics)
+    # none where HiGHS's branch and bound was not run (its info then reads −1)
     counters = {"mip_nodes": int(info.mip_node_count),
-                "simplex_iterations": int(info.simplex_iteration_count)}
+                "simplex_iterations": int(info.simplex_iteration_count)} if run.ran else {}
     feasible = status in ("optimal", "time_limit_feasible")
     # HiGHS ended without a plan of its own and without a verdict (out of memory, or a
     # time limit that lost the incumbent): the completed start stands
