@@ -23,6 +23,7 @@ from capacity.generate import generate_case
 from capacity.improve import Layout, improve
 from capacity.lp_bound import solve_relaxation
 from capacity.model import build_model
+from capacity.solve import relative_gap
 from capacity.start import constructive_start, start_columns
 
 
@@ -60,14 +61,12 @@ def main() -> None:
         better = min((p for p in (dived, started) if p is not None), key=lambda p: p[1],
                      default=None)
         search = None if better is None else improve(compiled, layout, better, args.search)
-        searched = None if search is None else search.plan
-        tried, kept = (0, 0) if search is None else (search.tried, search.kept)
-        result = "none" if searched is None else f"{searched[1]:,.1f}"
-        gap = "—" if searched is None else \
-            f"{(searched[1] - relaxed.bound) / abs(searched[1]):.2%}"
+        searched = "— | none | —" if search is None else (
+            f"{search.tried} ({search.kept}) | {search.plan[1]:,.1f} | "
+            f"{relative_gap(search.plan[1], relaxed.bound):.2%}")
         print(f"| {limit:g} | {relaxed.seconds:.1f} | {relaxed.iterations:,} | "
               f"{relaxed.converged} | {relaxed.bound:,.1f} | {dive_seconds:.1f} | {plan} | "
-              f"{args.search:g} | {tried} ({kept}) | {result} | {gap} |", flush=True)
+              f"{args.search:g} | {searched} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -127,10 +127,10 @@ class CompiledModel:
         StaleFlagManager.mark_all_as_stale(delayed=True)
 
 
-def _pass(cost: np.ndarray, offset: float, lower: np.ndarray, upper: np.ndarray,
-          integer: np.ndarray, csr: tuple[np.ndarray, np.ndarray, np.ndarray],
-          row_lower: np.ndarray, row_upper: np.ndarray,
-          columns: Sequence[pyo.Var] | None = None) -> CompiledModel:
+def pass_arrays(cost: np.ndarray, offset: float, lower: np.ndarray, upper: np.ndarray,
+                integer: np.ndarray, csr: tuple[np.ndarray, np.ndarray, np.ndarray],
+                row_lower: np.ndarray, row_upper: np.ndarray,
+                columns: Sequence[pyo.Var] | None = None) -> CompiledModel:
     """A new HiGHS instance holding min cost·x + offset subject to
     row_lower ≤ A x ≤ row_upper, lower ≤ x ≤ upper, x_j integer where integer[j]; A row-wise.
     Output is off: the caller sets options."""
@@ -156,8 +156,8 @@ def pass_linear(lm: LinearModel) -> CompiledModel:
     """Hand the engine's own matrices to a new HiGHS instance (columns in ``lm``'s order)."""
     lower, upper = lm.bounds()
     row_lower, row_upper = lm.row_bounds()
-    return _pass(lm.objective.cost, lm.objective.constant, lower, upper, lm.integer_columns(),
-                 lm.matrix(), row_lower, row_upper)
+    return pass_arrays(lm.objective.cost, lm.objective.constant, lower, upper,
+                       lm.integer_columns(), lm.matrix(), row_lower, row_upper)
 
 
 def compile_to_highs(m: pyo.ConcreteModel) -> CompiledModel:
@@ -183,8 +183,9 @@ def compile_to_highs(m: pyo.ConcreteModel) -> CompiledModel:
     lower = np.fromiter((-np.inf if v.lb is None else v.lb for v in cols), float, n_cols)
     upper = np.fromiter((np.inf if v.ub is None else v.ub for v in cols), float, n_cols)
     integer = np.fromiter((v.is_integer() for v in cols), bool, n_cols)
-    return _pass(cost, offset, lower, upper, integer, (a.indptr, a.indices, a.data),
-                 np.where(sense == 1, -np.inf, rhs), np.where(sense == -1, np.inf, rhs), cols)
+    return pass_arrays(cost, offset, lower, upper, integer, (a.indptr, a.indices, a.data),
+                       np.where(sense == 1, -np.inf, rhs), np.where(sense == -1, np.inf, rhs),
+                       cols)
 
 
 def complete_start(compiled: CompiledModel, start: Sequence[tuple[int, float]],
@@ -269,8 +270,9 @@ def reduce_fixed(compiled: CompiledModel, lower: np.ndarray, upper: np.ndarray,
     rows = np.flatnonzero(has_free)
     part = a[rows][:, free].tocsr()
     part.sort_indices()
-    sub = _pass(compiled.col_cost[free], float(compiled.col_cost @ x) + compiled.offset,
-                lower[free], upper[free], compiled.integer[free],
-                (part.indptr, part.indices, part.data), compiled.row_lower[rows]
-                - activity[rows], compiled.row_upper[rows] - activity[rows])
+    sub = pass_arrays(compiled.col_cost[free], float(compiled.col_cost @ x) + compiled.offset,
+                      lower[free], upper[free], compiled.integer[free],
+                      (part.indptr, part.indices, part.data),
+                      compiled.row_lower[rows] - activity[rows],
+                      compiled.row_upper[rows] - activity[rows])
     return sub, free, x

@@ -131,15 +131,13 @@ def improve(compiled: CompiledModel, layout: Layout, plan: tuple[np.ndarray, flo
     deadline = time.perf_counter() + time_limit_s
     rng = np.random.default_rng(seed)
     x, best = plan
-    integer = compiled.integer
     tried = kept = since = 0
     while layout.n_programs and time.perf_counter() < deadline \
             and since < max(STALL, layout.n_programs):
         tried += 1
         since += 1
         try:
-            better = _search(compiled, layout.neighbourhood(x, rng), x, best, integer,
-                             deadline)
+            better = _search(compiled, layout.neighbourhood(x, rng), x, best, deadline)
         except Exception as err:  # HiGHS failed: the best plan so far stands
             return Search((x, best), tried, kept, f"{type(err).__name__}: {err}")
         if better is not None:
@@ -149,12 +147,11 @@ def improve(compiled: CompiledModel, layout: Layout, plan: tuple[np.ndarray, flo
 
 
 def _search(compiled: CompiledModel, neighbourhood: tuple[np.ndarray, np.ndarray],
-            x: np.ndarray, best: float, integer: np.ndarray, deadline: float,
-            ) -> tuple[np.ndarray, float] | None:
+            x: np.ndarray, best: float, deadline: float) -> tuple[np.ndarray, float] | None:
     """A plan better than ``x`` (objective ``best``) in one neighbourhood (the integer
     columns it frees, the shipment columns it fixes), or None."""
     free, staying = neighbourhood
-    fixed = integer.copy()
+    fixed = compiled.integer.copy()
     fixed[free] = False
     lower, upper = compiled.col_lower.copy(), compiled.col_upper.copy()
     lower[fixed] = upper[fixed] = np.round(x[fixed])

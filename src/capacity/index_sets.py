@@ -140,6 +140,7 @@ class IndexSets:
     finance_saving: dict[tuple[str, str, str, str, int], float]
     existing_fixed_cost: float
     production_bound: np.ndarray  # U[p,s,t], aligned with ``production_rows``
+    production_assign: np.ndarray  # each production row's Assign column (position in assign)
     ship_production_row: np.ndarray  # each SHIP key's position in production_rows, or −1
     ship_assign: np.ndarray  # each SHIP key's Assign column (position in ``assign``), or −1
     suite_existing: dict[Suite, float]
@@ -313,18 +314,19 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
     capacity_rows = ships.capacity_rows
     pair_of = {a: i for i, a in enumerate(assign)}
     # each (p,s,t)'s Assign column, then each shipment's (−1: its program has none)
-    production_assign = np.fromiter((pair_of.get(r[:2], -1) for r in ships.production),
-                                    dtype=np.int64, count=len(ships.production))
-    ship_assign = production_assign[ships.production_of]
+    assign_of = np.fromiter((pair_of.get(r[:2], -1) for r in ships.production),
+                            dtype=np.int64, count=len(ships.production))
+    ship_assign = assign_of[ships.production_of]
     # production_requires_assignment only where the suite's capacity caps production below
     # the demand the shipments can reach (U < Σ_m V); elsewhere it is the sum of the
     # shipments' ship_requires_assignment rows
     reachable = np.bincount(ships.production_of, weights=ships.bound,
                             minlength=len(ships.production))
-    kept = (production_assign >= 0) \
+    kept = (assign_of >= 0) \
         & (ships.production_bound < reachable - 1e-9 * np.maximum(1.0, reachable))
     production_rows = [r for r, keep in zip(ships.production, kept, strict=True) if keep]
     production_bound = ships.production_bound[kept]
+    production_assign = assign_of[kept]
     # each shipment's row of production_requires_assignment (−1: none)
     renumbered = np.cumsum(kept) - 1
     ship_production_row = np.where(kept[ships.production_of],
@@ -368,7 +370,7 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
         committed=dict(committed), build_cost=build_cost, open_cost=open_cost,
         open_cost_parts=open_parts, assign_cost=assign_cost, finance_saving=finance_saving,
         existing_fixed_cost=existing_fixed_cost(case), production_bound=production_bound,
-        ship_bound=ships.bound, ship_slots=ships.slots,
+        production_assign=production_assign, ship_bound=ships.bound, ship_slots=ships.slots,
         ship_production_row=ship_production_row, ship_assign=ship_assign, elastic=elastic,
         barred_ship=barred_ship,
         build_upper=build_upper,

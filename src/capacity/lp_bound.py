@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import highspy
 import numpy as np
 
-from capacity.compiled import CompiledModel, _pass
+from capacity.compiled import CompiledModel, pass_arrays
 
 # HiGHS's cuPDLP-C. Its newer HiPDLP met the tolerance below sooner on tier M (19 s
 # against 34 s), but where the time limit stops it first its dual is far weaker (tier L,
@@ -141,9 +141,9 @@ def solve_relaxation(compiled: CompiledModel, time_limit_s: float,
     None where PDLP gives no dual (an error, or no time to start)."""
     t0 = time.perf_counter()
     bounds = implied_bounds(compiled)
-    lp = _pass(compiled.col_cost, compiled.offset, compiled.col_lower, compiled.col_upper,
-               np.zeros(len(compiled.col_cost), dtype=bool), compiled.matrix,
-               compiled.row_lower, compiled.row_upper)
+    lp = pass_arrays(compiled.col_cost, compiled.offset, compiled.col_lower,
+                     compiled.col_upper, np.zeros(len(compiled.col_cost), dtype=bool),
+                     compiled.matrix, compiled.row_lower, compiled.row_upper)
     highs = lp.highs
     for name, value in (("solver", PDLP_SOLVER), ("presolve", "off"), ("threads", threads),
                         ("pdlp_optimality_tolerance", PDLP_TOLERANCE),

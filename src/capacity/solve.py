@@ -231,7 +231,8 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
                 start = solver.map_columns(start_columns(lm, greedy), built.pyomo_columns()
                                            if built.has_pyomo else [])
             seconds["start"] = time.perf_counter() - t0
-        layout = Layout.of(lm, built.index_sets.ship_assign) \
+        # made only where the search runs (large models), not on every small solve
+        layout = (lambda: Layout.of(lm, built.index_sets.ship_assign)) \
             if start is not None and solver.columns is None else None
         run = optimise(solver, None, options, progress, start, layout)
     except Exception as err:  # HiGHS or the interface failed: report it, write nothing
@@ -376,7 +377,7 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
              options: SolveOptions,
              progress: Progress | None = None,
              start: Sequence[tuple[int, float]] | None = None,
-             layout: Layout | None = None) -> Run:
+             layout: Callable[[], Layout] | None = None) -> Run:
     """Run HiGHS in memory and map its outcome to a plan status. Solutions are not
     loaded (``Run.load`` does, into a compiled Pyomo model's variables).
 
@@ -395,9 +396,10 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
             `capacity.start`) for HiGHS to complete and start from (compiled models
             only); the completion
             counts in the time limit and on HiGHS's clock.
-        layout: where the model's integer columns lie by site and program (HiGHS holding
-            the engine's own matrices): on large models the plan is then improved a
-            neighbourhood at a time (`capacity.improve`) before HiGHS's branch and bound.
+        layout: makes where the model's integer columns lie by site and program (HiGHS
+            holding the engine's own matrices): on large models the plan is then improved
+            a neighbourhood at a time (`capacity.improve`) before HiGHS's branch and
+            bound.
         progress is subscribed to the HiGHS instance: with a re-used `CompiledModel`,
         pass it on one call only.
 
@@ -490,7 +492,7 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
 
 def _relax_dive_search(compiled: CompiledModel, started: tuple[np.ndarray, float],
                        options: SolveOptions, t1: float, branch: bool, free: int | None,
-                       progress: Progress | None, layout: Layout | None,
+                       progress: Progress | None, layout: Callable[[], Layout] | None,
                        ) -> tuple[Relaxation | None, tuple[np.ndarray, float] | None,
                                   tuple[str, ...]]:
     """The LP relaxation by PDLP (a proven bound, `capacity.lp_bound`), a dive from its
@@ -541,7 +543,7 @@ def _relax_dive_search(compiled: CompiledModel, started: tuple[np.ndarray, float
         if layout is not None and gap is not None and gap > options.mip_rel_gap:
             # branch and bound runs after the search only with time enough to start
             branching = branch and mip_has_time(compiled, (1 - IMPROVE_SHARE) * left())
-            search = improve(compiled, layout, plan,
+            search = improve(compiled, layout(), plan,
                              (IMPROVE_SHARE if branching else IMPROVE_SHARE_ALONE) * left(),
                              options.seed)
             plan = search.plan

@@ -186,8 +186,7 @@ def add_ship_requires_assignment(lm: LinearModel, ix: IndexSets) -> None:
     is what integer plans need, but its LP relaxation lets a program with max_sites 1
     be half-assigned to two sites and ship all of each market's demand from the better
     one; per market, half an assignment carries at most half the demand. On generated
-    tier M this raised the LP bound by 0.45% and the dive's plan by 0.7%
-    (benchmarks/RESULTS.md).
+    tier M this raised the LP bound by 0.45% (benchmarks/RESULTS.md).
     """
     linked = np.flatnonzero(ix.ship_assign >= 0)
     keys = lm.add_set("SHIP_ASSIGN_PSMT", [ix.ship[i] for i in linked.tolist()], 4)
@@ -209,13 +208,10 @@ def add_production_requires_assignment(lm: LinearModel, ix: IndexSets) -> None:
     """
     rows = lm.add_set("PRODUCTION_PST", ix.production_rows, 3)
     made = np.flatnonzero(ix.ship_production_row >= 0)  # shipments with a row here
-    assign = {a: i for i, a in enumerate(ix.assign)}
     lm.add_rows_from_arrays("production_requires_assignment", "PRODUCTION_PST", "<=",
                             np.zeros(len(rows)), [
         ("Ship", ix.ship_production_row[made], made, 1.0),
-        ("Assign", np.arange(len(rows)), np.fromiter(
-            (assign[pst[:2]] for pst in rows), dtype=np.int64, count=len(rows)),
-         -ix.production_bound)])
+        ("Assign", np.arange(len(rows)), ix.production_assign, -ix.production_bound)])
 
 
 def add_program_site_limit(lm: LinearModel, ix: IndexSets) -> None:
