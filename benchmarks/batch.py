@@ -17,6 +17,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from capacity.batch import run_batch
 
@@ -48,7 +49,8 @@ def main() -> None:
     parser.add_argument("--tariffs", type=int, default=8)
     args = parser.parse_args()
     counts = sorted({int(w) for w in args.workers.split(",")})
-    rows, objectives = [], {}
+    rows: list[dict[str, Any]] = []
+    objectives: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         path = scenario_file(Path(tmp), args.tariffs)
         for workers in counts:

@@ -71,7 +71,7 @@ def read_gap(path: Path, instance: int) -> GAP:
 # -- highspy ----------------------------------------------------------------------------
 
 def _highs(time_limit: float) -> highspy.Highs:
-    h = highspy.Highs()
+    h = highspy.Highs()  # type: ignore[no-untyped-call]
     for key, value in {"output_flag": False, "time_limit": float(time_limit), "threads": 1,
                        "random_seed": 0, "mip_rel_gap": 1e-6}.items():
         h.setOptionValue(key, value)

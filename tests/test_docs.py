@@ -35,7 +35,7 @@ def test_docstring_examples(module: str) -> None:
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("tool", [["ruff", "check", "src", "tests"], ["mypy"]])
+@pytest.mark.parametrize("tool", [["ruff", "check", "src", "tests", "benchmarks"], ["mypy"]])
 def test_lint_and_types(tool: list[str]) -> None:
     if importlib.util.find_spec(tool[0]) is None and os.environ.get("CI") != "true":
         pytest.skip(f"{tool[0]} not installed (pip install -e '.[test]')")
