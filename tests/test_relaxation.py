@@ -4,7 +4,10 @@ models of a few columns, then on the tiny cases through `capacity.solve`."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import threading
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,8 +16,8 @@ import capacity
 from capacity import Plan
 from capacity.compiled import CompiledModel, complete_start, pass_linear
 from capacity.dive import dive
-from capacity.improve import STALL, Layout, improve
-from capacity.lp_bound import dual_bound, implied_bounds, solve_relaxation
+from capacity.improve import STALL, Layout, Search, improve
+from capacity.lp_bound import Relaxation, dual_bound, implied_bounds, solve_relaxation
 from capacity.model import build_model
 from capacity.model.linear import LinearModel
 
@@ -47,20 +50,32 @@ def test_implied_bounds_by_hand() -> None:
     assert upper == pytest.approx([4.0, 4.0, 5.0], rel=1e-8)
 
 
-def test_dual_bound_by_hand() -> None:
-    # With y = (y_total, 0): reduced costs d_X = −1 − y_total, d_Z = 0, and the bound is
-    # 4·y_total + 4·min(0, d_Xa) + 4·min(0, d_Xb).
+def test_dual_bound_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
+    # With y = (y_total, 0): reduced costs d_X = −1 − y_total, d_Z = 0, and the Lagrangian
+    # is 4·y_total + 4·min(0, d_Xa) + 4·min(0, d_Xb) (implied bounds X ≤ 4).
     compiled = two_columns()
     bounds = implied_bounds(compiled)
     # the optimal dual y = −1: d = 0, bound 4·(−1) = −4, the LP optimum
     assert dual_bound(compiled, np.array([-1.0, 0.0]), bounds) == pytest.approx(-4.0)
-    # a poor dual y = −0.5: −2 + 4·(−0.5) + 4·(−0.5) = −6, still below the optimum
+    # Without repairs: a poor dual y = −0.5 gives −2 + 4·(−0.5) + 4·(−0.5) = −6, still
+    # below the optimum; a wrong-signed dual (a ≤ row's must be ≤ 0) counts as 0:
+    # 4·(−1) + 4·(−1) = −8; without the implied bounds, X's negative reduced cost meets
+    # X ≤ ∞: no bound.
+    lp_bound = importlib.import_module("capacity.lp_bound")
+    monkeypatch.setattr(lp_bound, "REPAIRS", 0)
     assert dual_bound(compiled, np.array([-0.5, 0.0]), bounds) == pytest.approx(-6.0)
-    # a wrong-signed dual (a ≤ row's must be ≤ 0) counts as 0: 4·(−1) + 4·(−1) = −8
     assert dual_bound(compiled, np.array([1.0, 0.0]), bounds) == pytest.approx(-8.0)
-    # without the implied bounds, X's negative reduced cost meets X ≤ ∞: no bound
     assert dual_bound(compiled, np.array([-0.5, 0.0]),
                       (compiled.col_lower, compiled.col_upper)) == -np.inf
+    # With repairs: X_a and X_b (no upper bound of their own) have d = −0.5 and are
+    # limited from above only by `total` (1·X ≤ 4; `follow` bounds X_a from below), so
+    # y_total moves by d/1 = −0.5 to −1: d = 0 and the bound is the optimum −4, also
+    # from the wrong-signed dual (0 after the sign rule, d = −1, moved by −1) and
+    # without the implied bounds (d = 0 meets no bound).
+    monkeypatch.setattr(lp_bound, "REPAIRS", 5)
+    for dual, column_bounds in (([-0.5, 0.0], bounds), ([1.0, 0.0], bounds),
+                                ([-0.5, 0.0], (compiled.col_lower, compiled.col_upper))):
+        assert dual_bound(compiled, np.array(dual), column_bounds) == pytest.approx(-4.0)
 
 
 def one_demand(cap_a: bool) -> CompiledModel:
@@ -90,17 +105,20 @@ def test_dive_rounds_the_lp_solution_by_hand() -> None:
     assert done[0].tolist() == [1.0, 0.0, 1.0, 0.0] and done[1] == pytest.approx(11.0)
 
 
+@pytest.mark.parametrize("own", [False, True])
 @pytest.mark.parametrize("plan", [None, [0.0, 1.0, 0.0, 1.0]])
-def test_dive_tries_a_single_column_the_other_way_by_hand(plan: list[float] | None) -> None:
+def test_dive_tries_a_single_column_the_other_way_by_hand(plan: list[float] | None,
+                                                         own: bool) -> None:
     # With Y_a ≤ 0.5 the same LP solution (cost 6) rounds Y_a up to 1, which the row
     # breaks; rounded down, with Y_b fixed at its LP value 0, no site is open. So Y_b is
     # left free (without a plan; with the plan (Y_b = 1), because the plan disagrees with
     # the LP there) and Y_a is tried both ways again: Y_a = 0 forces X_a = 0, so X_b = 1
     # and the LP opens b by half (Y_b = 0.5, cost 5 + 2 = 7); the next round opens b:
-    # 10 + 2 = 12.
+    # 10 + 2 = 12. The same where the dive may fix the model's columns in place (``own``):
+    # each failed rounding's bounds are then restored before the next is tried.
     compiled = one_demand(cap_a=True)
     done = dive(compiled, np.array([0.5, 0.0, 1.0, 0.0]), time_limit_s=60,
-                plan=None if plan is None else np.array(plan))
+                plan=None if plan is None else np.array(plan), own=own)
     assert done is not None
     assert done[0].tolist() == [0.0, 1.0, 0.0, 1.0] and done[1] == pytest.approx(12.0)
 
@@ -299,3 +317,62 @@ def test_branch_and_bound_not_started_without_time_to_start(
                                      "feasible, not proven optimal (no bound)")
     assert plan.counters == {}
     assert_checked(case, plan)
+
+
+def test_branch_and_bound_not_started_where_pdlp_did_not_converge(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # PDLP's relaxation reported as stopped by its time limit (its bound and solution are
+    # the real ones): HiGHS's root LP would take longer still, so its branch and bound is
+    # not started; the engine's plan (17) comes with the relaxation's bound and says why.
+    solve_module = importlib.import_module("capacity.solve")
+    monkeypatch.setattr(solve_module, "LARGE_MODEL_NONZEROS", 0)
+    real = solve_module.solve_relaxation
+
+    def unconverged(*args: object, **kwargs: object) -> Relaxation | None:
+        relaxed = real(*args, **kwargs)
+        return None if relaxed is None else dataclasses.replace(relaxed, converged=False)
+
+    monkeypatch.setattr(solve_module, "solve_relaxation", unconverged)
+    case = tiny("candidate_site")
+    plan = capacity.solve(case, TEST_OPTIONS)
+    assert plan.status == "time_limit_feasible" and plan.objective == pytest.approx(17.0)
+    assert plan.bound is not None and plan.bound <= 17.0 + 1e-6
+    assert plan.messages[0].startswith("HiGHS's branch and bound was not started: PDLP did "
+                                       "not solve the LP relaxation")
+    assert plan.counters == {}
+    assert_checked(case, plan)
+
+
+def test_relaxation_runs_beside_the_search_with_two_threads(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # threads=2 on the large-model path (forced onto a tiny case): PDLP runs in a thread
+    # of its own while the search, in the caller's thread, improves the completed start
+    # until PDLP is done (it is given a stop); then the search goes on from the best plan.
+    # The real PDLP and search run; the wrappers only note where. The optimum 17 holds.
+    solve_module = importlib.import_module("capacity.solve")
+    monkeypatch.setattr(solve_module, "LARGE_MODEL_NONZEROS", 0)
+    monkeypatch.setattr(solve_module, "IMPROVE_SHARE_ALONE", 0.01)  # the second search short
+    calls: list[tuple[str, int, bool]] = []
+    real_relaxation, real_improve = solve_module.solve_relaxation, solve_module.improve
+
+    def relaxation(*args: Any, **kwargs: Any) -> Relaxation | None:
+        calls.append(("relaxation", threading.get_ident(), False))
+        return real_relaxation(*args, **kwargs)
+
+    def search(*args: Any, **kwargs: Any) -> Search:
+        stop = args[5] if len(args) > 5 else kwargs.get("stop")
+        calls.append(("search", threading.get_ident(), stop is not None))
+        return real_improve(*args, **kwargs)
+
+    monkeypatch.setattr(solve_module, "solve_relaxation", relaxation)
+    monkeypatch.setattr(solve_module, "improve", search)
+    case = tiny("candidate_site")
+    plan = capacity.solve(case, TEST_OPTIONS.model_copy(update={"threads": 2}))
+    assert plan.objective == pytest.approx(17.0)
+    assert_checked(case, plan)
+    here = threading.get_ident()
+    relaxations = [ident for name, ident, _ in calls if name == "relaxation"]
+    assert len(relaxations) == 1 and relaxations[0] != here
+    searches = [(ident, stop) for name, ident, stop in calls if name == "search"]
+    assert searches[0] == (here, True)
+    assert all(ident == here and not stop for ident, stop in searches[1:])

@@ -102,6 +102,13 @@ class CompiledModel:
         self.highs.run()
         return bool(self.highs.getModelStatus() == highspy.HighsModelStatus.kOptimal)
 
+    def change_bounds(self, columns: np.ndarray, lower: np.ndarray,
+                      upper: np.ndarray) -> None:
+        """Give ``columns`` new bounds, in HiGHS and in ``col_lower``/``col_upper`` (which
+        must then be this model's own arrays, not a caller's)."""
+        self.highs.changeColsBounds(len(columns), columns.astype(np.int32), lower, upper)
+        self.col_lower[columns], self.col_upper[columns] = lower, upper
+
     def coefficient_ranges(self) -> dict[str, list[float]]:
         """[min, max] absolute non-zero finite values of the matrix, objective, bounds and
         right-hand sides HiGHS was given (read from the arrays passed, not copied back out
@@ -229,7 +236,7 @@ _ROW_TOLERANCE = 1e-6
 
 
 def reduce_fixed(compiled: CompiledModel, lower: np.ndarray, upper: np.ndarray,
-                 ) -> tuple[CompiledModel, np.ndarray, np.ndarray] | None:
+                 relaxed: bool = False) -> tuple[CompiledModel, np.ndarray, np.ndarray] | None:
     """The model of ``compiled`` with column bounds ``lower``/``upper``, reduced: columns
     with lower = upper move to the right-hand side, and so do the columns a forcing row
     fixes at 0 — a row Σ a_j·x_j ≤ b' whose free columns all have a_j > 0 and lower
@@ -239,7 +246,10 @@ def reduce_fixed(compiled: CompiledModel, lower: np.ndarray, upper: np.ndarray,
 
     Returns the reduced model in a new HiGHS instance, its columns' numbers in
     ``compiled`` (``free``), and a value for every column of ``compiled`` (the fixed ones
-    set, the free ones 0); None when a row without a free column is violated.
+    set, the free ones 0); None when a row without a free column is violated. With
+    ``relaxed``, HiGHS holds the reduced model as an LP (its ``integer`` still says
+    which columns are integers): an LP keeps its basis when bounds change, so that the
+    next solve starts warm (`capacity.dive`).
     """
     _indptr, indices, values = compiled.matrix
     n_rows = len(compiled.row_lower)
@@ -270,9 +280,11 @@ def reduce_fixed(compiled: CompiledModel, lower: np.ndarray, upper: np.ndarray,
     rows = np.flatnonzero(has_free)
     part = a[rows][:, free].tocsr()
     part.sort_indices()
+    integer = compiled.integer[free]
     sub = pass_arrays(compiled.col_cost[free], float(compiled.col_cost @ x) + compiled.offset,
-                      lower[free], upper[free], compiled.integer[free],
+                      lower[free], upper[free], np.zeros_like(integer) if relaxed else integer,
                       (part.indptr, part.indices, part.data),
                       compiled.row_lower[rows] - activity[rows],
                       compiled.row_upper[rows] - activity[rows])
+    sub.integer = integer
     return sub, free, x

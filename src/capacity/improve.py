@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -122,18 +123,20 @@ class Search:
 
 
 def improve(compiled: CompiledModel, layout: Layout, plan: tuple[np.ndarray, float],
-            time_limit_s: float, seed: int = 0) -> Search:
+            time_limit_s: float, seed: int | np.random.Generator = 0,
+            stop: Callable[[], bool] | None = None) -> Search:
     """The best plan found re-optimising neighbourhoods of ``plan`` (a value per column of
     ``compiled``, and its objective) within ``time_limit_s``, or until `STALL` (or as many
-    as there are programs) neighbourhoods in a row gave nothing better; ``plan`` itself
-    where nothing better is found. An error in a neighbourhood ends the search with the
-    best plan so far."""
+    as there are programs) neighbourhoods in a row gave nothing better, or ``stop()`` is
+    true (asked between neighbourhoods); ``plan`` itself where nothing better is found. An
+    error in a neighbourhood ends the search with the best plan so far. ``seed`` may be a
+    generator, to go on drawing where an earlier search left off."""
     deadline = time.perf_counter() + time_limit_s
     rng = np.random.default_rng(seed)
     x, best = plan
     tried = kept = since = 0
     while layout.n_programs and time.perf_counter() < deadline \
-            and since < max(STALL, layout.n_programs):
+            and since < max(STALL, layout.n_programs) and not (stop is not None and stop()):
         tried += 1
         since += 1
         try:
@@ -156,7 +159,7 @@ def _search(compiled: CompiledModel, neighbourhood: tuple[np.ndarray, np.ndarray
     lower, upper = compiled.col_lower.copy(), compiled.col_upper.copy()
     lower[fixed] = upper[fixed] = np.round(x[fixed])
     lower[staying] = upper[staying] = x[staying]
-    reduced = reduce_fixed(compiled, lower, upper)
+    reduced = reduce_fixed(compiled, lower, upper, relaxed=True)
     if reduced is None:  # cannot happen for a feasible plan; skip rather than fail
         return None
     sub, columns, x_new = reduced
@@ -164,7 +167,8 @@ def _search(compiled: CompiledModel, neighbourhood: tuple[np.ndarray, np.ndarray
         return None
     if sub.highs.getInfo().objective_function_value >= best - IMPROVEMENT * abs(best):
         return None  # no plan in this neighbourhood beats the one in hand
-    dived = dive(sub, sub.solution(), deadline - time.perf_counter(), plan=x[columns])
+    dived = dive(sub, sub.solution(), deadline - time.perf_counter(), plan=x[columns],
+                 own=True)
     if dived is None or dived[1] >= best - IMPROVEMENT * abs(best):
         return None
     x_new[columns] = dived[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 
 import highspy
@@ -37,7 +38,9 @@ class SolveOptions(BaseModel):
         time_limit_s: wall-clock limit for HiGHS; the best plan found is returned with its gap.
         mip_rel_gap: stop when (objective − bound)/|objective| is at most this.
         threads: HiGHS threads. One by default: HiGHS's branch-and-bound is serial, and one
-            thread keeps runs reproducible.
+            thread keeps runs reproducible. With two or more, on models of
+            `LARGE_MODEL_NONZEROS` or more, PDLP's relaxation and the dive run in a
+            second thread beside the neighbourhood search (`_relax_dive_search`).
         seed: HiGHS ``random_seed``; fixed so runs repeat.
         log: print HiGHS's log while solving.
         explain: when HiGHS proves the case infeasible, find out why (`capacity.explain`,
@@ -449,6 +452,13 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
                    f"bytes a nonzero), {free / 2**30:.0f} GiB are free", False, early_bound,
                    compiled.load_solution, transfer, clock, started[0], ran=False,
                    own_plan=own_plan, notes=notes)
+    if started is not None and relaxed is not None and not relaxed.converged:
+        return Run(highs, "error", "HiGHS's branch and bound was not started: PDLP did not "
+                   "solve the LP relaxation within its share of the time, and HiGHS's "
+                   "root LP, which comes before any bound or cut of its own, takes longer "
+                   "(dual simplex over 280 s at tier M, where PDLP takes 20 s)", True,
+                   early_bound, compiled.load_solution, transfer, clock, started[0],
+                   ran=False, own_plan=own_plan, notes=notes)
     left = options.time_limit_s - clock
     if started is not None and not mip_has_time(compiled, left):
         return Run(highs, "error", f"HiGHS's branch and bound was not started: {left:.0f} s "
@@ -496,15 +506,19 @@ def _relax_dive_search(compiled: CompiledModel, started: tuple[np.ndarray, float
                        ) -> tuple[Relaxation | None, tuple[np.ndarray, float] | None,
                                   tuple[str, ...]]:
     """The LP relaxation by PDLP (a proven bound, `capacity.lp_bound`), a dive from its
-    solution (`capacity.dive`) and neighbourhoods of the better plan re-optimised
-    (`capacity.improve`, where ``layout`` is given): the relaxation, the plan where it is
-    better than ``started`` (it is then HiGHS's incumbent, else None), and notes for the
-    plan's messages where a step was skipped or failed (too large, too little memory
-    ``free`` for PDLP's copy, or HiGHS failed; the bound and plan in hand stand). Of the
-    time left, PDLP gets `RELAXATION_SHARE`, the dive up to `DIVE_SHARE`, and the search
-    `IMPROVE_SHARE` of what is left after them; where HiGHS's branch and bound will not
-    run (memory, or too little time left to start it: `mip_has_time`), they get the
-    `..._ALONE` shares instead."""
+    solution (`capacity.dive`) and neighbourhoods of the best plan re-optimised
+    (`capacity.improve`, where ``layout`` is given): the relaxation, the best plan where
+    it is better than ``started`` (it is then HiGHS's incumbent, else None), and notes
+    for the plan's messages where a step was skipped or failed (too large, too little
+    memory ``free`` for PDLP's copy, or HiGHS failed; the bound and plan in hand stand).
+
+    With one thread, PDLP gets `RELAXATION_SHARE` of the time left, the dive up to
+    `DIVE_SHARE` of what is left after it, and the search `IMPROVE_SHARE` of what is left
+    after them. Where HiGHS's branch and bound will not run after them (memory, PDLP not
+    converged, or too little time left to start it: `mip_has_time`), the `..._ALONE`
+    shares apply instead. With two threads or more (``options.threads``) and a layout,
+    PDLP and the dive run in a second thread while the search improves ``started``; the
+    search then goes on from the better of its plan and the dive's."""
     nonzeros = len(compiled.matrix[2])
     need = RELAXATION_BYTES_PER_NONZERO * nonzeros
     if nonzeros > RELAXATION_MAX_NONZEROS:
@@ -515,47 +529,89 @@ def _relax_dive_search(compiled: CompiledModel, started: tuple[np.ndarray, float
         return None, None, (f"the LP relaxation was skipped: PDLP would need about "
                             f"{need / 2**30:.0f} GiB ({RELAXATION_BYTES_PER_NONZERO} bytes "
                             f"a nonzero), {free / 2**30:.0f} GiB are free",)
+    deadline = t1 + options.time_limit_s
 
     def left() -> float:
-        return options.time_limit_s - (time.perf_counter() - t1)
+        return deadline - time.perf_counter()
 
-    def report(plan: tuple[np.ndarray, float], bound: float) -> None:
+    def report(plan: tuple[np.ndarray, float], bound: float | None) -> None:
         if progress is not None:
             progress(time.perf_counter() - t1, plan[1], bound)
 
-    try:
-        relaxed = solve_relaxation(
-            compiled, (RELAXATION_SHARE if branch else RELAXATION_SHARE_ALONE) * left(),
-            options.threads)
-    except Exception as err:  # HiGHS failed (out of memory): the plan in hand stands
-        return None, None, (f"the LP relaxation was skipped ({type(err).__name__}: {err})",)
-    if relaxed is None:
-        return None, None, ()
-    report(started, relaxed.bound)
-    plan = started
+    rng = np.random.default_rng(options.seed)  # one draw sequence over both searches
+    made: list[Layout] = []  # the layout, made once and only where a search runs
+
+    def search(plan: tuple[np.ndarray, float], seconds: float,
+               stop: Callable[[], bool] | None = None) -> tuple[tuple[np.ndarray, float],
+                                                                tuple[str, ...]]:
+        assert layout is not None
+        if not made:
+            made.append(layout())
+        found = improve(compiled, made[0], plan, seconds, rng, stop)
+        return found.plan, (() if found.error is None else
+                            (f"the search for a better plan stopped ({found.error})",))
+
+    side_by_side = layout is not None and options.threads >= 2
+    plan: tuple[np.ndarray, float] = started
     notes: tuple[str, ...] = ()
-    try:
-        dived = dive(compiled, relaxed.x, DIVE_SHARE * left(), plan=plan[0])
-        if dived is not None and dived[1] < plan[1]:
-            plan = dived
-            report(plan, relaxed.bound)
-        gap = relative_gap(plan[1], relaxed.bound)
-        if layout is not None and gap is not None and gap > options.mip_rel_gap:
-            # branch and bound runs after the search only with time enough to start
-            branching = branch and mip_has_time(compiled, (1 - IMPROVE_SHARE) * left())
-            search = improve(compiled, layout(), plan,
-                             (IMPROVE_SHARE if branching else IMPROVE_SHARE_ALONE) * left(),
-                             options.seed)
-            plan = search.plan
-            if search.error is not None:
-                notes = (f"the search for a better plan stopped ({search.error})",)
-    except Exception as err:  # HiGHS failed in the dive: the bound and the plan stand
-        notes = (f"the dive from the LP relaxation failed ({type(err).__name__}: {err})",)
+    if side_by_side:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            behind = pool.submit(_relax_and_dive, compiled, started, deadline,
+                                 RELAXATION_SHARE)
+            plan, notes = search(started, left(), stop=behind.done)
+            relaxed, dived, more = behind.result()
+        notes += more
+    else:
+        relaxed, dived, notes = _relax_and_dive(
+            compiled, started, deadline, RELAXATION_SHARE if branch else
+            RELAXATION_SHARE_ALONE, options.threads)
+    if dived is not None and dived[1] < plan[1]:
+        plan = dived
+    if relaxed is None:
+        if plan is started:
+            return None, None, notes
+        compiled.set_incumbent(plan[0])
+        return None, plan, notes
+    report(plan, relaxed.bound)
+    gap = relative_gap(plan[1], relaxed.bound)
+    if layout is not None and gap is not None and gap > options.mip_rel_gap:
+        # branch and bound runs after the search only where it can: memory, a solved
+        # relaxation, and time enough to start
+        branching = branch and relaxed.converged \
+            and mip_has_time(compiled, (1 - IMPROVE_SHARE) * left())
+        plan, failed = search(plan, (IMPROVE_SHARE if branching else IMPROVE_SHARE_ALONE)
+                              * left())
+        notes += failed
     if plan is started:
         return relaxed, None, notes
     compiled.set_incumbent(plan[0])
     report(plan, relaxed.bound)
     return relaxed, plan, notes
+
+
+def _relax_and_dive(compiled: CompiledModel, started: tuple[np.ndarray, float],
+                    deadline: float, share: float, threads: int = 1,
+                    ) -> tuple[Relaxation | None, tuple[np.ndarray, float] | None,
+                               tuple[str, ...]]:
+    """PDLP's relaxation within ``share`` of the time to ``deadline``, then a dive from its
+    solution within `DIVE_SHARE` of what is left (``started`` its fallback): the
+    relaxation (None where PDLP gave none), the dive's plan (None where it gave none) and
+    a note where either failed. Touches no HiGHS instance but its own, so it can run in
+    a thread of its own beside the search."""
+    try:
+        relaxed = solve_relaxation(compiled, share * (deadline - time.perf_counter()),
+                                   threads)
+    except Exception as err:  # HiGHS failed (out of memory): the plan in hand stands
+        return None, None, (f"the LP relaxation was skipped ({type(err).__name__}: {err})",)
+    if relaxed is None:
+        return None, None, ()
+    try:
+        dived = dive(compiled, relaxed.x, DIVE_SHARE * (deadline - time.perf_counter()),
+                     plan=started[0])
+    except Exception as err:  # HiGHS failed in the dive: the bound stands
+        return relaxed, None, (f"the dive from the LP relaxation failed "
+                               f"({type(err).__name__}: {err})",)
+    return relaxed, dived, ()
 
 
 def _best_bound(a: float | None, b: float | None) -> float | None:
@@ -577,8 +633,8 @@ LARGE_MODEL_NONZEROS = 500_000
 # (`capacity.improve`); HiGHS's branch and bound gets the rest. At tier M, in 60 s,
 # HiGHS's branch and bound finishes no root LP by dual simplex, while PDLP needs ~20 s
 # for the LP optimum, so PDLP and the search get the larger shares. Where branch and
-# bound will not run (memory), PDLP and the search share all of the time (`_ALONE`),
-# the search all but a margin for writing the plan.
+# bound will not run (memory, or PDLP not converged), PDLP and the search share all of
+# the time (`_ALONE`), the search all but a margin for writing the plan.
 RELAXATION_SHARE = 0.4
 DIVE_SHARE = 0.25
 IMPROVE_SHARE = 0.5
