@@ -220,6 +220,9 @@ def solve_relaxation(compiled: CompiledModel, time_limit_s: float,
         highs.setOptionValue(name, value)
     highs.run()
     solution = highs.getSolution()
+    iterations = int(highs.getInfo().pdlp_iteration_count)
+    converged = highs.getModelStatus() != highspy.HighsModelStatus.kTimeLimit
+    del lp, highs  # PDLP's copy of the model goes before the bound's arrays come
     if not (solution.dual_valid and solution.value_valid):
         return None
     value = dual_bound(compiled, np.asarray(solution.row_dual, dtype=float), bounds)
@@ -227,6 +230,4 @@ def solve_relaxation(compiled: CompiledModel, time_limit_s: float,
         return None
     x = np.clip(np.asarray(solution.col_value, dtype=float), compiled.col_lower,
                 compiled.col_upper)
-    return Relaxation(value, x, time.perf_counter() - t0,
-                      int(highs.getInfo().pdlp_iteration_count),
-                      highs.getModelStatus() != highspy.HighsModelStatus.kTimeLimit)
+    return Relaxation(value, x, time.perf_counter() - t0, iterations, converged)
