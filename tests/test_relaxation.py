@@ -376,3 +376,28 @@ def test_relaxation_runs_beside_the_search_with_two_threads(
     searches = [(ident, stop) for name, ident, stop in calls if name == "search"]
     assert searches[0] == (here, True)
     assert all(ident == here and not stop for ident, stop in searches[1:])
+
+
+def test_search_runs_where_the_relaxation_is_not_solved(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A model beyond the relaxation's size limit (patched to 0 nonzeros; tier XL in
+    # practice): no bound from PDLP, but the neighbourhood search still improves the
+    # completed start before HiGHS (the real search runs; the wrapper only counts it),
+    # and the message says why there is no relaxation. The optimum 17 holds.
+    solve_module = importlib.import_module("capacity.solve")
+    monkeypatch.setattr(solve_module, "LARGE_MODEL_NONZEROS", 0)
+    monkeypatch.setattr(solve_module, "RELAXATION_MAX_NONZEROS", 0)
+    searches: list[float] = []
+    real_improve = solve_module.improve
+
+    def search(*args: Any, **kwargs: Any) -> Search:
+        searches.append(args[3])
+        return real_improve(*args, **kwargs)
+
+    monkeypatch.setattr(solve_module, "improve", search)
+    case = tiny("candidate_site")
+    plan = capacity.solve(case, TEST_OPTIONS)
+    assert plan.objective == pytest.approx(17.0)
+    assert len(searches) == 1 and searches[0] > 0
+    assert any(m.startswith("the LP relaxation was not solved: ") for m in plan.messages)
+    assert_checked(case, plan)

@@ -438,7 +438,9 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
         relaxed, dived, notes = _relax_dive_search(compiled, started, options, t1, branch,
                                                    free, progress, layout)
         if dived is not None:
-            started, own_plan = dived, "the plan from the LP relaxation (dive and search)"
+            started, own_plan = dived, (
+                "the plan from the LP relaxation (dive and search)" if relaxed is not None
+                else "the completed constructive start, improved by the neighbourhood search")
     clock = time.perf_counter() - t1  # HiGHS's own clock restarts with the MIP run
     early_bound = None if relaxed is None else relaxed.bound
     early_gap = None if started is None else relative_gap(started[1], early_bound)
@@ -521,14 +523,15 @@ def _relax_dive_search(compiled: CompiledModel, started: tuple[np.ndarray, float
     search then goes on from the better of its plan and the dive's."""
     nonzeros = len(compiled.matrix[2])
     need = RELAXATION_BYTES_PER_NONZERO * nonzeros
+    skipped: str | None = None
     if nonzeros > RELAXATION_MAX_NONZEROS:
-        return None, None, (f"the LP relaxation was not solved: {nonzeros:,} nonzeros are "
-                            f"more than the {RELAXATION_MAX_NONZEROS:,} up to which PDLP's "
-                            "bound is worth its time",)
-    if free is not None and need > free:
-        return None, None, (f"the LP relaxation was skipped: PDLP would need about "
-                            f"{need / 2**30:.0f} GiB ({RELAXATION_BYTES_PER_NONZERO} bytes "
-                            f"a nonzero), {free / 2**30:.0f} GiB are free",)
+        skipped = (f"the LP relaxation was not solved: {nonzeros:,} nonzeros are more than "
+                   f"the {RELAXATION_MAX_NONZEROS:,} up to which PDLP's bound is worth its "
+                   "time")
+    elif free is not None and need > free:
+        skipped = (f"the LP relaxation was skipped: PDLP would need about "
+                   f"{need / 2**30:.0f} GiB ({RELAXATION_BYTES_PER_NONZERO} bytes a "
+                   f"nonzero), {free / 2**30:.0f} GiB are free")
     deadline = t1 + options.time_limit_s
 
     def left() -> float:
@@ -554,6 +557,16 @@ def _relax_dive_search(compiled: CompiledModel, started: tuple[np.ndarray, float
     side_by_side = layout is not None and options.threads >= 2
     plan: tuple[np.ndarray, float] = started
     notes: tuple[str, ...] = ()
+    if skipped is not None:  # no bound: the search alone, leaving branch and bound its share
+        if layout is not None:
+            branching = branch and mip_has_time(compiled, (1 - IMPROVE_SHARE) * left())
+            plan, notes = search(started, (IMPROVE_SHARE if branching else
+                                           IMPROVE_SHARE_ALONE) * left())
+        notes = (skipped, *notes)
+        if plan is started:
+            return None, None, notes
+        compiled.set_incumbent(plan[0])
+        return None, plan, notes
     if side_by_side:
         with ThreadPoolExecutor(max_workers=1) as pool:
             behind = pool.submit(_relax_and_dive, compiled, started, deadline,
