@@ -562,11 +562,7 @@ def _relax_dive_search(compiled: CompiledModel, started: tuple[np.ndarray, float
             branching = branch and mip_has_time(compiled, (1 - IMPROVE_SHARE) * left())
             plan, notes = search(started, (IMPROVE_SHARE if branching else
                                            IMPROVE_SHARE_ALONE) * left())
-        notes = (skipped, *notes)
-        if plan is started:
-            return None, None, notes
-        compiled.set_incumbent(plan[0])
-        return None, plan, notes
+        return None, _incumbent(compiled, plan, started), (skipped, *notes)
     if side_by_side:
         with ThreadPoolExecutor(max_workers=1) as pool:
             behind = pool.submit(_relax_and_dive, compiled, started, deadline,
@@ -581,10 +577,7 @@ def _relax_dive_search(compiled: CompiledModel, started: tuple[np.ndarray, float
     if dived is not None and dived[1] < plan[1]:
         plan = dived
     if relaxed is None:
-        if plan is started:
-            return None, None, notes
-        compiled.set_incumbent(plan[0])
-        return None, plan, notes
+        return None, _incumbent(compiled, plan, started), notes
     report(plan, relaxed.bound)
     gap = relative_gap(plan[1], relaxed.bound)
     if layout is not None and gap is not None and gap > options.mip_rel_gap:
@@ -595,11 +588,20 @@ def _relax_dive_search(compiled: CompiledModel, started: tuple[np.ndarray, float
         plan, failed = search(plan, (IMPROVE_SHARE if branching else IMPROVE_SHARE_ALONE)
                               * left())
         notes += failed
+    better = _incumbent(compiled, plan, started)
+    if better is not None:
+        report(better, relaxed.bound)
+    return relaxed, better, notes
+
+
+def _incumbent(compiled: CompiledModel, plan: tuple[np.ndarray, float],
+               started: tuple[np.ndarray, float]) -> tuple[np.ndarray, float] | None:
+    """``plan`` made HiGHS's incumbent where it is not ``started`` (already HiGHS's);
+    None where it is."""
     if plan is started:
-        return relaxed, None, notes
+        return None
     compiled.set_incumbent(plan[0])
-    report(plan, relaxed.bound)
-    return relaxed, plan, notes
+    return plan
 
 
 def _relax_and_dive(compiled: CompiledModel, started: tuple[np.ndarray, float],
