@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import highspy
 import pandas as pd
 import pytest
 
@@ -93,6 +94,21 @@ def test_same_case_same_plan() -> None:
     assert a.objective == b.objective
     for name in a.tables:
         pd.testing.assert_frame_equal(a.tables[name], b.tables[name])
+
+
+def test_solves_with_any_thread_count_after_any_highs_run() -> None:
+    # HiGHS keeps one thread scheduler per process, made by its first run; from highspy
+    # 1.16 a run asking for another thread count fails ("Not Set"). A run elsewhere in
+    # the process, then solves with one, two and one thread again, must all be optimal.
+    other = highspy.Highs()
+    other.setOptionValue("output_flag", False)
+    other.setOptionValue("threads", 2)
+    other.addVar(0.0, 1.0)
+    other.run()
+    for threads in (1, 2, 1):
+        plan = capacity.solve(tiny("domestic_share"),
+                              TEST_OPTIONS.model_copy(update={"threads": threads}))
+        assert plan.status == "optimal", (threads, plan.messages)
 
 
 def test_planner_can_add_a_constraint_between_build_and_solve() -> None:

@@ -49,6 +49,7 @@ import pandas as pd
 
 from capacity.batch import Progress, run_batch
 from capacity.case import Case
+from capacity.compiled import new_highs
 from capacity.errors import CaseError, Problem
 from capacity.solve import SolveOptions
 
@@ -477,8 +478,7 @@ def _excess_lp(members: Sequence[str], grand: float, free: list[Coalition],
     lp.a_matrix_.start_ = np.array(starts)
     lp.a_matrix_.index_ = np.array(index, dtype=np.int32)
     lp.a_matrix_.value_ = np.array(value)
-    h = highspy.Highs()  # type: ignore[no-untyped-call]
-    h.setOptionValue("output_flag", False)
+    h = new_highs()
     h.passModel(lp)
     h.run()
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:

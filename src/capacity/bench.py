@@ -25,9 +25,8 @@ def run_tier(tier: str, seed: int = 1, time_limit: float = 600.0,
              gap: float = 1e-4, mip_start: bool = True) -> dict[str, Any]:
     """Measure one tier in this process (see module docstring). ``mip_start=False``
     measures HiGHS's defaults on the same model (no constructive start)."""
-    import highspy
-
     from capacity.case import Case
+    from capacity.compiled import new_highs
     from capacity.generate import TIERS, generate_frames
     from capacity.model import build_model
     from capacity.solve import SolveOptions, solve
@@ -56,8 +55,7 @@ def run_tier(tier: str, seed: int = 1, time_limit: float = 600.0,
         options = SolveOptions(time_limit_s=time_limit, mip_rel_gap=gap, threads=1, seed=0,
                                explain=False, model_file=str(mps), mip_start=mip_start)
         plan = solve(built, options, progress=progress)
-        reader = highspy.Highs()  # type: ignore[no-untyped-call]
-        reader.setOptionValue("output_flag", False)
+        reader = new_highs()
         t0 = time.perf_counter()
         reader.readModel(str(mps))
         seconds["mps_read"] = time.perf_counter() - t0

@@ -14,6 +14,7 @@ used by the `Resolver`).
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,9 +22,52 @@ from typing import Any
 import highspy
 import numpy as np
 import pyomo.environ as pyo
+from pyomo.common.tee import capture_output
 from pyomo.core.staleflag import StaleFlagManager
 
 from capacity.model.linear import LinearModel
+
+# The thread count of HiGHS's scheduler in this process, as `use_threads` last made it.
+_scheduler_threads: int | None = None
+# Whether this process has made a HiGHS instance (`new_highs`).
+_made_one = False
+
+
+def new_highs() -> highspy.Highs:
+    """A new HiGHS instance with its output off. highspy 1.16 prints a banner to the
+    process's standard output when the first instance is made, before any option can
+    turn output off; the first one is therefore made with that output captured (the
+    CLI's tables and JSON stay clean)."""
+    global _made_one
+    if _made_one:
+        highs = highspy.Highs()  # type: ignore[no-untyped-call]
+    else:
+        with capture_output(io.StringIO(), capture_fd=True):
+            highs = highspy.Highs()  # type: ignore[no-untyped-call]
+        _made_one = True
+    highs.setOptionValue("output_flag", False)
+    return highs
+
+
+def use_threads(threads: int) -> None:
+    """Make HiGHS's thread scheduler run ``threads`` threads, before a solve's first run.
+
+    HiGHS runs every instance of a process on one scheduler, made by the first run with
+    the ``threads`` option that run has (0, the default: HiGHS's own choice, 2 on a
+    2-core machine); from highspy 1.16 a later run that asks for another number fails
+    ("the scheduler has already been initialized", model status ``Not Set``). A solve
+    therefore sets its scheduler here, with an empty model run (no work), and its helper
+    instances (`pass_arrays`: the completed start, PDLP, the dive and the search) leave
+    ``threads`` at 0, which runs on the scheduler there is. Only the instance a solve
+    asks for ``threads`` on sets it, to the same number."""
+    global _scheduler_threads
+    if _scheduler_threads == threads:
+        return
+    highspy.Highs.resetGlobalScheduler(True)
+    highs = new_highs()
+    highs.setOptionValue("threads", threads)
+    highs.run()
+    _scheduler_threads = threads
 
 
 @dataclass
@@ -94,9 +138,9 @@ class CompiledModel:
         self.highs.setSolution(solution)
 
     def solve_lp(self, time_limit_s: float) -> bool:
-        """Solve the LP relaxation (simplex, one thread) within ``time_limit_s``: True
+        """Solve the LP relaxation (dual simplex, serial) within ``time_limit_s``: True
         where HiGHS proved it optimal (its solution is then ``solution()``)."""
-        for name, option in (("solve_relaxation", True), ("threads", 1),
+        for name, option in (("solve_relaxation", True),
                              ("time_limit", max(time_limit_s, 1e-3))):
             self.highs.setOptionValue(name, option)
         self.highs.run()
@@ -141,8 +185,7 @@ def pass_arrays(cost: np.ndarray, offset: float, lower: np.ndarray, upper: np.nd
     """A new HiGHS instance holding min cost·x + offset subject to
     row_lower ≤ A x ≤ row_upper, lower ≤ x ≤ upper, x_j integer where integer[j]; A row-wise.
     Output is off: the caller sets options."""
-    highs = highspy.Highs()  # type: ignore[no-untyped-call]
-    highs.setOptionValue("output_flag", False)
+    highs = new_highs()
     indptr, indices, values = csr
     # the arrays overload: no Python object per column (a HighsLp's integrality_ is a
     # list of enum objects: 19 s of tier XL's 17 M columns); ±inf is HiGHS's ±kHighsInf

@@ -202,8 +202,7 @@ def _repaired(compiled: CompiledModel, y: np.ndarray, reduced: np.ndarray,
     return y + moved
 
 
-def solve_relaxation(compiled: CompiledModel, time_limit_s: float,
-                     threads: int = 1) -> Relaxation | None:
+def solve_relaxation(compiled: CompiledModel, time_limit_s: float) -> Relaxation | None:
     """Solve ``compiled``'s LP relaxation by PDLP, in a new HiGHS instance, for at most
     ``time_limit_s``; the bound is the proven one of PDLP's last dual (`dual_bound`).
     None where PDLP gives no dual (an error, or no time to start)."""
@@ -213,7 +212,7 @@ def solve_relaxation(compiled: CompiledModel, time_limit_s: float,
                      compiled.col_upper, np.zeros(len(compiled.col_cost), dtype=bool),
                      compiled.matrix, compiled.row_lower, compiled.row_upper)
     highs = lp.highs
-    for name, value in (("solver", PDLP_SOLVER), ("presolve", "off"), ("threads", threads),
+    for name, value in (("solver", PDLP_SOLVER), ("presolve", "off"),
                         ("pdlp_optimality_tolerance", PDLP_TOLERANCE),
                         ("primal_feasibility_tolerance", PDLP_TOLERANCE),
                         ("dual_feasibility_tolerance", PDLP_TOLERANCE),

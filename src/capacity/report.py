@@ -495,9 +495,9 @@ def write_report(source: str | Path, out: str | Path, case: Case | None = None,
 
 
 def _highs_version() -> str:
-    import highspy
+    from capacity.compiled import new_highs
 
-    h = highspy.Highs()  # type: ignore[no-untyped-call]
+    h = new_highs()
     return f"{h.versionMajor()}.{h.versionMinor()}.{h.versionPatch()}"
 
 

@@ -18,7 +18,13 @@ from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondi
 from pyomo.contrib.solver.solvers.highs import Highs
 
 from capacity.case import Case
-from capacity.compiled import CompiledModel, compile_to_highs, complete_start, pass_linear
+from capacity.compiled import (
+    CompiledModel,
+    compile_to_highs,
+    complete_start,
+    pass_linear,
+    use_threads,
+)
 from capacity.dive import dive
 from capacity.errors import CaseInfeasibleError
 from capacity.extract import extract_tables
@@ -409,6 +415,7 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
     Raises:
         Exception: whatever HiGHS or the interface raises; callers turn it into ``error``.
     """
+    use_threads(options.threads)
     if isinstance(solver, Highs):
         assert m is not None
         return _optimise_persistent(solver, m, options, progress)
@@ -573,7 +580,7 @@ def _relax_dive_search(compiled: CompiledModel, started: tuple[np.ndarray, float
     else:
         relaxed, dived, notes = _relax_and_dive(
             compiled, started, deadline, RELAXATION_SHARE if branch else
-            RELAXATION_SHARE_ALONE, options.threads)
+            RELAXATION_SHARE_ALONE)
     if dived is not None and dived[1] < plan[1]:
         plan = dived
     if relaxed is None:
@@ -605,7 +612,7 @@ def _incumbent(compiled: CompiledModel, plan: tuple[np.ndarray, float],
 
 
 def _relax_and_dive(compiled: CompiledModel, started: tuple[np.ndarray, float],
-                    deadline: float, share: float, threads: int = 1,
+                    deadline: float, share: float,
                     ) -> tuple[Relaxation | None, tuple[np.ndarray, float] | None,
                                tuple[str, ...]]:
     """PDLP's relaxation within ``share`` of the time to ``deadline``, then a dive from its
@@ -614,8 +621,7 @@ def _relax_and_dive(compiled: CompiledModel, started: tuple[np.ndarray, float],
     a note where either failed. Touches no HiGHS instance but its own, so it can run in
     a thread of its own beside the search."""
     try:
-        relaxed = solve_relaxation(compiled, share * (deadline - time.perf_counter()),
-                                   threads)
+        relaxed = solve_relaxation(compiled, share * (deadline - time.perf_counter()))
     except Exception as err:  # HiGHS failed (out of memory): the plan in hand stands
         return None, None, (f"the LP relaxation was skipped ({type(err).__name__}: {err})",)
     if relaxed is None:

@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pyomo.common.tee import capture_output
 
 from capacity.case import Case
+from capacity.compiled import use_threads
 from capacity.errors import CaseInfeasibleError
 from capacity.extract import extract_tables
 from capacity.index_sets import IndexSets, build_index_sets, with_demand
@@ -689,6 +690,7 @@ def solve_progressive_hedging(case: Case, options: StochasticOptions | None = No
         "proximal_linearization_tolerance": 1e-1,
     }
     say(f"progressive hedging: {len(scenarios)} scenarios, at most {iterations} iterations")
+    use_threads(solve_options.threads)  # every PH subproblem asks HiGHS for this many
     with capture_output(quiet):
         ph = PH(ph_options, [s.name for s in scenarios], creator)
         conv, _eobj, trivial_bound = ph.ph_main()
