@@ -252,6 +252,32 @@ def test_improve_moves_a_program_to_its_cheaper_site_by_hand() -> None:
     assert x[assign.start + assign.keys.index(("P1", "SA"))] == 1.0
 
 
+def test_improve_branches_where_the_dive_finds_nothing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # two_sites as above, with the dive made to find nothing: the neighbourhood's LP (11)
+    # is below the plan (26), so the search solves the neighbourhood as a MIP by HiGHS's
+    # branch and bound, from the plan, and finds P1 at SA (11). Later neighbourhoods'
+    # LPs are no better than 11, so they branch no more: one branch and bound in all.
+    improve_module = importlib.import_module("capacity.improve")
+    branched = []
+    real_branch = improve_module._branch
+
+    def branch(*args: object, **kwargs: object) -> object:
+        branched.append(1)
+        return real_branch(*args, **kwargs)
+
+    monkeypatch.setattr(improve_module, "dive", lambda *args, **kwargs: None)
+    monkeypatch.setattr(improve_module, "_branch", branch)
+    built = build_model(tiny("two_sites"))
+    compiled = pass_linear(built.linear)
+    search = improve(compiled, Layout.of(built.linear, built.index_sets.ship_assign),
+                     plan_at_sb(built.linear, compiled), time_limit_s=60)
+    assert search.plan[1] == pytest.approx(11.0) and search.kept == 1
+    assert len(branched) == 1
+    assign = built.linear.variables["Assign"]
+    assert search.plan[0][assign.start + assign.keys.index(("P1", "SA"))] == 1.0
+
+
 def test_neighbourhood_frees_a_program_and_fixes_the_others_by_hand() -> None:
     # Programs p (sites X, Y) and q (sites Y, Z), the plan: p at X, q at Z; one shipment
     # per pair. Drawing p: its site X and one more it could use, Y; p is the only program
