@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -276,6 +277,9 @@ def test_improve_branches_where_the_dive_finds_nothing(
     assert len(branched) == 1
     assign = built.linear.variables["Assign"]
     assert search.plan[0][assign.start + assign.keys.index(("P1", "SA"))] == 1.0
+    # out of time, branching reduces and runs nothing (so it needs no plan)
+    lower, upper = compiled.col_lower.copy(), compiled.col_upper.copy()
+    assert real_branch(compiled, lower, upper, np.zeros(0), time.perf_counter()) is None
 
 
 def test_neighbourhood_frees_a_program_and_fixes_the_others_by_hand() -> None:

@@ -203,14 +203,17 @@ def _branch(compiled: CompiledModel, lower: np.ndarray, upper: np.ndarray,
     """The neighbourhood (``compiled`` within ``lower``/``upper``, reduced by
     `reduce_fixed`) as a MIP, solved by HiGHS's branch and bound from ``plan`` (the
     reduced model's columns) within `BRANCH_SECONDS`: its best plan (the reduced model's
-    columns, the same as for the LP of these bounds) and objective, or None."""
+    columns, the same as for the LP of these bounds) and objective, or None (also where
+    the time is up: a search out of time starts no reduction of the whole model)."""
+    if time.perf_counter() >= deadline:
+        return None
     reduced = reduce_fixed(compiled, lower, upper)
     if reduced is None:
         return None
     sub = reduced[0]
     sub.set_incumbent(plan)
-    sub.highs.setOptionValue("time_limit",
-                             max(min(BRANCH_SECONDS, deadline - time.perf_counter()), 1e-3))
+    sub.highs.setOptionValue("time_limit", max(min(BRANCH_SECONDS,
+                                                   deadline - time.perf_counter()), 1e-3))
     sub.highs.run()
     info = sub.highs.getInfo()
     if info.primal_solution_status != highspy.SolutionStatus.kSolutionStatusFeasible:
