@@ -15,9 +15,9 @@ import pytest
 
 import capacity
 from capacity import Plan
-from capacity.compiled import CompiledModel, complete_start, pass_linear
+from capacity.compiled import CompiledModel, complete_start, pass_arrays, pass_linear
 from capacity.dive import dive
-from capacity.improve import STALL, Layout, Search, improve
+from capacity.improve import STALL, Layout, Search, improve, mip_plan, polish
 from capacity.lp_bound import Relaxation, dual_bound, implied_bounds, solve_relaxation
 from capacity.model import build_model
 from capacity.model.linear import LinearModel
@@ -280,6 +280,45 @@ def test_improve_branches_where_the_dive_finds_nothing(
     # out of time, branching reduces and runs nothing (so it needs no plan)
     lower, upper = compiled.col_lower.copy(), compiled.col_upper.copy()
     assert real_branch(compiled, lower, upper, np.zeros(0), time.perf_counter()) is None
+
+
+def test_mip_plan_is_valued_by_its_own_columns() -> None:
+    # max 3a + 5b + 7c + 9d + x (minimised as its negative) s.t. 3a + 5b + 7c + 9d ≤ 13,
+    # x − a ≤ 1; a..d binary, x in [0, 1]. Started from the plan 0 (everything 0) and
+    # stopped before any node: HiGHS's presolve drops the redundant row x − a ≤ 1 and
+    # sets x = 1, so it values the start at −1 in its own space, finds nothing better,
+    # and returns the start as given, whose cost is 0. `mip_plan` values what it returns.
+    weights = np.array([3.0, 5.0, 7.0, 9.0])
+    cost = np.concatenate([-weights, [-1.0]])
+    model = pass_arrays(cost, 0.0, np.zeros(5), np.ones(5), np.array([True] * 4 + [False]),
+                        (np.array([0, 4, 6], dtype=np.int32),
+                         np.array([0, 1, 2, 3, 4, 0], dtype=np.int32),
+                         np.array([*weights, 1.0, -1.0])),
+                        np.array([-np.inf, -np.inf]), np.array([13.0, 1.0]))
+    model.set_incumbent(np.zeros(5))
+    model.highs.setOptionValue("mip_max_nodes", 0)
+    model.highs.run()
+    found = mip_plan(model)
+    assert found is not None
+    x, objective = found
+    assert objective == pytest.approx(float(cost @ x)) == pytest.approx(0.0)
+
+
+def test_polish_reoptimises_the_continuous_columns_by_hand() -> None:
+    # min B − 2X subject to X ≤ 3B; B binary, X in [0, 2]. The plan B = 1, X = 1 costs
+    # −1; with B fixed at 1 the LP sets X = 2: −3. A plan already at that LP's optimum
+    # comes back as it was (the same object).
+    lm = LinearModel("hand")
+    lm.add_set("ONE", ["r"])
+    lm.add_var("B", "ONE", "binary", upper=1.0)
+    lm.add_var("X", "ONE", "continuous", upper=2.0)
+    lm.add_rows("link", "ONE", "<=", lambda _r: ([("X", ["r"], 1.0), ("B", ["r"], -3.0)], 0.0))
+    lm.set_objective("cost", [("B", ["r"], 1.0), ("X", ["r"], -2.0)])
+    compiled = pass_linear(lm)
+    x, objective = polish(compiled, (np.array([1.0, 1.0]), -1.0), 60)
+    assert objective == pytest.approx(-3.0) and x.tolist() == pytest.approx([1.0, 2.0])
+    best = (x, objective)
+    assert polish(compiled, best, 60) is best
 
 
 def test_neighbourhood_frees_a_program_and_fixes_the_others_by_hand() -> None:

@@ -24,6 +24,11 @@ a time (large neighbourhood search):
    find most improvements while the plan is far from the LP; branching finds what they
    miss once it is close (tier M: of 16 neighbourhoods from a plan at −42,210, one dive
    and 11 branch-and-bound runs improved it).
+6. at the end (`polish`), the continuous columns of the best plan are re-optimised all
+   at once, every integer fixed: a neighbourhood re-optimises only its own programs'
+   shipments, so columns shared between neighbourhoods (funds' `Finance`, the shipments
+   of programs without `Assign` columns) keep what an earlier LP chose (tier M: +29.7
+   MUSD in 0.1 s after 60 s of search; tier L: +433 MUSD in 0.5 s after 40 s).
 
 Every plan kept is complete and meets every row (the last LP of a dive with every
 integer fixed, or HiGHS's MIP solution of the neighbourhood), so the search can stop at
@@ -65,6 +70,11 @@ BRANCH_SECONDS = 5.0
 
 # A plan is kept when it improves the objective by more than this (relative).
 IMPROVEMENT = 1e-9
+
+# Seconds kept for `polish` at the end of the search, per matrix nonzero (at most half the
+# search's time): twice what it took after searches of 40 s, 0.05-0.1 s at tier M
+# (685 k nonzeros) and 0.5 s at tier L (5.8 M).
+POLISH_SECONDS_PER_NONZERO = 2e-7
 
 # The search stops after this many neighbourhoods in a row without a better plan (or as
 # many as there are programs, if more): each program's has then been drawn about once.
@@ -146,25 +156,36 @@ def improve(compiled: CompiledModel, layout: Layout, plan: tuple[np.ndarray, flo
     """The best plan found re-optimising neighbourhoods of ``plan`` (a value per column of
     ``compiled``, and its objective) within ``time_limit_s``, or until `STALL` (or as many
     as there are programs) neighbourhoods in a row gave nothing better, or ``stop()`` is
-    true (asked between neighbourhoods); ``plan`` itself where nothing better is found. An
-    error in a neighbourhood ends the search with the best plan so far. ``seed`` may be a
-    generator, to go on drawing where an earlier search left off."""
+    true (asked between neighbourhoods); ``plan`` itself where nothing better is found.
+    The end of the time (`POLISH_SECONDS_PER_NONZERO`) is kept for `polish`, run where a
+    better plan was found. An error in a neighbourhood ends the search with the best plan
+    so far. ``seed`` may be a generator, to go on drawing where an earlier search left
+    off."""
     deadline = time.perf_counter() + time_limit_s
+    searching = deadline - min(POLISH_SECONDS_PER_NONZERO * len(compiled.matrix[2]),
+                               time_limit_s / 2)
     rng = np.random.default_rng(seed)
     x, best = plan
     tried = kept = since = 0
-    while layout.n_programs and time.perf_counter() < deadline \
+    error = None
+    while layout.n_programs and time.perf_counter() < searching \
             and since < max(STALL, layout.n_programs) and not (stop is not None and stop()):
         tried += 1
         since += 1
         try:
-            better = _search(compiled, layout.neighbourhood(x, rng), x, best, deadline)
+            better = _search(compiled, layout.neighbourhood(x, rng), x, best, searching)
         except Exception as err:  # HiGHS failed: the best plan so far stands
-            return Search((x, best), tried, kept, f"{type(err).__name__}: {err}")
+            error = f"{type(err).__name__}: {err}"
+            break
         if better is not None:
             (x, best), kept, since = better, kept + 1, 0
             _log.debug("improve: neighbourhood %d: %.6g", tried, best)
-    return Search((x, best), tried, kept)
+    if kept and error is None:
+        try:
+            x, best = polish(compiled, (x, best), deadline - time.perf_counter())
+        except Exception as err:  # HiGHS failed: the search's plan stands
+            error = f"{type(err).__name__}: {err}"
+    return Search((x, best), tried, kept, error)
 
 
 def _search(compiled: CompiledModel, neighbourhood: tuple[np.ndarray, np.ndarray],
@@ -215,7 +236,48 @@ def _branch(compiled: CompiledModel, lower: np.ndarray, upper: np.ndarray,
     sub.highs.setOptionValue("time_limit", max(min(BRANCH_SECONDS,
                                                    deadline - time.perf_counter()), 1e-3))
     sub.highs.run()
-    info = sub.highs.getInfo()
+    return mip_plan(sub)
+
+
+def mip_plan(model: CompiledModel) -> tuple[np.ndarray, float] | None:
+    """HiGHS's plan after a MIP run on ``model`` and its objective, computed from the
+    plan itself; None where HiGHS holds no feasible plan.
+
+    Not HiGHS's ``objective_function_value``: given a start (``setSolution``), HiGHS
+    values it in its presolved space, where presolve has re-set some continuous columns
+    to better values, and where its branch and bound then finds nothing better it reports
+    that value but returns the start as it was given (highspy 1.16; on a tier M
+    neighbourhood −42,302.9 reported for a plan of −42,289.0). Trusting it let the
+    search keep "better" plans that were the same plan."""
+    info = model.highs.getInfo()
     if info.primal_solution_status != highspy.SolutionStatus.kSolutionStatusFeasible:
         return None
-    return sub.solution(), float(info.objective_function_value)
+    x = model.solution()
+    return x, float(model.col_cost @ x) + model.offset
+
+
+def polish(compiled: CompiledModel, plan: tuple[np.ndarray, float],
+           time_limit_s: float) -> tuple[np.ndarray, float]:
+    """``plan`` with its continuous columns re-optimised: every integer column fixed at
+    its value in the plan, the model reduced (`reduce_fixed`) and its LP solved by
+    simplex within ``time_limit_s``. The better of that and ``plan``.
+
+    The search re-optimises only a neighbourhood's shipments at a time; columns shared
+    across neighbourhoods (funds' `Finance`, the shipments of programs without `Assign`
+    columns, `Serve`) keep what an earlier LP chose. On generated tier M, after 60 s of
+    search, this LP (0.1 s) took the plan from −42,289.0 to −42,318.7."""
+    deadline = time.perf_counter() + time_limit_s
+    x, best = plan
+    lower, upper = compiled.col_lower.copy(), compiled.col_upper.copy()
+    integer = compiled.integer
+    lower[integer] = upper[integer] = np.round(x[integer])
+    reduced = reduce_fixed(compiled, lower, upper, relaxed=True)
+    if reduced is None or time.perf_counter() >= deadline:
+        return plan
+    sub, free, x_new = reduced
+    if not sub.solve_lp(deadline - time.perf_counter()):
+        return plan
+    x_new[free] = sub.solution()
+    x_new = np.clip(x_new, compiled.col_lower, compiled.col_upper)
+    value = float(compiled.col_cost @ x_new) + compiled.offset
+    return (x_new, value) if value < best - IMPROVEMENT * abs(best) else plan
