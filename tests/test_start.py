@@ -111,10 +111,16 @@ def test_same_optimum_with_and_without_start(name: str) -> None:
 
 
 def test_reduction_of_a_start_by_hand() -> None:
-    # min A_a + A_b + S_a + 2·S_b, S_a ≤ 10·A_a, S_b ≤ 10·A_b, S_a + S_b = 5. With A_a = 1
-    # and A_b = 0 fixed, the row S_b − 10·A_b ≤ 0 forces S_b = 0; S_a is left, with the
-    # rows S_a ≤ 10 and S_a = 5: the plan S_a = 5, cost 1 + 5 = 6. With both A at 0 the
-    # demand row, left without a free column, fails: no plan.
+    # min A_a + A_b + S_a + 2·S_b, S_a ≤ 10·A_a, S_b ≤ 10·A_b, S_a + S_b = 5; A binary,
+    # S ≥ 0 continuous. Columns 0-3: A_a, A_b, S_a, S_b.
+    # - A_a = 1, A_b = 0 fixed: the row S_b − 10·A_b ≤ 0 forces S_b = 0; the demand row is
+    #   then left with S_a alone and fixes it at 5 (and S_a ≤ 10 becomes its bound): no
+    #   column is left, the plan costs 1 + 5 = 6.
+    # - A_a = 1 fixed, A_b free: S_a ≤ 10 becomes S_a's bound (its row goes); the rows
+    #   S_b − 10·A_b ≤ 0 and S_a + S_b = 5 keep two free columns each and stay.
+    # - A_a = 1, A_b = 0 fixed and S_a given the bound 4: the demand row wants S_a = 5,
+    #   beyond it: no plan. Both A at 0: the demand row, left without a free column,
+    #   fails: no plan.
     from capacity.compiled import reduce_fixed
     from capacity.model.linear import LinearModel
 
@@ -132,11 +138,25 @@ def test_reduction_of_a_start_by_hand() -> None:
     reduced = reduce_fixed(compiled, lower, upper)
     assert reduced is not None
     sub, free, x = reduced
-    assert free.tolist() == [2] and x.tolist() == [1.0, 0.0, 0.0, 0.0]
-    assert sub.row_lower.tolist() == [-np.inf, 5.0] and sub.row_upper.tolist() == [10.0, 5.0]
+    assert free.tolist() == [] and x.tolist() == [1.0, 0.0, 5.0, 0.0]
+    assert len(sub.row_lower) == 0 and sub.offset == pytest.approx(6.0)
     done = complete_start(compiled, [(0, 1.0), (1, 0.0)], time_limit_s=60)
     assert done is not None
     assert done[0].tolist() == [1.0, 0.0, 5.0, 0.0] and done[1] == pytest.approx(6.0)
+
+    lower, upper = compiled.col_lower.copy(), compiled.col_upper.copy()
+    lower[0] = upper[0] = 1.0
+    reduced = reduce_fixed(compiled, lower, upper)
+    assert reduced is not None
+    sub, free, x = reduced
+    assert free.tolist() == [1, 2, 3]
+    assert sub.col_upper.tolist() == [1.0, 10.0, np.inf]
+    assert sub.row_lower.tolist() == [-np.inf, 5.0] and sub.row_upper.tolist() == [0.0, 5.0]
+
+    lower, upper = compiled.col_lower.copy(), compiled.col_upper.copy()
+    lower[:2] = upper[:2] = [1.0, 0.0]
+    upper[2] = 4.0
+    assert reduce_fixed(compiled, lower, upper) is None
     lower[:2] = upper[:2] = [0.0, 0.0]
     assert reduce_fixed(compiled, lower, upper) is None
 

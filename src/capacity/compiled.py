@@ -70,6 +70,19 @@ def use_threads(threads: int) -> None:
     _scheduler_threads = threads
 
 
+# Model statuses of a solved LP: an optimum, or no column left to decide (a reduced model
+# whose columns were all fixed, `reduce_fixed`).
+_SOLVED = (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kModelEmpty)
+
+
+def holds_plan(highs: highspy.Highs) -> bool:
+    """Whether HiGHS holds a feasible solution after a run (a model with no columns left
+    holds the empty one)."""
+    return bool(highs.getInfo().primal_solution_status
+                == highspy.SolutionStatus.kSolutionStatusFeasible
+                or highs.getModelStatus() == highspy.HighsModelStatus.kModelEmpty)
+
+
 @dataclass
 class CompiledModel:
     """A model handed to HiGHS. ``columns`` are the Pyomo variables in HiGHS's column
@@ -144,7 +157,7 @@ class CompiledModel:
                              ("time_limit", max(time_limit_s, 1e-3))):
             self.highs.setOptionValue(name, option)
         self.highs.run()
-        return bool(self.highs.getModelStatus() == highspy.HighsModelStatus.kOptimal)
+        return bool(self.highs.getModelStatus() in _SOLVED)
 
     def change_bounds(self, columns: np.ndarray, lower: np.ndarray,
                       upper: np.ndarray) -> None:
@@ -265,8 +278,7 @@ def complete_start(compiled: CompiledModel, start: Sequence[tuple[int, float]],
     highs = sub.highs
     highs.setOptionValue("time_limit", time_limit_s)
     highs.run()
-    info = highs.getInfo()
-    if info.primal_solution_status != highspy.SolutionStatus.kSolutionStatusFeasible:
+    if not holds_plan(highs):
         return None
     x[free] = sub.solution()
     x = np.clip(x, compiled.col_lower, compiled.col_upper)
@@ -276,40 +288,75 @@ def complete_start(compiled: CompiledModel, start: Sequence[tuple[int, float]],
 
 # A row's activity may miss its bounds by this much (absolute, or relative beyond 1).
 _ROW_TOLERANCE = 1e-6
+# A column's lower and upper bounds from its rows (`reduce_fixed`) that differ by at most
+# this much (absolute, or relative beyond 1) are taken to meet: the column is fixed.
+_BOUNDS_MEET = 1e-9
 
 
 def reduce_fixed(compiled: CompiledModel, lower: np.ndarray, upper: np.ndarray,
                  relaxed: bool = False) -> tuple[CompiledModel, np.ndarray, np.ndarray] | None:
-    """The model of ``compiled`` with column bounds ``lower``/``upper``, reduced: columns
-    with lower = upper move to the right-hand side, and so do the columns a forcing row
-    fixes at 0 — a row Σ a_j·x_j ≤ b' whose free columns all have a_j > 0 and lower
-    bound 0, with b' (b less the fixed columns' part) at most 0 (tolerance 1e-9): the
-    shipments of a program at a site it is not assigned to, or from a site not open.
-    Repeated until no row forces more. Rows left without a free column must hold.
+    """The model of ``compiled`` with column bounds ``lower``/``upper``, reduced. Columns
+    with lower = upper move to the right-hand side, and two kinds of row are taken out,
+    repeated until neither finds more:
+
+    - a forcing row, Σ a_j·x_j ≤ b' whose free columns all have a_j > 0 and lower bound
+      0, with b' (b less the fixed columns' part) at most 0 (tolerance 1e-9): its columns
+      are fixed at 0 (the shipments of a program at a site it is not assigned to, or from
+      a site not open);
+    - a row left with one free column, a continuous one: it becomes that column's bounds
+      (rl' ≤ a·x_j ≤ ru' gives x_j within rl'/a and ru'/a), and the column is fixed where
+      they meet (a `Serve` whose `demand_balance` row has every shipment fixed; `OpenBy`
+      bounded by `site_open_by` and by fixed shipments). Integer columns keep their rows:
+      a dive later fixes them by bounds, which must not step outside a row taken out.
+
+    Rows left without a free column must hold.
 
     Returns the reduced model in a new HiGHS instance, its columns' numbers in
     ``compiled`` (``free``), and a value for every column of ``compiled`` (the fixed ones
-    set, the free ones 0); None when a row without a free column is violated. With
-    ``relaxed``, HiGHS holds the reduced model as an LP (its ``integer`` still says
-    which columns are integers): an LP keeps its basis when bounds change, so that the
-    next solve starts warm (`capacity.dive`).
+    set, the free ones 0); None when a row without a free column is violated, or a
+    column's bounds from its rows cross. With ``relaxed``, HiGHS holds the reduced model
+    as an LP (its ``integer`` still says which columns are integers): an LP keeps its
+    basis when bounds change, so that the next solve starts warm (`capacity.dive`).
     """
     _indptr, indices, values = compiled.matrix
     n_rows = len(compiled.row_lower)
     a = compiled.sparse()
     row_of = compiled.entry_rows()
-    upper = upper.copy()
+    given_lower, given_upper = lower, upper
+    lower, upper = lower.copy(), upper.copy()
+    taken = np.zeros(n_rows, dtype=bool)  # rows that became column bounds
+    continuous = ~compiled.integer
     while True:
         fixed = lower == upper
-        left = compiled.row_upper - a @ np.where(fixed, lower, 0.0)
+        part = a @ np.where(fixed, lower, 0.0)  # each row's fixed part
+        left = compiled.row_upper - part
         free_entry = ~fixed[indices]
         blocking = free_entry & ((values < 0) | (lower[indices] != 0))
-        forcing = (np.bincount(row_of[free_entry], minlength=n_rows) > 0) \
-            & (np.bincount(row_of[blocking], minlength=n_rows) == 0) & (left <= 1e-9)
+        n_free = np.bincount(row_of[free_entry], minlength=n_rows)
+        forcing = (n_free > 0) & (np.bincount(row_of[blocking], minlength=n_rows) == 0) \
+            & (left <= 1e-9)
         newly = indices[free_entry & forcing[row_of]]
-        if newly.size == 0:
-            break
         upper[newly] = lower[newly]  # = 0: a forcing row's free columns have lower bound 0
+        single = free_entry & (n_free == 1)[row_of] & ~taken[row_of] & continuous[indices]
+        if not single.any():
+            if newly.size:
+                continue
+            break
+        rows, columns, coefficient = row_of[single], indices[single], values[single]
+        low = (compiled.row_lower[rows] - part[rows]) / coefficient
+        high = (compiled.row_upper[rows] - part[rows]) / coefficient
+        np.maximum.at(lower, columns, np.where(coefficient > 0, low, high))
+        np.minimum.at(upper, columns, np.where(coefficient > 0, high, low))
+        taken[rows] = True
+        width = upper[columns] - lower[columns]
+        met = np.isfinite(width) \
+            & (width <= _BOUNDS_MEET * np.maximum(1.0, np.abs(lower[columns])))
+        if np.any((width < 0) & ~met):
+            return None  # the column's rows want more than its bounds allow
+        met_columns = columns[met]
+        # equal up to rounding: fixed at a value within the bounds the column was given
+        lower[met_columns] = upper[met_columns] = np.clip(
+            lower[met_columns], given_lower[met_columns], given_upper[met_columns])
     fixed = lower == upper
     x = np.where(fixed, lower, 0.0)
     activity = a @ x
@@ -320,13 +367,13 @@ def reduce_fixed(compiled: CompiledModel, lower: np.ndarray, upper: np.ndarray,
     if np.any(settled & ((activity < compiled.row_lower - slack)
                          | (activity > compiled.row_upper + slack))):
         return None
-    rows = np.flatnonzero(has_free)
-    part = a[rows][:, free].tocsr()
-    part.sort_indices()
+    rows = np.flatnonzero(has_free & ~taken)
+    part_matrix = a[rows][:, free].tocsr()
+    part_matrix.sort_indices()
     integer = compiled.integer[free]
     sub = pass_arrays(compiled.col_cost[free], float(compiled.col_cost @ x) + compiled.offset,
                       lower[free], upper[free], np.zeros_like(integer) if relaxed else integer,
-                      (part.indptr, part.indices, part.data),
+                      (part_matrix.indptr, part_matrix.indices, part_matrix.data),
                       compiled.row_lower[rows] - activity[rows],
                       compiled.row_upper[rows] - activity[rows])
     sub.integer = integer

@@ -45,10 +45,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import highspy
 import numpy as np
 
-from capacity.compiled import CompiledModel, reduce_fixed
+from capacity.compiled import CompiledModel, holds_plan, reduce_fixed
 from capacity.dive import dive
 from capacity.model.linear import LinearModel
 
@@ -249,8 +248,7 @@ def mip_plan(model: CompiledModel) -> tuple[np.ndarray, float] | None:
     that value but returns the start as it was given (highspy 1.16; on a tier M
     neighbourhood −42,302.9 reported for a plan of −42,289.0). Trusting it let the
     search keep "better" plans that were the same plan."""
-    info = model.highs.getInfo()
-    if info.primal_solution_status != highspy.SolutionStatus.kSolutionStatusFeasible:
+    if not holds_plan(model.highs):
         return None
     x = model.solution()
     return x, float(model.col_cost @ x) + model.offset
