@@ -369,6 +369,29 @@ def test_failed_dive_keeps_the_bound_and_the_solve(monkeypatch: pytest.MonkeyPat
                                 "std::bad_alloc)")
 
 
+def test_dive_not_tried_beyond_its_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The large-model path forced onto a tiny case, with the dive's size limit patched to
+    # 0 nonzeros (tier L in practice): PDLP's bound comes, no dive is tried (the wrapper
+    # counts calls), the message says why, and HiGHS reaches the optimum 17 as before.
+    solve_module = importlib.import_module("capacity.solve")
+    monkeypatch.setattr(solve_module, "LARGE_MODEL_NONZEROS", 0)
+    monkeypatch.setattr(solve_module, "DIVE_MAX_NONZEROS", 0)
+    dives: list[int] = []
+    real_dive = solve_module.dive
+
+    def counted(*args: Any, **kwargs: Any) -> tuple[np.ndarray, float] | None:
+        dives.append(1)
+        return real_dive(*args, **kwargs)
+
+    monkeypatch.setattr(solve_module, "dive", counted)
+    case = tiny("candidate_site")
+    plan = capacity.solve(case, TEST_OPTIONS)
+    assert plan.status == "optimal" and plan.objective == pytest.approx(17.0)
+    assert dives == []
+    assert any(m.startswith("no dive from the LP relaxation: ") for m in plan.messages)
+    assert_checked(case, plan)
+
+
 def test_branch_and_bound_not_started_without_time_to_start(
         monkeypatch: pytest.MonkeyPatch) -> None:
     # HiGHS's start-up patched to 1,000 s a nonzero: with 120 s it could not heed the time

@@ -616,16 +616,22 @@ def _relax_and_dive(compiled: CompiledModel, started: tuple[np.ndarray, float],
                     ) -> tuple[Relaxation | None, tuple[np.ndarray, float] | None,
                                tuple[str, ...]]:
     """PDLP's relaxation within ``share`` of the time to ``deadline``, then a dive from its
-    solution within `DIVE_SHARE` of what is left (``started`` its fallback): the
-    relaxation (None where PDLP gave none), the dive's plan (None where it gave none) and
-    a note where either failed. Touches no HiGHS instance but its own, so it can run in
-    a thread of its own beside the search."""
+    solution within `DIVE_SHARE` of what is left (``started`` its fallback; no dive
+    beyond `DIVE_MAX_NONZEROS`): the relaxation (None where PDLP gave none), the dive's
+    plan (None where it gave none) and a note where either failed or the dive was not
+    tried. Touches no HiGHS instance but its own, so it can run in a thread of its own
+    beside the search."""
     try:
         relaxed = solve_relaxation(compiled, share * (deadline - time.perf_counter()))
     except Exception as err:  # HiGHS failed (out of memory): the plan in hand stands
         return None, None, (f"the LP relaxation was skipped ({type(err).__name__}: {err})",)
     if relaxed is None:
         return None, None, ()
+    nonzeros = len(compiled.matrix[2])
+    if nonzeros > DIVE_MAX_NONZEROS:
+        return relaxed, None, (f"no dive from the LP relaxation: {nonzeros:,} nonzeros are "
+                               f"more than the {DIVE_MAX_NONZEROS:,} up to which its first "
+                               "round's LP is solved in time",)
     try:
         dived = dive(compiled, relaxed.x, DIVE_SHARE * (deadline - time.perf_counter()),
                      plan=started[0])
@@ -658,6 +664,12 @@ LARGE_MODEL_NONZEROS = 500_000
 # the time (`_ALONE`), the search all but a margin for writing the plan.
 RELAXATION_SHARE = 0.4
 DIVE_SHARE = 0.25
+
+# Beyond this many nonzeros the dive is not tried: its first round, a reduced LP solved
+# from scratch by simplex, takes 2-5 s at tier M (685 k) but did not finish at tier L
+# (5.8 M) in 300 s, from PDLP's 1e-3 solution (140 s) or its 150-s one, so that its share
+# of the time was lost to the search (benchmarks/RESULTS.md).
+DIVE_MAX_NONZEROS = 2_000_000
 IMPROVE_SHARE = 0.5
 RELAXATION_SHARE_ALONE = 0.5
 IMPROVE_SHARE_ALONE = 0.95
