@@ -447,6 +447,7 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
         if dived is not None:
             started, own_plan = dived, (
                 "the plan from the LP relaxation (dive and search)" if relaxed is not None
+                and len(compiled.matrix[2]) <= DIVE_MAX_NONZEROS
                 else "the completed constructive start, improved by the neighbourhood search")
     clock = time.perf_counter() - t1  # HiGHS's own clock restarts with the MIP run
     early_bound = None if relaxed is None else relaxed.bound
