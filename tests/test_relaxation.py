@@ -435,6 +435,25 @@ def test_branch_and_bound_not_started_where_pdlp_did_not_converge(
     assert_checked(case, plan)
 
 
+def test_branch_and_bound_not_started_where_its_root_lp_cannot_finish(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The root LP's time patched to 10⁹ times PDLP's: with 120 s it would not finish, so
+    # HiGHS's branch and bound is not started; the engine's plan (17, the optimum here)
+    # comes with the relaxation's bound, the message says why, no work counters.
+    solve_module = importlib.import_module("capacity.solve")
+    monkeypatch.setattr(solve_module, "LARGE_MODEL_NONZEROS", 0)
+    monkeypatch.setattr(solve_module, "ROOT_LP_PER_PDLP_SECOND", 1e9)
+    case = tiny("candidate_site")
+    plan = capacity.solve(case, TEST_OPTIONS)
+    assert plan.status == "time_limit_feasible" and plan.objective == pytest.approx(17.0)
+    assert plan.bound is not None and plan.bound <= 17.0 + 1e-6
+    assert plan.messages[0].startswith("HiGHS's branch and bound was not started: ")
+    assert "its root LP, which comes before any bound or cut of its own, takes over " \
+        "1e+09× as long as PDLP took" in plan.messages[0]
+    assert plan.counters == {}
+    assert_checked(case, plan)
+
+
 def test_relaxation_runs_beside_the_search_with_two_threads(
         monkeypatch: pytest.MonkeyPatch) -> None:
     # threads=2 on the large-model path (forced onto a tiny case): PDLP runs in a thread

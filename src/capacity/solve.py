@@ -470,6 +470,13 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
                    early_bound, compiled.load_solution, transfer, clock, started[0],
                    ran=False, own_plan=own_plan, notes=notes)
     left = options.time_limit_s - clock
+    if started is not None and relaxed is not None and not root_has_time(relaxed, left):
+        return Run(highs, "error", f"HiGHS's branch and bound was not started: {left:.0f} s "
+                   f"were left, and its root LP, which comes before any bound or cut of its "
+                   f"own, takes over {ROOT_LP_PER_PDLP_SECOND:g}× as long as PDLP took "
+                   f"({relaxed.seconds:.0f} s; tier M: over 280 s against 20-35 s)", True,
+                   early_bound, compiled.load_solution, transfer, clock, started[0],
+                   ran=False, own_plan=own_plan, notes=notes)
     if started is not None and not mip_has_time(compiled, left):
         return Run(highs, "error", f"HiGHS's branch and bound was not started: {left:.0f} s "
                    f"were left, and on {len(compiled.matrix[2]):,} nonzeros it takes about "
@@ -592,7 +599,8 @@ def _relax_dive_search(compiled: CompiledModel, started: tuple[np.ndarray, float
         # branch and bound runs after the search only where it can: memory, a solved
         # relaxation, and time enough to start
         branching = branch and relaxed.converged \
-            and mip_has_time(compiled, (1 - IMPROVE_SHARE) * left())
+            and mip_has_time(compiled, (1 - IMPROVE_SHARE) * left()) \
+            and root_has_time(relaxed, (1 - IMPROVE_SHARE) * left())
         plan, failed = search(plan, (IMPROVE_SHARE if branching else IMPROVE_SHARE_ALONE)
                               * left())
         notes += failed
@@ -709,6 +717,20 @@ def mip_has_time(compiled: CompiledModel, seconds_left: float) -> bool:
     """Whether ``seconds_left`` is worth starting HiGHS's branch and bound for: twice
     what it takes before it heeds a time limit."""
     return seconds_left >= 2 * mip_startup_seconds(compiled)
+
+
+# HiGHS's root LP by dual simplex takes this many times PDLP's time to convergence, or
+# more: tier M over 280 s (and root cut rounds unfinished after 633 s) against 20-35 s
+# for PDLP. Its branch and bound starts only with that much time left; else it would
+# end at the time limit without a node (tier M in 120 s: ~30 s, 0 nodes, against
+# searching on; benchmarks/RESULTS.md).
+ROOT_LP_PER_PDLP_SECOND = 10.0
+
+
+def root_has_time(relaxed: Relaxation, seconds_left: float) -> bool:
+    """Whether ``seconds_left`` lets HiGHS's branch and bound finish its root LP, judged
+    by the time PDLP took on the same LP (``relaxed``)."""
+    return seconds_left >= ROOT_LP_PER_PDLP_SECOND * relaxed.seconds
 
 
 def mip_memory_estimate(compiled: CompiledModel) -> int:
