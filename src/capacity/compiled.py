@@ -313,8 +313,9 @@ def reduce_fixed(compiled: CompiledModel, lower: np.ndarray, upper: np.ndarray,
 
     Returns the reduced model in a new HiGHS instance, its columns' numbers in
     ``compiled`` (``free``), and a value for every column of ``compiled`` (the fixed ones
-    set, the free ones 0); None when a row without a free column is violated, or a
-    column's bounds from its rows cross. With ``relaxed``, HiGHS holds the reduced model
+    set, the free ones 0); None when a row without a free column is violated (also where
+    a column's bounds from its rows cross: it is fixed within its own bounds and its rows
+    checked). With ``relaxed``, HiGHS holds the reduced model
     as an LP (its ``integer`` still says which columns are integers): an LP keeps its
     basis when bounds change, so that the next solve starts warm (`capacity.dive`).
     """
@@ -351,10 +352,10 @@ def reduce_fixed(compiled: CompiledModel, lower: np.ndarray, upper: np.ndarray,
         width = upper[columns] - lower[columns]
         met = np.isfinite(width) \
             & (width <= _BOUNDS_MEET * np.maximum(1.0, np.abs(lower[columns])))
-        if np.any((width < 0) & ~met):
-            return None  # the column's rows want more than its bounds allow
+        # bounds that meet or cross: the column is fixed at the nearest value the bounds
+        # it was given allow; its rows, then without a free column, are checked below
+        # with the rows' tolerance (a crossing by rounding passes, a real one fails)
         met_columns = columns[met]
-        # equal up to rounding: fixed at a value within the bounds the column was given
         lower[met_columns] = upper[met_columns] = np.clip(
             lower[met_columns], given_lower[met_columns], given_upper[met_columns])
     fixed = lower == upper
