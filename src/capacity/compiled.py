@@ -271,18 +271,28 @@ def complete_start(compiled: CompiledModel, start: Sequence[tuple[int, float]],
     if np.any(values < lower[cols] - 1e-9) or np.any(values > upper[cols] + 1e-9):
         return None
     lower[cols] = upper[cols] = values
+    completed = solve_within(compiled, lower, upper, time_limit_s)
+    if completed is not None:
+        compiled.set_incumbent(completed[0])
+    return completed
+
+
+def solve_within(compiled: CompiledModel, lower: np.ndarray, upper: np.ndarray,
+                 time_limit_s: float) -> tuple[np.ndarray, float] | None:
+    """``compiled`` with its columns held within ``lower``/``upper``, reduced
+    (`reduce_fixed`) and what is left solved by HiGHS in a second instance within
+    ``time_limit_s``: a value per column of ``compiled`` and the objective, or None where
+    a row fails in the reduction or HiGHS finds no plan."""
     reduced = reduce_fixed(compiled, lower, upper)
     if reduced is None:
         return None
     sub, free, x = reduced
-    highs = sub.highs
-    highs.setOptionValue("time_limit", time_limit_s)
-    highs.run()
-    if not holds_plan(highs):
+    sub.highs.setOptionValue("time_limit", max(time_limit_s, 1e-3))
+    sub.highs.run()
+    if not holds_plan(sub.highs):
         return None
     x[free] = sub.solution()
     x = np.clip(x, compiled.col_lower, compiled.col_upper)
-    compiled.set_incumbent(x)
     return x, float(compiled.col_cost @ x) + compiled.offset
 
 
@@ -315,9 +325,9 @@ def reduce_fixed(compiled: CompiledModel, lower: np.ndarray, upper: np.ndarray,
     ``compiled`` (``free``), and a value for every column of ``compiled`` (the fixed ones
     set, the free ones 0); None when a row without a free column is violated (also where
     a column's bounds from its rows cross: it is fixed within its own bounds and its rows
-    checked). With ``relaxed``, HiGHS holds the reduced model
-    as an LP (its ``integer`` still says which columns are integers): an LP keeps its
-    basis when bounds change, so that the next solve starts warm (`capacity.dive`).
+    checked). With ``relaxed``, HiGHS holds the reduced model as an LP (its ``integer``
+    still says which columns are integers): an LP keeps its basis when bounds change, so
+    that the next solve starts warm (`capacity.dive`).
     """
     _indptr, indices, values = compiled.matrix
     n_rows = len(compiled.row_lower)

@@ -673,15 +673,15 @@ LARGE_MODEL_NONZEROS = 500_000
 # the time (`_ALONE`), the search all but a margin for writing the plan.
 RELAXATION_SHARE = 0.4
 DIVE_SHARE = 0.25
+IMPROVE_SHARE = 0.5
+RELAXATION_SHARE_ALONE = 0.5
+IMPROVE_SHARE_ALONE = 0.95
 
 # Beyond this many nonzeros the dive is not tried: its first round, a reduced LP solved
 # from scratch by simplex, takes 2-5 s at tier M (685 k) but did not finish at tier L
 # (5.8 M) in 300 s, from PDLP's 1e-3 solution (140 s) or its 150-s one, so that its share
 # of the time was lost to the search (benchmarks/RESULTS.md).
 DIVE_MAX_NONZEROS = 2_000_000
-IMPROVE_SHARE = 0.5
-RELAXATION_SHARE_ALONE = 0.5
-IMPROVE_SHARE_ALONE = 0.95
 
 # Beyond this many nonzeros the relaxation is not solved. At tier XL (70.9 M) PDLP ran
 # 21 min of a 30-min limit for a bound 967% from the plan, at 21 GB, and the dive did not
