@@ -281,13 +281,14 @@ def solve_within(compiled: CompiledModel, lower: np.ndarray, upper: np.ndarray,
                  time_limit_s: float) -> tuple[np.ndarray, float] | None:
     """``compiled`` with its columns held within ``lower``/``upper``, reduced
     (`reduce_fixed`) and what is left solved by HiGHS in a second instance within
-    ``time_limit_s``: a value per column of ``compiled`` and the objective, or None where
-    a row fails in the reduction or HiGHS finds no plan."""
+    ``time_limit_s`` (> 0; a tiny one may leave HiGHS without a plan): a value per column
+    of ``compiled`` and the objective, or None where a row fails in the reduction or
+    HiGHS finds no plan."""
     reduced = reduce_fixed(compiled, lower, upper)
     if reduced is None:
         return None
     sub, free, x = reduced
-    sub.highs.setOptionValue("time_limit", max(time_limit_s, 1e-3))
+    sub.highs.setOptionValue("time_limit", time_limit_s)
     sub.highs.run()
     if not holds_plan(sub.highs):
         return None

@@ -265,6 +265,8 @@ def polish(compiled: CompiledModel, plan: tuple[np.ndarray, float],
     columns, `Serve`) keep what an earlier LP chose. On generated tier M, after 60 s of
     search, this LP (0.1 s) took the plan from −42,289.0 to −42,318.7."""
     x, best = plan
+    if time_limit_s <= 0:
+        return plan
     lower, upper = compiled.col_lower.copy(), compiled.col_upper.copy()
     integer = compiled.integer
     lower[integer] = upper[integer] = np.round(x[integer])
