@@ -14,7 +14,7 @@ import pytest
 
 import capacity
 
-from conftest import edited, rows, solved, tiny
+from conftest import TEST_OPTIONS, edited, rows, solved, tiny
 
 pytestmark = pytest.mark.solver
 
@@ -90,6 +90,56 @@ def test_build_expands_suite() -> None:
                          suites=_expandable(max_modules=1, lead=0)))
     assert plan.objective == pytest.approx(34.0)
     assert plan.builds[["site", "period", "modules"]].values.tolist() == [["SA", 2030, 1]]
+
+
+def _needs_modules() -> capacity.Case:
+    return edited(tiny("two_sites"), offtakes=offtakes(25), programs=with_program(max_sites=2),
+                  suites=_expandable(max_modules=2, lead=0))
+
+
+def test_committed_cover_by_hand() -> None:
+    # SA takes modules of 5 (up to 2, no lead); 25/period on two sites. 25 committed
+    # batches take at least 25 slots, the suites hold 10 + 10, so per period
+    # 5·(modules online) ≥ 25 − 20 = 5: Build[2030] in 2030, Build[2030] + Build[2031]
+    # in 2031. The row only restates capacity, so the optimum is the hand one: two
+    # modules, SA 20 × 1 + SB 5 × 2.5 = 32.5 per period, × 2 + capex 6 + 2 transfers = 73.
+    case = _needs_modules()
+    lm = capacity.build_model(case).linear
+    assert lm.sets["COVER_QCT"][1] == [("antibody", "commercial", 2030),
+                                      ("antibody", "commercial", 2031)]
+    rows_ = lm.constraints["committed_cover"]
+    indptr, indices, values = lm.matrix()
+    built = [{int(c): v for c, v in zip(indices[indptr[r]:indptr[r + 1]],
+                                        values[indptr[r]:indptr[r + 1]], strict=True)}
+             for r in range(rows_.start, rows_.stop)]
+    module = {t: lm.column("Build", ("SA", "antibody", "commercial", t)) for t in (2030, 2031)}
+    assert built == [{module[2030]: 5.0}, {module[2030]: 5.0, module[2031]: 5.0}]
+    assert lm.row_bounds()[0][rows_.start:rows_.stop].tolist() == [5.0, 5.0]
+    plan = solved(case)
+    assert plan.objective == pytest.approx(73.0)
+    assert plan.builds[["site", "period", "modules"]].values.tolist() == [["SA", 2030, 2]]
+    # 2 slots a batch at both sites: the need is 50 slots, 30 beyond the suites.
+    two_slots = edited(case, yields=rows({"program": "P1", "site": "SA", "slots_per_batch": 2.0},
+                                         {"program": "P1", "site": "SB", "slots_per_batch": 2.0}))
+    lm = capacity.build_model(two_slots).linear
+    rows_ = lm.constraints["committed_cover"]
+    assert lm.row_bounds()[0][rows_.start:rows_.stop].tolist() == [30.0, 30.0]
+    # No rows where the suites already hold the commitments (5/period), none in elastic mode.
+    assert capacity.build_model(tiny("two_sites")).linear.sets["COVER_QCT"][1] == []
+    assert capacity.build_model(case, elastic=True).linear.sets["COVER_QCT"][1] == []
+
+
+def test_fixing_builds_that_break_the_cover_is_infeasible_not_an_error() -> None:
+    # The case above with every Build fixed at 0 in the Pyomo model: committed_cover's
+    # row has no free variable left and asks 0 ≥ 5.
+    built = capacity.build_model(_needs_modules())
+    for v in built.pyomo.Build.values():
+        v.fix(0)
+    plan = capacity.solve(built, TEST_OPTIONS)
+    assert plan.status == "infeasible"
+    assert plan.messages == ["model contains a trivially infeasible constraint, "
+                             "'committed_cover[antibody,commercial,2030]': with the variables "
+                             "fixed as they are, no plan meets it"]
 
 
 def test_module_cap_binds() -> None:

@@ -46,8 +46,9 @@ def test_cfl_reproduces_published_optimum(name: str) -> None:
     assert plan.objective == pytest.approx(PUBLISHED[name], rel=1e-6)
 
 
-# capb-5000 proves optimal in ~85 s on a 2-core machine; the other capa–c variants take
-# longer (benchmarks/RESULTS.md), so one stands for them in CI.
+# capb-5000 proves optimal in ~27 s on a 2-core machine (~300 s, at this test's limit,
+# before the `committed_cover` row); the other capa–c variants take longer
+# (benchmarks/RESULTS.md), so one stands for them in CI.
 @pytest.mark.parametrize(("name", "capacity_value"), [("capb", 5000.0)])
 def test_large_cfl_reproduces_published_optimum(name: str, capacity_value: float) -> None:
     plan = _solve_checked(import_orlib_cfl(ORLIB / "cfl" / f"{name}.txt",

@@ -223,6 +223,12 @@ def pass_linear(lm: LinearModel) -> CompiledModel:
                        lm.integer_columns(), lm.matrix(), row_lower, row_upper)
 
 
+class FixedRowInfeasible(Exception):
+    """A row of a Pyomo model whose variables are all fixed does not hold: the model, as
+    fixed, has no feasible plan (e.g. a first-stage plan fixed into a scenario it
+    cannot serve)."""
+
+
 def compile_to_highs(m: pyo.ConcreteModel) -> CompiledModel:
     """Compile the Pyomo model ``m`` (linear, one active minimise or maximise objective)
     and pass it to a new HiGHS instance, minimising: a maximised objective is negated, so
@@ -230,10 +236,17 @@ def compile_to_highs(m: pyo.ConcreteModel) -> CompiledModel:
 
     Rows keep their sense ("mixed form"); fixed variables become constants; the
     objective's constant is HiGHS's offset, so HiGHS reports the objective's full value.
+
+    Raises:
+        FixedRowInfeasible: a row left without a free variable does not hold.
     """
+    from pyomo.common.errors import InfeasibleConstraintException
     from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler  # imports scipy
 
-    form = LinearStandardFormCompiler().write(m, mixed_form=True)
+    try:
+        form = LinearStandardFormCompiler().write(m, mixed_form=True)
+    except InfeasibleConstraintException as err:
+        raise FixedRowInfeasible(str(err)) from None
     a = form.A.tocsr()
     n_rows, n_cols = a.shape
     # mixed form: each row is (constraint, sense) with sense 1 (≤ rhs), 0 (= rhs), -1 (≥ rhs)

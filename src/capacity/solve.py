@@ -20,8 +20,10 @@ from pyomo.contrib.solver.solvers.highs import Highs
 from capacity.case import Case
 from capacity.compiled import (
     CompiledModel,
+    FixedRowInfeasible,
     compile_to_highs,
     complete_start,
+    new_highs,
     pass_linear,
     use_threads,
 )
@@ -244,6 +246,9 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
         layout = (lambda: Layout.of(lm, built.index_sets.ship_assign)) \
             if start is not None and solver.columns is None else None
         run = optimise(solver, None, options, progress, start, layout)
+    except FixedRowInfeasible as err:  # a caller fixed variables that break a row
+        return Plan.without_solution(built.case.name, "infeasible", options.model_dump(),
+                                     seconds, messages=[_fixed_infeasible(err)], size=size)
     except Exception as err:  # HiGHS or the interface failed: report it, write nothing
         return Plan.without_solution(built.case.name, "error", options.model_dump(), seconds,
                                      messages=[f"{type(err).__name__}: {err}"], size=size)
@@ -329,6 +334,10 @@ def numerics_warnings(ranges: dict[str, list[float]]) -> list[str]:
             out.append(f"numerics: {name} values reach {ranges[name][1]:.1e}; above 1e9 "
                        "HiGHS's tolerances lose meaning (check units)")
     return out
+
+
+def _fixed_infeasible(err: FixedRowInfeasible) -> str:
+    return f"{err}: with the variables fixed as they are, no plan meets it"
 
 
 def _why_infeasible(built: BuiltModel, options: SolveOptions) -> list[str]:
@@ -422,7 +431,11 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
     t0 = time.perf_counter()
     if solver is None:
         assert m is not None
-    compiled = solver if solver is not None else compile_to_highs(m)
+    try:
+        compiled = solver if solver is not None else compile_to_highs(m)
+    except FixedRowInfeasible as err:
+        return Run(new_highs(), "infeasible", _fixed_infeasible(err), False, None,
+                   lambda: None, time.perf_counter() - t0, 0.0, ran=False)
     transfer = time.perf_counter() - t0
     highs = compiled.highs
     if options.model_file:
