@@ -15,6 +15,7 @@ import pytest
 
 import capacity
 from capacity import Plan
+from capacity.companion import Companion
 from capacity.compiled import CompiledModel, complete_start, pass_arrays, pass_linear
 from capacity.dive import dive
 from capacity.improve import STALL, Layout, Search, improve, mip_plan, polish
@@ -512,3 +513,49 @@ def test_search_runs_where_the_relaxation_is_not_solved(
     assert len(searches) == 1 and searches[0] > 0
     assert any(m.startswith("the LP relaxation was not solved: ") for m in plan.messages)
     assert_checked(case, plan)
+
+
+def test_companion_offers_its_dive_to_highs_by_hand() -> None:
+    # one_demand: the companion's LP optimum is 6 (Y_a = 0.5, X_a = 1, its bound) and its
+    # dive 11 (above). With presolve off, HiGHS's branch and bound asks for a user plan
+    # after its setup, before it holds one: the companion hands over 11, the optimum.
+    # HiGHS then never reports an improving plan of its own (on its own it reports 11 as
+    # one: `improving` below).
+    def improving(offer: bool) -> list[float]:
+        compiled = one_demand(cap_a=False)
+        companion = Companion(compiled, time.perf_counter() + 60).start()
+        companion.wait()
+        assert companion.bound == pytest.approx(6.0)
+        assert companion.plan is not None
+        assert companion.plan[0].tolist() == [1.0, 0.0, 1.0, 0.0]
+        highs = compiled.highs
+        highs.setOptionValue("presolve", "off")
+        found: list[float] = []
+        highs.cbMipImprovingSolution.subscribe(
+            lambda e: found.append(e.data_out.objective_function_value))
+        if offer:
+            highs.cbMipUserSolution.subscribe(companion.offer)
+        highs.run()
+        companion.stop()
+        assert highs.getInfo().objective_function_value == pytest.approx(11.0)
+        assert companion.given == (pytest.approx(11.0) if offer else None)
+        if offer:
+            assert companion.note() == ("a dive from the LP relaxation on a second thread "
+                                        "gave HiGHS a plan at 11.0 (minimised)")
+        return found
+
+    assert improving(offer=False) == [pytest.approx(11.0)]
+    assert improving(offer=True) == []
+
+
+def test_solve_with_two_threads_runs_the_companion(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Below its size the companion is not started; with its threshold lowered it runs
+    # beside HiGHS on two threads, and whatever it gives in time, the plan is the optimum
+    # (candidate_site: 17, data/tiny/README.md) and the messages say what it gave.
+    options = TEST_OPTIONS.model_copy(update={"threads": 2})
+    plain = capacity.solve(tiny("candidate_site"), options)
+    assert not any("second thread" in m for m in plain.messages)
+    monkeypatch.setattr(importlib.import_module("capacity.solve"), "COMPANION_MIN_NONZEROS", 1)
+    plan = capacity.solve(tiny("candidate_site"), options)
+    assert plan.status == "optimal" and plan.objective == pytest.approx(17.0)
+    assert sum("on a second thread" in m for m in plan.messages) == 1

@@ -69,7 +69,9 @@ def solve_command(
     = DEFAULTS["mip_rel_gap"],
     threads: Annotated[int, typer.Option(
         "--threads", help="HiGHS threads; with 2 or more, on models of 500,000 nonzeros or "
-        "more, the LP relaxation runs beside the neighbourhood search.")]
+        "more, the LP relaxation runs beside the neighbourhood search, and on models of "
+        "100,000 to 500,000 beside HiGHS's branch and bound, handing it a plan (runs are "
+        "then not reproducible step for step).")]
     = DEFAULTS["threads"],
     seed: Annotated[int, typer.Option("--seed", help="HiGHS random seed.")] = DEFAULTS["seed"],
     out_dir: Annotated[Path | None, typer.Option("--out", help="Write the plan here.")] = None,

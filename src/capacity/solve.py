@@ -18,6 +18,7 @@ from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondi
 from pyomo.contrib.solver.solvers.highs import Highs
 
 from capacity.case import Case
+from capacity.companion import COMPANION_MIN_NONZEROS, Companion
 from capacity.compiled import (
     CompiledModel,
     FixedRowInfeasible,
@@ -48,7 +49,11 @@ class SolveOptions(BaseModel):
         threads: HiGHS threads. One by default: HiGHS's branch-and-bound is serial, and one
             thread keeps runs reproducible. With two or more, on models of
             `LARGE_MODEL_NONZEROS` or more, PDLP's relaxation and the dive run in a
-            second thread beside the neighbourhood search (`_relax_dive_search`).
+            second thread beside the neighbourhood search (`_relax_dive_search`); on
+            models of `COMPANION_MIN_NONZEROS` up to that size, the LP relaxation and a
+            dive from it run beside HiGHS's branch and bound and hand it their plan
+            (`capacity.companion`). Either way a run is then not reproducible step for
+            step.
         seed: HiGHS ``random_seed``; fixed so runs repeat.
         log: print HiGHS's log while solving.
         explain: when HiGHS proves the case infeasible, find out why (`capacity.explain`,
@@ -505,7 +510,18 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
         _subscribe(highs, lambda at, incumbent, bound: progress(
             clock + at, incumbent, _best_bound(bound, early_bound)))
     highs.setOptionValue("time_limit", max(options.time_limit_s - clock, 1e-3))
+    companion = None
+    if (not large and options.mip_start and options.threads >= 2 and compiled.integer.any()
+            and len(compiled.matrix[2]) >= COMPANION_MIN_NONZEROS):
+        # a spare thread: the LP relaxation and a dive from it, offered to HiGHS
+        companion = Companion(compiled, t1 + options.time_limit_s).start()
+        highs.cbMipUserSolution.subscribe(companion.offer)
     highs.run()
+    if companion is not None:
+        highs.cbMipUserSolution.unsubscribe(companion.offer)
+        companion.stop()
+        early_bound = _best_bound(early_bound, companion.bound)
+        notes = (*notes, companion.note())
     solve_seconds = time.perf_counter() - t1
     model_status, info = highs.getModelStatus(), highs.getInfo()
     feasible = info.primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible

@@ -1,0 +1,114 @@
+"""A dive from the LP relaxation on a second thread while HiGHS's branch and bound runs.
+
+On mid-sized models (`COMPANION_MIN_NONZEROS` up to the relaxation path of
+`capacity.solve`) HiGHS spends its first minute on the root LP and its cuts, holding a
+poor plan: on OR-Library capa (capacity 8000, 400,500 nonzeros) its incumbent after 60 s
+was 25,055,161 against the published optimum 19,240,822. Its root LP solution is
+nearly whole (30 of 200 binaries fractional), and a dive from it (`capacity.dive`) gives
+19,308,047 in 0.9 s. The companion solves that LP by dual simplex in a HiGHS instance of
+its own, dives, and offers the plan to HiGHS's branch and bound through HiGHS's
+user-solution callback, which checks it and takes it as the incumbent where it is
+better; the LP optimum is also a proven bound. HiGHS releases Python's interpreter lock
+while it runs, so the two run side by side. Used only where the solve may use two
+threads (`SolveOptions.threads` ≥ 2): when the plan arrives depends on the clock, so a
+run with it is not reproducible step for step. models/formulation.md, "Solving",
+states it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import highspy
+import numpy as np
+
+from capacity.compiled import CompiledModel, pass_arrays
+from capacity.dive import dive
+
+# Below this many nonzeros HiGHS's own root LP is quick (OR-Library cap41–cap134,
+# ~10k–40k nonzeros, prove optimal in under 1.5 s) and a companion would only compete.
+COMPANION_MIN_NONZEROS = 100_000
+
+
+class Companion:
+    """The LP relaxation and a dive from it, in a thread, until ``deadline``
+    (`time.perf_counter`). ``plan`` (values of ``compiled``'s columns, objective) and
+    ``bound`` (the LP optimum) are set when ready; `offer` hands the plan to HiGHS."""
+
+    def __init__(self, compiled: CompiledModel, deadline: float) -> None:
+        self.compiled, self.deadline = compiled, deadline
+        self.plan: tuple[np.ndarray, float] | None = None
+        self.bound: float | None = None
+        self.offered = False
+        self.given: float | None = None  # the objective of the plan handed to HiGHS
+        self.failure: str | None = None
+        self._lp: CompiledModel | None = None
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="capacity-companion",
+                                        daemon=True)
+
+    def start(self) -> Companion:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        c = self.compiled
+        try:
+            lp = pass_arrays(c.col_cost, c.offset, c.col_lower, c.col_upper, c.integer,
+                             c.matrix, c.row_lower, c.row_upper)
+            self._lp = lp
+            lp.highs.HandleUserInterrupt = True  # `stop` can cancel its LP
+            for name, value in (("solve_relaxation", True), ("threads", 1),
+                                ("time_limit", max(self.deadline - time.perf_counter(),
+                                                   1e-3))):
+                lp.highs.setOptionValue(name, value)
+            if self._stopped.is_set():
+                return
+            lp.highs.run()
+            info = lp.highs.getInfo()
+            optimal = lp.highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
+            if not optimal or self._stopped.is_set():
+                return
+            self.bound = float(info.objective_function_value)
+            x = np.asarray(lp.highs.getSolution().col_value, dtype=float)
+            lp.highs.setOptionValue("solve_relaxation", False)
+            self.plan = dive(lp, x, self.deadline - time.perf_counter())
+        except Exception as err:  # HiGHS failed beside the main run: the run goes on
+            self.failure = f"{type(err).__name__}: {err}"
+
+    def offer(self, event: Any) -> None:
+        """HiGHS's user-solution callback: hand over the plan once, where it beats
+        HiGHS's incumbent."""
+        plan = self.plan
+        if plan is None or self.offered:
+            return
+        if plan[1] < float(event.data_out.mip_primal_bound) - 1e-9 * max(1.0, abs(plan[1])):
+            event.data_in.setSolution(plan[0])
+            self.given = plan[1]
+        self.offered = True
+
+    def wait(self) -> None:
+        """Wait until the LP and the dive are done (or the deadline stops them)."""
+        self._thread.join()
+
+    def note(self) -> str:
+        """What the companion gave, for the plan's messages."""
+        if self.failure is not None:
+            return f"the dive from the LP relaxation on a second thread failed ({self.failure})"
+        if self.given is not None:
+            return (f"a dive from the LP relaxation on a second thread gave HiGHS a plan at "
+                    f"{self.given:,.1f} (minimised)")
+        if self.plan is not None:
+            return "a dive from the LP relaxation on a second thread found no better plan"
+        return ("the LP relaxation on a second thread " + ("ended without a dive" if
+                self.bound is not None else "did not finish before HiGHS's run"))
+
+    def stop(self) -> None:
+        """Cancel the LP if it still runs and wait for the thread (a dive stops at its
+        next round)."""
+        self._stopped.set()
+        if self._lp is not None:
+            self._lp.highs.cancelSolve()  # type: ignore[no-untyped-call]
+        self._thread.join()
