@@ -105,6 +105,11 @@ def test_dive_rounds_the_lp_solution_by_hand() -> None:
     done = dive(compiled, np.array([0.5, 0.0, 1.0, 0.0]), time_limit_s=60)
     assert done is not None
     assert done[0].tolist() == [1.0, 0.0, 1.0, 0.0] and done[1] == pytest.approx(11.0)
+    # told to stop (the companion, once HiGHS's run has ended), it gives up before its LP
+    stopped = threading.Event()
+    stopped.set()
+    assert dive(one_demand(cap_a=False), np.array([0.5, 0.0, 1.0, 0.0]), time_limit_s=60,
+                stop=stopped) is None
 
 
 @pytest.mark.parametrize("own", [False, True])

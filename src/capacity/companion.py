@@ -74,7 +74,7 @@ class Companion:
             self.bound = float(info.objective_function_value)
             x = np.asarray(lp.highs.getSolution().col_value, dtype=float)
             lp.highs.setOptionValue("solve_relaxation", False)
-            self.plan = dive(lp, x, self.deadline - time.perf_counter())
+            self.plan = dive(lp, x, self.deadline - time.perf_counter(), stop=self._stopped)
         except Exception as err:  # HiGHS failed beside the main run: the run goes on
             self.failure = f"{type(err).__name__}: {err}"
 
@@ -106,8 +106,8 @@ class Companion:
                 self.bound is not None else "did not finish before HiGHS's run"))
 
     def stop(self) -> None:
-        """Cancel the LP if it still runs and wait for the thread (a dive stops at its
-        next round)."""
+        """Cancel the LP if it still runs and wait for the thread (a dive stops before
+        its next LP)."""
         self._stopped.set()
         if self._lp is not None:
             self._lp.highs.cancelSolve()  # type: ignore[no-untyped-call]

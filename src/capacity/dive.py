@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Iterator
 
@@ -48,14 +49,15 @@ SHARE = 0.3
 
 def dive(compiled: CompiledModel, x_lp: np.ndarray, time_limit_s: float,
          plan: np.ndarray | None = None, own: bool = False,
-         ) -> tuple[np.ndarray, float] | None:
+         stop: threading.Event | None = None) -> tuple[np.ndarray, float] | None:
     """A complete plan for ``compiled`` (a value per column, and its objective) by diving
     from the LP solution ``x_lp``; None where the dive fails or runs out of time. With
     ``plan`` (a feasible plan), a first round whose whole columns leave no feasible LP
     (``x_lp`` solved roughly) falls back to fixing only those on which the LP and the
     plan agree, so that the plan stays within the reduced model's reach. With ``own``,
     ``compiled`` is an LP the caller no longer needs, whose last solve gave ``x_lp``
-    (`reduce_fixed` with ``relaxed``): the first round fixes its columns in place too."""
+    (`reduce_fixed` with ``relaxed``): the first round fixes its columns in place too.
+    Once ``stop`` is set the dive gives up before its next LP (None)."""
     deadline = time.perf_counter() + time_limit_s
     model, cols = compiled, np.arange(len(compiled.col_cost))  # cols: model's columns in compiled
     in_place = own
@@ -75,7 +77,7 @@ def dive(compiled: CompiledModel, x_lp: np.ndarray, time_limit_s: float,
         order = fractional[np.argsort(distance[fractional], kind="stable")]
         pick = ints[order[:math.ceil(SHARE * len(order))]]
         for fix_near, columns, rounded in _roundings(x, near, agreed, pick):
-            if time.perf_counter() > deadline:
+            if time.perf_counter() > deadline or (stop is not None and stop.is_set()):
                 return None
             solved = (_fix_in_place if in_place else _fix_and_solve)(
                 model, fix_near, columns, rounded, x, deadline)

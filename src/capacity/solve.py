@@ -511,8 +511,8 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
             clock + at, incumbent, _best_bound(bound, early_bound)))
     highs.setOptionValue("time_limit", max(options.time_limit_s - clock, 1e-3))
     companion = None
-    if (not large and options.mip_start and options.threads >= 2 and compiled.integer.any()
-            and len(compiled.matrix[2]) >= COMPANION_MIN_NONZEROS):
+    if (options.mip_start and options.threads >= 2 and compiled.integer.any()
+            and COMPANION_MIN_NONZEROS <= len(compiled.matrix[2]) < LARGE_MODEL_NONZEROS):
         # a spare thread: the LP relaxation and a dive from it, offered to HiGHS
         companion = Companion(compiled, t1 + options.time_limit_s).start()
         highs.cbMipUserSolution.subscribe(companion.offer)
