@@ -73,7 +73,6 @@ class Companion:
                 return
             self.bound = float(info.objective_function_value)
             x = np.asarray(lp.highs.getSolution().col_value, dtype=float)
-            lp.highs.setOptionValue("solve_relaxation", False)
             self.plan = dive(lp, x, self.deadline - time.perf_counter(), stop=self._stopped)
         except Exception as err:  # HiGHS failed beside the main run: the run goes on
             self.failure = f"{type(err).__name__}: {err}"

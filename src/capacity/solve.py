@@ -516,10 +516,13 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
         # a spare thread: the LP relaxation and a dive from it, offered to HiGHS
         companion = Companion(compiled, t1 + options.time_limit_s).start()
         highs.cbMipUserSolution.subscribe(companion.offer)
-    highs.run()
+    try:
+        highs.run()
+    finally:  # also where HiGHS raises: the companion's LP is cancelled, its thread ends
+        if companion is not None:
+            highs.cbMipUserSolution.unsubscribe(companion.offer)
+            companion.stop()
     if companion is not None:
-        highs.cbMipUserSolution.unsubscribe(companion.offer)
-        companion.stop()
         early_bound = _best_bound(early_bound, companion.bound)
         notes = (*notes, companion.note())
     solve_seconds = time.perf_counter() - t1

@@ -30,6 +30,12 @@ def _online_builds(ix: IndexSets) -> dict[tuple[str, str, str], list[tuple[str, 
     return group(ix.build, lambda b: b[:3])
 
 
+def _online_by(ix: IndexSets, builds: dict[tuple[str, str, str], list[tuple[str, str, str, int]]],
+               k: Key, t: int) -> list[tuple[str, str, str, int]]:
+    """Suite k's build keys whose modules are online in period t (pos(t')+lead[k] ≤ pos(t))."""
+    return [b for b in builds.get(k, ()) if ix.position[b[3]] + ix.suite_lead[k] <= ix.position[t]]
+
+
 def add_suite_capacity(lm: LinearModel, ix: IndexSets) -> None:
     """Suite capacity: batch slots used never exceed existing plus online modules.
 
@@ -45,7 +51,6 @@ def add_suite_capacity(lm: LinearModel, ix: IndexSets) -> None:
         (*k, key[3]) for key, k in zip(ix.ship, ix.ship_suite, strict=True)), len(ix.ship))
     reserved = group(ix.reservations.use, lambda u: (*ix.reservations.suite[u[0]], u[2]))
     builds = _online_builds(ix)
-    pos = ix.position
     lm.add_set("CAPACITY_KT", ix.capacity_rows, 4)
     early: set[Key] = set()
     if ix.elastic:
@@ -60,7 +65,7 @@ def add_suite_capacity(lm: LinearModel, ix: IndexSets) -> None:
         s, q, c, t = row
         k = (s, q, c)
         shipped = ships[row]
-        online = [b for b in builds.get(k, ()) if pos[b[3]] + ix.suite_lead[k] <= pos[t]]
+        online = _online_by(ix, builds, k, t)
         terms: list[Term] = [
             ("Ship", shipped, ix.ship_slots[shipped]),
             ("ReservedUse", reserved.get(row, ()), -1.0),
@@ -109,16 +114,14 @@ def add_committed_cover(lm: LinearModel, ix: IndexSets) -> None:
     builds = _online_builds(ix)
     res = ix.reservations
     reserves = group(res.reserve, lambda vt: (*res.suite[vt[0]][1:], vt[1]))
-    pos = ix.position
     rows = sorted(qct for qct, slots in need.items()
                   if slots > existing.get(qct[:2], 0.0) + 1e-9)
     lm.add_set("COVER_QCT", rows, 3)
 
     def rule(row: Key) -> tuple[list[Term], float]:
         q, c, t = row
-        terms: list[Term] = [
-            ("Build", [b for b in builds.get(k, ()) if pos[b[3]] + ix.suite_lead[k] <= pos[t]],
-             ix.suite_module[k]) for k in suites.get((q, c), ())]
+        terms: list[Term] = [("Build", _online_by(ix, builds, k, t), ix.suite_module[k])
+                             for k in suites.get((q, c), ())]
         terms += [("Reserve", [vt], res.block[vt[0]]) for vt in reserves.get(row, ())]
         return terms, need[row] - existing.get((q, c), 0.0)
 
