@@ -546,7 +546,9 @@ def test_companion_offers_its_dive_to_highs_by_hand() -> None:
         assert companion.given == (pytest.approx(11.0) if offer else None)
         if offer:
             assert companion.note() == ("a dive from the LP relaxation on a second thread "
-                                        "gave HiGHS a plan at 11.0 (minimised)")
+                                        "gave HiGHS its first plan")
+            companion.replaced = 12.5  # had HiGHS held a plan at 12.5: (12.5 − 11)/12.5
+            assert companion.note().endswith("gave HiGHS a plan 12.00% better than its own")
         return found
 
     assert improving(offer=False) == [pytest.approx(11.0)]

@@ -43,6 +43,7 @@ class Companion:
         self.bound: float | None = None
         self.offered = False
         self.given: float | None = None  # the objective of the plan handed to HiGHS
+        self.replaced: float | None = None  # HiGHS's incumbent then (inf: it had none)
         self.failure: str | None = None
         self._lp: CompiledModel | None = None
         self._stopped = threading.Event()
@@ -85,7 +86,7 @@ class Companion:
             return
         if plan[1] < float(event.data_out.mip_primal_bound) - 1e-9 * max(1.0, abs(plan[1])):
             event.data_in.setSolution(plan[0])
-            self.given = plan[1]
+            self.given, self.replaced = plan[1], float(event.data_out.mip_primal_bound)
         self.offered = True
 
     def wait(self) -> None:
@@ -96,9 +97,12 @@ class Companion:
         """What the companion gave, for the plan's messages."""
         if self.failure is not None:
             return f"the dive from the LP relaxation on a second thread failed ({self.failure})"
-        if self.given is not None:
-            return (f"a dive from the LP relaxation on a second thread gave HiGHS a plan at "
-                    f"{self.given:,.1f} (minimised)")
+        if self.given is not None and self.replaced is not None:
+            # relative, so it reads the same whether the case minimises or maximises
+            better = ("its first plan" if not np.isfinite(self.replaced) else
+                      f"a plan {(self.replaced - self.given) / max(abs(self.replaced), 1.0):.2%}"
+                      " better than its own")
+            return f"a dive from the LP relaxation on a second thread gave HiGHS {better}"
         if self.plan is not None:
             return "a dive from the LP relaxation on a second thread found no better plan"
         return ("the LP relaxation on a second thread " + ("ended without a dive" if
