@@ -716,7 +716,8 @@ IMPROVE_SHARE_ALONE = 0.95
 DIVE_MAX_NONZEROS = 2_000_000
 
 # Beyond this many nonzeros the relaxation is not solved. At tier XL (70.9 M) PDLP ran
-# 21 min of a 30-min limit for a bound 967% from the plan, at 21 GB, and the dive did not
+# 21 min of a 30-min limit for a bound 967% from the plan, at 21 GB (with the repaired dual:
+# 15 min, 1,228 iterations, 3,083%; tier M needs ~12,000 iterations), and the dive did not
 # finish; at tier L (5.35 M) 2.5 min gave a bound 51% from the plan, where HiGHS gave
 # none in 10 min (benchmarks/RESULTS.md).
 RELAXATION_MAX_NONZEROS = 20_000_000
