@@ -22,6 +22,7 @@ from capacity.improve import STALL, Layout, Search, improve, mip_plan, polish
 from capacity.lp_bound import Relaxation, dual_bound, implied_bounds, solve_relaxation
 from capacity.model import build_model
 from capacity.model.linear import LinearModel
+from capacity.start import Start, rounded_start, start_columns
 
 from conftest import TEST_OPTIONS, assert_checked, tiny
 
@@ -518,6 +519,64 @@ def test_search_runs_where_the_relaxation_is_not_solved(
     assert len(searches) == 1 and searches[0] > 0
     assert any(m.startswith("the LP relaxation was not solved: ") for m in plan.messages)
     assert_checked(case, plan)
+
+
+def test_rounded_start_by_hand() -> None:
+    # candidate_site (data/tiny/README.md): SC may open in 2030 or 2031 and build its one
+    # module in either; P1 goes to one site (max_sites 1). From a made-up LP solution:
+    # SC's openings sum to 0.3005 > 0.01, the first above 1e-3 is 2031; its cumulative
+    # modules 0.005 then 0.505 round up (less 0.01) to 0 then 1; P1's larger Assign is SC.
+    built = build_model(tiny("candidate_site"))
+    lm = built.linear
+    x = np.zeros(len(lm.objective.cost))
+    for name, key, value in (("Open", ("SC", 2030), 0.0005), ("Open", ("SC", 2031), 0.3),
+                             ("Build", ("SC", "antibody", "commercial", 2030), 0.005),
+                             ("Build", ("SC", "antibody", "commercial", 2031), 0.5),
+                             ("Assign", ("P1", "SA"), 0.4), ("Assign", ("P1", "SC"), 0.6)):
+        x[lm.column(name, key)] = value
+    start = rounded_start(lm, built.index_sets, x)
+    assert start.open == {("SC", 2030): 0.0, ("SC", 2031): 1.0}
+    assert start.build == {("SC", "antibody", "commercial", 2030): 0.0,
+                           ("SC", "antibody", "commercial", 2031): 1.0}
+    assert start.assign == {("P1", "SA"): 0.0, ("P1", "SC"): 1.0}
+    # a site whose openings sum to 0.01 or less stays closed, whatever its first period
+    x[lm.column("Open", ("SC", 2031))] = 0.009
+    assert set(rounded_start(lm, built.index_sets, x).open.values()) == {0.0}
+    # from PDLP's solution (here whole: open SC in 2030, one module, P1 at SC) the
+    # completion is the optimum 17, and HiGHS's incumbent is left alone
+    compiled = pass_linear(lm)
+    relaxed = solve_relaxation(compiled, 10.0)
+    assert relaxed is not None
+    rounded = rounded_start(lm, built.index_sets, relaxed.x)
+    assert rounded.open == {("SC", 2030): 1.0, ("SC", 2031): 0.0}
+    plan = complete_start(compiled, start_columns(lm, rounded), 10.0, incumbent=False)
+    assert plan is not None and plan[1] == pytest.approx(17.0)
+
+
+def test_rounded_plan_where_no_dive_is_tried(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The large-model path of candidate_site with the dive's size limit at 0 (tier L in
+    # practice), from a start that keeps SC closed (SA alone: 21): the plan rounded from
+    # PDLP's solution is the optimum 17; without a rounding the path gives no plan.
+    solve_module = importlib.import_module("capacity.solve")
+    monkeypatch.setattr(solve_module, "DIVE_MAX_NONZEROS", 0)
+    built = build_model(tiny("candidate_site"))
+    lm = built.linear
+    compiled = pass_linear(lm)
+    sa_alone = Start(build={("SC", "antibody", "commercial", t): 0.0 for t in (2030, 2031)},
+                     open={("SC", 2030): 0.0, ("SC", 2031): 0.0},
+                     assign={("P1", "SA"): 1.0, ("P1", "SC"): 0.0})
+    started = complete_start(compiled, start_columns(lm, sa_alone), 10.0)
+    assert started is not None and started[1] == pytest.approx(21.0)
+
+    def rounding(x: np.ndarray) -> list[tuple[int, float]]:
+        return start_columns(lm, rounded_start(lm, built.index_sets, x))
+
+    deadline = time.perf_counter() + 30.0
+    relaxed, plan, notes = solve_module._relax_and_dive(compiled, started, deadline, 0.5,
+                                                       rounding)
+    assert relaxed is not None and plan is not None and plan[1] == pytest.approx(17.0)
+    assert notes[0].startswith("no dive from the LP relaxation: ")
+    assert solve_module._relax_and_dive(compiled, started, deadline, 0.5)[1] is None
 
 
 def test_companion_offers_its_dive_to_highs_by_hand() -> None:

@@ -265,10 +265,13 @@ def compile_to_highs(m: pyo.ConcreteModel) -> CompiledModel:
 
 
 def complete_start(compiled: CompiledModel, start: Sequence[tuple[int, float]],
-                   time_limit_s: float) -> tuple[np.ndarray, float] | None:
+                   time_limit_s: float, incumbent: bool = True,
+                   ) -> tuple[np.ndarray, float] | None:
     """Fix the start's columns (column index, value), solve what is left in a second,
     reduced HiGHS instance (with a constructive start's integers fixed, an LP), and give
-    ``compiled``'s HiGHS the completed plan as its incumbent. Returns the plan (a value
+    ``compiled``'s HiGHS the completed plan as its incumbent (unless ``incumbent`` is
+    False: the caller decides, as where a thread beside HiGHS's owner completes a plan
+    that may not be kept). Returns the plan (a value
     per column) and its objective, or None when the start cannot be completed (HiGHS
     then starts on its own).
 
@@ -285,7 +288,7 @@ def complete_start(compiled: CompiledModel, start: Sequence[tuple[int, float]],
         return None
     lower[cols] = upper[cols] = values
     completed = solve_within(compiled, lower, upper, time_limit_s)
-    if completed is not None:
+    if completed is not None and incumbent:
         compiled.set_incumbent(completed[0])
     return completed
 

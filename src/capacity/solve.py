@@ -37,7 +37,11 @@ from capacity.lp_bound import Relaxation, solve_relaxation
 from capacity.model import BuiltModel, assemble_model, build_model
 from capacity.model.objective import add_total_cost
 from capacity.plan import Plan, Status
-from capacity.start import constructive_start, start_columns
+from capacity.start import constructive_start, rounded_start, start_columns
+
+# The integer columns' values rounded from an LP solution (`capacity.start.rounded_start`
+# as columns of the engine's model), for the plan completed from the relaxation.
+Rounding = Callable[[np.ndarray], list[tuple[int, float]]]
 
 
 class SolveOptions(BaseModel):
@@ -250,7 +254,9 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
         # made only where the search runs (large models), not on every small solve
         layout = (lambda: Layout.of(lm, built.index_sets.ship_assign)) \
             if start is not None and solver.columns is None else None
-        run = optimise(solver, None, options, progress, start, layout)
+        rounding = (lambda x: start_columns(lm, rounded_start(lm, built.index_sets, x))) \
+            if layout is not None else None
+        run = optimise(solver, None, options, progress, start, layout, rounding)
     except FixedRowInfeasible as err:  # a caller fixed variables that break a row
         return Plan.without_solution(built.case.name, "infeasible", options.model_dump(),
                                      seconds, messages=[_fixed_infeasible(err)], size=size)
@@ -400,7 +406,8 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
              options: SolveOptions,
              progress: Progress | None = None,
              start: Sequence[tuple[int, float]] | None = None,
-             layout: Callable[[], Layout] | None = None) -> Run:
+             layout: Callable[[], Layout] | None = None,
+             rounding: Rounding | None = None) -> Run:
     """Run HiGHS in memory and map its outcome to a plan status. Solutions are not
     loaded (``Run.load`` does, into a compiled Pyomo model's variables).
 
@@ -423,6 +430,10 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
             holding the engine's own matrices): on large models the plan is then improved
             a neighbourhood at a time (`capacity.improve`) before HiGHS's branch and
             bound.
+        rounding: the integer columns' values rounded from an LP solution
+            (`capacity.start.rounded_start`, HiGHS holding the engine's own matrices): on
+            large models a plan completed from PDLP's solution, where better than the
+            dive's.
         progress is subscribed to the HiGHS instance: with a re-used `CompiledModel`,
         pass it on one call only.
 
@@ -461,11 +472,11 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
     if large:  # a proven bound and a better plan from the LP relaxation, by PDLP
         assert started is not None
         relaxed, dived, notes = _relax_dive_search(compiled, started, options, t1, branch,
-                                                   free, progress, layout)
+                                                   free, progress, layout, rounding)
         if dived is not None:
             started, own_plan = dived, (
-                "the plan from the LP relaxation (dive and search)" if relaxed is not None
-                and len(compiled.matrix[2]) <= DIVE_MAX_NONZEROS
+                "the plan from the LP relaxation (dive or rounding, and search)"
+                if relaxed is not None
                 else "the completed constructive start, improved by the neighbourhood search")
     clock = time.perf_counter() - t1  # HiGHS's own clock restarts with the MIP run
     early_bound = None if relaxed is None else relaxed.bound
@@ -552,6 +563,7 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
 def _relax_dive_search(compiled: CompiledModel, started: tuple[np.ndarray, float],
                        options: SolveOptions, t1: float, branch: bool, free: int | None,
                        progress: Progress | None, layout: Callable[[], Layout] | None,
+                       rounding: Rounding | None = None,
                        ) -> tuple[Relaxation | None, tuple[np.ndarray, float] | None,
                                   tuple[str, ...]]:
     """The LP relaxation by PDLP (a proven bound, `capacity.lp_bound`), a dive from its
@@ -613,14 +625,14 @@ def _relax_dive_search(compiled: CompiledModel, started: tuple[np.ndarray, float
     if side_by_side:
         with ThreadPoolExecutor(max_workers=1) as pool:
             behind = pool.submit(_relax_and_dive, compiled, started, deadline,
-                                 RELAXATION_SHARE)
+                                 RELAXATION_SHARE, rounding)
             plan, notes = search(started, left(), stop=behind.done)
             relaxed, dived, more = behind.result()
         notes += more
     else:
         relaxed, dived, notes = _relax_and_dive(
             compiled, started, deadline, RELAXATION_SHARE if branch else
-            RELAXATION_SHARE_ALONE)
+            RELAXATION_SHARE_ALONE, rounding)
     if dived is not None and dived[1] < plan[1]:
         plan = dived
     if relaxed is None:
@@ -653,33 +665,46 @@ def _incumbent(compiled: CompiledModel, plan: tuple[np.ndarray, float],
 
 
 def _relax_and_dive(compiled: CompiledModel, started: tuple[np.ndarray, float],
-                    deadline: float, share: float,
+                    deadline: float, share: float, rounding: Rounding | None = None,
                     ) -> tuple[Relaxation | None, tuple[np.ndarray, float] | None,
                                tuple[str, ...]]:
-    """PDLP's relaxation within ``share`` of the time to ``deadline``, then a dive from its
-    solution within `DIVE_SHARE` of what is left (``started`` its fallback; no dive
-    beyond `DIVE_MAX_NONZEROS`): the relaxation (None where PDLP gave none), the dive's
-    plan (None where it gave none) and a note where either failed or the dive was not
-    tried. Touches no HiGHS instance but its own, so it can run in a thread of its own
-    beside the search."""
+    """PDLP's relaxation within ``share`` of the time to ``deadline``, then a plan from its
+    solution: its integers rounded by ``rounding`` and completed (up to `DIVE_SHARE` of
+    what is left), and a dive within `DIVE_SHARE` of what is then left (``started`` its
+    fallback; no dive beyond `DIVE_MAX_NONZEROS`). Returns the relaxation (None where
+    PDLP gave none), the better of the two plans (None where neither came) and a note
+    where a step failed or the dive was not tried. Touches no HiGHS instance but its own,
+    so it can run in a thread of its own beside the search."""
     try:
         relaxed = solve_relaxation(compiled, share * (deadline - time.perf_counter()))
     except Exception as err:  # HiGHS failed (out of memory): the plan in hand stands
         return None, None, (f"the LP relaxation was skipped ({type(err).__name__}: {err})",)
     if relaxed is None:
         return None, None, ()
+    rounded: tuple[np.ndarray, float] | None = None
+    notes: tuple[str, ...] = ()
+    if rounding is not None:  # cheap (tier L: 0.8 s), and the plan at tiers beyond the dive
+        try:
+            rounded = complete_start(compiled, rounding(relaxed.x),
+                                     DIVE_SHARE * (deadline - time.perf_counter()),
+                                     incumbent=False)
+        except Exception as err:  # HiGHS failed in the completion: the bound stands
+            notes = (f"the plan rounded from the LP relaxation failed "
+                     f"({type(err).__name__}: {err})",)
     nonzeros = len(compiled.matrix[2])
     if nonzeros > DIVE_MAX_NONZEROS:
-        return relaxed, None, (f"no dive from the LP relaxation: {nonzeros:,} nonzeros are "
-                               f"more than the {DIVE_MAX_NONZEROS:,} up to which its first "
-                               "round's LP is solved in time",)
+        return relaxed, rounded, (*notes, f"no dive from the LP relaxation: {nonzeros:,} "
+                                  f"nonzeros are more than the {DIVE_MAX_NONZEROS:,} up to "
+                                  "which its first round's LP is solved in time")
     try:
         dived = dive(compiled, relaxed.x, DIVE_SHARE * (deadline - time.perf_counter()),
                      plan=started[0])
     except Exception as err:  # HiGHS failed in the dive: the bound stands
-        return relaxed, None, (f"the dive from the LP relaxation failed "
-                               f"({type(err).__name__}: {err})",)
-    return relaxed, dived, ()
+        return relaxed, rounded, (*notes, f"the dive from the LP relaxation failed "
+                                  f"({type(err).__name__}: {err})")
+    better = min((p for p in (dived, rounded) if p is not None), key=lambda p: p[1],
+                 default=None)
+    return relaxed, better, notes
 
 
 def _best_bound(a: float | None, b: float | None) -> float | None:
