@@ -81,6 +81,48 @@ def test_dual_bound_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
         assert dual_bound(compiled, np.array(dual), column_bounds) == pytest.approx(-4.0)
 
 
+def test_ascent_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
+    # No repairs, so the ascent alone moves the dual. Along y_total = z (≤ 0: a ≤ row),
+    # with y_follow = 0 and the implied bounds X ≤ 4, d_X = −1 − z for both X and
+    # L(z) = 4·z + 2·4·min(0, −1 − z): 4·z up to z = −1, −4·z − 8 after, so the row's
+    # optimum is z = −1 and the bound the LP optimum −4, from the poor dual −0.5 (−6
+    # without the ascent) and from the wrong-signed 1 (counted as 0: −8). Along y_follow
+    # then (also ≤ 0) the bound falls both ways: it stays 0.
+    lp_bound = importlib.import_module("capacity.lp_bound")
+    monkeypatch.setattr(lp_bound, "REPAIRS", 0)
+    compiled = two_columns()
+    bounds = implied_bounds(compiled)
+    for dual, without in (([-0.5, 0.0], -6.0), ([1.0, 0.0], -8.0)):
+        assert dual_bound(compiled, np.array(dual), bounds) == pytest.approx(without)
+        assert dual_bound(compiled, np.array(dual), bounds, ascent_s=10) == pytest.approx(-4.0)
+    # Without the implied bounds X's upper bound is +∞: d_X < 0 would cost −∞, a wall
+    # z ≤ −1 (where d_X turns 0), while the slope, 4 from the row, never turns: z = −1.
+    assert dual_bound(compiled, np.array([-0.5, 0.0]),
+                      (compiled.col_lower, compiled.col_upper), ascent_s=10) \
+        == pytest.approx(-4.0)
+
+
+@pytest.mark.parametrize("name", ["candidate_site", "two_sites", "domestic_share"])
+def test_ascent_raises_a_poor_dual_and_stays_below_the_lp(name: str) -> None:
+    # The LP's optimal dual (HiGHS's simplex) with seeded noise: the ascent's bound is at
+    # least the noisy dual's, above it here, and never above the LP optimum, for the
+    # ascent only ever tries sign-valid duals.
+    compiled = pass_linear(build_model(tiny(name)).linear)
+    bounds = implied_bounds(compiled)
+    highs = pass_linear(build_model(tiny(name)).linear).highs
+    highs.setOptionValue("solve_relaxation", True)
+    highs.run()
+    lp = highs.getInfo().objective_function_value
+    optimal = np.asarray(highs.getSolution().row_dual, dtype=float)
+    assert dual_bound(compiled, optimal, bounds) == pytest.approx(lp, rel=1e-6, abs=1e-6)
+    rng = np.random.default_rng(0)
+    noisy = optimal + rng.normal(0.0, 0.5 * max(1.0, float(np.abs(optimal).max())),
+                                 len(optimal))
+    poor = dual_bound(compiled, noisy, bounds)
+    raised = dual_bound(compiled, noisy, bounds, ascent_s=30)
+    assert poor < raised <= lp + 1e-6 * max(1.0, abs(lp))
+
+
 def one_demand(cap_a: bool) -> CompiledModel:
     """Columns (Y_a, Y_b, X_a, X_b): open site a or b (10 each) and ship one batch from
     it (1 from a, 2 from b), each site up to 2 batches once open:

@@ -103,6 +103,9 @@ class CompiledModel:
     row_upper: np.ndarray = field(default_factory=lambda: np.zeros(0))
     integer: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     offset: float = 0.0
+    # the first row of each constraint family (`pass_linear`), for `capacity.lp_bound`'s
+    # ascent, which moves a family's duals together; None: the rows as one family
+    row_families: np.ndarray | None = None
 
     def column_of(self) -> dict[int, int]:
         """HiGHS's column index by ``id`` of the Pyomo variable (compiled from Pyomo)."""
@@ -219,8 +222,11 @@ def pass_linear(lm: LinearModel) -> CompiledModel:
     """Hand the engine's own matrices to a new HiGHS instance (columns in ``lm``'s order)."""
     lower, upper = lm.bounds()
     row_lower, row_upper = lm.row_bounds()
-    return pass_arrays(lm.objective.cost, lm.objective.constant, lower, upper,
-                       lm.integer_columns(), lm.matrix(), row_lower, row_upper)
+    compiled = pass_arrays(lm.objective.cost, lm.objective.constant, lower, upper,
+                           lm.integer_columns(), lm.matrix(), row_lower, row_upper)
+    compiled.row_families = np.array(sorted({rows.start for rows in lm.constraints.values()
+                                             if rows.stop > rows.start}), dtype=np.int64)
+    return compiled
 
 
 class FixedRowInfeasible(Exception):
