@@ -102,6 +102,25 @@ def test_ascent_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
         == pytest.approx(-4.0)
 
 
+def test_ascent_on_a_greater_equal_row_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
+    # min X_1 + 0.5·X_2 subject to X_1 + X_2 ≥ 2, 0 ≤ X ≤ 1: optimum 1.5 (both at 1).
+    # Along the row's dual z ≥ 0: L(z) = 2·z + min(0, 1 − z) + min(0, 0.5 − z), slope
+    # 2 (the row's rl) up to 0.5, 1 up to 1, then 0: the top is z ≥ 1, whose finite end
+    # z = 1 is taken, and L = 2 − 0 − 0.5 = 1.5. From y = 0, bound 0.
+    lm = LinearModel("hand")
+    lm.add_set("I", ["1", "2"])
+    lm.add_set("ONE", ["r"])
+    lm.add_var("X", "I", "continuous", upper=[1.0, 1.0])
+    lm.add_rows("cover", "ONE", ">=", lambda _r: ([("X", ["1", "2"], 1.0)], 2.0))
+    lm.set_objective("cost", [("X", ["1", "2"], [1.0, 0.5])])
+    compiled = pass_linear(lm)
+    lp_bound = importlib.import_module("capacity.lp_bound")
+    monkeypatch.setattr(lp_bound, "REPAIRS", 0)
+    bounds = implied_bounds(compiled)
+    assert dual_bound(compiled, np.zeros(1), bounds) == pytest.approx(0.0)
+    assert dual_bound(compiled, np.zeros(1), bounds, ascent_s=10) == pytest.approx(1.5)
+
+
 @pytest.mark.parametrize("name", ["candidate_site", "two_sites", "domestic_share"])
 def test_ascent_raises_a_poor_dual_and_stays_below_the_lp(name: str) -> None:
     # The LP's optimal dual (HiGHS's simplex) with seeded noise: the ascent's bound is at

@@ -193,10 +193,10 @@ def _ascended(compiled: CompiledModel, y: np.ndarray, value: float,
 
     PDLP stopped short leaves a dual whose bound is far below the LP's even repaired,
     and the ascent recovers most of it: on generated tier L, PDLP's dual after 6,000
-    iterations (295 s) −135,553 repaired, −133,126 after three sweeps (7 s), −133,066
-    after eight (PDLP's primal objective −132,680); after 3,000 iterations −146,749 →
-    −134,021; on tier M after 2,500 (10 s) −43,510 → −43,303 in one sweep (LP optimum
-    −43,243)."""
+    iterations (295 s) −135,553 repaired, −133,083 after 10 s of ascent, −133,061 after
+    20 s, where the sweeps stop gaining (PDLP's primal objective −132,680); after 3,000
+    iterations −146,749 → −134,021; on tier M after 2,500 (10 s) −43,510 → −43,298 in
+    1 s, −43,292 in 2.8 s (LP optimum −43,243)."""
     indptr, cols, a = compiled.matrix
     n_rows = len(compiled.row_lower)
     starts = compiled.row_families if compiled.row_families is not None \
@@ -256,7 +256,8 @@ def _row_optima(compiled: CompiledModel, start: int, stop: int, y: np.ndarray,
     slope −a_ij·l_j (a_ij > 0) or −a_ij·u_j (a_ij < 0) up to b_j = e_j / a_ij, where
     d_j changes sign, and |a_ij|·(u_j − l_j) less after it. The row's own term is z·ru
     for z < 0 and z·rl for z > 0: its slope falls by ru − rl at 0. Summed, the slope
-    starts at Σ of the first slopes + ru and falls at each breakpoint; the maximum is at
+    starts at Σ of the first slopes + ru (+ rl for a row without ru, where z ≥ 0) and
+    falls at each breakpoint; the maximum is at
     the breakpoint where it stops being positive. Infinite bounds are walls: an
     infinite first slope (a_ij > 0 with l_j = −∞, a_ij < 0 with u_j = +∞) needs
     z ≥ b_j, an infinite fall (u_j = +∞ with a_ij > 0, l_j = −∞ with a_ij < 0) z ≤ b_j;
@@ -265,8 +266,8 @@ def _row_optima(compiled: CompiledModel, start: int, stop: int, y: np.ndarray,
     Where the maximum is a flat top, the end farthest along the sign the row allows:
     the highest z for a row with a finite lower side, the lowest for a "≤" row (on
     generated tier L, later sweeps gained more from it: −133,066 against −133,275
-    taking the point of the top nearest y_i). A row whose optimum is unbounded, or
-    without entries, keeps y_i."""
+    taking the point of the top nearest y_i); where that end is infinite, the other.
+    A row whose optimum is unbounded keeps y_i."""
     indptr, cols, a = compiled.matrix
     lower, upper = bounds
     first, last = indptr[start], indptr[stop]
@@ -286,8 +287,9 @@ def _row_optima(compiled: CompiledModel, start: int, stop: int, y: np.ndarray,
     np.maximum.at(at_least, local[wall_up], turn[wall_up])
     np.minimum.at(at_most, local[wall_down], turn[wall_down])
     finite = ~wall_up & ~wall_down
+    # the row's own first slope: ru (z < 0), or rl where z ≥ 0 is a wall (no ru)
     first_slope = np.bincount(local[finite], slope[finite], minlength=n) \
-        + np.where(np.isfinite(ru), ru, 0.0)
+        + np.where(np.isfinite(ru), ru, np.where(np.isfinite(rl), rl, 0.0))
     # the breakpoints, the row's own at 0 among them, sorted by row, then by z
     row_fall = np.where(np.isfinite(ru) & np.isfinite(rl), ru - rl, 0.0)
     owner = np.concatenate([local[finite], np.arange(n)])
@@ -314,8 +316,9 @@ def _row_optima(compiled: CompiledModel, start: int, stop: int, y: np.ndarray,
     tolerance = 1e-12
     lowest = first_where(after <= tolerance, first_slope <= tolerance)
     highest = first_where(after < -tolerance, first_slope < -tolerance)
-    z = np.clip(np.where(np.isfinite(rl), highest, lowest), at_least, at_most)
-    return np.where(np.isfinite(z), z, y[start:stop])
+    far = np.clip(np.where(np.isfinite(rl), highest, lowest), at_least, at_most)
+    near = np.clip(np.where(np.isfinite(rl), lowest, highest), at_least, at_most)
+    return np.where(np.isfinite(far), far, np.where(np.isfinite(near), near, y[start:stop]))
 
 
 def _repaired(compiled: CompiledModel, y: np.ndarray, reduced: np.ndarray,
