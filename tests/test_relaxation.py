@@ -128,7 +128,7 @@ def test_ascent_raises_a_poor_dual_and_stays_below_the_lp(name: str) -> None:
     # ascent only ever tries sign-valid duals.
     compiled = pass_linear(build_model(tiny(name)).linear)
     bounds = implied_bounds(compiled)
-    highs = pass_linear(build_model(tiny(name)).linear).highs
+    highs = compiled.highs
     highs.setOptionValue("solve_relaxation", True)
     highs.run()
     lp = highs.getInfo().objective_function_value

@@ -146,18 +146,18 @@ def dual_bound(compiled: CompiledModel, row_dual: np.ndarray,
         + np.where(np.isfinite(ru), np.minimum(row_dual, 0.0), 0.0)
     a_t = compiled.sparse().T
     row = compiled.entry_rows()  # made once for all repairs (77 M entries at tier XL)
-    best, best_y = -np.inf, y
+    best, best_y, best_reduced = -np.inf, y, compiled.col_cost - a_t @ y
     for repair in range(REPAIRS + 1):
-        reduced = compiled.col_cost - a_t @ y
+        reduced = best_reduced if repair == 0 else compiled.col_cost - a_t @ y
         value = _lagrangian(compiled, y, reduced, bounds)
         if repair and value <= best:
             break
         if value > best:
-            best, best_y = value, y
+            best, best_y, best_reduced = value, y, reduced
         y = _repaired(compiled, y, reduced, row)
     if ascent_s <= 0:
         return best
-    return max(best, _ascended(compiled, best_y, best, bounds, deadline))
+    return max(best, _ascended(compiled, best_y, best_reduced, best, bounds, deadline))
 
 
 def _lagrangian(compiled: CompiledModel, y: np.ndarray, reduced: np.ndarray,
@@ -177,10 +177,11 @@ def _lagrangian(compiled: CompiledModel, y: np.ndarray, reduced: np.ndarray,
     return float(terms.sum() + compiled.offset - _ROUNDING * np.abs(terms).sum())
 
 
-def _ascended(compiled: CompiledModel, y: np.ndarray, value: float,
+def _ascended(compiled: CompiledModel, y: np.ndarray, reduced: np.ndarray, value: float,
               bounds: tuple[np.ndarray, np.ndarray], deadline: float) -> float:
-    """The bound of ``y`` (sign-valid, bound ``value``) raised by block coordinate
-    ascent until ``deadline``, or until a sweep raises it by less than `ASCENT_MIN_GAIN`.
+    """The bound of ``y`` (sign-valid, reduced costs ``reduced``, bound ``value``) raised
+    by block coordinate ascent until ``deadline``, or until a sweep raises it by less
+    than `ASCENT_MIN_GAIN`.
 
     A sweep takes the constraint families in turn (``compiled.row_families``) and moves
     each family's duals at once to each row's own optimum with the others held
@@ -218,7 +219,6 @@ def _ascended(compiled: CompiledModel, y: np.ndarray, value: float,
         return block, np.maximum(most, 1)
 
     made = {f: family(*f) for f in families}
-    reduced = compiled.col_cost - compiled.sparse().T @ y
     start_y, start_value = y, value
     while time.perf_counter() < deadline:
         before = value
