@@ -18,7 +18,7 @@ from capacity import Plan
 from capacity.companion import Companion
 from capacity.compiled import CompiledModel, complete_start, pass_arrays, pass_linear
 from capacity.dive import dive
-from capacity.improve import STALL, Layout, Search, improve, mip_plan, polish
+from capacity.improve import STALL, Layout, Search, draw_program, improve, mip_plan, polish
 from capacity.lp_bound import Relaxation, dual_bound, implied_bounds, solve_relaxation
 from capacity.model import build_model
 from capacity.model.linear import LinearModel
@@ -389,26 +389,55 @@ def test_polish_reoptimises_the_continuous_columns_by_hand() -> None:
     assert polish(compiled, best, 60) is best
 
 
+def two_programs() -> LinearModel:
+    """Programs p (sites X, Y) and q (sites Y, Z), one market: Assign columns 0-3 (p-X,
+    p-Y, q-Y, q-Z), a shipment per pair (4-7), a Serve per program (8-9)."""
+    lm = LinearModel("hand")
+    pairs = [("p", "X"), ("p", "Y"), ("q", "Y"), ("q", "Z")]
+    for name, keys, dimen in (("BUILD", [], 4), ("OPEN", [], 2), ("ASSIGN", pairs, 2),
+                              ("SHIP", [(p, s, "m", 1) for p, s in pairs], 4),
+                              ("SERVE", [("p", "m", 1), ("q", "m", 1)], 3)):
+        lm.add_set(name, keys, dimen)
+    lm.add_var("Build", "BUILD", "integer")
+    lm.add_var("Open", "OPEN", "binary", upper=1.0)
+    lm.add_var("Assign", "ASSIGN", "binary", upper=1.0)
+    lm.add_var("Ship", "SHIP", "continuous")
+    lm.add_var("Serve", "SERVE", "continuous")
+    return lm
+
+
+def test_programs_drawn_by_their_shortfall_against_the_lp_by_hand() -> None:
+    # Costs: Assign 1, Ship 1, Serve -3 a batch. The plan: p at X and q at Z, each
+    # shipping and serving 5; the LP: p the same, q half at Y and half at Z, shipping 4
+    # from each and serving 8. Plan less LP: p 0; q, Assign (0 - 0.5) + (1 - 0.5) = 0,
+    # Ship (0 - 4) + (5 - 4) = -3, Serve -3·(5 - 8) = 9: 6.
+    lm = two_programs()
+    layout = Layout.of(lm, np.arange(4))
+    cost = np.array([1.0, 1, 1, 1, 1, 1, 1, 1, -3, -3])
+    plan = np.array([1.0, 0, 0, 1, 5, 0, 0, 5, 5, 5])
+    lp = np.array([1.0, 0, 0.5, 0.5, 5, 0, 4, 4, 5, 8])
+    shortfall = layout.shortfalls(cost, plan, lp)
+    assert shortfall.tolist() == pytest.approx([0.0, 6.0])
+    rng = np.random.default_rng(0)
+    drawn = [draw_program(layout, rng, shortfall) for _ in range(400)]
+    # half the draws by shortfall (all q), half uniform (half q): about 3/4 q
+    assert 0.65 < np.mean(drawn) < 0.85
+    # no program short of the LP: uniform draws, both programs
+    uniform = [draw_program(layout, rng, -shortfall) for _ in range(400)]
+    assert 0.4 < np.mean(uniform) < 0.6
+
+
 def test_neighbourhood_frees_a_program_and_fixes_the_others_by_hand() -> None:
     # Programs p (sites X, Y) and q (sites Y, Z), the plan: p at X, q at Z; one shipment
     # per pair. Drawing p: its site X and one more it could use, Y; p is the only program
     # assigned at X or Y, so both of p's Assign columns are freed and q's shipments (at
     # Y and Z) stay fixed. Drawing q: sites Z and Y, q's Assign freed, p's shipments fixed.
-    lm = LinearModel("hand")
-    pairs = [("p", "X"), ("p", "Y"), ("q", "Y"), ("q", "Z")]
-    for name, keys, dimen in (("BUILD", [], 4), ("OPEN", [], 2), ("ASSIGN", pairs, 2),
-                              ("SHIP", [(p, s, "m", 1) for p, s in pairs], 4)):
-        lm.add_set(name, keys, dimen)
-    lm.add_var("Build", "BUILD", "integer")
-    lm.add_var("Open", "OPEN", "binary", upper=1.0)
-    lm.add_var("Assign", "ASSIGN", "binary", upper=1.0)  # columns 0-3
-    lm.add_var("Ship", "SHIP", "continuous")  # columns 4-7
-    layout = Layout.of(lm, np.arange(4))
-    plan = np.array([1.0, 0.0, 0.0, 1.0, 5.0, 0.0, 0.0, 5.0])
+    layout = Layout.of(two_programs(), np.arange(4))
+    plan = np.array([1.0, 0.0, 0.0, 1.0, 5.0, 0.0, 0.0, 5.0, 5.0, 5.0])
     rng = np.random.default_rng(0)
     seen = set()
     for _ in range(20):
-        free, staying = layout.neighbourhood(plan, rng)
+        free, staying = layout.neighbourhood(plan, rng, int(rng.integers(2)))
         seen.add((tuple(sorted(free.tolist())), tuple(sorted(staying.tolist()))))
     assert seen == {((0, 1), (6, 7)), ((2, 3), (4, 5))}
 

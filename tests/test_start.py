@@ -160,6 +160,20 @@ def test_reduction_of_a_start_by_hand() -> None:
     lower[:2] = upper[:2] = [0.0, 0.0]
     assert reduce_fixed(compiled, lower, upper) is None
 
+    # Only S_b free (A_a = A_b = 1, S_a = 5): the rows holding it (4 of the 6 entries)
+    # are reduced alone, link a is only checked. The demand row fixes S_b at 0: no column
+    # is left, the plan costs 1 + 1 + 5 = 7. With A_a = 0, link a (5 − 0 ≤ 0), which
+    # holds no free column, fails: no plan (the rows holding S_b still hold).
+    lower, upper = compiled.col_lower.copy(), compiled.col_upper.copy()
+    lower[:3] = upper[:3] = [1.0, 1.0, 5.0]
+    reduced = reduce_fixed(compiled, lower, upper)
+    assert reduced is not None
+    sub, free, x = reduced
+    assert free.tolist() == [] and x.tolist() == [1.0, 1.0, 5.0, 0.0]
+    assert sub.offset == pytest.approx(7.0)
+    lower[0] = upper[0] = 0.0
+    assert reduce_fixed(compiled, lower, upper) is None
+
 
 def test_completed_start_stands_when_highs_then_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     # Failure injection: HiGHS completes the start (17, test above), then its run on the

@@ -352,18 +352,34 @@ def reduce_fixed(compiled: CompiledModel, lower: np.ndarray, upper: np.ndarray,
     still says which columns are integers): an LP keeps its basis when bounds change, so
     that the next solve starts warm (`capacity.dive`).
     """
-    _indptr, indices, values = compiled.matrix
-    n_rows = len(compiled.row_lower)
+    from scipy.sparse import csr_matrix
+
     a = compiled.sparse()
-    row_of = compiled.entry_rows()
     given_lower, given_upper = lower, upper
     lower, upper = lower.copy(), upper.copy()
+    # only a row with a free column can change: the reduction works on those rows alone
+    # (``local``, rows ``touched``), every other row is checked at the end. A
+    # neighbourhood of `capacity.improve` at tier L touches 2.4-3.6 M of the 5.8 M
+    # entries (0.26 s a reduction, against 0.36 s over the whole matrix); where the rows
+    # touched hold nearly all entries (a completion), the whole matrix is used, not copied
+    indptr, indices = compiled.matrix[:2]
+    free_entries = csr_matrix((np.ones(len(indices)), indices, indptr), shape=a.shape) \
+        @ (lower != upper).astype(float)
+    touched = np.flatnonzero(free_entries > 0)
+    if np.diff(indptr)[touched].sum() > 0.9 * len(indices):
+        touched, local = np.arange(a.shape[0]), a
+    else:
+        local = a[touched]
+    indices, values = local.indices, local.data
+    n_rows = len(touched)
+    row_of = np.repeat(np.arange(n_rows), np.diff(local.indptr))
+    row_lower, row_upper = compiled.row_lower[touched], compiled.row_upper[touched]
     taken = np.zeros(n_rows, dtype=bool)  # rows that became column bounds
     continuous = ~compiled.integer
     while True:
         fixed = lower == upper
-        part = a @ np.where(fixed, lower, 0.0)  # each row's fixed part
-        left = compiled.row_upper - part
+        part = local @ np.where(fixed, lower, 0.0)  # each row's fixed part
+        left = row_upper - part
         free_entry = ~fixed[indices]
         blocking = free_entry & ((values < 0) | (lower[indices] != 0))
         n_free = np.bincount(row_of[free_entry], minlength=n_rows)
@@ -377,8 +393,8 @@ def reduce_fixed(compiled: CompiledModel, lower: np.ndarray, upper: np.ndarray,
                 continue
             break
         rows, columns, coefficient = row_of[single], indices[single], values[single]
-        low = (compiled.row_lower[rows] - part[rows]) / coefficient
-        high = (compiled.row_upper[rows] - part[rows]) / coefficient
+        low = (row_lower[rows] - part[rows]) / coefficient
+        high = (row_upper[rows] - part[rows]) / coefficient
         np.maximum.at(lower, columns, np.where(coefficient > 0, low, high))
         np.minimum.at(upper, columns, np.where(coefficient > 0, high, low))
         taken[rows] = True
@@ -397,12 +413,14 @@ def reduce_fixed(compiled: CompiledModel, lower: np.ndarray, upper: np.ndarray,
     free = np.flatnonzero(~fixed)
     has_free = np.bincount(row_of[~fixed[indices]], minlength=n_rows) > 0
     slack = _ROW_TOLERANCE * np.maximum(1.0, np.abs(activity))
-    settled = ~has_free
+    settled = np.ones(len(activity), dtype=bool)
+    settled[touched[has_free]] = False
     if np.any(settled & ((activity < compiled.row_lower - slack)
                          | (activity > compiled.row_upper + slack))):
         return None
-    rows = np.flatnonzero(has_free & ~taken)
-    part_matrix = a[rows][:, free].tocsr()
+    kept = np.flatnonzero(has_free & ~taken)
+    rows = touched[kept]
+    part_matrix = local[kept][:, free].tocsr()
     part_matrix.sort_indices()
     integer = compiled.integer[free]
     sub = pass_arrays(compiled.col_cost[free], float(compiled.col_cost @ x) + compiled.offset,

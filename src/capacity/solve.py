@@ -579,7 +579,9 @@ def _relax_dive_search(compiled: CompiledModel, started: tuple[np.ndarray, float
     converged, or too little time left to start it: `mip_has_time`), the `..._ALONE`
     shares apply instead. With two threads or more (``options.threads``) and a layout,
     PDLP and the dive run in a second thread while the search improves ``started``; the
-    search then goes on from the better of its plan and the dive's."""
+    search then goes on from the better of its plan and the dive's. The search after
+    PDLP draws programs by their shortfall against PDLP's solution
+    (`capacity.improve.draw_program`)."""
     nonzeros = len(compiled.matrix[2])
     need = RELAXATION_BYTES_PER_NONZERO * nonzeros
     skipped: str | None = None
@@ -604,12 +606,12 @@ def _relax_dive_search(compiled: CompiledModel, started: tuple[np.ndarray, float
     made: list[Layout] = []  # the layout, made once and only where a search runs
 
     def search(plan: tuple[np.ndarray, float], seconds: float,
-               stop: Callable[[], bool] | None = None) -> tuple[tuple[np.ndarray, float],
-                                                                tuple[str, ...]]:
+               stop: Callable[[], bool] | None = None, guide: np.ndarray | None = None,
+               ) -> tuple[tuple[np.ndarray, float], tuple[str, ...]]:
         assert layout is not None
         if not made:
             made.append(layout())
-        found = improve(compiled, made[0], plan, seconds, rng, stop)
+        found = improve(compiled, made[0], plan, seconds, rng, stop, guide)
         return found.plan, (() if found.error is None else
                             (f"the search for a better plan stopped ({found.error})",))
 
@@ -646,7 +648,7 @@ def _relax_dive_search(compiled: CompiledModel, started: tuple[np.ndarray, float
             and mip_has_time(compiled, (1 - IMPROVE_SHARE) * left()) \
             and root_has_time(relaxed, (1 - IMPROVE_SHARE) * left())
         plan, failed = search(plan, (IMPROVE_SHARE if branching else IMPROVE_SHARE_ALONE)
-                              * left())
+                              * left(), guide=relaxed.x)
         notes += failed
     better = _incumbent(compiled, plan, started)
     if better is not None:
