@@ -419,11 +419,11 @@ def test_programs_drawn_by_their_shortfall_against_the_lp_by_hand() -> None:
     shortfall = layout.shortfalls(cost, plan, lp)
     assert shortfall.tolist() == pytest.approx([0.0, 6.0])
     rng = np.random.default_rng(0)
-    drawn = [draw_program(layout, rng, shortfall) for _ in range(400)]
+    drawn = [draw_program(layout, rng, lambda: shortfall) for _ in range(400)]
     # half the draws by shortfall (all q), half uniform (half q): about 3/4 q
     assert 0.65 < np.mean(drawn) < 0.85
     # no program short of the LP: uniform draws, both programs
-    uniform = [draw_program(layout, rng, -shortfall) for _ in range(400)]
+    uniform = [draw_program(layout, rng, lambda: -shortfall) for _ in range(400)]
     assert 0.4 < np.mean(uniform) < 0.6
 
 

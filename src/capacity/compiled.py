@@ -144,7 +144,7 @@ class CompiledModel:
 
     def entry_rows(self) -> np.ndarray:
         """The row of each matrix entry, in the matrix's (row-wise) order."""
-        return np.repeat(np.arange(len(self.row_lower)), np.diff(self.matrix[0]))
+        return entry_rows(self.matrix[0])
 
     def set_incumbent(self, x: np.ndarray) -> None:
         """Give HiGHS the plan ``x`` (a value per column) to start its MIP from."""
@@ -192,6 +192,12 @@ class CompiledModel:
                               strict=True):
             var.set_value(value, skip_validation=True)
         StaleFlagManager.mark_all_as_stale(delayed=True)
+
+
+def entry_rows(indptr: np.ndarray) -> np.ndarray:
+    """The row of each entry of a CSR matrix (or of a block of its rows) with row
+    pointers ``indptr``, counted from the block's first row."""
+    return np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
 
 
 def pass_arrays(cost: np.ndarray, offset: float, lower: np.ndarray, upper: np.ndarray,
@@ -372,7 +378,7 @@ def reduce_fixed(compiled: CompiledModel, lower: np.ndarray, upper: np.ndarray,
         local = a[touched]
     indices, values = local.indices, local.data
     n_rows = len(touched)
-    row_of = np.repeat(np.arange(n_rows), np.diff(local.indptr))
+    row_of = entry_rows(local.indptr)
     row_lower, row_upper = compiled.row_lower[touched], compiled.row_upper[touched]
     taken = np.zeros(n_rows, dtype=bool)  # rows that became column bounds
     continuous = ~compiled.integer

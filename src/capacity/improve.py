@@ -205,12 +205,17 @@ def improve(compiled: CompiledModel, layout: Layout, plan: tuple[np.ndarray, flo
     tried = kept = since = 0
     error = None
     misses = np.zeros(layout.n_programs)  # each program's neighbourhoods that gave nothing
+
+    def shortfall() -> np.ndarray:
+        """Each program's shortfall in the plan in hand (``x``) against ``guide``."""
+        assert guide is not None
+        return layout.shortfalls(compiled.col_cost, x, guide) / (1 + misses)
+
     while layout.n_programs and time.perf_counter() < searching \
             and since < max(STALL, layout.n_programs) and not (stop is not None and stop()):
         tried += 1
         since += 1
-        program = draw_program(layout, rng, None if guide is None else
-                               layout.shortfalls(compiled.col_cost, x, guide) / (1 + misses))
+        program = draw_program(layout, rng, None if guide is None else shortfall)
         try:
             better = _search(compiled, layout.neighbourhood(x, rng, program), x, best,
                              searching)
@@ -231,15 +236,17 @@ def improve(compiled: CompiledModel, layout: Layout, plan: tuple[np.ndarray, flo
 
 
 def draw_program(layout: Layout, rng: np.random.Generator,
-                 shortfall: np.ndarray | None = None) -> int:
+                 shortfall: Callable[[], np.ndarray] | None = None) -> int:
     """The program whose neighbourhood is searched next: drawn uniformly, or, with
-    ``shortfall`` (each program's, `Layout.shortfalls`, divided by 1 + the number of its
-    neighbourhoods that gave nothing), in a share `GUIDED` of the draws in proportion to
-    its shortfall where positive."""
+    ``shortfall`` (making each program's: `Layout.shortfalls`, divided by 1 + the number
+    of its neighbourhoods that gave nothing; made only for a draw that uses it), in a
+    share `GUIDED` of the draws in proportion to its shortfall where positive."""
     if shortfall is None:
         return int(rng.integers(layout.n_programs))
-    weight = np.maximum(shortfall, 0.0)
-    if rng.random() >= GUIDED or not weight.sum() > 0:
+    if rng.random() >= GUIDED:
+        return int(rng.integers(layout.n_programs))
+    weight = np.maximum(shortfall(), 0.0)
+    if not weight.sum() > 0:
         return int(rng.integers(layout.n_programs))
     return int(rng.choice(layout.n_programs, p=weight / weight.sum()))
 

@@ -45,7 +45,7 @@ from typing import Any
 import highspy
 import numpy as np
 
-from capacity.compiled import CompiledModel, pass_arrays
+from capacity.compiled import CompiledModel, entry_rows, pass_arrays
 
 # HiGHS's cuPDLP-C. Its newer HiPDLP met the tolerance below sooner on tier M (19 s
 # against 34 s), but where the time limit stops it first its dual is far weaker (tier L,
@@ -213,9 +213,8 @@ def _ascended(compiled: CompiledModel, y: np.ndarray, reduced: np.ndarray, value
         block = csr_matrix((a[first:last], cols[first:last], indptr[start:stop + 1] - first),
                            shape=(stop - start, len(compiled.col_cost)))
         held = np.bincount(cols[first:last], minlength=len(compiled.col_cost))[cols[first:last]]
-        length = np.diff(indptr[start:stop + 1])
         most = np.zeros(stop - start, dtype=np.int64)
-        np.maximum.at(most, np.repeat(np.arange(stop - start), length), held)
+        np.maximum.at(most, entry_rows(indptr[start:stop + 1]), held)
         return block, np.maximum(most, 1)
 
     made = {f: family(*f) for f in families}
@@ -272,7 +271,7 @@ def _row_optima(compiled: CompiledModel, start: int, stop: int, y: np.ndarray,
     lower, upper = bounds
     first, last = indptr[start], indptr[stop]
     n = stop - start
-    local = np.repeat(np.arange(n), np.diff(indptr[start:stop + 1]))
+    local = entry_rows(indptr[start:stop + 1])
     coef, column = a[first:last], cols[first:last]
     turn = (reduced[column] + coef * y[start:stop][local]) / coef
     low, high = lower[column], upper[column]
