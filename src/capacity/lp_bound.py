@@ -139,11 +139,8 @@ def dual_bound(compiled: CompiledModel, row_dual: np.ndarray,
     (`implied_bounds`); −inf where a reduced cost meets an infinite bound. The best of
     the bounds of ``row_dual`` and of its repairs (`_repaired`, while they gain), then
     raised by ascent (`_ascended`) for up to ``ascent_s`` seconds."""
-    rl, ru = compiled.row_lower, compiled.row_upper
     deadline = time.perf_counter() + ascent_s
-    # keep only the signs each row's sides allow
-    y = np.where(np.isfinite(rl), np.maximum(row_dual, 0.0), 0.0) \
-        + np.where(np.isfinite(ru), np.minimum(row_dual, 0.0), 0.0)
+    y = _sign_valid(compiled, row_dual)
     a_t = compiled.sparse().T
     row = compiled.entry_rows()  # made once for all repairs (77 M entries at tier XL)
     best, best_y, best_reduced = -np.inf, y, compiled.col_cost - a_t @ y
@@ -158,6 +155,23 @@ def dual_bound(compiled: CompiledModel, row_dual: np.ndarray,
     if ascent_s <= 0:
         return best
     return max(best, _ascended(compiled, best_y, best_reduced, best, bounds, deadline))
+
+
+def lagrangian_value(compiled: CompiledModel, row_dual: np.ndarray,
+                     bounds: tuple[np.ndarray, np.ndarray]) -> float:
+    """The Lagrangian bound of the module docstring for ``row_dual`` as it stands (signs
+    the rows do not allow set to 0; no repair or ascent): what a dual from a simplex
+    solve proves, whatever its tolerances."""
+    y = _sign_valid(compiled, row_dual)
+    return _lagrangian(compiled, y, compiled.col_cost - compiled.sparse().T @ y, bounds)
+
+
+def _sign_valid(compiled: CompiledModel, row_dual: np.ndarray) -> np.ndarray:
+    """``row_dual`` with only the signs each row's sides allow (y_i > 0 only where rl_i is
+    finite, y_i < 0 only where ru_i is)."""
+    rl, ru = compiled.row_lower, compiled.row_upper
+    return np.where(np.isfinite(rl), np.maximum(row_dual, 0.0), 0.0) \
+        + np.where(np.isfinite(ru), np.minimum(row_dual, 0.0), 0.0)
 
 
 def _lagrangian(compiled: CompiledModel, y: np.ndarray, reduced: np.ndarray,

@@ -33,6 +33,7 @@ from capacity.errors import CaseInfeasibleError
 from capacity.extract import extract_tables
 from capacity.improve import Layout, improve
 from capacity.index_sets import IndexSets, build_index_sets
+from capacity.lagrangian import Decomposition, lagrangian_bound
 from capacity.lp_bound import Relaxation, solve_relaxation
 from capacity.model import BuiltModel, assemble_model, build_model
 from capacity.model.objective import add_total_cost
@@ -256,7 +257,8 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
             if start is not None and solver.columns is None else None
         rounding = (lambda x: start_columns(lm, rounded_start(lm, built.index_sets, x))) \
             if layout is not None else None
-        run = optimise(solver, None, options, progress, start, layout, rounding)
+        split = (lambda: Decomposition.of(lm, solver)) if layout is not None else None
+        run = optimise(solver, None, options, progress, start, layout, rounding, split)
     except FixedRowInfeasible as err:  # a caller fixed variables that break a row
         return Plan.without_solution(built.case.name, "infeasible", options.model_dump(),
                                      seconds, messages=[_fixed_infeasible(err)], size=size)
@@ -407,7 +409,8 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
              progress: Progress | None = None,
              start: Sequence[tuple[int, float]] | None = None,
              layout: Callable[[], Layout] | None = None,
-             rounding: Rounding | None = None) -> Run:
+             rounding: Rounding | None = None,
+             decomposition: Callable[[], Decomposition | None] | None = None) -> Run:
     """Run HiGHS in memory and map its outcome to a plan status. Solutions are not
     loaded (``Run.load`` does, into a compiled Pyomo model's variables).
 
@@ -434,6 +437,9 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
             (`capacity.start.rounded_start`, HiGHS holding the engine's own matrices): on
             large models a plan completed from PDLP's solution, where better than the
             dive's.
+        decomposition: makes the model's split for a Lagrangian bound
+            (`capacity.lagrangian`, HiGHS holding the engine's own matrices): on models
+            too large for PDLP and for HiGHS's branch and bound, the plan's bound.
         progress is subscribed to the HiGHS instance: with a re-used `CompiledModel`,
         pass it on one call only.
 
@@ -469,20 +475,22 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
     large = started is not None and len(compiled.matrix[2]) >= LARGE_MODEL_NONZEROS
     relaxed, own_plan = None, "the completed constructive start"
     notes: tuple[str, ...] = ()
+    early_bound: float | None = None
     if large:  # a proven bound and a better plan from the LP relaxation, by PDLP
         assert started is not None
-        relaxed, dived, notes = _relax_dive_search(compiled, started, options, t1, branch,
-                                                   free, progress, layout, rounding)
+        relaxed, dived, notes, early_bound = _relax_dive_search(
+            compiled, started, options, t1, branch, free, progress, layout, rounding,
+            decomposition)
         if dived is not None:
             started, own_plan = dived, (
                 "the plan from the LP relaxation (dive or rounding, and search)"
                 if relaxed is not None
                 else "the completed constructive start, improved by the neighbourhood search")
     clock = time.perf_counter() - t1  # HiGHS's own clock restarts with the MIP run
-    early_bound = None if relaxed is None else relaxed.bound
     early_gap = None if started is None else relative_gap(started[1], early_bound)
     if started is not None and early_gap is not None and early_gap <= options.mip_rel_gap:
-        return Run(highs, "optimal", "the LP relaxation's bound (PDLP)", False, early_bound,
+        return Run(highs, "optimal", "the LP relaxation's bound (PDLP)" if relaxed is not None
+                   else "the Lagrangian bound", False, early_bound,
                    compiled.load_solution, transfer, clock, started[0], ran=False,
                    own_plan=own_plan, notes=notes)
     if started is not None and not branch and free is not None:
@@ -564,14 +572,21 @@ def _relax_dive_search(compiled: CompiledModel, started: tuple[np.ndarray, float
                        options: SolveOptions, t1: float, branch: bool, free: int | None,
                        progress: Progress | None, layout: Callable[[], Layout] | None,
                        rounding: Rounding | None = None,
+                       decomposition: Callable[[], Decomposition | None] | None = None,
                        ) -> tuple[Relaxation | None, tuple[np.ndarray, float] | None,
-                                  tuple[str, ...]]:
+                                  tuple[str, ...], float | None]:
     """The LP relaxation by PDLP (a proven bound, `capacity.lp_bound`), a dive from its
     solution (`capacity.dive`) and neighbourhoods of the best plan re-optimised
     (`capacity.improve`, where ``layout`` is given): the relaxation, the best plan where
-    it is better than ``started`` (it is then HiGHS's incumbent, else None), and notes
+    it is better than ``started`` (it is then HiGHS's incumbent, else None), notes
     for the plan's messages where a step was skipped or failed (too large, too little
-    memory ``free`` for PDLP's copy, or HiGHS failed; the bound and plan in hand stand).
+    memory ``free`` for PDLP's copy, or HiGHS failed; the bound and plan in hand stand),
+    and the proven bound (PDLP's, or the Lagrangian's; None where neither came).
+
+    Where the model is too large for PDLP (`RELAXATION_MAX_NONZEROS`) and HiGHS's branch
+    and bound will not run, the search gets 1 − `LAGRANGIAN_SHARE` of the time and the
+    Lagrangian bound of the suites' capacity (`capacity.lagrangian`, given
+    ``decomposition``) the rest.
 
     With one thread, PDLP gets `RELAXATION_SHARE` of the time left, the dive up to
     `DIVE_SHARE` of what is left after it, and the search `IMPROVE_SHARE` of what is left
@@ -618,12 +633,23 @@ def _relax_dive_search(compiled: CompiledModel, started: tuple[np.ndarray, float
     side_by_side = layout is not None and options.threads >= 2
     plan: tuple[np.ndarray, float] = started
     notes: tuple[str, ...] = ()
-    if skipped is not None:  # no bound: the search alone, leaving branch and bound its share
+    if skipped is not None:  # no LP bound: the search, leaving branch and bound its share
+        branching = branch and mip_has_time(compiled, (1 - IMPROVE_SHARE) * left())
+        priced = decomposition is not None and not branching \
+            and nonzeros > RELAXATION_MAX_NONZEROS
         if layout is not None:
-            branching = branch and mip_has_time(compiled, (1 - IMPROVE_SHARE) * left())
             plan, notes = search(started, (IMPROVE_SHARE if branching else
+                                           1 - LAGRANGIAN_SHARE if priced else
                                            IMPROVE_SHARE_ALONE) * left())
-        return None, _incumbent(compiled, plan, started), (skipped, *notes)
+        bound = None
+        if priced:  # then the Lagrangian bound, aiming at the search's plan
+            assert decomposition is not None
+            bound, more = _priced_bound(compiled, decomposition, plan[1],
+                                        IMPROVE_SHARE_ALONE * left(), free)
+            notes += more
+            if bound is not None:
+                report(plan, bound)
+        return None, _incumbent(compiled, plan, started), (skipped, *notes), bound
     if side_by_side:
         with ThreadPoolExecutor(max_workers=1) as pool:
             behind = pool.submit(_relax_and_dive, compiled, started, deadline,
@@ -638,7 +664,7 @@ def _relax_dive_search(compiled: CompiledModel, started: tuple[np.ndarray, float
     if dived is not None and dived[1] < plan[1]:
         plan = dived
     if relaxed is None:
-        return None, _incumbent(compiled, plan, started), notes
+        return None, _incumbent(compiled, plan, started), notes, None
     report(plan, relaxed.bound)
     gap = relative_gap(plan[1], relaxed.bound)
     if layout is not None and gap is not None and gap > options.mip_rel_gap:
@@ -653,7 +679,36 @@ def _relax_dive_search(compiled: CompiledModel, started: tuple[np.ndarray, float
     better = _incumbent(compiled, plan, started)
     if better is not None:
         report(better, relaxed.bound)
-    return relaxed, better, notes
+    return relaxed, better, notes, relaxed.bound
+
+
+def _priced_bound(compiled: CompiledModel, decomposition: Callable[[], Decomposition | None],
+                  target: float, seconds: float, free: int | None,
+                  ) -> tuple[float | None, tuple[str, ...]]:
+    """The Lagrangian bound of the suites' capacity (`capacity.lagrangian`) within
+    ``seconds``, Polyak's steps aiming at ``target`` (the plan's objective), and a note
+    on where the bound came from, or why there is none (too little memory ``free``, a
+    model the closed form does not price, HiGHS failing)."""
+    need = LAGRANGIAN_BYTES_PER_NONZERO * len(compiled.matrix[2])
+    if free is not None and need > free:
+        return None, (f"no bound: the Lagrangian bound would need about "
+                      f"{need / 2**30:.0f} GiB ({LAGRANGIAN_BYTES_PER_NONZERO} bytes a "
+                      f"nonzero), {free / 2**30:.0f} GiB are free",)
+    try:
+        split = decomposition()
+        found = None if split is None else lagrangian_bound(compiled, split, target,
+                                                            seconds)
+    except Exception as err:  # HiGHS failed (memory): the plan stands without a bound
+        return None, (f"no bound: the Lagrangian bound failed ({type(err).__name__}: "
+                      f"{err})",)
+    if split is None:
+        return None, ("no bound: the Lagrangian bound prices the programs' rows of the "
+                      "deterministic model only (here they hold other columns: Shortfall)",)
+    if found is None:
+        return None, ("no bound: the Lagrangian bound found no finite value in its time",)
+    steps = f"{found.steps} subgradient step{'s' if found.steps != 1 else ''}"
+    return found.value, (f"the bound is the Lagrangian bound of the suites' capacity "
+                         f"({steps} in {found.seconds:.0f} s)",)
 
 
 def _incumbent(compiled: CompiledModel, plan: tuple[np.ndarray, float],
@@ -735,6 +790,17 @@ DIVE_SHARE = 0.25
 IMPROVE_SHARE = 0.5
 RELAXATION_SHARE_ALONE = 0.5
 IMPROVE_SHARE_ALONE = 0.95
+
+# Share of the time left after the first plan that the Lagrangian bound gets where the
+# model is too large for PDLP and for branch and bound (tier XL), after the search. Its
+# subgradient steps gain fast at first and slowly after (tier XL, 30 s a step: see
+# `capacity.lagrangian`), the search likewise.
+LAGRANGIAN_SHARE = 0.5
+
+# Memory the Lagrangian bound takes on top of the solve's, per matrix nonzero: its copy of
+# the priced rows and arrays per shipment (tier XL: 11.5 GB at its peak against ~9 GB
+# after the model was passed, 71 M nonzeros).
+LAGRANGIAN_BYTES_PER_NONZERO = 45
 
 # Beyond this many nonzeros the dive is not tried: its first round, a reduced LP solved
 # from scratch by simplex, takes 2-5 s at tier M (685 k) but did not finish at tier L
