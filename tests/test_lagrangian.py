@@ -129,9 +129,12 @@ def test_lagrangian_bound_through_solve(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(solve_module, "RELAXATION_MAX_NONZEROS", 0)
     monkeypatch.setattr(solve_module, "MIP_BYTES_PER_NONZERO", 10**15)
     case = tiny("candidate_site")
-    plan = capacity.solve(case, TEST_OPTIONS)
+    told: list[tuple[float | None, float | None]] = []
+    plan = capacity.solve(case, TEST_OPTIONS, progress=lambda _s, plan, bound: told.append(
+        (plan, bound)))
     assert plan.objective == pytest.approx(17.0)
     assert plan.bound is not None and plan.bound <= 17.0 + 1e-6 and plan.gap is not None
+    assert told[-1] == (pytest.approx(17.0), pytest.approx(plan.bound))  # progress heard it
     assert any(m.startswith("the bound is the Lagrangian bound of the suites' capacity (")
                for m in plan.messages)
     assert_checked(case, plan)

@@ -36,9 +36,14 @@ dropped. λ is improved by projected subgradient steps (Polyak's step towards th
 objective, halved when the bound stops rising): C x − b at the inner problem's solution
 is a subgradient of L.
 
-On generated tier M (seed 1; LP optimum −43,243) this bound starts at −55,290 (λ = 0:
-every program served from its cheapest site, no module priced) and reaches −43,9xx in
-120 steps, the subgradient steps being the whole of its progress (benchmarks/RESULTS.md).
+On generated tiers (seed 1) it starts at L(0), every program served from its cheapest
+site with no capacity priced: tier M −55,732, tier L −211,192, tier XL −1,246,103. The
+steps take it to −43,916 at M (632 steps, 9 s; LP optimum −43,243) and −134,902 at L in
+60 s (606 steps; PDLP's bound after 10 minutes −133,124, the LP −132,680); at XL, 15
+minutes (583 steps of ~1.5 s) give −482,930, 40% from the 10-minute plan (−344,498),
+where nothing gave a bound before (benchmarks/RESULTS.md). Between L and the LP: the
+rows dropped, and programs allowed two sites relaxed (at tier M, at the same λ, the
+programs' part in closed form is 1.5% below the same part solved exactly as a MIP).
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ from typing import Any
 import numpy as np
 
 from capacity.compiled import CompiledModel, entry_rows, pass_arrays
-from capacity.lp_bound import implied_bounds, lagrangian_value
+from capacity.lp_bound import ROUNDING, implied_bounds, lagrangian_value
 from capacity.model.linear import LinearModel
 
 # The programs' columns and rows (solved in closed form) and the priced rows.
@@ -72,10 +77,6 @@ HALVE_AFTER = 10
 LEAST_STEP = 1e-4
 DEFLECTION = 0.7
 SCALING = 0.5
-
-# Rounding allowance on the closed-form sum (relative to its terms' absolute values), as
-# `capacity.lp_bound`'s.
-_ROUNDING = 1e-9
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,8 @@ class Decomposition:
         n_sites = np.bincount(assign_program, minlength=len(programs))
         limit = n_sites.astype(float)
         rows, entry_cols, _ = block("program_site_limit")
+        if not np.all(of_var("Assign", entry_cols)):
+            return None
         if len(rows):
             start = names["program_site_limit"][0]
             limit[assign_program[position[entry_cols]]] = compiled.row_upper[start + rows]
@@ -295,17 +298,17 @@ class Decomposition:
             relaxed_programs = np.unique(own)
             terms += [np.minimum(d_assign, 0.0),
                       np.where(needed[relaxed_programs] > 0, least[relaxed_programs], 0.0)]
-        total = np.concatenate(terms)
-        return float(total.sum() - _ROUNDING * np.abs(total).sum()), shipped
+        total = np.concatenate(terms)  # less `ROUNDING`'s allowance, as in `lp_bound`
+        return float(total.sum() - ROUNDING * np.abs(total).sum()), shipped
 
 
 def lagrangian_bound(compiled: CompiledModel, decomposition: Decomposition, target: float,
-                     time_limit_s: float, stop: Callable[[], bool] | None = None,
+                     time_limit_s: float, better: Callable[[float], None] | None = None,
                      ) -> Bound | None:
     """The best L(λ) (see the module) found by projected subgradient steps from λ = 0
-    within ``time_limit_s``, or until the step falls below `LEAST_STEP` or ``stop()``
-    (asked between steps); ``target`` is the objective of the best plan known (Polyak's
-    step aims at it). None where no step gave a finite bound."""
+    within ``time_limit_s``, or until the step falls below `LEAST_STEP`; ``target`` is
+    the objective of the best plan known (Polyak's step aims at it), ``better`` is told
+    each better finite bound. None where no step gave a finite bound."""
     t0 = time.perf_counter()
     deadline = t0 + time_limit_s
     prices = np.zeros(len(decomposition.priced_upper))
@@ -313,12 +316,13 @@ def lagrangian_bound(compiled: CompiledModel, decomposition: Decomposition, targ
     direction = np.zeros(len(prices))
     best: Bound | None = None
     step, since, steps = FIRST_STEP, 0, 0
-    while time.perf_counter() < deadline and step >= LEAST_STEP \
-            and not (stop is not None and stop()):
+    while time.perf_counter() < deadline and step >= LEAST_STEP:
         value, usage = decomposition.evaluate(compiled.col_cost, compiled.offset, prices)
         steps += 1
         if best is None or value > best.value:
             best, since = Bound(value, prices.copy(), steps, 0.0), 0
+            if better is not None and np.isfinite(value):
+                better(value)
         else:
             since += 1
             if since >= HALVE_AFTER:

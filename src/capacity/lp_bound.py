@@ -61,7 +61,7 @@ PDLP_TOLERANCE = 1e-4
 # sum of the terms' absolute values, far above what rounding can reach and far below
 # any gap worth reporting (tier M: the terms' absolute values sum to 47,793 MUSD, so
 # 0.00005 MUSD).
-_ROUNDING = 1e-9
+ROUNDING = 1e-9
 
 # Rounds of `_repaired` tried on PDLP's dual (each while the bound gains).
 REPAIRS = 5
@@ -188,7 +188,7 @@ def _lagrangian(compiled: CompiledModel, y: np.ndarray, reduced: np.ndarray,
     terms = np.concatenate([row_terms, column_terms])
     if not np.all(np.isfinite(terms)):
         return -np.inf
-    return float(terms.sum() + compiled.offset - _ROUNDING * np.abs(terms).sum())
+    return float(terms.sum() + compiled.offset - ROUNDING * np.abs(terms).sum())
 
 
 def _ascended(compiled: CompiledModel, y: np.ndarray, reduced: np.ndarray, value: float,

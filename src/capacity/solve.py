@@ -644,11 +644,11 @@ def _relax_dive_search(compiled: CompiledModel, started: tuple[np.ndarray, float
         bound = None
         if priced:  # then the Lagrangian bound, aiming at the search's plan
             assert decomposition is not None
+            searched = plan
             bound, more = _priced_bound(compiled, decomposition, plan[1],
-                                        IMPROVE_SHARE_ALONE * left(), free)
+                                        IMPROVE_SHARE_ALONE * left(), free,
+                                        lambda value: report(searched, value))
             notes += more
-            if bound is not None:
-                report(plan, bound)
         return None, _incumbent(compiled, plan, started), (skipped, *notes), bound
     if side_by_side:
         with ThreadPoolExecutor(max_workers=1) as pool:
@@ -684,11 +684,13 @@ def _relax_dive_search(compiled: CompiledModel, started: tuple[np.ndarray, float
 
 def _priced_bound(compiled: CompiledModel, decomposition: Callable[[], Decomposition | None],
                   target: float, seconds: float, free: int | None,
+                  better: Callable[[float], None] | None = None,
                   ) -> tuple[float | None, tuple[str, ...]]:
     """The Lagrangian bound of the suites' capacity (`capacity.lagrangian`) within
-    ``seconds``, Polyak's steps aiming at ``target`` (the plan's objective), and a note
-    on where the bound came from, or why there is none (too little memory ``free``, a
-    model the closed form does not price, HiGHS failing)."""
+    ``seconds``, Polyak's steps aiming at ``target`` (the plan's objective; ``better`` is
+    told each better bound), and a note on where the bound came from, or why there is
+    none (too little memory ``free``, a model the closed form does not price, HiGHS
+    failing)."""
     need = LAGRANGIAN_BYTES_PER_NONZERO * len(compiled.matrix[2])
     if free is not None and need > free:
         return None, (f"no bound: the Lagrangian bound would need about "
@@ -697,7 +699,7 @@ def _priced_bound(compiled: CompiledModel, decomposition: Callable[[], Decomposi
     try:
         split = decomposition()
         found = None if split is None else lagrangian_bound(compiled, split, target,
-                                                            seconds)
+                                                            seconds, better)
     except Exception as err:  # HiGHS failed (memory): the plan stands without a bound
         return None, (f"no bound: the Lagrangian bound failed ({type(err).__name__}: "
                       f"{err})",)
@@ -792,9 +794,10 @@ RELAXATION_SHARE_ALONE = 0.5
 IMPROVE_SHARE_ALONE = 0.95
 
 # Share of the time left after the first plan that the Lagrangian bound gets where the
-# model is too large for PDLP and for branch and bound (tier XL), after the search. Its
-# subgradient steps gain fast at first and slowly after (tier XL, 30 s a step: see
-# `capacity.lagrangian`), the search likewise.
+# model is too large for PDLP and for branch and bound (tier XL), after the search. Both
+# gain fast at first and slowly after: tier XL's bound −682,385 after 225 s of steps,
+# −529,711 after 450 s, −482,930 after 900 s (`capacity.lagrangian`); the search took
+# the plan from −294,692 to −344,498 in 10 minutes (benchmarks/RESULTS.md).
 LAGRANGIAN_SHARE = 0.5
 
 # Memory the Lagrangian bound takes on top of the solve's, per matrix nonzero: its copy of
