@@ -51,7 +51,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -236,70 +237,111 @@ class Decomposition:
         usage = self.priced @ x - self.priced_upper
         return offset - float(prices @ self.priced_upper) + programs + site_value, usage
 
-    def _programs(self, d: np.ndarray) -> tuple[float, np.ndarray]:
-        """The programs' part of L (closed form, see the module) at reduced costs ``d``,
-        and each shipment's amount in its solution."""
-        n_rows = len(self.committed)
+    @cached_property
+    def _fixed(self) -> _Fixed:
+        """What `_programs` needs that does not change with λ."""
+        n_rows, n_assign, n_programs = len(self.committed), len(self.assign), len(self.single)
         row = np.repeat(np.arange(n_rows), np.diff(np.append(self.row_starts, len(self.ship))))
-        cost = d[self.ship]
         q, potential = self.committed[row], self.potential[row]
-        serve_cost = np.where(self.serve >= 0, d[np.maximum(self.serve, 0)], 0.0)[row]
-        gain = cost + serve_cost  # a served batch's cost, where < 0 it pays
         # −1 (no Assign, no program) indexes the padding at the end
         program = np.append(self.assign_program, -1)[self.ship_assign]
         single = np.append(self.single, False)[program]
-        # rows from their cheapest site, uncapped: programs without Assign, and relaxed
-        free_extra = np.where(gain < 0, potential, 0.0)
-        free_term = q * cost + free_extra * gain
-        cheapest = np.minimum.reduceat(np.where(single, np.inf, cost), self.row_starts)
-        free_row = ~single[self.row_starts]
-        chosen = free_row[row] & (cost == cheapest[row])
-        first = np.zeros(len(cost), dtype=bool)
-        picked = np.flatnonzero(chosen)
-        first[picked[np.unique(row[picked], return_index=True)[1]]] = True
-        shipped = np.where(first, q + free_extra, 0.0)
-        terms = [free_term[first]]
-        # programs held to one site: each site's cost of carrying all their rows
-        extra = np.where(gain < 0, np.clip(potential, 0.0, self.ship_bound - q), 0.0)
-        term = q * cost + extra * gain
-        n_assign, n_programs = len(self.assign), len(self.single)
-        site_cost = d[self.assign] + np.bincount(self.ship_assign[single], term[single],
-                                                 minlength=n_assign)
-        must = (q > 0)[self.row_starts]  # committed rows
+        free = np.flatnonzero(~single)  # rows from their cheapest shipment (whole rows)
+        free_starts = np.flatnonzero(np.diff(np.append(-1, row[free])))
+        held = np.flatnonzero(single)
         row_program = program[self.row_starts]
-        needed = np.bincount(row_program[must & (row_program >= 0)],
-                             minlength=n_programs)
-        carried = np.bincount(self.ship_assign[single & (q > 0) & (q <= self.ship_bound)],
+        must = (self.committed > 0) & (row_program >= 0)  # committed rows of programs
+        needed = np.bincount(row_program[must], minlength=n_programs)
+        carried = np.bincount(self.ship_assign[held][(q[held] > 0)
+                                                     & (q[held] <= self.ship_bound[held])],
                               minlength=n_assign)
-        feasible = carried == needed[self.assign_program]
-        candidate = np.where(feasible, site_cost, np.inf)
+        relaxed = np.flatnonzero(~self.single[self.assign_program])
+        relaxed_programs = np.unique(self.assign_program[relaxed])
+        return _Fixed(
+            free, free_starts, q[free], np.maximum(self.serve, -1)[row[free]],
+            potential[free], held, q[held], self.serve[row[held]],
+            np.clip(potential[held], 0.0, self.ship_bound[held] - q[held]),
+            self.ship_assign[held], needed > 0,
+            carried == needed[self.assign_program],
+            self.single & (np.bincount(self.assign_program, minlength=n_programs) > 0),
+            relaxed, relaxed_programs, needed[relaxed_programs] > 0)
+
+    def _programs(self, d: np.ndarray) -> tuple[float, np.ndarray]:
+        """The programs' part of L (closed form, see the module) at reduced costs ``d``,
+        and each shipment's amount in its solution."""
+        f = self._fixed
+        n_assign, n_programs = len(self.assign), len(self.single)
+        d_serve = np.append(d, 0.0)  # a row without Serve (−1) reads the 0 at the end
+        shipped = np.zeros(len(self.ship))
+        # rows from their cheapest shipment, uncapped: programs without Assign, relaxed
+        cost = d[self.ship[f.free]]
+        gain = cost + d_serve[f.free_serve]  # a served batch's cost: where < 0 it pays
+        extra = np.where(gain < 0, f.free_potential, 0.0)
+        term = f.free_committed * cost + extra * gain
+        cheapest = np.minimum.reduceat(cost, f.free_starts) if len(cost) else cost
+        row = np.repeat(np.arange(len(f.free_starts)), np.diff(np.append(f.free_starts,
+                                                                         len(cost))))
+        picked = np.flatnonzero(cost == cheapest[row])
+        first = picked[np.unique(row[picked], return_index=True)[1]]
+        shipped[f.free[first]] = f.free_committed[first] + extra[first]
+        terms = [term[first]]
+        # programs held to one site: each site's cost of carrying all their rows
+        cost = d[self.ship[f.held]]
+        gain = cost + d_serve[f.held_serve]
+        extra = np.where(gain < 0, f.held_room, 0.0)
+        term = f.held_committed * cost + extra * gain
+        site_cost = d[self.assign] + np.bincount(f.held_assign, term, minlength=n_assign)
+        candidate = np.where(f.feasible, site_cost, np.inf)
         site_best = np.full(n_programs, np.inf)
         np.minimum.at(site_best, self.assign_program, candidate)
-        placed = (needed > 0) | (site_best < 0)  # else no site at all is as good
+        placed = f.committed | (site_best < 0)  # else no site at all is as good
         best = np.where(placed, site_best, 0.0)
-        held = self.single & (np.bincount(self.assign_program, minlength=n_programs) > 0)
-        if np.any(~np.isfinite(best[held])):
+        if np.any(~np.isfinite(best[f.single_held])):
             return -np.inf, shipped  # no one site carries a program's commitments
-        at_best = (candidate == site_best[self.assign_program]) \
-            & placed[self.assign_program] & np.isfinite(candidate)
+        at_best = np.flatnonzero((candidate == site_best[self.assign_program])
+                                 & placed[self.assign_program] & np.isfinite(candidate))
         take = np.zeros(n_assign, dtype=bool)
-        where = np.flatnonzero(at_best)
-        take[where[np.unique(self.assign_program[where], return_index=True)[1]]] = True
-        carrying = single & np.append(take, False)[self.ship_assign]
-        shipped = np.where(carrying, q + extra, shipped)
-        terms.append(best[held])
+        take[at_best[np.unique(self.assign_program[at_best], return_index=True)[1]]] = True
+        carrying = take[f.held_assign]
+        shipped[f.held[carrying]] = f.held_committed[carrying] + extra[carrying]
+        terms.append(best[f.single_held])
         # relaxed programs: the cheapest assignment where they have commitments
-        relaxed = ~self.single[self.assign_program]
-        if relaxed.any():
-            d_assign = d[self.assign[relaxed]]
-            own = self.assign_program[relaxed]
+        if len(f.relaxed):
+            d_assign = d[self.assign[f.relaxed]]
             least = np.full(n_programs, np.inf)
-            np.minimum.at(least, own, np.maximum(d_assign, 0.0))
-            relaxed_programs = np.unique(own)
+            np.minimum.at(least, self.assign_program[f.relaxed], np.maximum(d_assign, 0.0))
             terms += [np.minimum(d_assign, 0.0),
-                      np.where(needed[relaxed_programs] > 0, least[relaxed_programs], 0.0)]
+                      np.where(f.relaxed_committed, least[f.relaxed_programs], 0.0)]
         total = np.concatenate(terms)  # less `ROUNDING`'s allowance, as in `lp_bound`
         return float(total.sum() - ROUNDING * np.abs(total).sum()), shipped
+
+
+class _Fixed(NamedTuple):
+    """`Decomposition._programs`'s data that λ does not change: the shipments of rows
+    taken whole from their cheapest shipment (``free``, by row, with each row's first
+    position in them), those of programs held to one site (``held``), per shipment its
+    row's committed and potential batches and Serve column (−1: none), a held one's room
+    for served batches (min(P, V − q)) and Assign; per program whether it has
+    commitments, per Assign whether its site carries all of them (V ≥ q on each
+    committed row), which programs are held to one site, and the relaxed programs' Assign
+    columns, programs, and whether they have commitments."""
+
+    free: np.ndarray
+    free_starts: np.ndarray
+    free_committed: np.ndarray
+    free_serve: np.ndarray
+    free_potential: np.ndarray
+    held: np.ndarray
+    held_committed: np.ndarray
+    held_serve: np.ndarray
+    held_room: np.ndarray
+    held_assign: np.ndarray
+    committed: np.ndarray
+    feasible: np.ndarray
+    single_held: np.ndarray
+    relaxed: np.ndarray
+    relaxed_programs: np.ndarray
+    relaxed_committed: np.ndarray
 
 
 def lagrangian_bound(compiled: CompiledModel, decomposition: Decomposition, target: float,
