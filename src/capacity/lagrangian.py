@@ -40,8 +40,9 @@ On generated tiers (seed 1) it starts at L(0), every program served from its che
 site with no capacity priced: tier M −55,732, tier L −211,192, tier XL −1,246,103. The
 steps take it to −43,916 at M (632 steps, 9 s; LP optimum −43,243) and −134,902 at L in
 60 s (606 steps; PDLP's bound after 10 minutes −133,124, the LP −132,680); at XL, 15
-minutes (583 steps of ~1.5 s) give −482,930, 40% from the 10-minute plan (−344,498),
-where nothing gave a bound before (benchmarks/RESULTS.md). Between L and the LP: the
+minutes (583 steps of ~1.5 s) give −482,930, and a 30-minute solve, half of it the
+search, −481,975 against its plan's −355,572: a 35.5% gap, where nothing gave a bound
+before (benchmarks/RESULTS.md). Between L and the LP: the
 rows dropped, and programs allowed two sites relaxed (at tier M, at the same λ, the
 programs' part in closed form is 1.5% below the same part solved exactly as a MIP).
 """
