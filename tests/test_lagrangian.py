@@ -139,11 +139,27 @@ def test_lagrangian_bound_through_solve(monkeypatch: pytest.MonkeyPatch) -> None
                for m in plan.messages)
     assert_checked(case, plan)
     # the elastic model's Shortfall columns are not priced: no bound, and why
-    split = Decomposition.of(build_model(case, elastic=True).linear,
-                             pass_linear(build_model(case, elastic=True).linear))
-    assert split is None
+    elastic = build_model(case, elastic=True).linear
+    assert Decomposition.of(elastic, pass_linear(elastic)) is None
     # too little memory for it: no bound, and why
     monkeypatch.setattr(solve_module, "LAGRANGIAN_BYTES_PER_NONZERO", 10**15)
     plan = capacity.solve(case, TEST_OPTIONS)
     assert plan.bound is None and any(m.startswith("no bound: the Lagrangian bound would need")
                                       for m in plan.messages)
+
+
+def test_lagrangian_bound_where_pdlp_lacks_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    # PDLP's copy (patched to 10¹⁵ bytes a nonzero) and branch and bound both short of
+    # memory on a model below PDLP's size limit: the Lagrangian bound (45 bytes a nonzero)
+    # still gives the plan its gap.
+    solve_module = importlib.import_module("capacity.solve")
+    monkeypatch.setattr(solve_module, "LARGE_MODEL_NONZEROS", 0)
+    monkeypatch.setattr(solve_module, "RELAXATION_BYTES_PER_NONZERO", 10**15)
+    monkeypatch.setattr(solve_module, "MIP_BYTES_PER_NONZERO", 10**15)
+    case = tiny("candidate_site")
+    plan = capacity.solve(case, TEST_OPTIONS)
+    assert plan.objective == pytest.approx(17.0)
+    assert plan.bound is not None and plan.bound <= 17.0 + 1e-6
+    assert plan.messages[1].startswith("the LP relaxation was skipped: PDLP would need")
+    assert plan.messages[2].startswith("the bound is the Lagrangian bound")
+    assert_checked(case, plan)

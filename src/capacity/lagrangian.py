@@ -1,9 +1,10 @@
 """A proven lower bound where the LP relaxation is too large to solve: the suites'
 capacity priced (Lagrangian relaxation), the rest solved exactly.
 
-Above `capacity.solve.RELAXATION_MAX_NONZEROS` (tier XL: 71 M nonzeros) PDLP's bound is
+Above `capacity.solve.RELAXATION_MAX_NONZEROS` (tier XL: 77 M nonzeros) PDLP's bound is
 not worth its time (30 minutes of it left a 967% gap) and HiGHS's branch and bound does
-not fit in memory, so a plan came with no bound at all. This module gives one. Take the
+not fit in memory, so a plan came with no bound at all; the same where PDLP's copy of
+the model does not fit in memory. This module gives one. Take the
 model `min c·x + c0` and price the `suite_capacity` rows (Σ_j a_kj·x_j ≤ b_k, one per
 suite k and period) at λ ≥ 0:
 
@@ -57,7 +58,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from capacity.compiled import CompiledModel, entry_rows, pass_arrays
+from capacity.compiled import CompiledModel, entry_rows, pass_arrays, rows_holding
 from capacity.lp_bound import ROUNDING, implied_bounds, lagrangian_value
 from capacity.model.linear import LinearModel
 
@@ -193,11 +194,8 @@ class Decomposition:
             limit[assign_program[position[entry_cols]]] = compiled.row_upper[start + rows]
         # the sites' LP: the other columns, and the rows holding none of the programs'
         site_columns = np.flatnonzero(~program_column)
-        all_rows = entry_rows(indptr)
-        touches = np.bincount(all_rows, weights=program_column[cols],
-                              minlength=len(compiled.row_lower)) > 0
         priced_start, priced_stop = names[PRICED_ROWS]
-        keep = ~touches
+        keep = ~rows_holding(indptr, cols, program_column)
         keep[priced_start:priced_stop] = False
         matrix = compiled.sparse()
         site_matrix = matrix[np.flatnonzero(keep)][:, site_columns].tocsr()

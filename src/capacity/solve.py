@@ -583,10 +583,11 @@ def _relax_dive_search(compiled: CompiledModel, started: tuple[np.ndarray, float
     memory ``free`` for PDLP's copy, or HiGHS failed; the bound and plan in hand stand),
     and the proven bound (PDLP's, or the Lagrangian's; None where neither came).
 
-    Where the model is too large for PDLP (`RELAXATION_MAX_NONZEROS`) and HiGHS's branch
-    and bound will not run, the search gets 1 − `LAGRANGIAN_SHARE` of the time and the
-    Lagrangian bound of the suites' capacity (`capacity.lagrangian`, given
-    ``decomposition``) the rest.
+    Where PDLP is not run (`RELAXATION_MAX_NONZEROS`, or too little memory for its copy)
+    and HiGHS's branch and bound will not run either, the search gets
+    1 − `LAGRANGIAN_SHARE` of the time and the Lagrangian bound of the suites' capacity
+    (`capacity.lagrangian`, given ``decomposition``; 45 bytes a nonzero against PDLP's
+    150) the rest.
 
     With one thread, PDLP gets `RELAXATION_SHARE` of the time left, the dive up to
     `DIVE_SHARE` of what is left after it, and the search `IMPROVE_SHARE` of what is left
@@ -635,8 +636,7 @@ def _relax_dive_search(compiled: CompiledModel, started: tuple[np.ndarray, float
     notes: tuple[str, ...] = ()
     if skipped is not None:  # no LP bound: the search, leaving branch and bound its share
         branching = branch and mip_has_time(compiled, (1 - IMPROVE_SHARE) * left())
-        priced = decomposition is not None and not branching \
-            and nonzeros > RELAXATION_MAX_NONZEROS
+        priced = decomposition is not None and not branching  # no other bound will come
         if layout is not None:
             plan, notes = search(started, (IMPROVE_SHARE if branching else
                                            1 - LAGRANGIAN_SHARE if priced else
@@ -704,8 +704,9 @@ def _priced_bound(compiled: CompiledModel, decomposition: Callable[[], Decomposi
         return None, (f"no bound: the Lagrangian bound failed ({type(err).__name__}: "
                       f"{err})",)
     if split is None:
-        return None, ("no bound: the Lagrangian bound prices the programs' rows of the "
-                      "deterministic model only (here they hold other columns: Shortfall)",)
+        return None, ("no bound: the model is not of the form the Lagrangian bound prices "
+                      "(its programs' rows hold other columns, such as the elastic model's "
+                      "Shortfall, or its programs' columns other bounds)",)
     if found is None:
         return None, ("no bound: the Lagrangian bound found no finite value in its time",)
     steps = f"{found.steps} subgradient step{'s' if found.steps != 1 else ''}"
@@ -793,8 +794,8 @@ IMPROVE_SHARE = 0.5
 RELAXATION_SHARE_ALONE = 0.5
 IMPROVE_SHARE_ALONE = 0.95
 
-# Share of the time left after the first plan that the Lagrangian bound gets where the
-# model is too large for PDLP and for branch and bound (tier XL), after the search. Both
+# Share of the time left after the first plan that the Lagrangian bound gets where
+# neither PDLP nor branch and bound runs (tier XL: too large for both), after the search. Both
 # gain fast at first and slowly after: tier XL's bound −682,385 after 225 s of steps,
 # −529,711 after 450 s, −482,930 after 900 s (`capacity.lagrangian`); the search took
 # the plan from −294,692 to −344,498 in 10 minutes (benchmarks/RESULTS.md).
