@@ -62,6 +62,12 @@ def test_lagrangian_by_hand() -> None:
     # the steps: at λ = 0 the bound is the plan's 11 already, so they end there
     found = lagrangian_bound(compiled, split, 11.0, 10.0)
     assert found is not None and found.value == pytest.approx(11.0) and found.steps == 1
+    # what pricing SA's 2030 row charges: its one shipment, one slot a batch
+    ship = lm.variables["Ship"]
+    tolls = split.tolls(np.eye(len(split.priced_upper))[sa_2030])
+    assert {ship.keys[j - ship.start] for j in np.flatnonzero(tolls)} == {
+        ("P1", "SA", "A", 2030)}
+    assert tolls[np.flatnonzero(tolls)] == pytest.approx([1.0])  # one slot a batch, λ = 1
 
 
 @pytest.mark.parametrize("name", TINY)
@@ -136,6 +142,11 @@ def test_lagrangian_bound_through_solve(monkeypatch: pytest.MonkeyPatch) -> None
     assert plan.bound is not None and plan.bound <= 17.0 + 1e-6 and plan.gap is not None
     assert told[-1] == (pytest.approx(17.0), pytest.approx(plan.bound))  # progress heard it
     assert any(m.startswith("the bound is the Lagrangian bound of the suites' capacity (")
+               for m in plan.messages)
+    # its prices steered a second greedy start (SA's and SC's suites priced: here the
+    # first start, already optimal, stays)
+    assert any(m.startswith("the greedy start steered by the Lagrangian bound's prices: ")
+               and m.endswith("against 17.0 unsteered; the search went on from the better")
                for m in plan.messages)
     assert_checked(case, plan)
     # the elastic model's Shortfall columns are not priced: no bound, and why

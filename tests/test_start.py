@@ -40,6 +40,26 @@ def test_two_sites_start_is_the_cheapest_site() -> None:
     assert completed(tiny("two_sites")) == pytest.approx(11.0)
 
 
+def test_tolls_steer_the_start_by_hand() -> None:
+    # two_sites: SA makes a batch for 1, SB for 2.5 (2 + 0.5 lane). A toll of 2 a batch on
+    # SA's shipments (its suite's capacity priced at 2 a slot, as a Lagrangian bound's
+    # prices would) makes SA 3: the greedy goes to SB, whose plan then costs
+    # 2 × 5 × 2.5 + transfer 1 = 26 at the true costs. At 1.4 SA (2.4) is still cheaper;
+    # zero tolls change nothing.
+    built = build_model(tiny("two_sites"))
+    ix = built.index_sets
+    at_sa = np.array([key[1] == "SA" for key in ix.ship], dtype=float)
+
+    def sites(tolls: np.ndarray) -> set[str]:
+        return {a[1] for a, x in constructive_start(ix, tolls).assign.items() if x}
+
+    assert sites(0.0 * at_sa) == sites(1.4 * at_sa) == {"SA"}
+    assert sites(2.0 * at_sa) == {"SB"}
+    steered = start_columns(built.linear, constructive_start(ix, 2.0 * at_sa))
+    done = complete_start(pass_linear(built.linear), steered, time_limit_s=60)
+    assert done is not None and done[1] == pytest.approx(26.0)
+
+
 def test_candidate_site_start_opens_and_builds() -> None:
     # 10 batches a period: SA alone costs 2 × 10 × 1 + 1 = 21; SC opens (4), one module of
     # 10 batches (capex 2) at 0.5 a batch: 4 + 2 + 2 × 10 × 0.5 + 1 = 17, the optimum.

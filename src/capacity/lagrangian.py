@@ -41,11 +41,15 @@ On generated tiers (seed 1) it starts at L(0), every program served from its che
 site with no capacity priced: tier M −55,732, tier L −211,192, tier XL −1,246,103. The
 steps take it to −43,916 at M (632 steps, 9 s; LP optimum −43,243) and −134,902 at L in
 60 s (606 steps; PDLP's bound after 10 minutes −133,124, the LP −132,680); at XL, 15
-minutes (583 steps of ~1.5 s) give −482,930, and a 30-minute solve, half of it the
-search, −481,975 against its plan's −355,572: a 35.5% gap, where nothing gave a bound
+minutes (583 steps of ~1.5 s) give −482,930, and a 30-minute solve, the bound's half
+first, −481,251 against its plan's −410,038: a 17.4% gap, where nothing gave a bound
 before (benchmarks/RESULTS.md). Between L and the LP: the
 rows dropped, and programs allowed two sites relaxed (at tier M, at the same λ, the
 programs' part in closed form is 1.5% below the same part solved exactly as a MIP).
+
+The prices also serve the plan (`capacity.solve`): Cᵀλ (`Decomposition.tolls`) charged
+on every shipment steers a second greedy start (`capacity.start.constructive_start`)
+away from the suites that other programs will want.
 """
 
 from __future__ import annotations
@@ -221,7 +225,7 @@ class Decomposition:
                  ) -> tuple[float, np.ndarray]:
         """L(λ) at ``prices`` for the model's ``cost`` and ``offset`` (−inf where the sites'
         LP gives no proven value), and the priced rows' C x − b at the inner solution."""
-        d = cost + self.priced.T @ prices
+        d = cost + self.tolls(prices)
         programs, shipped = self._programs(d)
         x = np.zeros(len(cost))
         x[self.ship] = shipped
@@ -235,6 +239,11 @@ class Decomposition:
                                           self.site_bounds)
         usage = self.priced @ x - self.priced_upper
         return offset - float(prices @ self.priced_upper) + programs + site_value, usage
+
+    def tolls(self, prices: np.ndarray) -> np.ndarray:
+        """Cᵀλ: what the priced rows charge each column at ``prices`` (a shipment: its
+        slots times its suite's price in its period), in MUSD per unit."""
+        return np.asarray(self.priced.T @ prices)
 
     @cached_property
     def _fixed(self) -> _Fixed:

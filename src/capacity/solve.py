@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
+from typing import NamedTuple
 
 import highspy
 import numpy as np
@@ -40,9 +41,22 @@ from capacity.model.objective import add_total_cost
 from capacity.plan import Plan, Status
 from capacity.start import constructive_start, rounded_start, start_columns
 
-# The integer columns' values rounded from an LP solution (`capacity.start.rounded_start`
-# as columns of the engine's model), for the plan completed from the relaxation.
-Rounding = Callable[[np.ndarray], list[tuple[int, float]]]
+# A start's integer columns (column, value) made from a vector over the model's columns:
+# rounded from an LP solution (`capacity.start.rounded_start`), or greedy with each
+# shipment charged its toll (`capacity.start.constructive_start`).
+StartFrom = Callable[[np.ndarray], list[tuple[int, float]]]
+
+
+@dataclass(frozen=True)
+class LargeModelAids:
+    """What a solve of a large model (`LARGE_MODEL_NONZEROS`, HiGHS holding the engine's
+    own matrices) uses besides HiGHS, each made from the engine's model where used."""
+
+    layout: Callable[[], Layout]  # where the integer columns lie, for `capacity.improve`
+    rounding: StartFrom  # a start rounded from PDLP's solution
+    decomposition: Callable[[], Decomposition | None]  # the Lagrangian bound's split
+    steering: StartFrom  # a greedy start, each column charged a toll (the bound's Cᵀλ)
+    start_seconds: float  # what the first greedy start took; a steered one takes as long
 
 
 class SolveOptions(BaseModel):
@@ -252,13 +266,10 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
                 start = solver.map_columns(start_columns(lm, greedy), built.pyomo_columns()
                                            if built.has_pyomo else [])
             seconds["start"] = time.perf_counter() - t0
-        # made only where the search runs (large models), not on every small solve
-        layout = (lambda: Layout.of(lm, built.index_sets.ship_assign)) \
-            if start is not None and solver.columns is None else None
-        rounding = (lambda x: start_columns(lm, rounded_start(lm, built.index_sets, x))) \
-            if layout is not None else None
-        split = (lambda: Decomposition.of(lm, solver)) if layout is not None else None
-        run = optimise(solver, None, options, progress, start, layout, rounding, split)
+        aids = None  # for large models: made only where used, not on every small solve
+        if start is not None and solver.columns is None:
+            aids = _aids(built, solver, seconds["start"])
+        run = optimise(solver, None, options, progress, start, aids)
     except FixedRowInfeasible as err:  # a caller fixed variables that break a row
         return Plan.without_solution(built.case.name, "infeasible", options.model_dump(),
                                      seconds, messages=[_fixed_infeasible(err)], size=size)
@@ -332,6 +343,21 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
 LARGE_COEFFICIENT = 1e9
 SMALL_COEFFICIENT = 1e-7
 MATRIX_RATIO = 1e10
+
+
+def _aids(built: BuiltModel, compiled: CompiledModel, start_seconds: float) -> LargeModelAids:
+    """The aids to a large solve of ``built``'s own matrices (in HiGHS: ``compiled``)."""
+    lm, ix = built.linear, built.index_sets
+    ship = lm.variables["Ship"]
+    shipments = slice(ship.start, ship.start + len(ship.keys))
+
+    def steered(tolls: np.ndarray) -> list[tuple[int, float]]:
+        greedy = constructive_start(ix, tolls[shipments])
+        return [] if greedy.unplaced else start_columns(lm, greedy)  # [] cannot complete
+
+    return LargeModelAids(lambda: Layout.of(lm, ix.ship_assign),
+                          lambda x: start_columns(lm, rounded_start(lm, ix, x)),
+                          lambda: Decomposition.of(lm, compiled), steered, start_seconds)
 
 
 def numerics_warnings(ranges: dict[str, list[float]]) -> list[str]:
@@ -408,9 +434,7 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
              options: SolveOptions,
              progress: Progress | None = None,
              start: Sequence[tuple[int, float]] | None = None,
-             layout: Callable[[], Layout] | None = None,
-             rounding: Rounding | None = None,
-             decomposition: Callable[[], Decomposition | None] | None = None) -> Run:
+             aids: LargeModelAids | None = None) -> Run:
     """Run HiGHS in memory and map its outcome to a plan status. Solutions are not
     loaded (``Run.load`` does, into a compiled Pyomo model's variables).
 
@@ -429,17 +453,13 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
             `capacity.start`) for HiGHS to complete and start from (compiled models
             only); the completion
             counts in the time limit and on HiGHS's clock.
-        layout: makes where the model's integer columns lie by site and program (HiGHS
-            holding the engine's own matrices): on large models the plan is then improved
-            a neighbourhood at a time (`capacity.improve`) before HiGHS's branch and
-            bound.
-        rounding: the integer columns' values rounded from an LP solution
-            (`capacity.start.rounded_start`, HiGHS holding the engine's own matrices): on
-            large models a plan completed from PDLP's solution, where better than the
-            dive's.
-        decomposition: makes the model's split for a Lagrangian bound
-            (`capacity.lagrangian`, HiGHS holding the engine's own matrices): on models
-            too large for PDLP and for HiGHS's branch and bound, the plan's bound.
+        aids: what large models use besides HiGHS (HiGHS holding the engine's own
+            matrices, `LargeModelAids`): where the integer columns lie by site and
+            program, so that the plan is improved a neighbourhood at a time
+            (`capacity.improve`) before HiGHS's branch and bound; the rounding of PDLP's
+            solution into a plan, where better than the dive's; the model's split for a
+            Lagrangian bound (`capacity.lagrangian`) on models too large for PDLP and for
+            HiGHS's branch and bound, and the greedy start its prices steer.
         progress is subscribed to the HiGHS instance: with a re-used `CompiledModel`,
         pass it on one call only.
 
@@ -479,13 +499,12 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
     if large:  # a proven bound and a better plan from the LP relaxation, by PDLP
         assert started is not None
         relaxed, dived, notes, early_bound = _relax_dive_search(
-            compiled, started, options, t1, branch, free, progress, layout, rounding,
-            decomposition)
+            compiled, started, options, t1, branch, free, progress, aids)
         if dived is not None:
             started, own_plan = dived, (
                 "the plan from the LP relaxation (dive or rounding, and search)"
                 if relaxed is not None
-                else "the completed constructive start, improved by the neighbourhood search")
+                else "a completed constructive start, improved by the neighbourhood search")
     clock = time.perf_counter() - t1  # HiGHS's own clock restarts with the MIP run
     early_gap = None if started is None else relative_gap(started[1], early_bound)
     if started is not None and early_gap is not None and early_gap <= options.mip_rel_gap:
@@ -570,30 +589,29 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
 
 def _relax_dive_search(compiled: CompiledModel, started: tuple[np.ndarray, float],
                        options: SolveOptions, t1: float, branch: bool, free: int | None,
-                       progress: Progress | None, layout: Callable[[], Layout] | None,
-                       rounding: Rounding | None = None,
-                       decomposition: Callable[[], Decomposition | None] | None = None,
+                       progress: Progress | None, aids: LargeModelAids | None,
                        ) -> tuple[Relaxation | None, tuple[np.ndarray, float] | None,
                                   tuple[str, ...], float | None]:
     """The LP relaxation by PDLP (a proven bound, `capacity.lp_bound`), a dive from its
     solution (`capacity.dive`) and neighbourhoods of the best plan re-optimised
-    (`capacity.improve`, where ``layout`` is given): the relaxation, the best plan where
+    (`capacity.improve`, where ``aids`` are given): the relaxation, the best plan where
     it is better than ``started`` (it is then HiGHS's incumbent, else None), notes
     for the plan's messages where a step was skipped or failed (too large, too little
     memory ``free`` for PDLP's copy, or HiGHS failed; the bound and plan in hand stand),
     and the proven bound (PDLP's, or the Lagrangian's; None where neither came).
 
     Where PDLP is not run (`RELAXATION_MAX_NONZEROS`, or too little memory for its copy)
-    and HiGHS's branch and bound will not run either, the search gets
-    1 − `LAGRANGIAN_SHARE` of the time and the Lagrangian bound of the suites' capacity
-    (`capacity.lagrangian`, given ``decomposition``; 45 bytes a nonzero against PDLP's
-    150) the rest.
+    and HiGHS's branch and bound will not run either, the Lagrangian bound of the suites'
+    capacity (`capacity.lagrangian`, ``aids.decomposition``; 45 bytes a nonzero against
+    PDLP's 150) gets `LAGRANGIAN_SHARE` of the time first, its prices steer a second
+    greedy start (`_steered_start`), and the search goes on from the better start for
+    the rest.
 
     With one thread, PDLP gets `RELAXATION_SHARE` of the time left, the dive up to
     `DIVE_SHARE` of what is left after it, and the search `IMPROVE_SHARE` of what is left
     after them. Where HiGHS's branch and bound will not run after them (memory, PDLP not
     converged, or too little time left to start it: `mip_has_time`), the `..._ALONE`
-    shares apply instead. With two threads or more (``options.threads``) and a layout,
+    shares apply instead. With two threads or more (``options.threads``) and aids,
     PDLP and the dive run in a second thread while the search improves ``started``; the
     search then goes on from the better of its plan and the dive's. The search after
     PDLP draws programs by their shortfall against PDLP's solution
@@ -624,31 +642,36 @@ def _relax_dive_search(compiled: CompiledModel, started: tuple[np.ndarray, float
     def search(plan: tuple[np.ndarray, float], seconds: float,
                stop: Callable[[], bool] | None = None, guide: np.ndarray | None = None,
                ) -> tuple[tuple[np.ndarray, float], tuple[str, ...]]:
-        assert layout is not None
+        assert aids is not None
         if not made:
-            made.append(layout())
+            made.append(aids.layout())
         found = improve(compiled, made[0], plan, seconds, rng, stop, guide)
         return found.plan, (() if found.error is None else
                             (f"the search for a better plan stopped ({found.error})",))
 
-    side_by_side = layout is not None and options.threads >= 2
+    side_by_side = aids is not None and options.threads >= 2
+    rounding = None if aids is None else aids.rounding
     plan: tuple[np.ndarray, float] = started
     notes: tuple[str, ...] = ()
     if skipped is not None:  # no LP bound: the search, leaving branch and bound its share
         branching = branch and mip_has_time(compiled, (1 - IMPROVE_SHARE) * left())
-        priced = decomposition is not None and not branching  # no other bound will come
-        if layout is not None:
-            plan, notes = search(started, (IMPROVE_SHARE if branching else
-                                           1 - LAGRANGIAN_SHARE if priced else
-                                           IMPROVE_SHARE_ALONE) * left())
         bound = None
-        if priced:  # then the Lagrangian bound, aiming at the search's plan
-            assert decomposition is not None
-            searched = plan
-            bound, more = _priced_bound(compiled, decomposition, plan[1],
-                                        IMPROVE_SHARE_ALONE * left(), free,
-                                        lambda value: report(searched, value))
+        if aids is not None and not branching:  # no other bound will come
+            # the Lagrangian bound first, aiming at the start; its prices then steer a
+            # second greedy start, from which the search goes on where it is better
+            priced = _priced_bound(compiled, aids.decomposition, started[1],
+                                   LAGRANGIAN_SHARE * left(), free,
+                                   lambda value: report(started, value))
+            bound, notes = priced.value, priced.notes
+            if priced.tolls is not None and left() > 2 * aids.start_seconds:
+                plan, more = _steered_start(compiled, aids.steering, priced.tolls, started,
+                                            left())
+                notes += more
+        if aids is not None:
+            plan, more = search(plan, (IMPROVE_SHARE if branching else IMPROVE_SHARE_ALONE)
+                                * left())
             notes += more
+            report(plan, bound)
         return None, _incumbent(compiled, plan, started), (skipped, *notes), bound
     if side_by_side:
         with ThreadPoolExecutor(max_workers=1) as pool:
@@ -667,7 +690,7 @@ def _relax_dive_search(compiled: CompiledModel, started: tuple[np.ndarray, float
         return None, _incumbent(compiled, plan, started), notes, None
     report(plan, relaxed.bound)
     gap = relative_gap(plan[1], relaxed.bound)
-    if layout is not None and gap is not None and gap > options.mip_rel_gap:
+    if aids is not None and gap is not None and gap > options.mip_rel_gap:
         # branch and bound runs after the search only where it can: memory, a solved
         # relaxation, and time enough to start
         branching = branch and relaxed.converged \
@@ -682,36 +705,70 @@ def _relax_dive_search(compiled: CompiledModel, started: tuple[np.ndarray, float
     return relaxed, better, notes, relaxed.bound
 
 
+class Priced(NamedTuple):
+    """`_priced_bound`'s outcome: the bound (None: none came), what its prices charge
+    each column (`Decomposition.tolls`; None without a bound), and a note on where the
+    bound came from or why there is none."""
+
+    value: float | None
+    tolls: np.ndarray | None
+    notes: tuple[str, ...]
+
+
 def _priced_bound(compiled: CompiledModel, decomposition: Callable[[], Decomposition | None],
                   target: float, seconds: float, free: int | None,
-                  better: Callable[[float], None] | None = None,
-                  ) -> tuple[float | None, tuple[str, ...]]:
+                  better: Callable[[float], None] | None = None) -> Priced:
     """The Lagrangian bound of the suites' capacity (`capacity.lagrangian`) within
     ``seconds``, Polyak's steps aiming at ``target`` (the plan's objective; ``better`` is
-    told each better bound), and a note on where the bound came from, or why there is
-    none (too little memory ``free``, a model the closed form does not price, HiGHS
-    failing)."""
+    told each better bound), with its prices' tolls and a note on where the bound came
+    from, or why there is none (too little memory ``free``, a model the closed form does
+    not price, HiGHS failing)."""
     need = LAGRANGIAN_BYTES_PER_NONZERO * len(compiled.matrix[2])
     if free is not None and need > free:
-        return None, (f"no bound: the Lagrangian bound would need about "
-                      f"{need / 2**30:.0f} GiB ({LAGRANGIAN_BYTES_PER_NONZERO} bytes a "
-                      f"nonzero), {free / 2**30:.0f} GiB are free",)
+        return Priced(None, None, (f"no bound: the Lagrangian bound would need about "
+                                   f"{need / 2**30:.0f} GiB ({LAGRANGIAN_BYTES_PER_NONZERO} "
+                                   f"bytes a nonzero), {free / 2**30:.0f} GiB are free",))
     try:
         split = decomposition()
         found = None if split is None else lagrangian_bound(compiled, split, target,
                                                             seconds, better)
     except Exception as err:  # HiGHS failed (memory): the plan stands without a bound
-        return None, (f"no bound: the Lagrangian bound failed ({type(err).__name__}: "
-                      f"{err})",)
+        return Priced(None, None, (f"no bound: the Lagrangian bound failed "
+                                   f"({type(err).__name__}: {err})",))
     if split is None:
-        return None, ("no bound: the model is not of the form the Lagrangian bound prices "
-                      "(its programs' rows hold other columns, such as the elastic model's "
-                      "Shortfall, or its programs' columns other bounds)",)
+        return Priced(None, None, (
+            "no bound: the model is not of the form the Lagrangian bound prices (its "
+            "programs' rows hold other columns, such as the elastic model's Shortfall, or "
+            "its programs' columns other bounds)",))
     if found is None:
-        return None, ("no bound: the Lagrangian bound found no finite value in its time",)
+        return Priced(None, None,
+                      ("no bound: the Lagrangian bound found no finite value in its time",))
     steps = f"{found.steps} subgradient step{'s' if found.steps != 1 else ''}"
-    return found.value, (f"the bound is the Lagrangian bound of the suites' capacity "
-                         f"({steps} in {found.seconds:.0f} s)",)
+    return Priced(found.value, split.tolls(found.prices),
+                  (f"the bound is the Lagrangian bound of the suites' capacity ({steps} in "
+                   f"{found.seconds:.0f} s)",))
+
+
+def _steered_start(compiled: CompiledModel, steering: StartFrom, tolls: np.ndarray,
+                   started: tuple[np.ndarray, float], seconds: float,
+                   ) -> tuple[tuple[np.ndarray, float], tuple[str, ...]]:
+    """A second greedy start with every shipment charged its toll at the Lagrangian
+    bound's prices (``tolls``, per column: congested suites cost more, so programs go
+    where the others will not want the room), completed within ``seconds``: the better of
+    it and ``started``, and a note saying what it gave. Tier XL (seed 1), prices after
+    450 s of steps: −382,320.6 MUSD against the unsteered start's −294,691.9, where 15
+    minutes of search from the latter had reached −355,572.0 (benchmarks/RESULTS.md)."""
+    name = "the greedy start steered by the Lagrangian bound's prices"
+    try:
+        steered = complete_start(compiled, steering(tolls), seconds, incumbent=False)
+    except Exception as err:  # HiGHS failed in the completion: the first start stands
+        return started, (f"{name} failed ({type(err).__name__}: {err})",)
+    if steered is None:
+        return started, (f"{name} could not be completed (a program without a site, or a "
+                         "row the completion breaks); the search went on from the first",)
+    return (steered if steered[1] < started[1] else started), (
+        f"{name}: {steered[1]:,.1f} against {started[1]:,.1f} unsteered; the search went "
+        f"on from the better",)
 
 
 def _incumbent(compiled: CompiledModel, plan: tuple[np.ndarray, float],
@@ -725,7 +782,7 @@ def _incumbent(compiled: CompiledModel, plan: tuple[np.ndarray, float],
 
 
 def _relax_and_dive(compiled: CompiledModel, started: tuple[np.ndarray, float],
-                    deadline: float, share: float, rounding: Rounding | None = None,
+                    deadline: float, share: float, rounding: StartFrom | None = None,
                     ) -> tuple[Relaxation | None, tuple[np.ndarray, float] | None,
                                tuple[str, ...]]:
     """PDLP's relaxation within ``share`` of the time to ``deadline``, then a plan from its
@@ -795,7 +852,8 @@ RELAXATION_SHARE_ALONE = 0.5
 IMPROVE_SHARE_ALONE = 0.95
 
 # Share of the time left after the first plan that the Lagrangian bound gets where
-# neither PDLP nor branch and bound runs (tier XL: too large for both), after the search. Both
+# neither PDLP nor branch and bound runs (tier XL: too large for both), before the search
+# (its prices steer a second greedy start, `_steered_start`). Both
 # gain fast at first and slowly after: tier XL's bound −682,385 after 225 s of steps,
 # −529,711 after 450 s, −482,930 after 900 s (`capacity.lagrangian`); the search took
 # the plan from −294,692 to −344,498 in 10 minutes (benchmarks/RESULTS.md).

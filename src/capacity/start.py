@@ -233,8 +233,11 @@ class _RuleSteer:
                     self.placed[(u.rule, self.owner(u, s), t)] += committed
 
 
-def constructive_start(ix: IndexSets) -> Start:
-    """Greedy integer decisions for ``ix`` (see the module docstring).
+def constructive_start(ix: IndexSets, tolls: np.ndarray | None = None) -> Start:
+    """Greedy integer decisions for ``ix`` (see the module docstring); with ``tolls`` (MUSD
+    per batch, per shipment in ``ix.ship`` order) added to every shipment's cost: the
+    suites' capacity priced by a Lagrangian bound's prices (`capacity.lagrangian`), which
+    steers programs away from the suites the others will want (`priced_tolls`).
 
     Programs are placed one at a time, those with the most committed batches first. For
     each program, every site that can make it is priced (`_price_site`): its committed
@@ -250,7 +253,8 @@ def constructive_start(ix: IndexSets) -> Start:
     pos = ix.position
     cap = _Capacity(ix)
     # (key, suite, cost) of every shipment, by (program, site)
-    ships = group(zip(ix.ship, ix.ship_suite, ix.ship_cost.tolist(), strict=True),
+    cost = ix.ship_cost if tolls is None else ix.ship_cost + tolls
+    ships = group(zip(ix.ship, ix.ship_suite, cost.tolist(), strict=True),
                   lambda e: e[0][:2])
     commitments: dict[str, set[tuple[str, str, int]]] = defaultdict(set)
     for d, x in ix.committed.items():
