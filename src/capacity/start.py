@@ -237,7 +237,8 @@ def constructive_start(ix: IndexSets, tolls: np.ndarray | None = None) -> Start:
     """Greedy integer decisions for ``ix`` (see the module docstring); with ``tolls`` (MUSD
     per batch, per shipment in ``ix.ship`` order) added to every shipment's cost: the
     suites' capacity priced by a Lagrangian bound's prices (`capacity.lagrangian`), which
-    steers programs away from the suites the others will want (`priced_tolls`).
+    steers programs away from the suites the others will want
+    (`capacity.lagrangian.Decomposition.tolls`, `capacity.solve._steered_start`).
 
     Programs are placed one at a time, those with the most committed batches first. For
     each program, every site that can make it is priced (`_price_site`): its committed
