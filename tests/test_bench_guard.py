@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from capacity.bench import run_tier
+from capacity.bench import GAP_MARKS, gap_ratios, render_gap_ratios, run_tier
 
 pytestmark = pytest.mark.solver
 
@@ -46,3 +47,31 @@ def test_optimum_unchanged(tier_s: dict) -> None:  # type: ignore[type-arg]
 def test_work_does_not_grow(tier_s: dict, counter: str) -> None:  # type: ignore[type-arg]
     limit = GROWTH * BASELINE["counters"][counter] + 10
     assert tier_s["counters"][counter] <= limit, (counter, tier_s["counters"][counter])
+
+
+def test_gap_marks_are_reached_in_order(tier_s: dict) -> None:  # type: ignore[type-arg]
+    # tier S ends within 1%: every mark is reached, a tighter one never sooner, and the
+    # 1% mark is the table's "1% gap s"
+    reached = [tier_s["seconds_to_gap"][f"{mark:g}"] for mark in GAP_MARKS]
+    assert all(at is not None for at in reached)
+    assert reached == sorted(reached)
+    assert reached[-1] == tier_s["seconds"]["gap_1pct"] <= tier_s["seconds"]["solve"]
+
+
+def test_gap_ratios_by_hand() -> None:
+    # the engine reaches 10% at 2 s and 2% at 50 s, the defaults 10% at 30 s and nothing
+    # tighter within their 600 s: 15× at 10%, at least 12× at 2%, nothing at 1%
+    def row(limit: float, **seconds: float) -> dict[str, Any]:
+        to_gap = {f"{m:g}": seconds.get(f"g{m:g}".replace(".", "_")) for m in GAP_MARKS}
+        return {"time_limit": limit, "seconds_to_gap": to_gap}
+
+    engine = row(60, g0_2=2.0, g0_1=2.0, g0_05=20.0, g0_03=50.0, g0_02=50.0)
+    defaults = row(600, g0_2=10.0, g0_1=30.0)
+    rows = {r["gap"]: r for r in gap_ratios(engine, defaults)}
+    assert rows[0.2]["ratio"] == 5.0 and rows[0.1]["ratio"] == 15.0
+    assert rows[0.02]["ratio"] is None and rows[0.02]["ratio_at_least"] == 12.0
+    assert rows[0.01]["ratio"] is None and rows[0.01]["ratio_at_least"] is None
+    table = render_gap_ratios("M", engine, defaults)
+    assert "| M | 10.0% | 2.0 | 30.0 | 15.0× |" in table
+    assert "| M | 2.0% | 50.0 | not reached | > 12.0× (defaults: not reached) |" in table
+    assert "| M | 1.0% | not reached | not reached | — |" in table
