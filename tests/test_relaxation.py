@@ -431,7 +431,8 @@ def test_neighbourhood_frees_a_program_and_fixes_the_others_by_hand() -> None:
     # Programs p (sites X, Y) and q (sites Y, Z), the plan: p at X, q at Z; one shipment
     # per pair. Drawing p: its site X and one more it could use, Y; p is the only program
     # assigned at X or Y, so both of p's Assign columns are freed and q's shipments (at
-    # Y and Z) stay fixed. Drawing q: sites Z and Y, q's Assign freed, p's shipments fixed.
+    # Y and Z) and Serve (9) stay fixed. Drawing q: sites Z and Y, q's Assign freed, p's
+    # shipments and Serve (8) fixed.
     layout = Layout.of(two_programs(), np.arange(4))
     plan = np.array([1.0, 0.0, 0.0, 1.0, 5.0, 0.0, 0.0, 5.0, 5.0, 5.0])
     rng = np.random.default_rng(0)
@@ -439,7 +440,7 @@ def test_neighbourhood_frees_a_program_and_fixes_the_others_by_hand() -> None:
     for _ in range(20):
         free, staying = layout.neighbourhood(plan, rng, int(rng.integers(2)))
         seen.add((tuple(sorted(free.tolist())), tuple(sorted(staying.tolist()))))
-    assert seen == {((0, 1), (6, 7)), ((2, 3), (4, 5))}
+    assert seen == {((0, 1), (6, 7, 9)), ((2, 3), (4, 5, 8))}
 
 
 def test_failed_search_keeps_the_plan_in_hand(monkeypatch: pytest.MonkeyPatch) -> None:

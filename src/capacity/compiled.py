@@ -338,6 +338,9 @@ _ROW_TOLERANCE = 1e-6
 # A column's lower and upper bounds from its rows (`reduce_fixed`) that differ by at most
 # this much (absolute, or relative beyond 1) are taken to meet: the column is fixed.
 _BOUNDS_MEET = 1e-9
+# `reduce_fixed` drops the rows left with no free column once they are this share of
+# its rows
+SHRINK_SHARE = 0.25
 
 
 def reduce_fixed(compiled: CompiledModel, lower: np.ndarray, upper: np.ndarray,
@@ -373,7 +376,11 @@ def reduce_fixed(compiled: CompiledModel, lower: np.ndarray, upper: np.ndarray,
     # (``local``, rows ``touched``), every other row is checked at the end. A
     # neighbourhood of `capacity.improve` at tier L touches 2.4-3.6 M of the 5.8 M
     # entries (0.26 s a reduction, against 0.36 s over the whole matrix); where the rows
-    # touched hold nearly all entries (a completion), the whole matrix is used, not copied
+    # touched hold nearly all entries (a completion), the whole matrix is used, not
+    # copied. Rows left with no free column are dropped between rounds (`SHRINK_SHARE`),
+    # and each round works on the free columns' entries alone: with the search fixing
+    # its staying programs' `Serve`, tier XL's neighbourhoods are reduced in 2.7-6.9 s
+    # instead of 6.0-12.1 s, tier L's in 0.11-0.16 s instead of 0.20-0.28 s
     indptr, indices = compiled.matrix[:2]
     touched = np.flatnonzero(rows_holding(indptr, indices, lower != upper))
     if np.diff(indptr)[touched].sum() > 0.9 * len(indices):
@@ -390,19 +397,23 @@ def reduce_fixed(compiled: CompiledModel, lower: np.ndarray, upper: np.ndarray,
         fixed = lower == upper
         part = local @ np.where(fixed, lower, 0.0)  # each row's fixed part
         left = row_upper - part
-        free_entry = ~fixed[indices]
-        blocking = free_entry & ((values < 0) | (lower[indices] != 0))
-        n_free = np.bincount(row_of[free_entry], minlength=n_rows)
-        forcing = (n_free > 0) & (np.bincount(row_of[blocking], minlength=n_rows) == 0) \
+        # the entries of free columns: few, where most columns are fixed (the search's
+        # neighbourhoods), so everything after is worked out on them alone
+        free_at = np.flatnonzero(~fixed[indices])
+        free_rows, free_columns = row_of[free_at], indices[free_at]
+        n_free = np.bincount(free_rows, minlength=n_rows)
+        blocking = (values[free_at] < 0) | (lower[free_columns] != 0)
+        forcing = (n_free > 0) & (np.bincount(free_rows[blocking], minlength=n_rows) == 0) \
             & (left <= 1e-9)
-        newly = indices[free_entry & forcing[row_of]]
+        newly = free_columns[forcing[free_rows]]
         upper[newly] = lower[newly]  # = 0: a forcing row's free columns have lower bound 0
-        single = free_entry & (n_free == 1)[row_of] & ~taken[row_of] & continuous[indices]
+        single = (n_free == 1)[free_rows] & ~taken[free_rows] & continuous[free_columns]
         if not single.any():
             if newly.size:
                 continue
             break
-        rows, columns, coefficient = row_of[single], indices[single], values[single]
+        rows, columns = free_rows[single], free_columns[single]
+        coefficient = values[free_at[single]]
         low = (row_lower[rows] - part[rows]) / coefficient
         high = (row_upper[rows] - part[rows]) / coefficient
         np.maximum.at(lower, columns, np.where(coefficient > 0, low, high))
@@ -417,6 +428,14 @@ def reduce_fixed(compiled: CompiledModel, lower: np.ndarray, upper: np.ndarray,
         met_columns = columns[met]
         lower[met_columns] = upper[met_columns] = np.clip(
             lower[met_columns], given_lower[met_columns], given_upper[met_columns])
+        if (n_free == 0).sum() > SHRINK_SHARE * n_rows:
+            # a row with no free column decides nothing again (bounds only tighten): the
+            # later rounds go without it, and it is checked with the rest at the end
+            live = np.flatnonzero(n_free > 0)
+            local, touched, taken = local[live], touched[live], taken[live]
+            row_lower, row_upper = row_lower[live], row_upper[live]
+            indices, values, n_rows = local.indices, local.data, len(live)
+            row_of = entry_rows(local.indptr)
     fixed = lower == upper
     x = np.where(fixed, lower, 0.0)
     activity = a @ x

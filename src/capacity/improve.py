@@ -17,7 +17,8 @@ a time (large neighbourhood search):
    `Assign` at them of programs assigned nowhere; fix every other integer, and the
    shipments of every other program with `Assign` columns, at the plan's values (their
    LP would otherwise hold most of the model: fixing them made neighbourhoods ~3× as
-   fast on tier M and the search better for it);
+   fast on tier M and the search better for it), and their `Serve`, which their
+   shipments then decide (fixed here, their demand rows stay out of the reduction);
 3. reduce the model (`capacity.compiled.reduce_fixed`: the shipments of programs fixed
    away from a site go) and solve its LP relaxation by simplex. If the LP is no better
    than the plan, no plan in the neighbourhood is: next neighbourhood;
@@ -104,6 +105,8 @@ class Layout:
     n_programs: int
     ship: np.ndarray  # the Ship columns of programs with Assign columns
     ship_program: np.ndarray  # their programs
+    serve: np.ndarray  # the Serve columns of programs with Assign columns
+    serve_program: np.ndarray  # their programs
     # the Assign, Ship and Serve columns of programs with Assign columns, and their
     # programs: what a program's part of the objective is made of (`shortfalls`)
     program_columns: np.ndarray
@@ -133,13 +136,13 @@ class Layout:
         serve = lm.variables["Serve"]
         served = [(serve.start + i, program_of[str(k[0])])
                   for i, k in enumerate(serve.keys) if str(k[0]) in program_of]
+        serve_columns = np.array([j for j, _ in served], dtype=np.int64)
+        serve_program = np.array([q for _, q in served], dtype=np.int64)
         return cls([np.array(c, dtype=np.int64) for c in sites.values()], assign_columns,
                    np.array([site_of[str(k[1])] for k in assign.keys], dtype=np.int64),
-                   assign_program, len(program_of), ship, ship_program,
-                   np.concatenate([assign_columns, ship,
-                                   np.array([j for j, _ in served], dtype=np.int64)]),
-                   np.concatenate([assign_program, ship_program,
-                                   np.array([q for _, q in served], dtype=np.int64)]))
+                   assign_program, len(program_of), ship, ship_program, serve_columns,
+                   serve_program, np.concatenate([assign_columns, ship, serve_columns]),
+                   np.concatenate([assign_program, ship_program, serve_program]))
 
     def shortfalls(self, cost: np.ndarray, x: np.ndarray, x_lp: np.ndarray) -> np.ndarray:
         """Each program's part of the objective (cost of its `Assign`, `Ship` and `Serve`
@@ -154,8 +157,8 @@ class Layout:
     def neighbourhood(self, x: np.ndarray, rng: np.random.Generator, program: int,
                       ) -> tuple[np.ndarray, np.ndarray]:
         """The neighbourhood of plan ``x`` around ``program`` (see the module): the integer
-        columns it frees, and the shipment columns it fixes at ``x`` (those of the
-        programs that stay)."""
+        columns it frees, and the `Ship` and `Serve` columns it fixes at ``x`` (those of
+        the programs that stay)."""
         assigned = x[self.assign] > 0.5
         own = self.assign_program == program
         current = np.unique(self.assign_site[own & assigned])
@@ -169,7 +172,8 @@ class Layout:
         free = np.isin(self.assign_program, movers) | opening
         moving = np.union1d(movers, self.assign_program[opening])
         return (np.concatenate([*(self.site_columns[s] for s in sites), self.assign[free]]),
-                self.ship[~np.isin(self.ship_program, moving)])
+                np.concatenate([self.ship[~np.isin(self.ship_program, moving)],
+                                self.serve[~np.isin(self.serve_program, moving)]]))
 
 
 @dataclass(frozen=True)
@@ -254,7 +258,7 @@ def draw_program(layout: Layout, rng: np.random.Generator,
 def _search(compiled: CompiledModel, neighbourhood: tuple[np.ndarray, np.ndarray],
             x: np.ndarray, best: float, deadline: float) -> tuple[np.ndarray, float] | None:
     """A plan better than ``x`` (objective ``best``) in one neighbourhood (the integer
-    columns it frees, the shipment columns it fixes), or None."""
+    columns it frees, the shipment and Serve columns it fixes), or None."""
     free, staying = neighbourhood
     fixed = compiled.integer.copy()
     fixed[free] = False
