@@ -42,7 +42,7 @@ site with no capacity priced: tier M −55,732, tier L −211,192, tier XL −1,
 steps take it to −43,916 at M (632 steps, 9 s; LP optimum −43,243) and −134,902 at L in
 60 s (606 steps; PDLP's bound after 10 minutes −133,124, the LP −132,680); at XL, 15
 minutes (583 steps of ~1.5 s) give −482,930, and a 30-minute solve, the bound's half
-first, −481,251 against its plan's −410,038: a 17.4% gap, where nothing gave a bound
+first, −481,251 against its plan's −417,774: a 15.2% gap, where nothing gave a bound
 before (benchmarks/RESULTS.md). Between L and the LP: the
 rows dropped, and programs allowed two sites relaxed (at tier M, at the same λ, the
 programs' part in closed form is 1.5% below the same part solved exactly as a MIP).
