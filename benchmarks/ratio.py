@@ -35,7 +35,8 @@ def outcome(row: dict[str, Any]) -> str:
         return "none" if x is None else f"{x:,.1f}"
     gap = "none" if row["gap"] is None else f"{row['gap']:.2%}"
     nodes = row["counters"].get("mip_nodes")
-    return (f"{row['status']} after {row['seconds']['solve']:,.0f} s, plan "
+    solve = row["seconds"]["solve"]
+    return (f"{row['status']} after {money(solve)} s, plan "
             f"{money(row['objective'])}, bound {money(row['bound'])}, gap {gap}, "
             + ("HiGHS's branch and bound not run" if nodes is None
                else f"{nodes:,} branch-and-bound nodes"))

@@ -175,6 +175,9 @@ def gap_ratios(engine: dict[str, Any], defaults: dict[str, Any]) -> list[dict[st
 
 def render_gap_ratios(tier: str, engine: dict[str, Any], defaults: dict[str, Any]) -> str:
     """A Markdown table of `gap_ratios`."""
+    def cell(x: float | None) -> str:
+        return "not reached" if x is None else f"{x:,.1f}"
+
     lines = [f"| tier | gap | engine s (limit {engine['time_limit']:g}) | HiGHS defaults s "
              f"(limit {defaults['time_limit']:g}) | defaults / engine |",
              "|---|---:|---:|---:|---:|"]
@@ -182,9 +185,6 @@ def render_gap_ratios(tier: str, engine: dict[str, Any], defaults: dict[str, Any
         ratio = (f"{r['ratio']:.1f}×" if r["ratio"] is not None else
                  f"> {r['ratio_at_least']:.1f}× (defaults: not reached)"
                  if r["ratio_at_least"] is not None else "—")
-
-        def cell(x: float | None) -> str:
-            return "not reached" if x is None else f"{x:,.1f}"
         lines.append(f"| {tier} | {r['gap']:.1%} | {cell(r['engine_s'])} | "
                      f"{cell(r['defaults_s'])} | {ratio} |")
     return "\n".join(lines)

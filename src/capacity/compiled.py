@@ -339,8 +339,8 @@ _ROW_TOLERANCE = 1e-6
 # this much (absolute, or relative beyond 1) are taken to meet: the column is fixed.
 _BOUNDS_MEET = 1e-9
 # `reduce_fixed` drops the rows left with no free column once they are this share of
-# its rows
-SHRINK_SHARE = 0.25
+# its rows (a round's cost is in its entries; the share is chosen, not tuned)
+_SHRINK_SHARE = 0.25
 
 
 def reduce_fixed(compiled: CompiledModel, lower: np.ndarray, upper: np.ndarray,
@@ -377,7 +377,7 @@ def reduce_fixed(compiled: CompiledModel, lower: np.ndarray, upper: np.ndarray,
     # neighbourhood of `capacity.improve` at tier L touches 2.4-3.6 M of the 5.8 M
     # entries (0.26 s a reduction, against 0.36 s over the whole matrix); where the rows
     # touched hold nearly all entries (a completion), the whole matrix is used, not
-    # copied. Rows left with no free column are dropped between rounds (`SHRINK_SHARE`),
+    # copied. Rows left with no free column are dropped between rounds (`_SHRINK_SHARE`),
     # and each round works on the free columns' entries alone: with the search fixing
     # its staying programs' `Serve`, tier XL's neighbourhoods are reduced in 2.7-6.9 s
     # instead of 6.0-12.1 s, tier L's in 0.11-0.16 s instead of 0.20-0.28 s
@@ -428,7 +428,7 @@ def reduce_fixed(compiled: CompiledModel, lower: np.ndarray, upper: np.ndarray,
         met_columns = columns[met]
         lower[met_columns] = upper[met_columns] = np.clip(
             lower[met_columns], given_lower[met_columns], given_upper[met_columns])
-        if (n_free == 0).sum() > SHRINK_SHARE * n_rows:
+        if (n_free == 0).sum() > _SHRINK_SHARE * n_rows:
             # a row with no free column decides nothing again (bounds only tighten): the
             # later rounds go without it, and it is checked with the rest at the end
             live = np.flatnonzero(n_free > 0)
