@@ -35,6 +35,8 @@ def validate_tables(raw: dict[str, RawTable]) -> dict[str, pd.DataFrame]:
         CaseError: listing every problem found, each with file, row and column.
     """
     problems: list[Problem] = []
+    # cells that cannot be read as the user sees them: found while reading, or here
+    unreadable = [p for rt in raw.values() for p in rt.problems]
     parsed: dict[str, pd.DataFrame] = {}
     sources: dict[str, RawTable] = {}
     checkable: dict[str, RawTable] = {}  # tables with every required column present
@@ -47,7 +49,7 @@ def validate_tables(raw: dict[str, RawTable]) -> dict[str, pd.DataFrame]:
             continue
         rt = raw[table.name]
         sources[table.name] = rt
-        frame, table_problems = _parse_table(table, rt)
+        frame, table_problems = _parse_table(table, rt, unreadable)
         problems += table_problems
         parsed[table.name] = frame
         if all(c.name in frame.columns for c in table.columns):
@@ -56,11 +58,29 @@ def validate_tables(raw: dict[str, RawTable]) -> dict[str, pd.DataFrame]:
     # references checked; every other table still is.
     problems += _check_keys(parsed, checkable)
     problems += _check_references(parsed, checkable)
-    if not problems:  # cross-table checks assume unique keys and resolved references
+    # cross-table checks assume unique keys, resolved references and every cell read
+    if not problems and not unreadable:
         problems += _check_cross_table(parsed, sources)
-    if problems:
-        raise CaseError(problems)
+    if problems or unreadable:
+        raise CaseError(_with_unreadable(problems, unreadable))
     return parsed
+
+
+def _with_unreadable(problems: list[Problem], read: list[Problem]) -> list[Problem]:
+    """``problems`` and the cells that could not be read (``read``).
+
+    Such a cell reads as blank, so validation may also find it empty or unknown: that
+    says nothing more, and is dropped. A read problem with no column (a CSV row with too
+    many fields) covers its whole row; one with no row (a Parquet column of records) its
+    whole column.
+    """
+    cells = {(p.source, p.row, p.column) for p in read}
+    rows = {(p.source, p.row) for p in read if p.column is None and p.row is not None}
+    columns = {(p.source, p.column) for p in read if p.row is None and p.column is not None}
+    return read + [p for p in problems
+                   if (p.source, p.row, p.column) not in cells
+                   and (p.source, p.row) not in rows
+                   and (p.source, p.column) not in columns]
 
 
 def _empty(table: Table) -> pd.DataFrame:
@@ -72,41 +92,52 @@ def _dtype(col: Column) -> str:
             "list": "object"}[col.kind]
 
 
-def _parse_table(table: Table, rt: RawTable) -> tuple[pd.DataFrame, list[Problem]]:
+def _parse_table(table: Table, rt: RawTable,
+                 unreadable: list[Problem]) -> tuple[pd.DataFrame, list[Problem]]:
+    """Parse ``rt`` against ``table``; cells that cannot be read go to ``unreadable``."""
     problems: list[Problem] = []
     frame = rt.frame
     frame.columns = [str(c).strip() for c in frame.columns]
     known = set(table.column_names)
     for name in frame.columns:
         if name not in known:
-            problems.append(Problem(rt.source, 1, name,
+            problems.append(Problem(rt.source, rt.header_row, name,
                                     f"unknown column; {table.name} has "
                                     f"{', '.join(table.column_names)}"))
     dup_cols = frame.columns[frame.columns.duplicated()].unique()
     for name in dup_cols:
-        problems.append(Problem(rt.source, 1, name, "column appears twice"))
+        problems.append(Problem(rt.source, rt.header_row, name, "column appears twice"))
     if table.required and len(frame) == 0:
         problems.append(Problem(rt.source, None, None, "has no rows"))
-    rows = np.arange(len(frame)) + rt.first_row
+    rows = rt.rows()
     out: dict[str, pd.Series] = {}
     for col in table.columns:
         if col.name not in frame.columns or col.name in dup_cols:
             if col.required and col.name not in dup_cols:
-                problems.append(Problem(rt.source, 1, col.name, "required column is missing"))
+                problems.append(Problem(rt.source, rt.header_row, col.name,
+                                        "required column is missing"))
                 continue
             cells = pd.Series([""] * len(frame), dtype="object")  # absent: every cell blank
         else:
             cells = frame[col.name].reset_index(drop=True)
-        series, col_problems = _parse_column(col, cells, rt.source, rows)
+        series, col_problems = _parse_column(col, cells, rt.source, rows, unreadable)
         problems += col_problems
         out[col.name] = series
     return pd.DataFrame(out, index=pd.RangeIndex(len(frame))), problems
 
 
-def _parse_column(col: Column, raw: pd.Series, source: str,
-                  rows: np.ndarray) -> tuple[pd.Series, list[Problem]]:
+def _parse_column(col: Column, raw: pd.Series, source: str, rows: np.ndarray,
+                  unreadable: list[Problem]) -> tuple[pd.Series, list[Problem]]:
     problems: list[Problem] = []
-    text = pd.Series([_cell_text(v) for v in raw], dtype="object")
+    texts = []
+    for j, value in enumerate(raw):
+        try:
+            texts.append(_cell_text(value, col.kind == "list"))
+        except _Unreadable as err:
+            # reported as a cell that cannot be read: blank here, and not reported again
+            unreadable.append(Problem(source, int(rows[j]), col.name, str(err)))
+            texts.append("")
+    text = pd.Series(texts, dtype="object")
     empty = (text == "").to_numpy()
     if col.required:
         for i in np.flatnonzero(empty):
@@ -171,17 +202,46 @@ def _parse_column(col: Column, raw: pd.Series, source: str,
     return values, problems
 
 
-def _cell_text(value: object) -> str:
-    """A cell as text: blank for missing values, lists joined with ``;``."""
-    if isinstance(value, tuple | list):
-        return ";".join(map(str, value))
+class _Unreadable(ValueError):
+    """A cell whose value is not a table value (bytes that are not text, a record)."""
+
+
+def _cell_text(value: object, is_list: bool = False) -> str:
+    """A cell as text: blank for missing values; for a list column, a list's items joined
+    with ``;``; bytes (Parquet binary columns) decoded as UTF-8.
+
+    Raises:
+        _Unreadable: the value is no text, number or true/false (or list of text for a
+            list column), or bytes that are not UTF-8.
+    """
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            raise _Unreadable(f"holds bytes that are not UTF-8 text ({value[:16]!r}): "
+                              "store the column as text") from None
+    if isinstance(value, tuple | list | np.ndarray):
+        if not is_list:
+            shown = [str(v) for v in list(value)[:4]]
+            raise _Unreadable(f"holds a list ({'; '.join(shown)}): this column takes one "
+                              "value per cell")
+        items = [_cell_text(v) for v in value]
+        if any(";" in item for item in items):
+            raise _Unreadable(f"holds a list item with ';' in it ({'; '.join(items)}); the "
+                              "items of a list are names without ';'")
+        return ";".join(item for item in items if item)
+    if isinstance(value, dict):
+        raise _Unreadable(f"holds a record ({', '.join(map(str, value))}); a table holds "
+                          "plain values: text, numbers, true/false")
     if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return ""
     return str(value).strip()
 
 
 def _row(rt: RawTable, i: int) -> int:
-    return rt.first_row + i
+    return rt.row(i)
 
 
 def _check_keys(parsed: dict[str, pd.DataFrame],
