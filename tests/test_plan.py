@@ -11,6 +11,7 @@ import pytest
 
 import capacity
 from capacity import Plan, SolveOptions
+from capacity.errors import OutputError
 
 from conftest import TEST_OPTIONS, edited, rows, tiny
 
@@ -55,7 +56,8 @@ def test_default_plan_invariants(default_plan: Plan) -> None:
 def test_save_writes_every_table_and_summary(default_plan: Plan, tmp_path: Path) -> None:
     out = default_plan.save(tmp_path / "plan")
     names = {p.name for p in out.iterdir()}
-    assert names == {f"{t}.csv" for t in default_plan.tables} | {"summary.json"}
+    assert names == {f"{t}.csv" for t in default_plan.tables} | {"summary.json",
+                                                                  ".capacity.json"}
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "optimal"
     assert summary["objective"] == pytest.approx(default_plan.objective)
@@ -163,6 +165,6 @@ def test_interrupted_save_leaves_nothing(monkeypatch: pytest.MonkeyPatch,
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", failing)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OutputError, match="disk full"):
         plan.save(tmp_path / "plan")
     assert list(tmp_path.iterdir()) == []

@@ -51,6 +51,7 @@ from capacity.batch import Progress, run_batch
 from capacity.case import Case
 from capacity.compiled import new_highs
 from capacity.errors import CaseError, Problem
+from capacity.scenarios import case_digest
 from capacity.solve import SolveOptions
 
 EXACT_MAX_MEMBERS = 12
@@ -146,10 +147,19 @@ class CoalitionGame:
                  options: SolveOptions) -> None:
         self.base, self.con, self.options = case, con, options
         self.scenarios: dict[str, Coalition] = {con.name(c): c for c in coalitions}
+        self._base_digest: str | None = None
 
     def case(self, name: str) -> Case:
         """The validated case of coalition ``name``."""
         return coalition_case(self.base, self.con, self.scenarios[name])
+
+    def fingerprint(self, name: str) -> str:
+        """What the coalition's case depends on (`capacity.batch.fingerprint`): the case,
+        the consortium and the coalition's members."""
+        if self._base_digest is None:
+            self._base_digest = case_digest(self.base)
+        members = sorted(self.scenarios[name])
+        return f"{self._base_digest} {self.con.members} {self.con.kind} {members}"
 
     def solve_options(self, name: str, **changes: Any) -> SolveOptions:
         """The same options for every coalition (``changes`` applied)."""
@@ -263,7 +273,7 @@ def allocate(case: Case, members: Sequence[str] | None = None, method: Method = 
         coalitions = [frozenset(c) for k in range(1, n + 1)
                       for c in combinations(con.members, k)]
     else:
-        draws = samples or DEFAULT_SAMPLES
+        draws = DEFAULT_SAMPLES if samples is None else samples  # 0 is not "the default"
         if draws < 2:
             raise CaseError([Problem("--samples", None, None, "give at least 2 samples")])
         rng = np.random.default_rng(seed)

@@ -11,8 +11,11 @@ The store in DIR:
 - ``<table>/<scenario>.parquet`` for each plan table (``builds``, ``shipments``, ...),
   each with a ``scenario`` column: ``pd.read_parquet(DIR / "shipments")`` reads all.
 - ``done/<scenario>.json``: the scenario's summary (status, objective, gap, timings,
-  error), written last: a scenario is finished when its summary exists, so ``--resume``
-  skips it and a killed batch loses at most the scenarios in flight.
+  error, ``fingerprint``), written last: a scenario is finished when its summary exists,
+  so ``--resume`` skips it and a killed batch loses at most the scenarios in flight.
+  The fingerprint hashes what the result depends on (the scenario's definition, the base
+  case's contents, the solve options): ``--resume`` solves a finished scenario again when
+  it no longer matches (`plan_resume`).
 - ``summary.parquet``: one row per finished scenario (written when the run ends, also
   after an error; a killed run's is rebuilt by ``--resume``).
 
@@ -36,8 +39,9 @@ import pandas as pd
 
 from capacity.case import Case
 from capacity.errors import CaseError
-from capacity.plan import TABLE_NAMES, write_file
-from capacity.scenarios import read_scenarios
+from capacity.output_folder import MARKER, mark, write_file, written_by
+from capacity.plan import TABLE_NAMES, read_plan_table
+from capacity.scenarios import case_digest, read_scenarios
 from capacity.solve import Resolver, SolveOptions
 
 # Case columns that only feed the objective (costs and values): scenarios that differ
@@ -57,7 +61,10 @@ Progress = Callable[[str, dict[str, Any]], None]
 
 class ScenarioSource(Protocol):
     """What a batch solves: named scenarios, each with its case and solve options
-    (`capacity.scenarios.ScenarioSet`, or the coalitions of `capacity.allocate`)."""
+    (`capacity.scenarios.ScenarioSet`, or the coalitions of `capacity.allocate`).
+
+    A source may also have ``fingerprint(name) -> str``: a hash of what the scenario's case
+    depends on, cheaper than building the case (`fingerprint` hashes the case otherwise)."""
 
     @property
     def scenarios(self) -> Mapping[str, Any]: ...
@@ -117,6 +124,53 @@ def structure_key(case: Case) -> str:
     return digest.hexdigest()
 
 
+def fingerprint(scenarios: ScenarioSource, name: str, changes: dict[str, Any]) -> str:
+    """What scenario ``name``'s result depends on, hashed: its case (the source's own
+    ``fingerprint`` where it has one, else the case's tables, or its error) and its solve
+    options with ``changes``."""
+    own = getattr(scenarios, "fingerprint", None)
+    if callable(own):
+        what = str(own(name))
+    else:
+        try:
+            what = case_digest(scenarios.case(name))
+        except CaseError as err:
+            what = "error: " + err.describe()
+    options = scenarios.solve_options(name, **changes).model_dump_json()
+    return hashlib.sha256(f"{what}\n{options}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Resume:
+    """What a (resumed) batch does with the scenarios already in its results folder.
+
+    Attributes:
+        skipped: finished, and their fingerprint matches: kept as they are.
+        changed: finished, but the definition, the base case or the options changed since
+            (or the result has no fingerprint): solved again.
+        fingerprints: every scenario's fingerprint, by name.
+    """
+
+    skipped: list[str]
+    changed: list[str]
+    fingerprints: dict[str, str]
+
+
+def plan_resume(scenarios: ScenarioSource, store: ResultStore, resume: bool,
+                changes: dict[str, Any] | None = None) -> Resume:
+    """Which scenarios of ``store`` are finished and still current.
+
+    Raises:
+        FileExistsError: ``store`` holds results and ``resume`` is not set.
+    """
+    finished = store.check_resumable(resume)
+    prints = {n: fingerprint(scenarios, n, changes or {}) for n in scenarios.scenarios}
+    stored = store.fingerprints(finished & prints.keys())
+    skipped = [n for n in prints if n in finished and stored.get(n) == prints[n]]
+    changed = [n for n in prints if n in finished and stored.get(n) != prints[n]]
+    return Resume(skipped, changed, prints)
+
+
 def plan_jobs(scenarios: ScenarioSource, names: list[str],
               changes: dict[str, Any]) -> list[list[Job]]:
     """Materialise the named scenarios and group them into chains of jobs: one chain per
@@ -159,8 +213,9 @@ def run_batch(scenarios: str | Path | ScenarioSource, out: str | Path,
         scheduler: address of a running Dask scheduler (``tcp://host:8786``) to use
             instead of a local cluster.
         time_limit_s: overrides every scenario's time limit.
-        resume: skip scenarios already finished in ``out``; without it, a folder holding
-            results is refused rather than mixed.
+        resume: skip scenarios already finished in ``out`` whose fingerprint still
+            matches (the others are solved again); without it, a folder holding results
+            is refused rather than mixed.
         persistent: chain scenarios with the same constraints and re-use the model.
         progress: called with (scenario, summary) as each scenario finishes.
 
@@ -177,9 +232,11 @@ def run_batch(scenarios: str | Path | ScenarioSource, out: str | Path,
     if isinstance(scenarios, str | Path):
         scenarios = read_scenarios(scenarios)
     store = ResultStore(Path(out))
-    finished = store.check_resumable(resume)
-    todo = [n for n in scenarios.scenarios if n not in finished]
     changes = {} if time_limit_s is None else {"time_limit_s": time_limit_s}
+    resumed = plan_resume(scenarios, store, resume, changes)
+    store.forget(resumed.changed)  # unfinished until solved again: never a stale result
+    kept = set(resumed.skipped)
+    todo = [n for n in scenarios.scenarios if n not in kept]
     chains = plan_jobs(scenarios, todo, changes)
     if chains:
         if scheduler is not None:
@@ -197,7 +254,10 @@ def run_batch(scenarios: str | Path | ScenarioSource, out: str | Path,
                        for chain in chains]
             for future in as_completed(futures):
                 for result in future.result():
-                    store.write(result["summary"], result["tables"])
+                    name = result["summary"]["scenario"]
+                    store.write({**result["summary"],
+                                 "fingerprint": resumed.fingerprints[name]},
+                                result["tables"])
                     if progress is not None:
                         progress(result["summary"]["scenario"], result["summary"])
         finally:
@@ -224,8 +284,14 @@ class ResultStore:
         not mixed into an old one's results).
 
         Raises:
-            FileExistsError: results exist and ``resume`` is not set.
+            FileExistsError: results exist and ``resume`` is not set, or the folder
+                holds files capacity did not write (a user's folder, a case).
         """
+        if self.folder.is_dir() and any(self.folder.iterdir()) \
+                and written_by(self.folder) != "batch results":
+            raise FileExistsError(
+                f"{self.folder} exists and holds files capacity did not write (not the "
+                "results of a batch); give a new folder for --out")
         finished = self.finished()
         if finished and not resume:
             raise FileExistsError(f"{self.folder} already holds {len(finished)} finished "
@@ -233,8 +299,30 @@ class ResultStore:
                                   "another --out")
         return finished
 
+    def fingerprints(self, names: set[str]) -> dict[str, str | None]:
+        """The stored fingerprint of each finished scenario of ``names`` (None: stored
+        without one, or its summary cannot be read)."""
+        found: dict[str, str | None] = {}
+        for name in names:
+            try:
+                stored = json.loads((self.folder / "done" / f"{name}.json").read_text())
+            except (OSError, ValueError):
+                stored = {}
+            value = stored.get("fingerprint") if isinstance(stored, dict) else None
+            found[name] = value if isinstance(value, str) else None
+        return found
+
+    def forget(self, names: list[str]) -> None:
+        """Mark scenarios unfinished (their summaries removed; their tables are replaced
+        when they are solved again)."""
+        for name in names:
+            (self.folder / "done" / f"{name}.json").unlink(missing_ok=True)
+
     def write(self, summary: dict[str, Any], tables: dict[str, pd.DataFrame]) -> None:
         """Store one scenario: tables first, each atomically, then its summary."""
+        if not (self.folder / MARKER).exists():
+            self.folder.mkdir(parents=True, exist_ok=True)
+            mark(self.folder, "batch results", store=True)
         name = summary["scenario"]
         for table in TABLE_NAMES:
             frame = tables.get(table)
@@ -266,12 +354,25 @@ class ResultStore:
 
 
 def read_results(folder: str | Path, table: str) -> pd.DataFrame:
-    """One plan table over every finished scenario of a batch (``scenario`` column)."""
+    """One plan table over every finished scenario of a batch (``scenario`` column),
+    typed as a saved plan's (`capacity.plan.read_plan_table`: identifiers stay text).
+
+    Raises:
+        CaseError: a stored table is unreadable or malformed (every problem, located).
+    """
     path = Path(folder) / table
     files = sorted(path.glob("*.parquet")) if path.is_dir() else []
     if not files:
         return pd.DataFrame()
-    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    frames, problems = [], []
+    for file in files:
+        try:
+            frames.append(read_plan_table(file, table, ids=("scenario",)))
+        except CaseError as err:
+            problems += err.problems
+    if problems:
+        raise CaseError(problems)
+    return pd.concat(frames, ignore_index=True)
 
 
 def _to_parquet(frame: pd.DataFrame, path: Path) -> None:

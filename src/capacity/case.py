@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from capacity.io import read_tables, write_tables
+from capacity.output_folder import write_folder
 from capacity.validate import validate_tables
 
 
@@ -69,8 +71,15 @@ class Case:
         row = self.objective.iloc[0]
         return str(row["sense"]), float(row["offset"]), str(row["unit"])
 
-    def save(self, folder: Path, fmt: str = "csv") -> None:
-        """Write the case as a folder of tables (``csv`` or ``parquet``)."""
+    def save(self, folder: str | Path, fmt: str = "csv", *, force: bool = False) -> Path:
+        """Write the case as a folder of tables (``csv`` or ``parquet``), all or nothing,
+        as `capacity.Plan.save` does: an existing folder is replaced only if it is empty
+        or a case capacity wrote (``force``: the tables are written into it, its other
+        files left alone).
+
+        Raises:
+            OutputError: ``folder`` may not or cannot be written; nothing was changed.
+        """
         frames = {}
         for k, frame in self.tables().items():
             out = frame.copy()
@@ -78,7 +87,8 @@ class Case:
                 if out[col].map(lambda v: isinstance(v, tuple)).any():
                     out[col] = out[col].map(";".join)
             frames[k] = out
-        write_tables(frames, Path(folder), fmt)
+        return write_folder(Path(folder), lambda tmp: write_tables(frames, tmp, fmt), "case",
+                            force=force)
 
 
 def load_case(path: str | Path | None = None) -> Case:
@@ -105,6 +115,8 @@ def load_case(path: str | Path | None = None) -> Case:
     t0 = time.perf_counter()
     resolved = default_case_path() if path is None else Path(path)
     tables = validate_tables(read_tables(resolved))
-    name = resolved.stem if resolved.is_file() else resolved.name
+    # named after the absolute path, made without following links: "." has no name itself
+    named = Path(os.path.abspath(resolved))
+    name = (named.stem if named.is_file() else named.name) or "case"
     return Case(**tables, name=name, load_seconds=time.perf_counter() - t0,
                 source=str(resolved.resolve()))

@@ -10,6 +10,7 @@ disagreement with the solver is a bug in one of the two.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,6 +23,20 @@ from capacity.plan import read_saved_plan
 
 PLAN_TABLES = ("shipments", "builds", "openings", "financing", "assignments", "reservations",
                "reservation_use")
+
+# What each decision table's rows name in the case (``suite``: site, modality and scale
+# together), and the row's amount a violation reports.
+REFERENCES: dict[str, tuple[str, ...]] = {
+    "shipments": ("program", "site", "market", "period"),
+    "builds": ("suite", "period"),
+    "openings": ("site", "period"),
+    "financing": ("fund", "suite", "period"),
+    "assignments": ("program", "site"),
+    "reservations": ("reservation", "period"),
+    "reservation_use": ("reservation", "program", "period"),
+}
+AMOUNTS = {"shipments": "batches", "builds": "modules", "financing": "amount_musd",
+           "reservations": "blocks", "reservation_use": "batches"}
 
 
 @dataclass(frozen=True)
@@ -57,17 +72,28 @@ class CheckResult:
         return not self.violations
 
     def to_json(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {"ok": self.ok, "objective_reported": self.objective_reported,
-                "objective_recomputed": self.objective_recomputed, "costs": self.costs,
-                "violations": [asdict(v) for v in self.violations]}
+        """JSON-ready dict: strict JSON (``json.dumps(..., allow_nan=False)`` holds), a
+        number that is not finite shown as null."""
+        return {"ok": self.ok, "objective_reported": _finite(self.objective_reported),
+                "objective_recomputed": _finite(self.objective_recomputed),
+                "costs": {k: _finite(v) for k, v in self.costs.items()},
+                "violations": [asdict(v) | {"amount": _finite(v.amount)}
+                               for v in self.violations]}
+
+
+def _finite(x: float | None) -> float | None:
+    # Read plans and cases hold finite, bounded numbers, so sums cannot overflow; this is
+    # the last guard that keeps NaN and Infinity (not JSON) out of the output.
+    return x if x is not None and math.isfinite(x) else None
 
 
 def read_plan(plan_dir: Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    """Read a saved plan's decision tables and summary (CSV or Parquet).
+    """Read a saved plan's decision tables and summary (CSV or Parquet), typed by
+    `capacity.plan.read_saved_plan`.
 
     Raises:
-        CaseError: a file is missing or unreadable.
+        CaseError: a file is missing, unreadable or malformed (a number that is not
+            finite, a missing column, ...): every problem with file, row and column.
     """
     return read_saved_plan(plan_dir, PLAN_TABLES)
 
@@ -81,7 +107,11 @@ def check_plan(case: Case, plan_dir: Path, tolerance: float = 1e-6) -> CheckResu
         tolerance: absolute slack for batches and MUSD (relative for the objective).
 
     Returns:
-        The `CheckResult`; ``ok`` when nothing is violated.
+        The `CheckResult`; ``ok`` when nothing is violated. A row naming what the case
+        does not have (a plan of another case) is a ``reference`` violation.
+
+    Raises:
+        CaseError: the plan is not a well-formed saved plan (`read_plan`).
     """
     tables, summary = read_plan(plan_dir)
     return _Checker(case, tables, summary, tolerance).run()
@@ -108,6 +138,7 @@ class _Checker:
         self.lanes = {(o, m): (c, r) for o, m, c, r in case.lanes[
             ["origin", "market", "transport_musd_per_batch", "tariff_rate"]].itertuples(
             index=False)}
+        self.plan = self.known_rows(plan)
 
     def flag(self, family: str, entity: str, amount: float, message: str) -> None:
         self.result.violations.append(Violation(family, entity, float(amount), message))
@@ -149,6 +180,36 @@ class _Checker:
             out |= {(o, r.market) for o in named}
         return out
 
+    def known_rows(self, plan: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+        """The plan with only the rows whose entities the case has; each other row is a
+        ``reference`` violation (the families look entities up in the case)."""
+        known: dict[str, set[Any]] = {
+            "program": set(self.programs.index), "site": set(self.sites.index),
+            "market": set(self.case.regions["region"]), "period": set(self.pos),
+            "fund": set(self.case.funds["fund"]), "reservation": set(self.reservations.index),
+            "suite": set(self.suites.index)}
+        out = dict(plan)
+        for name, refs in REFERENCES.items():
+            frame = plan[name]
+            keep = []
+            for i, row in enumerate(frame.itertuples(index=False)):
+                unknown = [f"{what} {value!r}" for what in refs
+                           if (value := _named(row, what)) not in known[what]]
+                if unknown:
+                    amount = getattr(row, AMOUNTS[name]) if name in AMOUNTS else 1.0
+                    self.flag("reference", f"{name} row {i + 2}", amount,
+                              f"the case has no {', '.join(unknown)}")
+                else:
+                    keep.append(i)
+            out[name] = frame.iloc[keep].reset_index(drop=True)
+        ships = out["shipments"]
+        for r in ships.itertuples(index=False):
+            region = self.sites.at[r.site, "region"]
+            if r.origin != region:
+                self.flag("reference", f"{r.program}@{r.site}→{r.market} {r.period}",
+                          r.batches, f"origin {r.origin!r} is not {r.site}'s region {region!r}")
+        return out
+
     # -- the families ---------------------------------------------------------------------
     def run(self) -> CheckResult:
         ships = self.plan["shipments"]
@@ -172,10 +233,6 @@ class _Checker:
         barred = self.barred()
         for r in ships.itertuples(index=False):
             who = f"{r.program}@{r.site}→{r.market} {r.period}"
-            if r.program not in self.programs.index or r.site not in self.sites.index \
-                    or int(r.period) not in self.pos:
-                self.flag("reference", who, r.batches, "unknown program, site or period")
-                continue
             modality = self.programs.at[r.program, "modality"]
             if (r.site, modality, self.scale(r.program, int(r.period))) not in self.suites.index:
                 self.flag("compatibility", who, r.batches,
@@ -524,3 +581,8 @@ class _Checker:
         elif abs(recomputed - reported) > self.tol * max(1.0, abs(reported)):
             self.flag("objective", "summary.json", recomputed - reported,
                       f"reported {reported:.10g}, recomputed {recomputed:.10g}")
+
+
+def _named(row: Any, what: str) -> Any:
+    """The entity a plan row names: a column, or for ``suite`` (site, modality, scale)."""
+    return (row.site, row.modality, row.scale) if what == "suite" else getattr(row, what)

@@ -1,13 +1,14 @@
 """The ``capacity`` command line: solve, validate, explain and compare cases.
 
 Exit codes: 0 a plan was found (optimal, or feasible at the time limit); 1 the solver
-failed; 2 invalid input (bad case or option); 3 the case is infeasible; 4 no feasible plan
-was found within the time limit.
+failed; 2 invalid input (bad case, option or output path); 3 the case is infeasible; 4 no
+feasible plan was found within the time limit; 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -18,11 +19,12 @@ from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from capacity.case import Case, load_case
-from capacity.errors import CaseError
+from capacity.errors import CaseError, OutputError
+from capacity.output_folder import Kind, check_target
 from capacity.plan import Plan
 from capacity.solve import SolveOptions, solve
 
@@ -35,15 +37,21 @@ if TYPE_CHECKING:
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Optimisation engine for shared biomanufacturing capacity.")
-out = Console(width=None if sys.stdout.isatty() else 160)  # piped: not cut to 80 columns
-err = Console(stderr=True)
+# Markup off: user text (ids, sheet names, messages) is printed as it is, brackets and all;
+# styles are given as `Text` parts, never parsed out of strings.
+out = Console(width=None if sys.stdout.isatty() else 160,  # piped: not cut to 80 columns
+              markup=False, highlight=False)
+err = Console(stderr=True, markup=False, highlight=False,
+              soft_wrap=not sys.stderr.isatty())  # piped: one message, one line
 
 T = TypeVar("T")
 
 EXIT_OK, EXIT_SOLVER_ERROR, EXIT_INVALID, EXIT_INFEASIBLE, EXIT_NO_SOLUTION = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130  # as a shell reports a command ended by SIGINT
 _EXIT_BY_STATUS = {"optimal": EXIT_OK, "time_limit_feasible": EXIT_OK,
                    "infeasible": EXIT_INFEASIBLE, "unbounded": EXIT_SOLVER_ERROR,
-                   "no_solution": EXIT_NO_SOLUTION, "error": EXIT_SOLVER_ERROR}
+                   "no_solution": EXIT_NO_SOLUTION, "interrupted": EXIT_INTERRUPTED,
+                   "error": EXIT_SOLVER_ERROR}
 
 # The CLI's defaults are SolveOptions' own: one place says what a default solve is.
 DEFAULTS = SolveOptions().model_dump()
@@ -57,6 +65,9 @@ WorkersOpt = Annotated[int | None, typer.Option(
 SchedulerOpt = Annotated[str | None, typer.Option(
     "--scheduler", help="Address of a running Dask scheduler, e.g. tcp://host:8786.")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+ForceFlag = Annotated[bool, typer.Option(
+    "--force", help="Write into an existing --out folder that capacity did not write (its "
+    "other files are left alone; never the case's own folder).")]
 DebugFlag = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
 
 
@@ -74,7 +85,13 @@ def solve_command(
         "then not reproducible step for step).")]
     = DEFAULTS["threads"],
     seed: Annotated[int, typer.Option("--seed", help="HiGHS random seed.")] = DEFAULTS["seed"],
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Write the plan here.")] = None,
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="Write the plan here: a new folder, or one holding a plan capacity "
+        "saved (replaced whole, atomically).")] = None,
+    force: ForceFlag = False,
+    save_interrupted: Annotated[bool, typer.Option(
+        "--save-interrupted", help="On Ctrl-C, still save the best plan found so far "
+        "(status interrupted) to --out.")] = False,
     fmt: Annotated[str, typer.Option("--format", help="Plan files: csv or parquet.")] = "csv",
     as_json: JsonFlag = False,
     log: Annotated[bool, typer.Option("--log", help="Show HiGHS's log.")] = False,
@@ -94,6 +111,11 @@ def solve_command(
                        log=log and not as_json,
                        model_file=None if model_file is None else str(model_file),
                        mip_start=mip_start)
+    protected = _inputs(case)
+    if out_dir is not None:
+        _checked_out(out_dir, "plan", force, protected)
+    if model_file is not None:
+        _checked_model_file(model_file, protected)
     loaded = _load(case, debug)
     if as_json or log:
         plan = solve(loaded, options)
@@ -109,12 +131,19 @@ def solve_command(
                     status.update(f"{label}: {seconds:.0f} s, first plan {incumbent:,.1f}")
 
             plan = solve(loaded, options, progress=show)
-    if out_dir is not None and plan.has_solution:
-        plan.save(out_dir, fmt="parquet" if fmt == "parquet" else "csv")
+    saving = plan.has_solution or (save_interrupted and plan.status == "interrupted"
+                                   and bool(plan.tables))
+    if out_dir is not None and saving:
+        _saved(lambda: plan.save(out_dir, fmt="parquet" if fmt == "parquet" else "csv",
+                                 force=force, protect=protected))
     if as_json:
-        print(json.dumps(plan.summary()))
+        _print_json(plan.summary())
     else:
-        _print_plan(plan, out_dir)
+        _print_plan(plan, out_dir if saving else None)
+        if out_dir is not None and not saving and plan.status == "interrupted":
+            err.print(f"nothing saved to {out_dir}"
+                      + (" (--save-interrupted saves the plan found so far)"
+                         if plan.tables else ""))
     raise typer.Exit(_EXIT_BY_STATUS[plan.status])
 
 
@@ -147,15 +176,15 @@ def explain_command(
     with err.status(f"explaining {loaded.name} ..."):
         why = explain(loaded, options)
     if as_json:
-        print(json.dumps(why.to_json()))
+        _print_json(why.to_json())
     elif why.feasible:
         out.print(f"{loaded.name}: feasible: every commitment and rule can hold")
     else:
         minimal = "a minimal set" if why.minimal else "a set (not proven minimal in time)"
-        out.print(f"{loaded.name}: [red]infeasible[/red]; {minimal} of "
-                  f"{len(why.conflicts)} that cannot all hold:")
+        out.print(Text.assemble(f"{loaded.name}: ", ("infeasible", "red"),
+                                f"; {minimal} of {len(why.conflicts)} that cannot all hold:"))
         for c in why.conflicts:
-            out.print(f"  - {c.message}", highlight=False)
+            out.print(f"  - {c.message}")
     raise typer.Exit(EXIT_OK if why.feasible else EXIT_INFEASIBLE)
 
 
@@ -176,15 +205,14 @@ def check_command(
     loaded = _load(case, debug)
     result = _or_exit(lambda: check_plan(loaded, plan_dir), "cannot check", debug)
     if as_json:
-        print(json.dumps(result.to_json()))
+        _print_json(result.to_json())
     elif result.ok:
         out.print(f"ok: the plan holds; objective {result.objective_recomputed:,.6f} "
                   "recomputed from the raw case matches")
     else:
-        out.print(f"[red]{len(result.violations)} violation(s)[/red]:")
+        out.print(Text.assemble((f"{len(result.violations)} violation(s)", "red"), ":"))
         for v in result.violations:
-            out.print(f"  - {v.family}: {v.entity}: {v.message} (by {v.amount:g})",
-                      highlight=False)
+            out.print(f"  - {v.family}: {v.entity}: {v.message} (by {v.amount:g})")
     raise typer.Exit(EXIT_OK if result.ok else 1)
 
 
@@ -192,15 +220,18 @@ def check_command(
 def generate_command(
     tier: Annotated[str, typer.Option("--tier", help="S, M, L or XL (BRIEF.md's scale).")],
     out_dir: Annotated[Path, typer.Option("--out", help="Case folder to write.")],
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 1,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1,
+                                      help="Random seed.")] = 1,
+    force: ForceFlag = False,
 ) -> None:
     """Write a seeded benchmark case of the given tier as a case folder."""
     from capacity.generate import TIERS, generate_case
 
     if tier not in TIERS:
         _fail(f"--tier must be one of {', '.join(TIERS)}, not {tier!r}")
+    _checked_out(out_dir, "case", force)
     case = generate_case(tier, seed)
-    case.save(out_dir)
+    _saved(lambda: case.save(out_dir, force=force))
     out.print(f"wrote {out_dir}: tier {tier}, {len(case.sites)} sites, {len(case.programs)} "
               f"programs, {len(case.periods)} periods")
 
@@ -246,11 +277,14 @@ def import_cfl_command(
         "--capacity", help="Fills the word 'capacity' in capa/capb/capc.")] = None,
     single_source: Annotated[bool, typer.Option(
         "--single-source", help="Each customer served by exactly one warehouse.")] = False,
+    force: ForceFlag = False,
 ) -> None:
     """Capacitated facility location: warehouses become candidate sites, customers programs."""
     from capacity.importers import import_orlib_cfl
 
-    case = _guard(lambda: import_orlib_cfl(file, out_dir, capacity, single_source))
+    _checked_out(out_dir, "case", force, (file,))
+    case = _guard(lambda: import_orlib_cfl(file, None, capacity, single_source))
+    _saved(lambda: case.save(out_dir, force=force))
     out.print(f"wrote {out_dir}: {len(case.sites)} candidate sites, {len(case.programs)} "
               f"customers ({'single' if single_source else 'multi'}-source)")
 
@@ -262,11 +296,14 @@ def import_gap_command(
     out_dir: Annotated[Path, typer.Option("--out", help="Case folder to write.")],
     maximise: Annotated[bool, typer.Option(
         "--maximise", help="Maximise Σ c_ij x_ij (gap1-gap12 are published this way).")] = False,
+    force: ForceFlag = False,
 ) -> None:
     """Generalised assignment: agents become sites, jobs become programs."""
     from capacity.importers import import_orlib_gap
 
-    case = _guard(lambda: import_orlib_gap(file, instance, out_dir, maximise))
+    _checked_out(out_dir, "case", force, (file,))
+    case = _guard(lambda: import_orlib_gap(file, instance, None, maximise))
+    _saved(lambda: case.save(out_dir, force=force))
     out.print(f"wrote {out_dir}: {len(case.sites)} agents, {len(case.programs)} jobs "
               f"({'maximise' if maximise else 'minimise'})")
 
@@ -280,13 +317,16 @@ def scenario_command(
     name: Annotated[str | None, typer.Argument(
         help="Scenario to write; lists the scenarios if omitted.", show_default=False)] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Write the case here.")] = None,
+    force: ForceFlag = False,
     debug: DebugFlag = False,
 ) -> None:
     """List a scenario file's scenarios, or write one scenario's case to a folder."""
+    if out_dir is not None:
+        _checked_out(out_dir, "case", force, (scenario_file.parent,))
     scenarios = _scenarios(scenario_file, debug)
     if name is None:
         for n, sc in scenarios.scenarios.items():
-            out.print(f"{n}: {len(sc.overrides)} override(s)", highlight=False, markup=False)
+            out.print(f"{n}: {len(sc.overrides)} override(s)")
         return
     if out_dir is None:
         _fail("--out DIR is needed to write a scenario's case")
@@ -294,9 +334,8 @@ def scenario_command(
         case = _or_exit(lambda: scenarios.case(name), f"invalid scenario {name}", debug)
     except KeyError as e:
         _fail(str(e.args[0]))
-    case.save(out_dir)
-    out.print(f"wrote {out_dir}: scenario {name} of {scenario_file}", highlight=False,
-              markup=False)
+    _saved(lambda: case.save(out_dir, force=force))
+    out.print(f"wrote {out_dir}: scenario {name} of {scenario_file}")
 
 
 @app.command("batch")
@@ -316,18 +355,24 @@ def batch_command(
 ) -> None:
     """Solve every scenario of a scenario file (in parallel, on Dask) into one store.
     Exit 0 when every scenario has a plan, 1 when some failed or have none."""
-    from capacity.batch import ResultStore, run_batch
+    from capacity.batch import ResultStore, plan_resume, run_batch
 
     if time_limit is not None:
         _options(time_limit_s=time_limit)
     scenarios = _scenarios(scenario_file, debug)
+    changes = {} if time_limit is None else {"time_limit_s": time_limit}
     try:
-        done = ResultStore(out_dir).check_resumable(resume) & set(scenarios.scenarios)
+        resumed = plan_resume(scenarios, ResultStore(out_dir), resume, changes)
     except FileExistsError as e:
         _fail(str(e))
+    done = resumed.skipped
     if done:
         err.print(f"resuming: {len(done)} of {len(scenarios.scenarios)} scenarios already "
                   "finished, skipped")
+    if resumed.changed:
+        names = ", ".join(resumed.changed[:10]) + (", ..." if len(resumed.changed) > 10 else "")
+        err.print(f"re-solving {len(resumed.changed)} finished scenarios whose definition, "
+                  f"base case or options changed: {names}")
     with _batch_progress(f"solving {scenario_file.name}", len(scenarios.scenarios),
                          len(done)) as show:
         summary = run_batch(scenarios, out_dir, workers=workers, scheduler=scheduler,
@@ -335,7 +380,7 @@ def batch_command(
                             progress=show)
     ok = summary["status"].isin(["optimal", "time_limit_feasible"])
     out.print(f"{int(ok.sum())} of {len(summary)} scenarios have a plan; results in "
-              f"{out_dir} (capacity compare {out_dir})", highlight=False)
+              f"{out_dir} (capacity compare {out_dir})")
     raise typer.Exit(EXIT_OK if ok.all() else EXIT_SOLVER_ERROR)
 
 
@@ -356,7 +401,7 @@ def compare_command(
     from capacity.compare import compare
 
     try:
-        table = compare(results, base)
+        table = _or_exit(lambda: compare(results, base), "cannot compare")
     except (FileNotFoundError, KeyError) as e:
         _fail(str(e.args[0]))
     if csv_file is not None:
@@ -384,7 +429,7 @@ def _compare_table(table: pd.DataFrame) -> Table:
         shown.add_column(label, justify="left" if col in columns[:2] else "right",
                          no_wrap=True)
     for _, row in table.iterrows():
-        shown.add_row(*(escape(format_cell(c, row[c])) for c in columns))
+        shown.add_row(*(format_cell(c, row[c]) for c in columns))
     return shown
 
 
@@ -392,17 +437,22 @@ def _compare_table(table: pd.DataFrame) -> Table:
 def _batch_progress(label: str, total: int | None, done: int) -> Iterator[
         Callable[[str, dict[str, object]], None]]:
     """A progress bar on stderr for batch solves; yields the per-result callback."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
-    with Progress("[progress.description]{task.description}", BarColumn(),
+    with Progress(TextColumn("{task.description}", markup=False), BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=err) as bar:
         task = bar.add_task(label, total=total, completed=done)
 
         def show(name: str, summary: dict[str, object]) -> None:
             bar.advance(task)
             bar.console.print(f"{name}: {summary['status']}"
-                              + (f" ({summary['error']})" if summary.get("error") else ""),
-                              highlight=False, markup=False)
+                              + (f" ({summary['error']})" if summary.get("error") else ""))
 
         yield show
 
@@ -450,23 +500,23 @@ def allocate_command(
     except FileExistsError as e:
         _fail(str(e))
     if as_json:
-        print(json.dumps(result.to_json(), default=str))
+        _print_json(result.to_json())
         return
     out.print(_allocation_table(result))
     out.print(f"grand coalition {result.grand_cost:,.2f} MUSD; standalone total "
               f"{result.standalone_total:,.2f}; value of pooling "
-              f"{result.value_of_pooling:,.2f} MUSD", highlight=False)
+              f"{result.value_of_pooling:,.2f} MUSD")
     if result.in_core:
         out.print("in the core: no coalition pays more than its standalone cost "
-                  f"(largest excess {result.largest_violation:,.3f} MUSD)", highlight=False)
+                  f"(largest excess {result.largest_violation:,.3f} MUSD)")
     else:
         out.print(f"outside the core: coalition {{{result.violating_coalition}}} pays "
                   f"{result.largest_violation:,.3f} MUSD more than alone; core "
                   + ("empty" if result.core_empty else "not empty" if result.core_empty is
                      False else "not checked in full")
-                  + f" (least-core ε = {result.least_core_epsilon:,.3f})", highlight=False)
+                  + f" (least-core ε = {result.least_core_epsilon:,.3f})")
     for note in result.notes:
-        out.print(f"note: {note}", highlight=False)
+        out.print(f"note: {note}")
 
 
 @app.command("stochastic")
@@ -497,6 +547,7 @@ def stochastic_command(
     save: Annotated[Path | None, typer.Option(
         "--out", help="Write the plan here: summary.json, scenarios.csv, first-stage "
         "tables, each scenario's tables.")] = None,
+    force: ForceFlag = False,
     as_json: JsonFlag = False,
     debug: DebugFlag = False,
 ) -> None:
@@ -523,6 +574,8 @@ def stochastic_command(
     if decompose == "ph" and cvar_weight > 0:
         _fail("--decompose ph minimises the expected cost: drop --cvar-weight or use ef")
     options = _options(time_limit_s=time_limit, mip_rel_gap=gap)
+    if save is not None:
+        _checked_out(save, "stochastic plan", force, _inputs(case))
     loaded = _load(case, debug)
     say = None if as_json else _step
     try:
@@ -532,7 +585,7 @@ def stochastic_command(
         else:
             result = solve_stochastic(loaded, stoch, options, progress=say)
     except CaseInfeasibleError as e:
-        err.print("[red]infeasible[/red]: " + "; ".join(e.reasons), highlight=False)
+        err.print(Text.assemble(("infeasible", "red"), ": " + "; ".join(e.reasons)))
         raise typer.Exit(EXIT_INFEASIBLE) from None
     except ImportError as e:
         if str(e) != PH_INSTALL:
@@ -541,14 +594,14 @@ def stochastic_command(
     if result is None:
         return  # an MPI rank other than 0: rank 0 reports
     if save is not None and result.has_solution:
-        result.save(save)
+        _saved(lambda: result.save(save, force=force, protect=_inputs(case)))
     code = _EXIT_BY_STATUS.get(result.status, EXIT_OK)
     if as_json:
-        print(json.dumps(result.summary(), default=str))
+        _print_json(result.summary())
         raise typer.Exit(code)
     _print_stochastic(result)
     if save is not None and result.has_solution:
-        out.print(f"saved to {save}", highlight=False)
+        out.print(f"saved to {save}")
     raise typer.Exit(code)
 
 
@@ -561,36 +614,35 @@ def _print_stochastic(result: StochasticResult) -> None:
     for col in shown:
         table.add_column(col.replace("_", " "), justify="left" if col == "failed" else "right")
     for row in result.scenarios[shown].itertuples(index=False):
-        table.add_row(*(f"{v:,.3f}" if isinstance(v, float) else escape(str(v)) for v in row))
+        table.add_row(*(f"{v:,.3f}" if isinstance(v, float) else str(v) for v in row))
     if result.has_solution:
         out.print(table)
     status = result.status + ("" if result.gap is None else f", gap {result.gap:.2%}")
-    out.print(f"status: {status}", highlight=False)
+    out.print(f"status: {status}")
     measure = "expected cost" if result.options.cvar_weight == 0 else (
         f"(1−{result.options.cvar_weight:g})·E + {result.options.cvar_weight:g}·"
         f"CVaR{result.options.cvar_alpha:g}")
     if result.has_solution:
         out.print(f"stochastic plan (RP), {measure}: {_money(result.objective)}; expected "
                   f"cost {_money(result.expected_cost)}, CVaR{result.options.cvar_alpha:g} "
-                  f"{_money(result.cvar)}", highlight=False)
+                  f"{_money(result.cvar)}")
     if result.wait_and_see is not None:
         out.print(f"wait-and-see (WS): {_money(result.wait_and_see)}; EVPI = RP − WS = "
-                  f"{_money(result.evpi)}", highlight=False)
+                  f"{_money(result.evpi)}")
     if result.eev is not None:
         out.print(f"expected-value plan in the scenarios (EEV): {_money(result.eev)}; VSS = "
-                  f"EEV − RP = {_money(result.vss)}", highlight=False)
+                  f"EEV − RP = {_money(result.vss)}")
     builds = result.first_stage.get("builds")
     if builds is not None and not builds.empty:
         out.print("first stage: " + "; ".join(
             f"{r.modules} × {r.site} {r.modality} {r.scale} in {r.period}"
-            for r in builds.itertuples(index=False)), highlight=False)
+            for r in builds.itertuples(index=False)))
     openings = result.first_stage.get("openings")
     if openings is not None and not openings.empty:
         out.print("opens: " + ", ".join(f"{r.site} ({r.period})"
-                                        for r in openings.itertuples(index=False)),
-                  highlight=False)
+                                        for r in openings.itertuples(index=False)))
     for message in result.messages:
-        out.print(f"note: {message}", highlight=False)
+        out.print(f"note: {message}")
 
 
 @app.command("pareto")
@@ -637,7 +689,7 @@ def pareto_command(
     if plot is not None:
         front.write_plot(plot)
     if as_json:
-        print(json.dumps(front.to_json(), default=str))
+        _print_json(front.to_json())
         return
     table = Table(title=f"Cost against {goal} ({goal.sense})")
     for col in ("point", "ε", "status", "cost MUSD", "value", "on front", "changes"):
@@ -646,12 +698,12 @@ def pareto_command(
         table.add_row(r.point, f"{r.epsilon:.3f}", r.status,
                       "—" if pd.isna(r.cost) else f"{r.cost:,.1f}",
                       "—" if pd.isna(r.value) else f"{r.value:.3f}",
-                      "yes" if r.on_front else "", escape(r.changes))
+                      "yes" if r.on_front else "", r.changes)
     out.print(table)
     for message in front.messages:
-        out.print(f"note: {message}", highlight=False)
+        out.print(f"note: {message}")
     if plot is not None:
-        out.print(f"plot: {plot}", highlight=False)
+        out.print(f"plot: {plot}")
 
 
 @app.command("report")
@@ -669,6 +721,8 @@ def report_command(
     price_rules: Annotated[bool, typer.Option(
         "--rule-prices/--no-rule-prices", help="Plan report: re-solve without each active "
         "rule to price it.")] = True,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace an --out file that capacity did not write.")] = False,
     debug: DebugFlag = False,
 ) -> None:
     """One self-contained HTML report (charts, map, works offline) of a plan, or of a
@@ -678,11 +732,12 @@ def report_command(
     loaded = None if case is None else _load(case, debug)
     try:
         written = _or_exit(lambda: write_report(source, out_file, loaded, base, price_rules,
-                                                _step), "cannot report", debug)
+                                                _step, force), "cannot report", debug)
     except (KeyError, FileNotFoundError) as e:
         _fail(str(e.args[0]))
-    out.print(f"report: {written} ({written.stat().st_size / 1e6:.1f} MB, works offline)",
-              highlight=False)
+    except OutputError as e:
+        _fail(str(e))
+    out.print(f"report: {written} ({written.stat().st_size / 1e6:.1f} MB, works offline)")
 
 
 def _allocation_table(result: Allocation) -> Table:
@@ -695,9 +750,9 @@ def _allocation_table(result: Allocation) -> Table:
         shown.add_column(col.removesuffix("_musd").replace("_", " "),
                          justify="left" if col in ("member", "kind") else "right")
     for _, row in frame.iterrows():
-        shown.add_row(*(escape(f"{row[c]:,.3f}" if isinstance(row[c], float) else
-                               "yes" if row[c] is True else "no" if row[c] is False else
-                               str(row[c])) for c in columns))
+        shown.add_row(*(f"{row[c]:,.3f}" if isinstance(row[c], float) else
+                        "yes" if row[c] is True else "no" if row[c] is False else
+                        str(row[c]) for c in columns))
     return shown
 
 
@@ -709,7 +764,7 @@ def _or_exit(action: Callable[[], T], what: str, debug: bool = False) -> T:
     except CaseError as e:
         if debug:
             raise
-        err.print(f"[red]{escape(what)}[/red]: {e.describe()}", highlight=False)
+        err.print(Text.assemble((what, "red"), f": {e.describe()}"))
         raise typer.Exit(EXIT_INVALID) from None
 
 
@@ -736,16 +791,74 @@ def _options(**values: object) -> SolveOptions:
 
 def _step(line: str) -> None:
     """Progress of a long command, on stderr (stdout stays the result)."""
-    err.print(f"[dim]{escape(line)}[/dim]", highlight=False)
+    err.print(Text(line, style="dim"))
 
 
 def _fail(message: str) -> NoReturn:
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+    err.print(Text.assemble(("error:", "red"), f" {message}"))
     raise typer.Exit(EXIT_INVALID)
 
 
 def _load(path: Path | None, debug: bool) -> Case:
     return _or_exit(lambda: load_case(path), f"invalid case {path}", debug)
+
+
+def _inputs(case: Path | None) -> tuple[Path, ...]:
+    """What a command reads and must never overwrite: the case (folder or workbook)."""
+    return () if case is None else (case,)
+
+
+def _checked_out(target: Path, kind: Kind, force: bool, protect: tuple[Path, ...] = (),
+                 option: str = "--out") -> None:
+    """Refuse (exit 2) an output folder capacity must not write, before any work."""
+    try:
+        check_target(target, kind, force=force, protect=protect, option=option)
+    except OutputError as e:
+        _fail(str(e))
+
+
+def _checked_model_file(target: Path, protect: tuple[Path, ...]) -> None:
+    """``--write-model``: an .mps or .lp file in an existing, writable folder, not a
+    folder or an input (exit 2 otherwise, before any work)."""
+    if target.suffix.lower() not in (".mps", ".lp"):
+        _fail(f"--write-model {target}: the file must end in .mps or .lp (the format is "
+              "chosen by it)")
+    if target.is_dir() or target.is_symlink():
+        _fail(f"--write-model {target} is a folder or a symbolic link; give a file")
+    if any(target.resolve() == Path(p).resolve() for p in protect):
+        _fail(f"--write-model {target} is the case being solved")
+    parent = target.parent
+    if not parent.is_dir():
+        _fail(f"--write-model {target}: the folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        _fail(f"--write-model {target}: cannot write in {parent} (permission denied or a "
+              "read-only file system)")
+
+
+def _saved(save: Callable[[], object]) -> None:
+    """Run a save; an output that cannot be written exits 2 (what was there is intact)."""
+    try:
+        save()
+    except OutputError as e:
+        _fail(str(e))
+
+
+def _print_json(value: object) -> None:
+    """Print ``value`` as one line of strict JSON: a non-finite number (NaN, ±inf, which
+    JSON cannot hold) is printed as null, anything else JSON lacks as its text."""
+    print(json.dumps(_finite(value), default=str, allow_nan=False))
+
+
+def _finite(value: object) -> object:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
+        return _finite(value.item())  # type: ignore[attr-defined]  # a numpy scalar
+    return value
 
 
 def _money(x: float | None) -> str:
@@ -755,9 +868,9 @@ def _money(x: float | None) -> str:
 def _print_plan(plan: Plan, saved: Path | None) -> None:
     status_style = "green" if plan.status == "optimal" else "yellow" if plan.has_solution \
         else "red"
-    out.print(f"[bold]{plan.case_name}[/bold]: [{status_style}]{plan.status}[/{status_style}]")
+    out.print(Text.assemble((plan.case_name, "bold"), ": ", (plan.status, status_style)))
     for message in plan.messages:
-        out.print(f"  {message}", highlight=False)
+        out.print(f"  {message}")
     if not plan.has_solution:
         return
     secs = plan.seconds
@@ -790,12 +903,11 @@ def _print_plan(plan: Plan, saved: Path | None) -> None:
         if f.financed_musd > 0:
             out.print(f"  {f.funder} ({f.fund}) finances {f.financed_musd:,.1f} MUSD of capex"
                       + (f", {f.reinvested_musd:,.1f} of it reinvested margin"
-                         if f.reinvested_musd > 0 else ""), highlight=False)
+                         if f.reinvested_musd > 0 else ""))
     for r in plan.reservations.groupby("reservation", as_index=False)[
             ["reserved_batches", "used_batches", "fee_pv_musd"]].sum().itertuples(index=False):
         out.print(f"  reserves {r.reservation}: {r.reserved_batches:,.0f} batch slots over the "
-                  f"horizon, {r.used_batches:,.0f} used, fee {r.fee_pv_musd:,.1f} MUSD (PV)",
-                  highlight=False)
+                  f"horizon, {r.used_batches:,.0f} used, fee {r.fee_pv_musd:,.1f} MUSD (PV)")
     assigned = plan.assignments
     unmet = plan.unmet_demand
     out.print(f"  {assigned['program'].nunique()} programs assigned to "
@@ -825,7 +937,8 @@ def main() -> None:
     except Exception as e:
         if "--debug" in sys.argv:
             raise
-        err.print(f"[red]internal error[/red] ({type(e).__name__}: {e}); this is a bug in "
-                  "capacity: re-run with --debug and report the traceback", highlight=False)
+        err.print(Text.assemble(("internal error", "red"), f" ({type(e).__name__}: {e}); this "
+                                "is a bug in capacity: re-run with --debug and report the "
+                                "traceback"))
         sys.exit(EXIT_SOLVER_ERROR)
 

@@ -24,6 +24,7 @@ from typing import Any
 import highspy
 import numpy as np
 
+from capacity import interrupt
 from capacity.compiled import CompiledModel, pass_arrays
 from capacity.dive import dive
 
@@ -77,6 +78,8 @@ class Companion:
             self.plan = dive(lp, x, self.deadline - time.perf_counter(), stop=self._stopped)
         except Exception as err:  # HiGHS failed beside the main run: the run goes on
             self.failure = f"{type(err).__name__}: {err}"
+        except interrupt.Interrupted:  # Ctrl-C: the main run stops too and says so
+            self.failure = "interrupted"
 
     def offer(self, event: Any) -> None:
         """HiGHS's user-solution callback: hand over the plan once, where it beats

@@ -25,6 +25,7 @@ import pyomo.environ as pyo
 from pyomo.common.tee import capture_output
 from pyomo.core.staleflag import StaleFlagManager
 
+from capacity import interrupt
 from capacity.model.linear import LinearModel
 
 # The thread count of HiGHS's scheduler in this process, as `use_threads` last made it.
@@ -34,7 +35,8 @@ _made_one = False
 
 
 def new_highs() -> highspy.Highs:
-    """A new HiGHS instance with its output off. highspy 1.16 prints a banner to the
+    """A new HiGHS instance with its output off, stopped by Ctrl-C (`capacity.interrupt`).
+    highspy 1.16 prints a banner to the
     process's standard output when the first instance is made, before any option can
     turn output off; the first one is therefore made with that output captured (the
     CLI's tables and JSON stay clean)."""
@@ -46,6 +48,7 @@ def new_highs() -> highspy.Highs:
             highs = highspy.Highs()  # type: ignore[no-untyped-call]
         _made_one = True
     highs.setOptionValue("output_flag", False)
+    interrupt.attach(highs)  # Ctrl-C stops it cleanly (`capacity.interrupt`)
     return highs
 
 

@@ -37,6 +37,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from capacity import interrupt
 from capacity.compiled import CompiledModel, reduce_fixed
 
 _log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ def dive(compiled: CompiledModel, x_lp: np.ndarray, time_limit_s: float,
     x_full = np.zeros(len(compiled.col_cost))
     x = x_lp.copy()  # values of model's columns
     while True:
+        interrupt.check()
         ints = np.flatnonzero(model.integer & (model.col_lower < model.col_upper))
         value = x[ints]
         distance = np.abs(value - np.round(value))

@@ -60,3 +60,8 @@ class CaseInfeasibleError(ValueError):
 
 def _sort_key(p: Problem) -> tuple[str, int, str, str]:
     return (p.source, p.row if p.row is not None else -1, p.column or "", p.message)
+
+
+class OutputError(ValueError):
+    """An output path capacity must not or cannot write (a user's folder, the case being
+    solved, a file, a read-only place), or a write that failed and left what was there."""

@@ -53,6 +53,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from capacity import interrupt
 from capacity.compiled import CompiledModel, holds_plan, reduce_fixed, solve_within
 from capacity.dive import dive
 from capacity.model.linear import LinearModel
@@ -217,6 +218,7 @@ def improve(compiled: CompiledModel, layout: Layout, plan: tuple[np.ndarray, flo
 
     while layout.n_programs and time.perf_counter() < searching \
             and since < max(STALL, layout.n_programs) and not (stop is not None and stop()):
+        interrupt.check()
         tried += 1
         since += 1
         program = draw_program(layout, rng, None if guide is None else shortfall)

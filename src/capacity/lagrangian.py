@@ -62,6 +62,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from capacity import interrupt
 from capacity.compiled import CompiledModel, entry_rows, pass_arrays, rows_holding
 from capacity.lp_bound import ROUNDING, implied_bounds, lagrangian_value
 from capacity.model.linear import LinearModel
@@ -367,6 +368,7 @@ def lagrangian_bound(compiled: CompiledModel, decomposition: Decomposition, targ
     best: Bound | None = None
     step, since, steps = FIRST_STEP, 0, 0
     while time.perf_counter() < deadline and step >= LEAST_STEP:
+        interrupt.check()
         value, usage = decomposition.evaluate(compiled.col_cost, compiled.offset, prices)
         steps += 1
         if best is None or value > best.value:

@@ -34,10 +34,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from capacity.batch import Progress, ResultStore, read_results, run_batch
+from capacity.batch import Progress, ResultStore, plan_resume, read_results, run_batch
 from capacity.case import Case
 from capacity.errors import CaseError, Problem
 from capacity.index_sets import build_index_sets, time_to_market_weights
+from capacity.scenarios import case_digest
 from capacity.solve import SolveOptions, solve
 
 # objective kind -> (rule kind, sense)
@@ -149,9 +150,17 @@ class EpsilonPoints:
         self.base, self.objective, self.options = case, objective, options
         width = len(str(len(epsilons) - 1))
         self.scenarios = {f"p{i:0{width}d}": float(e) for i, e in enumerate(epsilons)}
+        self._base_digest: str | None = None
 
     def case(self, name: str) -> Case:
         return with_epsilon(self.base, self.objective, self.scenarios[name])
+
+    def fingerprint(self, name: str) -> str:
+        """What the point's case depends on (`capacity.batch.fingerprint`): the case, the
+        objective and ε."""
+        if self._base_digest is None:
+            self._base_digest = case_digest(self.base)
+        return f"{self._base_digest} {self.objective} {self.scenarios[name]!r}"
 
     def solve_options(self, name: str, **changes: Any) -> SolveOptions:
         """No explanation for points no plan reaches: unreachable is the answer."""
@@ -263,10 +272,12 @@ def pareto(case: Case, objective: str | Objective, points: int = 5,
         folder = Path(out or tmp)
         store = ResultStore(folder)
         first = next(iter(source.scenarios))
-        if first not in store.check_resumable(resume):
+        resumed = plan_resume(source, store, resume)
+        if first not in resumed.skipped:
             # Point 0 (the rule at the cost-optimal plan's own value) is that plan: stored
             # as it is rather than solved again.
-            start = {"scenario": first, **cheapest.summary(), "error": None}
+            start = {"scenario": first, **cheapest.summary(), "error": None,
+                     "fingerprint": resumed.fingerprints[first]}
             store.write(start, cheapest.tables)
             if progress is not None:
                 progress(first, start)

@@ -27,11 +27,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import ValidationError
 
 from capacity import __version__
 from capacity.case import Case, load_case
 from capacity.errors import CaseError, Problem
-from capacity.plan import read_saved_plan, write_file
+from capacity.output_folder import check_file_target, write_file
+from capacity.plan import read_saved_plan
 from capacity.solve import SolveOptions, solve
 
 # Okabe & Ito (2008): distinguishable with every common colour-vision deficiency.
@@ -272,7 +274,7 @@ def _page(title: str, subtitle: str, sections: Iterable[tuple[str, str]],
             content = content.replace(f"{{{{figure:{key}}}}}", f'<div class="chart">{chart}</div>')
         body.append(f"<h2>{html.escape(heading)}</h2>\n{content}")
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">{GENERATOR}"
         f"<title>{html.escape(title)}</title><style>{CSS}</style>"
         f"<script>window.PlotlyGeoAssets={{topojson:{{world_110m:{topojson}}}}};</script>"
         f"<script>{get_plotlyjs()}</script></head><body>"
@@ -317,6 +319,22 @@ def _rule_limit(rule: Any) -> str:
     return f"{'≥' if rule.kind == 'min_domestic_share' else '≤'} {rule.share:.0%}"
 
 
+def _saved_options(plan_dir: str | Path, summary: dict[str, Any]) -> SolveOptions:
+    """The solve options a saved plan records (``summary.json``'s ``options``).
+
+    Raises:
+        CaseError: an option the plan records is not a valid solve option.
+    """
+    try:
+        return SolveOptions(**{k: v for k, v in summary.get("options", {}).items()
+                               if k in SolveOptions.model_fields
+                               and k not in ("model_file", "log")})
+    except ValidationError as err:
+        raise CaseError([Problem(str(Path(plan_dir) / "summary.json"), None,
+                                 "options." + ".".join(map(str, e["loc"])), e["msg"])
+                         for e in err.errors()]) from None
+
+
 def plan_report(plan_dir: str | Path, case: Case | None = None, price_rules: bool = True,
                 progress: Progress | None = None) -> str:
     """The HTML report of a saved plan (see the module docstring).
@@ -338,6 +356,10 @@ def plan_report(plan_dir: str | Path, case: Case | None = None, price_rules: boo
                                      "case_source", f"the plan's case {source!r} is not "
                                      "there: give the case (--case)")])
         case = load_case(source)
+    mismatch = case_mismatch(tables, summary, case)
+    for line in mismatch:
+        if progress is not None:
+            progress(f"warning: {line}")
     unit = summary.get("unit", "MUSD")
     kpis = tables["market_kpis"]
     unmet = tables["unmet_demand"]
@@ -363,9 +385,7 @@ def plan_report(plan_dir: str | Path, case: Case | None = None, price_rules: boo
     if world is not None:
         figures.append(("map", world))
     if price_rules and summary.get("net_cost") is not None:
-        options = SolveOptions(**{k: v for k, v in summary.get("options", {}).items()
-                                  if k in SolveOptions.model_fields
-                                  and k not in ("model_file", "log")})
+        options = _saved_options(plan_dir, summary)
         prices = rule_prices(case, float(summary["net_cost"]), options, progress)
         shown = prices.assign(binding=prices["binding"].map({True: "yes", False: "no"})) \
             .rename(columns={"price_musd": "price (MUSD)", "status_without": "without it"})
@@ -395,7 +415,12 @@ def plan_report(plan_dir: str | Path, case: Case | None = None, price_rules: boo
         ("generated", dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")),
     ], columns=["what", "value"])
     messages = "".join(f"<li>{html.escape(m)}</li>" for m in summary.get("messages", []))
+    warning = [("Warning: the case does not match the plan",
+                '<ul class="note">' + "".join(f"<li>{html.escape(m)}</li>" for m in mismatch)
+                + "</ul><p class=\"note\">Charts that join the plan to the case (sites' "
+                "operators and places, rule prices) may be wrong.</p>")] if mismatch else []
     sections = [
+        *warning,
         ("Headline", f'<div class="kpis">{"".join(cards)}</div>'
                      + (f"<ul class=\"note\">{messages}</ul>" if messages else "")),
         ("Capacity built", "{{figure:capacity}}"),
@@ -417,6 +442,27 @@ def plan_report(plan_dir: str | Path, case: Case | None = None, price_rules: boo
     return _page(f"Capacity plan — {case.name}",
                  f"{summary.get('status')} · net cost {_money(summary.get('objective'), unit)}",
                  sections, figures)
+
+
+def case_mismatch(tables: dict[str, pd.DataFrame], summary: dict[str, Any],
+                  case: Case) -> list[str]:
+    """How a saved plan and the case it is reported against disagree: another case's name,
+    or sites, programs, markets or periods the case does not have (empty: they match)."""
+    out = []
+    if summary.get("case") not in (None, case.name):
+        out.append(f"the plan was solved for case {summary['case']!r}; the case given is "
+                   f"{case.name!r}")
+    known = {"site": set(case.sites["site"]), "program": set(case.programs["program"]),
+             "market": set(case.regions["region"]), "period": set(case.periods["period"])}
+    for column, ids in known.items():
+        used = set().union(*(set(frame[column]) for frame in tables.values()
+                             if column in frame.columns))
+        unknown = sorted(map(str, used - ids))
+        if unknown:
+            more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
+            out.append(f"the plan names {len(unknown)} {column}(s) the case does not have: "
+                       + ", ".join(unknown[:3]) + more)
+    return out
 
 
 def batch_report(batch_dir: str | Path, base: str | None = None) -> str:
@@ -473,14 +519,27 @@ def batch_report(batch_dir: str | Path, base: str | None = None) -> str:
                  [("price", price), ("shares", shares), ("build", build)])
 
 
+# In every report's first bytes: marks a file capacity wrote, which a later report may
+# replace (`capacity.output_folder.check_file_target`).
+GENERATOR = '<meta name="generator" content="capacity">'
+
+
 def write_report(source: str | Path, out: str | Path, case: Case | None = None,
                  base: str | None = None, price_rules: bool = True,
-                 progress: Progress | None = None) -> Path:
+                 progress: Progress | None = None, force: bool = False) -> Path:
     """Write the report of a saved plan or a batch folder to ``out`` (all or nothing).
 
+    Args:
+        force: replace ``out`` even where capacity did not write it.
+
     Raises:
+        OutputError: ``out`` may not be written (a folder, a link, a file capacity did
+            not write, without ``force``), checked before any work.
         CaseError: ``source`` is neither a saved plan nor a batch results folder.
     """
+    check_file_target(out, GENERATOR, "report.html", force=force,
+                      protect=[source] + ([] if case is None or not case.source
+                                          else [case.source]))
     folder = Path(source)
     if (folder / "summary.json").exists():
         text = plan_report(folder, case, price_rules, progress)

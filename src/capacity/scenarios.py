@@ -28,19 +28,39 @@ any of), then exactly one of ``set`` (column values), ``scale`` (multiply numeri
 columns), ``drop`` (remove the rows) or ``add`` (append rows; no ``where``). A value
 ``"{name}"`` takes the sweep parameter's value. Every resulting case is validated like a
 case file; errors name the scenario file, the scenario and the override.
+
+A scenario file reaches nothing outside its own folder: its base case lies in or below
+it, and every table file of that case does too, symlinks resolved (a file linking out is
+refused before it is read); it names no file to write (``model_file`` is refused: write
+a scenario's case with ``capacity scenario`` and solve that with ``--model-file``). Its
+size is bounded before anything is built: the file's bytes, its nesting, its nodes with
+YAML aliases expanded, and the scenarios its sweeps make. A key given twice in a mapping
+is an error, not a silent overwrite.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
+import math
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from capacity.case import Case, load_case
 from capacity.errors import CaseError, Problem
@@ -52,6 +72,23 @@ from capacity.validate import validate_tables
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+\-\[\],#]*$")
 PLACEHOLDER = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 MAX_SCENARIOS = 100_000
+# Bounds on what a scenario file may make the reader build. 100,000 written-out scenarios
+# of one override each are 9.4 MiB and 1.7 million nodes (read in about a minute); a sweep
+# says as much in a few lines.
+MAX_FILE_BYTES = 16 * 1024**2
+MAX_NODES = 2_000_000  # YAML nodes, each alias counted as the nodes it stands for
+MAX_DEPTH = 64  # nesting; a scenario file needs about 8 (file, scenarios, overrides, where)
+# SolveOptions fields that name files: a scenario file may not say where to write.
+FILE_OPTIONS = ("model_file",)
+
+
+def _no_file_options(options: dict[str, Any]) -> dict[str, Any]:
+    named = [k for k in FILE_OPTIONS if options.get(k) is not None]
+    if named:
+        raise ValueError(f"{named[0]}: a scenario file names no file to write (a batch would "
+                         "write wherever it says); write the scenario's case with `capacity "
+                         "scenario FILE NAME --out DIR` and solve that with --model-file")
+    return options
 
 
 class _Strict(BaseModel):
@@ -90,6 +127,8 @@ class Scenario(_Strict):
     overrides: list[Override] = Field(default_factory=list)
     options: dict[str, Any] = Field(default_factory=dict)
 
+    _options = field_validator("options")(_no_file_options)
+
     @model_validator(mode="after")
     def _safe_name(self) -> Scenario:
         if not NAME.match(self.name) or len(self.name) > 120:
@@ -125,6 +164,8 @@ class Sweep(_Strict):
     overrides: list[Override]
     options: dict[str, Any] = Field(default_factory=dict)
 
+    _options = field_validator("options")(_no_file_options)
+
     @model_validator(mode="after")
     def _grid_or_samples(self) -> Sweep:
         if (self.grid is None) == (self.samples is None):
@@ -132,6 +173,14 @@ class Sweep(_Strict):
         if self.grid is not None and not all(self.grid.values()):
             raise ValueError("every grid parameter needs at least one value")
         return self
+
+    @property
+    def size(self) -> int:
+        """The number of scenarios it makes, from the grid's shape (nothing expanded)."""
+        if self.grid is not None:
+            return math.prod(len(values) for values in self.grid.values())
+        assert self.samples is not None
+        return self.samples.n
 
     def expand(self) -> list[Scenario]:
         """The sweep's scenarios, named after it and their parameter values."""
@@ -166,6 +215,8 @@ class ScenarioFile(_Strict):
     scenarios: list[Scenario] = Field(default_factory=list)
     sweeps: list[Sweep] = Field(default_factory=list)
 
+    _options = field_validator("options")(_no_file_options)
+
 
 class ScenarioSet:
     """A read scenario file: its base case and every scenario, sweeps expanded.
@@ -181,6 +232,21 @@ class ScenarioSet:
         self.path = path
         self.base = base
         self.options = spec.options
+        self._base_digest: str | None = None
+        total = len(spec.scenarios) + sum(sweep.size for sweep in spec.sweeps)
+        if total > MAX_SCENARIOS:  # counted from the grids' shapes, before expanding any
+            sizes = ", ".join(f"{sw.name}: {sw.size:,}" for sw in spec.sweeps)
+            raise CaseError([Problem(str(path), None, "sweeps",
+                                     f"makes {total:,} scenarios ({sizes}); at most "
+                                     f"{MAX_SCENARIOS:,}")])
+        # Each point copies its sweep's overrides: a long where-list times a large grid.
+        values = sum(sw.size * _count_values(sw.model_dump(include={"overrides", "options"}))
+                     for sw in spec.sweeps)
+        if values > MAX_NODES:
+            raise CaseError([Problem(str(path), None, "sweeps",
+                                     f"expanded, the sweeps hold {values:,} values (each "
+                                     "scenario a copy of its sweep's overrides); at most "
+                                     f"{MAX_NODES:,}")])
         problems = []
         expanded = list(spec.scenarios)
         for sweep in spec.sweeps:
@@ -219,6 +285,25 @@ class ScenarioSet:
                            + ", ".join(list(self.scenarios)[:20]))
         return apply_overrides(self.base, self.scenarios[name], source=str(self.path))
 
+    def fingerprint(self, name: str) -> str:
+        """What scenario ``name``'s case depends on: its definition (sweep values filled
+        in) and the base case's contents. A batch stores it with each result and solves a
+        finished scenario again on resume when it changed (`capacity.batch`)."""
+        if self._base_digest is None:
+            self._base_digest = case_digest(self.base)
+        definition = json.dumps(self.scenarios[name].model_dump(), sort_keys=True,
+                                default=repr)
+        return hashlib.sha256(f"{self._base_digest}\n{definition}".encode()).hexdigest()
+
+
+def case_digest(case: Case) -> str:
+    """A hash of a case's tables: their names, columns and cells."""
+    digest = hashlib.sha256()
+    for name, frame in sorted(case.tables().items()):
+        digest.update(f"{name}\n{list(frame.columns)}\n".encode())
+        digest.update(pd.util.hash_pandas_object(frame.astype(str), index=False).values)
+    return digest.hexdigest()
+
 
 def read_scenarios(path: str | Path) -> ScenarioSet:
     """Read and check a scenario file, and load its base case.
@@ -239,14 +324,15 @@ def read_scenarios(path: str | Path) -> ScenarioSet:
     """
     path = Path(path)
     source = str(path)
+    text = _read_text(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise CaseError([Problem(source, None, None, f"cannot be read: {err}")]) from err
-    try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_BoundedLoader)  # a SafeLoader: no tags
+    except _Refused as err:
+        raise CaseError([Problem(source, None, None, str(err))]) from None
     except yaml.YAMLError as err:
         raise CaseError([Problem(source, None, None, f"is not valid YAML: {err}")]) from err
+    except RecursionError:  # the bounds above should stop it first
+        raise CaseError([Problem(source, None, None, "is nested too deeply")]) from None
     if not isinstance(data, dict):
         raise CaseError([Problem(source, None, None,
                                  "must be a mapping with base, options, scenarios, sweeps")])
@@ -255,7 +341,148 @@ def read_scenarios(path: str | Path) -> ScenarioSet:
     except ValidationError as err:
         raise CaseError([Problem(source, None, _location(e["loc"], data), e["msg"])
                          for e in err.errors()]) from err
+    except RecursionError:
+        raise CaseError([Problem(source, None, None, "is nested too deeply")]) from None
     return ScenarioSet(path, _base_case(path, spec.base), spec)
+
+
+def _read_text(path: Path) -> str:
+    """The file's text, if it is a regular file of at most `MAX_FILE_BYTES` (opened
+    without blocking, so a FIFO is refused rather than waited on)."""
+    source = str(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as err:
+        raise CaseError([Problem(source, None, None,
+                                 f"cannot be read: {err.strerror}")]) from None
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise CaseError([Problem(source, None, None, "is not a regular file")])
+        if info.st_size > MAX_FILE_BYTES:
+            raise CaseError([Problem(source, None, None, _too_big(info.st_size))])
+        raw = file.read(MAX_FILE_BYTES + 1)
+    if len(raw) > MAX_FILE_BYTES:  # it grew since
+        raise CaseError([Problem(source, None, None, _too_big(len(raw)))])
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise CaseError([Problem(source, None, None, f"is not UTF-8 text (byte {err.start}); "
+                                 "save it as UTF-8")]) from None
+
+
+def _too_big(size: int) -> str:
+    return (f"is {size / 1024**2:.1f} MiB; a scenario file may be at most "
+            f"{MAX_FILE_BYTES / 1024**2:.0f} MiB (a sweep says many scenarios in a few lines)")
+
+
+class _Refused(Exception):
+    """A scenario file over a bound of `_BoundedLoader` (the message says which)."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """The safe loader, bounded: nesting at most `MAX_DEPTH`, at most `MAX_NODES` nodes
+    with every alias counted as what it stands for (checked on the composed nodes, before
+    anything is built: an alias bomb is a few lines), no recursive alias, and no mapping
+    key given twice (YAML would keep the later value silently)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                line = self.peek_event().start_mark.line + 1  # type: ignore[no-untyped-call]
+                raise _Refused(f"line {line}: nested more than {MAX_DEPTH} levels deep")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def compose_document(self) -> yaml.Node | None:
+        node = super().compose_document()
+        if node is not None:
+            _check_expanded(node)
+        return node
+
+    def construct_mapping(self, node: yaml.MappingNode,
+                          deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+                continue
+            key = self.construct_object(key_node)
+            try:
+                first = seen.setdefault(key, key_node)
+            except TypeError:  # unhashable: the safe loader says so
+                continue
+            if first is not key_node:
+                raise _Refused(f"line {key_node.start_mark.line + 1}: key {_short(key)} is "
+                               f"given twice (first at line {first.start_mark.line + 1}); "
+                               "the earlier value would be lost")
+        return super().construct_mapping(node, deep)
+
+
+def _check_expanded(root: yaml.Node) -> None:
+    """Refuse a document that, aliases expanded, is over `MAX_NODES` nodes or
+    `MAX_DEPTH` deep, or that refers to itself. Each node is measured once (iteratively:
+    aliases can chain deeper than the stack allows)."""
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    open_: set[int] = set()  # the nodes on the path being walked
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        kids = _children(node)
+        if finished:
+            open_.discard(id(node))
+            size[id(node)] = min(1 + sum(size[id(k)] for k in kids), MAX_NODES + 1)
+            depth[id(node)] = 1 + max((depth[id(k)] for k in kids), default=0)
+            if size[id(node)] > MAX_NODES:
+                raise _Refused(f"line {node.start_mark.line + 1}: with its aliases expanded "
+                               f"the file holds more than {MAX_NODES:,} values")
+            if depth[id(node)] > MAX_DEPTH:
+                raise _Refused(f"line {node.start_mark.line + 1}: with its aliases expanded "
+                               f"the file nests more than {MAX_DEPTH} levels deep")
+            continue
+        if id(node) in size:
+            continue
+        open_.add(id(node))
+        stack.append((node, True))
+        for kid in kids:
+            if id(kid) in open_:
+                raise _Refused(f"line {kid.start_mark.line + 1}: an alias refers to the "
+                               "value it is part of")
+            if id(kid) not in size:
+                stack.append((kid, False))
+
+
+def _count_values(data: Any) -> int:
+    """The values in nested lists and mappings (keys and containers counted too)."""
+    count, stack = 0, [data]
+    while stack:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict):
+            stack += [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            stack += item
+    return count
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def _short(value: Any, width: int = 60) -> str:
+    """``repr(value)``, cut to ``width`` characters."""
+    text = repr(value)
+    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def _base_case(path: Path, base: str) -> Case:
@@ -267,7 +494,41 @@ def _base_case(path: Path, base: str) -> Case:
         raise CaseError([Problem(str(path), None, "base",
                                  f"{base!r} lies outside the scenario file's folder {folder}; "
                                  "put the scenario file in or above the case")])
+    problems = _confinement_problems(path, folder, base, target)
+    if problems:
+        raise CaseError(problems)
     return load_case(target)
+
+
+CASE_SUFFIXES = (".csv", ".parquet", ".xlsx", ".xlsm")  # the files `read_tables` reads
+
+
+def _confinement_problems(path: Path, folder: Path, base: str, target: Path) -> list[Problem]:
+    """Every file of the base case that the case reader would open and that is not a
+    regular file inside ``folder``, symlinks resolved: refused before anything is read, so
+    no error can show another file's content (or wait on a FIFO)."""
+    try:
+        files = ([p for p in sorted(target.iterdir()) if p.suffix.lower() in CASE_SUFFIXES]
+                 if target.is_dir() else [target])
+    except OSError:
+        return []  # unreadable: the case reader says so, having read nothing
+    problems = []
+    for file in files:
+        where = f"base ({base}/{file.name})" if file != target else f"base ({base})"
+        real = file.resolve()
+        if not real.is_relative_to(folder):
+            problems.append(Problem(str(path), None, where,
+                                    f"{file.name} links outside the scenario file's folder "
+                                    f"{folder}: refused, not read; copy the table in instead"))
+            continue
+        try:
+            regular = stat.S_ISREG(real.stat().st_mode) or real.is_dir()
+        except OSError:
+            continue  # missing: the case reader says so
+        if not regular:
+            problems.append(Problem(str(path), None, where,
+                                    f"{file.name} is not a regular file"))
+    return problems
 
 
 def _location(loc: tuple[Any, ...], data: Any) -> str:
@@ -346,6 +607,8 @@ def _apply(o: Override, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     if o.add is not None:
         for row in o.add:
             _known_columns(table.column_names, row, "add")
+            for col, v in row.items():
+                _one_value("add", col, v)
         return pd.concat([frame, pd.DataFrame(o.add)], ignore_index=True)
     mask = _select(o, frames)
     if not mask.any():
@@ -356,6 +619,8 @@ def _apply(o: Override, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     if o.set is not None:
         _known_columns(table.column_names, o.set, "set")
         for col, v in o.set.items():
+            _one_value("set", col, v)
+        for col, v in o.set.items():
             out[col] = out[col].astype("object")
             out.loc[mask, col] = v
         return out
@@ -365,10 +630,31 @@ def _apply(o: Override, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
         if table.column(col).kind not in ("int", "float"):
             raise _OverrideError(f"scale: column {col!r} is not numeric")
         if not isinstance(factor, int | float) or isinstance(factor, bool):
-            raise _OverrideError(f"scale: {col} factor {factor!r} is not a number")
+            raise _OverrideError(f"scale: {col} factor {_short(factor)} is not a number")
+        _one_value("scale", col, factor)
         out[col] = out[col].astype("float64")
         out.loc[mask, col] = out.loc[mask, col] * float(factor)
     return out
+
+
+def _one_value(action: str, col: str, v: Any) -> None:
+    """Refuse a value that is not one cell: a list or mapping (pandas would spread a list
+    over the rows, or fail), a date, or a number that is not finite (NaN would read as a
+    blank cell, so as the column's default). ``null`` and ``""`` are a blank cell."""
+    if v is None or isinstance(v, str | bool):
+        return
+    if isinstance(v, int | float):
+        try:
+            finite = math.isfinite(float(v))
+        except OverflowError:  # an integer too large for a float
+            finite = False
+        if not finite:
+            raise _OverrideError(f"{action}: column {col!r}: {_short(v)} is not a finite "
+                                 "number")
+        return
+    raise _OverrideError(f"{action}: column {col!r} takes one number or text, not a "
+                         f"{type(v).__name__} ({_short(v)}); quote text that YAML would "
+                         "read otherwise")
 
 
 def _known_columns(columns: tuple[str, ...], given: dict[str, Any], action: str) -> None:
@@ -384,6 +670,10 @@ def _select(o: Override, frames: dict[str, pd.DataFrame]) -> pd.Series:
     for key, wanted in o.where.items():
         values = _column_values(o.table, key, frames)
         allowed = wanted if isinstance(wanted, list) else [wanted]
+        for a in allowed:
+            if isinstance(a, list | dict):
+                raise _OverrideError(f"where: {key} takes a value or a list of values, not "
+                                     f"{_short(wanted)}")
         mask &= values.isin(allowed) | values.astype(str).isin([str(a) for a in allowed])
     return mask
 

@@ -7,17 +7,19 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import NamedTuple
 
 import highspy
 import numpy as np
 import pyomo.environ as pyo
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pyomo.common.tee import capture_output
 from pyomo.common.timing import HierarchicalTimer
 from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
 from pyomo.contrib.solver.solvers.highs import Highs
 
+from capacity import interrupt
 from capacity.case import Case
 from capacity.companion import COMPANION_MIN_NONZEROS, Companion
 from capacity.compiled import (
@@ -38,6 +40,7 @@ from capacity.lagrangian import Decomposition, lagrangian_bound
 from capacity.lp_bound import Relaxation, solve_relaxation
 from capacity.model import BuiltModel, assemble_model, build_model
 from capacity.model.objective import add_total_cost
+from capacity.output_folder import write_file
 from capacity.plan import Plan, Status
 from capacity.start import constructive_start, rounded_start, start_columns
 
@@ -98,6 +101,15 @@ class SolveOptions(BaseModel):
     explain: bool = True
     model_file: str | None = None
     mip_start: bool = True
+
+    @field_validator("model_file")
+    @classmethod
+    def _model_format(cls, value: str | None) -> str | None:
+        """HiGHS chooses the format by the suffix and writes nothing for another one."""
+        if value is not None and Path(value).suffix.lower() not in (".mps", ".lp"):
+            raise ValueError(f"{value!r} must end in .mps or .lp (the suffix chooses the "
+                             "format)")
+        return value
 
 
 def solve(case: Case | BuiltModel, options: SolveOptions | None = None,
@@ -242,7 +254,27 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
                progress: Progress | None = None,
                solver: CompiledModel | None = None) -> Plan:
     """Solve ``built`` (its own matrices, or its Pyomo model where a caller made and
-    perhaps changed it; or ``solver``, the same model already in HiGHS) into a plan."""
+    perhaps changed it; or ``solver``, the same model already in HiGHS) into a plan.
+    Ctrl-C stops the solve promptly with status ``interrupted`` (`capacity.interrupt`)."""
+    t0 = time.perf_counter()
+    with interrupt.catching_sigint():
+        try:
+            return _solved(built, options, seconds, progress, solver)
+        except interrupt.Interrupted:
+            return Plan.without_solution(
+                built.case.name, "interrupted", options.model_dump(), seconds,
+                messages=[_interrupted_after(time.perf_counter() - t0, has_plan=False)])
+
+
+def _interrupted_after(seconds: float, has_plan: bool) -> str:
+    return (f"interrupted after {seconds:.1f} s of solving; "
+            + ("the best plan found so far is in the tables, not proven"
+               if has_plan else "no plan was found before"))
+
+
+def _solved(built: BuiltModel, options: SolveOptions, seconds: dict[str, float],
+            progress: Progress | None, solver: CompiledModel | None) -> Plan:
+    """`_run_highs`, within its handling of Ctrl-C."""
     lm, elastic = built.linear, built.index_sets.elastic
     size = model_size(built.pyomo) if built.has_pyomo else lm.size()
     if size["variables"] == 0:
@@ -287,13 +319,20 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
     counters = {"mip_nodes": int(info.mip_node_count),
                 "simplex_iterations": int(info.simplex_iteration_count)} if run.ran else {}
     feasible = status in ("optimal", "time_limit_feasible")
+    stopped = status == "interrupted"
+    if stopped:
+        feasible = run.highs.getInfo().primal_solution_status == \
+            highspy.SolutionStatus.kSolutionStatusFeasible
     # HiGHS ended without a plan of its own and without a verdict (out of memory, or a
-    # time limit that lost the incumbent): the completed start stands
-    fallback = status in ("error", "no_solution") and run.started is not None
-    if fallback:
+    # time limit that lost the incumbent, or Ctrl-C): the completed start stands
+    fallback = (status in ("error", "no_solution") or (stopped and not feasible)) \
+        and run.started is not None
+    if fallback and not stopped:
         status = "time_limit_feasible"
     if not feasible and not fallback:
-        if status == "no_solution":
+        if stopped:
+            messages = [_interrupted_after(run.solve_seconds, has_plan=False)]
+        elif status == "no_solution":
             messages = [f"no feasible plan found within the {options.time_limit_s:g} s "
                         "time limit"]
         elif status == "infeasible":
@@ -308,7 +347,9 @@ def _run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, floa
     # the engine's own plan stands: HiGHS did not run (the relaxation's bound proved it,
     # or memory) or gave no plan of its own
     own = fallback or not run.ran
-    if status == "optimal" and not run.ran:
+    if stopped:
+        messages = [_interrupted_after(run.solve_seconds, has_plan=True)]
+    elif status == "optimal" and not run.ran:
         messages = [f"the plan is within the {options.mip_rel_gap:g} gap of {run.stopped_by}; "
                     "HiGHS's branch and bound was not needed"]
     elif fallback:
@@ -481,13 +522,14 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
     transfer = time.perf_counter() - t0
     highs = compiled.highs
     if options.model_file:
-        highs.writeModel(str(options.model_file))
+        write_model(highs, options.model_file)
     for name, value in (("output_flag", options.log), ("log_to_console", options.log),
                         ("mip_rel_gap", options.mip_rel_gap), ("mip_abs_gap", 1e-9),
                         ("threads", options.threads), ("random_seed", options.seed)):
         highs.setOptionValue(name, value)
     t1 = time.perf_counter()
     started = complete_start(compiled, start, options.time_limit_s) if start else None
+    interrupt.check()
     if started is not None and progress is not None:  # now HiGHS's incumbent
         progress(time.perf_counter() - t1, started[1], None)
     need, free = mip_memory_estimate(compiled), available_memory()
@@ -544,6 +586,7 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
         # relaxation's bound, dual simplex: interior point gained 0.15% of bound at tier
         # M and overran a 120-s limit by up to 51 s; simplex keeps to it)
         highs.setOptionValue("mip_lp_solver", "ipm")
+    interrupt.check()  # Ctrl-C during the engine's own steps: stop before branching
     if progress is not None:
         _subscribe(highs, lambda at, incumbent, bound: progress(
             clock + at, incumbent, _best_bound(bound, early_bound)))
@@ -567,7 +610,9 @@ def optimise(solver: Highs | CompiledModel | None, m: pyo.ConcreteModel | None,
     model_status, info = highs.getModelStatus(), highs.getInfo()
     feasible = info.primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible
     status: Status
-    if model_status == highspy.HighsModelStatus.kOptimal and feasible:
+    if model_status == highspy.HighsModelStatus.kInterrupt or interrupt.requested():
+        status = "interrupted"
+    elif model_status == highspy.HighsModelStatus.kOptimal and feasible:
         status = "optimal"
     elif feasible:
         status = "time_limit_feasible"
@@ -951,7 +996,7 @@ def _optimise_persistent(solver: Highs, m: pyo.ConcreteModel, options: SolveOpti
             _subscribe(solver._solver_model, progress)
     if options.model_file:
         with capture_output(io.StringIO(), capture_fd=True):
-            solver._solver_model.writeModel(str(options.model_file))
+            write_model(solver._solver_model, options.model_file)
     t1 = time.perf_counter()
     results = solver.solve(  # sends only what changed since the last call, then runs
         m, tee=[io.StringIO()] if not options.log else True, timer=HierarchicalTimer(),
@@ -976,6 +1021,22 @@ def _optimise_persistent(solver: Highs, m: pyo.ConcreteModel, options: SolveOpti
     return Run(solver._solver_model, status, tc.name, tc == TerminationCondition.maxTimeLimit,
                finite(results.objective_bound), results.solution_loader.load_vars, transfer,
                solve_seconds)
+
+
+def write_model(highs: highspy.Highs, path: str) -> None:
+    """Write the model in ``highs`` to ``path`` (its suffix, ``.mps`` or ``.lp``, chooses
+    the format) through a temporary file, so that a reader never sees half a model.
+
+    Raises:
+        OSError: HiGHS could not write it (a missing folder, no permission).
+    """
+    target = Path(path)
+
+    def write(tmp: Path) -> None:
+        if highs.writeModel(str(tmp)) == highspy.HighsStatus.kError:
+            raise OSError(f"HiGHS could not write the model to {target}")
+
+    write_file(target, write, suffix=target.suffix)
 
 
 def _subscribe(highs: object, progress: Progress) -> None:

@@ -46,7 +46,7 @@ from capacity.errors import CaseInfeasibleError
 from capacity.extract import extract_tables
 from capacity.index_sets import IndexSets, build_index_sets, with_demand
 from capacity.model import BuiltModel, assemble_model
-from capacity.plan import write_folder
+from capacity.output_folder import write_folder
 from capacity.solve import SolveOptions, optimise, relative_gap, solve
 
 # The integer first-stage decisions: what an evaluated plan fixes (Finance, the rest of
@@ -454,9 +454,11 @@ class StochasticResult:
             "messages": self.messages, "seconds": self.seconds,
         }
 
-    def save(self, folder: str | Path) -> Path:
+    def save(self, folder: str | Path, *, force: bool = False,
+             protect: tuple[str | Path, ...] = ()) -> Path:
         """Write ``summary.json``, ``scenarios.csv``, the first-stage tables and each
-        scenario's tables (``scenarios/<name>/<table>.csv``), all or nothing."""
+        scenario's tables (``scenarios/<name>/<table>.csv``), all or nothing, as
+        `capacity.Plan.save` does (the same refusals, ``force`` and ``protect``)."""
 
         def write(tmp: Path) -> None:
             (tmp / "summary.json").write_text(json.dumps(self.summary(), indent=2,
@@ -469,7 +471,8 @@ class StochasticResult:
                 for name, frame in tables.items():
                     frame.to_csv(tmp / "scenarios" / scenario / f"{name}.csv", index=False)
 
-        return write_folder(Path(folder), write)
+        return write_folder(Path(folder), write, "stochastic plan", force=force,
+                            protect=protect)
 
 
 FIRST_STAGE_TABLES = ("builds", "openings", "assignments", "financing")

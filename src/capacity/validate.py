@@ -120,14 +120,28 @@ def _parse_table(table: Table, rt: RawTable,
             cells = pd.Series([""] * len(frame), dtype="object")  # absent: every cell blank
         else:
             cells = frame[col.name].reset_index(drop=True)
-        series, col_problems = _parse_column(col, cells, rt.source, rows, unreadable)
+        series, col_problems = _parse_column(col, cells, rt.source, rows, unreadable,
+                                             _reaches_plans(table, col))
         problems += col_problems
         out[col.name] = series
     return pd.DataFrame(out, index=pd.RangeIndex(len(frame))), problems
 
 
+# A cell starting with one of these is run as a formula by a spreadsheet that opens a CSV
+# (OWASP's "CSV injection"); tab and carriage return hide such a start.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _reaches_plans(table: Table, col: Column) -> bool:
+    """Whether a text column's values are copied into plan tables (identifiers: keys,
+    references, and required names such as ``startup`` and ``funder``)."""
+    return col.kind == "str" and not col.choices and (
+        col.name in table.key or col.ref is not None or col.required)
+
+
 def _parse_column(col: Column, raw: pd.Series, source: str, rows: np.ndarray,
-                  unreadable: list[Problem]) -> tuple[pd.Series, list[Problem]]:
+                  unreadable: list[Problem], identifier: bool = False,
+                  ) -> tuple[pd.Series, list[Problem]]:
     problems: list[Problem] = []
     texts = []
     for j, value in enumerate(raw):
@@ -197,6 +211,11 @@ def _parse_column(col: Column, raw: pd.Series, source: str, rows: np.ndarray,
         if col.choices:
             bad(~empty & ~text.isin(col.choices).to_numpy(),
                 f"{{value!r}} is not one of {', '.join(col.choices)}")
+        if identifier:
+            bad(text.str.startswith(FORMULA_START).to_numpy(),
+                "{value!r} starts with =, +, -, @, a tab or a carriage return: a "
+                "spreadsheet opening the plan's CSV files would run it as a formula; "
+                "rename it")
         fill = "" if col.default is None else str(col.default)
         values = text.where(~empty, fill).astype("object")
     return values, problems

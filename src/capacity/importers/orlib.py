@@ -50,6 +50,19 @@ def _numbers(path: Path, tokens: list[str], start: int, count: int) -> np.ndarra
         raise _fail(path, f"holds a token that is not a number ({err})") from None
 
 
+def _counts(path: Path, tokens: list[str], kind: str) -> tuple[int, int]:
+    """The file's leading counts (m, n): whole numbers, at least one each."""
+    try:
+        m, n = (float(t) for t in tokens)
+    except ValueError:
+        raise _fail(path, f"is not a {kind} file: it must start with two counts, 'm n', "
+                          f"not {' '.join(tokens)!r}") from None
+    if not (m.is_integer() and n.is_integer() and m >= 1 and n >= 1):
+        raise _fail(path, f"is not a {kind} file: its counts 'm n' must be whole numbers "
+                          f"of at least 1, not {' '.join(tokens)!r}")
+    return int(m), int(n)
+
+
 def _one_period_frames(regions: list[str], objective: dict[str, object]) -> dict[str, pd.DataFrame]:
     return {
         "periods": pd.DataFrame({"period": [1], "discount_factor": [1.0]}),
@@ -75,7 +88,7 @@ def cfl_frames(path: Path, capacity: float | None = None,
     tokens = _tokens(path)
     if len(tokens) < 2:
         raise _fail(path, "is not a cap file: it needs 'm n' first")
-    m, n = int(float(tokens[0])), int(float(tokens[1]))
+    m, n = _counts(path, tokens[:2], "cap")
     pairs = tokens[2:2 + 2 * m]
     if "capacity" in (t.lower() for t in pairs[0::2]):
         if capacity is None:
@@ -133,7 +146,7 @@ def gap_frames(path: Path, instance: int, maximise: bool = False) -> dict[str, p
         raise _fail(path, f"has {count} instances; --instance must be 1..{count}")
     pos = 1
     for k in range(1, instance + 1):
-        m, n = (int(x) for x in _numbers(path, tokens, pos, 2))
+        m, n = _counts(path, tokens[pos:pos + 2], "gap")
         size = 2 + 2 * m * n + m
         if k == instance:
             data = _numbers(path, tokens, pos + 2, size - 2)
