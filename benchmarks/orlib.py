@@ -3,10 +3,11 @@ a direct highspy model and PuLP + CBC, against the published optima.
 
     python -m benchmarks.orlib [--time-limit 60] [--only cap4,gapa] [--solvers engine,highspy,pulp]
 
-Each engine plan is also verified by the independent checker (`capacity.check`). Results
+Each engine plan is also verified by the independent checker (`capacity.results.check`). Results
 are appended to ``benchmarks/orlib_results.jsonl`` as each instance finishes (nothing is
 lost if the run is interrupted) and the table is written into ``benchmarks/RESULTS.md``.
-Instances live in ``../shared/benchmarks/orlib`` (or ``$CAPACITY_ORLIB``).
+Instances ship in ``benchmarks/orlib/`` (``cfl/``, ``gap/``; where they came from and
+their licence: ``benchmarks/orlib/SOURCES.md``); ``$CAPACITY_ORLIB`` points elsewhere.
 """
 
 from __future__ import annotations
@@ -24,15 +25,14 @@ from pathlib import Path
 from typing import Any
 
 import capacity
-from capacity.check import check_plan
-from capacity.importers.orlib import cfl_frames, gap_frames
+from capacity.case.importers.orlib import cfl_frames, gap_frames
+from capacity.results.check import check_plan
 
 from benchmarks import direct
 from benchmarks.machine import replace_section
 
 HERE = Path(__file__).resolve().parent
-ORLIB = Path(os.environ.get("CAPACITY_ORLIB", HERE.parents[1] / "shared" / "benchmarks"
-                            / "orlib"))
+ORLIB = Path(os.environ.get("CAPACITY_ORLIB", HERE / "orlib"))
 GAP_NAMES = ["05100", "05200", "10100", "10200", "20100", "20200"]
 REL_TOL = 1e-6
 

@@ -6,7 +6,6 @@ A), the optimum is compared with an independent direct highspy model."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,22 +13,17 @@ from pathlib import Path
 import pytest
 
 import capacity
-from capacity.importers import import_orlib_cfl, import_orlib_gap
+from capacity.case.importers import import_orlib_cfl, import_orlib_gap
 
 from benchmarks import direct
 from benchmarks.orlib import ORLIB, instances
 from conftest import assert_checked
 
-# Locally the instances may be absent (skip, saying where they were looked for); in CI
-# (CI=true) shared/ is beside the checkout, and their absence is a failure, not a skip.
-pytestmark = [
-    pytest.mark.solver,
-    pytest.mark.skipif(not ORLIB.is_dir() and os.environ.get("CI") != "true",
-                       reason=f"OR-Library instances not found at {ORLIB} "
-                       "(set CAPACITY_ORLIB)"),
-]
+# The instances ship in benchmarks/orlib/ (or $CAPACITY_ORLIB): they are always there, so
+# nothing here skips; a missing file is a failure.
+pytestmark = pytest.mark.solver
 
-PUBLISHED = {i.name: i.published for i in instances()} if ORLIB.is_dir() else {}
+PUBLISHED = {i.name: i.published for i in instances()}
 OPTIONS = capacity.SolveOptions(time_limit_s=300)
 
 
