@@ -3,7 +3,7 @@
     python -m benchmarks [--tiers S,M] [--repeat N] [--time-limit S] [--update-baseline]
 
 --update-baseline rewrites benchmarks/baseline_S.json, the reference the CI guard
-(tests/test_bench_guard.py) compares tier S against: do it only when a change to the
+(tests/studies/test_bench_guard.py) compares tier S against: do it only when a change to the
 model is meant to change the work HiGHS does, and say why in the commit.
 """
 
@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from capacity.bench import bench, render
+from capacity.studies.bench import bench, render
 
 from benchmarks.machine import replace_section
 

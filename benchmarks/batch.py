@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from capacity.batch import run_batch
+from capacity.studies.batch import run_batch
 
 from benchmarks.machine import replace_section
 

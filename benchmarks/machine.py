@@ -24,9 +24,11 @@ def describe_machine() -> str:
     except (OSError, StopIteration):
         memory = "unknown memory"
     versions = []
-    for pkg in ("capacity", "pyomo", "highspy", "pulp"):
+    # (name shown, distribution): capacity's distribution is named apart from its import name.
+    for name, dist in (("capacity", "biomanufacturing-capacity"), ("pyomo", "pyomo"),
+                       ("highspy", "highspy"), ("pulp", "pulp")):
         try:
-            versions.append(f"{pkg} {version(pkg)}")
+            versions.append(f"{name} {version(dist)}")
         except PackageNotFoundError:
             continue
     return (f"{cpu}, {os.cpu_count()} cores, {memory}, {platform.system()} "

@@ -5,7 +5,7 @@
 
 Issue 4 asks for the engine's time to a 1% gap at tier M over HiGHS's defaults' (no MIP
 start, no tightening), measured side by side. Where neither reaches 1%, the ratio is
-still measured at every gap both reach (`capacity.bench.GAP_MARKS`). Both runs stop at
+still measured at every gap both reach (`capacity.studies.bench.GAP_MARKS`). Both runs stop at
 1%, use one thread and HiGHS seed 0, and run one after the other, each in a fresh
 process; the defaults get a longer limit, so that they have the time to reach the gaps
 the engine reaches. Times are on HiGHS's clock (from the start of its run: the engine's
@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from capacity.bench import RELATIVE_GAP_MARK, in_fresh_process, render_gap_ratios
+from capacity.studies.bench import RELATIVE_GAP_MARK, in_fresh_process, render_gap_ratios
 
 from benchmarks.machine import replace_section
 

@@ -2,10 +2,10 @@
 
     python -m benchmarks.relaxation [--tier M] [--seed 1] [--seconds 5,10,20] [--search 30]
 
-For each time limit: PDLP's run on the relaxation (`capacity.lp_bound.solve_relaxation`),
+For each time limit: PDLP's run on the relaxation (`capacity.engine.lp_bound.solve_relaxation`),
 the proven bound of the dual it stopped at, its iterations, the dive from its solution
-(`capacity.dive`, up to 300 s) against the completed constructive start, and the search
-from the better plan (`capacity.improve`, ``--search`` seconds, seed 0). The numbers
+(`capacity.engine.dive`, up to 300 s) against the completed constructive start, and the search
+from the better plan (`capacity.engine.search`, ``--search`` seconds, seed 0). The numbers
 behind the relaxation rows of benchmarks/RESULTS.md.
 """
 
@@ -17,14 +17,14 @@ import time
 from pathlib import Path
 
 from capacity.case import load_case
-from capacity.compiled import complete_start, pass_linear
-from capacity.dive import dive
-from capacity.generate import generate_case
-from capacity.improve import Layout, improve
-from capacity.lp_bound import solve_relaxation
+from capacity.case.generate import generate_case
+from capacity.engine.dive import dive
+from capacity.engine.highs import complete_start, pass_linear
+from capacity.engine.lp_bound import solve_relaxation
+from capacity.engine.run import relative_gap
+from capacity.engine.search import Layout, improve
+from capacity.engine.start import constructive_start, start_columns
 from capacity.model import build_model
-from capacity.solve import relative_gap
-from capacity.start import constructive_start, start_columns
 
 
 def main() -> None:

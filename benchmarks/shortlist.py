@@ -22,8 +22,8 @@ from collections import defaultdict
 import highspy
 import numpy as np
 
-from capacity.compiled import compile_to_highs
-from capacity.generate import generate_case
+from capacity.case.generate import generate_case
+from capacity.engine.highs import compile_to_highs
 from capacity.model import build_model
 
 

@@ -4,7 +4,7 @@
 
 Times, on one generated tier: the index sets; the engine's build (the constraint
 builders writing sparse matrices, `capacity.model.linear`) and its transfer
-(`capacity.compiled.pass_linear`: one ``highspy.passModel``) — the path of every solve
+(`capacity.engine.highs.pass_linear`: one ``highspy.passModel``) — the path of every solve
 whose Pyomo model nobody asked for; the Pyomo model made from those matrices (on first
 use of ``BuiltModel.pyomo``) and its compile + passModel (`compile_to_highs`, the path
 once a caller changed the Pyomo model); Pyomo's persistent interface (``set_instance``,
@@ -28,10 +28,10 @@ from pyomo.common.tee import capture_output
 from pyomo.contrib.solver.solvers.highs import Highs
 
 from capacity.case import load_case
-from capacity.compiled import compile_to_highs, pass_linear
-from capacity.generate import generate_case
-from capacity.index_sets import build_index_sets
+from capacity.case.generate import generate_case
+from capacity.engine.highs import compile_to_highs, pass_linear
 from capacity.model import assemble_model
+from capacity.model.index_sets import build_index_sets
 
 
 def rss_mib() -> float:

@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 import capacity
+from capacity.case.generate import generate_case
 from capacity.errors import OutputError
-from capacity.generate import generate_case
 from capacity.output_folder import MARKER, write_folder
 
 pytestmark = pytest.mark.solver
@@ -377,7 +377,7 @@ def test_ctrl_c_saves_the_plan_so_far_when_asked(tmp_path: Path, slow_case: Path
 
 
 def test_a_stop_requested_through_the_api_returns_interrupted(slow_case: Path) -> None:
-    from capacity import interrupt
+    from capacity.engine import interrupt
 
     case = capacity.load_case(slow_case)
     timer = threading.Timer(3.0, interrupt.request)

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import capacity
 
+from conftest import run
+
 pytestmark = pytest.mark.solver
 
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "capacity", *args], capture_output=True,
-                          text=True, timeout=600, env={**os.environ, "COLUMNS": "120"})
 
 
 def test_solve_default_json() -> None:

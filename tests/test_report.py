@@ -17,13 +17,12 @@ import pandas as pd
 import pytest
 
 import capacity
-from capacity.batch import run_batch
 from capacity.errors import CaseError
-from capacity.plan import read_saved_plan
 from capacity.report import plan_report, rule_prices, write_report
-from test_cli import run
+from capacity.results.plan import read_saved_plan
+from capacity.studies.batch import run_batch
 
-from conftest import TEST_OPTIONS, tiny
+from conftest import TEST_OPTIONS, run, tiny
 
 pytestmark = pytest.mark.solver
 

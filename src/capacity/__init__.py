@@ -19,23 +19,37 @@ EVPI), `pareto` (cost against a policy objective, epsilon-constraint).
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from capacity.allocate import Allocation, allocate
-from capacity.batch import read_results, run_batch
-from capacity.case import Case, load_case
-from capacity.compare import compare
-from capacity.default import default_case_path, tiny_case_path
-from capacity.errors import CaseError, CaseInfeasibleError, Problem
-from capacity.explain import Conflict, Explanation, explain
-from capacity.model import BuiltModel, build_model
-from capacity.pareto import ParetoFront, pareto
-from capacity.plan import Plan
-from capacity.scenarios import ScenarioSet, default_scenarios_path, read_scenarios
-from capacity.solve import Resolver, SolveOptions, solve
-from capacity.stochastic import StochasticOptions, StochasticResult, solve_stochastic
+from capacity._version import __version__
 
-__all__ = [
+# The public API by where it lives. Imported on first use (PEP 562), so that `import
+# capacity` and `capacity --help` do not load Pyomo, HiGHS, Dask and every study.
+_EXPORTS = {
+    "Case": "capacity.case", "load_case": "capacity.case",
+    "default_case_path": "capacity.case.default", "tiny_case_path": "capacity.case.default",
+    "BuiltModel": "capacity.model", "build_model": "capacity.model",
+    "SolveOptions": "capacity.engine.options",
+    "Resolver": "capacity.engine.resolver", "solve": "capacity.engine.solve",
+    "Conflict": "capacity.engine.explain", "Explanation": "capacity.engine.explain",
+    "explain": "capacity.engine.explain",
+    "Plan": "capacity.results.plan",
+    "CaseError": "capacity.errors", "CaseInfeasibleError": "capacity.errors",
+    "Problem": "capacity.errors",
+    "ScenarioSet": "capacity.studies.scenarios",
+    "default_scenarios_path": "capacity.studies.scenarios",
+    "read_scenarios": "capacity.studies.scenarios",
+    "read_results": "capacity.studies.batch", "run_batch": "capacity.studies.batch",
+    "compare": "capacity.studies.compare",
+    "Allocation": "capacity.studies.allocate", "allocate": "capacity.studies.allocate",
+    "ParetoFront": "capacity.studies.pareto", "pareto": "capacity.studies.pareto",
+    "StochasticOptions": "capacity.studies.stochastic",
+    "StochasticResult": "capacity.studies.stochastic",
+    "solve_stochastic": "capacity.studies.stochastic",
+}
+
+__all__ = [  # the names of `_EXPORTS` (a test checks both say the same)
     "Allocation",
     "BuiltModel",
     "Case",
@@ -67,3 +81,35 @@ __all__ = [
     "solve_stochastic",
     "tiny_case_path",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The public API's names, each imported from its module on first use."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'capacity' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
+if TYPE_CHECKING:  # what the names are, for type checkers and editors
+    from capacity.case import Case, load_case
+    from capacity.case.default import default_case_path, tiny_case_path
+    from capacity.engine.explain import Conflict, Explanation, explain
+    from capacity.engine.options import SolveOptions
+    from capacity.engine.resolver import Resolver
+    from capacity.engine.solve import solve
+    from capacity.errors import CaseError, CaseInfeasibleError, Problem
+    from capacity.model import BuiltModel, build_model
+    from capacity.results.plan import Plan
+    from capacity.studies.allocate import Allocation, allocate
+    from capacity.studies.batch import read_results, run_batch
+    from capacity.studies.compare import compare
+    from capacity.studies.pareto import ParetoFront, pareto
+    from capacity.studies.scenarios import ScenarioSet, default_scenarios_path, read_scenarios
+    from capacity.studies.stochastic import StochasticOptions, StochasticResult, solve_stochastic

@@ -22,18 +22,22 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from capacity.case import Case, load_case
+# Only what every command needs is imported here: the case reader, the solver, Dask and
+# the studies are imported by the commands that use them, so that `--help` and `validate`
+# start at once.
+from capacity.engine import strategy
+from capacity.engine.options import SolveOptions
 from capacity.errors import CaseError, OutputError
 from capacity.output_folder import Kind, check_target
-from capacity.plan import Plan
-from capacity.solve import SolveOptions, solve
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from capacity.allocate import Allocation
-    from capacity.scenarios import ScenarioSet
-    from capacity.stochastic import StochasticResult
+    from capacity.case import Case
+    from capacity.results.plan import Plan
+    from capacity.studies.allocate import Allocation
+    from capacity.studies.scenarios import ScenarioSet
+    from capacity.studies.stochastic import StochasticResult
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Optimisation engine for shared biomanufacturing capacity.")
@@ -79,10 +83,11 @@ def solve_command(
     gap: Annotated[float, typer.Option("--gap", help="Relative MIP gap to stop at.")]
     = DEFAULTS["mip_rel_gap"],
     threads: Annotated[int, typer.Option(
-        "--threads", help="HiGHS threads; with 2 or more, on models of 500,000 nonzeros or "
-        "more, the LP relaxation runs beside the neighbourhood search, and on models of "
-        "100,000 to 500,000 beside HiGHS's branch and bound, handing it a plan (runs are "
-        "then not reproducible step for step).")]
+        "--threads", help=f"HiGHS threads; with 2 or more, on models of "
+        f"{strategy.LARGE_MODEL_NONZEROS:,} nonzeros or more, the LP relaxation runs beside "
+        f"the neighbourhood search, and on models of {strategy.COMPANION_MIN_NONZEROS:,} to "
+        f"{strategy.LARGE_MODEL_NONZEROS:,} beside HiGHS's branch and bound, handing it a "
+        "plan (runs are then not reproducible step for step).")]
     = DEFAULTS["threads"],
     seed: Annotated[int, typer.Option("--seed", help="HiGHS random seed.")] = DEFAULTS["seed"],
     out_dir: Annotated[Path | None, typer.Option(
@@ -99,9 +104,10 @@ def solve_command(
         "--write-model", help="Also write the model to this .mps or .lp file.")] = None,
     mip_start: Annotated[bool, typer.Option(
         "--start/--no-start", help="Start HiGHS from the engine's own plan (greedy, "
-        "completed by HiGHS; on models of 500,000 to 20 million nonzeros also a dive from "
-        "the LP relaxation, solved by PDLP for a proven bound, and a neighbourhood search "
-        "from the better plan); --no-start: HiGHS's defaults.")] = DEFAULTS["mip_start"],
+        f"completed by HiGHS; on models of {strategy.LARGE_MODEL_NONZEROS:,} to "
+        f"{strategy.RELAXATION_MAX_NONZEROS:,} nonzeros also a dive from the LP relaxation, "
+        "solved by PDLP for a proven bound, and a neighbourhood search from the better "
+        "plan); --no-start: HiGHS's defaults.")] = DEFAULTS["mip_start"],
     debug: DebugFlag = False,
 ) -> None:
     """Solve a case and print the plan's summary (or JSON); optionally save the plan."""
@@ -111,6 +117,8 @@ def solve_command(
                        log=log and not as_json,
                        model_file=None if model_file is None else str(model_file),
                        mip_start=mip_start)
+    from capacity.engine.solve import solve
+
     protected = _inputs(case)
     if out_dir is not None:
         _checked_out(out_dir, "plan", force, protected)
@@ -169,7 +177,7 @@ def explain_command(
 ) -> None:
     """Explain why a case is infeasible: a minimal set of commitments and rules that
     cannot all hold, with entities and amounts. Exit 0 if feasible, 3 if not."""
-    from capacity.explain import explain
+    from capacity.engine.explain import explain
 
     options = _options(time_limit_s=time_limit)
     loaded = _load(case, debug)
@@ -200,7 +208,7 @@ def check_command(
     Exit 0 when every constraint family holds and the objective matches the data, 1 when
     not (each violation named with its entities and amount), 2 on unreadable input.
     """
-    from capacity.check import check_plan
+    from capacity.results.check import check_plan
 
     loaded = _load(case, debug)
     result = _or_exit(lambda: check_plan(loaded, plan_dir), "cannot check", debug)
@@ -225,7 +233,7 @@ def generate_command(
     force: ForceFlag = False,
 ) -> None:
     """Write a seeded benchmark case of the given tier as a case folder."""
-    from capacity.generate import TIERS, generate_case
+    from capacity.case.generate import TIERS, generate_case
 
     if tier not in TIERS:
         _fail(f"--tier must be one of {', '.join(TIERS)}, not {tier!r}")
@@ -250,8 +258,8 @@ def bench_command(
 ) -> None:
     """Time generate, validate, build, transfer and solve per tier (each in a fresh
     process), against HiGHS reading the same model from MPS."""
-    from capacity.bench import bench, render
-    from capacity.generate import TIERS
+    from capacity.case.generate import TIERS
+    from capacity.studies.bench import bench, render
 
     names = [t.strip() for t in tiers.split(",") if t.strip()]
     unknown = [t for t in names if t not in TIERS]
@@ -280,7 +288,7 @@ def import_cfl_command(
     force: ForceFlag = False,
 ) -> None:
     """Capacitated facility location: warehouses become candidate sites, customers programs."""
-    from capacity.importers import import_orlib_cfl
+    from capacity.case.importers import import_orlib_cfl
 
     _checked_out(out_dir, "case", force, (file,))
     case = _guard(lambda: import_orlib_cfl(file, None, capacity, single_source))
@@ -299,7 +307,7 @@ def import_gap_command(
     force: ForceFlag = False,
 ) -> None:
     """Generalised assignment: agents become sites, jobs become programs."""
-    from capacity.importers import import_orlib_gap
+    from capacity.case.importers import import_orlib_gap
 
     _checked_out(out_dir, "case", force, (file,))
     case = _guard(lambda: import_orlib_gap(file, instance, None, maximise))
@@ -355,7 +363,7 @@ def batch_command(
 ) -> None:
     """Solve every scenario of a scenario file (in parallel, on Dask) into one store.
     Exit 0 when every scenario has a plan, 1 when some failed or have none."""
-    from capacity.batch import ResultStore, plan_resume, run_batch
+    from capacity.studies.batch import ResultStore, plan_resume, run_batch
 
     if time_limit is not None:
         _options(time_limit_s=time_limit)
@@ -398,7 +406,7 @@ def compare_command(
 ) -> None:
     """Each scenario against the base: objective delta (the price of the change), cost
     components, capacity built, domestic share, concentration, unmet demand."""
-    from capacity.compare import compare
+    from capacity.studies.compare import compare
 
     try:
         table = _or_exit(lambda: compare(results, base), "cannot compare")
@@ -409,7 +417,7 @@ def compare_command(
     if as_json:
         print(table.to_json(orient="records"))
     elif markdown:
-        from capacity.compare import to_markdown
+        from capacity.studies.compare import to_markdown
 
         print(to_markdown(table))
     else:
@@ -417,7 +425,7 @@ def compare_command(
 
 
 def _compare_table(table: pd.DataFrame) -> Table:
-    from capacity.compare import format_cell, headline_columns
+    from capacity.studies.compare import format_cell, headline_columns
 
     columns = headline_columns(table)
     labels = {"objective": "objective", "delta_objective": "Δ base", "modules_built": "modules",
@@ -482,7 +490,7 @@ def allocate_command(
 ) -> None:
     """Value of pooling and a fair split of the consortium's cost: each member's
     standalone cost, allocated cost, saving and core check (every coalition solved)."""
-    from capacity.allocate import allocate, consortium
+    from capacity.studies.allocate import allocate, consortium
 
     if method not in ("shapley", "nucleolus"):
         _fail(f"--method must be shapley or nucleolus, not {method!r}")
@@ -555,7 +563,7 @@ def stochastic_command(
     sites chosen once, production per scenario; expected cost (or CVaR), with the value
     of the stochastic solution (VSS) and of perfect information (EVPI)."""
     from capacity.errors import CaseInfeasibleError
-    from capacity.stochastic import (
+    from capacity.studies.stochastic import (
         PH_INSTALL,
         StochasticOptions,
         solve_progressive_hedging,
@@ -671,7 +679,7 @@ def pareto_command(
     non-dominated plans and the decisions that change along the front."""
     import pandas as pd
 
-    from capacity.pareto import pareto, parse_objective
+    from capacity.studies.pareto import pareto, parse_objective
 
     if not objective:
         _fail("--objective is required, e.g. --objective domestic_share:JP")
@@ -769,7 +777,7 @@ def _or_exit(action: Callable[[], T], what: str, debug: bool = False) -> T:
 
 
 def _scenarios(path: Path, debug: bool) -> ScenarioSet:
-    from capacity.scenarios import read_scenarios
+    from capacity.studies.scenarios import read_scenarios
 
     return _or_exit(lambda: read_scenarios(path), f"invalid scenario file {path}", debug)
 
@@ -800,6 +808,8 @@ def _fail(message: str) -> NoReturn:
 
 
 def _load(path: Path | None, debug: bool) -> Case:
+    from capacity.case import load_case
+
     return _or_exit(lambda: load_case(path), f"invalid case {path}", debug)
 
 

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Literal
 
-from capacity import __version__
+from capacity._version import __version__
 from capacity.errors import OutputError
 
 Kind = Literal["plan", "stochastic plan", "case", "batch results", "pareto points",

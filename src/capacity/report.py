@@ -29,12 +29,13 @@ from typing import Any
 import pandas as pd
 from pydantic import ValidationError
 
-from capacity import __version__
+from capacity._version import __version__
 from capacity.case import Case, load_case
+from capacity.engine.options import SolveOptions
+from capacity.engine.solve import solve
 from capacity.errors import CaseError, Problem
 from capacity.output_folder import check_file_target, write_file
-from capacity.plan import read_saved_plan
-from capacity.solve import SolveOptions, solve
+from capacity.results.plan import read_saved_plan
 
 # Okabe & Ito (2008): distinguishable with every common colour-vision deficiency.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
@@ -469,7 +470,7 @@ def batch_report(batch_dir: str | Path, base: str | None = None) -> str:
     """The HTML report of a batch: every scenario against ``base`` (default ``base``)."""
     import plotly.graph_objects as go
 
-    from capacity.compare import compare
+    from capacity.studies.compare import compare
 
     table = compare(batch_dir, base)
     base_name = base or ("base" if "base" in set(table["scenario"]) else table["scenario"][0])
@@ -554,7 +555,7 @@ def write_report(source: str | Path, out: str | Path, case: Case | None = None,
 
 
 def _highs_version() -> str:
-    from capacity.compiled import new_highs
+    from capacity.engine.highs import new_highs
 
     h = new_highs()
     return f"{h.versionMajor()}.{h.versionMinor()}.{h.versionPatch()}"

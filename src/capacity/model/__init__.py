@@ -1,23 +1,83 @@
-"""Case → MILP. `build_model` is a flat list of builders, one per family, writing sparse
-matrices (`capacity.model.linear`); the Pyomo model is made from them on first use."""
+"""Case → MILP. `build_model` runs `BUILDERS`, a flat list with one builder per
+family, writing sparse matrices (`capacity.model.linear`); the Pyomo model is made from
+them on first use.
+
+The builders' order is load-bearing: a builder reads, by name, sets, variables and rows
+that builders before it made (`ship_requires_open_site` reads OPEN_BY_ST and OpenBy,
+which `site_open_by` makes; the share rules read Supply from `market_supply`; the
+objectives read Shortfall from `demand_balance`). So each entry of `BUILDERS` declares
+what it ``reads`` and what it ``makes``, and the order is checked twice: a test
+(tests/model/test_formulation.py) checks that whatever a builder reads an earlier builder
+makes, in both modes; and `assemble_model` holds every builder to its declaration at
+every build (`LinearModel.scope`: a name it does not declare is not there to read, and
+it must make exactly what it says).
+
+Why declare rather than make every set up front, before the builders: most of what
+builders share is not a set but a variable a family introduces with its rows (OpenBy,
+Supply, Shortfall, elastic mode's slacks), which belongs with that family's math; making
+them all up front would split each family in two and move columns. The one set several
+builders read, CAPACITY_KT, is made up front (`add_sets`). The list stays the PyPSA
+shape: one line per family, in the order they run, with the dependencies on it.
+
+Elastic mode (`capacity.model.elastic`) is an overlay: its entries, marked
+``only="elastic"``, each put a slack on one hard family, and run right after it.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pyomo.environ as pyo
 
 from capacity.case import Case
 from capacity.errors import CaseInfeasibleError
-from capacity.index_sets import IndexSets, build_index_sets
-from capacity.model.constraints import CONSTRAINT_BUILDERS
+from capacity.model.constraints import (
+    add_committed_cover,
+    add_demand_balance,
+    add_financing_within_capex,
+    add_fund_budget,
+    add_fund_share_cap,
+    add_market_supply,
+    add_max_country_share,
+    add_max_operator_share,
+    add_max_time_to_market,
+    add_min_domestic_share,
+    add_module_cap,
+    add_module_requires_open_site,
+    add_operating_margin,
+    add_production_requires_assignment,
+    add_program_site_limit,
+    add_reinvest_from_margin,
+    add_reservation_capacity,
+    add_reservation_min_take,
+    add_reserved_use_is_production,
+    add_ship_requires_assignment,
+    add_ship_requires_open_site,
+    add_site_open_by,
+    add_site_opens_once,
+    add_suite_capacity,
+)
+from capacity.model.elastic import (
+    add_country_excess,
+    add_domestic_shortfall,
+    add_early_modules,
+    add_early_modules_to_capacity,
+    add_extra_modules,
+    add_late_excess,
+    add_operator_excess,
+    add_total_violation,
+)
+from capacity.model.index_sets import IndexSets, build_index_sets
 from capacity.model.linear import LinearModel, to_pyomo
-from capacity.model.objective import add_total_cost, add_total_violation
+from capacity.model.objective import add_total_cost
 from capacity.model.variables import add_sets, add_variables
 
-__all__ = ["BuiltModel", "assemble_model", "build_model"]
+__all__ = ["BUILDERS", "BuildOrderError", "Builder", "BuiltModel", "assemble_model",
+           "build_model", "run_builders"]
 
 
 @dataclass
@@ -108,12 +168,152 @@ def assemble_model(case: Case, ix: IndexSets) -> BuiltModel:
     """The model over index sets already built from ``case`` (elastic if they are)."""
     t0 = time.perf_counter()
     lm = LinearModel(case.name)
-    add_sets(lm, ix)
-    add_variables(lm, ix)
-    for add in CONSTRAINT_BUILDERS:
-        add(lm, ix)
-    if ix.elastic:
-        add_total_violation(lm, ix)
-    else:
-        add_total_cost(lm, ix)
+    run_builders(lm, ix)
     return BuiltModel(case, lm, ix, {"build": time.perf_counter() - t0})
+
+
+@dataclass(frozen=True)
+class Builder:
+    """One entry of the build: ``add(lm, ix)``, with the model components (sets,
+    variables, constraint families, the objective) it reads and those it makes, by name.
+
+    ``only``: run in the elastic model only (``"elastic"``) or in the ordinary one only
+    (``"plain"``); None: in both.
+    """
+
+    add: Callable[[LinearModel, IndexSets], None]
+    reads: tuple[str, ...] = ()
+    makes: tuple[str, ...] = ()
+    only: Literal["elastic", "plain"] | None = None
+
+    def runs(self, elastic: bool) -> bool:
+        """Whether this entry runs in the elastic (or the ordinary) model."""
+        return self.only is None or (self.only == "elastic") == elastic
+
+
+class BuildOrderError(RuntimeError):
+    """A builder read or made a model component other than its entry declares."""
+
+
+_SETS = ("BUILD", "OPEN", "ASSIGN", "SHIP", "SERVE", "FINANCE", "RESERVE_VT",
+         "RESERVE_USE_VPT", "REINVEST_FT", "MARGIN_T")
+
+# The build, in order. Each family's own set (UPPER), any variable it introduces
+# (PascalCase) and its rows (snake_case) are in ``makes``; ``reads`` names what earlier
+# entries made. Elastic entries follow the family they relax (`capacity.model.elastic`).
+BUILDERS: tuple[Builder, ...] = (
+    Builder(add_sets,
+            makes=("PERIODS", *_SETS, "CAPACITY_KT")),
+    Builder(add_variables,
+            reads=_SETS, makes=("Build", "Open", "Assign", "Ship", "Serve", "Finance",
+                                "Reserve", "ReservedUse", "Margin", "Profitable", "Reinvest")),
+    Builder(add_early_modules, only="elastic",
+            reads=("CAPACITY_KT", "Build"),
+            makes=("EARLY_KT", "EarlyModules", "early_modules_built")),
+    Builder(add_suite_capacity,
+            reads=("CAPACITY_KT", "Ship", "ReservedUse", "Build"), makes=("suite_capacity",)),
+    Builder(add_early_modules_to_capacity, only="elastic",
+            reads=("CAPACITY_KT", "EarlyModules", "suite_capacity")),
+    Builder(add_module_cap,
+            reads=("Build",), makes=("MODULE_CAP_K", "module_cap")),
+    Builder(add_extra_modules, only="elastic",
+            reads=("MODULE_CAP_K", "module_cap"), makes=("ExtraModules",)),
+    Builder(add_site_opens_once,
+            reads=("Open",), makes=("OPENS_ONCE_S", "site_opens_once")),
+    Builder(add_module_requires_open_site,
+            reads=("Build", "Open"), makes=("REQUIRES_OPEN_KT", "module_requires_open_site")),
+    Builder(add_site_open_by,
+            reads=("Open",), makes=("OPEN_BY_ST", "OpenBy", "site_open_by")),
+    Builder(add_ship_requires_open_site,
+            reads=("OPEN_BY_ST", "Ship", "OpenBy"),
+            makes=("SHIP_OPEN_PSMT", "ship_requires_open_site")),
+    Builder(add_ship_requires_assignment,
+            reads=("Ship", "Assign"), makes=("SHIP_ASSIGN_PSMT", "ship_requires_assignment")),
+    Builder(add_production_requires_assignment,
+            reads=("Ship", "Assign"),
+            makes=("PRODUCTION_PST", "production_requires_assignment")),
+    Builder(add_program_site_limit,
+            reads=("Assign",), makes=("SITE_LIMIT_P", "program_site_limit")),
+    Builder(add_demand_balance,
+            reads=("Ship", "Serve"),
+            makes=("DEMAND_PMT", "SHORTFALL_PMT", "Shortfall", "demand_balance")),
+    Builder(add_min_domestic_share,
+            reads=("Ship",), makes=("DOMESTIC_SHARE_UT", "min_domestic_share")),
+    Builder(add_domestic_shortfall, only="elastic",
+            reads=("DOMESTIC_SHARE_UT", "min_domestic_share"), makes=("DomesticShortfall",)),
+    Builder(add_market_supply,
+            reads=("Ship",), makes=("SUPPLY_MT", "Supply", "market_supply")),
+    Builder(add_max_operator_share,
+            reads=("Ship", "Supply"), makes=("OPERATOR_SHARE_UOT", "max_operator_share")),
+    Builder(add_operator_excess, only="elastic",
+            reads=("OPERATOR_SHARE_UOT", "max_operator_share"), makes=("OperatorExcess",)),
+    Builder(add_max_country_share,
+            reads=("Ship", "Supply"), makes=("COUNTRY_SHARE_URT", "max_country_share")),
+    Builder(add_country_excess, only="elastic",
+            reads=("COUNTRY_SHARE_URT", "max_country_share"), makes=("CountryExcess",)),
+    Builder(add_max_time_to_market,
+            reads=("Serve",), makes=("TIME_TO_MARKET_U", "max_time_to_market")),
+    Builder(add_late_excess, only="elastic",
+            reads=("TIME_TO_MARKET_U", "max_time_to_market"), makes=("LateExcess",)),
+    Builder(add_financing_within_capex,
+            reads=("Finance", "Build"), makes=("FINANCED_KT", "financing_within_capex")),
+    Builder(add_fund_share_cap,
+            reads=("Finance", "Build"), makes=("FUND_SHARE_FKT", "fund_share_cap")),
+    Builder(add_fund_budget,
+            reads=("Finance", "Reinvest"), makes=("FUND_BUDGET_FT", "fund_budget")),
+    Builder(add_reservation_capacity,
+            reads=("RESERVE_VT", "ReservedUse", "Reserve"), makes=("reservation_capacity",)),
+    Builder(add_reservation_min_take,
+            reads=("ReservedUse", "Reserve"), makes=("MIN_TAKE_VT", "reservation_min_take")),
+    Builder(add_reserved_use_is_production,
+            reads=("ReservedUse", "Ship"), makes=("RESERVED_PST", "reserved_use_is_production")),
+    Builder(add_operating_margin,
+            reads=("MARGIN_T", "Margin", "Serve", "Ship", "Open", "Reserve"),
+            makes=("operating_margin",)),
+    Builder(add_reinvest_from_margin,
+            reads=("REINVEST_FT", "Reinvest", "Margin", "Profitable"),
+            makes=("reinvest_from_margin", "reinvest_only_from_profit")),
+    Builder(add_committed_cover,
+            reads=("Build", "Reserve"), makes=("COVER_QCT", "committed_cover")),
+    Builder(add_total_cost, only="plain",
+            reads=("Build", "Finance", "Open", "Assign", "Ship", "Serve", "Reserve",
+                   "Shortfall"), makes=("total_cost",)),
+    Builder(add_total_violation, only="elastic",
+            reads=("Shortfall", "DomesticShortfall", "OperatorExcess", "CountryExcess",
+                   "LateExcess", "Ship", "ExtraModules", "EarlyModules"),
+            makes=("BARRED_SHIP", "total_violation")),
+)
+
+
+def run_builders(lm: LinearModel, ix: IndexSets,
+                 builders: Iterable[Builder] = BUILDERS) -> None:
+    """Run the builders that apply (elastic or not, as ``ix``), in order, each held to
+    its entry: it can look up only what it ``reads`` (`LinearModel.scope`) and must make
+    exactly what it ``makes``.
+
+    Raises:
+        BuildOrderError: a builder read a component its entry does not name, read one no
+            earlier builder made, or made other components than its entry names.
+    """
+    entries = list(builders)
+    known = {name for b in entries for name in (*b.reads, *b.makes)}
+    for b in entries:
+        if not b.runs(ix.elastic):
+            continue
+        name = b.add.__name__
+        try:
+            with lm.scope(b.reads) as made:
+                b.add(lm, ix)
+        except KeyError as err:
+            key = err.args[0] if err.args else None
+            if isinstance(key, str) and key in b.reads:
+                raise BuildOrderError(f"{name} reads {key}, which no builder before it "
+                                      "made") from err
+            if isinstance(key, str) and (key in known or key in lm.sets
+                                         or key in lm.variables or key in lm.constraints):
+                raise BuildOrderError(f"{name} reads {key}, which its entry in BUILDERS "
+                                      "does not name") from err
+            raise
+        if sorted(made) != sorted(b.makes):
+            raise BuildOrderError(f"{name} made {sorted(made)}, its entry in BUILDERS "
+                                  f"names {sorted(b.makes)}")

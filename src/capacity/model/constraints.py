@@ -4,6 +4,11 @@ Each docstring gives the family's math; ``models/formulation.md`` is the referen
 Rows are created only for the sparse row sets of `IndexSets`. A rule returns the row's
 terms, all variables on the left, and its right-hand side (`capacity.model.linear`):
 ``("Ship", keys, coefs)`` is Σ_i coefs_i·Ship[keys_i]. Code letters: ``mk`` is the market.
+
+What each builder reads from the model and what it adds to it is declared in
+`capacity.model.BUILDERS`, which runs them in that order. They write the hard model only;
+elastic mode's slacks are an overlay (`capacity.model.elastic`) that the same list runs
+right after each family they relax.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from capacity.index_sets import IndexSets, group
+from capacity.model.index_sets import IndexSets, group
 from capacity.model.linear import Key, LinearModel, Term
 
 
@@ -44,35 +49,21 @@ def add_suite_capacity(lm: LinearModel, ix: IndexSets) -> None:
           − Σ_{(v,p,t) ∈ RESERVE_USE_VPT, suite(v)=k} ReservedUse[v,p,t]
             ≤ existing_batches[k] + module_batches[k]·Σ_{t' : pos(t')+lead[k] ≤ pos(t)} Build[k,t']
     (slots used under a reservation come on top of the suite's own capacity)
-    Elastic: + module_batches[k]·EarlyModules[k,t] on the right, with
-    EarlyModules[k,t] ≤ Σ_t' Build[k,t'] (early_modules_built).
+    Elastic mode counts modules early: `add_early_modules`, `add_early_modules_to_capacity`.
     """
     ships = _positions_by_row(ix.capacity_rows, (
         (*k, key[3]) for key, k in zip(ix.ship, ix.ship_suite, strict=True)), len(ix.ship))
     reserved = group(ix.reservations.use, lambda u: (*ix.reservations.suite[u[0]], u[2]))
     builds = _online_builds(ix)
-    lm.add_set("CAPACITY_KT", ix.capacity_rows, 4)
-    early: set[Key] = set()
-    if ix.elastic:
-        # Elastic: modules the plan builds may be counted before their lead time allows.
-        early = {r for r in ix.capacity_rows if r[:3] in builds}
-        lm.add_set("EARLY_KT", [r for r in ix.capacity_rows if r in early], 4)
-        lm.add_var("EarlyModules", "EARLY_KT", "continuous")
-        lm.add_rows("early_modules_built", "EARLY_KT", "<=", lambda r: (
-            [("EarlyModules", [r], 1.0), ("Build", builds[r[:3]], -1.0)], 0.0))
 
     def rule(row: Key) -> tuple[list[Term], float]:
         s, q, c, t = row
         k = (s, q, c)
         shipped = ships[row]
         online = _online_by(ix, builds, k, t)
-        terms: list[Term] = [
-            ("Ship", shipped, ix.ship_slots[shipped]),
-            ("ReservedUse", reserved.get(row, ()), -1.0),
-            ("Build", online, -ix.suite_module[k])]
-        if row in early:
-            terms.append(("EarlyModules", [row], -ix.suite_module[k]))
-        return terms, ix.suite_existing[k]
+        return [("Ship", shipped, ix.ship_slots[shipped]),
+                ("ReservedUse", reserved.get(row, ()), -1.0),
+                ("Build", online, -ix.suite_module[k])], ix.suite_existing[k]
 
     lm.add_rows("suite_capacity", "CAPACITY_KT", "<=", rule)
 
@@ -94,9 +85,9 @@ def add_committed_cover(lm: LinearModel, ix: IndexSets) -> None:
     rounds and separates covers from: where modules are of one size it says "at least
     ⌈(need − existing)/module⌉ modules". On OR-Library capb (capacity 5000) it took
     HiGHS from 299 s to 26 s to optimality (benchmarks/RESULTS.md). Elastic: no rows
-    (every commitment may go short).
+    (every commitment may go short: `IndexSets.may_go_short`).
     """
-    unmet = set(ix.committed) if ix.elastic else set(ix.shortfall_cost)
+    unmet = set(ix.may_go_short)
     cheapest: dict[Key, tuple[Key, float]] = {}  # (p,m,t) -> ((q,c,t), fewest slots)
     for (p, _s, mk, t), (_site, q, c), slots in zip(ix.ship, ix.ship_suite,
                                                     ix.ship_slots.tolist(), strict=True):
@@ -131,23 +122,16 @@ def add_committed_cover(lm: LinearModel, ix: IndexSets) -> None:
 def add_module_cap(lm: LinearModel, ix: IndexSets) -> None:
     """Module cap: no more modules over the horizon than the suite allows.
 
-    ∀k with more than one build period:  Σ_t Build[k,t] ≤ max_modules[k]
-    (with one build period the variable's upper bound already says it).
-    Elastic: every suite with builds gets a row, + ExtraModules[k] on the right.
+    ∀k ∈ MODULE_CAP_K (suites with more than one build period):
+        Σ_t Build[k,t] ≤ max_modules[k]
+    (with one build period the variable's upper bound already says it). Elastic: every
+    suite with builds gets a row (`IndexSets.module_cap_rows`), relaxed by
+    `add_extra_modules`.
     """
     builds = _online_builds(ix)
-    rows = sorted(k for k, b in builds.items() if len(b) > 1 or ix.elastic)
-    lm.add_set("MODULE_CAP_K", rows, 3)
-    if ix.elastic:
-        lm.add_var("ExtraModules", "MODULE_CAP_K", "continuous")
-
-    def rule(k: Key) -> tuple[list[Term], float]:
-        terms: list[Term] = [("Build", builds[k], 1.0)]
-        if ix.elastic:
-            terms.append(("ExtraModules", [k], -1.0))
-        return terms, ix.suite_max_modules[k]
-
-    lm.add_rows("module_cap", "MODULE_CAP_K", "<=", rule)
+    lm.add_set("MODULE_CAP_K", ix.module_cap_rows, 3)
+    lm.add_rows("module_cap", "MODULE_CAP_K", "<=", lambda k: (
+        [("Build", builds[k], 1.0)], ix.suite_max_modules[k]))
 
 
 def add_site_opens_once(lm: LinearModel, ix: IndexSets) -> None:
@@ -222,7 +206,7 @@ def add_ship_requires_open_site(lm: LinearModel, ix: IndexSets) -> None:
     shipped = np.flatnonzero(np.fromiter((status[k[1]] == "candidate" for k in ship),
                                          dtype=bool, count=len(ship)))
     keys = lm.add_set("SHIP_OPEN_PSMT", [ship[i] for i in shipped.tolist()], 4)
-    open_by = {st: i for i, st in enumerate(lm.sets["OPEN_BY_ST"][1])}
+    open_by = {st: i for i, st in enumerate(lm.sets["OPEN_BY_ST"].keys)}
     rows = np.arange(len(keys))
     lm.add_rows_from_arrays("ship_requires_open_site", "SHIP_OPEN_PSMT", "<=",
                             np.zeros(len(keys)), [
@@ -293,8 +277,7 @@ def add_demand_balance(lm: LinearModel, ix: IndexSets) -> None:
     commitments allowed to go unmet at a cost (`add_total_cost`).
     """
     rows = lm.add_set("DEMAND_PMT", ix.demand_rows, 3)
-    unmet = lm.add_set("SHORTFALL_PMT",
-                       sorted(ix.committed) if ix.elastic else sorted(ix.shortfall_cost), 3)
+    unmet = lm.add_set("SHORTFALL_PMT", ix.may_go_short, 3)
     lm.add_var("Shortfall", "SHORTFALL_PMT", "continuous")
     row = {d: i for i, d in enumerate(rows)}  # every SHIP, SERVE and SHORTFALL key has one
 
@@ -318,26 +301,21 @@ def add_min_domestic_share(lm: LinearModel, ix: IndexSets) -> None:
 
     ∀ rule u (min_domestic_share, market m), t with supply to m:
         Σ_{(p,s,m,t) ∈ SHIP, region(s)=m} Ship ≥ share[u]·Σ_{(p,s,m,t) ∈ SHIP} Ship
-    Elastic: + DomesticShortfall[u,t] on the left.
+    Elastic: relaxed by `add_domestic_shortfall`.
     """
     by_market = _market_ships(ix)
     rules = {u.rule: u for u in ix.share_rules if u.kind == "min_domestic_share"}
     lm.add_set("DOMESTIC_SHARE_UT", sorted((u.rule, t) for u in rules.values()
                                            for t in ix.periods if (u.market, t) in by_market), 2)
-    if ix.elastic:
-        lm.add_var("DomesticShortfall", "DOMESTIC_SHARE_UT", "continuous")
 
     def rule(ut: Key) -> tuple[list[Term], float]:
         u, t = ut
         r = rules[u]
         shipped = by_market[(r.market, t)]
         # domestic − share·all ≥ 0, one coefficient per shipment
-        terms: list[Term] = [("Ship", shipped, [
+        return [("Ship", shipped, [
             (1.0 if ix.site_region[ix.ship[i][1]] == r.market else 0.0) - r.share
-            for i in shipped.tolist()])]
-        if ix.elastic:
-            terms.append(("DomesticShortfall", [ut], 1.0))
-        return terms, 0.0
+            for i in shipped.tolist()])], 0.0
 
     lm.add_rows("min_domestic_share", "DOMESTIC_SHARE_UT", ">=", rule)
 
@@ -367,7 +345,7 @@ def add_market_supply(lm: LinearModel, ix: IndexSets) -> None:
 
 
 def _add_max_share(lm: LinearModel, ix: IndexSets, kind: str, set_name: str,
-                   con_name: str, slack_name: str, owner: Callable[[str], str]) -> None:
+                   con_name: str, owner: Callable[[str], str]) -> None:
     rules = {u.rule: u for u in ix.share_rules if u.kind == kind}
     markets = {u.market for u in rules.values()}
     ship = ix.ship
@@ -376,17 +354,12 @@ def _add_max_share(lm: LinearModel, ix: IndexSets, kind: str, set_name: str,
         lambda i: (ship[i][2], ship[i][3], owner(ship[i][1]))).items()}
     lm.add_set(set_name, sorted((u.rule, who, t) for u in rules.values() for who in u.subjects
                                 for t in ix.periods if (u.market, t, who) in owned), 3)
-    if ix.elastic:
-        lm.add_var(slack_name, set_name, "continuous")
 
     def rule(row: Key) -> tuple[list[Term], float]:
         u, who, t = row
         r = rules[u]
-        terms: list[Term] = [("Ship", owned[(r.market, t, who)], 1.0),
-                             ("Supply", [(r.market, t)], -r.share)]
-        if ix.elastic:
-            terms.append((slack_name, [row], -1.0))
-        return terms, 0.0
+        return [("Ship", owned[(r.market, t, who)], 1.0),
+                ("Supply", [(r.market, t)], -r.share)], 0.0
 
     lm.add_rows(con_name, set_name, "<=", rule)
 
@@ -396,10 +369,10 @@ def add_max_operator_share(lm: LinearModel, ix: IndexSets) -> None:
 
     ∀ rule u (max_operator_share, market m), operator o ∈ subjects[u], t:
         Σ_{(p,s,m,t) ∈ SHIP, operator(s)=o} Ship ≤ share[u]·Supply[m,t]
-    Elastic: − OperatorExcess[u,o,t] on the left.
+    Elastic: relaxed by `add_operator_excess`.
     """
     _add_max_share(lm, ix, "max_operator_share", "OPERATOR_SHARE_UOT", "max_operator_share",
-                   "OperatorExcess", ix.site_operator.__getitem__)
+                   ix.site_operator.__getitem__)
 
 
 def add_max_country_share(lm: LinearModel, ix: IndexSets) -> None:
@@ -407,10 +380,10 @@ def add_max_country_share(lm: LinearModel, ix: IndexSets) -> None:
 
     ∀ rule u (max_country_share, market m), region r ∈ subjects[u], t:
         Σ_{(p,s,m,t) ∈ SHIP, region(s)=r} Ship ≤ share[u]·Supply[m,t]
-    Elastic: − CountryExcess[u,r,t] on the left.
+    Elastic: relaxed by `add_country_excess`.
     """
     _add_max_share(lm, ix, "max_country_share", "COUNTRY_SHARE_URT", "max_country_share",
-                   "CountryExcess", ix.site_region.__getitem__)
+                   ix.site_region.__getitem__)
 
 
 def add_max_time_to_market(lm: LinearModel, ix: IndexSets) -> None:
@@ -422,21 +395,13 @@ def add_max_time_to_market(lm: LinearModel, ix: IndexSets) -> None:
         constant[u] − Σ_{(p,m,t) ∈ SERVE} weight[u,p,t]·Serve[p,m,t] ≤ limit[u]
     weight = years_t / (|P_m|·(committed + potential)[p,m,t]), P_m the programs with
     potential demand in m; constant[u] = Σ weight·potential over all of m's potential
-    demand (`TimeToMarketRule`). Elastic: + LateExcess[u] on the right.
+    demand (`TimeToMarketRule`). Elastic: relaxed by `add_late_excess`.
     """
     rules = {r.rule: r for r in ix.time_to_market_rules if r.weight}
     lm.add_set("TIME_TO_MARKET_U", sorted(rules))
-    if ix.elastic:
-        lm.add_var("LateExcess", "TIME_TO_MARKET_U", "continuous")
-
-    def rule(u: Key) -> tuple[list[Term], float]:
-        r = rules[u]
-        terms: list[Term] = [("Serve", list(r.weight), [-w for w in r.weight.values()])]
-        if ix.elastic:
-            terms.append(("LateExcess", [u], -1.0))
-        return terms, r.limit - r.constant
-
-    lm.add_rows("max_time_to_market", "TIME_TO_MARKET_U", "<=", rule)
+    lm.add_rows("max_time_to_market", "TIME_TO_MARKET_U", "<=", lambda u: (
+        [("Serve", list(rules[u].weight), [-w for w in rules[u].weight.values()])],
+        rules[u].limit - rules[u].constant))
 
 
 def add_financing_within_capex(lm: LinearModel, ix: IndexSets) -> None:
@@ -568,30 +533,3 @@ def add_reinvest_from_margin(lm: LinearModel, ix: IndexSets) -> None:
         [("Reinvest", [ft], 1.0),
          ("Profitable", [before[ft[1]]], -loop.share[ft[0]] * loop.upper[before[ft[1]]])], 0.0))
 
-
-CONSTRAINT_BUILDERS: tuple[Callable[[LinearModel, IndexSets], None], ...] = (
-    add_suite_capacity,
-    add_module_cap,
-    add_site_opens_once,
-    add_module_requires_open_site,
-    add_site_open_by,
-    add_ship_requires_open_site,
-    add_ship_requires_assignment,
-    add_production_requires_assignment,
-    add_program_site_limit,
-    add_demand_balance,
-    add_min_domestic_share,
-    add_market_supply,
-    add_max_operator_share,
-    add_max_country_share,
-    add_max_time_to_market,
-    add_financing_within_capex,
-    add_fund_share_cap,
-    add_fund_budget,
-    add_reservation_capacity,
-    add_reservation_min_take,
-    add_reserved_use_is_production,
-    add_operating_margin,
-    add_reinvest_from_margin,
-    add_committed_cover,
-)

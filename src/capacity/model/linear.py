@@ -4,9 +4,11 @@ The constraint builders (`capacity.model.constraints`) write each family once, h
 a row is a list of terms (variable name, keys, coefficients) with a sense and a
 right-hand side, all variables on the left. The rows go straight into CSR arrays, so a
 solve hands HiGHS the matrix with no per-term Python objects in between
-(`capacity.compiled.pass_linear`); `to_pyomo` turns the same blocks into an ordinary Pyomo
+(`capacity.engine.highs.pass_linear`); `to_pyomo` turns the same blocks into an ordinary Pyomo
 model, with every set, variable and constraint under the name models/formulation.md
-gives it, for callers that add constraints or fix variables.
+gives it, for callers that add constraints or fix variables. Elastic mode's slacks are
+put on rows already written (`LinearModel.add_terms`); `LinearModel.scope` holds a
+builder to the names it declares it reads (`capacity.model.BUILDERS`).
 
 Why not build Pyomo first and compile it: at tier L (1.3 M columns, 5.4 M nonzeros)
 Pyomo's per-term expression objects took 23 s to build and 14 s to compile, and 6.5 GB;
@@ -16,9 +18,10 @@ the arrays here take a fraction of either (benchmarks/RESULTS.md).
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pyomo.environ as pyo
@@ -80,6 +83,13 @@ class Objective:
     constant: float
 
 
+class IndexSet(NamedTuple):
+    """A sparse index set as the model holds it: its tuples' length and its members."""
+
+    dimen: int
+    keys: list[Key]
+
+
 class LinearModel:
     """Sets, variables (column blocks), constraint families (row blocks) and one minimised
     objective, stored as arrays (rows in CSR form).
@@ -96,7 +106,7 @@ class LinearModel:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.sets: dict[str, tuple[int, list[Key]]] = {}
+        self.sets: dict[str, IndexSet] = {}
         self.variables: dict[str, Columns] = {}
         self.constraints: dict[str, Rows] = {}
         self.objective = Objective("objective", np.zeros(0), 0.0)
@@ -109,6 +119,9 @@ class LinearModel:
         self._values = array("d")
         self._rhs = array("d")
         self._blocks: list[Any] = []  # scipy.sparse.csr_matrix blocks of rows, in order
+        # entries `add_terms` put on rows already declared: (rows, columns, values) arrays,
+        # added to the stacked blocks by `matrix`
+        self._added: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     # --- declaring -------------------------------------------------------------------
 
@@ -117,13 +130,13 @@ class LinearModel:
         if name in self.sets:
             raise ValueError(f"set {name} declared twice")
         keys = list(members)
-        self.sets[name] = (dimen, keys)
+        self.sets[name] = IndexSet(dimen, keys)
         return keys
 
     def add_var(self, name: str, set_name: str, kind: Kind, lower: float | Sequence[float] = 0.0,
                 upper: float | Sequence[float] = np.inf, free: bool = False) -> Columns:
         """Declare a variable with one column per member of ``set_name``."""
-        keys = self.sets[set_name][1]
+        keys = self.sets[set_name].keys
         n = len(keys)
         block = Columns(name, set_name, keys, self.n_cols, kind,
                         np.broadcast_to(np.asarray(lower, dtype=float), (n,)).copy(),
@@ -140,7 +153,7 @@ class LinearModel:
         start = len(self._rhs)
         indptr, indices, values, rhs = self._indptr, self._indices, self._values, self._rhs
         columns = self.variables
-        for key in self.sets[set_name][1]:
+        for key in self.sets[set_name].keys:
             terms, right = rule(key)
             for var, keys, coef in terms:
                 if isinstance(keys, np.ndarray):
@@ -169,7 +182,7 @@ class LinearModel:
         from scipy.sparse import coo_matrix  # type: ignore[import-untyped]
 
         self._close_block()
-        n = len(self.sets[set_name][1])
+        n = len(self.sets[set_name].keys)
         if len(rhs) != n:
             raise ValueError(f"{name}: {len(rhs)} right-hand sides for {n} rows")
         rows = np.concatenate([np.asarray(r, dtype=np.int64) for _v, r, _m, _c in terms])
@@ -186,6 +199,61 @@ class LinearModel:
         family = Rows(name, set_name, start, len(self._rhs), sense)
         self.constraints[name] = family
         return family
+
+    def add_terms(self, family: str, terms: list[ArrayTerm]) -> None:
+        """Put more terms on rows of a constraint family already declared (the elastic
+        overlay's slacks, `capacity.model.elastic`): each term ``(var, rows, members,
+        coefs)`` puts coefs_i on the family's row number rows_i (position in its set) at
+        the column of ``var``'s member number members_i. The matrix is the one the
+        family's builder would have made with those terms in its rows (`matrix` sums and
+        sorts them in)."""
+        block = self.constraints[family]
+        for var, rows, members, coefs in terms:
+            at = np.asarray(rows, dtype=np.int64)
+            if len(at) and (at.min() < 0 or at.max() >= block.stop - block.start):
+                raise ValueError(f"{family}: a term of {var} names a row it does not have")
+            self._added.append((block.start + at,
+                                self.variables[var].start + np.asarray(members, dtype=np.int64),
+                                np.broadcast_to(np.asarray(coefs, dtype=float),
+                                                (len(at),)).copy()))
+
+    @contextmanager
+    def scope(self, reads: Iterable[str]) -> Iterator[list[str]]:
+        """Within the block only the sets, variables and constraint families named in
+        ``reads``, and those declared in the block, can be looked up (any other name is a
+        ``KeyError``, as if it did not exist); yields the list of names declared in the
+        block (the objective's too, if it is set), filled in when the block ends.
+
+        This is how `capacity.model.assemble_model` holds each builder to what it
+        declares it reads and makes. Only the dictionaries are swapped, so a lookup costs
+        what it always does.
+
+        Raises:
+            ValueError: a name declared in the block was already declared.
+        """
+        allowed = set(reads)
+        sets, variables, constraints = self.sets, self.variables, self.constraints
+        self.sets = {name: v for name, v in sets.items() if name in allowed}
+        self.variables = {name: v for name, v in variables.items() if name in allowed}
+        self.constraints = {name: v for name, v in constraints.items() if name in allowed}
+        parts: list[dict[str, Any]] = [self.sets, self.variables, self.constraints]
+        objective = self.objective
+        made: list[str] = []
+        try:
+            yield made
+        finally:
+            self.sets, self.variables, self.constraints = sets, variables, constraints
+        whole: list[dict[str, Any]] = [sets, variables, constraints]
+        for d, part in zip(whole, parts, strict=True):
+            for name, value in part.items():
+                if name in d:
+                    if value is not d[name]:
+                        raise ValueError(f"{name} declared twice")
+                    continue
+                d[name] = value
+                made.append(name)
+        if self.objective is not objective:
+            made.append(self.objective.name)
 
     def _close_block(self) -> None:
         """Move the rows added by rule since the last block into a canonical CSR block."""
@@ -224,7 +292,7 @@ class LinearModel:
     def matrix(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The constraint matrix in CSR form: (indptr, indices, values); terms of one
         variable key in one row are summed, and entries that cancel to 0 dropped."""
-        from scipy.sparse import csr_matrix, vstack
+        from scipy.sparse import coo_matrix, csr_matrix, vstack
 
         self._close_block()
         for block in self._blocks:  # columns may have been added after a block
@@ -234,6 +302,13 @@ class LinearModel:
             self._blocks = [csr_matrix((0, self.n_cols))]
         elif len(self._blocks) > 1:
             self._blocks = [vstack(self._blocks, format="csr")]
+        if self._added:  # terms put on rows already declared (`add_terms`)
+            rows, cols, vals = (np.concatenate(x) for x in zip(*self._added, strict=True))
+            a = self._blocks[0] + coo_matrix((vals, (rows, cols)), shape=self._blocks[0].shape)
+            a = csr_matrix(a)
+            a.sum_duplicates()
+            a.eliminate_zeros()
+            self._blocks, self._added = [a], []
         a = self._blocks[0]
         return a.indptr, a.indices, a.data
 
@@ -262,7 +337,8 @@ class LinearModel:
             if self.variables else np.zeros(0, dtype=bool)
 
     def size(self) -> dict[str, int]:
-        """Variables by type, constraint rows and nonzeros (as `capacity.solve.model_size`)."""
+        """Variables by type, constraint rows and nonzeros (as
+        `capacity.engine.solve.model_size`)."""
         counts = {"binary": 0, "integer": 0, "continuous": 0}
         for b in self.variables.values():
             counts[b.kind] += len(b.keys)
@@ -304,7 +380,7 @@ def to_pyomo(lm: LinearModel) -> tuple[pyo.ConcreteModel, list[pyo.Var]]:
     indptr, indices, values = lm.matrix()
     rhs = lm._rhs
     for rows in lm.constraints.values():
-        keys = lm.sets[rows.set_name][1]
+        keys = lm.sets[rows.set_name].keys
         by_key = {k: rows.start + i for i, k in enumerate(keys)}
 
         def rule(_m: pyo.ConcreteModel, *key: Key, rows: Rows = rows,

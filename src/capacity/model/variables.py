@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from capacity.index_sets import IndexSets
+from capacity.model.index_sets import IndexSets
 from capacity.model.linear import LinearModel
 
 
 def add_sets(lm: LinearModel, ix: IndexSets) -> None:
-    """Declare the sparse index sets of the formulation (sorted)."""
+    """Declare the sparse index sets the variables are over (sorted), and CAPACITY_KT,
+    which both `add_suite_capacity` and elastic mode's `add_early_modules` read."""
     lm.add_set("PERIODS", ix.periods)
     lm.add_set("BUILD", ix.build, 4)
     lm.add_set("OPEN", ix.open, 2)
@@ -19,6 +20,7 @@ def add_sets(lm: LinearModel, ix: IndexSets) -> None:
     lm.add_set("RESERVE_USE_VPT", ix.reservations.use, 3)
     lm.add_set("REINVEST_FT", ix.reinvestment.reinvest, 2)
     lm.add_set("MARGIN_T", ix.reinvestment.margin_periods)
+    lm.add_set("CAPACITY_KT", ix.capacity_rows, 4)
 
 
 def add_variables(lm: LinearModel, ix: IndexSets) -> None:

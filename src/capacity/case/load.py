@@ -1,0 +1,122 @@
+"""The validated case: one typed table per entity, checked once at load time."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import pandas as pd
+
+from capacity.case.io import read_tables, write_tables
+from capacity.case.validate import validate_tables
+from capacity.output_folder import write_folder
+
+
+@dataclass(frozen=True)
+class Case:
+    """A validated case. Build it with `load_case` (or `Case.from_frames`), never by hand.
+
+    Every attribute is a DataFrame with the columns documented in ``docs/case-format.md``;
+    optional tables that were not given are empty. Treat the tables as read-only: copy
+    before changing, then re-validate with `Case.from_frames`.
+    """
+
+    periods: pd.DataFrame
+    regions: pd.DataFrame
+    operators: pd.DataFrame
+    sites: pd.DataFrame
+    suites: pd.DataFrame
+    programs: pd.DataFrame
+    tech_transfers: pd.DataFrame
+    yields: pd.DataFrame
+    demand: pd.DataFrame
+    anchors: pd.DataFrame
+    offtakes: pd.DataFrame
+    lanes: pd.DataFrame
+    funds: pd.DataFrame
+    fund_budgets: pd.DataFrame
+    rules: pd.DataFrame
+    reservations: pd.DataFrame
+    members: pd.DataFrame
+    readouts: pd.DataFrame
+    objective: pd.DataFrame
+    name: str = field(default="case", compare=False)
+    load_seconds: float = field(default=0.0, compare=False)
+    source: str = field(default="", compare=False)  # the path it was loaded from, if any
+
+    @classmethod
+    def from_frames(cls, frames: dict[str, pd.DataFrame], name: str = "case") -> Case:
+        """Validate tables given as DataFrames (e.g. a case edited in a notebook).
+
+        Raises:
+            CaseError: with every problem found.
+        """
+        from capacity.case.io import RawTable
+
+        raw = {k: RawTable(k, f"{k} (DataFrame)", v.copy()) for k, v in frames.items()}
+        return cls(**validate_tables(raw), name=name)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """All tables by name."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name not in ("name", "load_seconds", "source")}
+
+    @property
+    def objective_sense(self) -> tuple[str, float, str]:
+        """(sense, offset, unit) the objective is reported in (``objective`` table)."""
+        if self.objective.empty:
+            return "minimise", 0.0, "MUSD"
+        row = self.objective.iloc[0]
+        return str(row["sense"]), float(row["offset"]), str(row["unit"])
+
+    def save(self, folder: str | Path, fmt: str = "csv", *, force: bool = False) -> Path:
+        """Write the case as a folder of tables (``csv`` or ``parquet``), all or nothing,
+        as `capacity.Plan.save` does: an existing folder is replaced only if it is empty
+        or a case capacity wrote (``force``: the tables are written into it, its other
+        files left alone).
+
+        Raises:
+            OutputError: ``folder`` may not or cannot be written; nothing was changed.
+        """
+        frames = {}
+        for k, frame in self.tables().items():
+            out = frame.copy()
+            for col in out.columns:
+                if out[col].map(lambda v: isinstance(v, tuple)).any():
+                    out[col] = out[col].map(";".join)
+            frames[k] = out
+        return write_folder(Path(folder), lambda tmp: write_tables(frames, tmp, fmt), "case",
+                            force=force)
+
+
+def load_case(path: str | Path | None = None) -> Case:
+    """Load and validate a case.
+
+    Args:
+        path: a folder of CSV or Parquet tables, or an ``.xlsx`` workbook. None loads the
+            embedded default case.
+
+    Returns:
+        The validated `Case`.
+
+    Raises:
+        CaseError: listing every problem, each with file, row and column.
+
+    Example:
+        >>> import capacity
+        >>> case = capacity.load_case()
+        >>> len(case.programs) >= 30
+        True
+    """
+    from capacity.case.default import default_case_path
+
+    t0 = time.perf_counter()
+    resolved = default_case_path() if path is None else Path(path)
+    tables = validate_tables(read_tables(resolved))
+    # named after the absolute path, made without following links: "." has no name itself
+    named = Path(os.path.abspath(resolved))
+    name = (named.stem if named.is_file() else named.name) or "case"
+    return Case(**tables, name=name, load_seconds=time.perf_counter() - t0,
+                source=str(resolved.resolve()))

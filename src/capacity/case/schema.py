@@ -1,0 +1,492 @@
+"""The case format as data: every table, column, type, unit, default and reference.
+
+This module is the single source of truth for the case format. `case/validate.py` checks
+tables against it, and `docs/case-format.md` is generated from it
+(`python -m capacity.case.schema > docs/case-format.md`; a test keeps the two in step).
+
+Conventions: money is in millions of the case currency (the default case uses USD, hence
+the `_musd` suffix); capacity, demand and shipments are in batches per period; shares are
+fractions in [0, 1]; periods are integer labels (e.g. years) sorted ascending.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ColumnKind = Literal["str", "int", "float", "bool", "list"]
+
+MODALITIES = ("antibody", "adc", "aav", "cell", "microbial")
+SCALES = ("clinical", "commercial")
+SITE_STATUSES = ("existing", "candidate")
+RULE_KINDS = ("barred", "min_domestic_share", "max_operator_share", "max_country_share",
+              "max_time_to_market")
+
+# Magnitudes beyond these are data errors (a unit slip, 1e30 pasted from a solver), not plans.
+MAX_MONEY_MUSD = 1e9
+MAX_BATCHES = 1e6
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a case table.
+
+    Attributes:
+        name: column header.
+        kind: value type; ``list`` is a ``;``-separated list of identifiers.
+        doc: one-line meaning, with unit.
+        required: the column must be present and every cell filled.
+        default: value used when the column is absent or a cell is empty (optional columns).
+        lower, upper: inclusive bounds for numbers.
+        lower_open: the lower bound is exclusive (value must be > lower).
+        choices: allowed values for ``str`` columns.
+        ref: ``table.column`` every value (each item for lists) must exist in.
+    """
+
+    name: str
+    kind: ColumnKind
+    doc: str
+    required: bool = False
+    default: object = None
+    lower: float | None = None
+    upper: float | None = None
+    lower_open: bool = False
+    choices: tuple[str, ...] | None = None
+    ref: str | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    """One case table: its columns, its key and whether the case needs it."""
+
+    name: str
+    doc: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    required: bool = True
+
+    def column(self, name: str) -> Column:
+        """Return the column called ``name``."""
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        """All column names, in documented order."""
+        return tuple(c.name for c in self.columns)
+
+
+def _id(name: str, doc: str, ref: str | None = None) -> Column:
+    return Column(name, "str", doc, required=True, ref=ref)
+
+
+def _money(name: str, doc: str, default: float = 0.0) -> Column:
+    return Column(name, "float", doc, default=default, lower=0.0, upper=MAX_MONEY_MUSD)
+
+
+def _share(name: str, doc: str, default: float | None = None, required: bool = False) -> Column:
+    return Column(name, "float", doc, required=required, default=default, lower=0.0, upper=1.0)
+
+
+def _batches(name: str, doc: str, required: bool = False) -> Column:
+    return Column(
+        name, "float", doc, required=required, default=None if required else 0.0,
+        lower=0.0, upper=MAX_BATCHES,
+    )
+
+
+MAX_PERIOD = 100_000
+
+
+def _coordinates(doc: str) -> tuple[Column, Column]:
+    return (Column("latitude", "float", f"degrees north: {doc}", default=None, lower=-90.0,
+                   upper=90.0),
+            Column("longitude", "float", f"degrees east: {doc}", default=None, lower=-180.0,
+                   upper=180.0))
+
+
+def _period(name: str, doc: str, required: bool = True) -> Column:
+    return Column(name, "int", doc, required=required, ref="periods.period", lower=0,
+                  upper=MAX_PERIOD)
+
+
+TABLES: tuple[Table, ...] = (
+    Table(
+        "periods",
+        "The planning horizon, one row per period, in ascending order.",
+        (
+            Column("period", "int", "period label, e.g. a year", required=True,
+                   lower=0, upper=MAX_PERIOD),
+            Column("years", "float", "length of the period in years; scales annual fixed costs",
+                   default=1.0, lower=0.0, lower_open=True, upper=100.0),
+            Column("discount_factor", "float",
+                   "present-value factor applied to every cost incurred in the period",
+                   default=1.0, lower=0.0, lower_open=True, upper=1.0),
+        ),
+        key=("period",),
+    ),
+    Table(
+        "regions",
+        "Geographies. Every region is both a production origin and a market.",
+        (
+            _id("region", "region identifier, e.g. JP"),
+            Column("name", "str", "display name", default=""),
+            Column("bloc", "str", "trade or political bloc, informational", default=""),
+            Column("currency", "str", "local currency, informational", default=""),
+            *_coordinates("the market's centre, for the report's map (lanes end there)"),
+        ),
+        key=("region",),
+    ),
+    Table(
+        "operators",
+        "Companies or public bodies that own sites.",
+        (
+            _id("operator", "operator identifier"),
+            Column("name", "str", "display name", default=""),
+            Column("kind", "str", "type of operator", default="cdmo",
+                   choices=("cdmo", "corporate", "public", "other")),
+            Column("of_concern", "bool",
+                   "named in an exclusion list (e.g. Biosecure-style); rules can bar "
+                   "`flag:of_concern`", default=False),
+            Column("flags", "list", "further flags rules can name as `flag:NAME`", default=()),
+        ),
+        key=("operator",),
+    ),
+    Table(
+        "sites",
+        "Existing manufacturing sites and candidate (greenfield/brownfield) sites.",
+        (
+            _id("site", "site identifier"),
+            _id("operator", "owner", ref="operators.operator"),
+            _id("region", "where the site is", ref="regions.region"),
+            Column("status", "str", "existing sites are open; candidates must be opened",
+                   required=True, choices=SITE_STATUSES),
+            Column("name", "str", "display name", default=""),
+            _money("fixed_cost_musd_per_year", "fixed cost while open, MUSD per year"),
+            _money("opening_cost_musd", "one-off cost of opening a candidate site, MUSD"),
+            Column("lead_time_periods", "int",
+                   "periods from the opening decision until a candidate site can produce",
+                   default=0, lower=0, upper=50),
+            *_coordinates("where the site is, for the report's map"),
+        ),
+        key=("site",),
+    ),
+    Table(
+        "suites",
+        "Capacity at a site for one modality and scale: what exists and how it can grow.",
+        (
+            _id("site", "site", ref="sites.site"),
+            Column("modality", "str", "manufacturing modality", required=True, choices=MODALITIES),
+            Column("scale", "str", "clinical (investigational) or commercial scale",
+                   required=True, choices=SCALES),
+            _batches("existing_batches_per_period",
+                     "capacity in place, batches per period (0 at candidate sites)"),
+            _batches("module_batches_per_period", "capacity one expansion module adds, batches "
+                     "per period"),
+            _money("module_capex_musd", "capital cost of one expansion module, MUSD"),
+            Column("max_modules", "int", "most expansion modules over the horizon",
+                   default=0, lower=0, upper=1000),
+            Column("lead_time_periods", "int",
+                   "periods from a build decision until the module produces",
+                   default=1, lower=0, upper=50),
+            _money("variable_cost_musd_per_batch", "production cost per batch slot used, MUSD"),
+        ),
+        key=("site", "modality", "scale"),
+    ),
+    Table(
+        "programs",
+        "Startup programs that need manufacturing slots.",
+        (
+            _id("program", "program identifier"),
+            Column("startup", "str", "company that owns the program", required=True),
+            Column("modality", "str", "modality the program needs", required=True,
+                   choices=MODALITIES),
+            _period("earliest_start", "first period the program can be produced",
+                    required=False),
+            _period("commercial_from", "first period at commercial scale; clinical before "
+                    "(empty: clinical throughout)", required=False),
+            Column("max_sites", "int", "most sites the program may be transferred to",
+                   default=1, lower=1, upper=100),
+            _money("tech_transfer_musd", "technology-transfer cost per site, MUSD "
+                   "(overridden per site by tech_transfers)"),
+            _share("success_probability", "probability of technical success (`capacity "
+                   "stochastic`): a failed program has no demand from its readout on, "
+                   "which is `commercial_from` (the first period if empty) unless "
+                   "`readouts` lists its phases", default=1.0),
+            Column("transfer_before_readout", "bool", "`capacity stochastic`: its "
+                   "technology transfers are decided before the readout (first stage) "
+                   "rather than after it, per scenario", default=True),
+        ),
+        key=("program",),
+    ),
+    Table(
+        "tech_transfers",
+        "Technology-transfer cost of a program at a particular site, where it differs.",
+        (
+            _id("program", "program", ref="programs.program"),
+            _id("site", "site", ref="sites.site"),
+            Column("tech_transfer_musd", "float", "cost of transferring the program to the "
+                   "site, MUSD", required=True, lower=0.0, upper=MAX_MONEY_MUSD),
+        ),
+        key=("program", "site"),
+        required=False,
+    ),
+    Table(
+        "yields",
+        "Capacity use per batch where a site's process differs from the standard.",
+        (
+            _id("program", "program", ref="programs.program"),
+            _id("site", "site", ref="sites.site"),
+            Column("slots_per_batch", "float", "suite batch slots one batch uses",
+                   required=True, lower=0.0, lower_open=True, upper=MAX_BATCHES),
+        ),
+        key=("program", "site"),
+        required=False,
+    ),
+    Table(
+        "demand",
+        "Potential demand beyond commitments: may be served, earns its value when it is.",
+        (
+            _id("program", "program", ref="programs.program"),
+            _id("market", "market", ref="regions.region"),
+            _period("period", "period"),
+            _batches("potential_batches", "demand that may be served, batches"),
+            _money("value_musd_per_batch", "value of serving one potential batch, MUSD"),
+        ),
+        key=("program", "market", "period"),
+        required=False,
+    ),
+    Table(
+        "anchors",
+        "Corporate or public demand anchors that guarantee purchases.",
+        (
+            _id("anchor", "anchor identifier"),
+            Column("name", "str", "display name", default=""),
+            Column("region", "str", "home region", default="", ref="regions.region"),
+        ),
+        key=("anchor",),
+        required=False,
+    ),
+    Table(
+        "offtakes",
+        "Take-or-pay commitments: these batches must be supplied.",
+        (
+            _id("anchor", "anchor", ref="anchors.anchor"),
+            _id("program", "program", ref="programs.program"),
+            _id("market", "market supplied", ref="regions.region"),
+            _period("period", "period"),
+            _batches("committed_batches", "batches that must be supplied", required=True),
+            _money("price_musd_per_batch", "price the anchor pays per committed batch, MUSD; "
+                   "revenue in the operating margin that feeds bank reinvestment (not in the "
+                   "cost: committed batches are supplied in every plan)"),
+        ),
+        key=("anchor", "program", "market", "period"),
+        required=False,
+    ),
+    Table(
+        "lanes",
+        "Shipping lanes from an origin region to a market. A missing lane means no "
+        "shipments, except the domestic lane (origin = market), free by default.",
+        (
+            _id("origin", "producing region", ref="regions.region"),
+            _id("market", "market", ref="regions.region"),
+            _money("transport_musd_per_batch", "transport cost per batch, MUSD"),
+            Column("tariff_rate", "float", "ad-valorem tariff on the batch's production cost",
+                   default=0.0, lower=0.0, upper=10.0),
+        ),
+        key=("origin", "market"),
+        required=False,
+    ),
+    Table(
+        "funds",
+        "Co-investment funds (government programme, investor, bank).",
+        (
+            _id("fund", "fund identifier"),
+            Column("funder", "str", "who provides the money", required=True),
+            Column("kind", "str", "type of funder", default="government",
+                   choices=("government", "investor", "bank")),
+            _share("max_capex_share", "largest share of one investment the fund may cover",
+                   default=1.0),
+            _share("repayment_share", "present value the consortium repays per unit "
+                   "financed (0 for a grant)", default=0.0),
+            Column("eligible_regions", "list", "regions it may fund (empty: all)", default=(),
+                   ref="regions.region"),
+            Column("eligible_sites", "list", "sites it may fund (empty: all)", default=(),
+                   ref="sites.site"),
+            Column("eligible_modalities", "list", "modalities it may fund (empty: all)",
+                   default=(), choices=MODALITIES),
+            _share("reinvest_share", "share of the consortium's operating margin in the "
+                   "previous period (when positive) added to the fund's budget: the bank's "
+                   "reinvestment loop", default=0.0),
+        ),
+        key=("fund",),
+        required=False,
+    ),
+    Table(
+        "fund_budgets",
+        "Money a fund can commit in a period.",
+        (
+            _id("fund", "fund", ref="funds.fund"),
+            _period("period", "period"),
+            Column("budget_musd", "float", "budget for module capex in the period, MUSD",
+                   required=True, lower=0.0, upper=MAX_MONEY_MUSD),
+        ),
+        key=("fund", "period"),
+        required=False,
+    ),
+    Table(
+        "rules",
+        "Policy rules by market. `subject`: for `barred`, an operator or `flag:NAME`; for "
+        "`max_operator_share`, an operator or `*` (each operator); for `max_country_share`, "
+        "a region or `*` (each region); unused for `min_domestic_share` and "
+        "`max_time_to_market` (the programs' mean years of the market's potential demand "
+        "left unserved, at most `limit_years`; models/formulation.md).",
+        (
+            _id("rule", "rule identifier"),
+            Column("kind", "str", "rule type", required=True, choices=RULE_KINDS),
+            _id("market", "market the rule applies to", ref="regions.region"),
+            Column("subject", "str", "who the rule names (see above)", default=""),
+            _share("share", "the share limit (unused for `barred`, `max_time_to_market`)",
+                   default=0.0),
+            Column("limit_years", "float", "`max_time_to_market`: the most mean years of "
+                   "potential demand left unserved per program", default=0.0, lower=0.0,
+                   upper=1000.0),
+            Column("active", "bool", "whether the rule is applied", default=True),
+        ),
+        key=("rule",),
+        required=False,
+    ),
+)
+
+TABLES = (*TABLES, Table(
+    "reservations",
+    "Capacity a CDMO offers to reserve at one of its suites, in blocks, for named startups "
+    "(pooled when several are named): reserved slots come on top of the suite's own "
+    "capacity, cost their fee per period whether used or not, and at least the minimum "
+    "take must be used by the members' programs.",
+    (
+        _id("reservation", "reservation identifier"),
+        _id("site", "site of the suite", ref="sites.site"),
+        Column("modality", "str", "modality of the suite", required=True, choices=MODALITIES),
+        Column("scale", "str", "scale of the suite", required=True, choices=SCALES),
+        Column("members", "list", "startups whose programs may use it (empty: any program)",
+               default=(), ref="programs.startup"),
+        Column("block_batches", "float", "batch slots per period one block reserves",
+               required=True, lower=0.0, lower_open=True, upper=MAX_BATCHES),
+        Column("max_blocks", "int", "most blocks reserved in a period", default=1, lower=0,
+               upper=1000),
+        _money("fee_musd_per_batch", "fee per reserved batch slot per period, MUSD"),
+        _share("min_take_share", "share of the reserved slots the members must use in each "
+               "period they hold the reservation (take-or-pay)", default=0.0),
+    ),
+    key=("reservation",),
+    required=False,
+), Table(
+    "members",
+    "The consortium whose cost `capacity allocate` shares out: startups (their programs' "
+    "demand and commitments) and anchors (their commitments). Without this table, the "
+    "anchors are the members.",
+    (
+        _id("member", "a startup (programs.startup) or an anchor (anchors.anchor)"),
+        Column("kind", "str", "what the member is", required=True,
+               choices=("startup", "anchor")),
+        Column("name", "str", "display name", default=""),
+    ),
+    key=("member",),
+    required=False,
+), Table(
+    "readouts",
+    "Phase readouts of a program for `capacity stochastic`: at each readout the program "
+    "goes on with its probability of success (conditional on the readouts before); once "
+    "one fails, it has no demand (committed or potential) from that period on. A program "
+    "listed here takes its probability from these rows, not from "
+    "`programs.success_probability` (which must then be 1 or their product).",
+    (
+        _id("program", "program", ref="programs.program"),
+        _period("period", "first period whose demand depends on this readout"),
+        _share("success_probability", "probability of passing this readout, given the "
+               "earlier ones passed", required=True),
+    ),
+    key=("program", "period"),
+    required=False,
+), Table(
+    "objective",
+    "How the optimum is reported (at most one row). The engine always minimises the net "
+    "cost; a case may ask for it to be reported as `offset + cost` (minimise) or as "
+    "`offset − cost` (maximise), e.g. to report a profit or an imported benchmark's own "
+    "objective.",
+    (
+        Column("sense", "str", "sense the objective is reported in", default="minimise",
+               choices=("minimise", "maximise")),
+        Column("offset", "float", "constant added to the reported objective",
+               default=0.0, lower=-1e12, upper=1e12),
+        Column("unit", "str", "unit of the reported objective", default="MUSD"),
+    ),
+    key=("sense",),
+    required=False,
+))
+
+TABLES_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
+
+
+def format_markdown() -> str:
+    """Render the case format as Markdown (the content of docs/case-format.md)."""
+    lines = [
+        "# Case format",
+        "",
+        "<!-- generated by `python -m capacity.case.schema`; edit src/capacity/case/schema.py -->",
+        "",
+        "A case is a folder of tables: one CSV file per table (`sites.csv`), or one Parquet",
+        "file per table (`sites.parquet`), or one `.xlsx` workbook with one sheet per table",
+        "(sheet name = table name). Identifiers are case-sensitive text. Empty cells in",
+        "optional columns take the default. Unknown columns are errors (they are usually",
+        "typos). Lists are `;`-separated. Rows are counted as a spreadsheet counts them:",
+        "the header is row 1.",
+        "",
+        "Units: money in millions of the case currency (`_musd`: the default case uses",
+        "USD); capacity, demand and shipments in batches per period; shares as fractions.",
+        "",
+        "The default case in `data/default/` is the worked example of every table.",
+        "",
+    ]
+    for table in TABLES:
+        need = "required" if table.required else "optional"
+        lines += [f"## `{table.name}` ({need})", "", table.doc, "",
+                  f"Key: {', '.join(f'`{k}`' for k in table.key)}.", "",
+                  "| column | type | required | default | allowed | meaning |",
+                  "|---|---|---|---|---|---|"]
+        for col in table.columns:
+            allowed = _allowed(col)
+            default = "" if col.required else f"`{_show(col.default)}`"
+            req = "yes" if col.required else "no"
+            lines.append(f"| `{col.name}` | {col.kind} | {req} | {default} | {allowed} | "
+                         f"{col.doc} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return "empty"
+    if isinstance(value, tuple):
+        return "" if not value else ";".join(map(str, value))
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _allowed(col: Column) -> str:
+    parts = []
+    if col.choices:
+        parts.append(", ".join(f"`{c}`" for c in col.choices))
+    if col.lower is not None or col.upper is not None:
+        lo = "" if col.lower is None else f"{col.lower:g} {'<' if col.lower_open else '≤'} "
+        hi = "" if col.upper is None else f" ≤ {col.upper:g}"
+        parts.append(f"{lo}x{hi}")
+    if col.ref:
+        parts.append(f"in `{col.ref}`")
+    return "; ".join(parts)
+
+
+if __name__ == "__main__":
+    print(format_markdown())

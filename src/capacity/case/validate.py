@@ -1,0 +1,464 @@
+"""Validation at the boundary: raw tables in, typed tables out, or every problem at once.
+
+Checks, in order: tables present and non-empty; columns known and present; every cell
+parses to its type, lies in its range and choices; keys are unique; references resolve;
+cross-table rules hold (periods ascending, candidate sites start empty, rule subjects
+exist). Past this module the code trusts the case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from capacity.case.io import RawTable
+from capacity.case.schema import TABLES, TABLES_BY_NAME, Column, Table
+from capacity.errors import CaseError, Problem
+
+_TRUE = {"true", "yes", "1", "1.0", "y", "t"}
+_FALSE = {"false", "no", "0", "0.0", "n", "f"}
+
+
+def validate_tables(raw: dict[str, RawTable]) -> dict[str, pd.DataFrame]:
+    """Parse and check raw tables.
+
+    Args:
+        raw: tables as read by `capacity.case.io.read_tables`.
+
+    Returns:
+        One typed DataFrame per schema table (optional tables absent from the case are
+        empty), with defaults filled and columns in documented order.
+
+    Raises:
+        CaseError: listing every problem found, each with file, row and column.
+    """
+    problems: list[Problem] = []
+    # cells that cannot be read as the user sees them: found while reading, or here
+    unreadable = [p for rt in raw.values() for p in rt.problems]
+    parsed: dict[str, pd.DataFrame] = {}
+    sources: dict[str, RawTable] = {}
+    checkable: dict[str, RawTable] = {}  # tables with every required column present
+    for table in TABLES:
+        if table.name not in raw:
+            if table.required:
+                problems.append(Problem(f"{table.name}.csv", None, None,
+                                        "required table is missing"))
+            parsed[table.name] = _empty(table)
+            continue
+        rt = raw[table.name]
+        sources[table.name] = rt
+        frame, table_problems = _parse_table(table, rt, unreadable)
+        problems += table_problems
+        parsed[table.name] = frame
+        if all(c.name in frame.columns for c in table.columns):
+            checkable[table.name] = rt
+    # A table missing a required column (already reported) cannot have its keys or
+    # references checked; every other table still is.
+    problems += _check_keys(parsed, checkable)
+    problems += _check_references(parsed, checkable)
+    # cross-table checks assume unique keys, resolved references and every cell read
+    if not problems and not unreadable:
+        problems += _check_cross_table(parsed, sources)
+    if problems or unreadable:
+        raise CaseError(_with_unreadable(problems, unreadable))
+    return parsed
+
+
+def _with_unreadable(problems: list[Problem], read: list[Problem]) -> list[Problem]:
+    """``problems`` and the cells that could not be read (``read``).
+
+    Such a cell reads as blank, so validation may also find it empty or unknown: that
+    says nothing more, and is dropped. A read problem with no column (a CSV row with too
+    many fields) covers its whole row; one with no row (a Parquet column of records) its
+    whole column.
+    """
+    cells = {(p.source, p.row, p.column) for p in read}
+    rows = {(p.source, p.row) for p in read if p.column is None and p.row is not None}
+    columns = {(p.source, p.column) for p in read if p.row is None and p.column is not None}
+    return read + [p for p in problems
+                   if (p.source, p.row, p.column) not in cells
+                   and (p.source, p.row) not in rows
+                   and (p.source, p.column) not in columns]
+
+
+def _empty(table: Table) -> pd.DataFrame:
+    return pd.DataFrame({c.name: pd.Series(dtype=_dtype(c)) for c in table.columns})
+
+
+def _dtype(col: Column) -> str:
+    return {"str": "object", "int": "int64", "float": "float64", "bool": "bool",
+            "list": "object"}[col.kind]
+
+
+def _parse_table(table: Table, rt: RawTable,
+                 unreadable: list[Problem]) -> tuple[pd.DataFrame, list[Problem]]:
+    """Parse ``rt`` against ``table``; cells that cannot be read go to ``unreadable``."""
+    problems: list[Problem] = []
+    frame = rt.frame
+    frame.columns = [str(c).strip() for c in frame.columns]
+    known = set(table.column_names)
+    for name in frame.columns:
+        if name not in known:
+            problems.append(Problem(rt.source, rt.header_row, name,
+                                    f"unknown column; {table.name} has "
+                                    f"{', '.join(table.column_names)}"))
+    dup_cols = frame.columns[frame.columns.duplicated()].unique()
+    for name in dup_cols:
+        problems.append(Problem(rt.source, rt.header_row, name, "column appears twice"))
+    if table.required and len(frame) == 0:
+        problems.append(Problem(rt.source, None, None, "has no rows"))
+    rows = rt.rows()
+    out: dict[str, pd.Series] = {}
+    for col in table.columns:
+        if col.name not in frame.columns or col.name in dup_cols:
+            if col.required and col.name not in dup_cols:
+                problems.append(Problem(rt.source, rt.header_row, col.name,
+                                        "required column is missing"))
+                continue
+            cells = pd.Series([""] * len(frame), dtype="object")  # absent: every cell blank
+        else:
+            cells = frame[col.name].reset_index(drop=True)
+        series, col_problems = _parse_column(col, cells, rt.source, rows, unreadable,
+                                             _reaches_plans(table, col))
+        problems += col_problems
+        out[col.name] = series
+    return pd.DataFrame(out, index=pd.RangeIndex(len(frame))), problems
+
+
+# A cell starting with one of these is run as a formula by a spreadsheet that opens a CSV
+# (OWASP's "CSV injection"); tab and carriage return hide such a start.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _reaches_plans(table: Table, col: Column) -> bool:
+    """Whether a text column's values are copied into plan tables (identifiers: keys,
+    references, and required names such as ``startup`` and ``funder``)."""
+    return col.kind == "str" and not col.choices and (
+        col.name in table.key or col.ref is not None or col.required)
+
+
+def _parse_column(col: Column, raw: pd.Series, source: str, rows: np.ndarray,
+                  unreadable: list[Problem], identifier: bool = False,
+                  ) -> tuple[pd.Series, list[Problem]]:
+    problems: list[Problem] = []
+    texts = []
+    for j, value in enumerate(raw):
+        try:
+            texts.append(_cell_text(value, col.kind == "list"))
+        except _Unreadable as err:
+            # reported as a cell that cannot be read: blank here, and not reported again
+            unreadable.append(Problem(source, int(rows[j]), col.name, str(err)))
+            texts.append("")
+    text = pd.Series(texts, dtype="object")
+    empty = (text == "").to_numpy()
+    if col.required:
+        for i in np.flatnonzero(empty):
+            problems.append(Problem(source, int(rows[i]), col.name, "is empty"))
+
+    def bad(mask: np.ndarray, message: str) -> None:
+        for i in np.flatnonzero(mask):
+            problems.append(Problem(source, int(rows[i]), col.name,
+                                    message.format(value=text.iloc[i])))
+
+    values: pd.Series
+    if col.kind in ("float", "int"):
+        numbers = pd.to_numeric(text.where(~empty), errors="coerce").astype("float64")
+        arr = numbers.to_numpy()
+        not_number = ~empty & ~np.isfinite(arr)
+        bad(not_number, "{value!r} is not a finite number")
+        ok = ~empty & ~not_number
+        if col.kind == "int":
+            fraction = ok & (arr != np.round(arr))
+            bad(fraction, "{value!r} is not a whole number")
+            ok &= ~fraction
+        if col.lower is not None:
+            low = ok & (arr <= col.lower if col.lower_open else arr < col.lower)
+            sign = ">" if col.lower_open else "≥"
+            bad(low, f"{{value}} is out of range: must be {sign} {col.lower:g}")
+            ok &= ~low
+        if col.upper is not None:
+            high = ok & (arr > col.upper)
+            bad(high, f"{{value}} is out of range: must be ≤ {col.upper:g}")
+            ok &= ~high  # reported; never cast (1e30 would overflow an integer)
+        default = np.nan if col.default is None else float(col.default)  # type: ignore[arg-type]
+        filled = np.where(ok, arr, default)
+        if col.kind == "int":
+            values = pd.Series(np.nan_to_num(filled, nan=0).round().astype("int64"))
+            if col.ref == "periods.period" and not col.required:
+                # optional period references keep "not given" as a missing value
+                values = pd.Series(pd.array(np.where(ok, arr, np.nan)).astype("Int64"))
+        else:
+            values = pd.Series(filled, dtype="float64")
+    elif col.kind == "bool":
+        low = text.str.lower()
+        is_true = low.isin(_TRUE).to_numpy()
+        is_false = low.isin(_FALSE).to_numpy()
+        bad(~empty & ~is_true & ~is_false, "{value!r} is not true/false")
+        values = pd.Series(np.where(empty, bool(col.default), is_true), dtype="bool")
+    elif col.kind == "list":
+        items = text.map(lambda s: tuple(x.strip() for x in s.split(";") if x.strip()))
+        if col.choices:
+            for j, tup in enumerate(items):
+                for x in tup:
+                    if x not in col.choices:
+                        problems.append(Problem(source, int(rows[j]), col.name,
+                                                f"{x!r} is not one of "
+                                                f"{', '.join(col.choices)}"))
+        values = items.astype("object")
+    else:
+        if col.choices:
+            bad(~empty & ~text.isin(col.choices).to_numpy(),
+                f"{{value!r}} is not one of {', '.join(col.choices)}")
+        if identifier:
+            bad(text.str.startswith(FORMULA_START).to_numpy(),
+                "{value!r} starts with =, +, -, @, a tab or a carriage return: a "
+                "spreadsheet opening the plan's CSV files would run it as a formula; "
+                "rename it")
+        fill = "" if col.default is None else str(col.default)
+        values = text.where(~empty, fill).astype("object")
+    return values, problems
+
+
+class _Unreadable(ValueError):
+    """A cell whose value is not a table value (bytes that are not text, a record)."""
+
+
+def _cell_text(value: object, is_list: bool = False) -> str:
+    """A cell as text: blank for missing values; for a list column, a list's items joined
+    with ``;``; bytes (Parquet binary columns) decoded as UTF-8.
+
+    Raises:
+        _Unreadable: the value is no text, number or true/false (or list of text for a
+            list column), or bytes that are not UTF-8.
+    """
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            raise _Unreadable(f"holds bytes that are not UTF-8 text ({value[:16]!r}): "
+                              "store the column as text") from None
+    if isinstance(value, tuple | list | np.ndarray):
+        if not is_list:
+            shown = [str(v) for v in list(value)[:4]]
+            raise _Unreadable(f"holds a list ({'; '.join(shown)}): this column takes one "
+                              "value per cell")
+        items = [_cell_text(v) for v in value]
+        if any(";" in item for item in items):
+            raise _Unreadable(f"holds a list item with ';' in it ({'; '.join(items)}); the "
+                              "items of a list are names without ';'")
+        return ";".join(item for item in items if item)
+    if isinstance(value, dict):
+        raise _Unreadable(f"holds a record ({', '.join(map(str, value))}); a table holds "
+                          "plain values: text, numbers, true/false")
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return str(value).strip()
+
+
+def _row(rt: RawTable, i: int) -> int:
+    return rt.row(i)
+
+
+def _check_keys(parsed: dict[str, pd.DataFrame],
+                sources: dict[str, RawTable]) -> list[Problem]:
+    problems = []
+    for name, rt in sources.items():
+        table = TABLES_BY_NAME[name]
+        frame = parsed[name]
+        dup = frame.duplicated(list(table.key), keep="first").to_numpy()
+        if not dup.any():
+            continue
+        first_of: dict[tuple[object, ...], int] = {}
+        for i, key in enumerate(frame[list(table.key)].itertuples(index=False, name=None)):
+            if dup[i]:
+                shown = key[0] if len(key) == 1 else key
+                problems.append(Problem(rt.source, _row(rt, i), ", ".join(table.key),
+                                        f"duplicate key {shown!r}; first given in row "
+                                        f"{_row(rt, first_of[key])}"))
+            else:
+                first_of.setdefault(key, i)
+    return problems
+
+
+def _check_references(parsed: dict[str, pd.DataFrame],
+                      sources: dict[str, RawTable]) -> list[Problem]:
+    problems = []
+    for name, rt in sources.items():
+        frame = parsed[name]
+        for col in TABLES_BY_NAME[name].columns:
+            if col.ref is None:
+                continue
+            ref_table, ref_col = col.ref.split(".")
+            if ref_col not in parsed[ref_table].columns:
+                continue  # the referenced key column is missing, and reported as such
+            known = set(parsed[ref_table][ref_col])
+            shown = f"{ref_table}" if ref_table in sources else f"{ref_table} (no such table)"
+            for i, value in enumerate(frame[col.name]):
+                for item in _items(col, value):
+                    if item not in known:
+                        problems.append(Problem(rt.source, _row(rt, i), col.name,
+                                                f"unknown {ref_col} {item!r}: not in {shown}"))
+    return problems
+
+
+def _items(col: Column, value: object) -> Iterable[object]:
+    if col.kind == "list":
+        return value  # type: ignore[return-value]
+    if value is None or value is pd.NA or (value == "" and not col.required):
+        return ()
+    return (value,)
+
+
+def _check_cross_table(parsed: dict[str, pd.DataFrame],
+                       sources: dict[str, RawTable]) -> list[Problem]:
+    problems: list[Problem] = []
+    periods = parsed["periods"]["period"].to_list()
+    if periods != sorted(periods):
+        rt = sources["periods"]
+        problems.append(Problem(rt.source, None, "period", "periods must be in ascending order"))
+
+    sites = parsed["sites"].set_index("site")
+    if "suites" in sources:
+        rt = sources["suites"]
+        suites = parsed["suites"]
+        for i, (site, existing) in enumerate(zip(suites["site"],
+                                                 suites["existing_batches_per_period"],
+                                                 strict=True)):
+            if sites.at[site, "status"] == "candidate" and existing > 0:
+                problems.append(Problem(rt.source, _row(rt, i), "existing_batches_per_period",
+                                        f"site {site!r} is a candidate: it has no existing "
+                                        "capacity (use module_batches_per_period)"))
+
+    if "programs" in sources:
+        rt = sources["programs"]
+        programs = parsed["programs"]
+        for i, (start, commercial) in enumerate(zip(programs["earliest_start"],
+                                                    programs["commercial_from"], strict=True)):
+            if pd.notna(start) and pd.notna(commercial) and commercial < start:
+                problems.append(Problem(rt.source, _row(rt, i), "commercial_from",
+                                        f"{commercial} is before earliest_start {start}"))
+
+    problems += _check_units(parsed, sources)
+    if "rules" in sources:
+        problems += _check_rule_subjects(parsed, sources["rules"])
+    if "members" in sources:
+        problems += _check_members(parsed, sources["members"])
+    if "reservations" in sources:
+        problems += _check_reservation_suites(parsed, sources["reservations"])
+    if "readouts" in sources:
+        problems += _check_readouts(parsed, sources["readouts"])
+    if "objective" in sources and len(parsed["objective"]) > 1:
+        problems.append(Problem(sources["objective"].source, None, None,
+                                "has more than one row: give one sense and offset"))
+    return problems
+
+
+# A value this many times its column's median (non-zero) is a unit slip, typically USD
+# typed among MUSD (a factor 1e6), not a spread real data have.
+UNIT_SLIP_RATIO = 1e5
+# Values at or below this (1 USD in MUSD, a millionth of a batch) do not set the scale: a
+# median of 1e-120 would make every ordinary value look like a slip.
+UNIT_SLIP_FLOOR = 1e-6
+
+
+def _check_units(parsed: dict[str, pd.DataFrame],
+                 sources: dict[str, RawTable]) -> list[Problem]:
+    problems = []
+    for name, rt in sources.items():
+        for col in TABLES_BY_NAME[name].columns:
+            if col.kind != "float" or not (col.name.endswith("_musd") or "batches" in col.name
+                                           or col.name.endswith("_per_batch")):
+                continue
+            values = parsed[name][col.name].to_numpy(dtype=float)
+            nonzero = values[values > UNIT_SLIP_FLOOR]
+            if len(nonzero) < 3:
+                continue
+            median = float(np.median(nonzero))
+            for i in np.flatnonzero(values > UNIT_SLIP_RATIO * median):
+                problems.append(Problem(rt.source, _row(rt, int(i)), col.name,
+                                        f"{values[i]:g} is {values[i] / median:.0e} times the "
+                                        f"column's median {median:g}: inconsistent units? "
+                                        "(money is in millions, capacity in batches per period)"))
+    return problems
+
+
+def _check_members(parsed: dict[str, pd.DataFrame], rt: RawTable) -> list[Problem]:
+    known = {"startup": (set(parsed["programs"]["startup"]), "programs.startup"),
+             "anchor": (set(parsed["anchors"]["anchor"]), "anchors.anchor")}
+    problems = []
+    for i, (member, kind) in enumerate(zip(parsed["members"]["member"],
+                                           parsed["members"]["kind"], strict=True)):
+        names, where = known[kind]
+        if member not in names:
+            problems.append(Problem(rt.source, _row(rt, i), "member",
+                                    f"unknown {kind} {member!r}: not in {where}"))
+    return problems
+
+
+def _check_readouts(parsed: dict[str, pd.DataFrame], rt: RawTable) -> list[Problem]:
+    """A program with phase readouts gives its overall probability there: programs'
+    success_probability must be left at 1 or equal the readouts' product."""
+    overall = parsed["programs"].set_index("program")["success_probability"]
+    product = parsed["readouts"].groupby("program")["success_probability"].prod()
+    problems = []
+    first_row = {p: i for i, p in reversed(list(enumerate(parsed["readouts"]["program"])))}
+    for program, phases in product.items():
+        given = float(overall[program])
+        if given != 1.0 and abs(given - float(phases)) > 1e-6:
+            problems.append(Problem(rt.source, _row(rt, first_row[program]),
+                                    "success_probability",
+                                    f"{program}'s readouts multiply to {phases:g} but "
+                                    f"programs.success_probability says {given:g}: leave it "
+                                    "at 1 or make them agree"))
+    return problems
+
+
+def _check_reservation_suites(parsed: dict[str, pd.DataFrame], rt: RawTable) -> list[Problem]:
+    suites = set(zip(parsed["suites"]["site"], parsed["suites"]["modality"],
+                     parsed["suites"]["scale"], strict=True))
+    status = parsed["sites"].set_index("site")["status"].to_dict()
+    problems = []
+    for i, row in enumerate(parsed["reservations"].itertuples(index=False)):
+        if (row.site, row.modality, row.scale) not in suites:
+            problems.append(Problem(rt.source, _row(rt, i), "site",
+                                    f"{row.site} has no {row.modality} {row.scale}-scale suite "
+                                    "in suites"))
+        elif status.get(row.site) != "existing":
+            problems.append(Problem(rt.source, _row(rt, i), "site",
+                                    f"{row.site} is a candidate site: only an existing "
+                                    "site's operator can offer a reservation"))
+    return problems
+
+
+def _check_rule_subjects(parsed: dict[str, pd.DataFrame], rt: RawTable) -> list[Problem]:
+    problems = []
+    operators = set(parsed["operators"]["operator"])
+    regions = set(parsed["regions"]["region"])
+    flags = {"of_concern"} | {f for fl in parsed["operators"]["flags"] for f in fl}
+    for i, rule in enumerate(parsed["rules"].itertuples(index=False)):
+        subject = rule.subject
+        if rule.kind == "barred":
+            ok = subject in operators or (subject.startswith("flag:")
+                                          and subject[5:] in flags)
+            expect = "an operator or flag:NAME of a known flag"
+        elif rule.kind == "max_operator_share":
+            ok = subject in operators or subject == "*"
+            expect = "an operator or *"
+        elif rule.kind == "max_country_share":
+            ok = subject in regions or subject == "*"
+            expect = "a region or *"
+        else:
+            ok = subject == ""
+            expect = "empty"
+        if not ok:
+            problems.append(Problem(rt.source, _row(rt, i), "subject",
+                                    f"{subject!r} is not valid for a {rule.kind} rule: "
+                                    f"expected {expect}"))
+        if rule.kind in ("max_operator_share", "max_country_share") and rule.share <= 0:
+            problems.append(Problem(rt.source, _row(rt, i), "share",
+                                    f"a {rule.kind} rule needs a share above 0"))
+    return problems

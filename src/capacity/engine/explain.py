@@ -1,0 +1,276 @@
+"""Why is a case infeasible? A minimal set of commitments and rules that cannot all hold,
+in business terms.
+
+Method (models/formulation.md, "Elastic mode"):
+
+1. Solve the elastic model: every committed offtake, domestic-share rule, operator or
+   country share cap, exclusion, module cap and build lead time may be violated, and the
+   objective is the total violation in batches. It is always feasible; zero violation
+   means the case is.
+2. Deletion filter: for each violated item, enforce it again (fix its slack to 0) and keep
+   the others elastic; if the model stays feasible without violating anything outside the
+   remaining set, the item was not needed. What is left is a minimal set: none of its
+   items can be enforced given the rest.
+3. Re-solve with only that set elastic and report each item with its amount, plus what
+   binds around it (full suites that could serve it, tight rules in its market).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pyomo.contrib.solver.solvers.highs import Highs
+
+from capacity.case import Case
+from capacity.engine.options import SolveOptions
+from capacity.engine.persistent import optimise_persistent
+from capacity.model import BuiltModel, build_model
+from capacity.model.index_sets import group
+
+TOL = 1e-6
+Item = tuple[str, tuple[Any, ...]]  # (family, key)
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """One commitment or rule that cannot hold, with by how much.
+
+    Attributes:
+        family: ``committed_offtake``, ``min_domestic_share``, ``max_operator_share``,
+            ``max_country_share``, ``exclusion``, ``module_cap`` or ``lead_time``.
+        entities: who and where (program, market, period, rule, operator, site, ...).
+        amount: how far it must give, in ``unit``.
+        unit: ``batches`` or ``modules``.
+        message: the sentence a planner reads.
+    """
+
+    family: str
+    entities: dict[str, Any]
+    amount: float
+    unit: str
+    message: str
+
+
+@dataclass
+class Explanation:
+    """Outcome of `explain`.
+
+    Attributes:
+        feasible: the case is feasible as it stands (no conflicts).
+        conflicts: a minimal set of conflicts (or, if ``minimal`` is False, the set the
+            elastic solve found before the time ran out).
+        minimal: whether the deletion filter finished.
+        seconds: wall time.
+        solves: HiGHS solves used.
+    """
+
+    feasible: bool
+    conflicts: list[Conflict] = field(default_factory=list)
+    minimal: bool = True
+    seconds: float = 0.0
+    solves: int = 0
+
+    def short(self, limit: int = 3) -> list[str]:
+        """The first ``limit`` messages, and how many more there are."""
+        lines = [c.message for c in self.conflicts[:limit]]
+        if len(self.conflicts) > limit:
+            lines.append(f"... and {len(self.conflicts) - limit} more (run capacity explain)")
+        return lines
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {"feasible": self.feasible, "minimal": self.minimal, "seconds": self.seconds,
+                "solves": self.solves, "conflicts": [asdict(c) for c in self.conflicts]}
+
+
+def explain(case: Case, options: SolveOptions | None = None) -> Explanation:
+    """Find a minimal set of commitments and rules that cannot all hold.
+
+    Args:
+        case: a validated case.
+        options: solve options; ``time_limit_s`` bounds the whole explanation.
+
+    Returns:
+        The `Explanation`.
+
+    Example:
+        >>> import capacity
+        >>> capacity.explain(capacity.load_case()).feasible
+        True
+    """
+    options = options or SolveOptions()
+    t0 = time.perf_counter()
+    built = build_model(case, elastic=True)
+    slacks = _slack_components(built)
+    solver = Highs()
+    sub = options.model_copy(update={"mip_rel_gap": 1e-9, "model_file": None})
+    run = optimise_persistent(solver, built.pyomo, sub)
+    solves = 1
+    run.load()
+    items = _violated(built, slacks)
+    if not items:
+        return Explanation(True, seconds=time.perf_counter() - t0, solves=solves)
+    keep = list(items)
+    minimal = True
+    for item in sorted(items, key=lambda i: (items[i], i)):
+        remaining = options.time_limit_s - (time.perf_counter() - t0)
+        if remaining <= 0:
+            minimal = False
+            break
+        trial = [i for i in keep if i != item]
+        _allow_only(built, slacks, set(trial))
+        test = optimise_persistent(solver, built.pyomo,
+                                   sub.model_copy(update={"time_limit_s": remaining}))
+        solves += 1
+        if test.status in ("optimal", "time_limit_feasible"):
+            test.load()
+            if not _violated(built, slacks).keys() - set(trial):
+                keep = trial
+    _allow_only(built, slacks, set(keep))
+    final = optimise_persistent(solver, built.pyomo, sub)
+    solves += 1
+    final.load()
+    amounts = _violated(built, slacks)
+    conflicts = [_describe(built, item, amounts.get(item, 0.0)) for item in
+                 sorted(keep, key=lambda i: (-amounts.get(i, 0.0), i))]
+    return Explanation(False, conflicts, minimal, time.perf_counter() - t0, solves)
+
+
+def _slack_components(built: BuiltModel) -> dict[str, Any]:
+    m = built.pyomo
+    return {"committed_offtake": m.Shortfall, "min_domestic_share": m.DomesticShortfall,
+            "max_operator_share": m.OperatorExcess, "max_country_share": m.CountryExcess,
+            "max_time_to_market": m.LateExcess,
+            "module_cap": m.ExtraModules, "lead_time": m.EarlyModules}
+
+
+def _barred_groups(built: BuiltModel) -> dict[tuple[str, str], list[tuple[str, str, str, int]]]:
+    operator = built.index_sets.site_operator
+    return group(built.index_sets.barred_ship, lambda key: (operator[key[1]], key[2]))
+
+
+def _violated(built: BuiltModel, slacks: dict[str, Any]) -> dict[Item, float]:
+    out: dict[Item, float] = {}
+    for family, var in slacks.items():
+        for key, v in var.items():
+            value = v.value or 0.0
+            if value > TOL:
+                out[(family, key if isinstance(key, tuple) else (key,))] = float(value)
+    ship = built.pyomo.Ship
+    for lane, keys in _barred_groups(built).items():  # (operator, market)
+        total = sum(ship[k].value or 0.0 for k in keys)
+        if total > TOL:
+            out[("exclusion", lane)] = float(total)
+    return out
+
+
+def _allow_only(built: BuiltModel, slacks: dict[str, Any], allowed: set[Item]) -> None:
+    """Fix every slack to 0 except those of the allowed items (which are freed)."""
+    for family, var in slacks.items():
+        for key, v in var.items():
+            item = (family, key if isinstance(key, tuple) else (key,))
+            if item in allowed:
+                v.unfix()
+            else:
+                v.fix(0.0)
+    ship = built.pyomo.Ship
+    for lane, keys in _barred_groups(built).items():  # (operator, market)
+        for k in keys:
+            if ("exclusion", lane) in allowed:
+                ship[k].unfix()
+            else:
+                ship[k].fix(0.0)
+
+
+def _describe(built: BuiltModel, item: Item, amount: float) -> Conflict:
+    family, key = item
+    case, ix = built.case, built.index_sets
+    rules = case.rules.set_index("rule")
+    if family == "committed_offtake":
+        p, mkt, t = key
+        need = ix.committed[(p, mkt, t)]
+        offt = case.offtakes
+        anchors = sorted(set(offt.loc[(offt["program"] == p) & (offt["market"] == mkt)
+                                      & (offt["period"] == t), "anchor"]))
+        causes = _causes(built, p, mkt, t)
+        msg = (f"committed offtake of {', '.join(anchors)} for {p} in {mkt}, period {t}: "
+               f"{need:g} batches; at most {need - amount:g} can be supplied"
+               + (f" given {causes}" if causes else ""))
+        return Conflict(family, {"anchors": anchors, "program": p, "market": mkt,
+                                 "period": t}, amount, "batches", msg)
+    if family == "min_domestic_share":
+        u, t = key
+        r = rules.loc[u]
+        msg = (f"minimum domestic share {u} ({r['share']:.0%} of supply to {r['market']}), "
+               f"period {t}: {amount:g} batches of domestic supply short")
+        return Conflict(family, {"rule": u, "market": r["market"], "period": t}, amount,
+                        "batches", msg)
+    if family in ("max_operator_share", "max_country_share"):
+        u, who, t = key
+        r = rules.loc[u]
+        what = "operator" if family == "max_operator_share" else "region"
+        msg = (f"{family.replace('_', ' ')} {u} ({r['share']:.0%} of supply to "
+               f"{r['market']}), period {t}: {what} {who} exceeds it by {amount:g} batches")
+        return Conflict(family, {"rule": u, "market": r["market"], what: who, "period": t},
+                        amount, "batches", msg)
+    if family == "max_time_to_market":
+        (u,) = key
+        r = rules.loc[u]
+        msg = (f"time to market {u} (at most {r['limit_years']:g} years of {r['market']}'s "
+               f"potential demand unserved per program): {amount:g} years over")
+        return Conflict(family, {"rule": u, "market": r["market"]}, amount, "years", msg)
+    if family == "exclusion":
+        operator, mkt = key
+        barred = [u for u, r in rules.iterrows() if r["kind"] == "barred" and r["active"]
+                  and r["market"] == mkt]
+        msg = (f"exclusion {', '.join(barred)}: operator {operator} would have to supply "
+               f"{amount:g} batches to {mkt} over the horizon")
+        return Conflict(family, {"rules": barred, "operator": operator, "market": mkt},
+                        amount, "batches", msg)
+    if family == "lead_time":
+        s, q, c, t = key
+        msg = (f"lead time at {s} ({q}, {c}): {amount:g} module(s) needed in period {t}, "
+               f"before the {ix.suite_lead[(s, q, c)]}-period lead time lets them produce")
+        return Conflict(family, {"site": s, "modality": q, "scale": c, "period": t}, amount,
+                        "modules", msg)
+    s, q, c = key
+    msg = (f"module cap at {s} ({q}, {c}): {ix.suite_max_modules[(s, q, c)]} allowed, "
+           f"{amount:g} more needed")
+    return Conflict(family, {"site": s, "modality": q, "scale": c}, amount, "modules", msg)
+
+
+def _causes(built: BuiltModel, p: str, mkt: str, t: int) -> str:
+    """What binds around a short commitment: full suites that could serve it, tight rules."""
+    m, ix = built.pyomo, built.index_sets
+    pos = ix.position
+    barred_lanes = set(ix.barred_ship)
+    suites = sorted({k for key, k in zip(ix.ship, ix.ship_suite, strict=True)
+                     if key[0] == p and key[2] == mkt and key[3] == t
+                     and key not in barred_lanes})
+    full = []
+    for k in suites:
+        cap = ix.suite_existing[k] if ix.site_status[k[0]] == "existing" else 0.0
+        cap += ix.suite_module[k] * sum(m.Build[b].value or 0.0 for b in ix.build
+                                        if b[:3] == k and pos[b[3]] + ix.suite_lead[k] <= pos[t])
+        used = sum(ix.slots_per_batch.get(key[:2], 1.0) * (m.Ship[key].value or 0.0)
+                   for key, k2 in zip(ix.ship, ix.ship_suite, strict=True)
+                   if k2 == k and key[3] == t)
+        if used >= cap - TOL:
+            full.append(f"{k[0]}")
+    parts = []
+    if full:
+        q, c = suites[0][1], suites[0][2]
+        parts.append(f"full {q} {c} capacity at {', '.join(full)}")
+    elif not suites:
+        parts.append("no allowed suite that can supply it")
+    for u in ix.share_rules:
+        if u.market == mkt and u.kind == "min_domestic_share" and (u.rule, t) in \
+                m.DOMESTIC_SHARE_UT:
+            parts.append(f"the {mkt} domestic-share rule {u.rule}")
+    barred = {ix.site_operator[k[1]] for k in ix.barred_ship if k[0] == p and k[2] == mkt}
+    if barred:
+        parts.append(f"the exclusion of {', '.join(sorted(barred))} from {mkt}")
+    return " and ".join(parts)
+

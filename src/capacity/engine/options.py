@@ -1,0 +1,59 @@
+"""How to solve: `SolveOptions`, typed and frozen, importable without the solver (the CLI
+reads its defaults to draw ``--help``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class SolveOptions(BaseModel):
+    """How to solve. Defaults suit a 2-core machine and give the same plan every run.
+
+    Attributes:
+        time_limit_s: wall-clock limit for HiGHS; the best plan found is returned with its gap.
+        mip_rel_gap: stop when (objective − bound)/|objective| is at most this.
+        threads: HiGHS threads. One by default: HiGHS's branch-and-bound is serial, and one
+            thread keeps runs reproducible. With two or more, on models of
+            `capacity.engine.strategy.LARGE_MODEL_NONZEROS` or more, PDLP's relaxation
+            and the dive run in a second thread beside the neighbourhood search
+            (`capacity.engine.large.relax_dive_search`); on models of
+            `capacity.engine.strategy.COMPANION_MIN_NONZEROS` up to that size, the LP
+            relaxation and a dive from it run beside HiGHS's branch and bound and hand
+            it their plan (`capacity.engine.companion`). Either way a run is then not
+            reproducible step for step.
+        seed: HiGHS ``random_seed``; fixed so runs repeat.
+        log: print HiGHS's log while solving.
+        explain: when HiGHS proves the case infeasible, find out why (`capacity.engine.explain`,
+            within the same time limit) and put the reasons in the plan's messages.
+        model_file: also write the model HiGHS solves to this file (``.mps`` or ``.lp``),
+            e.g. to try another solver or to report a solver issue.
+        mip_start: start HiGHS from a constructive plan (`capacity.engine.start`: greedy integer
+            decisions, completed by HiGHS with the integers fixed); on models of
+            `strategy.LARGE_MODEL_NONZEROS` to `strategy.RELAXATION_MAX_NONZEROS`, also solve the LP
+            relaxation by PDLP for a proven bound (`capacity.engine.lp_bound`), dive from its
+            solution to a plan (`capacity.engine.dive`) and improve the better plan a
+            neighbourhood at a time (`capacity.engine.search`). Off: HiGHS's defaults, e.g. to
+            compare.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    time_limit_s: float = Field(default=300.0, gt=0, le=7 * 24 * 3600)
+    mip_rel_gap: float = Field(default=1e-6, ge=0, le=1)
+    threads: int = Field(default=1, ge=1, le=256)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    log: bool = False
+    explain: bool = True
+    model_file: str | None = None
+    mip_start: bool = True
+
+    @field_validator("model_file")
+    @classmethod
+    def _model_format(cls, value: str | None) -> str | None:
+        """HiGHS chooses the format by the suffix and writes nothing for another one."""
+        if value is not None and Path(value).suffix.lower() not in (".mps", ".lp"):
+            raise ValueError(f"{value!r} must end in .mps or .lp (the suffix chooses the "
+                             "format)")
+        return value

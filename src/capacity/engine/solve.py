@@ -1,0 +1,468 @@
+"""Solve a built model with HiGHS, in memory, and turn the outcome into a `Plan`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import highspy
+import numpy as np
+import pyomo.environ as pyo
+
+from capacity.case import Case
+from capacity.engine import interrupt, strategy
+from capacity.engine.companion import Companion
+from capacity.engine.highs import (
+    CompiledModel,
+    FixedRowInfeasible,
+    compile_to_highs,
+    complete_start,
+    holds_plan,
+    new_highs,
+    pass_linear,
+    status_of,
+    use_threads,
+)
+from capacity.engine.lagrangian import Decomposition
+from capacity.engine.large import LargeModelAids, relax_dive_search
+from capacity.engine.options import SolveOptions
+from capacity.engine.run import (
+    Progress,
+    Run,
+    best_bound,
+    finite,
+    relative_gap,
+    subscribe_progress,
+    write_model,
+)
+from capacity.engine.search import Layout
+from capacity.engine.start import constructive_start, rounded_start, start_columns
+from capacity.errors import CaseInfeasibleError
+from capacity.model import BuiltModel, build_model
+from capacity.results.extract import extract_tables
+from capacity.results.plan import Plan, Status
+
+
+def solve(case: Case | BuiltModel, options: SolveOptions | None = None,
+          progress: Progress | None = None) -> Plan:
+    """Build (if needed) and solve a case, returning the plan with its status.
+
+    Args:
+        case: a validated `Case`, or a `BuiltModel` (from `build_model`) that may carry
+            constraints the caller added.
+        options: solve options; defaults if None.
+        progress: optional callback (seconds, incumbent, bound) while HiGHS runs; both
+            values are the minimised net cost.
+
+    Returns:
+        A `Plan`. Its ``status`` is one of ``optimal``, ``time_limit_feasible``,
+        ``infeasible``, ``unbounded``, ``no_solution``, ``interrupted`` or ``error``;
+        decision tables are filled only when a plan exists, never with zeros in place of
+        a plan.
+
+    Example:
+        >>> import capacity
+        >>> plan = capacity.solve(capacity.load_case(), capacity.SolveOptions(time_limit_s=60))
+        >>> plan.status, plan.gap <= 1e-6
+        ('optimal', True)
+    """
+    options = options or SolveOptions()
+    seconds: dict[str, float] = {}
+    source = case.case if isinstance(case, BuiltModel) else case
+    if source.load_seconds:
+        seconds["load"] = source.load_seconds
+    if isinstance(case, BuiltModel):
+        built = case
+    else:
+        try:
+            built = build_model(case)
+        except CaseInfeasibleError as err:
+            return Plan.without_solution(case.name, "infeasible", options.model_dump(),
+                                         seconds, messages=err.reasons)
+    seconds.update(built.seconds)
+    return run_highs(built, options, seconds, progress)
+
+
+def run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, float],
+              progress: Progress | None = None,
+              solver: CompiledModel | None = None) -> Plan:
+    """Solve ``built`` (its own matrices, or its Pyomo model where a caller made and
+    perhaps changed it; or ``solver``, the same model already in HiGHS) into a plan.
+    Ctrl-C stops the solve promptly with status ``interrupted``
+    (`capacity.engine.interrupt`)."""
+    t0 = time.perf_counter()
+    with interrupt.catching_sigint():
+        try:
+            return _solved(built, options, seconds, progress, solver)
+        except interrupt.Interrupted:
+            return Plan.without_solution(
+                built.case.name, "interrupted", options.model_dump(), seconds,
+                messages=[_interrupted_after(time.perf_counter() - t0, has_plan=False)])
+
+
+def _interrupted_after(seconds: float, has_plan: bool) -> str:
+    return (f"interrupted after {seconds:.1f} s of solving; "
+            + ("the best plan found so far is in the tables, not proven"
+               if has_plan else "no plan was found before"))
+
+
+def _solved(built: BuiltModel, options: SolveOptions, seconds: dict[str, float],
+            progress: Progress | None, solver: CompiledModel | None) -> Plan:
+    """`run_highs`, within its handling of Ctrl-C: the start, one HiGHS run
+    (`optimise`), and its outcome as a `Plan`."""
+    lm, elastic = built.linear, built.index_sets.elastic
+    size = model_size(built.pyomo) if built.has_pyomo else lm.size()
+    if size["variables"] == 0:
+        # Nothing to decide (no demand any site can serve): the plan is to do nothing and
+        # the cost is the existing sites' fixed cost. HiGHS would report an empty model.
+        cost = lm.objective.constant
+        return _plan_with_solution(built, np.zeros(0), "optimal", cost, cost, options, seconds,
+                                   size, {}, ["nothing to decide: no demand that any site "
+                                              "can serve"], {})
+    try:
+        if solver is None:
+            t0 = time.perf_counter()
+            solver = compile_to_highs(built.pyomo) if built.has_pyomo else pass_linear(lm)
+            seconds["transfer"] = time.perf_counter() - t0
+        start = None
+        if options.mip_start and not elastic:
+            t0 = time.perf_counter()
+            greedy = constructive_start(built.index_sets)
+            # a program left unplaced leaves commitments unmet: HiGHS could not complete it
+            if not greedy.unplaced:
+                start = solver.map_columns(start_columns(lm, greedy), built.pyomo_columns()
+                                           if built.has_pyomo else [])
+            seconds["start"] = time.perf_counter() - t0
+        aids = None  # for large models: made only where used, not on every small solve
+        if start is not None and solver.columns is None:
+            aids = _aids(built, solver, seconds["start"])
+        run = optimise(solver, options, progress, start, aids)
+    except FixedRowInfeasible as err:  # a caller fixed variables that break a row
+        return Plan.without_solution(built.case.name, "infeasible", options.model_dump(),
+                                     seconds, messages=[_fixed_infeasible(err)], size=size)
+    except Exception as err:  # HiGHS or the interface failed: report it, write nothing
+        return Plan.without_solution(built.case.name, "error", options.model_dump(), seconds,
+                                     messages=[f"{type(err).__name__}: {err}"], size=size)
+    status, highs = run.status, run.highs
+    info = highs.getInfo()
+    seconds["transfer"] = seconds.get("transfer", 0.0) + run.transfer_seconds
+    seconds["solve"] = run.solve_seconds
+    size["nonzeros"] = int(highs.getNumNz())
+    numerics = solver.coefficient_ranges()
+    warnings = numerics_warnings(numerics)
+    # none where HiGHS's branch and bound was not run (its info then reads −1)
+    counters = {"mip_nodes": int(info.mip_node_count),
+                "simplex_iterations": int(info.simplex_iteration_count)} if run.ran else {}
+    stopped = status == "interrupted"
+    # HiGHS holds a plan of its own (also where Ctrl-C stopped it)
+    feasible = status in ("optimal", "time_limit_feasible") or (stopped and holds_plan(highs))
+    # HiGHS ended without a plan of its own and without a verdict (its branch and bound
+    # not started, out of memory, a time limit that lost the incumbent, Ctrl-C): the
+    # engine's own plan stands
+    fallback = not feasible and run.started is not None \
+        and status in (None, "error", "no_solution", "interrupted")
+    if fallback and not stopped:
+        status = "time_limit_feasible"
+    elif status is None:  # not started, and no plan of the engine's own (cannot happen)
+        status = "error"
+    if not feasible and not fallback:
+        if stopped:
+            messages = [_interrupted_after(run.solve_seconds, has_plan=False)]
+        elif status == "no_solution":
+            messages = [f"no feasible plan found within the {options.time_limit_s:g} s "
+                        "time limit"]
+        elif status == "infeasible":
+            messages = _why_infeasible(built, options)
+        else:
+            messages = [f"HiGHS stopped with {run.stopped_by}"]
+        bound = run.bound
+        return Plan.without_solution(built.case.name, status, options.model_dump(), seconds,
+                                     messages=[*messages, *warnings], size=size,
+                                     counters=counters, numerics=numerics,
+                                     bound=None if bound is None else _reported(built, bound))
+    # the engine's own plan stands: HiGHS did not run (the relaxation's bound proved it,
+    # or memory) or gave no plan of its own
+    own = fallback or not run.ran
+    if stopped:
+        messages = [_interrupted_after(run.solve_seconds, has_plan=True)]
+    elif status == "optimal" and not run.ran:
+        messages = [f"the plan is within the {options.mip_rel_gap:g} gap of {run.stopped_by}; "
+                    "HiGHS's branch and bound was not needed"]
+    elif fallback:
+        why = run.stopped_by if not run.ran else \
+            f"HiGHS stopped with {run.stopped_by} before finding a plan of its own"
+        messages = [f"{why}: {run.own_plan} is returned, feasible, not proven optimal"
+                    + (" (no bound)" if run.bound is None else "")]
+    elif status == "time_limit_feasible" and not run.time_limit_reached:
+        messages = [f"HiGHS stopped with {run.stopped_by}; the plan is feasible, not proven "
+                    "optimal"]
+    elif status == "time_limit_feasible":
+        messages = [f"time limit of {options.time_limit_s:g} s reached; best plan returned"]
+    else:
+        messages = []
+    if solver.columns is None:  # HiGHS holds lm's columns
+        x = run.started if own and run.started is not None else solver.solution()
+        cost = lm.objective_value(x)
+    else:  # the Pyomo model: load it, read lm's columns off its variables
+        if own and run.started is not None:
+            solver.load_solution(run.started)
+        else:
+            run.load()
+        x = built.pyomo_values()
+        cost = float(pyo.value(getattr(built.pyomo, lm.objective.name)))
+    built.solution = x
+    return _plan_with_solution(built, x, status, cost, run.bound, options, seconds, size,
+                               counters, [*messages, *run.notes, *warnings], numerics)
+
+
+# Beyond these HiGHS's default tolerances (1e-7 feasibility, 1e-9 small matrix entries)
+# start to bite: a warning, not an error, naming the range.
+LARGE_COEFFICIENT = 1e9
+SMALL_COEFFICIENT = 1e-7
+MATRIX_RATIO = 1e10
+
+
+def _aids(built: BuiltModel, compiled: CompiledModel, start_seconds: float) -> LargeModelAids:
+    """The aids to a large solve of ``built``'s own matrices (in HiGHS: ``compiled``)."""
+    lm, ix = built.linear, built.index_sets
+    ship = lm.variables["Ship"]
+    shipments = slice(ship.start, ship.start + len(ship.keys))
+
+    def steered(tolls: np.ndarray) -> list[tuple[int, float]]:
+        greedy = constructive_start(ix, tolls[shipments])
+        return [] if greedy.unplaced else start_columns(lm, greedy)  # [] cannot complete
+
+    return LargeModelAids(lambda: Layout.of(lm, ix.ship_assign),
+                          lambda x: start_columns(lm, rounded_start(lm, ix, x)),
+                          lambda: Decomposition.of(lm, compiled), steered, start_seconds)
+
+
+def numerics_warnings(ranges: dict[str, list[float]]) -> list[str]:
+    """Warnings for coefficient ranges HiGHS does not handle well."""
+    out = []
+    lo, hi = ranges["matrix"]
+    if hi > LARGE_COEFFICIENT or (lo and lo < SMALL_COEFFICIENT) or (lo and hi / lo >
+                                                                      MATRIX_RATIO):
+        out.append(f"numerics: matrix coefficients span [{lo:.1e}, {hi:.1e}]; HiGHS is "
+                   "reliable within about 1e-7..1e9 and a ratio below 1e10 (check units)")
+    for name in ("objective", "bounds", "rhs"):
+        if ranges[name][1] > LARGE_COEFFICIENT:
+            out.append(f"numerics: {name} values reach {ranges[name][1]:.1e}; above 1e9 "
+                       "HiGHS's tolerances lose meaning (check units)")
+    return out
+
+
+def _fixed_infeasible(err: FixedRowInfeasible) -> str:
+    return f"{err}: with the variables fixed as they are, no plan meets it"
+
+
+def _why_infeasible(built: BuiltModel, options: SolveOptions) -> list[str]:
+    """The short explanation of an infeasible case (or where to get one)."""
+    head = "infeasible: these commitments and rules cannot all hold"
+    if not options.explain:
+        return [f"{head} (run `capacity explain` to see which)"]
+    from capacity.engine.explain import explain
+
+    try:
+        why = explain(built.case, options)
+    except Exception as err:  # the explanation is a courtesy; the status stands
+        return [f"{head}; explaining failed: {type(err).__name__}: {err}"]
+    if why.feasible:
+        return ["infeasible, yet the case's own commitments and rules can all hold: "
+                "constraints added to the model after build_model make it infeasible (or, "
+                "without such constraints, check plan.numerics)"]
+    return [head + ("" if why.minimal else " (not proven minimal within the time limit)")
+            + ":", *why.short()]
+
+
+def optimise_pyomo(m: pyo.ConcreteModel, options: SolveOptions) -> Run:
+    """A one-off solve of the Pyomo model ``m``: compiled and passed whole
+    (`capacity.engine.highs.compile_to_highs`), then `optimise`; a variable a caller fixed
+    so that a row cannot hold is reported as ``infeasible``.
+
+    Raises:
+        Exception: whatever HiGHS or the interface raises; callers turn it into ``error``.
+    """
+    t0 = time.perf_counter()
+    try:
+        compiled = compile_to_highs(m)
+    except FixedRowInfeasible as err:
+        return Run(new_highs(), "infeasible", _fixed_infeasible(err), False, None,
+                   lambda: None, time.perf_counter() - t0, 0.0, ran=False)
+    run = optimise(compiled, options)
+    run.transfer_seconds += time.perf_counter() - t0 - run.solve_seconds
+    return run
+
+
+def optimise(compiled: CompiledModel, options: SolveOptions,
+             progress: Progress | None = None,
+             start: Sequence[tuple[int, float]] | None = None,
+             aids: LargeModelAids | None = None) -> Run:
+    """Run HiGHS in memory on a model it holds and map its outcome to a plan status.
+    Solutions are not loaded (``Run.load`` does, into a compiled Pyomo model's
+    variables). (A series of solves of one Pyomo model that change more than costs goes
+    through `capacity.engine.persistent.optimise_persistent` instead.)
+
+    Args:
+        compiled: the model in HiGHS: the engine's own matrices (`pass_linear`), a
+            compiled Pyomo model (`optimise_pyomo`), or the `Resolver`'s with its
+            objective replaced.
+        progress: called as HiGHS improves the incumbent or logs branch-and-bound
+            progress, with (seconds since HiGHS started, incumbent objective or None, best
+            bound or None) of the minimised model. It is subscribed to the HiGHS
+            instance: with a re-used `CompiledModel`, pass it on one call only.
+        start: (column, value) of some columns (a constructive start's integers,
+            `capacity.engine.start`) for HiGHS to complete and start from; the completion
+            counts in the time limit and on HiGHS's clock.
+        aids: what large models use besides HiGHS (HiGHS holding the engine's own
+            matrices, `LargeModelAids`): where the integer columns lie by site and
+            program, so that the plan is improved a neighbourhood at a time
+            (`capacity.engine.search`) before HiGHS's branch and bound; the rounding of
+            PDLP's solution into a plan, where better than the dive's; the model's split
+            for a Lagrangian bound (`capacity.engine.lagrangian`) on models too large for
+            PDLP and for HiGHS's branch and bound, and the greedy start its prices steer.
+
+    Raises:
+        Exception: whatever HiGHS or the interface raises; callers turn it into ``error``.
+    """
+    use_threads(options.threads)
+    t0 = time.perf_counter()
+    transfer = time.perf_counter() - t0
+    highs = compiled.highs
+    if options.model_file:
+        write_model(highs, options.model_file)
+    for name, value in (("output_flag", options.log), ("log_to_console", options.log),
+                        ("mip_rel_gap", options.mip_rel_gap), ("mip_abs_gap", 1e-9),
+                        ("threads", options.threads), ("random_seed", options.seed)):
+        highs.setOptionValue(name, value)
+    t1 = time.perf_counter()
+    started = complete_start(compiled, start, options.time_limit_s) if start else None
+    interrupt.check()
+    if started is not None and progress is not None:  # now HiGHS's incumbent
+        progress(time.perf_counter() - t1, started.objective, None)
+    steps = strategy.plan_strategy(compiled, options.threads, options.mip_start,
+                          has_start=started is not None, has_aids=aids is not None)
+    branch, free = steps.branch_fits, steps.free_bytes
+    relaxed, own_plan = None, "the completed constructive start"
+    notes: tuple[str, ...] = ()
+    early_bound: float | None = None
+    if steps.relax_dive_search:  # a proven bound and a better plan from the LP relaxation
+        assert started is not None
+        relaxed, dived, notes, early_bound = relax_dive_search(
+            compiled, started, options, t1, steps, progress, aids)
+        if dived is not None:
+            started, own_plan = dived, (
+                "the plan from the LP relaxation (dive or rounding, and search)"
+                if relaxed is not None
+                else "a completed constructive start, improved by the neighbourhood search")
+    clock = time.perf_counter() - t1  # HiGHS's own clock restarts with the MIP run
+    early_gap = None if started is None else relative_gap(started.objective, early_bound)
+    if started is not None and early_gap is not None and early_gap <= options.mip_rel_gap:
+        return Run(highs, "optimal", "the LP relaxation's bound (PDLP)" if relaxed is not None
+                   else "the Lagrangian bound", False, early_bound,
+                   compiled.load_solution, transfer, clock, started.x, ran=False,
+                   own_plan=own_plan, notes=notes)
+    if started is not None and not branch and free is not None:
+        return Run(highs, None, f"HiGHS's branch and bound was not started: the whole "
+                   f"model would need about {strategy.mip_memory_estimate(compiled) / 2**30:.0f}"
+                   f" GiB ({strategy.MIP_BYTES_PER_NONZERO} bytes a nonzero), "
+                   f"{free / 2**30:.0f} GiB are free", False, early_bound,
+                   compiled.load_solution, transfer, clock, started.x, ran=False,
+                   own_plan=own_plan, notes=notes)
+    if started is not None and relaxed is not None and not relaxed.converged:
+        return Run(highs, None, "HiGHS's branch and bound was not started: PDLP did not "
+                   "solve the LP relaxation within its share of the time, and HiGHS's "
+                   "root LP, which comes before any bound or cut of its own, takes longer "
+                   "(dual simplex over 280 s at tier M, where PDLP takes 20 s)", True,
+                   early_bound, compiled.load_solution, transfer, clock, started.x,
+                   ran=False, own_plan=own_plan, notes=notes)
+    left = options.time_limit_s - clock
+    if started is not None and relaxed is not None and not strategy.root_has_time(relaxed, left):
+        return Run(highs, None, f"HiGHS's branch and bound was not started: {left:.0f} s "
+                   f"were left, and its root LP, which comes before any bound or cut of its "
+                   f"own, takes over {strategy.ROOT_LP_PER_PDLP_SECOND:g}× as long as PDLP took "
+                   f"({relaxed.seconds:.0f} s; tier M: over 280 s against 20-35 s)", True,
+                   early_bound, compiled.load_solution, transfer, clock, started.x,
+                   ran=False, own_plan=own_plan, notes=notes)
+    if started is not None and not strategy.mip_has_time(compiled, left):
+        return Run(highs, None, f"HiGHS's branch and bound was not started: {left:.0f} s "
+                   f"were left, and on {compiled.nonzeros:,} nonzeros it takes about "
+                   f"{strategy.mip_startup_seconds(compiled):.0f} s before it can stop at a "
+                   "time limit",
+                   True, early_bound, compiled.load_solution, transfer, clock, started.x,
+                   ran=False, own_plan=own_plan, notes=notes)
+    if steps.relax_dive_search and relaxed is None:
+        # a plan in hand and no bound: the root LP by interior point (with the
+        # relaxation's bound, dual simplex: interior point gained 0.15% of bound at tier
+        # M and overran a 120-s limit by up to 51 s; simplex keeps to it)
+        highs.setOptionValue("mip_lp_solver", "ipm")
+    interrupt.check()  # Ctrl-C during the engine's own steps: stop before branching
+    if progress is not None:
+        subscribe_progress(highs, lambda at, incumbent, bound: progress(
+            clock + at, incumbent, best_bound(bound, early_bound)))
+    highs.setOptionValue("time_limit", max(options.time_limit_s - clock, 1e-3))
+    companion = None
+    if steps.companion:  # a spare thread: the LP relaxation and a dive from it, offered to HiGHS
+        companion = Companion(compiled, t1 + options.time_limit_s).start()
+        highs.cbMipUserSolution.subscribe(companion.offer)
+    try:
+        highs.run()
+    finally:  # also where HiGHS raises: the companion's LP is cancelled, its thread ends
+        if companion is not None:
+            highs.cbMipUserSolution.unsubscribe(companion.offer)
+            companion.stop()
+    if companion is not None:
+        early_bound = best_bound(early_bound, companion.bound)
+        notes = (*notes, companion.note())
+    solve_seconds = time.perf_counter() - t1
+    model_status, info = highs.getModelStatus(), highs.getInfo()
+    status = status_of(highs)
+    if info.mip_node_count >= 0:  # a MIP: HiGHS's dual bound
+        bound = best_bound(finite(info.mip_dual_bound), early_bound)
+    else:  # an LP: its optimum is its own bound
+        bound = finite(info.objective_function_value) if status == "optimal" else None
+    return Run(highs, status, highs.modelStatusToString(model_status),
+               model_status == highspy.HighsModelStatus.kTimeLimit, bound,
+               compiled.load_solution, transfer, solve_seconds,
+               None if started is None else started.x, own_plan=own_plan, notes=notes)
+
+
+def _plan_with_solution(built: BuiltModel, x: np.ndarray, status: Status, cost: float,
+                        bound_cost: float | None, options: SolveOptions,
+                        seconds: dict[str, float], size: dict[str, int],
+                        counters: dict[str, int], messages: list[str],
+                        numerics: dict[str, list[float]]) -> Plan:
+    """Extract the tables of a solution (``x``: ``built.linear``'s columns) and report the
+    objective as the case asks."""
+    t0 = time.perf_counter()
+    tables = extract_tables(built, x)
+    seconds["extract"] = time.perf_counter() - t0
+    sense, _offset, unit = built.case.objective_sense
+    objective = _reported(built, cost)
+    bound = None if bound_cost is None else _reported(built, bound_cost)
+    return Plan(case_name=built.case.name, status=status, objective=objective, bound=bound,
+                gap=relative_gap(objective, bound), seconds=seconds, size=size, counters=counters,
+                options=options.model_dump(), messages=messages, tables=tables,
+                sense=sense, unit=unit, net_cost=cost, numerics=numerics,
+                case_source=built.case.source)
+
+
+def _reported(built: BuiltModel, cost: float) -> float:
+    """The net cost as the case reports it: offset + cost, or offset − cost (maximise)."""
+    sense, offset, _unit = built.case.objective_sense
+    return offset - cost if sense == "maximise" else offset + cost
+
+
+def model_size(m: pyo.ConcreteModel) -> dict[str, int]:
+    """Variables by type and constraint rows of a Pyomo model."""
+    counts = {"binary": 0, "integer": 0, "continuous": 0}
+    for v in m.component_data_objects(pyo.Var, active=True):
+        if v.is_binary():
+            counts["binary"] += 1
+        elif v.is_integer():
+            counts["integer"] += 1
+        else:
+            counts["continuous"] += 1
+    constraints = sum(1 for _ in m.component_data_objects(pyo.Constraint, active=True))
+    return {"variables": sum(counts.values()), **counts, "constraints": constraints,
+            "nonzeros": 0}

@@ -1,0 +1,177 @@
+"""The boundary: every case format loads the same, every problem is located and collected."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import capacity
+from capacity.case.schema import format_markdown
+
+from conftest import tiny
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("name", ["two_sites", "candidate_site", "domestic_share"])
+def test_tiny_cases_load(name: str) -> None:
+    assert tiny(name).programs["program"].tolist() == ["P1"]
+
+
+def test_default_case_meets_the_brief() -> None:
+    case = capacity.load_case()
+    assert {"JP", "KR", "CN", "US", "EU", "SG"} <= set(case.regions["region"])
+    assert len(case.sites) >= 15 and len(case.programs) >= 30 and len(case.anchors) >= 3
+    assert set(case.programs["modality"]) == {"antibody", "adc", "aav", "cell", "microbial"}
+    assert {"existing", "candidate"} == set(case.sites["status"])
+    assert 6 <= len(case.periods) <= 10
+    rules = case.rules.set_index("rule")
+    assert rules.at["BIOSECURE_US", "kind"] == "barred"
+    assert rules.at["JP_DOMESTIC_30", "kind"] == "min_domestic_share"
+
+
+def _case_copy(tmp_path: Path, name: str = "two_sites") -> Path:
+    target = tmp_path / name
+    shutil.copytree(capacity.tiny_case_path(name), target)
+    return target
+
+
+def _problems(path: Path) -> list[str]:
+    with pytest.raises(capacity.CaseError) as info:
+        capacity.load_case(path)
+    return [str(p) for p in info.value.problems]
+
+
+def test_all_problems_are_collected_with_file_row_and_column(tmp_path: Path) -> None:
+    case = _case_copy(tmp_path)
+    (case / "sites.csv").write_text("site,operator,region,status,fixd\n"
+                                    "SA,OA,A,existing,1\n"
+                                    "SB,OX,B,open,2\n"
+                                    "SA,OA,Z,existing,3\n")
+    (case / "suites.csv").write_text("site,modality,scale,existing_batches_per_period\n"
+                                     "SA,antibody,commercial,-3\n"
+                                     "SB,antibody,commercial,1e30\n")
+    assert _problems(case) == [
+        "sites.csv, row 1, column 'fixd': unknown column; sites has site, operator, region, "
+        "status, name, fixed_cost_musd_per_year, opening_cost_musd, lead_time_periods, "
+        "latitude, longitude",
+        "sites.csv, row 3, column 'operator': unknown operator 'OX': not in operators",
+        "sites.csv, row 3, column 'status': 'open' is not one of existing, candidate",
+        "sites.csv, row 4, column 'region': unknown region 'Z': not in regions",
+        "sites.csv, row 4, column 'site': duplicate key 'SA'; first given in row 2",
+        "suites.csv, row 2, column 'existing_batches_per_period': -3 is out of range: "
+        "must be ≥ 0",
+        "suites.csv, row 3, column 'existing_batches_per_period': 1e30 is out of range: "
+        "must be ≤ 1e+06",
+    ]
+
+
+@pytest.mark.parametrize(("table", "content", "expected"), [
+    ("periods", "period,discount_factor\n2031,1\n2030,1\n", "periods must be in ascending order"),
+    ("periods", "period,discount_factor\n2030,abc\n2031,\n", "'abc' is not a finite number"),
+    ("periods", "period,discount_factor\n2030,nan\n2031,1\n", "'nan' is not a finite number"),
+    ("periods", "period,discount_factor\n2030.5,1\n2031,1\n", "'2030.5' is not a whole number"),
+    ("periods", "period\n", "has no rows"),
+    ("offtakes", "anchor,program,market,period,committed_batches\nANCH,P1,A,2040,5\n",
+     "unknown period 2040: not in periods"),
+    ("offtakes", "anchor,program,market,period,committed_batches\nANCH,P1,A,2030,\n",
+     "column 'committed_batches': is empty"),
+    ("programs", "program,startup\nP1,S\n", "column 'modality': required column is missing"),
+    ("rules", "rule,kind,market,subject,share\nR,barred,A,flag:nope,0\n",
+     "'flag:nope' is not valid for a barred rule"),
+    ("suites", "site,modality,scale\nSA,antibody,pilot\n", "'pilot' is not one of clinical"),
+    ("operators", "operator,of_concern\nOA,maybe\nOB,false\n", "'maybe' is not true/false"),
+])
+def test_each_class_of_bad_input(tmp_path: Path, table: str, content: str,
+                                 expected: str) -> None:
+    case = _case_copy(tmp_path)
+    (case / f"{table}.csv").write_text(content)
+    assert any(expected in p for p in _problems(case)), _problems(case)
+
+
+def test_candidate_site_cannot_have_existing_capacity(tmp_path: Path) -> None:
+    case = _case_copy(tmp_path, "candidate_site")
+    suites = pd.read_csv(case / "suites.csv")
+    suites.loc[1, "existing_batches_per_period"] = 5
+    suites.to_csv(case / "suites.csv", index=False)
+    assert any("site 'SC' is a candidate" in p for p in _problems(case))
+
+
+def test_missing_table_and_not_a_case(tmp_path: Path) -> None:
+    case = _case_copy(tmp_path)
+    (case / "sites.csv").unlink()
+    assert "sites.csv: required table is missing" in _problems(case)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert any("is not a case" in p for p in _problems(empty))
+    assert any("is not a case" in p for p in _problems(tmp_path / "nowhere"))
+
+
+def test_non_utf8_and_unknown_table(tmp_path: Path) -> None:
+    case = _case_copy(tmp_path)
+    (case / "regions.csv").write_bytes("region,name\nA,R\xe9gion\n".encode("latin-1"))
+    (case / "sitez.csv").write_text("site\n")
+    problems = _problems(case)
+    assert any("regions.csv: is not UTF-8" in p for p in problems)
+    assert any("unknown table 'sitez'" in p for p in problems)
+
+
+def test_xlsx_and_parquet_load_like_csv(tmp_path: Path) -> None:
+    csv_case = capacity.load_case()
+    workbook = tmp_path / "default.xlsx"
+    with pd.ExcelWriter(workbook) as writer:
+        for name in sorted(p.stem for p in capacity.default_case_path().glob("*.csv")):
+            pd.read_csv(capacity.default_case_path() / f"{name}.csv", dtype=str,
+                        keep_default_na=False).to_excel(writer, sheet_name=name, index=False)
+    csv_case.save(tmp_path / "pq", fmt="parquet")
+    for other in (capacity.load_case(workbook), capacity.load_case(tmp_path / "pq")):
+        for name, frame in csv_case.tables().items():
+            pd.testing.assert_frame_equal(frame, other.tables()[name], check_dtype=False,
+                                          obj=name)
+
+
+def test_xlsx_problems_name_the_sheet(tmp_path: Path) -> None:
+    workbook = tmp_path / "bad.xlsx"
+    with pd.ExcelWriter(workbook) as writer:
+        for path in sorted(capacity.tiny_case_path("two_sites").glob("*.csv")):
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+            if path.stem == "suites":
+                frame.loc[0, "variable_cost_musd_per_batch"] = "cheap"
+            frame.to_excel(writer, sheet_name=path.stem, index=False)
+    assert any(p.startswith("bad.xlsx[suites], row 2, column 'variable_cost_musd_per_batch'")
+               for p in _problems(workbook))
+
+
+def test_case_format_doc_is_generated_from_the_schema() -> None:
+    assert (ROOT / "docs" / "case-format.md").read_text() == format_markdown() + "\n", \
+        "regenerate: python -m capacity.case.schema > docs/case-format.md"
+
+
+def test_unit_slip_is_caught(tmp_path: Path) -> None:
+    # One module capex typed in USD (110,000,000) among MUSD values (~100).
+    case = tmp_path / "default"
+    shutil.copytree(capacity.default_case_path(), case)
+    suites = pd.read_csv(case / "suites.csv")
+    suites.loc[0, "module_capex_musd"] = 110_000_000
+    suites.to_csv(case / "suites.csv", index=False)
+    assert any(p.startswith("suites.csv, row 2, column 'module_capex_musd': 1.1e+08 is")
+               and "inconsistent units?" in p for p in _problems(case))
+
+
+def test_duplicate_sheets_and_mixed_forms(tmp_path: Path) -> None:
+    workbook = tmp_path / "dup.xlsx"
+    with pd.ExcelWriter(workbook) as writer:
+        for path in sorted(capacity.tiny_case_path("two_sites").glob("*.csv")):
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+            frame.to_excel(writer, sheet_name=path.stem, index=False)
+            if path.stem == "sites":
+                frame.to_excel(writer, sheet_name="Sites ", index=False)
+    assert any("table 'sites' is given twice" in p for p in _problems(workbook))
+    mixed = _case_copy(tmp_path)
+    shutil.copy(workbook, mixed / "case.xlsx")
+    assert any("holds both table files and case.xlsx" in p for p in _problems(mixed))

@@ -1,0 +1,163 @@
+"""Infeasible cases get an explanation: one crafted case per relaxable family, the
+minimal set and the amounts worked out by hand."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import capacity
+
+from conftest import edited, expandable, offtakes, rows, tiny, with_program
+
+pytestmark = pytest.mark.solver
+
+
+def conflicts(case: capacity.Case) -> list[tuple[str, float]]:
+    why = capacity.explain(case)
+    assert not why.feasible and why.minimal
+    return [(c.family, round(c.amount, 6)) for c in why.conflicts]
+
+
+def test_feasible_case_has_nothing_to_explain() -> None:
+    why = capacity.explain(tiny("two_sites"))
+    assert why.feasible and why.conflicts == [] and why.solves == 1
+
+
+def test_committed_offtake_beyond_capacity() -> None:
+    # 25/period committed, SA + SB hold 20: 5 short in each period, both suites full.
+    case = edited(tiny("two_sites"), offtakes=offtakes(25), programs=with_program(max_sites=2))
+    why = capacity.explain(case)
+    assert [(c.family, c.amount) for c in why.conflicts] == [("committed_offtake", 5.0)] * 2
+    assert why.conflicts[0].message == (
+        "committed offtake of ANCH for P1 in A, period 2030: 25 batches; at most 20 can be "
+        "supplied given full antibody commercial capacity at SA, SB")
+
+
+def test_model_file_holds_the_plain_model_when_solve_explains(tmp_path: Path) -> None:
+    # The elastic model of the explanation has slack columns; the file asked for is the
+    # model the plan was solved on, whatever happens after.
+    import highspy
+
+    case = edited(tiny("domestic_share"),
+                  suites=lambda df: df.assign(existing_batches_per_period=[5, 10]))
+    path = tmp_path / "model.mps"
+    plan = capacity.solve(case, capacity.SolveOptions(model_file=str(path)))
+    assert plan.status == "infeasible"
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.readModel(str(path))
+    assert h.getNumCol() == plan.size["variables"]
+
+
+def test_no_plan_within_time_limit_is_not_explained(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Only a proven infeasibility is explained; a time limit without a plan is not
+    # (an explanation would spend another time limit on an elastic model).
+    calls: list[object] = []
+    monkeypatch.setattr(sys.modules["capacity.engine.explain"], "explain",
+                        lambda *args: calls.append(args))
+    plan = capacity.solve(capacity.load_case(), capacity.SolveOptions(time_limit_s=1e-6))
+    assert calls == []
+    assert plan.status == "no_solution"
+
+
+def test_domestic_share_rule() -> None:
+    # Only 5 domestic batches for 10 committed at a 60% rule: 6 − 5 = 1 short per period
+    # (giving way on the commitment instead would cost 10 − 5/0.6 = 1.67 per period).
+    case = edited(tiny("domestic_share"),
+                  suites=lambda df: df.assign(existing_batches_per_period=[5, 10]))
+    assert conflicts(case) == [("min_domestic_share", 1.0)] * 2
+    plan = capacity.solve(case)  # solve explains automatically, in short form
+    assert plan.status == "infeasible"
+    assert any("minimum domestic share A_DOMESTIC_60" in m for m in plan.messages)
+
+
+def test_operator_share_cap() -> None:
+    # Two operators, each at most 30% of A's 10 batches: 4 batches must exceed a cap.
+    case = edited(tiny("domestic_share"), rules=rows(
+        {"rule": "CAP", "kind": "max_operator_share", "market": "A", "subject": "*",
+         "share": 0.3}))
+    assert [f for f, _ in conflicts(case)] == ["max_operator_share"] * 2
+    assert sum(a for _, a in conflicts(case)) == pytest.approx(8.0)
+
+
+def test_country_share_cap() -> None:
+    # Region B at most 30% of A, SA (region A) holds only 5 of 10: B must exceed by 2.
+    case = edited(tiny("domestic_share"),
+                  suites=lambda df: df.assign(existing_batches_per_period=[5, 10]),
+                  rules=rows({"rule": "CAP_B", "kind": "max_country_share", "market": "A",
+                              "subject": "B", "share": 0.3}))
+    assert conflicts(case) == [("max_country_share", 2.0)] * 2
+
+
+def test_exclusion() -> None:
+    # OB barred from A, SA holds 4 of the 10 committed: OB would have to ship 6 per period.
+    case = edited(tiny("domestic_share"),
+                  operators=lambda df: df.assign(of_concern=[False, True]),
+                  suites=lambda df: df.assign(existing_batches_per_period=[4, 10]),
+                  rules=rows({"rule": "SECURE", "kind": "barred", "market": "A",
+                              "subject": "flag:of_concern"}))
+    why = capacity.explain(case)
+    assert [(c.family, c.amount) for c in why.conflicts] == [("exclusion", 12.0)]
+    assert why.conflicts[0].entities["operator"] == "OB"
+
+
+def test_module_cap() -> None:
+    # One site, 15/period, SA holds 10 and may build no module of 5: one module too few.
+    case = edited(tiny("two_sites"), offtakes=offtakes(15),
+                  suites=expandable(max_modules=0, lead=0))
+    why = capacity.explain(case)
+    assert [(c.family, c.amount) for c in why.conflicts] == [("module_cap", 1.0)]
+    assert "module cap at SA (antibody, commercial): 0 allowed, 1 more needed" in \
+        why.conflicts[0].message
+
+
+def test_unservable_commitment_is_explained_too() -> None:
+    # Committed before the program can start: nothing can serve it (shortfall = all 5).
+    case = edited(tiny("two_sites"),
+                  programs=with_program(earliest_start=2031, commercial_from=2031))
+    why = capacity.explain(case)
+    assert [(c.family, c.amount) for c in why.conflicts] == [("committed_offtake", 5.0)]
+    assert "no allowed suite" in why.conflicts[0].message
+
+
+def test_explain_cli(tmp_path: Path) -> None:
+    case = tmp_path / "inf"
+    edited(tiny("domestic_share"),
+           suites=lambda df: df.assign(existing_batches_per_period=[5, 10])).save(case)
+    run = subprocess.run([sys.executable, "-m", "capacity", "explain", str(case), "--json"],
+                         capture_output=True, text=True)
+    assert run.returncode == 3
+    assert [c["family"] for c in json.loads(run.stdout)["conflicts"]] == \
+        ["min_domestic_share"] * 2
+    ok = subprocess.run([sys.executable, "-m", "capacity", "explain",
+                         str(capacity.tiny_case_path("two_sites"))], capture_output=True,
+                        text=True)
+    assert ok.returncode == 0 and "feasible" in ok.stdout
+
+
+def test_infeasibility_from_an_added_constraint_is_attributed_to_it() -> None:
+    import pyomo.environ as pyo
+
+    built = capacity.build_model(tiny("two_sites"))
+    m = built.pyomo
+    m.no_shipping = pyo.Constraint(expr=sum(m.Ship.values()) <= 0)  # the planner's own rule
+    plan = capacity.solve(built)
+    assert plan.status == "infeasible"
+    assert "constraints added to the model after build_model" in plan.messages[0]
+
+
+def test_lead_time() -> None:
+    # 15/period at one site; SA's 5-batch module takes a period to come online, so 2030 is
+    # one module short (giving way on the lead time: 5 × 0.999 < 5 short batches).
+    case = edited(tiny("two_sites"), offtakes=offtakes(15),
+                  suites=expandable(max_modules=1, lead=1))
+    why = capacity.explain(case)
+    assert [(c.family, c.amount) for c in why.conflicts] == [("lead_time", 1.0)]
+    assert why.conflicts[0].message == ("lead time at SA (antibody, commercial): 1 module(s) "
+                                        "needed in period 2030, before the 1-period lead time "
+                                        "lets them produce")

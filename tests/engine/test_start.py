@@ -1,0 +1,233 @@
+"""The constructive start (`capacity.engine.start`) and how a solve uses it
+(`capacity.engine.highs`).
+
+Worked by hand on the tiny cases (data/tiny/README.md): the greedy's choice, and the
+completed plan's cost, which HiGHS must then accept as its first incumbent.
+"""
+
+from __future__ import annotations
+
+import highspy
+import numpy as np
+import pyomo.environ as pyo
+import pytest
+
+import capacity
+from capacity.case.generate import generate_case
+from capacity.engine.highs import compile_to_highs, complete_start, pass_linear
+from capacity.engine.start import constructive_start, start_columns
+from capacity.model import build_model
+
+from conftest import TEST_OPTIONS, assert_checked, edited, tiny
+
+pytestmark = pytest.mark.solver
+
+
+def completed(case: capacity.Case) -> float | None:
+    """The cost of the constructive start once HiGHS completes it (None: not completed)."""
+    built = build_model(case)
+    values = start_columns(built.linear, constructive_start(built.index_sets))
+    done = complete_start(pass_linear(built.linear), values, time_limit_s=60)
+    return None if done is None else done[1]
+
+
+def test_two_sites_start_is_the_cheapest_site() -> None:
+    # SA makes a batch for 1, SB for 2 + 0.5 lane: 5 committed batches a period go to SA,
+    # 2 × 5 × 1 + transfer 1 = 11, the optimum.
+    built = build_model(tiny("two_sites"))
+    start = constructive_start(built.index_sets)
+    assert {a for a, x in start.assign.items() if x} == {("P1", "SA")}
+    assert sum(start.build.values()) == 0 and not start.unplaced
+    assert completed(tiny("two_sites")) == pytest.approx(11.0)
+
+
+def test_tolls_steer_the_start_by_hand() -> None:
+    # two_sites: SA makes a batch for 1, SB for 2.5 (2 + 0.5 lane). A toll of 2 a batch on
+    # SA's shipments (its suite's capacity priced at 2 a slot, as a Lagrangian bound's
+    # prices would) makes SA 3: the greedy goes to SB, whose plan then costs
+    # 2 × 5 × 2.5 + transfer 1 = 26 at the true costs. At 1.4 SA (2.4) is still cheaper;
+    # zero tolls change nothing.
+    built = build_model(tiny("two_sites"))
+    ix = built.index_sets
+    at_sa = np.array([key[1] == "SA" for key in ix.ship], dtype=float)
+
+    def sites(tolls: np.ndarray) -> set[str]:
+        return {a[1] for a, x in constructive_start(ix, tolls).assign.items() if x}
+
+    assert sites(0.0 * at_sa) == sites(1.4 * at_sa) == {"SA"}
+    assert sites(2.0 * at_sa) == {"SB"}
+    steered = start_columns(built.linear, constructive_start(ix, 2.0 * at_sa))
+    done = complete_start(pass_linear(built.linear), steered, time_limit_s=60)
+    assert done is not None and done[1] == pytest.approx(26.0)
+
+
+def test_candidate_site_start_opens_and_builds() -> None:
+    # 10 batches a period: SA alone costs 2 × 10 × 1 + 1 = 21; SC opens (4), one module of
+    # 10 batches (capex 2) at 0.5 a batch: 4 + 2 + 2 × 10 × 0.5 + 1 = 17, the optimum.
+    built = build_model(tiny("candidate_site"))
+    start = constructive_start(built.index_sets)
+    assert {a[1] for a, x in start.assign.items() if x} == {"SC"}
+    assert sum(start.build.values()) == 1 and sum(start.open.values()) == 1
+    assert completed(tiny("candidate_site")) == pytest.approx(17.0)
+
+
+def test_domestic_share_start_keeps_the_rule() -> None:
+    # The rule wants 60% of A's 10 batches made in A: P1 goes to SA (3/batch) with one
+    # site, all 10 from SA: 2 × 10 × 3 + 1 = 61 (the optimum, 50, splits over two sites).
+    assert completed(tiny("domestic_share")) == pytest.approx(61.0)
+
+
+def test_default_case_start_keeps_every_rule() -> None:
+    # JP's 30% domestic share and the EU operator cap both bind on the default case; a
+    # start that broke either would not complete. It is a start, not the optimum.
+    cost = completed(capacity.load_case())
+    assert cost is not None and cost > -1005.6
+
+
+def test_generated_case_start_is_a_plan_and_solve_improves_on_it() -> None:
+    # Whatever the time limit, the plan returned is at least as good as the start.
+    case = generate_case("S", 1)
+    start_cost = completed(case)
+    assert start_cost is not None
+    plan = capacity.solve(case, TEST_OPTIONS.model_copy(update={"time_limit_s": 5.0}))
+    assert plan.has_solution and plan.net_cost <= start_cost + 1e-6
+
+
+def test_start_broken_by_a_user_constraint_is_dropped() -> None:
+    # Forcing P1 onto SB makes the greedy's SA start infeasible: HiGHS starts on its own
+    # and finds SB's cost, 2 × 5 × 2.5 + 1 = 26.
+    built = build_model(tiny("two_sites"))
+    m = built.pyomo
+    m.use_sb = pyo.Constraint(expr=m.Assign["P1", "SB"] == 1)
+    compiled = compile_to_highs(m)
+    values = compiled.map_columns(start_columns(built.linear, constructive_start(
+        built.index_sets)), built.pyomo_columns())
+    assert complete_start(compiled, values, time_limit_s=60) is None
+    plan = capacity.solve(built, TEST_OPTIONS)
+    assert plan.status == "optimal" and plan.objective == pytest.approx(26.0)
+
+
+def test_commitments_no_single_site_holds_are_left_to_highs() -> None:
+    # 15 committed batches a period, 10 slots at each site: the greedy (one site a
+    # program) cannot place P1, so no start is tried; HiGHS splits it over two sites:
+    # 2 × (10 × 1 + 5 × 2.5) + 2 transfers = 47.
+    case = edited(tiny("two_sites"),
+                  offtakes=lambda df: df.assign(committed_batches=15),
+                  programs=lambda df: df.assign(max_sites=2))
+    assert constructive_start(build_model(case).index_sets).unplaced == ["P1"]
+    plan = capacity.solve(case, TEST_OPTIONS)
+    assert plan.status == "optimal" and plan.objective == pytest.approx(47.0)
+
+
+@pytest.mark.parametrize("name", ["two_sites", "candidate_site", "domestic_share",
+                                  "pooled_reservation", "bank_loop", "pooling"])
+def test_same_optimum_with_and_without_start(name: str) -> None:
+    case = tiny(name)
+    with_start = capacity.solve(case, TEST_OPTIONS)
+    without = capacity.solve(case, TEST_OPTIONS.model_copy(update={"mip_start": False}))
+    assert with_start.status == without.status == "optimal"
+    assert with_start.objective == pytest.approx(without.objective)
+    assert "start" in with_start.seconds and "start" not in without.seconds
+    assert_checked(case, with_start)
+
+
+def test_reduction_of_a_start_by_hand() -> None:
+    # min A_a + A_b + S_a + 2·S_b, S_a ≤ 10·A_a, S_b ≤ 10·A_b, S_a + S_b = 5; A binary,
+    # S ≥ 0 continuous. Columns 0-3: A_a, A_b, S_a, S_b.
+    # - A_a = 1, A_b = 0 fixed: the row S_b − 10·A_b ≤ 0 forces S_b = 0; the demand row is
+    #   then left with S_a alone and fixes it at 5 (and S_a ≤ 10 becomes its bound): no
+    #   column is left, the plan costs 1 + 5 = 6.
+    # - A_a = 1 fixed, A_b free: S_a ≤ 10 becomes S_a's bound (its row goes); the rows
+    #   S_b − 10·A_b ≤ 0 and S_a + S_b = 5 keep two free columns each and stay.
+    # - A_a = 1, A_b = 0 fixed and S_a given the bound 4: the demand row wants S_a = 5,
+    #   beyond it: no plan. Both A at 0: the demand row, left without a free column,
+    #   fails: no plan.
+    from capacity.engine.highs import reduce_fixed
+    from capacity.model.linear import LinearModel
+
+    lm = LinearModel("hand")
+    lm.add_set("I", ["a", "b"])
+    lm.add_set("ONE", ["d"])
+    lm.add_var("A", "I", "binary", upper=1.0)
+    lm.add_var("S", "I", "continuous")
+    lm.add_rows("link", "I", "<=", lambda i: ([("S", [i], 1.0), ("A", [i], -10.0)], 0.0))
+    lm.add_rows("demand", "ONE", "==", lambda _d: ([("S", ["a", "b"], 1.0)], 5.0))
+    lm.set_objective("total", [("A", ["a", "b"], 1.0), ("S", ["a", "b"], [1.0, 2.0])])
+    compiled = pass_linear(lm)
+    lower, upper = compiled.col_lower.copy(), compiled.col_upper.copy()
+    lower[:2] = upper[:2] = [1.0, 0.0]
+    reduced = reduce_fixed(compiled, lower, upper)
+    assert reduced is not None
+    sub, free, x = reduced
+    assert free.tolist() == [] and x.tolist() == [1.0, 0.0, 5.0, 0.0]
+    assert len(sub.row_lower) == 0 and sub.offset == pytest.approx(6.0)
+    done = complete_start(compiled, [(0, 1.0), (1, 0.0)], time_limit_s=60)
+    assert done is not None
+    assert done[0].tolist() == [1.0, 0.0, 5.0, 0.0] and done[1] == pytest.approx(6.0)
+
+    lower, upper = compiled.col_lower.copy(), compiled.col_upper.copy()
+    lower[0] = upper[0] = 1.0
+    reduced = reduce_fixed(compiled, lower, upper)
+    assert reduced is not None
+    sub, free, x = reduced
+    assert free.tolist() == [1, 2, 3]
+    assert sub.col_upper.tolist() == [1.0, 10.0, np.inf]
+    assert sub.row_lower.tolist() == [-np.inf, 5.0] and sub.row_upper.tolist() == [0.0, 5.0]
+
+    lower, upper = compiled.col_lower.copy(), compiled.col_upper.copy()
+    lower[:2] = upper[:2] = [1.0, 0.0]
+    upper[2] = 4.0
+    assert reduce_fixed(compiled, lower, upper) is None
+    lower[:2] = upper[:2] = [0.0, 0.0]
+    assert reduce_fixed(compiled, lower, upper) is None
+
+    # Only S_b free (A_a = A_b = 1, S_a = 5): the rows holding it (4 of the 6 entries)
+    # are reduced alone, link a is only checked. The demand row fixes S_b at 0: no column
+    # is left, the plan costs 1 + 1 + 5 = 7. With A_a = 0, link a (5 − 0 ≤ 0), which
+    # holds no free column, fails: no plan (the rows holding S_b still hold).
+    lower, upper = compiled.col_lower.copy(), compiled.col_upper.copy()
+    lower[:3] = upper[:3] = [1.0, 1.0, 5.0]
+    reduced = reduce_fixed(compiled, lower, upper)
+    assert reduced is not None
+    sub, free, x = reduced
+    assert free.tolist() == [] and x.tolist() == [1.0, 1.0, 5.0, 0.0]
+    assert sub.offset == pytest.approx(7.0)
+    lower[0] = upper[0] = 0.0
+    assert reduce_fixed(compiled, lower, upper) is None
+
+
+def test_completed_start_stands_when_highs_then_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Failure injection: HiGHS completes the start (17, test above), then its run on the
+    # whole model fails (as tier XL's does, out of memory): the completed start is the plan.
+    real_run = highspy.Highs.run
+    runs: list[object] = []
+
+    def run_then_fail(self: highspy.Highs) -> highspy.HighsStatus:
+        runs.append(self)
+        return real_run(self) if len(runs) == 1 else highspy.HighsStatus.kError
+
+    monkeypatch.setattr(highspy.Highs, "run", run_then_fail)
+    case = tiny("candidate_site")
+    plan = capacity.solve(case, TEST_OPTIONS)
+    assert len(runs) == 2 and plan.status == "time_limit_feasible"
+    assert plan.objective == pytest.approx(17.0)
+    assert "the completed constructive start is returned" in plan.messages[0]
+    assert_checked(case, plan)
+
+
+def test_branch_and_bound_too_large_for_memory_is_not_started(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The whole model's estimated need (700 bytes a nonzero) against the memory free,
+    # here made 1 byte: HiGHS's branch and bound is skipped (at tier XL it would need
+    # ~46 GiB) and the completed start (17) is the plan, checked independently.
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module("capacity.engine.strategy"), "available_memory",
+                        lambda: 1)
+    case = tiny("candidate_site")
+    plan = capacity.solve(case, TEST_OPTIONS)
+    assert plan.status == "time_limit_feasible" and plan.objective == pytest.approx(17.0)
+    assert plan.messages[0].startswith("HiGHS's branch and bound was not started: the whole "
+                                       "model would need about 0 GiB (700 bytes a nonzero)")
+    assert plan.bound is None
+    assert_checked(case, plan)

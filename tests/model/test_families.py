@@ -1,0 +1,501 @@
+"""One hand-checked test per constraint family, on tiny cases where that family binds.
+
+Base case `two_sites` (data/tiny/two_sites): two periods (2030, 2031, discount 1);
+site SA in region A (variable cost 1/batch, 10 batches/period), SB in region B
+(2/batch, 10/period), lane B→A costs 0.5/batch; program P1 (antibody, commercial,
+max 1 site, tech transfer 1); anchor ANCH commits 5 batches/period in market A.
+Optimum: everything from SA: 2 × 5 × 1 + 1 = 11.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import capacity
+
+from conftest import TEST_OPTIONS, edited, expandable, offtakes, rows, solved, tiny, with_program
+
+pytestmark = pytest.mark.solver
+
+
+
+
+def cost(plan: capacity.Plan, component: str) -> float:
+    return float(plan.costs.set_index("component").at[component, "pv_musd"])
+
+
+def test_base_case_uses_cheapest_site() -> None:
+    plan = solved(tiny("two_sites"))
+    assert plan.objective == pytest.approx(11.0)
+    assert set(plan.shipments["site"]) == {"SA"}
+    assert plan.assignments[["program", "site", "start_period"]].values.tolist() == [
+        ["P1", "SA", 2030]]
+    assert plan.costs["pv_musd"].sum() == pytest.approx(plan.objective)
+
+
+def test_suite_capacity_binds() -> None:
+    # 15/period but SA holds 10: SA 10×1 + SB 5×(2+0.5) = 22.5 per period; ×2 + 2 transfers = 47.
+    case = edited(tiny("two_sites"), offtakes=offtakes(15), programs=with_program(max_sites=2))
+    plan = solved(case)
+    assert plan.objective == pytest.approx(47.0)
+    sa = plan.utilisation[plan.utilisation["site"] == "SA"]
+    assert sa["utilisation"].tolist() == pytest.approx([1.0, 1.0])
+
+
+def test_program_site_limit_binds() -> None:
+    # One site only, SB enlarged to 20: SB carries all 15: 2 × 15 × 2.5 + 1 = 76.
+    suites = rows({"site": "SA", "modality": "antibody", "scale": "commercial",
+                   "existing_batches_per_period": 10, "variable_cost_musd_per_batch": 1.0},
+                  {"site": "SB", "modality": "antibody", "scale": "commercial",
+                   "existing_batches_per_period": 20, "variable_cost_musd_per_batch": 2.0})
+    plan = solved(edited(tiny("two_sites"), offtakes=offtakes(15), suites=suites))
+    assert plan.objective == pytest.approx(76.0)
+    assert list(plan.assignments["site"]) == ["SB"]
+
+
+def test_production_requires_assignment_charges_transfer() -> None:
+    # As test_suite_capacity_binds, but transferring to SB costs 100: still needed, 45 + 1 + 100.
+    case = edited(tiny("two_sites"), offtakes=offtakes(15), programs=with_program(max_sites=2),
+                  tech_transfers=rows({"program": "P1", "site": "SB",
+                                       "tech_transfer_musd": 100.0}))
+    plan = solved(case)
+    assert plan.objective == pytest.approx(146.0)
+    assert cost(plan, "tech_transfer") == pytest.approx(101.0)
+
+
+
+def test_build_expands_suite() -> None:
+    # 15/period, one site: SA + one module (capex 3): 3 + 2 × 15 + 1 = 34.
+    plan = solved(edited(tiny("two_sites"), offtakes=offtakes(15),
+                         suites=expandable(max_modules=1, lead=0)))
+    assert plan.objective == pytest.approx(34.0)
+    assert plan.builds[["site", "period", "modules"]].values.tolist() == [["SA", 2030, 1]]
+
+
+def _needs_modules() -> capacity.Case:
+    return edited(tiny("two_sites"), offtakes=offtakes(25), programs=with_program(max_sites=2),
+                  suites=expandable(max_modules=2, lead=0))
+
+
+def test_committed_cover_by_hand() -> None:
+    # SA takes modules of 5 (up to 2, no lead); 25/period on two sites. 25 committed
+    # batches take at least 25 slots, the suites hold 10 + 10, so per period
+    # 5·(modules online) ≥ 25 − 20 = 5: Build[2030] in 2030, Build[2030] + Build[2031]
+    # in 2031. The row only restates capacity, so the optimum is the hand one: two
+    # modules, SA 20 × 1 + SB 5 × 2.5 = 32.5 per period, × 2 + capex 6 + 2 transfers = 73.
+    case = _needs_modules()
+    lm = capacity.build_model(case).linear
+    assert lm.sets["COVER_QCT"].keys == [("antibody", "commercial", 2030),
+                                      ("antibody", "commercial", 2031)]
+    rows_ = lm.constraints["committed_cover"]
+    indptr, indices, values = lm.matrix()
+    built = [{int(c): v for c, v in zip(indices[indptr[r]:indptr[r + 1]],
+                                        values[indptr[r]:indptr[r + 1]], strict=True)}
+             for r in range(rows_.start, rows_.stop)]
+    module = {t: lm.column("Build", ("SA", "antibody", "commercial", t)) for t in (2030, 2031)}
+    assert built == [{module[2030]: 5.0}, {module[2030]: 5.0, module[2031]: 5.0}]
+    assert lm.row_bounds()[0][rows_.start:rows_.stop].tolist() == [5.0, 5.0]
+    plan = solved(case)
+    assert plan.objective == pytest.approx(73.0)
+    assert plan.builds[["site", "period", "modules"]].values.tolist() == [["SA", 2030, 2]]
+    # 2 slots a batch at both sites: the need is 50 slots, 30 beyond the suites.
+    two_slots = edited(case, yields=rows({"program": "P1", "site": "SA", "slots_per_batch": 2.0},
+                                         {"program": "P1", "site": "SB", "slots_per_batch": 2.0}))
+    lm = capacity.build_model(two_slots).linear
+    rows_ = lm.constraints["committed_cover"]
+    assert lm.row_bounds()[0][rows_.start:rows_.stop].tolist() == [30.0, 30.0]
+    # No rows where the suites already hold the commitments (5/period), none in elastic mode.
+    assert capacity.build_model(tiny("two_sites")).linear.sets["COVER_QCT"].keys == []
+    assert capacity.build_model(case, elastic=True).linear.sets["COVER_QCT"].keys == []
+
+
+def test_fixing_builds_that_break_the_cover_is_infeasible_not_an_error() -> None:
+    # The case above with every Build fixed at 0 in the Pyomo model: committed_cover's
+    # row has no free variable left and asks 0 ≥ 5.
+    built = capacity.build_model(_needs_modules())
+    for v in built.pyomo.Build.values():
+        v.fix(0)
+    plan = capacity.solve(built, TEST_OPTIONS)
+    assert plan.status == "infeasible"
+    assert plan.messages == ["model contains a trivially infeasible constraint, "
+                             "'committed_cover[antibody,commercial,2030]': with the variables "
+                             "fixed as they are, no plan meets it"]
+
+
+def test_module_cap_binds() -> None:
+    # 20/period, two sites allowed, at most 1 module: SA 15 + SB 5: 3 + 2 × (15 + 12.5) + 2 = 60
+    # (with 2 modules SA alone would cost 6 + 40 + 1 = 47).
+    case = edited(tiny("two_sites"), offtakes=offtakes(20), programs=with_program(max_sites=2),
+                  suites=expandable(max_modules=1, lead=0))
+    assert solved(case).objective == pytest.approx(60.0)
+    case2 = edited(case, suites=expandable(max_modules=2, lead=0))
+    assert solved(case2).objective == pytest.approx(47.0)
+
+
+def test_build_lead_time_delays_capacity() -> None:
+    # Lead 1: a module ordered in 2030 produces from 2031. 2030: SA 10 + SB 5 = 22.5;
+    # 2031: SA 15 = 15; capex 3; two transfers 2: 42.5 (versus 47 without building).
+    case = edited(tiny("two_sites"), offtakes=offtakes(15), programs=with_program(max_sites=2),
+                  suites=expandable(max_modules=1, lead=1))
+    plan = solved(case)
+    assert plan.objective == pytest.approx(42.5)
+    assert plan.builds[["period", "online_period"]].values.tolist() == [[2030, 2031]]
+
+
+def test_candidate_site_opens_when_cheaper() -> None:
+    # candidate_site: 10/period in A. SA alone: 2 × 10 × 1 + 1 = 21. Opening SC (4) with one
+    # module (capex 2) at 0.5/batch: 4 + 2 + 2 × 10 × 0.5 + 1 = 17.
+    plan = solved(tiny("candidate_site"))
+    assert plan.objective == pytest.approx(17.0)
+    assert plan.openings["site"].tolist() == ["SC"]
+
+
+def test_module_requires_open_site() -> None:
+    # Opening SC costs 100: no opening, and no module may be built at the closed site: 21.
+    case = edited(tiny("candidate_site"),
+                  sites=lambda df: df.assign(opening_cost_musd=[0.0, 100.0]))
+    plan = solved(case)
+    assert plan.objective == pytest.approx(21.0)
+    assert plan.builds.empty and plan.openings.empty
+
+
+def test_site_opens_once_and_lead_time() -> None:
+    # SC takes a period to open: only 2031 can use it, but P1 is limited to one site, so SA
+    # serves both periods: 21. Allowing two sites: 10 + (4 + 2 + 5) + 2 = 23 > 21, still SA.
+    case = edited(tiny("candidate_site"),
+                  sites=lambda df: df.assign(lead_time_periods=[0, 1]))
+    assert solved(case).objective == pytest.approx(21.0)
+    assert len(solved(tiny("candidate_site")).openings) == 1
+
+
+def test_min_domestic_share_binds() -> None:
+    # domestic_share: 10/period in A; SA (domestic) costs 3, SB 1 + 0.5 lane. Rule: 60% from A.
+    # 6 × 3 + 4 × 1.5 = 24 per period; ×2 + 2 transfers = 50. Without the rule: 2 × 15 + 1 = 31.
+    plan = solved(tiny("domestic_share"))
+    assert plan.objective == pytest.approx(50.0)
+    kpi = plan.market_kpis
+    assert (kpi.loc[kpi["market"] == "A", "domestic_share"] >= 0.6 - 1e-9).all()
+    off = edited(tiny("domestic_share"), rules=lambda df: df.assign(active=False))
+    assert solved(off).objective == pytest.approx(31.0)
+
+
+def _share_rule(kind: str, subject: str) -> pd.DataFrame:
+    return rows({"rule": "CAP", "kind": kind, "market": "A", "subject": subject, "share": 0.7})
+
+
+def test_max_operator_share_binds() -> None:
+    # No operator above 70% of A: SB (OB) 7 × 1.5 + SA 3 × 3 = 19.5 per period; ×2 + 2 = 41.
+    case = edited(tiny("domestic_share"), rules=_share_rule("max_operator_share", "*"))
+    plan = solved(case)
+    assert plan.objective == pytest.approx(41.0)
+    assert plan.market_kpis["hhi_operator"].iloc[0] == pytest.approx(10_000 * (0.7**2 + 0.3**2))
+
+
+def test_max_country_share_binds() -> None:
+    # Region B at most 70% of A: the same split as above, 41.
+    case = edited(tiny("domestic_share"), rules=_share_rule("max_country_share", "B"))
+    assert solved(case).objective == pytest.approx(41.0)
+
+
+def test_barred_operator_never_ships() -> None:
+    # OB is of concern and barred from A: SA makes all 10/period at 3: 60 + 1 = 61.
+    case = edited(tiny("domestic_share"),
+                  operators=lambda df: df.assign(of_concern=[False, True]),
+                  rules=rows({"rule": "SECURE_A", "kind": "barred", "market": "A",
+                              "subject": "flag:of_concern"}))
+    plan = solved(case)
+    assert plan.objective == pytest.approx(61.0)
+    assert set(plan.shipments["site"]) == {"SA"}
+
+
+def _fund(share: float, budget: float, repayment: float = 0.0, regions: str = "") -> dict:  # type: ignore[type-arg]
+    return {"funds": rows({"fund": "F", "funder": "Gov", "max_capex_share": share,
+                           "repayment_share": repayment, "eligible_regions": regions}),
+            "fund_budgets": rows({"fund": "F", "period": 2030, "budget_musd": budget})}
+
+
+def test_fund_share_cap_binds() -> None:
+    # candidate_site (17) with a grant covering at most 40% of SC's module capex 2: 17 − 0.8.
+    plan = solved(edited(tiny("candidate_site"), **_fund(share=0.4, budget=100)))
+    assert plan.objective == pytest.approx(16.2)
+    assert plan.financing["amount_musd"].sum() == pytest.approx(0.8)
+
+
+def test_fund_budget_binds() -> None:
+    # Budget 0.5 below the 0.8 the share allows: 17 − 0.5.
+    assert solved(edited(tiny("candidate_site"), **_fund(0.4, 0.5))).objective == \
+        pytest.approx(16.5)
+
+
+def test_financing_within_capex_and_repayment() -> None:
+    # Share 1, budget 100: the fund pays all 2 of capex, but half is repaid: 17 − 2 × 0.5 = 16.
+    assert solved(edited(tiny("candidate_site"), **_fund(1.0, 100, repayment=0.5))).objective \
+        == pytest.approx(16.0)
+
+
+def test_fund_eligibility() -> None:
+    # A fund for region B cannot finance SC in region A: 17.
+    plan = solved(edited(tiny("candidate_site"), **_fund(1.0, 100, regions="B")))
+    assert plan.objective == pytest.approx(17.0) and plan.financing.empty
+
+
+def test_potential_demand_served_when_worth_it() -> None:
+    # 3 more batches in A in 2030 worth 2.5 each, made at SA for 1: 11 − 3 × 1.5 = 6.5.
+    demand = rows({"program": "P1", "market": "A", "period": 2030, "potential_batches": 3,
+                   "value_musd_per_batch": 2.5})
+    plan = solved(edited(tiny("two_sites"), demand=demand))
+    assert plan.objective == pytest.approx(6.5)
+    assert plan.unmet_demand["unmet_batches"].sum() == pytest.approx(0.0)
+    # Worth 0.5 only: not served, reported as unmet.
+    low = solved(edited(tiny("two_sites"), demand=demand.assign(value_musd_per_batch=0.5)))
+    assert low.objective == pytest.approx(11.0)
+    assert low.unmet_demand["unmet_batches"].sum() == pytest.approx(3.0)
+
+
+def test_discounting() -> None:
+    # 2031 costs count half: 5 + 5 × 0.5 + 1 = 8.5.
+    periods = rows({"period": 2030, "discount_factor": 1.0},
+                   {"period": 2031, "discount_factor": 0.5})
+    assert solved(edited(tiny("two_sites"), periods=periods)).objective == pytest.approx(8.5)
+
+
+def test_yields_change_capacity_use_and_cost() -> None:
+    # At SA a batch takes 2 slots (and costs 2): 10 slots make 5 batches: 2 × 5 × 2 + 1 = 21.
+    yields = rows({"program": "P1", "site": "SA", "slots_per_batch": 2.0})
+    assert solved(edited(tiny("two_sites"), yields=yields)).objective == pytest.approx(21.0)
+    # 3 slots: SA can make only 3.3 batches, one site allowed: SB, 2 × 5 × 2.5 + 1 = 26.
+    plan = solved(edited(tiny("two_sites"), yields=yields.assign(slots_per_batch=3.0)))
+    assert plan.objective == pytest.approx(26.0)
+
+
+def test_tariffs_on_production_cost() -> None:
+    # Without the rule SB supplies A at 1 + 0.5; a 100% tariff on SB's production cost (1)
+    # makes it 2.5 < 3 still: 2 × 10 × 2.5 + 1 = 51, of which tariffs 20.
+    case = edited(tiny("domestic_share"), rules=lambda df: df.assign(active=False),
+                  lanes=lambda df: df.assign(tariff_rate=1.0))
+    plan = solved(case)
+    assert plan.objective == pytest.approx(51.0)
+    assert cost(plan, "tariffs") == pytest.approx(20.0)
+
+
+def test_clinical_then_commercial_scale() -> None:
+    # P1 is clinical in 2030 (only SA has a clinical suite, at 4/batch), commercial from 2031:
+    # 5 × 4 + 5 × 1 + 1 = 26.
+    case = edited(tiny("two_sites"), programs=with_program(commercial_from=2031),
+                  suites=lambda df: pd.concat([df, rows(
+                      {"site": "SA", "modality": "antibody", "scale": "clinical",
+                       "existing_batches_per_period": 10, "variable_cost_musd_per_batch": 4.0})]))
+    plan = solved(case)
+    assert plan.objective == pytest.approx(26.0)
+    assert plan.utilisation.query("scale == 'clinical'")["used_batches"].sum() == 5
+
+
+def test_unservable_commitment_is_explained() -> None:
+    # P1 cannot start before 2031 but ANCH committed to 2030.
+    case = edited(tiny("two_sites"),
+                  programs=with_program(earliest_start=2031, commercial_from=2031))
+    plan = capacity.solve(case)
+    assert plan.status == "infeasible" and not plan.has_solution
+    assert "ANCH" in plan.messages[0] and "earliest start 2031" in plan.messages[0]
+    with pytest.raises(capacity.CaseInfeasibleError):
+        capacity.build_model(case)
+
+
+def test_capacity_shortfall_is_infeasible() -> None:
+    # 25/period committed, 20 in the whole network: HiGHS proves infeasibility; no tables.
+    case = edited(tiny("two_sites"), offtakes=offtakes(25), programs=with_program(max_sites=2))
+    plan = capacity.solve(case)
+    assert plan.status == "infeasible"
+    assert plan.objective is None and plan.tables == {}
+
+
+def test_nothing_to_decide_is_optimal_at_fixed_cost() -> None:
+    # No offtakes and no demand: do nothing; cost = fixed cost of existing sites (2 × 2 × 1.5).
+    case = edited(tiny("two_sites"), offtakes=offtakes(0).iloc[:0],
+                  sites=lambda df: df.assign(fixed_cost_musd_per_year=1.5))
+    plan = solved(case)
+    assert plan.objective == pytest.approx(6.0)
+    assert plan.shipments.empty and "nothing to decide" in plan.messages[0]
+
+
+def test_objective_reported_as_maximisation() -> None:
+    # The engine minimises 11; asked to report "100 − cost" as a maximum it reports 89,
+    # with the bound transformed the same way; the costs table still sums to the net cost.
+    case = edited(tiny("two_sites"),
+                  objective=rows({"sense": "maximise", "offset": 100.0, "unit": "points"}))
+    plan = solved(case)
+    assert (plan.objective, plan.bound, plan.net_cost) == pytest.approx((89.0, 89.0, 11.0))
+    assert plan.sense == "maximise" and plan.unit == "points"
+    assert plan.costs["pv_musd"].sum() == pytest.approx(plan.net_cost)
+
+
+def test_free_assignment_is_not_modelled() -> None:
+    # No transfer cost and no binding site limit: no Assign variables, and the plan still
+    # lists where P1 is produced. 15/period over two sites as in test_suite_capacity_binds,
+    # without the two transfer costs: 45.
+    case = edited(tiny("two_sites"), offtakes=offtakes(15),
+                  programs=with_program(max_sites=2, tech_transfer_musd=0.0))
+    built = capacity.build_model(case)
+    assert len(built.pyomo.Assign) == 0 and len(built.pyomo.production_requires_assignment) == 0
+    plan = solved(case)
+    assert plan.objective == pytest.approx(45.0)
+    assert plan.assignments["site"].tolist() == ["SA", "SB"]
+
+
+# -- pooled reservations (data/tiny/pooled_reservation) ---------------------------------
+# One period. CDMO site CD has no open capacity, only reservations (variable cost 1/batch);
+# site OT has 100 batches at 5/batch. P1 (startup S1) and P2 (S2) need 3 batches each.
+# R_S1, R_S2: 4 slots for one startup at fee 1/slot, minimum take 75 % (3 slots);
+# R_POOL: 8 slots for both at fee 0.8/slot, minimum take 75 % (6 slots).
+
+
+def _reservation_offtakes(p1: float, p2: float) -> pd.DataFrame:
+    return rows({"anchor": "ANCH", "program": "P1", "market": "A", "period": 2030,
+                 "committed_batches": p1},
+                {"anchor": "ANCH", "program": "P2", "market": "A", "period": 2030,
+                 "committed_batches": p2})
+
+
+def test_pooled_reservation_beats_individual_ones() -> None:
+    # Pooled: fee 8 × 0.8 = 6.4 + 6 batches × 1 = 12.4; individually 2 × (4 + 3) = 14;
+    # at OT 6 × 5 = 30.
+    plan = solved(tiny("pooled_reservation"))
+    assert plan.objective == pytest.approx(12.4)
+    held = plan.reservations
+    assert held[["reservation", "blocks", "reserved_batches", "used_batches"]].values.tolist() \
+        == [["R_POOL", 1, 8.0, 6.0]]
+    assert cost(plan, "reservations") == pytest.approx(6.4)
+    use = plan.reservation_use.sort_values("program")
+    assert use[["program", "startup", "batches"]].values.tolist() == [["P1", "S1", 3.0],
+                                                                        ["P2", "S2", 3.0]]
+    assert plan.utilisation[["site", "capacity_batches", "used_batches"]].values.tolist()[0] \
+        == ["CD", 6.0, 6.0]
+
+
+def test_reservation_min_take_binds() -> None:
+    # P2 needs 2: together 5 < the pooled minimum take 6, and P2 alone is below R_S2's 3.
+    # So P1 takes R_S1 (4 + 3 = 7) and P2 goes to OT (2 × 5 = 10): 17 (without a minimum
+    # take the pooled block would cost 6.4 + 5 = 11.4).
+    case = edited(tiny("pooled_reservation"), offtakes=_reservation_offtakes(3, 2))
+    plan = solved(case)
+    assert plan.objective == pytest.approx(17.0)
+    assert plan.reservations["reservation"].tolist() == ["R_S1"]
+    no_minimum = edited(case, reservations=lambda df: df.assign(min_take_share=0.0))
+    assert solved(no_minimum).objective == pytest.approx(11.4)
+
+
+def test_reservation_capacity_binds() -> None:
+    # Only R_S1 offered, without a minimum take; P1 needs 5 on up to two sites: 4 reserved
+    # at CD (fee 4 + 4) and 1 at OT (5): 13 (9 if the block held all 5).
+    case = edited(tiny("pooled_reservation"), offtakes=_reservation_offtakes(5, 0),
+                  reservations=lambda df: df[df["reservation"] == "R_S1"].assign(
+                      min_take_share=0.0),
+                  programs=with_program(max_sites=2))
+    plan = solved(case)
+    assert plan.objective == pytest.approx(13.0)
+    assert plan.reservations["used_batches"].tolist() == [4.0]
+
+
+def test_reserved_slots_are_for_members_only() -> None:
+    # R_POOL for S1 alone: P2 cannot use it, so P2 goes to OT (15) and P1 takes the cheaper
+    # block that fits: R_S1 (4 + 3 = 7); the pool's minimum take of 6 cannot be met by P1.
+    case = edited(tiny("pooled_reservation"),
+                  reservations=lambda df: df[df["reservation"] != "R_S2"].assign(
+                      members=lambda d: d["members"].where(d["reservation"] != "R_POOL",
+                                                           "S1")))
+    plan = solved(case)
+    assert plan.objective == pytest.approx(22.0)
+    assert set(plan.reservation_use["program"]) == {"P1"}
+
+
+# -- the bank's reinvestment loop (data/tiny/bank_loop) ---------------------------------
+# Two periods. SA makes 10 batches at 1/batch and may add one module of 10 for capex 10.
+# The anchor buys 10 batches in 2030 and 20 in 2031 at 3/batch, so the module is needed in
+# 2031. BANK (a grant: repayment 0) has no budget of its own; it reinvests a share of the
+# margin of 2030: 10 × 3 − 10 × 1 = 20.
+
+
+def _bank(share: float, price: float = 3.0) -> dict:  # type: ignore[type-arg]
+    return {"funds": lambda df: df.assign(reinvest_share=share),
+            "offtakes": lambda df: df.assign(price_musd_per_batch=price)}
+
+
+def test_bank_reinvests_a_share_of_last_periods_margin() -> None:
+    # Half of 20 = 10 pays the whole module: 10 + 20 (production) + 10 − 10 = 30.
+    plan = solved(tiny("bank_loop"))
+    assert plan.objective == pytest.approx(30.0)
+    use = plan.fund_use.set_index("period")
+    assert use.at[2031, "reinvested_musd"] == pytest.approx(10.0)
+    assert use.at[2031, "financed_musd"] == pytest.approx(10.0)
+    assert plan.operating_margin.set_index("period").at[2030, "margin_musd"] == \
+        pytest.approx(20.0)
+    assert plan.financing[["fund", "period", "amount_musd"]].values.tolist() == [
+        ["BANK", 2031, 10.0]]
+
+
+def test_reinvestment_binds_below_the_capex() -> None:
+    # A quarter of 20 = 5: 40 − 5 = 35. Without the loop: 40.
+    assert solved(edited(tiny("bank_loop"), **_bank(0.25))).objective == pytest.approx(35.0)
+    assert solved(edited(tiny("bank_loop"), **_bank(0.0))).objective == pytest.approx(40.0)
+
+
+def test_a_loss_reinvests_nothing_and_stays_feasible() -> None:
+    # Price 0.5: margin 5 − 10 = −5 < 0, so nothing is reinvested (not a negative budget):
+    # 40. Price 1.5: margin 5, half of it 2.5: 37.5.
+    loss = solved(edited(tiny("bank_loop"), **_bank(0.5, price=0.5)))
+    assert loss.objective == pytest.approx(40.0)
+    assert loss.fund_use["reinvested_musd"].sum() == pytest.approx(0.0)
+    assert solved(edited(tiny("bank_loop"), **_bank(0.5, price=1.5))).objective == \
+        pytest.approx(37.5)
+
+
+def test_reserved_use_is_production_binds() -> None:
+    # CD gets 3 slots of its own; only R_S1 (S1, 4 slots, minimum take 3) is offered.
+    # P1 (S1) needs 1, P2 (S2) 5. P1 cannot count P2's batches against its reservation, so
+    # the minimum take cannot be met and nothing is reserved: P1 at CD (1), P2 at OT
+    # (5 × 5 = 25): 26. Were reserved use not tied to P1's own production, P1 would
+    # "take" 3 slots while P2 filled CD: fee 4 + 6 × 1 = 10.
+    case = edited(tiny("pooled_reservation"), offtakes=_reservation_offtakes(1, 5),
+                  reservations=lambda df: df[df["reservation"] == "R_S1"],
+                  suites=lambda df: df.assign(existing_batches_per_period=[3, 100]))
+    plan = solved(case)
+    assert plan.objective == pytest.approx(26.0)
+    assert plan.reservations.empty
+
+
+# --- max_time_to_market --------------------------------------------------------------
+# clinical_bet, certain (success 1), potential worth 5 a batch: a module (12) serves 2
+# batches earning 2·(5 − 1) = 8, so the cheapest plan serves nothing (cost 0) and P1's
+# time to market in A is 1 year (its one year of demand, 4 batches, all unserved).
+
+
+def _late_bet(limit: float | None, max_modules: int = 2) -> capacity.Case:
+    rules = {} if limit is None else {"rules": rows(
+        {"rule": "TTM_A", "kind": "max_time_to_market", "market": "A", "limit_years": limit})}
+    return edited(tiny("clinical_bet"),
+                  programs=lambda t: t.assign(success_probability=1.0),
+                  demand=lambda t: t.assign(value_musd_per_batch=5.0),
+                  suites=lambda t: t.assign(max_modules=max_modules), **rules)
+
+
+@pytest.mark.solver
+@pytest.mark.parametrize(("limit", "cost", "served"), [(None, 0, 0), (1.0, 0, 0),
+                                                       (0.5, 4, 2), (0.0, 8, 4)])
+def test_time_to_market_limit_buys_earlier_supply(limit: float | None, cost: float,
+                                                  served: float) -> None:
+    """At most 0.5 years late: 2 of 4 batches served, 1 module: 12 + 2 − 10 = 4.
+    At 0: all 4, 2 modules: 24 + 4 − 20 = 8 (checked by `capacity.results.check` too)."""
+    plan = solved(_late_bet(limit))
+    assert plan.objective == pytest.approx(cost)
+    assert plan.unmet_demand["served_batches"].sum() == pytest.approx(served)
+
+
+@pytest.mark.solver
+def test_unreachable_time_to_market_is_explained() -> None:
+    """One module serves 2 of 4 batches: 0.5 years late at best, the limit says 0."""
+    why = capacity.explain(_late_bet(0.0, max_modules=1))
+    assert not why.feasible
+    assert [(c.family, round(c.amount, 9)) for c in why.conflicts] == \
+        [("max_time_to_market", 0.5)]
+    assert "TTM_A" in why.short()[0] and "0.5 years over" in why.short()[0]

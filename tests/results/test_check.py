@@ -1,0 +1,78 @@
+"""The independent checker finds what is wrong with a tampered plan, by family."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import capacity
+from capacity.results.check import check_plan
+
+from conftest import solved, tiny
+
+pytestmark = pytest.mark.solver
+
+
+def _saved(tmp_path: Path, name: str) -> tuple[capacity.Case, Path]:
+    case = tiny(name)
+    return case, solved(case).save(tmp_path / "plan")
+
+
+def _families(case: capacity.Case, plan_dir: Path) -> set[str]:
+    return {v.family for v in check_plan(case, plan_dir).violations}
+
+
+def test_untouched_plan_holds(tmp_path: Path) -> None:
+    case, plan_dir = _saved(tmp_path, "candidate_site")
+    result = check_plan(case, plan_dir)
+    assert result.ok and result.objective_recomputed == pytest.approx(17.0)
+    assert result.costs["opening"] == pytest.approx(4.0)
+
+
+def test_overshipping_breaks_capacity_demand_and_objective(tmp_path: Path) -> None:
+    case, plan_dir = _saved(tmp_path, "two_sites")
+    ships = pd.read_csv(plan_dir / "shipments.csv")
+    ships["batches"] = 12.0  # SA holds 10; 5 are committed and there is no potential demand
+    ships.to_csv(plan_dir / "shipments.csv", index=False)
+    result = check_plan(case, plan_dir)
+    by_family = {v.family: v for v in result.violations}
+    assert by_family["suite_capacity"].amount == pytest.approx(2.0)
+    assert by_family["demand_balance"].amount == pytest.approx(7.0)
+    assert by_family["objective"].amount == pytest.approx(14.0)  # 2 × 7 extra batches at 1
+
+
+def test_missing_commitment_unassigned_site_and_barred_flow(tmp_path: Path) -> None:
+    case, plan_dir = _saved(tmp_path, "domestic_share")
+    ships = pd.read_csv(plan_dir / "shipments.csv")
+    ships = ships[ships["site"] == "SB"]  # drop the domestic supply
+    ships.to_csv(plan_dir / "shipments.csv", index=False)
+    pd.read_csv(plan_dir / "assignments.csv").iloc[:0].to_csv(plan_dir / "assignments.csv",
+                                                                index=False)
+    barred = case.tables()
+    barred["operators"] = barred["operators"].assign(of_concern=[False, True])
+    barred["rules"] = pd.concat([barred["rules"], pd.DataFrame([{
+        "rule": "BAR", "kind": "barred", "market": "A", "subject": "flag:of_concern",
+        "share": 0.0, "active": True}])])
+    strict = capacity.Case.from_frames(barred)
+    assert {"demand_balance", "production_requires_assignment", "min_domestic_share",
+            "exclusion", "objective"} <= _families(strict, plan_dir)
+
+
+def test_cli_exit_codes(tmp_path: Path) -> None:
+    _case, plan_dir = _saved(tmp_path, "two_sites")
+    where = str(capacity.tiny_case_path("two_sites"))
+    run = [sys.executable, "-m", "capacity", "check", where, str(plan_dir), "--json"]
+    ok = subprocess.run(run, capture_output=True, text=True)
+    assert ok.returncode == 0 and json.loads(ok.stdout)["ok"] is True
+    (plan_dir / "summary.json").write_text(json.dumps({"objective": 1.0}))
+    bad = subprocess.run(run, capture_output=True, text=True)
+    assert bad.returncode == 1 and json.loads(bad.stdout)["violations"][0]["family"] == \
+        "objective"
+    (plan_dir / "summary.json").unlink()
+    unreadable = subprocess.run(run, capture_output=True, text=True)
+    assert unreadable.returncode == 2 and "summary.json" in unreadable.stderr

@@ -1,0 +1,170 @@
+"""The default plan: invariants, cost breakdown, saving, honest outcomes, determinism."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import highspy
+import pandas as pd
+import pytest
+
+import capacity
+from capacity import Plan, SolveOptions
+from capacity.errors import OutputError
+
+from conftest import TEST_OPTIONS, edited, rows, tiny
+
+pytestmark = pytest.mark.solver
+
+
+def test_default_case_solves_to_proven_optimality(default_plan: Plan) -> None:
+    assert default_plan.status == "optimal"
+    assert default_plan.gap is not None and default_plan.gap <= 1e-6
+    assert default_plan.bound == pytest.approx(default_plan.objective, rel=1e-6)
+    assert set(default_plan.seconds) >= {"load", "index_sets", "build", "transfer", "solve",
+                                         "extract"}
+    assert default_plan.size["nonzeros"] > 0
+
+
+def test_costs_sum_to_objective(default_plan: Plan) -> None:
+    assert default_plan.costs["pv_musd"].sum() == pytest.approx(default_plan.objective)
+
+
+def test_default_plan_invariants(default_plan: Plan) -> None:
+    case = capacity.load_case()
+    ships = default_plan.shipments
+    # every committed offtake met in full
+    need = case.offtakes.groupby(["program", "market", "period"])["committed_batches"].sum()
+    got = ships.groupby(["program", "market", "period"])["batches"].sum()
+    assert (got.reindex(need.index, fill_value=0) >= need - 1e-6).all()
+    # Biosecure-style exclusion: no operator of concern ships to the US
+    concern = set(case.operators.loc[case.operators["of_concern"], "operator"])
+    concern_sites = set(case.sites.loc[case.sites["operator"].isin(concern), "site"])
+    assert ships[(ships["market"] == "US") & ships["site"].isin(concern_sites)].empty
+    # Japan's domestic share holds in every period
+    jp = default_plan.market_kpis.query("market == 'JP'")
+    assert (jp["domestic_share"] >= 0.3 - 1e-6).all() and not jp.empty
+    # capacity never exceeded
+    assert (default_plan.utilisation["utilisation"] <= 1 + 1e-6).all()
+    # at most max_sites per program
+    per_program = default_plan.assignments.groupby("program")["site"].count()
+    limit = case.programs.set_index("program")["max_sites"]
+    assert (per_program <= limit.reindex(per_program.index)).all()
+
+
+def test_save_writes_every_table_and_summary(default_plan: Plan, tmp_path: Path) -> None:
+    out = default_plan.save(tmp_path / "plan")
+    names = {p.name for p in out.iterdir()}
+    assert names == {f"{t}.csv" for t in default_plan.tables} | {"summary.json",
+                                                                  ".capacity.json"}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "optimal"
+    assert summary["objective"] == pytest.approx(default_plan.objective)
+    shipped = pd.read_csv(out / "shipments.csv")
+    assert shipped["batches"].sum() == pytest.approx(default_plan.shipments["batches"].sum())
+    # overwrite in place, as Parquet; no temporary folders left behind
+    default_plan.save(tmp_path / "plan", fmt="parquet")
+    assert (tmp_path / "plan" / "builds.parquet").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan"]
+
+
+def test_no_plan_within_time_limit_is_said_plainly() -> None:
+    plan = capacity.solve(capacity.load_case(), SolveOptions(time_limit_s=1e-6))
+    assert plan.status == "no_solution"
+    assert plan.objective is None and plan.tables == {} and not plan.has_solution
+    assert "no feasible plan found" in plan.messages[0]
+    with pytest.raises(AttributeError, match="no builds table"):
+        _ = plan.builds
+
+
+def test_time_limit_with_incumbent_returns_plan_and_gap() -> None:
+    # HiGHS finds a first plan for the default case in ~0.05 s on a 2-core machine; 2 s leaves
+    # a wide margin, and the case needs ~3 s to prove optimality.
+    plan = capacity.solve(capacity.load_case(), SolveOptions(time_limit_s=2.0))
+    assert plan.status in ("time_limit_feasible", "optimal")
+    assert plan.has_solution and plan.gap is not None
+    assert plan.bound is not None and plan.bound <= plan.objective + 1e-6
+    if plan.status == "time_limit_feasible":
+        assert "time limit" in plan.messages[0]
+        assert plan.costs["pv_musd"].sum() == pytest.approx(plan.objective)
+
+
+def test_same_case_same_plan() -> None:
+    a = capacity.solve(tiny("domestic_share"), TEST_OPTIONS)
+    b = capacity.solve(tiny("domestic_share"), TEST_OPTIONS)
+    assert a.objective == b.objective
+    for name in a.tables:
+        pd.testing.assert_frame_equal(a.tables[name], b.tables[name])
+
+
+def test_solves_with_any_thread_count_after_any_highs_run() -> None:
+    # HiGHS keeps one thread scheduler per process, made by its first run; from highspy
+    # 1.16 a run asking for another thread count fails ("Not Set"). A run elsewhere in
+    # the process, then solves with one, two and one thread again, must all be optimal.
+    other = highspy.Highs()
+    other.setOptionValue("output_flag", False)
+    other.setOptionValue("threads", 2)
+    other.addVar(0.0, 1.0)
+    other.run()
+    for threads in (1, 2, 1):
+        plan = capacity.solve(tiny("domestic_share"),
+                              TEST_OPTIONS.model_copy(update={"threads": threads}))
+        assert plan.status == "optimal", (threads, plan.messages)
+
+
+def test_planner_can_add_a_constraint_between_build_and_solve() -> None:
+    import pyomo.environ as pyo
+
+    built = capacity.build_model(tiny("domestic_share"))
+    m = built.pyomo
+    # Forbid SB outright: like the barred rule, SA makes everything: 61 (see test_families).
+    m.no_sb = pyo.Constraint(expr=sum(m.Ship[k] for k in m.SHIP if k[1] == "SB") == 0)
+    plan = capacity.solve(built, TEST_OPTIONS)
+    assert plan.objective == pytest.approx(61.0)
+
+
+def test_numerics_are_reported_and_warned() -> None:
+    plan = capacity.solve(capacity.load_case())
+    assert plan.numerics["matrix"][0] > 1e-7 and plan.numerics["matrix"][1] < 1e9
+    assert not any(m.startswith("numerics") for m in plan.messages)
+    # A batch that uses 1e-8 slots puts a 1e-8 coefficient in the capacity rows.
+    tiny_use = edited(tiny("two_sites"),
+                      yields=rows({"program": "P1", "site": "SA", "slots_per_batch": 1e-8}))
+    warned = capacity.solve(tiny_use)
+    assert any(m.startswith("numerics: matrix coefficients span [1.0e-08") for m in
+               warned.messages)
+
+
+def test_solver_failure_is_an_error_and_writes_nothing(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Failure injection: handing the model to HiGHS crashes.
+    import sys
+
+    solve_module = sys.modules["capacity.engine.solve"]  # the module, not the function
+
+    def crashing(*args: object) -> None:
+        raise RuntimeError("HiGHS crashed")
+
+    monkeypatch.setattr(solve_module, "pass_linear", crashing)
+    plan = capacity.solve(tiny("two_sites"))
+    assert plan.status == "error" and plan.tables == {}
+    assert plan.messages == ["RuntimeError: HiGHS crashed"]
+
+
+def test_interrupted_save_leaves_nothing(monkeypatch: pytest.MonkeyPatch,
+                                        tmp_path: Path) -> None:
+    plan = capacity.solve(tiny("two_sites"))
+    original = pd.DataFrame.to_csv
+    calls = []
+
+    def failing(self: pd.DataFrame, *args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", failing)
+    with pytest.raises(OutputError, match="disk full"):
+        plan.save(tmp_path / "plan")
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,77 @@
+"""CI guard on solve work: tier S, seeded, one thread, fixed HiGHS seed, compared with the
+committed baseline (benchmarks/baseline_S.json). Fails on errors, on a changed optimum,
+on a changed model size, or on HiGHS's work counters growing more than 25%. No wall-clock
+assertions: times are machine noise. Update the baseline with
+`python -m benchmarks --update-baseline` when a change is meant to alter the work, and
+say why in the commit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from capacity.studies.bench import GAP_MARKS, gap_ratios, render_gap_ratios, run_tier
+
+pytestmark = pytest.mark.solver
+
+BASELINE = json.loads((Path(__file__).resolve().parents[2] / "benchmarks" /
+                       "baseline_S.json").read_text())
+GROWTH = 1.25
+
+
+@pytest.fixture(scope="module")
+def tier_s() -> dict[str, object]:
+    return run_tier("S", seed=BASELINE["seed"], time_limit=600, gap=0.01)
+
+
+def test_tier_s_solves(tier_s: dict) -> None:  # type: ignore[type-arg]
+    assert tier_s["status"] == BASELINE["status"] == "optimal"
+
+
+def test_same_model(tier_s: dict) -> None:  # type: ignore[type-arg]
+    assert tier_s["size"] == BASELINE["size"], "the model changed: update the baseline"
+
+
+def test_optimum_unchanged(tier_s: dict) -> None:  # type: ignore[type-arg]
+    # Both runs prove [bound, objective] brackets the optimum (gap ≤ 1%): if the optimum is
+    # unchanged the two brackets must overlap.
+    low = max(tier_s["bound"], BASELINE["bound"])
+    high = min(tier_s["objective"], BASELINE["objective"])
+    assert low <= high + 1e-6 * abs(high), (tier_s["objective"], BASELINE["objective"])
+
+
+@pytest.mark.parametrize("counter", ["mip_nodes", "simplex_iterations"])
+def test_work_does_not_grow(tier_s: dict, counter: str) -> None:  # type: ignore[type-arg]
+    limit = GROWTH * BASELINE["counters"][counter] + 10
+    assert tier_s["counters"][counter] <= limit, (counter, tier_s["counters"][counter])
+
+
+def test_gap_marks_are_reached_in_order(tier_s: dict) -> None:  # type: ignore[type-arg]
+    # tier S ends within 1%: every mark is reached, a tighter one never sooner, and the
+    # 1% mark is the table's "1% gap s"
+    reached = [tier_s["seconds_to_gap"][f"{mark:g}"] for mark in GAP_MARKS]
+    assert all(at is not None for at in reached)
+    assert reached == sorted(reached)
+    assert reached[-1] == tier_s["seconds"]["gap_1pct"] <= tier_s["seconds"]["solve"]
+
+
+def test_gap_ratios_by_hand() -> None:
+    # the engine reaches 10% at 2 s and 2% at 50 s, the defaults 10% at 30 s and nothing
+    # tighter within their 600 s: 15× at 10%, at least 12× at 2%, nothing at 1%
+    def row(limit: float, **seconds: float) -> dict[str, Any]:
+        to_gap = {f"{m:g}": seconds.get(f"g{m:g}".replace(".", "_")) for m in GAP_MARKS}
+        return {"time_limit": limit, "seconds_to_gap": to_gap}
+
+    engine = row(60, g0_2=2.0, g0_1=2.0, g0_05=20.0, g0_03=50.0, g0_02=50.0)
+    defaults = row(600, g0_2=10.0, g0_1=30.0)
+    rows = {r["gap"]: r for r in gap_ratios(engine, defaults)}
+    assert rows[0.2]["ratio"] == 5.0 and rows[0.1]["ratio"] == 15.0
+    assert rows[0.02]["ratio"] is None and rows[0.02]["ratio_at_least"] == 12.0
+    assert rows[0.01]["ratio"] is None and rows[0.01]["ratio_at_least"] is None
+    table = render_gap_ratios("M", engine, defaults)
+    assert "| M | 10.0% | 2.0 | 30.0 | 15.0× |" in table
+    assert "| M | 2.0% | 50.0 | not reached | > 12.0× (defaults: not reached) |" in table
+    assert "| M | 1.0% | not reached | not reached | — |" in table

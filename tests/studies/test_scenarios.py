@@ -1,0 +1,140 @@
+"""Scenario files: overrides and sweeps worked out by hand on the tiny cases, and every
+kind of bad scenario file refused with its location."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import capacity
+from capacity.studies.scenarios import read_scenarios
+
+from conftest import scenario_problems
+
+pytestmark = pytest.mark.component
+
+TINY = Path(capacity.tiny_case_path("two_sites"))
+
+
+def scenario_file(tmp_path: Path, body: str, case: str = "two_sites") -> Path:
+    """A scenario file beside a copy of a tiny case (base: case)."""
+    shutil.copytree(capacity.tiny_case_path(case), tmp_path / "case", dirs_exist_ok=True)
+    path = tmp_path / "scenarios.yaml"
+    path.write_text("base: case\n" + body)
+    return path
+
+
+def test_set_scale_drop_add(tmp_path: Path) -> None:
+    path = scenario_file(tmp_path, """
+scenarios:
+  - name: dearer_sa
+    overrides: [{table: suites, where: {site: SA}, set: {variable_cost_musd_per_batch: 3}}]
+  - name: more_offtake
+    overrides: [{table: offtakes, where: {program.modality: antibody},
+                 scale: {committed_batches: 1.5}}]
+  - name: one_period
+    overrides: [{table: offtakes, where: {period: 2031}, drop: true}]
+  - name: new_lane_cost
+    overrides:
+      - {table: lanes, where: {origin: B, market: A}, drop: true}
+      - {table: lanes, add: [{origin: B, market: A, transport_musd_per_batch: 0.1}]}
+""")
+    s = read_scenarios(path)
+    assert list(s.scenarios) == ["dearer_sa", "more_offtake", "one_period", "new_lane_cost"]
+    suites = s.case("dearer_sa").suites.set_index("site")["variable_cost_musd_per_batch"]
+    assert suites.to_dict() == {"SA": 3.0, "SB": 2.0}
+    assert list(s.case("more_offtake").offtakes["committed_batches"]) == [7.5, 7.5]
+    assert list(s.case("one_period").offtakes["period"]) == [2030]
+    lanes = s.case("new_lane_cost").lanes.set_index(["origin", "market"])
+    assert lanes.at[("B", "A"), "transport_musd_per_batch"] == 0.1
+    assert lanes.at[("B", "A"), "tariff_rate"] == 0.0  # the column default
+    # the base case is untouched
+    assert list(s.base.offtakes["committed_batches"]) == [5.0, 5.0]
+
+
+def test_grid_and_samples(tmp_path: Path) -> None:
+    path = scenario_file(tmp_path, """
+options: {time_limit_s: 30}
+sweeps:
+  - name: cost
+    grid: {c: [1, 2], t: [0.0, 0.5]}
+    overrides: [{table: suites, where: {site: SA}, set: {variable_cost_musd_per_batch: "{c}"}},
+                {table: lanes, set: {tariff_rate: "{t}"}}]
+  - name: draw
+    samples: {n: 3, seed: 7, parameters: {f: {uniform: [0.5, 1.0]}}}
+    options: {time_limit_s: 5}
+    overrides: [{table: offtakes, scale: {committed_batches: "{f}"}}]
+""")
+    s = read_scenarios(path)
+    assert list(s.scenarios)[:4] == ["cost[c=1,t=0.0]", "cost[c=1,t=0.5]", "cost[c=2,t=0.0]",
+                                     "cost[c=2,t=0.5]"]
+    case = s.case("cost[c=2,t=0.5]")
+    assert case.suites.set_index("site").at["SA", "variable_cost_musd_per_batch"] == 2.0
+    assert set(case.lanes["tariff_rate"]) == {0.5}
+    draws = [s.case(f"draw#{i}").offtakes["committed_batches"].iloc[0] / 5 for i in (1, 2, 3)]
+    assert all(0.5 <= f <= 1.0 for f in draws) and len(set(draws)) == 3
+    assert draws == [read_scenarios(path).case(f"draw#{i}").offtakes["committed_batches"]
+                     .iloc[0] / 5 for i in (1, 2, 3)]  # seeded: the same draws again
+    assert s.solve_options("cost[c=1,t=0.0]").time_limit_s == 30
+    assert s.solve_options("draw#1").time_limit_s == 5
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ("scenarios: [{name: x, overrides: [{table: nope, drop: true}]}]",
+     "scenarios[x].overrides[0]': Value error, unknown table 'nope'"),
+    ("scenarios: [{name: x, overrides: [{table: suites, drop: true, set: {a: 1}}]}]",
+     "give exactly one of set, scale, drop, add (got set, drop)"),
+    ("scenarios: [{name: x, overrides: [{table: suites, where: {site: ZZ}, drop: true}]}]",
+     "column 'scenario x, override 1 (suites)': where {'site': 'ZZ'} selects no rows"),
+    ("scenarios: [{name: x, overrides: [{table: suites, set: {colour: red}}]}]",
+     "set: unknown column 'colour'"),
+    ("scenarios: [{name: x, overrides: [{table: sites, scale: {status: 2}}]}]",
+     "scale: column 'status' is not numeric"),
+    ("scenarios: [{name: x, overrides: [{table: suites, where: {program.modality: aav}, "
+     "drop: true}]}]", "'program.modality' does not name a column"),
+    ("scenarios: [{name: x, options: {time_limit_s: -1}}]",
+     "column 'scenario x: options.time_limit_s': Input should be greater than 0"),
+    ("scenarios: [{name: x, colour: red}]", "scenarios[x].colour': Extra inputs"),
+    ("scenarios: [{name: ../x}]", "use letters, digits"),
+    ("scenarios: [{name: x}, {name: x}]", "scenario 'x' is named twice"),
+    ("sweeps: [{name: s, grid: {a: [1]}, overrides: [{table: lanes, set: {tariff_rate: '{b}'}}]}]",
+     "names no sweep parameter"),
+    ("scenarios: [{name: x, overrides: [{table: offtakes, set: {committed_batches: -5}}]}]",
+     "scenario x: offtakes, row 2, column 'committed_batches'"),
+    ("scenarios: [{name: x}\n", "is not valid YAML"),
+    ("!!python/object/apply:os.system ['echo unsafe']", "is not valid YAML"),
+])
+def test_bad_scenario_files_are_located(tmp_path: Path, body: str, expected: str) -> None:
+    found = scenario_problems(scenario_file(tmp_path, body))
+    assert any(expected in p for p in found), found
+    assert all(p.startswith((str(tmp_path / "scenarios.yaml"), "scenario x:")) for p in found)
+
+
+def test_base_case_must_lie_beside_the_file(tmp_path: Path) -> None:
+    (tmp_path / "inner").mkdir()
+    path = tmp_path / "inner" / "s.yaml"
+    path.write_text(f"base: ../{TINY.name}\nscenarios: [{{name: x}}]\n")
+    found = scenario_problems(path)
+    assert "lies outside the scenario file's folder" in found[0]
+
+
+def test_default_scenarios_materialise_through_the_cli(tmp_path: Path) -> None:
+    path = capacity.default_scenarios_path()
+    run = subprocess.run([sys.executable, "-m", "capacity", "scenario", str(path),
+                          "jp_domestic_50", "--out", str(tmp_path / "case")],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    written = capacity.load_case(tmp_path / "case")
+    expected = read_scenarios(path).case("jp_domestic_50")
+    assert written.rules.equals(expected.rules)
+    assert written.rules.set_index("rule").at["JP_DOMESTIC_30", "share"] == 0.5
+    listing = subprocess.run([sys.executable, "-m", "capacity", "scenario", str(path)],
+                             capture_output=True, text=True, check=True).stdout
+    assert "jp_share[share=0.2]: 1 override(s)" in listing
+    missing = subprocess.run([sys.executable, "-m", "capacity", "scenario", str(path), "nope",
+                              "--out", str(tmp_path / "x")], capture_output=True, text=True)
+    assert missing.returncode == 2 and "no scenario 'nope'" in missing.stderr
