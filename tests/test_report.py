@@ -134,6 +134,7 @@ def _render(html_file: Path, screenshot: Path | None = None) -> dict[str, Any]:
                                ".every(d => d._fullLayout)", timeout=30_000)
         charts = page.evaluate("""[...document.querySelectorAll('.js-plotly-plot')].map(d => ({
             id: d.id, traces: d.data.length,
+            labels: [...d.querySelectorAll('.main-svg .trace text')].map(t => t.textContent),
             marks: d.querySelectorAll('.main-svg .trace, .main-svg .hm image, .main-svg '
                                       + '.sankey .sankey-link, .main-svg .geo .scatterlayer '
                                       + 'path').length}))""")
@@ -154,6 +155,13 @@ def test_default_report_renders_in_chromium(tmp_path: Path) -> None:
                                                  "assignments", "flows", "map"]
     for chart in seen["charts"]:
         assert chart["traces"] > 0 and chart["marks"] > 0, chart
+    # the numbers a reader sees on the cost waterfall: each component, then the net cost
+    costs = read_saved_plan(folder)[0]["costs"]
+    shown = next(c for c in seen["charts"] if c["id"] == "costs")["labels"]
+    drawn = costs[costs["pv_musd"].abs() > 1e-9]["pv_musd"]
+    expected = [f"{v:,.1f}" for v in [*drawn, drawn.sum()]]
+    assert [label.replace("\u2212", "-") for label in shown] == expected
+    assert expected[-1] == "-1,005.6"
     assert (ARTIFACTS / "report-default.png").stat().st_size > 50_000
 
 

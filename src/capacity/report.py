@@ -107,9 +107,12 @@ def cost_figure(costs: pd.DataFrame) -> Any:
     import plotly.graph_objects as go
 
     rows = costs[costs["pv_musd"].abs() > 1e-9]
+    # a "total" bar's height is the running sum, but its label prints its own y: give it
+    # the net cost (0.0 there labelled every report's net cost 0.0)
     fig = go.Figure(go.Waterfall(
         x=[*rows["component"].str.replace("_", " "), "net cost"],
-        y=[*rows["pv_musd"], 0.0], measure=[*(["relative"] * len(rows)), "total"],
+        y=[*rows["pv_musd"], float(rows["pv_musd"].sum())],
+        measure=[*(["relative"] * len(rows)), "total"],
         increasing={"marker": {"color": PALETTE[5]}},
         decreasing={"marker": {"color": PALETTE[0]}},
         totals={"marker": {"color": "#444444"}},
