@@ -165,7 +165,8 @@ def test_concurrent_saves_to_one_folder_all_succeed(tmp_path: Path,
 _SAVER = """
 import sys, capacity
 plan = capacity.solve(capacity.load_case(capacity.tiny_case_path("two_sites")))
-print("ready", flush=True)
+plan.save(sys.argv[1])
+print("ready", flush=True)  # a plan is there: from now on one must always be
 while True:
     plan.save(sys.argv[1])
 """
@@ -454,3 +455,79 @@ def test_report_against_another_case_warns(tmp_path: Path) -> None:
                "--no-rule-prices")
     assert "warning" not in same.stderr
     assert "the case does not match the plan" not in (tmp_path / "s.html").read_text()
+
+
+def test_force_never_overwrites_a_users_file_of_the_same_name(tmp_path: Path,
+                                                              plan: capacity.Plan) -> None:
+    # A user's folder holding their own summary.json and a scenarios/ folder: the plan
+    # needs those names, so even --force refuses (nothing changes).
+    proj = tmp_path / "proj"
+    (proj / "scenarios").mkdir(parents=True)
+    (proj / "summary.json").write_text('{"mine": true}')
+    (proj / "scenarios" / "high.yaml").write_text("scenarios: {}")
+    (proj / "report.docx").write_bytes(b"docx")
+    before = snapshot(proj)
+    with pytest.raises(OutputError, match=r"summary\.json"):
+        plan.save(proj, force=True)
+    assert snapshot(proj) == before
+    (proj / "Builds.CSV").write_text("mine")  # case differs: still the same file on many disks
+    (proj / "summary.json").unlink()
+    with pytest.raises(OutputError, match=r"Builds\.CSV"):
+        plan.save(proj, force=True)
+
+
+def test_a_users_file_in_an_old_plan_folder_is_not_taken_for_capacitys(
+        tmp_path: Path, plan: capacity.Plan) -> None:
+    # A plan folder from before the marker (summary.json with capacity_version) in which
+    # the user put their own analysis: replacing the folder would delete it.
+    old = tmp_path / "old-plan"
+    old.mkdir()
+    (old / "summary.json").write_text(json.dumps({"capacity_version": "0.0.9"}))
+    (old / "builds.csv").write_text("site\n")
+    (old / "my_analysis.csv").write_text("mine")
+    with pytest.raises(OutputError, match=r"my_analysis\.csv"):
+        plan.save(old)
+    assert (old / "my_analysis.csv").read_text() == "mine"
+
+
+def test_forced_saves_never_leave_a_mixed_plan(tmp_path: Path, plan: capacity.Plan) -> None:
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (mixed / "notes.txt").write_text("mine")
+    plan.save(mixed, force=True)
+    other = capacity.solve(capacity.load_case(capacity.tiny_case_path("candidate_site")))
+    other.save(mixed, fmt="parquet", force=True)
+    names = {p.name for p in mixed.iterdir()}
+    assert "builds.parquet" in names and "builds.csv" not in names  # the old tables went
+    assert (mixed / "notes.txt").read_text() == "mine"
+    assert json.loads((mixed / "summary.json").read_text())["case"] == "candidate_site"
+
+
+def test_the_legacy_names_are_the_plans_tables() -> None:
+    from capacity.output_folder import FIRST_STAGE_TABLES, PLAN_TABLES
+    from capacity.results.plan import TABLE_NAMES
+    from capacity.studies.stochastic import FIRST_STAGE_TABLES as FIRST_STAGE
+
+    assert PLAN_TABLES == TABLE_NAMES and FIRST_STAGE_TABLES == FIRST_STAGE
+
+
+def test_a_stop_requested_before_a_solve_does_not_outlive_it() -> None:
+    # A request left over from another thread, with no solve running, is cleared when the
+    # next solve starts: it never makes a later solve stop.
+    from capacity.engine import interrupt
+
+    asker = threading.Thread(target=interrupt.request)
+    asker.start()
+    asker.join()
+    assert interrupt.requested()
+    assert capacity.solve(capacity.load_case(TINY)).status == "optimal"
+    assert not interrupt.requested()
+
+
+def test_write_model_does_not_replace_a_users_file(tmp_path: Path) -> None:
+    mine = tmp_path / "mine.lp"
+    mine.write_text("\\\\ my hand-written model\n")
+    done = cli("solve", TINY, "--write-model", mine)
+    assert done.returncode == 2 and "--force" in done.stderr
+    assert mine.read_text() == "\\\\ my hand-written model\n"
+    assert cli("solve", TINY, "--write-model", mine, "--force").returncode == 0

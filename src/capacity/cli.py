@@ -123,7 +123,7 @@ def solve_command(
     if out_dir is not None:
         _checked_out(out_dir, "plan", force, protected)
     if model_file is not None:
-        _checked_model_file(model_file, protected)
+        _checked_model_file(model_file, protected, force)
     loaded = _load(case, debug)
     if as_json or log:
         plan = solve(loaded, options)
@@ -367,6 +367,7 @@ def batch_command(
 
     if time_limit is not None:
         _options(time_limit_s=time_limit)
+    _checked_out(out_dir, "batch results", False, (scenario_file.parent,))
     scenarios = _scenarios(scenario_file, debug)
     changes = {} if time_limit is None else {"time_limit_s": time_limit}
     try:
@@ -495,6 +496,8 @@ def allocate_command(
     if method not in ("shapley", "nucleolus"):
         _fail(f"--method must be shapley or nucleolus, not {method!r}")
     options = _options(time_limit_s=time_limit)
+    if out_dir is not None:
+        _checked_out(out_dir, "batch results", False, _inputs(case))
     loaded = _load(case, debug)
     names = None if members is None else [m.strip() for m in members.split(",") if m.strip()]
     _or_exit(lambda: consortium(loaded, names), "cannot allocate", debug)  # before any solve
@@ -684,6 +687,8 @@ def pareto_command(
     if not objective:
         _fail("--objective is required, e.g. --objective domestic_share:JP")
     options = _options(time_limit_s=time_limit)
+    if out_dir is not None:
+        _checked_out(out_dir, "batch results", False, _inputs(case))
     loaded = _load(case, debug)
     goal = _or_exit(lambda: parse_objective(objective, loaded), "bad --objective", debug)
     try:
@@ -827,9 +832,10 @@ def _checked_out(target: Path, kind: Kind, force: bool, protect: tuple[Path, ...
         _fail(str(e))
 
 
-def _checked_model_file(target: Path, protect: tuple[Path, ...]) -> None:
+def _checked_model_file(target: Path, protect: tuple[Path, ...], force: bool) -> None:
     """``--write-model``: an .mps or .lp file in an existing, writable folder, not a
-    folder or an input (exit 2 otherwise, before any work)."""
+    folder or an input, and not an existing file unless ``--force`` (exit 2 otherwise,
+    before any work)."""
     if target.suffix.lower() not in (".mps", ".lp"):
         _fail(f"--write-model {target}: the file must end in .mps or .lp (the format is "
               "chosen by it)")
@@ -837,6 +843,8 @@ def _checked_model_file(target: Path, protect: tuple[Path, ...]) -> None:
         _fail(f"--write-model {target} is a folder or a symbolic link; give a file")
     if any(target.resolve() == Path(p).resolve() for p in protect):
         _fail(f"--write-model {target} is the case being solved")
+    if target.exists() and not force:
+        _fail(f"--write-model {target} exists; add --force to replace it")
     parent = target.parent
     if not parent.is_dir():
         _fail(f"--write-model {target}: the folder {parent} does not exist")

@@ -21,7 +21,6 @@ import ctypes
 import errno
 import json
 import os
-import re
 import secrets
 import shutil
 import tempfile
@@ -32,8 +31,7 @@ from typing import Literal
 from capacity._version import __version__
 from capacity.errors import OutputError
 
-Kind = Literal["plan", "stochastic plan", "case", "batch results", "pareto points",
-               "coalition solves"]
+Kind = Literal["plan", "stochastic plan", "case", "batch results"]
 
 MARKER = ".capacity.json"
 
@@ -42,11 +40,21 @@ MARKER = ".capacity.json"
 # and ``summary.parquet``; the entries each wrote are named as below.
 _LEGACY_SUMMARY_KEYS: dict[str, str] = {"plan": "capacity_version",
                                         "stochastic plan": "first_stage"}
-_LEGACY_NAMES: dict[str, re.Pattern[str]] = {
-    "plan": re.compile(r"summary\.json|[a-z_]+\.(csv|parquet)"),
-    "stochastic plan": re.compile(r"summary\.json|scenarios|[a-z_]+\.csv"),
-    "batch results": re.compile(r"done|summary\.parquet|[a-z_]+"),
+# The plan's tables (`capacity.results.plan.TABLE_NAMES`, which a test holds equal) and
+# a stochastic plan's first-stage tables (`capacity.studies.stochastic.FIRST_STAGE_TABLES`).
+PLAN_TABLES = ("builds", "openings", "financing", "assignments", "shipments", "production",
+               "unmet_demand", "costs", "utilisation", "market_kpis", "reservations",
+               "reservation_use", "operating_margin", "fund_use")
+FIRST_STAGE_TABLES = ("builds", "openings", "assignments", "financing")
+_LEGACY_NAMES: dict[str, frozenset[str]] = {
+    "plan": frozenset({"summary.json", *(f"{t}.{ext}" for t in PLAN_TABLES
+                                         for ext in ("csv", "parquet"))}),
+    "stochastic plan": frozenset({"summary.json", "scenarios.csv", "scenarios",
+                                  *(f"{t}.csv" for t in FIRST_STAGE_TABLES)}),
+    "batch results": frozenset({"done", "summary.parquet", *PLAN_TABLES}),
 }
+# Kinds capacity fills over time, whose every entry is capacity's (the marker says "*").
+STORE_KINDS = frozenset({"batch results"})
 
 
 def check_target(target: str | Path, kind: Kind, *, force: bool = False,
@@ -76,13 +84,10 @@ def check_target(target: str | Path, kind: Kind, *, force: bool = False,
     where = f"{option} {path}"
     if path.is_symlink():
         raise OutputError(f"{where} is a symbolic link; give the folder itself")
-    resolved = path.resolve()
-    cwd = Path.cwd().resolve()
-    if resolved == cwd or resolved in cwd.parents:
+    if _is_or_holds(path, Path.cwd()):
         raise OutputError(f"{where} is the current folder or holds it; give a new folder")
     for kept in protect:
-        guarded = Path(kept).resolve()
-        if resolved == guarded or resolved in guarded.parents:
+        if _is_or_holds(path, Path(kept)):
             raise OutputError(f"{where} is or holds {kept}, the input being used; give "
                               "another folder")
     if path.exists():
@@ -116,7 +121,7 @@ def check_file_target(target: str | Path, mark_text: str, what: str, *, force: b
     where = f"{option} {path}"
     if path.is_symlink():
         raise OutputError(f"{where} is a symbolic link; give the file itself")
-    if any(path.resolve() == Path(p).resolve() for p in protect):
+    if any(_is_or_holds(path, Path(p)) for p in protect):
         raise OutputError(f"{where} is an input being used; give another file")
     if path.exists():
         if path.is_dir():
@@ -153,11 +158,11 @@ def _owned(folder: Path) -> tuple[str | None, set[str]]:
     except (OSError, ValueError):
         marker = None
     if isinstance(marker, dict) and isinstance(marker.get("kind"), str):
-        files = marker.get("files")
-        if files == "*":  # a store capacity fills over time: all of it is capacity's
-            return str(marker["kind"]), {p.name for p in folder.iterdir()}
+        kind, files = str(marker["kind"]), marker.get("files")
+        if files == "*" and kind in STORE_KINDS:  # filled over time: all of it capacity's
+            return kind, {p.name for p in folder.iterdir()}
         if isinstance(files, list):
-            return str(marker["kind"]), {MARKER, *map(str, files)}
+            return kind, {MARKER, *map(str, files)}
     try:
         summary = json.loads((folder / "summary.json").read_text())
     except (OSError, ValueError):
@@ -166,10 +171,9 @@ def _owned(folder: Path) -> tuple[str | None, set[str]]:
     if isinstance(summary, dict):
         for kind, key in _LEGACY_SUMMARY_KEYS.items():
             if key in summary:
-                return kind, {n for n in names if _LEGACY_NAMES[kind].fullmatch(n)}
+                return kind, names & _LEGACY_NAMES[kind]
     if (folder / "done").is_dir() and (folder / "summary.parquet").is_file():
-        kind = "batch results"
-        return kind, {n for n in names if _LEGACY_NAMES[kind].fullmatch(n)}
+        return "batch results", names & _LEGACY_NAMES["batch results"]
     return None, set()
 
 
@@ -194,9 +198,12 @@ def write_folder(target: Path, write: Callable[[Path], None], kind: Kind = "plan
         OutputError: as `check_target`, or the write failed (disk full, permission); the
             folder that was there is then intact.
     """
+    _recover(Path(target))
     target = check_target(target, kind, force=force, protect=protect)
-    # a folder holding files capacity did not write (``force``): theirs stay
-    into = target.is_dir() and bool(foreign_entries(target))
+    # a folder holding files capacity did not write (``force``): theirs stay, and what an
+    # earlier forced save wrote there and this one does not is removed (no mixed plans)
+    foreign = set(foreign_entries(target)) if target.is_dir() else set()
+    earlier = _owned(target)[1] - {MARKER} if foreign else set()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
@@ -206,17 +213,62 @@ def write_folder(target: Path, write: Callable[[Path], None], kind: Kind = "plan
         os.chmod(tmp, 0o777 & ~_UMASK)
         write(tmp)
         mark(tmp, kind)
-        if into:  # forced into a folder that holds other files: file by file
+        written = {p.name for p in tmp.iterdir()}
+        if foreign:  # forced into a folder that holds other files: file by file
+            needed = {n.casefold() for n in written}
+            clash = sorted(n for n in foreign if n.casefold() in needed)  # the user's names
+            if clash:
+                raise OutputError(
+                    f"cannot write {target}: it holds {_listed(clash)}, not written by "
+                    f"capacity, under names the {kind} needs; nothing was changed: give "
+                    "another folder")
             for item in sorted(tmp.iterdir(), key=lambda p: p.name == MARKER):
                 _swap_in(item, target / item.name)  # the marker last: it lists the rest
+            for stale in sorted(earlier - written):
+                _remove(target / stale)
         else:
             _swap_in(tmp, target)
+            late = foreign_entries(tmp) if tmp.is_dir() else []  # tmp: the folder replaced
+            if late:  # files put there after the check: swap back, lose nothing
+                _swap_in(tmp, target)
+                raise OutputError(f"cannot write {target}: {_listed(late)} appeared there "
+                                  "while the plan was written; nothing was replaced")
     except OSError as err:
         raise OutputError(f"cannot write {target}: {err.strerror or err}; what was there "
                           "is unchanged") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _recover(target: Path) -> None:
+    """Put back a folder a save without the atomic exchange left aside (a kill between its
+    two renames): the newest ``.<name>.old-*`` beside a missing ``target``."""
+    if target.exists() or target.is_symlink() or not target.parent.is_dir():
+        return
+    aside = sorted(target.parent.glob(f".{target.name}.old-*"),
+                   key=lambda p: p.stat().st_mtime)
+    if aside:
+        os.replace(aside[-1], target)
+
+
+def _is_or_holds(path: Path, inner: Path) -> bool:
+    """Whether ``path`` is ``inner`` or one of its parents, by the file system's identity
+    of folders (right also where names differ only in case, or through bind mounts)."""
+    if not path.exists():
+        return path.resolve() == inner.resolve() or path.resolve() in inner.resolve().parents
+    here = inner.resolve()
+    for folder in (here, *here.parents):
+        if folder.exists() and os.path.samefile(path, folder):
+            return True
+    return False
 
 
 def write_file(target: Path, write: Callable[[Path], object], suffix: str = ".tmp") -> None:
@@ -247,7 +299,9 @@ def _swap_in(new: Path, target: Path) -> None:
         os.replace(new, target)
         return
     except OSError as err:
-        if err.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.EISDIR, errno.ENOTDIR):
+        # a non-empty folder there (EACCES/EPERM: how Windows says it)
+        if err.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.EISDIR, errno.ENOTDIR,
+                             errno.EACCES, errno.EPERM):
             raise
     if _exchange(new, target):
         return

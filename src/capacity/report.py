@@ -31,6 +31,7 @@ from pydantic import ValidationError
 
 from capacity._version import __version__
 from capacity.case import Case, load_case
+from capacity.engine import interrupt
 from capacity.engine.options import SolveOptions
 from capacity.engine.solve import solve
 from capacity.errors import CaseError, Problem
@@ -299,6 +300,7 @@ def rule_prices(case: Case, net_cost: float, options: SolveOptions,
         rules = case.rules.assign(active=case.rules["active"] & (case.rules["rule"] != rule.rule))
         without = solve(Case(**{**case.tables(), "rules": rules}, name=case.name),
                         options.model_copy(update={"explain": False}))
+        interrupt.stop_if_interrupted(without.status)  # Ctrl-C stops the pricing too
         price = None if without.net_cost is None else net_cost - without.net_cost
         rows.append({"rule": rule.rule, "kind": rule.kind, "market": rule.market,
                      "subject": rule.subject, "limit": _rule_limit(rule),

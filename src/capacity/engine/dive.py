@@ -69,7 +69,8 @@ def dive(compiled: CompiledModel, x_lp: np.ndarray, time_limit_s: float,
     x_full = np.zeros(len(compiled.col_cost))
     x = x_lp.copy()  # values of model's columns
     while True:
-        interrupt.check()
+        if interrupt.requested():  # Ctrl-C: no plan from the dive; the one in hand stands
+            return None
         ints = np.flatnonzero(model.integer & (model.col_lower < model.col_upper))
         value = x[ints]
         distance = np.abs(value - np.round(value))

@@ -369,8 +369,8 @@ def lagrangian_bound(compiled: CompiledModel, decomposition: Decomposition, targ
     direction = np.zeros(len(prices))
     best: Bound | None = None
     step, since, steps = FIRST_STEP, 0, 0
-    while time.perf_counter() < deadline and step >= LEAST_STEP:
-        interrupt.check()
+    while time.perf_counter() < deadline and step >= LEAST_STEP \
+            and not interrupt.requested():  # Ctrl-C: the best bound so far stands
         value, usage = decomposition.evaluate(compiled.col_cost, compiled.offset, prices)
         steps += 1
         if best is None or value > best.value:

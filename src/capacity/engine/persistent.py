@@ -13,6 +13,7 @@ from pyomo.common.tee import capture_output
 from pyomo.common.timing import HierarchicalTimer
 from pyomo.contrib.solver.solvers.highs import Highs
 
+from capacity.engine import interrupt
 from capacity.engine.highs import status_of, use_threads
 from capacity.engine.options import SolveOptions
 from capacity.engine.run import Progress, Run, finite, subscribe_progress, write_model
@@ -20,13 +21,27 @@ from capacity.engine.run import Progress, Run, finite, subscribe_progress, write
 
 def optimise_persistent(solver: Highs, m: pyo.ConcreteModel, options: SolveOptions,
                         progress: Progress | None = None) -> Run:
-    """`capacity.engine.solve.optimise` through Pyomo's persistent interface."""
+    """`capacity.engine.solve.optimise` through Pyomo's persistent interface.
+
+    Raises:
+        Interrupted: Ctrl-C stopped the run (`capacity.engine.interrupt`): a series of
+            solves (an explanation) stops with it.
+    """
+    with interrupt.catching_sigint():
+        run = _optimise_persistent(solver, m, options, progress)
+    interrupt.stop_if_interrupted(run.status)
+    return run
+
+
+def _optimise_persistent(solver: Highs, m: pyo.ConcreteModel, options: SolveOptions,
+                         progress: Progress | None) -> Run:
     use_threads(options.threads)
     transfer = 0.0
     if solver._model is not m:  # first call: send the whole model (timed as transfer)
         t0 = time.perf_counter()
         with capture_output(io.StringIO(), capture_fd=True):
             solver.set_instance(m)
+        interrupt.attach(solver._solver_model)  # Ctrl-C stops it cleanly
         transfer = time.perf_counter() - t0
         if progress is not None:
             subscribe_progress(solver._solver_model, progress)

@@ -212,8 +212,8 @@ def improve(compiled: CompiledModel, layout: Layout, plan: Incumbent,
         return layout.shortfalls(compiled.col_cost, x, guide) / (1 + misses)
 
     while layout.n_programs and time.perf_counter() < searching \
-            and since < max(STALL, layout.n_programs) and not (stop is not None and stop()):
-        interrupt.check()
+            and since < max(STALL, layout.n_programs) and not (stop is not None and stop()) \
+            and not interrupt.requested():  # Ctrl-C: the best plan so far stands
         tried += 1
         since += 1
         program = draw_program(layout, rng, None if guide is None else shortfall)

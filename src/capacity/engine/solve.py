@@ -289,7 +289,12 @@ def optimise_pyomo(m: pyo.ConcreteModel, options: SolveOptions) -> Run:
     except FixedRowInfeasible as err:
         return Run(new_highs(), "infeasible", _fixed_infeasible(err), False, None,
                    lambda: None, time.perf_counter() - t0, 0.0, ran=False)
-    run = optimise(compiled, options)
+    with interrupt.catching_sigint():  # Ctrl-C: status "interrupted", as in `solve`
+        try:
+            run = optimise(compiled, options)
+        except interrupt.Interrupted:
+            return Run(compiled.highs, "interrupted", "Ctrl-C", False, None,
+                       compiled.load_solution, time.perf_counter() - t0, 0.0, ran=False)
     run.transfer_seconds += time.perf_counter() - t0 - run.solve_seconds
     return run
 
@@ -326,8 +331,7 @@ def optimise(compiled: CompiledModel, options: SolveOptions,
         Exception: whatever HiGHS or the interface raises; callers turn it into ``error``.
     """
     use_threads(options.threads)
-    t0 = time.perf_counter()
-    transfer = time.perf_counter() - t0
+    transfer = 0.0  # the model is already in HiGHS (the caller timed passing it)
     highs = compiled.highs
     if options.model_file:
         write_model(highs, options.model_file)
@@ -341,7 +345,7 @@ def optimise(compiled: CompiledModel, options: SolveOptions,
     if started is not None and progress is not None:  # now HiGHS's incumbent
         progress(time.perf_counter() - t1, started.objective, None)
     steps = strategy.plan_strategy(compiled, options.threads, options.mip_start,
-                          has_start=started is not None, has_aids=aids is not None)
+                                   has_start=started is not None, has_aids=aids is not None)
     branch, free = steps.branch_fits, steps.free_bytes
     relaxed, own_plan = None, "the completed constructive start"
     notes: tuple[str, ...] = ()
@@ -356,6 +360,10 @@ def optimise(compiled: CompiledModel, options: SolveOptions,
                 if relaxed is not None
                 else "a completed constructive start, improved by the neighbourhood search")
     clock = time.perf_counter() - t1  # HiGHS's own clock restarts with the MIP run
+    if interrupt.requested():  # Ctrl-C during the engine's own steps: their plan stands
+        return Run(highs, "interrupted", "Ctrl-C", False, early_bound, compiled.load_solution,
+                   transfer, clock, None if started is None else started.x, ran=False,
+                   own_plan=own_plan, notes=notes)
     early_gap = None if started is None else relative_gap(started.objective, early_bound)
     if started is not None and early_gap is not None and early_gap <= options.mip_rel_gap:
         return Run(highs, "optimal", "the LP relaxation's bound (PDLP)" if relaxed is not None
@@ -396,7 +404,6 @@ def optimise(compiled: CompiledModel, options: SolveOptions,
         # relaxation's bound, dual simplex: interior point gained 0.15% of bound at tier
         # M and overran a 120-s limit by up to 51 s; simplex keeps to it)
         highs.setOptionValue("mip_lp_solver", "ipm")
-    interrupt.check()  # Ctrl-C during the engine's own steps: stop before branching
     if progress is not None:
         subscribe_progress(highs, lambda at, incumbent, bound: progress(
             clock + at, incumbent, best_bound(bound, early_bound)))

@@ -62,7 +62,6 @@ class Strategy:
             before HiGHS's branch and bound (a large model with a start in hand).
         relaxation_skipped: why PDLP's relaxation is not solved on that path (too many
             nonzeros, too little memory); None: it is solved.
-        dive: a dive from the relaxation is tried (`DIVE_MAX_NONZEROS`).
         side_by_side: PDLP and the dive run in a second thread beside the search.
         companion: the LP and a dive run beside HiGHS's branch and bound.
         branch_fits: HiGHS's branch and bound fits in the memory free.
@@ -71,7 +70,6 @@ class Strategy:
 
     relax_dive_search: bool
     relaxation_skipped: str | None
-    dive: bool
     side_by_side: bool
     companion: bool
     branch_fits: bool
@@ -96,7 +94,6 @@ def plan_strategy(compiled: CompiledModel, threads: int, mip_start: bool,
     return Strategy(
         relax_dive_search=has_start and nonzeros >= LARGE_MODEL_NONZEROS,
         relaxation_skipped=skipped,
-        dive=nonzeros <= DIVE_MAX_NONZEROS,
         side_by_side=has_aids and threads >= 2,
         companion=(mip_start and threads >= 2 and bool(compiled.integer.any())
                    and COMPANION_MIN_NONZEROS <= nonzeros < LARGE_MODEL_NONZEROS),

@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pyomo.common.tee import capture_output
 
 from capacity.case import Case
+from capacity.engine import interrupt
 from capacity.engine.highs import use_threads
 from capacity.engine.options import SolveOptions
 from capacity.engine.run import relative_gap
@@ -367,6 +368,7 @@ def solve_extensive_form(ef: ExtensiveForm, solve_options: SolveOptions) -> Eval
     t0 = time.perf_counter()
     try:
         run = optimise_pyomo(ef.pyomo, solve_options)
+        interrupt.stop_if_interrupted(run.status)
     except Exception as err:  # the interface failed: report it
         return Evaluation("error", None, None, messages=[f"{type(err).__name__}: {err}"],
                           seconds=time.perf_counter() - t0)
@@ -589,6 +591,7 @@ def _evaluate_information(result: StochasticResult, ef: ExtensiveForm, ix: Index
     for i, sc in enumerate(ef.scenarios):
         say(f"wait-and-see {i + 1}/{len(ef.scenarios)}: {sc.name} ({sc.describe()})")
         plan = solve(scenario_model(case, ix, sc.failed), solve_options)
+        interrupt.stop_if_interrupted(plan.status)
         if plan.net_cost is None or plan.status not in ("optimal", "time_limit_feasible"):
             result.messages.append(f"wait-and-see: scenario {sc.name} ended {plan.status}; "
                                    "WS and EVPI not reported")
@@ -603,6 +606,7 @@ def _evaluate_information(result: StochasticResult, ef: ExtensiveForm, ix: Index
     ecase = expected_case(case)
     ev_built = assemble_model(ecase, with_demand(ix, ecase))
     ev_plan = solve(ev_built, solve_options)
+    interrupt.stop_if_interrupted(ev_plan.status)
     if not ev_plan.has_solution:
         result.messages.append(f"expected-value problem ended {ev_plan.status}; EEV and VSS "
                                "not reported")
@@ -763,5 +767,6 @@ def _evaluate_local(case: Case, ix: IndexSets, by_name: Mapping[str, Scenario],
         built = scenario_model(case, ix, by_name[name].failed)
         fix_first_stage(built.pyomo, plan)
         outcome = solve(built, solve_options.model_copy(update={"explain": False}))
+        interrupt.stop_if_interrupted(outcome.status)
         costs[name] = outcome.net_cost if outcome.has_solution else None
     return costs
