@@ -158,6 +158,25 @@ def solve_command(
     raise typer.Exit(_EXIT_BY_STATUS[plan.status])
 
 
+@app.command("template")
+def template_command(
+    out_file: Annotated[Path, typer.Option("--out", help="The .xlsx workbook to write.")]
+    = Path("case.xlsx"),
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace an --out file that capacity did not write, or a template "
+        "already filled in.")] = False,
+) -> None:
+    """A blank case workbook to fill in Excel: a sheet per table, each header's comment
+    its meaning and unit, drop-downs for choices and references, a _README sheet."""
+    from capacity.case.template import write_template
+
+    try:
+        written = write_template(out_file, force=force)
+    except OutputError as e:
+        _fail(str(e))
+    out.print(f"template: {written}: fill it in, then capacity validate {written}")
+
+
 @app.command("validate")
 def validate_command(
     case: Annotated[Path, typer.Argument(help="Case folder or .xlsx workbook.")],
