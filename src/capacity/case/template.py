@@ -128,8 +128,9 @@ def _write_readme(sheet: Any) -> None:
          "several as a;b.",),
         ("Units: money in millions of the case currency (_musd); capacity, demand and "
          "shipments in batches per period; shares as fractions from 0 to 1.",),
-        ("Leave an optional table's sheet with its header only when the case has none of "
-         "it. Sheets whose name starts with _ (this one) are notes and are not read.",),
+        ("Leave an optional table's sheet with its header only (or delete the sheet) when "
+         "the case has none of it. Sheets whose name starts with _ (this one) are notes "
+         "and are not read.",),
         ("Then: capacity validate case.xlsx (every problem with sheet, row and column), "
          "capacity solve case.xlsx --out plan, or capacity.load_case('case.xlsx') in "
          "Python.",),

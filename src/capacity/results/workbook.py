@@ -115,29 +115,33 @@ def read_plan_workbook(path: Path, names: Iterable[str]) -> dict[str, pd.DataFra
     from openpyxl import load_workbook
 
     wanted = set(names)
+    tables = {}
     try:
         book = load_workbook(path, read_only=True, data_only=True)
+        try:
+            for sheet in book.worksheets:
+                if sheet.title in wanted:
+                    tables[sheet.title] = _sheet_table(sheet)
+        finally:
+            book.close()
     except Exception as err:  # openpyxl raises many kinds (zip, XML, KeyError, ...)
         raise CaseError([Problem(str(path), None, None,
                                  f"cannot be read as a workbook: {err}")]) from None
-    tables = {}
-    try:
-        for sheet in book.worksheets:
-            if sheet.title not in wanted:
-                continue
-            rows = [[_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
-            while rows and not any(rows[-1]):
-                rows.pop()
-            header = rows[0] if rows else []
-            width = len(header)
-            while width and not header[width - 1]:
-                width -= 1
-            body = [(row + [""] * width)[:width] for row in rows[1:]]
-            tables[sheet.title] = pd.DataFrame(body, columns=pd.Index(header[:width]),
-                                               dtype=object)
-    finally:
-        book.close()
     return tables
+
+
+def _sheet_table(sheet: Any) -> pd.DataFrame:
+    """A sheet's cells as text, the header in row 1 (trailing blank rows and columns
+    dropped; a blank row within stays, so that row numbers hold; a value beyond the
+    header is kept, under a blank header, to be reported as an unknown column)."""
+    rows = [[_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+    while rows and not any(rows[-1]):
+        rows.pop()
+    width = max((max((j + 1 for j, v in enumerate(row) if v), default=0) for row in rows),
+                default=0)
+    rows = [(row + [""] * width)[:width] for row in rows]
+    header = rows[0] if rows else []
+    return pd.DataFrame(rows[1:], columns=pd.Index(header), dtype=object)
 
 
 def _text(value: object) -> str:
