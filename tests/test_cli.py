@@ -83,3 +83,21 @@ def test_cli_twice_gives_the_same_plan(tmp_path: Path) -> None:
         assert run("solve", "--out", str(tmp_path / f"p{i}")).returncode == 0
     for file in sorted((tmp_path / "p1").glob("*.csv")):
         assert file.read_text() == (tmp_path / "p2" / file.name).read_text(), file.name
+
+
+def test_template_then_solve_to_a_workbook_and_check(tmp_path: Path) -> None:
+    made = run("template", "--out", str(tmp_path / "case.xlsx"))
+    assert made.returncode == 0, made.stderr
+    assert "template:" in made.stdout and (tmp_path / "case.xlsx").exists()
+    blank = run("validate", str(tmp_path / "case.xlsx"))  # required tables still empty
+    assert blank.returncode == 2 and "case.xlsx[sites]: has no rows" in blank.stderr
+    (tmp_path / "theirs.xlsx").write_text("not capacity's")
+    refused = run("template", "--out", str(tmp_path / "theirs.xlsx"))
+    assert refused.returncode == 2 and "--force" in refused.stderr
+    tiny = str(capacity.tiny_case_path("two_sites"))
+    solved = run("solve", tiny, "--out", str(tmp_path / "plan"), "--format", "xlsx")
+    assert solved.returncode == 0, solved.stderr
+    assert sorted(p.name for p in (tmp_path / "plan").iterdir()) == \
+        [".capacity.json", "plan.xlsx", "summary.json"]
+    checked = run("check", tiny, str(tmp_path / "plan"))
+    assert checked.returncode == 0 and checked.stdout.startswith("ok"), checked.stderr

@@ -29,6 +29,7 @@ from capacity._version import __version__
 _EXPORTS = {
     "Case": "capacity.case", "load_case": "capacity.case",
     "default_case_path": "capacity.case.default", "tiny_case_path": "capacity.case.default",
+    "write_template": "capacity.case.template",
     "BuiltModel": "capacity.model", "build_model": "capacity.model",
     "SolveOptions": "capacity.engine.options",
     "Resolver": "capacity.engine.resolver", "solve": "capacity.engine.solve",
@@ -80,6 +81,7 @@ __all__ = [  # the names of `_EXPORTS` (a test checks both say the same)
     "solve",
     "solve_stochastic",
     "tiny_case_path",
+    "write_template",
 ]
 
 
@@ -100,6 +102,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from capacity.case import Case, load_case
     from capacity.case.default import default_case_path, tiny_case_path
+    from capacity.case.template import write_template
     from capacity.engine.explain import Conflict, Explanation, explain
     from capacity.engine.options import SolveOptions
     from capacity.engine.resolver import Resolver

@@ -97,7 +97,9 @@ def solve_command(
     save_interrupted: Annotated[bool, typer.Option(
         "--save-interrupted", help="On Ctrl-C, still save the best plan found so far "
         "(status interrupted) to --out.")] = False,
-    fmt: Annotated[str, typer.Option("--format", help="Plan files: csv or parquet.")] = "csv",
+    fmt: Annotated[str, typer.Option(
+        "--format", help="Plan files: csv or parquet, one file per table; xlsx: one "
+        "workbook, plan.xlsx, a sheet per table and a summary sheet.")] = "csv",
     as_json: JsonFlag = False,
     log: Annotated[bool, typer.Option("--log", help="Show HiGHS's log.")] = False,
     model_file: Annotated[Path | None, typer.Option(
@@ -111,8 +113,8 @@ def solve_command(
     debug: DebugFlag = False,
 ) -> None:
     """Solve a case and print the plan's summary (or JSON); optionally save the plan."""
-    if fmt not in ("csv", "parquet"):
-        _fail(f"--format must be csv or parquet, not {fmt!r}")
+    if fmt not in ("csv", "parquet", "xlsx"):
+        _fail(f"--format must be csv, parquet or xlsx, not {fmt!r}")
     options = _options(time_limit_s=time_limit, mip_rel_gap=gap, threads=threads, seed=seed,
                        log=log and not as_json,
                        model_file=None if model_file is None else str(model_file),
@@ -142,7 +144,8 @@ def solve_command(
     saving = plan.has_solution or (save_interrupted and plan.status == "interrupted"
                                    and bool(plan.tables))
     if out_dir is not None and saving:
-        _saved(lambda: plan.save(out_dir, fmt="parquet" if fmt == "parquet" else "csv",
+        _saved(lambda: plan.save(out_dir, fmt="parquet" if fmt == "parquet" else
+                                 "xlsx" if fmt == "xlsx" else "csv",
                                  force=force, protect=protected))
     if as_json:
         _print_json(plan.summary())
@@ -153,6 +156,25 @@ def solve_command(
                       + (" (--save-interrupted saves the plan found so far)"
                          if plan.tables else ""))
     raise typer.Exit(_EXIT_BY_STATUS[plan.status])
+
+
+@app.command("template")
+def template_command(
+    out_file: Annotated[Path, typer.Option("--out", help="The .xlsx workbook to write.")]
+    = Path("case.xlsx"),
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace an --out file that capacity did not write, or a template "
+        "already filled in.")] = False,
+) -> None:
+    """A blank case workbook to fill in Excel: a sheet per table, each header's comment
+    its meaning and unit, drop-downs for choices and references, a _README sheet."""
+    from capacity.case.template import write_template
+
+    try:
+        written = write_template(out_file, force=force)
+    except OutputError as e:
+        _fail(str(e))
+    out.print(f"template: {written}: fill it in, then capacity validate {written}")
 
 
 @app.command("validate")

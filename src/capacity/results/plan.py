@@ -6,7 +6,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -15,6 +15,10 @@ from capacity._version import __version__
 from capacity.case.schema import MAX_PERIOD
 from capacity.errors import CaseError, Problem
 from capacity.output_folder import write_folder
+from capacity.results.workbook import PLAN_WORKBOOK, read_plan_workbook
+
+if TYPE_CHECKING:
+    from capacity.results.figures import PlanFigures
 
 Status = Literal["optimal", "time_limit_feasible", "infeasible", "unbounded", "no_solution",
                  "interrupted", "error"]
@@ -119,9 +123,29 @@ class Plan:
             "case_source": self.case_source,
         }
 
-    def save(self, folder: str | Path, fmt: Literal["csv", "parquet"] = "csv", *,
+    @property
+    def plot(self) -> PlanFigures:
+        """The plan's charts one by one, as plotly figures, for a notebook:
+        ``plan.plot.costs()``, ``.capacity()``, ``.utilisation()``, ``.assignments()``,
+        ``.flows()``, ``.map()`` (`capacity.results.figures.PlanFigures`; the charts of
+        `capacity report`). Those that need the case load it from ``case_source``, or
+        take it as an argument."""
+        from capacity.results.figures import PlanFigures
+
+        return PlanFigures(self.tables, self.case_source, self.status)
+
+    def _repr_html_(self) -> str:
+        """A notebook's view of the plan: status, objective, bound, gap, messages and the
+        first rows of costs, builds and assignments (`capacity.results.notebook`)."""
+        from capacity.results.notebook import plan_html
+
+        return plan_html(self.summary(), self.tables)
+
+    def save(self, folder: str | Path, fmt: Literal["csv", "parquet", "xlsx"] = "csv", *,
              force: bool = False, protect: tuple[str | Path, ...] = ()) -> Path:
-        """Write ``summary.json`` and one file per table into ``folder``.
+        """Write ``summary.json`` and one file per table into ``folder``; with ``xlsx``,
+        one workbook, ``plan.xlsx``, instead: a sheet per table and a ``summary`` sheet
+        (`capacity.results.workbook`).
 
         Everything is written to a new folder beside ``folder`` and swapped into place
         (`capacity.output_folder`): an interrupted save leaves the previous plan or the
@@ -138,13 +162,25 @@ class Plan:
 
         Raises:
             OutputError: ``folder`` may not or cannot be written
-                (`capacity.output_folder.check_target`); nothing was changed.
+                (`capacity.output_folder.check_target`), or (``xlsx``) a table is longer
+                than an Excel sheet; nothing was changed.
         """
+        if fmt not in ("csv", "parquet", "xlsx"):
+            raise ValueError(f"unknown plan format {fmt!r}; use csv, parquet or xlsx")
+        if fmt == "xlsx":
+            from capacity.results.workbook import check_fits
+
+            check_fits(self.tables)
+
         def write(tmp: Path) -> None:
+            if fmt == "xlsx":
+                from capacity.results.workbook import PLAN_WORKBOOK, write_plan_workbook
+
+                write_plan_workbook(tmp / PLAN_WORKBOOK, self.tables, self.summary())
             for name, frame in self.tables.items():
                 if fmt == "csv":
                     frame.to_csv(tmp / f"{name}.csv", index=False)
-                else:
+                elif fmt == "parquet":
                     frame.to_parquet(tmp / f"{name}.parquet", index=False)
             (tmp / "summary.json").write_text(json.dumps(self.summary(), indent=2) + "\n")
 
@@ -154,7 +190,7 @@ class Plan:
 def read_saved_plan(folder: str | Path, required: tuple[str, ...] = ()
                     ) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     """Read back a folder written by `Plan.save`: ``summary.json`` and every plan table
-    present (CSV or Parquet).
+    present (CSV or Parquet files, or the sheets of ``plan.xlsx``).
 
     Every table is typed by its schema (`PLAN_SCHEMA`, `parse_plan_table`): identifiers
     stay the text the case spells (``NA``, ``001``, ``True``), numbers must be finite and
@@ -182,12 +218,37 @@ def read_saved_plan(folder: str | Path, required: tuple[str, ...] = ()
                 except CaseError as err:
                     problems += err.problems
                 break
+    if (folder / PLAN_WORKBOOK).exists():  # saved as xlsx
+        found, sheets, trouble = _read_workbook_tables(folder / PLAN_WORKBOOK, present)
+        present |= sheets
+        tables = {n: tables[n] if n in tables else found[n] for n in TABLE_NAMES
+                  if n in tables or n in found}
+        problems += trouble
     problems += [Problem(str(folder / f"{n}.csv"), None, None, "plan table is missing "
                          f"(status {summary.get('status', 'unknown')})")
                  for n in required if n not in present]
     if problems:
         raise CaseError(problems)
     return tables, summary
+
+
+def _read_workbook_tables(book: Path, present: set[str]
+                          ) -> tuple[dict[str, pd.DataFrame], set[str], list[Problem]]:
+    """The plan tables of a saved ``plan.xlsx`` not already in ``present``, each typed and
+    checked as a CSV table is (`parse_plan_table`); the names of the sheets found; the
+    problems found."""
+    tables: dict[str, pd.DataFrame] = {}
+    try:
+        sheets = read_plan_workbook(book, [n for n in TABLE_NAMES if n not in present])
+    except CaseError as err:
+        return tables, set(), list(err.problems)
+    problems: list[Problem] = []
+    for name, frame in sheets.items():
+        try:
+            tables[name] = parse_plan_table(frame, name, f"{book}[{name}]")
+        except CaseError as err:
+            problems += err.problems
+    return tables, set(sheets), problems
 
 
 # Beyond any plan of a valid case (money ≤ 1e9 MUSD and batches ≤ 1e6 per cell, see
