@@ -125,6 +125,16 @@ def test_unservable_commitment_is_explained_too() -> None:
     assert "no allowed suite" in why.conflicts[0].message
 
 
+def test_transfer_time_that_misses_a_commitment() -> None:
+    # ANCH commits 5 in 2030, P1 starts in 2030 and its transfers take a period.
+    case = edited(tiny("two_sites"), programs=with_program(tech_transfer_periods=1))
+    why = capacity.explain(case)
+    assert [(c.family, c.amount) for c in why.conflicts] == [("committed_offtake", 5.0)]
+    assert why.conflicts[0].message.endswith(
+        "P1's technology transfer (1 period, from its earliest start 2030) cannot be "
+        "complete before 2031")
+
+
 def test_explain_cli(tmp_path: Path) -> None:
     case = tmp_path / "inf"
     edited(tiny("domestic_share"),

@@ -18,7 +18,7 @@ from capacity.engine.highs import compile_to_highs, complete_start, pass_linear
 from capacity.engine.start import constructive_start, start_columns
 from capacity.model import build_model
 
-from conftest import TEST_OPTIONS, assert_checked, edited, tiny
+from conftest import TEST_OPTIONS, assert_checked, edited, rows, tiny
 
 pytestmark = pytest.mark.solver
 
@@ -59,6 +59,17 @@ def test_tolls_steer_the_start_by_hand() -> None:
     steered = start_columns(built.linear, constructive_start(ix, 2.0 * at_sa))
     done = complete_start(pass_linear(built.linear), steered, time_limit_s=60)
     assert done is not None and done[1] == pytest.approx(26.0)
+
+
+def test_start_waits_for_the_transfer() -> None:
+    # Transferring P1 to SA takes a period, so SA cannot serve 2030's commitment: the
+    # greedy takes SB (one site allowed), 2 × 5 × 2.5 + transfer 1 = 26, the optimum. Were
+    # it to take the cheaper SA, the start could not be completed.
+    case = edited(tiny("two_sites"), tech_transfers=rows(
+        {"program": "P1", "site": "SA", "tech_transfer_periods": 1}))
+    start = constructive_start(build_model(case).index_sets)
+    assert {a for a, x in start.assign.items() if x} == {("P1", "SB")}
+    assert completed(case) == pytest.approx(26.0)
 
 
 def test_candidate_site_start_opens_and_builds() -> None:

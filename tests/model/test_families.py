@@ -253,6 +253,87 @@ def test_potential_demand_served_when_worth_it() -> None:
     assert low.unmet_demand["unmet_batches"].sum() == pytest.approx(3.0)
 
 
+def _transfers(plan: capacity.Plan) -> list[list[object]]:
+    return plan.assignments[["program", "site", "transfer_start_period",
+                             "transfer_complete_period", "start_period",
+                             "tech_transfer_pv_musd"]].values.tolist()
+
+
+def test_tech_transfer_time_delays_production() -> None:
+    # P1's transfers take 1 period from its start, 2030: nothing is made before 2031. ANCH
+    # commits 5 in 2031 only; 3 potential batches in 2030 worth 2.5 each (made at SA for 1)
+    # cannot be served: 5 × 1 + transfer 1 = 6. Without the transfer time they would be:
+    # 6 − 3 × 1.5 = 1.5.
+    demand = rows({"program": "P1", "market": "A", "period": 2030, "potential_batches": 3,
+                   "value_musd_per_batch": 2.5})
+    instant = edited(tiny("two_sites"), offtakes=offtakes(5).iloc[1:], demand=demand)
+    assert solved(instant).objective == pytest.approx(1.5)
+    plan = solved(edited(instant, programs=with_program(tech_transfer_periods=1)))
+    assert plan.objective == pytest.approx(6.0)
+    assert plan.unmet_demand["unmet_batches"].sum() == pytest.approx(3.0)
+    assert _transfers(plan) == [["P1", "SA", 2030, 2031, 2031, 1.0]]
+
+
+def test_transfer_time_is_enforced_by_sparsity() -> None:
+    # No variable or row of its own (models/formulation.md): SHIP loses the shipments made
+    # before the transfers are complete, here 2030's; every other set and variable stays.
+    case = edited(tiny("two_sites"), offtakes=offtakes(5).iloc[1:])
+    base = capacity.build_model(case).linear
+    timed = capacity.build_model(edited(case, programs=with_program(tech_transfer_periods=1)))
+    assert timed.linear.sets["SHIP"].keys == [k for k in base.sets["SHIP"].keys
+                                              if k[3] == 2031]
+    assert list(timed.linear.variables) == list(base.variables)
+    assert list(timed.linear.constraints) == list(base.constraints)
+
+
+def test_site_slower_to_transfer_serves_later() -> None:
+    # Transfer to SA takes 1 period (tech_transfers; its cost stays the program's 1), to SB
+    # none. On two sites: 2030 from SB, 5 × (2 + 0.5) = 12.5; 2031 from SA, 5 × 1 = 5; two
+    # transfers, 2: 19.5 (SB alone: 2 × 12.5 + 1 = 26; SA cannot serve 2030).
+    slow_sa = rows({"program": "P1", "site": "SA", "tech_transfer_periods": 1})
+    plan = solved(edited(tiny("two_sites"), tech_transfers=slow_sa,
+                         programs=with_program(max_sites=2)))
+    assert plan.objective == pytest.approx(19.5)
+    assert _transfers(plan) == [["P1", "SA", 2030, 2031, 2031, 1.0],
+                                ["P1", "SB", 2030, 2030, 2030, 1.0]]
+    # One site only: SB for both periods, 26.
+    one = solved(edited(tiny("two_sites"), tech_transfers=slow_sa))
+    assert one.objective == pytest.approx(26.0)
+    assert list(one.assignments["site"]) == ["SB"]
+
+
+def test_transfer_cost_discounted_at_its_start() -> None:
+    # 2031's discount factor is 0.79; ANCH commits 5 in 2031 only.
+    periods = rows({"period": 2030, "discount_factor": 1.0},
+                   {"period": 2031, "discount_factor": 0.79})
+    case = edited(tiny("two_sites"), periods=periods, offtakes=offtakes(5).iloc[1:])
+    # P1 starts in 2031: its transfer starts there and costs 1 × 0.79, printed beside
+    # 2031; 0.79 × (5 × 1 + 1) = 4.74.
+    late = solved(edited(case, programs=with_program(earliest_start=2031,
+                                                     commercial_from=2031)))
+    assert late.objective == pytest.approx(4.74)
+    assert _transfers(late) == [["P1", "SA", 2031, 2031, 2031, pytest.approx(0.79)]]
+    # P1 may start in 2030 and its transfer takes a period: it starts in 2030 at full
+    # cost (the PV printed beside 2030, not beside the first batch in 2031):
+    # 0.79 × 5 + 1 = 4.95.
+    early = solved(edited(case, programs=with_program(tech_transfer_periods=1)))
+    assert early.objective == pytest.approx(4.95)
+    assert _transfers(early) == [["P1", "SA", 2030, 2031, 2031, pytest.approx(1.0)]]
+
+
+def test_transfer_time_that_misses_a_commitment_is_explained() -> None:
+    # ANCH commits in 2030, P1 starts in 2030 and its transfer takes a period.
+    case = edited(tiny("two_sites"), programs=with_program(tech_transfer_periods=1))
+    plan = capacity.solve(case)
+    assert plan.status == "infeasible"
+    assert plan.messages == ["committed offtake of ANCH for P1 in A, period 2030: P1's "
+                             "technology transfer (1 period, from its earliest start 2030) "
+                             "cannot be complete before 2031"]
+    # a site that transfers faster is enough: SB (0 periods) serves 2030
+    fast_sb = rows({"program": "P1", "site": "SB", "tech_transfer_periods": 0})
+    assert capacity.solve(edited(case, tech_transfers=fast_sb)).status == "optimal"
+
+
 def test_discounting() -> None:
     # 2031 costs count half: 5 + 5 × 0.5 + 1 = 8.5.
     periods = rows({"period": 2030, "discount_factor": 1.0},

@@ -13,7 +13,7 @@ import pytest
 import capacity
 from capacity.results.check import check_plan
 
-from conftest import solved, tiny
+from conftest import edited, offtakes, rows, solved, tiny, with_program
 
 pytestmark = pytest.mark.solver
 
@@ -61,6 +61,35 @@ def test_missing_commitment_unassigned_site_and_barred_flow(tmp_path: Path) -> N
     strict = capacity.Case.from_frames(barred)
     assert {"demand_balance", "production_requires_assignment", "min_domestic_share",
             "exclusion", "objective"} <= _families(strict, plan_dir)
+
+
+def test_shipment_before_its_transfer_is_complete(tmp_path: Path) -> None:
+    # two_sites' plan ships from SA in 2030 and 2031; had P1's transfer taken a period
+    # (from its start, 2030), the 5 batches of 2030 would come before it was complete, and
+    # the transfer printed 2030–2030 would be 2030–2031.
+    case, plan_dir = _saved(tmp_path, "two_sites")
+    slow = edited(case, programs=with_program(tech_transfer_periods=1))
+    found = check_plan(slow, plan_dir).violations
+    assert [(v.family, v.entity, v.amount) for v in found if v.family != "demand_balance"] \
+        == [("tech_transfer_time", "P1@SA→A 2030", 5.0), ("tech_transfer", "P1@SA", 1.0)]
+
+
+def test_transfer_pv_is_recomputed_at_its_start(tmp_path: Path) -> None:
+    # The transfer starts in 2030 (discount 1) and is complete in 2031 (0.79), where the
+    # first batch is made: its PV is 1, not the 0.79 of the first batch's period.
+    case = edited(tiny("two_sites"), offtakes=offtakes(5).iloc[1:],
+                  programs=with_program(tech_transfer_periods=1),
+                  periods=rows({"period": 2030, "discount_factor": 1.0},
+                               {"period": 2031, "discount_factor": 0.79}))
+    plan_dir = solved(case).save(tmp_path / "plan")
+    assignments = pd.read_csv(plan_dir / "assignments.csv")
+    assert assignments.to_dict("records") == [{
+        "program": "P1", "site": "SA", "transfer_start_period": 2030,
+        "transfer_complete_period": 2031, "start_period": 2031, "tech_transfer_pv_musd": 1.0}]
+    assignments.assign(tech_transfer_pv_musd=0.79).to_csv(plan_dir / "assignments.csv",
+                                                          index=False)
+    found = check_plan(case, plan_dir).violations
+    assert [(v.family, v.amount) for v in found] == [("tech_transfer", pytest.approx(-0.21))]
 
 
 def test_cli_exit_codes(tmp_path: Path) -> None:

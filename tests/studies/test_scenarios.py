@@ -56,6 +56,29 @@ scenarios:
     assert list(s.base.offtakes["committed_batches"]) == [5.0, 5.0]
 
 
+def test_overrides_reach_transfer_times(tmp_path: Path) -> None:
+    # Hand-checked in tests/model/test_families.py: P1's transfers taking a period with
+    # 2031's commitment only, 5 × 1 + 1 = 6; SA's alone taking one on two sites, 19.5.
+    path = scenario_file(tmp_path, """
+scenarios:
+  - name: slow
+    overrides: [{table: programs, set: {tech_transfer_periods: 1}},
+                {table: offtakes, where: {period: 2030}, drop: true}]
+  - name: slow_at_sa
+    overrides: [{table: tech_transfers, add: [{program: P1, site: SA,
+                                               tech_transfer_periods: 1}]},
+                {table: programs, set: {max_sites: 2}}]
+""")
+    s = read_scenarios(path)
+    slow, slow_at_sa = s.case("slow"), s.case("slow_at_sa")
+    assert list(slow.programs["tech_transfer_periods"]) == [1]
+    transfers = slow_at_sa.tech_transfers
+    assert list(transfers["tech_transfer_periods"]) == [1]
+    assert transfers["tech_transfer_musd"].isna().all()  # the program's cost applies
+    assert capacity.solve(slow).objective == pytest.approx(6.0)
+    assert capacity.solve(slow_at_sa).objective == pytest.approx(19.5)
+
+
 def test_grid_and_samples(tmp_path: Path) -> None:
     path = scenario_file(tmp_path, """
 options: {time_limit_s: 30}

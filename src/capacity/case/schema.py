@@ -211,6 +211,11 @@ TABLES: tuple[Table, ...] = (
                    default=1, lower=1, upper=100),
             _money("tech_transfer_musd", "technology-transfer cost per site, MUSD "
                    "(overridden per site by tech_transfers)"),
+            Column("tech_transfer_periods", "int", "whole periods a technology transfer "
+                   "takes (overridden per site by tech_transfers): transfers start at "
+                   "`earliest_start`, and the program is produced at a site only once its "
+                   "transfer there is complete, from `earliest_start` + this many periods",
+                   default=0, lower=0, upper=50),
             _share("success_probability", "probability of technical success (`capacity "
                    "stochastic`): a failed program has no demand from its readout on, "
                    "which is `commercial_from` (the first period if empty) unless "
@@ -223,12 +228,17 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(
         "tech_transfers",
-        "Technology-transfer cost of a program at a particular site, where it differs.",
+        "Technology transfer of a program to a particular site, where its cost or its "
+        "duration differs from the program's.",
         (
             _id("program", "program", ref="programs.program"),
             _id("site", "site", ref="sites.site"),
             Column("tech_transfer_musd", "float", "cost of transferring the program to the "
-                   "site, MUSD", required=True, lower=0.0, upper=MAX_MONEY_MUSD),
+                   "site, MUSD (empty: the program's `tech_transfer_musd`)", default=None,
+                   lower=0.0, upper=MAX_MONEY_MUSD),
+            Column("tech_transfer_periods", "int", "whole periods the transfer to the site "
+                   "takes (empty: the program's `tech_transfer_periods`)", default=None,
+                   lower=0, upper=50),
         ),
         key=("program", "site"),
         required=False,

@@ -186,8 +186,9 @@ def _parse_column(col: Column, raw: pd.Series, source: str, rows: np.ndarray,
         filled = np.where(ok, arr, default)
         if col.kind == "int":
             values = pd.Series(np.nan_to_num(filled, nan=0).round().astype("int64"))
-            if col.ref == "periods.period" and not col.required:
-                # optional period references keep "not given" as a missing value
+            if col.default is None and not col.required:
+                # optional integers without a default (period references, per-site
+                # overrides) keep "not given" as a missing value
                 values = pd.Series(pd.array(np.where(ok, arr, np.nan)).astype("Int64"))
         else:
             values = pd.Series(filled, dtype="float64")

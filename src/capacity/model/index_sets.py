@@ -158,6 +158,14 @@ class IndexSets:
     reservations: Reservations
     reinvestment: Reinvestment
     unservable: list[str] = field(default_factory=list)
+    # why each committed (p,m,t) in ``unservable`` can never be served (the words after
+    # "committed offtake of ... :"), for `capacity explain`
+    why_unservable: dict[DemandKey, str] = field(default_factory=dict)
+    # start(p): the program's earliest start (else the first period), when its technology
+    # transfers start and their cost is discounted
+    program_start: dict[str, int] = field(default_factory=dict)
+    # L[p,s] > 0: periods the transfer of p to s takes (absent: 0), over SHIP's (p,s)
+    transfer_periods: dict[tuple[str, str], int] = field(default_factory=dict)
     elastic: bool = False
     barred_ship: list[ShipKey] = field(default_factory=list)  # elastic only
     build_upper: dict[Suite, int] = field(default_factory=dict)  # Build's upper bound
@@ -288,6 +296,8 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
         cf = commercial_from[p]
         return "commercial" if cf is not None and t >= cf else "clinical"
 
+    transfer_default, transfer_at = _transfer_periods(case)
+
     slots = {(p, s): float(y) for p, s, y in zip(case.yields["program"], case.yields["site"],
                                                   case.yields["slots_per_batch"], strict=True)}
     # Most batch slots a suite can ever offer per period (every module built).
@@ -295,14 +305,18 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
                   + reservable.get(k, 0.0) for k in suite_keys}
     ships = _shipments(case, demand_keys, committed, potential, position, discount,
                        suite_keys, {k: suite_online(k) for k in suite_keys}, suite_most,
-                       barred, elastic, start, scale_of, site_region, site_operator)
+                       barred, elastic, start, scale_of, site_region, site_operator,
+                       transfer_default, transfer_at)
     ship, ship_suite = ships.keys, ships.suite
     parts = ships.cost_parts
     ship_cost = parts["production"] + parts["transport"] + parts["tariffs"]
     shippable = set(ships.demand)
-    unservable = [_why_unservable(case, p, mkt, t, start[p], scale_of(p, t))
-                  for (p, mkt, t) in demand_keys
-                  if committed.get((p, mkt, t), 0) > 0 and (p, mkt, t) not in shippable]
+    why_unservable = {
+        (p, mkt, t): _why_unservable(case, p, mkt, t, start[p], scale_of(p, t), periods,
+                                     transfer_default, transfer_at)
+        for (p, mkt, t) in demand_keys
+        if committed.get((p, mkt, t), 0) > 0 and (p, mkt, t) not in shippable}
+    unservable = [f"{_offtake_words(case, *d)}: {why}" for d, why in why_unservable.items()]
     barred_ship = [key for key in ship if (site_operator[key[1]], key[2]) in barred] \
         if elastic else []
 
@@ -315,8 +329,10 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
     tt = {(p, s): float(c) for p, s, c in zip(case.tech_transfers["program"],
                                               case.tech_transfers["site"],
                                               case.tech_transfers["tech_transfer_musd"],
-                                              strict=True)}
+                                              strict=True) if pd.notna(c)}
     producing_pairs = sorted({(p, s) for (p, s, _t) in ships.production})
+    transfer_periods = {(p, s): n for (p, s) in producing_pairs
+                        if (n := transfer_at.get((p, s), transfer_default[p])) > 0}
     pair_cost = {(p, s): float(discount[start[p]]) * tt.get((p, s), float(tt_default[p]))
                  for (p, s) in producing_pairs}
     # Assign[p,s] matters only where a transfer costs something or the site limit can bind;
@@ -398,7 +414,8 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
         site_lead=site_lead, site_status=site_status, site_operator=site_operator,
         site_region=site_region, program_max_sites=max_sites,
         fund_max_share=fund_max_share, fund_budget=fund_budget, reservations=reservations,
-        reinvestment=reinvestment, unservable=unservable,
+        reinvestment=reinvestment, unservable=unservable, why_unservable=why_unservable,
+        program_start=start, transfer_periods=transfer_periods,
     )
 
 
@@ -679,11 +696,13 @@ def _shipments(case: Case, demand_keys: list[DemandKey], committed: dict[DemandK
                online: dict[Suite, int | None], suite_most: dict[Suite, float],
                barred: set[tuple[str, str]], elastic: bool, start: dict[str, int],
                scale_of: Callable[[str, int], str], site_region: dict[str, str],
-               site_operator: dict[str, str]) -> Shipments:
+               site_operator: dict[str, str], transfer_default: dict[str, int],
+               transfer_at: dict[tuple[str, str], int]) -> Shipments:
     """Every (p,s,m,t) where demand of p in m in t (committed or potential) can be made at
-    suite (s, modality of p, scale of p in t): p started by t, the suite online by t, a
-    lane from s's region to m (the domestic lane free unless given), s's operator not
-    barred from m (unless ``elastic``); with per-batch discounted costs
+    suite (s, modality of p, scale of p in t): p started by t, its technology transfer to
+    s complete by t (pos(t) ≥ pos(start(p)) + L[p,s]), the suite online by t, a lane from
+    s's region to m (the domestic lane free unless given), s's operator not barred from m
+    (unless ``elastic``); with per-batch discounted costs
 
         production = df_t·variable_cost[k]·slots_per_batch[p,s]
         transport  = df_t·transport[region(s),m]
@@ -739,6 +758,15 @@ def _shipments(case: Case, demand_keys: list[DemandKey], committed: dict[DemandK
     yields = yields.astype({"p": np.int64, "s": np.int64})
 
     modality = case.programs.set_index("program")["modality"].to_dict()
+    # Transfer lead times: a program's own by code, and per-site overrides as a table
+    # (none of it when every transfer takes 0 periods: SHIP is then what it always was).
+    timed = any(transfer_default.values()) or any(transfer_at.values())
+    transfer_lead = np.array([transfer_default[p] for p in program_names], dtype=np.int64)
+    start_position = np.array([position[start[p]] for p in program_names], dtype=np.int64)
+    transfer_sites = pd.DataFrame(
+        [(program_code[p], site_code[s], n) for (p, s), n in sorted(transfer_at.items())
+         if p in program_code and s in site_code],
+        columns=["p", "s", "transfer"]).astype(np.int64)
     demand = pd.DataFrame(
         [(program_code[p], market_code[m], modality[p], scale_of(p, t), position[t],
           committed.get((p, m, t), 0.0) + potential.get((p, m, t), 0.0))
@@ -755,6 +783,12 @@ def _shipments(case: Case, demand_keys: list[DemandKey], committed: dict[DemandK
         chunk = demand[(demand["p"] >= first) & (demand["p"] < first + _PROGRAMS_PER_CHUNK)]
         c = chunk.merge(routes, on=["modality", "scale", "m"])
         c = c[c["online"] <= c["position"]]
+        if timed:  # the transfer to s, started at start(p), is complete by t
+            c = c.merge(transfer_sites, on=["p", "s"], how="left")
+            code = c["p"].to_numpy()
+            lead = c["transfer"].fillna(pd.Series(transfer_lead[code], index=c.index))
+            c = c[c["position"].to_numpy() >= start_position[code] + lead.to_numpy()]
+            c = c.drop(columns="transfer")
         c = c.merge(yields, on=["p", "s"], how="left")
         c["use"] = c["use"].fillna(1.0)
         c = c.sort_values(["p", "s", "m", "position"], ignore_index=True)
@@ -799,17 +833,51 @@ def _objects(values: Sequence[Any]) -> np.ndarray:
     return out
 
 
-def _why_unservable(case: Case, p: str, mkt: str, t: int, start: int, scale: str) -> str:
-    """A committed offtake no site can serve, explained by the first reason that applies."""
+def _transfer_periods(case: Case) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
+    """L: the periods each program's technology transfers take, and the per-site
+    durations of `tech_transfers` that are given (the program's applies elsewhere)."""
+    programs = case.programs
+    default = {p: int(n) for p, n in zip(programs["program"],
+                                         programs["tech_transfer_periods"], strict=True)}
+    at = {(p, s): int(n) for p, s, n in zip(case.tech_transfers["program"],
+                                             case.tech_transfers["site"],
+                                             case.tech_transfers["tech_transfer_periods"],
+                                             strict=True) if pd.notna(n)}
+    return default, at
+
+
+def _offtake_words(case: Case, p: str, mkt: str, t: int) -> str:
+    """"committed offtake of ANCHORS for p in mkt, period t": how a message names one."""
     anchors = sorted(set(case.offtakes.loc[(case.offtakes["program"] == p)
                                            & (case.offtakes["market"] == mkt)
                                            & (case.offtakes["period"] == t), "anchor"]))
-    head = f"committed offtake of {', '.join(anchors)} for {p} in {mkt}, period {t}"
+    return f"committed offtake of {', '.join(anchors)} for {p} in {mkt}, period {t}"
+
+
+def _why_unservable(case: Case, p: str, mkt: str, t: int, start: int, scale: str,
+                    periods: list[int], transfer_default: dict[str, int],
+                    transfer_at: dict[tuple[str, str], int]) -> str:
+    """Why a committed offtake of p in period t is one no site can serve: the first reason
+    that applies (the words after `_offtake_words`)."""
+
+    def periods_of(n: int) -> str:
+        return f"{n} period{'' if n == 1 else 's'}"
+
     modality = case.programs.set_index("program").at[p, "modality"]
     if t < start:
-        return f"{head}: {p} cannot be produced before its earliest start {start}"
+        return f"{p} cannot be produced before its earliest start {start}"
     suites = case.suites[(case.suites["modality"] == modality) & (case.suites["scale"] == scale)]
     if suites.empty:
-        return f"{head}: no site has a {modality} {scale}-scale suite"
-    return (f"{head}: no {modality} {scale}-scale suite can supply {mkt} by {t} (lanes, "
-            "exclusion rules and lead times leave none)")
+        return f"no site has a {modality} {scale}-scale suite"
+    # The transfer to every site that has such a suite is still under way in t.
+    leads = sorted({transfer_at.get((p, s), transfer_default[p]) for s in suites["site"]})
+    ready = periods.index(start) + leads[0]
+    if periods.index(t) < ready:
+        took = (periods_of(leads[0]) if len(leads) == 1 else
+                f"at least {periods_of(leads[0])} to any site with a {modality} "
+                f"{scale}-scale suite")
+        when = f"before {periods[ready]}" if ready < len(periods) else "within the horizon"
+        return (f"{p}'s technology transfer ({took}, from its earliest start {start}) "
+                f"cannot be complete {when}")
+    return (f"no {modality} {scale}-scale suite can supply {mkt} by {t} (lanes, "
+            "exclusion rules, lead times and technology transfers leave none)")

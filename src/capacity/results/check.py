@@ -135,6 +135,11 @@ class _Checker:
                                                             "slots_per_batch"]].itertuples(
             index=False)}
         self.reservations = case.reservations.set_index("reservation")
+        self.transfers = {(p, s): (float(c) if pd.notna(c) else None,
+                                   int(n) if pd.notna(n) else None)
+                          for p, s, c, n in case.tech_transfers[
+                              ["program", "site", "tech_transfer_musd",
+                               "tech_transfer_periods"]].itertuples(index=False)}
         self.lanes = {(o, m): (c, r) for o, m, c, r in case.lanes[
             ["origin", "market", "transport_musd_per_batch", "tariff_rate"]].itertuples(
             index=False)}
@@ -151,6 +156,20 @@ class _Checker:
     def start(self, p: str) -> int:
         v = self.programs.at[p, "earliest_start"]
         return int(v) if pd.notna(v) else self.periods[0]
+
+    def transfer(self, p: str, s: str) -> tuple[float, int]:
+        """The transfer of p to s: its cost (undiscounted MUSD) and how many periods it
+        takes, from the site's `tech_transfers` row where it gives them, else the
+        program's."""
+        cost, periods = self.transfers.get((p, s), (None, None))
+        return (float(self.programs.at[p, "tech_transfer_musd"]) if cost is None else cost,
+                int(self.programs.at[p, "tech_transfer_periods"]) if periods is None
+                else periods)
+
+    def transfer_done(self, p: str, s: str) -> int:
+        """Position of the first period p can be made at s: transfers start at the
+        program's start and take their periods (may lie beyond the horizon)."""
+        return self.pos[self.start(p)] + self.transfer(p, s)[1]
 
     def lane(self, s: str, mkt: str) -> tuple[float, float] | None:
         origin = self.sites.at[s, "region"]
@@ -241,6 +260,10 @@ class _Checker:
             if int(r.period) < self.start(r.program):
                 self.flag("earliest_start", who, r.batches,
                           f"before the program's earliest start {self.start(r.program)}")
+            elif self.pos[int(r.period)] < self.transfer_done(r.program, r.site):
+                self.flag("tech_transfer_time", who, r.batches,
+                          f"before its technology transfer to {r.site}, started "
+                          f"{self.start(r.program)}, is complete")
             if self.lane(r.site, r.market) is None:
                 self.flag("lane", who, r.batches, "no lane from the site's region to the market")
             if (self.sites.at[r.site, "operator"], r.market) in barred:
@@ -336,6 +359,21 @@ class _Checker:
         for (p, s) in sorted(set(zip(ships["program"], ships["site"], strict=True)) - assigned):
             self.flag("production_requires_assignment", f"{p}@{s}", 1,
                       f"{p} is produced at {s} without being assigned there")
+        for a in self.plan["assignments"].itertuples(index=False):
+            who = f"{a.program}@{a.site}"
+            cost, _periods = self.transfer(a.program, a.site)
+            start, done = self.start(a.program), self.transfer_done(a.program, a.site)
+            complete = self.periods[done] if done < len(self.periods) else None
+            if (int(a.transfer_start_period), int(a.transfer_complete_period)) != \
+                    (start, complete):
+                self.flag("tech_transfer", who, 1,
+                          f"transfer printed {a.transfer_start_period}–"
+                          f"{a.transfer_complete_period}, the case says {start}–{complete}")
+            pv = self.df[start] * cost
+            if abs(a.tech_transfer_pv_musd - pv) > self.tol * max(1.0, abs(pv)):
+                self.flag("tech_transfer", who, a.tech_transfer_pv_musd - pv,
+                          f"transfer PV printed {a.tech_transfer_pv_musd:.10g}, "
+                          f"{cost:g} discounted at its start {start} is {pv:.10g}")
         per_program = pd.Series([p for p, _ in assigned]).value_counts()
         for p, n in per_program.items():
             most = int(self.programs.at[p, "max_sites"])
@@ -553,11 +591,8 @@ class _Checker:
                 continue
             costs["fixed"] += sum(self.df[t] * self.years[t] * float(
                 self.sites.at[s, "fixed_cost_musd_per_year"]) for t in self.periods[first:])
-        transfer = {(p, s): c for p, s, c in self.case.tech_transfers[
-            ["program", "site", "tech_transfer_musd"]].itertuples(index=False)}
         for p, s in self.plan["assignments"][["program", "site"]].itertuples(index=False):
-            cost = transfer.get((p, s), float(self.programs.at[p, "tech_transfer_musd"]))
-            costs["tech_transfer"] += self.df[self.start(p)] * cost
+            costs["tech_transfer"] += self.df[self.start(p)] * self.transfer(p, s)[0]
         for r in ships.itertuples(index=False):
             d = self.df[r.period] * r.batches
             production, transport, tariff = self.batch_cost(r)

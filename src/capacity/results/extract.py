@@ -59,10 +59,15 @@ def extract_tables(built: BuiltModel, x: np.ndarray) -> dict[str, pd.DataFrame]:
     modelled = {p for (p, _s) in ix.assign}
     chosen = {a for a, v in zip(ix.assign, assign_vals, strict=True) if v > 0}
     chosen |= {a for a in first_batch if a[0] not in modelled}
+    # A transfer starts at the program's start and is complete L[p,s] periods later; its
+    # cost is discounted at its start (assign_cost), the period printed beside it.
+    start = ix.program_start
     assignments = pd.DataFrame(
-        [(p, s, first_batch.get((p, s)), ix.assign_cost.get((p, s), 0.0))
+        [(p, s, start[p], ix.periods[pos[start[p]] + ix.transfer_periods.get((p, s), 0)],
+          first_batch.get((p, s)), ix.assign_cost.get((p, s), 0.0))
          for (p, s) in sorted(chosen)],
-        columns=["program", "site", "start_period", "tech_transfer_pv_musd"])
+        columns=["program", "site", "transfer_start_period", "transfer_complete_period",
+                 "start_period", "tech_transfer_pv_musd"])
 
     serve_vals = dict(zip(ix.serve, values("Serve"), strict=True))
     unmet = pd.DataFrame(

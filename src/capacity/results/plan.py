@@ -53,7 +53,9 @@ class Plan:
         options: the solve options used.
         messages: what the user should know (why infeasible, limit reached, ...).
         tables: the plan tables by name (empty when there is no plan); also available as
-            attributes: ``builds``, ``openings``, ``financing``, ``assignments``,
+            attributes: ``builds``, ``openings``, ``financing``, ``assignments`` (each
+            program's sites: its technology transfer's start and completion periods, its
+            first batch there, the transfer's cost discounted at its start),
             ``shipments``, ``production``, ``unmet_demand``, ``costs``, ``utilisation``,
             ``market_kpis``, ``reservations`` (held, reserved and used slots, fee),
             ``reservation_use`` (which program used which reservation), ``operating_margin``
@@ -296,8 +298,10 @@ PLAN_SCHEMA: dict[str, PlanTable] = {
                           ("site", "period")),
     "financing": PlanTable(("fund", *_SUITE), ("period",), ("amount_musd",),
                            ("fund", *_SUITE, "period")),
-    "assignments": PlanTable(("program", "site"), (), ("tech_transfer_pv_musd",),
-                             ("program", "site"), optional_periods=("start_period",)),
+    "assignments": PlanTable(("program", "site"),
+                             ("transfer_start_period", "transfer_complete_period"),
+                             ("tech_transfer_pv_musd",), ("program", "site"),
+                             optional_periods=("start_period",)),
     "shipments": PlanTable(("program", "site", "origin", "market"), ("period",), ("batches",),
                            ("program", "site", "market", "period")),
     "production": PlanTable(("program", "site"), ("period",), ("batches",),
