@@ -4,11 +4,18 @@ chart drawn; the default case's screenshot goes to artifacts/ for CI.
 
 `domestic_share` (data/tiny/domestic_share): cost 50 with its 60 % domestic rule, 31
 without (everything from SB at 1.5 and one transfer): the rule's price is 19.
+
+`rationing` (data/tiny/rationing, worked out in tests/model/test_families.py): the same
+rule costs 50 and leaves all 20 potential batches unserved; without it 21, none unserved:
+price 29, unmet caused +20. With its 100 % service level on as well: 62, none unserved;
+the domestic rule's price is then 41 (21 without it) and causes no unmet demand, the
+service level's price 12 (50 without it) and it causes −20 (20 served that would not be).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -21,6 +28,7 @@ from capacity.errors import CaseError
 from capacity.report import plan_report, rule_prices, write_report
 from capacity.results.plan import read_saved_plan
 from capacity.studies.batch import run_batch
+from capacity.studies.compare import compare, to_markdown
 
 from conftest import TEST_OPTIONS, run, tiny
 
@@ -42,6 +50,56 @@ def test_rule_price_worked_out_by_hand() -> None:
     assert prices[["rule", "binding"]].values.tolist() == [["A_DOMESTIC_60", True]]
     assert prices["price_musd"].iloc[0] == pytest.approx(19)
     assert prices["limit"].iloc[0] == "≥ 60%"
+
+
+def test_rule_price_carries_the_unmet_demand_it_causes() -> None:
+    prices = rule_prices(tiny("rationing"), 50.0, TEST_OPTIONS, unmet_batches=20.0)
+    assert prices[["rule", "binding"]].values.tolist() == [["A_DOMESTIC_60", True]]
+    assert prices["price_musd"].iloc[0] == pytest.approx(29.0)
+    assert prices["unmet_caused_batches"].iloc[0] == pytest.approx(20.0)
+    both = capacity.Case.from_frames({**tiny("rationing").tables(), "rules": tiny(
+        "rationing").rules.assign(active=True)})
+    prices = rule_prices(both, 62.0, TEST_OPTIONS, unmet_batches=0.0).set_index("rule")
+    assert prices["price_musd"].to_dict() == pytest.approx({"A_DOMESTIC_60": 41.0,
+                                                           "A_SERVICE_100": 12.0})
+    assert prices["unmet_caused_batches"].to_dict() == pytest.approx(
+        {"A_DOMESTIC_60": 0.0, "A_SERVICE_100": -20.0})
+    assert prices.at["A_SERVICE_100", "limit"] == "≥ 100% of demand served"
+    assert rule_prices(tiny("rationing"), 50.0, TEST_OPTIONS)[
+        "unmet_caused_batches"].isna().all()  # not known without the plan's unmet demand
+
+
+def test_plan_report_shows_the_rationing_a_rule_causes(tmp_path: Path) -> None:
+    text = plan_report(_saved(tiny("rationing"), tmp_path / "plan"))
+    section = text.split("<h2>Policy rules and their price</h2>")[1].split("</table>")[0]
+    header = re.findall(r"<th>(.*?)</th>", section)
+    cells = re.findall(r"<td>(.*?)</td>", section)
+    row = dict(zip(header, cells, strict=True))
+    assert row["rule"] == "A_DOMESTIC_60"
+    assert (row["price (MUSD)"], row["unmet caused (batches)"]) == ("29.0", "+20.0")
+    assert "20 of 20 batches" in text  # the headline's potential demand unserved
+
+
+def test_compare_shows_the_unmet_demand_beside_the_price(tmp_path: Path) -> None:
+    case = tmp_path / "case"
+    shutil.copytree(capacity.tiny_case_path("rationing"), case)
+    scenarios = tmp_path / "scenarios.yaml"
+    scenarios.write_text(
+        "base: case\noptions: {mip_rel_gap: 1.0e-9}\nscenarios:\n  - name: base\n"
+        "  - name: no_rule\n    overrides:\n"
+        "      - {table: rules, where: {rule: A_DOMESTIC_60}, set: {active: false}}\n"
+        "  - name: served\n    overrides:\n"
+        "      - {table: rules, where: {rule: A_SERVICE_100}, set: {active: true}}\n")
+    run_batch(scenarios, tmp_path / "runs", workers=1)
+    table = compare(tmp_path / "runs").set_index("scenario")
+    assert table.loc["no_rule", ["delta_objective", "delta_unmet_potential_batches"]] \
+        .tolist() == pytest.approx([-29.0, -20.0])
+    assert table.loc["served", ["delta_objective", "delta_unmet_potential_batches"]] \
+        .tolist() == pytest.approx([12.0, -20.0])
+    assert "| no_rule | optimal | 21.0 | -29.0 | 0 | 0 | 0.0 | -20.0 |" in \
+        to_markdown(table.reset_index())
+    text = write_report(tmp_path / "runs", tmp_path / "compare.html").read_text()
+    assert "delta_unmet_potential_batches" in text and "-20.0" in text
 
 
 def test_plan_report_holds_every_section(tmp_path: Path) -> None:

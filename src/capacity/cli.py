@@ -428,7 +428,8 @@ def compare_command(
     = None,
 ) -> None:
     """Each scenario against the base: objective delta (the price of the change), cost
-    components, capacity built, domestic share, concentration, unmet demand."""
+    components, capacity built, domestic share, concentration, unmet demand and its delta
+    (the patients the change leaves unserved)."""
     from capacity.studies.compare import compare
 
     try:
@@ -452,7 +453,8 @@ def _compare_table(table: pd.DataFrame) -> Table:
 
     columns = headline_columns(table)
     labels = {"objective": "objective", "delta_objective": "Δ base", "modules_built": "modules",
-              "sites_opened": "opened", "unmet_potential_batches": "unmet"}
+              "sites_opened": "opened", "unmet_potential_batches": "unmet",
+              "delta_unmet_potential_batches": "Δ unmet"}
     shown = Table(title="scenarios against the base (MUSD, modules, sites, batches; "
                   "dom = domestic share of supply)")
     for col in columns:

@@ -111,9 +111,14 @@ def _page(title: str, subtitle: str, sections: Iterable[tuple[str, str]],
 
 
 def rule_prices(case: Case, net_cost: float, options: SolveOptions,
-                progress: Progress | None = None) -> pd.DataFrame:
+                progress: Progress | None = None,
+                unmet_batches: float | None = None) -> pd.DataFrame:
     """Each active rule's price: the plan's net cost minus the optimum without the rule
-    (what the rule costs; 0 when it does not bind). One solve per rule."""
+    (what the rule costs; 0 when it does not bind), and the potential demand it leaves
+    unserved: ``unmet_caused_batches`` = the plan's unmet potential batches
+    (``unmet_batches``; not known when None) minus those of the optimum without the rule.
+    Positive: the rule rations (a minimum share of supply is met most cheaply by
+    supplying less); negative: it makes the plan serve more. One solve per rule."""
     rows = []
     for rule in case.rules.itertuples(index=False):
         if not rule.active:
@@ -125,12 +130,17 @@ def rule_prices(case: Case, net_cost: float, options: SolveOptions,
                         options.model_copy(update={"explain": False}))
         interrupt.stop_if_interrupted(without.status)  # Ctrl-C stops the pricing too
         price = None if without.net_cost is None else net_cost - without.net_cost
+        caused = None if unmet_batches is None or not without.has_solution else \
+            unmet_batches - float(without.unmet_demand["unmet_batches"].sum())
+        if caused is not None and abs(caused) < 1e-6:  # rounding noise: none caused
+            caused = 0.0
         rows.append({"rule": rule.rule, "kind": rule.kind, "market": rule.market,
                      "subject": rule.subject, "limit": _rule_limit(rule),
                      "price_musd": price, "binding": price is not None and price > 1e-6,
-                     "status_without": without.status})
+                     "unmet_caused_batches": caused, "status_without": without.status})
     return pd.DataFrame(rows, columns=["rule", "kind", "market", "subject", "limit",
-                                       "price_musd", "binding", "status_without"])
+                                       "price_musd", "binding", "unmet_caused_batches",
+                                       "status_without"])
 
 
 def _most_concentrated(kpis: pd.DataFrame) -> str:
@@ -145,7 +155,11 @@ def _rule_limit(rule: Any) -> str:
         return "barred"
     if rule.kind == "max_time_to_market":
         return f"≤ {rule.limit_years:g} years"
-    return f"{'≥' if rule.kind == 'min_domestic_share' else '≤'} {rule.share:.0%}"
+    if rule.kind == "min_service_level":
+        return f"≥ {rule.share:.0%} of demand served"
+    if rule.kind == "min_domestic_share":
+        return f"≥ {rule.share:.0%}" + (" of demand" if rule.basis == "demand" else "")
+    return f"≤ {rule.share:.0%}"
 
 
 def _saved_options(plan_dir: str | Path, summary: dict[str, Any]) -> SolveOptions:
@@ -215,13 +229,20 @@ def plan_report(plan_dir: str | Path, case: Case | None = None, price_rules: boo
         figures.append(("map", world))
     if price_rules and summary.get("net_cost") is not None:
         options = _saved_options(plan_dir, summary)
-        prices = rule_prices(case, float(summary["net_cost"]), options, progress)
+        prices = rule_prices(case, float(summary["net_cost"]), options, progress, unserved)
         shown = prices.assign(binding=prices["binding"].map({True: "yes", False: "no"})) \
-            .rename(columns={"price_musd": "price (MUSD)", "status_without": "without it"})
-        rules_html = _table(shown, {"price (MUSD)": "{:,.1f}"}) + (
+            .rename(columns={"price_musd": "price (MUSD)",
+                             "unmet_caused_batches": "unmet caused (batches)",
+                             "status_without": "without it"})
+        rules_html = _table(shown, {"price (MUSD)": "{:,.1f}",
+                                    "unmet caused (batches)": "{:+,.1f}"}) + (
             '<p class="note">price = the plan\'s net cost minus the optimum without the '
             "rule (each re-solved with the plan's options): what the rule costs. Binding: "
-            "price above 0.</p>")
+            "price above 0. Unmet caused = the plan's unserved potential demand minus the "
+            "optimum's without the rule, over the horizon: above 0, the rule is met in "
+            "part by serving patients less (a minimum service level, "
+            "<code>min_service_level</code>, or a domestic share of demand, basis "
+            "<code>demand</code>, rules that out).</p>")
     else:
         rules_html = '<p class="note">rule prices not computed (--no-rule-prices).</p>'
     markets = pd.DataFrame({
@@ -309,7 +330,9 @@ def batch_report(batch_dir: str | Path, base: str | None = None) -> str:
                           for d in solved["delta_objective"]],
                 "pattern": {"shape": ["/" if d > 0 else "" for d in solved["delta_objective"]]}},
         texttemplate="%{x:+,.1f}", textposition="outside",
-        hovertemplate="%{y}: %{x:+,.1f} MUSD against " + base_name + "<extra></extra>")),
+        customdata=solved["delta_unmet_potential_batches"],
+        hovertemplate="%{y}: %{x:+,.1f} MUSD, %{customdata:+,.1f} batches of potential "
+                      "demand unserved, against " + base_name + "<extra></extra>")),
         f"Price of each scenario: net cost minus {base_name}'s (MUSD; dearer right, "
         "hatched)", xaxis_title="Δ net discounted cost, MUSD",
         height=max(320, 30 * len(solved) + 120))
@@ -329,9 +352,11 @@ def batch_report(batch_dir: str | Path, base: str | None = None) -> str:
     _layout(build, "Modules built, by scenario", yaxis_title="modules")
     formats = {c: "{:,.1f}" for c in ("objective", "delta_objective",
                                       "unmet_potential_batches")}
+    formats |= {"delta_unmet_potential_batches": "{:+,.1f}"}
     formats |= {c: "{:.0%}" for c in share_cols}
     shown = table[["scenario", "status", "objective", "delta_objective", "modules_built",
-                   "sites_opened", "unmet_potential_batches", *share_cols]]
+                   "sites_opened", "unmet_potential_batches", "delta_unmet_potential_batches",
+                   *share_cols]]
     sections = [
         ("Price of each policy", "{{figure:price}}"),
         ("Domestic shares", "{{figure:shares}}"),

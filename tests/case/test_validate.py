@@ -18,7 +18,8 @@ pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("name", ["two_sites", "candidate_site", "domestic_share"])
+@pytest.mark.parametrize("name", ["two_sites", "candidate_site", "domestic_share",
+                                  "rationing"])
 def test_tiny_cases_load(name: str) -> None:
     assert tiny(name).programs["program"].tolist() == ["P1"]
 
@@ -84,6 +85,12 @@ def test_all_problems_are_collected_with_file_row_and_column(tmp_path: Path) -> 
     ("programs", "program,startup\nP1,S\n", "column 'modality': required column is missing"),
     ("rules", "rule,kind,market,subject,share\nR,barred,A,flag:nope,0\n",
      "'flag:nope' is not valid for a barred rule"),
+    ("rules", "rule,kind,market,subject,share\nR,min_service_level,A,OA,0.9\n",
+     "'OA' is not valid for a min_service_level rule: expected a modality (antibody, "),
+    ("rules", "rule,kind,market,share,basis\nR,min_service_level,A,0.9,demand\n",
+     "basis 'demand' is for min_domestic_share rules only, not min_service_level"),
+    ("rules", "rule,kind,market,share,basis\nR,min_domestic_share,A,0.6,stock\n",
+     "'stock' is not one of supply, demand"),
     ("suites", "site,modality,scale\nSA,antibody,pilot\n", "'pilot' is not one of clinical"),
     ("operators", "operator,of_concern\nOA,maybe\nOB,false\n", "'maybe' is not true/false"),
 ])

@@ -76,6 +76,30 @@ def test_domestic_share_rule() -> None:
     assert any("minimum domestic share A_DOMESTIC_60" in m for m in plan.messages)
 
 
+def test_service_level_rule() -> None:
+    # rationing (data/tiny/rationing) with its service level of 100% on, SB cut to 5 and
+    # no module at SA: 15 of A's 20 batches a period can be made, 5 short of the level
+    # (the domestic rule holds: 10 of 15 made in A).
+    case = edited(tiny("rationing"), rules=lambda df: df.assign(active=True),
+                  suites=lambda df: df.assign(existing_batches_per_period=[10, 5],
+                                              module_batches_per_period=0, max_modules=0))
+    assert conflicts(case) == [("min_service_level", 5.0)] * 2
+    assert capacity.explain(case).conflicts[0].message == (
+        "minimum service level A_SERVICE_100 (100% of A's demand served), period 2030: "
+        "5 batches short")
+
+
+def test_domestic_share_of_demand() -> None:
+    # rationing on a demand basis without the module: 60% of 20 is 12, SA makes 10.
+    case = edited(tiny("rationing"), rules=lambda df: df.assign(basis=["demand", "supply"]),
+                  suites=lambda df: df.assign(max_modules=0, module_batches_per_period=0))
+    why = capacity.explain(case)
+    assert [(c.family, round(c.amount, 6)) for c in why.conflicts] == \
+        [("min_domestic_share", 2.0)] * 2
+    assert "(60% of demand in A), period 2030: 2 batches of domestic supply short" in \
+        why.conflicts[0].message
+
+
 def test_operator_share_cap() -> None:
     # Two operators, each at most 30% of A's 10 batches: 4 batches must exceed a cap.
     case = edited(tiny("domestic_share"), rules=rows(

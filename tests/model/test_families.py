@@ -580,3 +580,100 @@ def test_unreachable_time_to_market_is_explained() -> None:
     assert [(c.family, round(c.amount, 9)) for c in why.conflicts] == \
         [("max_time_to_market", 0.5)]
     assert "TTM_A" in why.short()[0] and "0.5 years over" in why.short()[0]
+
+
+# --- min_service_level, and a share rule met by rationing ------------------------------
+# rationing (data/tiny/rationing): domestic_share with 10 more batches of potential demand
+# per period in A worth 2 each, SA (A, 3/batch, 10/period) expandable by one module of 5
+# for capex 4 (lead 0), SB (B, 1/batch + 0.5 lane) holding 20. Per period, serving x
+# potential batches, supply S = 10 + x, of which d made in A (d ≤ 10, 15 with the module):
+#   cost = 3d + 1.5(S − d) − 2x = 1.5S + 1.5d − 2x.
+# No rule: d = 0, x = 10 (2 > 1.5): 2 × (30 − 20) + one transfer = 21, nothing unserved.
+# Supply basis, d ≥ 0.6S: cost = 2.4S − 2x = 24 + 0.4x, rising in x: serve nothing,
+#   2 × 24 + 2 transfers = 50; 20 batches unserved, the share exactly 0.6 (rationing).
+# With a service level L (x ≥ 20L − 10): x = 20L − 10, d = 0.6(10 + x) = 12L:
+#   L = 1:   x = 10, d = 12 > 10, the module: 2 × (48 − 20) + 4 + 2 = 62, none unserved;
+#   L = 0.9: x = 8, d = 10.8, the module: 2 × (43.2 − 16) + 4 + 2 = 60.4, 4 unserved;
+#   L = 0.8: x = 6, d = 9.6, no module: 2 × (38.4 − 12) + 2 = 54.8, 8 unserved.
+# Demand basis, d ≥ 0.6·(committed + potential) = 12 whatever is served: the module,
+#   and x only lowers the cost (1.5S − 2x): x = 10, 62 as at L = 1, none unserved.
+
+
+def _rationing(domestic: bool = True, level: float | None = None, basis: str = "supply",
+               **tables: object) -> capacity.Case:
+    rules = [{"rule": "A_DOMESTIC_60", "kind": "min_domestic_share", "market": "A",
+              "share": 0.6, "basis": basis, "active": domestic}]
+    if level is not None:
+        rules.append({"rule": "A_SERVICE", "kind": "min_service_level", "market": "A",
+                      "share": level})
+    return edited(tiny("rationing"), rules=rows(*rules), **tables)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("domestic", "level", "cost", "unserved", "modules"), [
+    (False, None, 21.0, 0.0, 0), (True, None, 50.0, 20.0, 0), (False, 1.0, 21.0, 0.0, 0),
+    (True, 1.0, 62.0, 0.0, 1), (True, 0.9, 60.4, 4.0, 1), (True, 0.8, 54.8, 8.0, 0)])
+def test_share_rule_rations_and_service_level_cures(
+        domestic: bool, level: float | None, cost: float, unserved: float,
+        modules: int) -> None:
+    plan = solved(_rationing(domestic, level))
+    assert plan.objective == pytest.approx(cost)
+    assert plan.unmet_demand["unmet_batches"].sum() == pytest.approx(unserved)
+    assert plan.builds["modules"].sum() == modules
+    share = plan.market_kpis["domestic_share"]
+    assert share.tolist() == pytest.approx([0.6, 0.6] if domestic else [0.0, 0.0])
+
+
+def test_shipped_rationing_case_rations() -> None:
+    """The case as shipped: the domestic rule on, the service level off (switch it on to
+    cure the rationing)."""
+    plan = solved(tiny("rationing"))
+    assert plan.objective == pytest.approx(50.0)
+    assert plan.unmet_demand["unmet_batches"].sum() == pytest.approx(20.0)
+    assert plan.market_kpis["domestic_share"].tolist() == pytest.approx([0.6, 0.6])
+    cured = solved(edited(tiny("rationing"), rules=lambda df: df.assign(active=True)))
+    assert cured.objective == pytest.approx(62.0)
+    assert cured.unmet_demand["unmet_batches"].sum() == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize(("value", "basis", "cost", "unserved", "share"), [
+    (2.0, "supply", 50.0, 20.0, 0.6), (2.0, "demand", 62.0, 0.0, 0.6),
+    (0.5, "supply", 50.0, 20.0, 0.6), (0.5, "demand", 75.0, 16.0, 1.0)])
+def test_domestic_share_of_supply_or_of_demand(value: float, basis: str, cost: float,
+                                               unserved: float, share: float) -> None:
+    """Value 2 is the rationing case above. Value 0.5 is below every cost: no plan
+    serves the potential demand for its own sake (no rule: 2 × 15 + 1 = 31, all 20
+    unserved). The supply basis then costs what it does without potential demand, 50;
+    the demand basis still asks d ≥ 12 of A, so A must make 12 a period, 2 of them
+    potential batches served at a loss: 2 × (36 − 1) + module 4 + one transfer = 75."""
+    case = _rationing(basis=basis, demand=lambda df: df.assign(value_musd_per_batch=value))
+    plan = solved(case)
+    assert plan.objective == pytest.approx(cost)
+    assert plan.unmet_demand["unmet_batches"].sum() == pytest.approx(unserved)
+    assert plan.market_kpis["domestic_share"].tolist() == pytest.approx([share, share])
+
+
+def _with_cell_program(**rule: object) -> capacity.Case:
+    """rationing plus P2 (cell: no site can make it) with 4 potential batches in A in 2030,
+    and a service level on A."""
+    return edited(
+        tiny("rationing"),
+        programs=lambda df: pd.concat([df, rows({"program": "P2", "startup": "Two",
+                                                  "modality": "cell"})]),
+        demand=lambda df: pd.concat([df, rows({"program": "P2", "market": "A",
+                                               "period": 2030, "potential_batches": 4,
+                                               "value_musd_per_batch": 9.0})]),
+        rules=rows({"rule": "A_SERVICE", "kind": "min_service_level", "market": "A",
+                    **rule}))
+
+
+def test_service_level_counts_its_modality_and_is_unreachable_before_solving() -> None:
+    # 2030: demand 10 + 10 + 4 = 24, at most 20 can ever be served (P2 nowhere): 1.0 is
+    # out of reach before any solve; 0.8 asks 19.2 ≤ 20 (P1 all served anyway: 21); an
+    # antibody-only level of 1.0 counts 20 of 20.
+    plan = capacity.solve(_with_cell_program(share=1.0), TEST_OPTIONS)
+    assert plan.status == "infeasible"
+    assert plan.messages == ["service-level rule A_SERVICE: at most 20 of A's 24 batches "
+                             "of demand in 2030 can ever be served, below its level of 100%"]
+    assert solved(_with_cell_program(share=0.8)).objective == pytest.approx(21.0)
+    assert solved(_with_cell_program(share=1.0, subject="antibody")).objective == \
+        pytest.approx(21.0)

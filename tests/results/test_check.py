@@ -105,3 +105,30 @@ def test_cli_exit_codes(tmp_path: Path) -> None:
     (plan_dir / "summary.json").unlink()
     unreadable = subprocess.run(run, capture_output=True, text=True)
     assert unreadable.returncode == 2 and "summary.json" in unreadable.stderr
+
+
+def test_service_level_and_domestic_share_of_demand(tmp_path: Path) -> None:
+    # rationing (data/tiny/rationing) with its service level of 100% on: 62, every
+    # potential batch served, 12 of 20 made in A a period. Drop the 2030 shipments from
+    # SB (8 batches, all potential): 12 of 20 served (8 short of the level) and a
+    # domestic share of demand of 0.6 still met (12 ≥ 0.6 × 20); also drop 2 of SA's
+    # 2030 batches: 10 made in A, 2 short of 60% of the demand.
+    case = capacity.Case.from_frames({**tiny("rationing").tables(), "rules": tiny(
+        "rationing").rules.assign(active=True)})
+    plan_dir = solved(case).save(tmp_path / "plan")
+    ships = pd.read_csv(plan_dir / "shipments.csv")
+    ships = ships[(ships["site"] == "SA") | (ships["period"] == 2031)]
+    ships.to_csv(plan_dir / "shipments.csv", index=False)
+    by_demand = capacity.Case.from_frames({**case.tables(), "rules": case.rules.assign(
+        basis=["demand", "supply"])})
+    found = {(v.family, v.entity): v.amount for v in check_plan(by_demand, plan_dir).violations}
+    assert found[("min_service_level", "A_SERVICE_100 2030")] == pytest.approx(8.0)
+    assert ("min_domestic_share", "A_DOMESTIC_60 2030") not in found
+    ships.loc[(ships["site"] == "SA") & (ships["period"] == 2030), "batches"] -= 2.0
+    ships.to_csv(plan_dir / "shipments.csv", index=False)
+    found = {(v.family, v.entity): v.amount for v in check_plan(by_demand, plan_dir).violations}
+    assert found[("min_domestic_share", "A_DOMESTIC_60 2030")] == pytest.approx(2.0)
+    assert found[("min_service_level", "A_SERVICE_100 2030")] == pytest.approx(10.0)
+    # on a supply basis 10 of 10 supplied is 100% domestic: no violation
+    assert ("min_domestic_share", "A_DOMESTIC_60 2030") not in \
+        {(v.family, v.entity) for v in check_plan(case, plan_dir).violations}

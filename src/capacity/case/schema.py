@@ -20,7 +20,8 @@ MODALITIES = ("antibody", "adc", "aav", "cell", "microbial")
 SCALES = ("clinical", "commercial")
 SITE_STATUSES = ("existing", "candidate")
 RULE_KINDS = ("barred", "min_domestic_share", "max_operator_share", "max_country_share",
-              "max_time_to_market")
+              "max_time_to_market", "min_service_level")
+SHARE_BASES = ("supply", "demand")
 
 # Magnitudes beyond these are data errors (a unit slip, 1e30 pasted from a solver), not plans.
 MAX_MONEY_MUSD = 1e9
@@ -350,16 +351,21 @@ TABLES: tuple[Table, ...] = (
         "rules",
         "Policy rules by market. `subject`: for `barred`, an operator or `flag:NAME`; for "
         "`max_operator_share`, an operator or `*` (each operator); for `max_country_share`, "
-        "a region or `*` (each region); unused for `min_domestic_share` and "
-        "`max_time_to_market` (the programs' mean years of the market's potential demand "
-        "left unserved, at most `limit_years`; models/formulation.md).",
+        "a region or `*` (each region); for `min_service_level` (served ÷ (committed + "
+        "potential demand) of the market in each period at least `share`), a modality or "
+        "empty (every program); unused for `min_domestic_share` and `max_time_to_market` "
+        "(the programs' mean years of the market's potential demand left unserved, at most "
+        "`limit_years`; models/formulation.md).",
         (
             _id("rule", "rule identifier"),
             Column("kind", "str", "rule type", required=True, choices=RULE_KINDS),
             _id("market", "market the rule applies to", ref="regions.region"),
             Column("subject", "str", "who the rule names (see above)", default=""),
-            _share("share", "the share limit (unused for `barred`, `max_time_to_market`)",
-                   default=0.0),
+            _share("share", "the share limit; for `min_service_level` the least share of the "
+                   "demand served (unused for `barred`, `max_time_to_market`)", default=0.0),
+            Column("basis", "str", "`min_domestic_share`: the share of the market's supply "
+                   "(`supply`) or of its demand, committed + potential (`demand`: supplying "
+                   "less does not help meet it)", default="supply", choices=SHARE_BASES),
             Column("limit_years", "float", "`max_time_to_market`: the most mean years of "
                    "potential demand left unserved per program", default=0.0, lower=0.0,
                    upper=1000.0),

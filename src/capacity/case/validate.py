@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from capacity.case.io import RawTable
-from capacity.case.schema import TABLES, TABLES_BY_NAME, Column, Table
+from capacity.case.schema import MODALITIES, TABLES, TABLES_BY_NAME, Column, Table
 from capacity.errors import CaseError, Problem
 
 _TRUE = {"true", "yes", "1", "1.0", "y", "t"}
@@ -452,6 +452,9 @@ def _check_rule_subjects(parsed: dict[str, pd.DataFrame], rt: RawTable) -> list[
         elif rule.kind == "max_country_share":
             ok = subject in regions or subject == "*"
             expect = "a region or *"
+        elif rule.kind == "min_service_level":
+            ok = subject in MODALITIES or subject == ""
+            expect = f"a modality ({', '.join(MODALITIES)}) or empty"
         else:
             ok = subject == ""
             expect = "empty"
@@ -462,4 +465,8 @@ def _check_rule_subjects(parsed: dict[str, pd.DataFrame], rt: RawTable) -> list[
         if rule.kind in ("max_operator_share", "max_country_share") and rule.share <= 0:
             problems.append(Problem(rt.source, _row(rt, i), "share",
                                     f"a {rule.kind} rule needs a share above 0"))
+        if rule.basis != "supply" and rule.kind != "min_domestic_share":
+            problems.append(Problem(rt.source, _row(rt, i), "basis",
+                                    f"basis {rule.basis!r} is for min_domestic_share rules "
+                                    f"only, not {rule.kind}"))
     return problems

@@ -3,10 +3,10 @@ in business terms.
 
 Method (models/formulation.md, "Elastic mode"):
 
-1. Solve the elastic model: every committed offtake, domestic-share rule, operator or
-   country share cap, exclusion, module cap and build lead time may be violated, and the
-   objective is the total violation in batches. It is always feasible; zero violation
-   means the case is.
+1. Solve the elastic model: every committed offtake, domestic-share rule, service
+   level, operator or country share cap, time to market, exclusion, module cap and build
+   lead time may be violated, and the objective is the total violation in batches. It is
+   always feasible; zero violation means the case is.
 2. Deletion filter: for each violated item, enforce it again (fix its slack to 0) and keep
    the others elastic; if the model stays feasible without violating anything outside the
    remaining set, the item was not needed. What is left is a minimal set: none of its
@@ -38,11 +38,12 @@ class Conflict:
     """One commitment or rule that cannot hold, with by how much.
 
     Attributes:
-        family: ``committed_offtake``, ``min_domestic_share``, ``max_operator_share``,
-            ``max_country_share``, ``exclusion``, ``module_cap`` or ``lead_time``.
+        family: ``committed_offtake``, ``min_domestic_share``, ``min_service_level``,
+            ``max_operator_share``, ``max_country_share``, ``max_time_to_market``,
+            ``exclusion``, ``module_cap`` or ``lead_time``.
         entities: who and where (program, market, period, rule, operator, site, ...).
         amount: how far it must give, in ``unit``.
-        unit: ``batches`` or ``modules``.
+        unit: ``batches``, ``modules`` or ``years``.
         message: the sentence a planner reads.
     """
 
@@ -141,6 +142,7 @@ def explain(case: Case, options: SolveOptions | None = None) -> Explanation:
 def _slack_components(built: BuiltModel) -> dict[str, Any]:
     m = built.pyomo
     return {"committed_offtake": m.Shortfall, "min_domestic_share": m.DomesticShortfall,
+            "min_service_level": m.ServiceShortfall,
             "max_operator_share": m.OperatorExcess, "max_country_share": m.CountryExcess,
             "max_time_to_market": m.LateExcess,
             "module_cap": m.ExtraModules, "lead_time": m.EarlyModules}
@@ -203,8 +205,17 @@ def _describe(built: BuiltModel, item: Item, amount: float) -> Conflict:
     if family == "min_domestic_share":
         u, t = key
         r = rules.loc[u]
-        msg = (f"minimum domestic share {u} ({r['share']:.0%} of supply to {r['market']}), "
+        basis = "demand in" if r["basis"] == "demand" else "supply to"
+        msg = (f"minimum domestic share {u} ({r['share']:.0%} of {basis} {r['market']}), "
                f"period {t}: {amount:g} batches of domestic supply short")
+        return Conflict(family, {"rule": u, "market": r["market"], "period": t}, amount,
+                        "batches", msg)
+    if family == "min_service_level":
+        u, t = key
+        r = rules.loc[u]
+        of = f"{r['subject']} demand" if r["subject"] else "demand"
+        msg = (f"minimum service level {u} ({r['share']:.0%} of {r['market']}'s {of} "
+               f"served), period {t}: {amount:g} batches short")
         return Conflict(family, {"rule": u, "market": r["market"], "period": t}, amount,
                         "batches", msg)
     if family in ("max_operator_share", "max_country_share"):

@@ -32,10 +32,10 @@ splits in two:
   next, its value proven from its own dual (`capacity.engine.lp_bound.lagrangian_value`).
 
 Rows with both kinds of column besides `suite_capacity` (`ship_requires_open_site`, the
-share rules, `reserved_use_is_production`, the margin and time-to-market rows) are
-dropped. λ is improved by projected subgradient steps (Polyak's step towards the plan's
-objective, halved when the bound stops rising): C x − b at the inner problem's solution
-is a subgradient of L.
+share rules, `reserved_use_is_production`, the margin), and the programs' rows that
+couple programs (time to market, service level), are dropped. λ is improved by
+projected subgradient steps (Polyak's step towards the plan's objective, halved when the
+bound stops rising): C x − b at the inner problem's solution is a subgradient of L.
 
 It starts at L(0), every program served from its cheapest site with no capacity
 priced, far below the LP optimum; the steps take it most of the way there, within

@@ -46,6 +46,7 @@ from capacity.model.constraints import (
     add_max_operator_share,
     add_max_time_to_market,
     add_min_domestic_share,
+    add_min_service_level,
     add_module_cap,
     add_module_requires_open_site,
     add_operating_margin,
@@ -69,6 +70,7 @@ from capacity.model.elastic import (
     add_extra_modules,
     add_late_excess,
     add_operator_excess,
+    add_service_shortfall,
     add_total_violation,
 )
 from capacity.model.index_sets import IndexSets, build_index_sets
@@ -241,6 +243,10 @@ BUILDERS: tuple[Builder, ...] = (
             reads=("Ship",), makes=("DOMESTIC_SHARE_UT", "min_domestic_share")),
     Builder(add_domestic_shortfall, only="elastic",
             reads=("DOMESTIC_SHARE_UT", "min_domestic_share"), makes=("DomesticShortfall",)),
+    Builder(add_min_service_level,
+            reads=("Serve", "Shortfall"), makes=("SERVICE_LEVEL_UT", "min_service_level")),
+    Builder(add_service_shortfall, only="elastic",
+            reads=("SERVICE_LEVEL_UT", "min_service_level"), makes=("ServiceShortfall",)),
     Builder(add_market_supply,
             reads=("Ship",), makes=("SUPPLY_MT", "Supply", "market_supply")),
     Builder(add_max_operator_share,
@@ -279,8 +285,8 @@ BUILDERS: tuple[Builder, ...] = (
             reads=("Build", "Finance", "Open", "Assign", "Ship", "Serve", "Reserve",
                    "Shortfall"), makes=("total_cost",)),
     Builder(add_total_violation, only="elastic",
-            reads=("Shortfall", "DomesticShortfall", "OperatorExcess", "CountryExcess",
-                   "LateExcess", "Ship", "ExtraModules", "EarlyModules"),
+            reads=("Shortfall", "DomesticShortfall", "ServiceShortfall", "OperatorExcess",
+                   "CountryExcess", "LateExcess", "Ship", "ExtraModules", "EarlyModules"),
             makes=("BARRED_SHIP", "total_violation")),
 )
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from capacity.model.index_sets import IndexSets, group
+from capacity.model.index_sets import IndexSets, group, rule_demand
 from capacity.model.linear import Key, LinearModel, Term
 
 
@@ -299,25 +299,83 @@ def _market_ships(ix: IndexSets) -> dict[tuple[str, int], np.ndarray]:
 def add_min_domestic_share(lm: LinearModel, ix: IndexSets) -> None:
     """Minimum domestic share: supply to a market made in that market's region.
 
-    ∀ rule u (min_domestic_share, market m), t with supply to m:
+    Basis ``supply`` (the default), ∀ rule u (min_domestic_share, market m), t with
+    supply to m:
         Σ_{(p,s,m,t) ∈ SHIP, region(s)=m} Ship ≥ share[u]·Σ_{(p,s,m,t) ∈ SHIP} Ship
+    Basis ``demand``, ∀ u, t with demand in m (D[m,t] = Σ_p committed + potential > 0):
+        Σ_{(p,s,m,t) ∈ SHIP, region(s)=m} Ship ≥ share[u]·D[m,t]
+    (a constant on the right: supplying less does not help meet it).
     Elastic: relaxed by `add_domestic_shortfall`.
     """
     by_market = _market_ships(ix)
     rules = {u.rule: u for u in ix.share_rules if u.kind == "min_domestic_share"}
-    lm.add_set("DOMESTIC_SHARE_UT", sorted((u.rule, t) for u in rules.values()
-                                           for t in ix.periods if (u.market, t) in by_market), 2)
+    demand = {u.rule: _rule_demand(ix, u.market, None) for u in rules.values()
+              if u.basis == "demand"}
+
+    def has_row(u: str, t: int) -> bool:
+        if u in demand:
+            return rules[u].share * demand[u].get(t, 0.0) > 0
+        return (rules[u].market, t) in by_market
+
+    lm.add_set("DOMESTIC_SHARE_UT", sorted((u, t) for u in rules for t in ix.periods
+                                           if has_row(u, t)), 2)
 
     def rule(ut: Key) -> tuple[list[Term], float]:
         u, t = ut
         r = rules[u]
-        shipped = by_market[(r.market, t)]
+        shipped = by_market.get((r.market, t), np.array([], dtype=np.int64))
+        domestic = [1.0 if ix.site_region[ix.ship[i][1]] == r.market else 0.0
+                    for i in shipped.tolist()]
+        if u in demand:  # domestic ≥ share·D
+            return [("Ship", shipped, domestic)], r.share * demand[u][t]
         # domestic − share·all ≥ 0, one coefficient per shipment
-        return [("Ship", shipped, [
-            (1.0 if ix.site_region[ix.ship[i][1]] == r.market else 0.0) - r.share
-            for i in shipped.tolist()])], 0.0
+        return [("Ship", shipped, [d - r.share for d in domestic])], 0.0
 
     lm.add_rows("min_domestic_share", "DOMESTIC_SHARE_UT", ">=", rule)
+
+
+def _rule_demand(ix: IndexSets, market: str, programs: Iterable[str] | None,
+                 ) -> dict[int, float]:
+    """D[m,t]: committed + potential demand of ``market`` (of ``programs``: all when None)
+    by period."""
+    keys = set(ix.committed) | {d for d, b in ix.potential.items() if b > 0}
+    demand = {d: ix.committed.get(d, 0.0) + ix.potential.get(d, 0.0) for d in keys}
+    return rule_demand(keys, market, programs, demand)
+
+
+def add_min_service_level(lm: LinearModel, ix: IndexSets) -> None:
+    """Minimum service level: a market's demand served, committed and potential, is at
+    least a share of that demand, in every period; rules out meeting a share rule by
+    serving less.
+
+    ∀ rule u (min_service_level, market m, programs P_u: of its modality, or all), t:
+        Σ_{(p,m,t) ∈ SERVE, p ∈ P_u} Serve[p,m,t] − Σ_{(p,m,t) ∈ SHORTFALL_PMT, p ∈ P_u}
+            Shortfall[p,m,t] ≥ level[u]·D[u,t] − C[u,t]
+    C[u,t] = Σ_{p ∈ P_u} committed[p,m,t], D[u,t] = C[u,t] + Σ_{p ∈ P_u} potential[p,m,t]
+    (by `demand_balance` the left plus C is Σ_s Ship: the batches served). Rows where
+    level·D > C, or where a commitment may go short; where no plan can reach the level
+    the case is infeasible before any solve (`unservable`).
+    Elastic: relaxed by `add_service_shortfall`.
+    """
+    serves = group(ix.serve, lambda d: (d[1], d[2]))
+    shorts = group(ix.may_go_short, lambda d: (d[1], d[2]))
+    rules = {r.rule: r for r in ix.service_rules}
+    rhs: dict[Key, float] = {}
+    terms: dict[Key, tuple[list[Key], list[Key]]] = {}
+    for u, r in rules.items():
+        mine = set(r.programs)
+        demand = _rule_demand(ix, r.market, mine)
+        committed = rule_demand(ix.committed, r.market, mine, ix.committed)
+        for t in ix.periods:
+            need = r.level * demand.get(t, 0.0)
+            served = [d for d in serves.get((r.market, t), ()) if d[0] in mine]
+            short = [d for d in shorts.get((r.market, t), ()) if d[0] in mine]
+            if need > 0 and (need - committed.get(t, 0.0) > 1e-9 or short):
+                rhs[(u, t)] = need - committed.get(t, 0.0)
+                terms[(u, t)] = (served, short)
+    lm.add_set("SERVICE_LEVEL_UT", sorted(rhs), 2)
+    lm.add_rows("min_service_level", "SERVICE_LEVEL_UT", ">=", lambda ut: (
+        [("Serve", terms[ut][0], 1.0), ("Shortfall", terms[ut][1], -1.0)], rhs[ut]))
 
 
 def _max_share_markets(ix: IndexSets) -> list[tuple[str, int]]:

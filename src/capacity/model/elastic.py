@@ -55,6 +55,14 @@ def add_domestic_shortfall(lm: LinearModel, ix: IndexSets) -> None:
     _slack(lm, "min_domestic_share", "DomesticShortfall", 1.0)
 
 
+def add_service_shortfall(lm: LinearModel, ix: IndexSets) -> None:
+    """A market's demand served short of its minimum service level.
+
+    ∀(u,t) ∈ SERVICE_LEVEL_UT:  Σ Serve − Σ Shortfall + ServiceShortfall[u,t] ≥ level·D − C
+    """
+    _slack(lm, "min_service_level", "ServiceShortfall", 1.0)
+
+
 def add_operator_excess(lm: LinearModel, ix: IndexSets) -> None:
     """An operator's supply to a market beyond its maximum share.
 
@@ -111,8 +119,9 @@ def add_early_modules_to_capacity(lm: LinearModel, ix: IndexSets) -> None:
 def add_total_violation(lm: LinearModel, ix: IndexSets) -> None:
     """Minimise how far commitments and rules are violated, in batches.
 
-    total_violation = Σ Shortfall + w·(Σ DomesticShortfall + Σ OperatorExcess
-                    + Σ CountryExcess + Σ LateExcess + Σ_{barred lanes} Ship
+    total_violation = Σ Shortfall + w·(Σ DomesticShortfall + Σ ServiceShortfall
+                    + Σ OperatorExcess + Σ CountryExcess + Σ LateExcess
+                    + Σ_{barred lanes} Ship
                     + Σ_k module_batches[k]·ExtraModules[k]
                     + Σ_(k,t) module_batches[k]·EarlyModules[k,t])
 
@@ -128,7 +137,8 @@ def add_total_violation(lm: LinearModel, ix: IndexSets) -> None:
     lm.set_objective("total_violation", [
         ("Shortfall", slacks["Shortfall"].keys, 1.0),
         *[(slack, slacks[slack].keys, RULE_WEIGHT)
-          for slack in ("DomesticShortfall", "OperatorExcess", "CountryExcess", "LateExcess")],
+          for slack in ("DomesticShortfall", "ServiceShortfall", "OperatorExcess",
+                        "CountryExcess", "LateExcess")],
         ("Ship", ix.barred_ship, RULE_WEIGHT),
         ("ExtraModules", extra, [RULE_WEIGHT * ix.suite_module[k] for k in extra]),
         ("EarlyModules", early, [RULE_WEIGHT * ix.suite_module[r[:3]] for r in early])])

@@ -42,6 +42,21 @@ class ShareRule:
     market: str
     share: float
     subjects: tuple[str, ...]
+    basis: str = "supply"  # min_domestic_share: share of the supply or of the demand
+
+
+@dataclass(frozen=True)
+class ServiceRule:
+    """An active `min_service_level` rule on market m: in each period t, the batches of
+    ``programs`` served in m (committed and potential) are at least ``level`` times their
+    demand there, committed + potential. ``programs``: those of the rule's modality
+    (``subject``), or every program when it names none.
+    """
+
+    rule: str
+    market: str
+    level: float
+    programs: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -122,6 +137,7 @@ class IndexSets:
     fund_budget_rows: list[tuple[str, int]]
     share_rules: list[ShareRule]
     time_to_market_rules: list[TimeToMarketRule]
+    service_rules: list[ServiceRule]
     # coefficients (discounted, MUSD) and data the rows need
     # per shipment, aligned with ``ship`` (arrays: one entry per SHIP key, no dictionary)
     ship_suite: list[Suite]  # the suite each shipment is made in
@@ -223,7 +239,9 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
 
     Returns:
         The `IndexSets`. ``unservable`` lists, in words, committed offtakes that no site
-        can ever serve (the case is then infeasible before any solve).
+        can ever serve, and rules measured against demand that no plan can meet (a
+        time to market, a service level, a domestic share of demand): the case is then
+        infeasible before any solve.
     """
     periods = sorted(int(t) for t in case.periods["period"])
     position = {t: i for i, t in enumerate(periods)}
@@ -389,6 +407,10 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
             unservable.append(f"time-to-market rule {r.rule}: {r.constant:g} years of "
                               f"{r.market}'s potential demand can never be served, above "
                               f"its limit of {r.limit:g}")
+    share_rules = _share_rules(case, ship, site_operator, site_region)
+    service_rules = _service_rules(case)
+    unservable += _unreachable_rules(share_rules, service_rules, ship, site_region, serve,
+                                     committed, potential)
     reinvestment = _reinvestment_sets(
         case, fund_budget_rows, periods, ship, ship_cost, discount, serve, potential, value,
         open_set, site_lead, position, reservations, ships.bound)
@@ -397,9 +419,8 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
         periods=periods, position=position, build=build_set, open=open_set, assign=assign,
         ship=ship, serve=serve, finance=finance, demand_rows=demand_rows,
         capacity_rows=capacity_rows, production_rows=production_rows,
-        fund_budget_rows=fund_budget_rows, share_rules=_share_rules(case, ship, site_operator,
-                                                                     site_region),
-        time_to_market_rules=time_to_market,
+        fund_budget_rows=fund_budget_rows, share_rules=share_rules,
+        time_to_market_rules=time_to_market, service_rules=service_rules,
         ship_suite=ship_suite, slots_per_batch=slots, ship_cost=ship_cost,
         ship_cost_parts=parts, serve_value=serve_value, potential=potential,
         committed=dict(committed), build_cost=build_cost, open_cost=open_cost,
@@ -507,7 +528,68 @@ def _share_rules(case: Case, ship: list[ShipKey], site_operator: dict[str, str],
         else:
             pool = suppliers_regions[rule.market]
             subjects = tuple(sorted(pool if rule.subject == "*" else {rule.subject} & pool))
-        out.append(ShareRule(rule.rule, rule.kind, rule.market, float(rule.share), subjects))
+        out.append(ShareRule(rule.rule, rule.kind, rule.market, float(rule.share), subjects,
+                             str(rule.basis)))
+    return out
+
+
+def _service_rules(case: Case) -> list[ServiceRule]:
+    """Active `min_service_level` rules, each with the programs it counts."""
+    programs = case.programs
+    out = []
+    for rule in sorted(case.rules.itertuples(index=False), key=lambda r: r.rule):
+        if not rule.active or rule.kind != "min_service_level":
+            continue
+        mine = programs if not rule.subject else programs[programs["modality"] == rule.subject]
+        out.append(ServiceRule(rule.rule, rule.market, float(rule.share),
+                               tuple(sorted(mine["program"]))))
+    return out
+
+
+def rule_demand(keys: Iterable[DemandKey], market: str, programs: Iterable[str] | None,
+                amounts: dict[DemandKey, float]) -> dict[int, float]:
+    """Σ ``amounts`` by period over ``keys`` of ``market`` (and of ``programs``, all
+    when None): the demand a domestic-share rule on a demand basis or a service-level
+    rule is measured against."""
+    wanted = None if programs is None else set(programs)
+    out: dict[int, float] = defaultdict(float)
+    for d in keys:
+        if d[1] == market and (wanted is None or d[0] in wanted):
+            out[d[2]] += amounts.get(d, 0.0)
+    return dict(out)
+
+
+def _unreachable_rules(share_rules: list[ShareRule], service_rules: list[ServiceRule],
+                       ship: list[ShipKey], site_region: dict[str, str],
+                       serve: list[DemandKey], committed: dict[DemandKey, float],
+                       potential: dict[DemandKey, float]) -> list[str]:
+    """Rules measured against demand that no plan can meet, whatever it builds: a
+    service level above what can ever be served (committed + potential in SERVE), a
+    domestic share of demand above the demand any domestic site can make."""
+    demand = {d: committed.get(d, 0.0) + potential.get(d, 0.0)
+              for d in set(committed) | set(potential)}
+    out = []
+    for r in service_rules:
+        need = rule_demand(demand, r.market, r.programs, demand)
+        most = rule_demand(committed, r.market, r.programs, committed)
+        for t, x in rule_demand(serve, r.market, r.programs, potential).items():
+            most[t] = most.get(t, 0.0) + x
+        for t in sorted(need):
+            if r.level * need[t] > most.get(t, 0.0) + 1e-9:
+                out.append(f"service-level rule {r.rule}: at most {most.get(t, 0.0):g} of "
+                           f"{r.market}'s {need[t]:g} batches of demand in {t} can ever be "
+                           f"served, below its level of {r.level:.0%}")
+    for u in share_rules:
+        if u.kind != "min_domestic_share" or u.basis != "demand":
+            continue
+        need = rule_demand(demand, u.market, None, demand)
+        reach = {(p, m, t) for (p, s, m, t) in ship if m == u.market and site_region[s] == m}
+        most = rule_demand(reach, u.market, None, demand)
+        for t in sorted(need):
+            if u.share * need[t] > most.get(t, 0.0) + 1e-9:
+                out.append(f"domestic-share rule {u.rule}: at most {most.get(t, 0.0):g} of "
+                           f"{u.market}'s {need[t]:g} batches of demand in {t} can ever be "
+                           f"made in {u.market}, below its share of {u.share:.0%}")
     return out
 
 

@@ -242,6 +242,7 @@ class _Checker:
         self.check_sites_and_builds(ships)
         self.check_assignments(ships)
         self.check_shares(ships)
+        self.check_service_level(ships)
         self.check_time_to_market(ships)
         self.check_reservations(ships)
         self.check_funds(ships)
@@ -380,13 +381,31 @@ class _Checker:
             if n > most:
                 self.flag("program_site_limit", str(p), n - most, f"{n} sites, at most {most}")
 
+    def demand_by_period(self, market: str, programs: set[str] | None = None,
+                         ) -> dict[int, float]:
+        """Committed + potential demand of ``market`` (of ``programs``, all when None) by
+        period, from the raw case."""
+        frames = [self.case.offtakes[["program", "market", "period", "committed_batches"]]
+                  .rename(columns={"committed_batches": "batches"}),
+                  self.case.demand[["program", "market", "period", "potential_batches"]]
+                  .rename(columns={"potential_batches": "batches"})]
+        both = pd.concat(frames)
+        both = both[(both["market"] == market) & (both["batches"] > 0)]
+        if programs is not None:
+            both = both[both["program"].isin(programs)]
+        return {int(t): float(b) for t, b in both.groupby("period")["batches"].sum().items()}
+
     def check_shares(self, ships: pd.DataFrame) -> None:
-        if ships.empty:
-            return
         df = ships.assign(operator=ships["site"].map(self.sites["operator"]),
                           region=ships["site"].map(self.sites["region"]))
         for rule in self.case.rules.itertuples(index=False):
-            if not rule.active or rule.kind in ("barred", "max_time_to_market"):
+            if not rule.active:
+                continue
+            if rule.kind == "min_domestic_share" and rule.basis == "demand":
+                self.check_domestic_share_of_demand(rule, df)
+                continue
+            if ships.empty or rule.kind in ("barred", "max_time_to_market",
+                                            "min_service_level"):
                 continue
             into = df[df["market"] == rule.market]
             for t, g in into.groupby("period"):
@@ -408,6 +427,46 @@ class _Checker:
                         self.flag(rule.kind, f"{rule.rule} {who} {t}", excess,
                                   f"{who} supplies {mine:g} of {total:g} batches into "
                                   f"{rule.market}, above {rule.share:.0%}")
+
+    def check_domestic_share_of_demand(self, rule: Any, ships: pd.DataFrame) -> None:
+        """A domestic-share rule on a demand basis: batches made in the market's region
+        for it ≥ share × its committed + potential demand, in every period with demand."""
+        domestic = ships[(ships["market"] == rule.market) & (ships["region"] == rule.market)]
+        made = domestic.groupby("period")["batches"].sum()
+        for t, need in sorted(self.demand_by_period(rule.market).items()):
+            got = float(made.get(t, 0.0))
+            short = rule.share * need - got
+            if short > self.tol:
+                self.flag("min_domestic_share", f"{rule.rule} {t}", short,
+                          f"domestic {got:g} batches into {rule.market}, below "
+                          f"{rule.share:.0%} of its demand of {need:g}")
+
+    def check_service_level(self, ships: pd.DataFrame) -> None:
+        """Batches served in the market (of the rule's modality) ≥ level × their committed
+        + potential demand, per period: what is shipped to each (program, market, period),
+        at most its committed + potential (more is a demand_balance violation)."""
+        supplied = ships.groupby(["program", "market", "period"])["batches"].sum()
+        for rule in self.case.rules.itertuples(index=False):
+            if not rule.active or rule.kind != "min_service_level":
+                continue
+            programs = self.programs.index if not rule.subject else \
+                self.programs.index[self.programs["modality"] == rule.subject]
+            mine = set(programs)
+            wanted: dict[tuple[str, int], float] = defaultdict(float)
+            for frame, column in ((self.case.offtakes, "committed_batches"),
+                                  (self.case.demand, "potential_batches")):
+                for r in frame.itertuples(index=False):
+                    if r.market == rule.market and r.program in mine:
+                        wanted[(r.program, int(r.period))] += float(getattr(r, column))
+            for t, need in sorted(self.demand_by_period(rule.market, mine).items()):
+                served = sum(min(float(supplied.get((p, rule.market, t), 0.0)), most)
+                             for (p, tt), most in wanted.items() if tt == t)
+                short = rule.share * need - served
+                if short > self.tol:
+                    self.flag("min_service_level", f"{rule.rule} {t}", short,
+                              f"{served:g} of {rule.market}'s {need:g} batches of "
+                              f"{rule.subject + ' ' if rule.subject else ''}demand served, "
+                              f"below {rule.share:.0%}")
 
     def check_time_to_market(self, ships: pd.DataFrame) -> None:
         """Mean years of a market's potential demand unserved per program ≤ the limit:

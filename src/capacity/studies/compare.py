@@ -22,8 +22,12 @@ def compare(folder: str | Path, base: str | None = None) -> pd.DataFrame:
     default the net discounted cost, MUSD) and ``delta_objective`` (scenario − base: what
     the scenario's change costs), each cost component ``cost_<component>`` (present value,
     MUSD) with its delta, ``modules_built``, ``capex_musd``, ``sites_opened``,
-    ``unmet_potential_batches``, the supply-weighted ``domestic_share_<market>`` and
-    the largest ``hhi_operator_<market>`` (0–10,000) over the horizon.
+    ``unmet_potential_batches`` (potential demand left unserved over the horizon, with
+    its delta: a scenario that drops a rule shows the rule's price as −delta_objective
+    and the patients it leaves unserved as −delta_unmet_potential_batches) and
+    ``unmet_potential_batches_<market>`` with their deltas, the
+    supply-weighted ``domestic_share_<market>`` and the largest ``hhi_operator_<market>``
+    (0–10,000) over the horizon.
 
     Args:
         folder: a batch results folder (`capacity.studies.batch.run_batch`).
@@ -45,10 +49,12 @@ def compare(folder: str | Path, base: str | None = None) -> pd.DataFrame:
     table = table.join(_costs(folder)).join(_builds(folder)).join(_openings(folder))
     table = table.join(_unmet(folder)).join(_markets(folder))
     solved = table["status"].isin(["optimal", "time_limit_feasible"])
-    for col in ("modules_built", "capex_musd", "sites_opened", "unmet_potential_batches"):
+    by_market = [c for c in table.columns if c.startswith("unmet_potential_batches_")]
+    for col in ("modules_built", "capex_musd", "sites_opened", "unmet_potential_batches",
+                *by_market):
         table[col] = table[col].astype("float64").where(~solved, table[col].fillna(0.0))
     deltas = [c for c in table.columns
-              if c in DELTA_COLUMNS or c.startswith("cost_")]
+              if c in DELTA_COLUMNS or c.startswith(("cost_", "unmet_potential_batches_"))]
     for col in deltas:
         table[f"delta_{col}"] = table[col] - table.at[base, col]
     ordered = ["status", "objective", "delta_objective"]
@@ -84,8 +90,11 @@ def _unmet(folder: str | Path) -> pd.DataFrame:
     unmet = read_results(folder, "unmet_demand")
     if unmet.empty:
         return pd.DataFrame(columns=["unmet_potential_batches"])
-    return unmet.groupby("scenario")["unmet_batches"].sum().rename(
+    total = unmet.groupby("scenario")["unmet_batches"].sum().rename(
         "unmet_potential_batches").to_frame()
+    by_market = unmet.pivot_table(index="scenario", columns="market", values="unmet_batches",
+                                  aggfunc="sum", fill_value=0.0)
+    return total.join(by_market.add_prefix("unmet_potential_batches_"))
 
 
 def _markets(folder: str | Path) -> pd.DataFrame:
@@ -99,8 +108,11 @@ def _markets(folder: str | Path) -> pd.DataFrame:
     return share.add_prefix("domestic_share_").join(hhi.add_prefix("hhi_operator_"))
 
 
+# The price of a scenario (delta_objective) next to the potential demand it leaves
+# unserved (delta_unmet_potential_batches): a rule met by rationing shows as a saving in
+# cost and a rise in unmet demand, one beside the other.
 HEADLINE = ("scenario", "status", "objective", "delta_objective", "modules_built",
-            "sites_opened", "unmet_potential_batches")
+            "sites_opened", "unmet_potential_batches", "delta_unmet_potential_batches")
 
 
 def headline_columns(table: pd.DataFrame) -> list[str]:
@@ -118,6 +130,8 @@ def format_cell(column: str, value: object) -> str:
     if value is None or value != value:
         return "—"
     x = float(value)  # type: ignore[arg-type]
+    if abs(x) < 1e-9:  # rounding noise of a solve: no "-0.0"
+        x = 0.0
     if column.startswith("domestic_share_"):
         return f"{x:.0%}"
     if column.startswith("delta_"):
