@@ -88,6 +88,8 @@ def _empty(table: Table) -> pd.DataFrame:
 
 
 def _dtype(col: Column) -> str:
+    if col.kind == "int" and col.default is None and not col.required:
+        return "Int64"  # as parsed: "not given" stays a missing value (`_parse_column`)
     return {"str": "object", "int": "int64", "float": "float64", "bool": "bool",
             "list": "object"}[col.kind]
 
