@@ -86,6 +86,10 @@ def test_all_problems_are_collected_with_file_row_and_column(tmp_path: Path) -> 
      "'flag:nope' is not valid for a barred rule"),
     ("suites", "site,modality,scale\nSA,antibody,pilot\n", "'pilot' is not one of clinical"),
     ("operators", "operator,of_concern\nOA,maybe\nOB,false\n", "'maybe' is not true/false"),
+    ("batch_success", "modality,success_rate\nantibody,0\n", "0 is out of range: must be > 0"),
+    ("batch_success", "modality,success_rate\nantibody,1.2\n", "1.2 is out of range: must be ≤ 1"),
+    ("batch_success", "modality,success_rate\nprotein,0.9\n", "'protein' is not one of"),
+    ("yields", "program,site,success_rate\nP1,SA,0\n", "0 is out of range: must be > 0"),
 ])
 def test_each_class_of_bad_input(tmp_path: Path, table: str, content: str,
                                  expected: str) -> None:

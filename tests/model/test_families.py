@@ -269,6 +269,46 @@ def test_yields_change_capacity_use_and_cost() -> None:
     assert plan.objective == pytest.approx(26.0)
 
 
+def test_batch_success_rate_counts_failed_batches_in_capacity_and_cost() -> None:
+    # At SA 80% of batches succeed: each delivered batch takes 1 ÷ 0.8 = 1.25 slots of SA's
+    # 10 and costs 1.25 of production. 5 delivered a period: 6.25 slots, 2 × 5 × 1.25 + 1 =
+    # 13.5 (SB would cost 2.5 a batch).
+    at_sa = rows({"program": "P1", "site": "SA", "success_rate": 0.8})
+    plan = solved(edited(tiny("two_sites"), yields=at_sa))
+    assert plan.objective == pytest.approx(13.5)
+    sa = plan.utilisation[plan.utilisation["site"] == "SA"]
+    assert sa["used_batches"].tolist() == pytest.approx([6.25, 6.25])  # failed ones included
+    # 10 committed a period: 10 delivered would need 12.5 slots > 10. On two sites SA
+    # delivers 8 (10 slots) and SB the other 2: 8 × 1.25 + 2 × 2.5 = 15 a period, × 2 + 2
+    # transfers = 32; on one site only SB can: 2 × 10 × 2.5 + 1 = 51.
+    two = solved(edited(tiny("two_sites"), yields=at_sa, offtakes=offtakes(10),
+                        programs=with_program(max_sites=2)))
+    assert two.objective == pytest.approx(32.0)
+    made = two.shipments.groupby("site")["batches"].sum()
+    assert made.to_dict() == pytest.approx({"SA": 16.0, "SB": 4.0})
+    assert two.utilisation.set_index(["site", "period"]).at[("SA", 2031), "utilisation"] == \
+        pytest.approx(1.0)
+    one = solved(edited(tiny("two_sites"), yields=at_sa, offtakes=offtakes(10)))
+    assert one.objective == pytest.approx(51.0)
+    assert set(one.shipments["site"]) == {"SB"}
+
+
+def test_batch_success_by_modality_and_its_override() -> None:
+    # Antibody batches succeed half the time (batch_success): 2 slots and 2 of production
+    # a delivered batch at SA: 5 a period fill SA's 10 slots: 2 × 5 × 2 + 1 = 21. A yields
+    # row's own rate (1 at SA) wins over the modality's: 11, the base case; a rate the
+    # suites cannot live with (0.4: 12.5 slots at SA and at SB) leaves no plan.
+    half = rows({"modality": "antibody", "success_rate": 0.5})
+    plan = solved(edited(tiny("two_sites"), batch_success=half))
+    assert plan.objective == pytest.approx(21.0)
+    assert cost(plan, "production") == pytest.approx(20.0)
+    sure = rows({"program": "P1", "site": "SA", "success_rate": 1.0})
+    assert solved(edited(tiny("two_sites"), batch_success=half, yields=sure)).objective == \
+        pytest.approx(11.0)
+    worse = edited(tiny("two_sites"), batch_success=half.assign(success_rate=0.4))
+    assert capacity.solve(worse, TEST_OPTIONS).status == "infeasible"
+
+
 def test_tariffs_on_production_cost() -> None:
     # Without the rule SB supplies A at 1 + 0.5; a 100% tariff on SB's production cost (1)
     # makes it 2.5 < 3 still: 2 × 10 × 2.5 + 1 = 51, of which tariffs 20.

@@ -13,7 +13,7 @@ import pytest
 import capacity
 from capacity.results.check import check_plan
 
-from conftest import solved, tiny
+from conftest import edited, offtakes, solved, tiny, with_program
 
 pytestmark = pytest.mark.solver
 
@@ -76,3 +76,16 @@ def test_cli_exit_codes(tmp_path: Path) -> None:
     (plan_dir / "summary.json").unlink()
     unreadable = subprocess.run(run, capture_output=True, text=True)
     assert unreadable.returncode == 2 and "summary.json" in unreadable.stderr
+
+
+def test_checker_counts_failed_batches(tmp_path: Path) -> None:
+    # two_sites with 10 committed a period on two sites: without failures SA makes all 10.
+    # With SA's success rate at 0.8 that plan needs 12.5 of SA's 10 slots, and its
+    # production costs 1.25 a batch: the checker re-derives both from the raw case.
+    case = edited(tiny("two_sites"), offtakes=offtakes(10), programs=with_program(max_sites=2))
+    plan_dir = solved(case).save(tmp_path / "plan")
+    failing = edited(case, yields=pd.DataFrame([{"program": "P1", "site": "SA",
+                                                 "success_rate": 0.8}]))
+    by_family = {v.family: v for v in check_plan(failing, plan_dir).violations}
+    assert by_family["suite_capacity"].amount == pytest.approx(2.5)
+    assert by_family["objective"].amount == pytest.approx(2 * 10 * 0.25)

@@ -235,14 +235,35 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(
         "yields",
-        "Capacity use per batch where a site's process differs from the standard.",
+        "Capacity use per batch where a site's process differs from the standard: the "
+        "slots one batch takes, and the share of batches that succeed there. A delivered "
+        "batch uses slots_per_batch ÷ success_rate suite slots (and costs as much "
+        "production): failed batches take their slots too.",
         (
             _id("program", "program", ref="programs.program"),
             _id("site", "site", ref="sites.site"),
-            Column("slots_per_batch", "float", "suite batch slots one batch uses",
-                   required=True, lower=0.0, lower_open=True, upper=MAX_BATCHES),
+            Column("slots_per_batch", "float", "suite batch slots one batch started uses",
+                   default=1.0, lower=0.0, lower_open=True, upper=MAX_BATCHES),
+            Column("success_rate", "float", "expected share of the batches started that "
+                   "succeed and are delivered (empty: the modality's, from batch_success)",
+                   default=None, lower=0.0, lower_open=True, upper=1.0),
         ),
         key=("program", "site"),
+        required=False,
+    ),
+    Table(
+        "batch_success",
+        "Expected batch success rate by modality, where a program × site has none of its "
+        "own in `yields`: a delivered batch uses slots_per_batch ÷ success_rate suite "
+        "slots. Modalities not listed succeed every time (1).",
+        (
+            Column("modality", "str", "manufacturing modality", required=True,
+                   choices=MODALITIES),
+            Column("success_rate", "float", "expected share of batches started that "
+                   "succeed and are delivered", required=True, lower=0.0, lower_open=True,
+                   upper=1.0),
+        ),
+        key=("modality",),
         required=False,
     ),
     Table(

@@ -45,10 +45,12 @@ def add_suite_capacity(lm: LinearModel, ix: IndexSets) -> None:
     """Suite capacity: batch slots used never exceed existing plus online modules.
 
     ∀(k,t) ∈ CAPACITY_KT:
-        Σ_{(p,s,m,t) ∈ SHIP, suite(p,s,t)=k} slots_per_batch[p,s]·Ship[p,s,m,t]
+        Σ_{(p,s,m,t) ∈ SHIP, suite(p,s,t)=k} slots[p,s]·Ship[p,s,m,t]
           − Σ_{(v,p,t) ∈ RESERVE_USE_VPT, suite(v)=k} ReservedUse[v,p,t]
             ≤ existing_batches[k] + module_batches[k]·Σ_{t' : pos(t')+lead[k] ≤ pos(t)} Build[k,t']
-    (slots used under a reservation come on top of the suite's own capacity)
+    (slots used under a reservation come on top of the suite's own capacity);
+    slots[p,s] = slots_per_batch ÷ success rate: Ship counts delivered batches, and the
+    failed ones take their slots too (`capacity.model.index_sets.slot_use`).
     Elastic mode counts modules early: `add_early_modules`, `add_early_modules_to_capacity`.
     """
     ships = _positions_by_row(ix.capacity_rows, (
@@ -198,7 +200,7 @@ def add_ship_requires_open_site(lm: LinearModel, ix: IndexSets) -> None:
     ∀(p,s,m,t) ∈ SHIP, s candidate:  Ship[p,s,m,t] ≤ V[p,s,m,t]·OpenBy[s,t]
 
     V[p,s,m,t] = min(committed + potential of (p,m,t), most capacity of the suite /
-    slots_per_batch). Implied by suite_capacity and module_requires_open_site for integer
+    slots[p,s]). Implied by suite_capacity and module_requires_open_site for integer
     solutions, but much tighter in the LP relaxation: it is the x_ij ≤ y_i inequality of
     the strong facility-location formulation.
     """
@@ -243,7 +245,7 @@ def add_production_requires_assignment(lm: LinearModel, ix: IndexSets) -> None:
     ∀(p,s,t) ∈ PRODUCTION_PST:  Σ_m Ship[p,s,m,t] ≤ U[p,s,t]·Assign[p,s]
 
     U[p,s,t] = min(demand of p reachable from s in t, most capacity of the suite /
-    slots_per_batch). Built only where the capacity term is the smaller, below Σ_m V of
+    slots[p,s]). Built only where the capacity term is the smaller, below Σ_m V of
     the shipments' `ship_requires_assignment` rows: elsewhere it is their sum.
     """
     rows = lm.add_set("PRODUCTION_PST", ix.production_rows, 3)
@@ -481,7 +483,7 @@ def add_reserved_use_is_production(lm: LinearModel, ix: IndexSets) -> None:
     lm.add_set("RESERVED_PST", res.use_rows, 3)
     lm.add_rows("reserved_use_is_production", "RESERVED_PST", "<=", lambda pst: (
         [("ReservedUse", uses[pst], 1.0),
-         ("Ship", ships[pst], -ix.slots_per_batch.get(pst[:2], 1.0))], 0.0))
+         ("Ship", ships[pst], -ix.slots(pst[0], pst[1]))], 0.0))
 
 
 def add_operating_margin(lm: LinearModel, ix: IndexSets) -> None:

@@ -128,8 +128,12 @@ class IndexSets:
     ship_cost: np.ndarray  # production + transport + tariffs, discounted MUSD per batch
     ship_cost_parts: dict[str, np.ndarray]
     ship_bound: np.ndarray  # V[p,s,m,t] of ship_requires_open_site and ship_requires_assignment
-    ship_slots: np.ndarray  # slots_per_batch[p,s] of each shipment
+    ship_slots: np.ndarray  # slots[p,s] of each shipment
+    # Suite slots one delivered batch uses: slots_per_batch ÷ success rate, where a yields
+    # row gives either (`slots`); elsewhere the program's modality's 1 ÷ success rate
+    # (`program_slots`, 1 where the modality succeeds every time).
     slots_per_batch: dict[tuple[str, str], float]
+    program_slots: dict[str, float]
     serve_value: dict[DemandKey, float]
     potential: dict[DemandKey, float]
     committed: dict[DemandKey, float]
@@ -164,6 +168,11 @@ class IndexSets:
     # Committed offtakes allowed to go unmet, at this discounted cost per batch (set by the
     # stochastic model's unmet penalty); empty: every commitment must be met.
     shortfall_cost: dict[DemandKey, float] = field(default_factory=dict)
+
+    def slots(self, p: str, s: str) -> float:
+        """Suite slots one delivered batch of program p uses at site s: slots per batch
+        started ÷ the expected success rate (failed batches take their slots too)."""
+        return self.slots_per_batch.get((p, s), self.program_slots.get(p, 1.0))
 
     @cached_property
     def ships_by_market(self) -> dict[tuple[str, int], np.ndarray]:
@@ -288,14 +297,14 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
         cf = commercial_from[p]
         return "commercial" if cf is not None and t >= cf else "clinical"
 
-    slots = {(p, s): float(y) for p, s, y in zip(case.yields["program"], case.yields["site"],
-                                                  case.yields["slots_per_batch"], strict=True)}
+    slots, program_slots = slot_use(case)
     # Most batch slots a suite can ever offer per period (every module built).
     suite_most = {k: suite_existing[k] + suite_module[k] * build_upper[k]
                   + reservable.get(k, 0.0) for k in suite_keys}
     ships = _shipments(case, demand_keys, committed, potential, position, discount,
                        suite_keys, {k: suite_online(k) for k in suite_keys}, suite_most,
-                       barred, elastic, start, scale_of, site_region, site_operator)
+                       barred, elastic, start, scale_of, site_region, site_operator,
+                       slots, program_slots)
     ship, ship_suite = ships.keys, ships.suite
     parts = ships.cost_parts
     ship_cost = parts["production"] + parts["transport"] + parts["tariffs"]
@@ -384,7 +393,8 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
         fund_budget_rows=fund_budget_rows, share_rules=_share_rules(case, ship, site_operator,
                                                                      site_region),
         time_to_market_rules=time_to_market,
-        ship_suite=ship_suite, slots_per_batch=slots, ship_cost=ship_cost,
+        ship_suite=ship_suite, slots_per_batch=slots, program_slots=program_slots,
+        ship_cost=ship_cost,
         ship_cost_parts=parts, serve_value=serve_value, potential=potential,
         committed=dict(committed), build_cost=build_cost, open_cost=open_cost,
         open_cost_parts=open_parts, assign_cost=assign_cost, finance_saving=finance_saving,
@@ -559,6 +569,26 @@ def _finance_sets(
     return finance, saving, budget, max_share
 
 
+def slot_use(case: Case) -> tuple[dict[tuple[str, str], float], dict[str, float]]:
+    """Suite slots one delivered batch uses: slots_per_batch ÷ success rate.
+
+    The success rate of program p at site s is ``yields.success_rate`` of (p,s) where
+    given, else ``batch_success.success_rate`` of p's modality, else 1. Returns the slots
+    of each (p,s) with a yields row, and of each program elsewhere (1 ÷ its modality's
+    rate)."""
+    modality = case.programs.set_index("program")["modality"].to_dict()
+    rate = {str(q): float(r) for q, r in zip(case.batch_success["modality"],
+                                              case.batch_success["success_rate"], strict=True)}
+    program_slots = {p: 1.0 / rate.get(q, 1.0) for p, q in modality.items()}
+    pairs = {}
+    for p, s, use, success in zip(case.yields["program"], case.yields["site"],
+                                  case.yields["slots_per_batch"], case.yields["success_rate"],
+                                  strict=True):
+        given = float(success)
+        pairs[(p, s)] = float(use) / (given if given == given else rate.get(modality[p], 1.0))
+    return pairs, program_slots
+
+
 def _reservable(case: Case) -> dict[Suite, float]:
     """Most batch slots per period reservations can add to each suite."""
     out: dict[Suite, float] = defaultdict(float)
@@ -660,7 +690,7 @@ class Shipments:
     keys: list[ShipKey]  # SHIP_PSMT, sorted
     suite: list[Suite]  # the suite each shipment is made in
     cost_parts: dict[str, np.ndarray]  # production, transport, tariffs: discounted MUSD/batch
-    slots: np.ndarray  # slots_per_batch[p,s]
+    slots: np.ndarray  # slots[p,s]: slots per delivered batch (÷ success rate)
     bound: np.ndarray  # V[p,s,m,t]: most batches a plan can ship (ship_requires_open_site)
     demand: list[DemandKey]  # (p,m,t) that some shipment can serve
     production: list[tuple[str, str, int]]  # (p,s,t) with a shipment, sorted
@@ -679,20 +709,23 @@ def _shipments(case: Case, demand_keys: list[DemandKey], committed: dict[DemandK
                online: dict[Suite, int | None], suite_most: dict[Suite, float],
                barred: set[tuple[str, str]], elastic: bool, start: dict[str, int],
                scale_of: Callable[[str, int], str], site_region: dict[str, str],
-               site_operator: dict[str, str]) -> Shipments:
+               site_operator: dict[str, str], pair_slots: dict[tuple[str, str], float],
+               program_slots: dict[str, float]) -> Shipments:
     """Every (p,s,m,t) where demand of p in m in t (committed or potential) can be made at
     suite (s, modality of p, scale of p in t): p started by t, the suite online by t, a
     lane from s's region to m (the domestic lane free unless given), s's operator not
     barred from m (unless ``elastic``); with per-batch discounted costs
 
-        production = df_t·variable_cost[k]·slots_per_batch[p,s]
+        production = df_t·variable_cost[k]·slots[p,s]
         transport  = df_t·transport[region(s),m]
-        tariffs    = df_t·tariff_rate[region(s),m]·variable_cost[k]·slots_per_batch[p,s]
+        tariffs    = df_t·tariff_rate[region(s),m]·variable_cost[k]·slots[p,s]
 
     and the big-M bounds V[p,s,m,t] = min(committed + potential of (p,m,t), most[p,s,t]),
     U[p,s,t] = min(Σ_m committed + potential, most[p,s,t]) with most[p,s,t] the most
     slots the suite can ever offer per period (every module built, every reservation
-    taken) / slots_per_batch[p,s]. Vectorised over chunks of programs.
+    taken) / slots[p,s]; slots[p,s] = slots per batch ÷ success rate (`slot_use`: a
+    delivered batch pays for and takes the slots of the failed ones too). Vectorised over
+    chunks of programs.
     """
     periods = sorted(position, key=position.__getitem__)
     disc = np.array([float(discount[t]) for t in periods])
@@ -733,10 +766,12 @@ def _shipments(case: Case, demand_keys: list[DemandKey], committed: dict[DemandK
         routes = routes[allowed]
     routes = routes[["s", "modality", "scale", "m", "suite", "online", "variable", "most",
                      "transport", "tariff"]]
-    yields = pd.DataFrame({"p": case.yields["program"].map(program_code),
-                           "s": case.yields["site"].map(site_code),
-                           "use": case.yields["slots_per_batch"].astype(float)}).dropna()
+    pairs = list(pair_slots)
+    yields = pd.DataFrame({"p": pd.Series([p for p, _s in pairs], dtype=object).map(program_code),
+                           "s": pd.Series([s for _p, s in pairs], dtype=object).map(site_code),
+                           "use": pd.Series(list(pair_slots.values()), dtype=float)}).dropna()
     yields = yields.astype({"p": np.int64, "s": np.int64})
+    default_use = np.array([program_slots.get(p, 1.0) for p in program_names])
 
     modality = case.programs.set_index("program")["modality"].to_dict()
     demand = pd.DataFrame(
@@ -756,7 +791,7 @@ def _shipments(case: Case, demand_keys: list[DemandKey], committed: dict[DemandK
         c = chunk.merge(routes, on=["modality", "scale", "m"])
         c = c[c["online"] <= c["position"]]
         c = c.merge(yields, on=["p", "s"], how="left")
-        c["use"] = c["use"].fillna(1.0)
+        c["use"] = c["use"].fillna(pd.Series(default_use[c["p"].to_numpy()], index=c.index))
         c = c.sort_values(["p", "s", "m", "position"], ignore_index=True)
         p, s, m, pos = (c[name].to_numpy() for name in ("p", "s", "m", "position"))
         df, variable, use = disc[pos], c["variable"].to_numpy(), c["use"].to_numpy()

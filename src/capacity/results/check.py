@@ -131,9 +131,15 @@ class _Checker:
         self.suites = case.suites.set_index(["site", "modality", "scale"])
         self.programs = case.programs.set_index("program")
         self.operators = case.operators.set_index("operator")
-        self.slots = {(p, s): y for p, s, y in case.yields[["program", "site",
-                                                            "slots_per_batch"]].itertuples(
-            index=False)}
+        # Success rates: a yields row's own, else its program's modality's, else 1.
+        self.success = {q: float(r) for q, r in case.batch_success[
+            ["modality", "success_rate"]].itertuples(index=False)}
+        self.slots: dict[tuple[str, str], float] = {}
+        for p, s, use, given in case.yields[["program", "site", "slots_per_batch",
+                                             "success_rate"]].itertuples(index=False):
+            rate = self.success.get(self.programs.at[p, "modality"], 1.0) \
+                if pd.isna(given) else float(given)
+            self.slots[(p, s)] = float(use) / rate
         self.reservations = case.reservations.set_index("reservation")
         self.lanes = {(o, m): (c, r) for o, m, c, r in case.lanes[
             ["origin", "market", "transport_musd_per_batch", "tariff_rate"]].itertuples(
@@ -144,6 +150,13 @@ class _Checker:
         self.result.violations.append(Violation(family, entity, float(amount), message))
 
     # -- helpers on raw data --------------------------------------------------------------
+    def slot_use(self, p: str, s: str) -> float:
+        """Suite slots one delivered batch of p uses at s: slots per batch started ÷ the
+        expected success rate (the failed batches' slots are used too)."""
+        if (p, s) in self.slots:
+            return self.slots[(p, s)]
+        return 1.0 / self.success.get(self.programs.at[p, "modality"], 1.0)
+
     def scale(self, p: str, t: int) -> str:
         cf = self.programs.at[p, "commercial_from"]
         return "commercial" if pd.notna(cf) and t >= int(cf) else "clinical"
@@ -282,7 +295,7 @@ class _Checker:
                 continue
             k = (r.site, self.programs.at[r.program, "modality"],
                  self.scale(r.program, int(r.period)))
-            used[(*k, int(r.period))] += self.slots.get((r.program, r.site), 1.0) * r.batches
+            used[(*k, int(r.period))] += self.slot_use(r.program, r.site) * r.batches
         online = self.online_modules()
         reserved: dict[tuple[str, str, str, int], float] = defaultdict(float)
         for r in self.plan["reservation_use"].itertuples(index=False):
@@ -420,7 +433,7 @@ class _Checker:
         made: dict[tuple[str, str, int], float] = defaultdict(float)
         for r in ships.itertuples(index=False):
             made[(r.program, r.site, int(r.period))] += \
-                self.slots.get((r.program, r.site), 1.0) * r.batches
+                self.slot_use(r.program, r.site) * r.batches
         taken: dict[tuple[str, str, int], float] = defaultdict(float)
         for r in use.itertuples(index=False):
             who = f"{r.reservation} {r.program} {r.period}"
@@ -491,7 +504,7 @@ class _Checker:
              self.scale(r.program, int(r.period)))
         var = float(self.suites.at[k, "variable_cost_musd_per_batch"]) \
             if k in self.suites.index else 0.0
-        use = self.slots.get((r.program, r.site), 1.0)
+        use = self.slot_use(r.program, r.site)
         return var * use, lane[0], lane[1] * var * use
 
     def check_funds(self, ships: pd.DataFrame) -> None:

@@ -196,7 +196,9 @@ def _cost_breakdown(built: BuiltModel, build_vals: list[int], open_vals: list[in
 def _utilisation(built: BuiltModel, build_vals: list[int], ship_vals: list[float],
                  use_vals: list[float]) -> pd.DataFrame:
     """Capacity and use by suite and period, for every suite that has or gets capacity
-    (reserved slots in use count as capacity: they come on top of the suite's own)."""
+    (reserved slots in use count as capacity: they come on top of the suite's own).
+    ``used_batches`` counts batch slots used, failed batches included: a delivered batch
+    uses slots_per_batch ÷ its success rate (`IndexSets.slots`)."""
     ix = built.index_sets
     pos = ix.position
     added: dict[tuple[str, str, str, int], float] = defaultdict(float)
