@@ -430,16 +430,47 @@ def add_fund_share_cap(lm: LinearModel, ix: IndexSets) -> None:
          ("Build", [x[1:]], -ix.fund_max_share[x[0]] * ix.suite_capex[x[1:4]])], 0.0))
 
 
-def add_fund_budget(lm: LinearModel, ix: IndexSets) -> None:
-    """A fund spends at most its budget in each period.
+def add_financing_within_opening(lm: LinearModel, ix: IndexSets) -> None:
+    """Funds together cover at most the opening cost actually spent.
 
-    ∀(f,t) with eligible investments:  Σ_k Finance[f,k,t] ≤ budget[f,t]
+    ∀(s,t) ∈ OPEN with eligible funds:
+        Σ_f FinanceOpening[f,s,t] ≤ opening_cost[s]·Open[s,t]
+    """
+    by_opening = group(ix.finance_opening, lambda x: x[1:])
+    lm.add_set("FINANCED_OPENING_ST", sorted(by_opening), 2)
+    lm.add_rows("financing_within_opening", "FINANCED_OPENING_ST", "<=", lambda o: (
+        [("FinanceOpening", by_opening[o], 1.0),
+         ("Open", [o], -ix.financed_opening[o[0]])], 0.0))
+
+
+def add_fund_opening_share_cap(lm: LinearModel, ix: IndexSets) -> None:
+    """A fund covers at most its maximum share of any one site's opening cost.
+
+    ∀(f,s,t) ∈ FINANCE_OPENING, max_capex_share[f] < 1:
+        FinanceOpening[f,s,t] ≤ max_capex_share[f]·opening_cost[s]·Open[s,t]
+    (at share 1 the row is implied by financing_within_opening).
+    """
+    lm.add_set("FUND_OPENING_SHARE_FST",
+               [x for x in ix.finance_opening if ix.fund_max_share[x[0]] < 1.0], 3)
+    lm.add_rows("fund_opening_share_cap", "FUND_OPENING_SHARE_FST", "<=", lambda x: (
+        [("FinanceOpening", [x], 1.0),
+         ("Open", [x[1:]], -ix.fund_max_share[x[0]] * ix.financed_opening[x[1]])], 0.0))
+
+
+def add_fund_budget(lm: LinearModel, ix: IndexSets) -> None:
+    """A fund spends at most its budget in each period, modules and openings together.
+
+    ∀(f,t) with eligible investments:
+        Σ_k Finance[f,k,t] + Σ_s FinanceOpening[f,s,t] ≤ budget[f,t] + Reinvest[f,t]
+    (Reinvest only where the fund reinvests: `add_reinvest_from_margin`)
     """
     by_fund = group(ix.finance, lambda x: (x[0], x[4]))
+    openings = group(ix.finance_opening, lambda x: (x[0], x[2]))
     reinvested = set(ix.reinvestment.reinvest)
     lm.add_set("FUND_BUDGET_FT", ix.fund_budget_rows, 2)
     lm.add_rows("fund_budget", "FUND_BUDGET_FT", "<=", lambda ft: (
-        [("Finance", by_fund[ft], 1.0),
+        [("Finance", by_fund.get(ft, []), 1.0),
+         ("FinanceOpening", openings.get(ft, []), 1.0),
          ("Reinvest", [ft] if ft in reinvested else [], -1.0)], ix.fund_budget.get(ft, 0.0)))
 
 

@@ -115,6 +115,7 @@ class IndexSets:
     ship: list[ShipKey]  # SHIP_PSMT
     serve: list[DemandKey]  # SERVE_PMT: potential demand that can be served
     finance: list[tuple[str, str, str, str, int]]  # FINANCE_FKT: (fund, *suite, period)
+    finance_opening: list[tuple[str, str, int]]  # FINANCE_OPENING: (fund, site, period)
     # rows
     demand_rows: list[DemandKey]  # DEMAND_PMT
     capacity_rows: list[tuple[str, str, str, int]]  # CAPACITY_KT
@@ -142,6 +143,7 @@ class IndexSets:
     open_cost_parts: dict[str, dict[tuple[str, int], float]]
     assign_cost: dict[tuple[str, str], float]
     finance_saving: dict[tuple[str, str, str, str, int], float]
+    finance_opening_saving: dict[tuple[str, str, int], float]
     existing_fixed_cost: float
     production_bound: np.ndarray  # U[p,s,t], aligned with ``production_rows``
     production_assign: np.ndarray  # each production row's Assign column (position in assign)
@@ -159,6 +161,10 @@ class IndexSets:
     program_max_sites: dict[str, int]
     fund_max_share: dict[str, float]
     fund_budget: dict[tuple[str, int], float]
+    # opening cost (undiscounted MUSD) of the candidate sites some fund may pay to open:
+    # the financing rows' coefficient (only theirs, so that a case differing elsewhere in
+    # opening costs keeps its constraints: `capacity.engine.resolver`)
+    financed_opening: dict[str, float]
     reservations: Reservations
     reinvestment: Reinvestment
     unservable: list[str] = field(default_factory=list)
@@ -374,7 +380,11 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
 
     finance, finance_saving, fund_budget, fund_max_share = _finance_sets(
         case, build_set, site_region, discount, position)
-    fund_budget_rows = sorted({(f, t) for (f, _s, _q, _c, t) in finance})
+    finance_opening, finance_opening_saving = _opening_finance_sets(
+        case, open_set, site_region, discount, position, fund_budget)
+    financed_opening = {s: float(opening[s]) for (_f, s, _t) in finance_opening}
+    fund_budget_rows = sorted({(f, t) for (f, _s, _q, _c, t) in finance}
+                              | {(f, t) for (f, _s, t) in finance_opening})
     reservations = _reservation_sets(case, ship, ship_suite, discount)
     time_to_market = _time_to_market_rules(case, serve, committed, potential)
     for r in time_to_market:
@@ -388,7 +398,8 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
 
     return IndexSets(
         periods=periods, position=position, build=build_set, open=open_set, assign=assign,
-        ship=ship, serve=serve, finance=finance, demand_rows=demand_rows,
+        ship=ship, serve=serve, finance=finance, finance_opening=finance_opening,
+        demand_rows=demand_rows,
         capacity_rows=capacity_rows, production_rows=production_rows,
         fund_budget_rows=fund_budget_rows, share_rules=_share_rules(case, ship, site_operator,
                                                                      site_region),
@@ -398,6 +409,7 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
         ship_cost_parts=parts, serve_value=serve_value, potential=potential,
         committed=dict(committed), build_cost=build_cost, open_cost=open_cost,
         open_cost_parts=open_parts, assign_cost=assign_cost, finance_saving=finance_saving,
+        finance_opening_saving=finance_opening_saving, financed_opening=financed_opening,
         existing_fixed_cost=existing_fixed_cost(case), production_bound=production_bound,
         production_assign=production_assign, ship_bound=ships.bound, ship_slots=ships.slots,
         ship_production_row=ship_production_row, ship_assign=ship_assign, elastic=elastic,
@@ -552,6 +564,8 @@ def _finance_sets(
     finance = []
     saving = {}
     for f in sorted(funds.index):
+        if "capex" not in funds.at[f, "pays"]:
+            continue
         regions = set(funds.at[f, "eligible_regions"])
         sites_ok = set(funds.at[f, "eligible_sites"])
         modalities = set(funds.at[f, "eligible_modalities"])
@@ -567,6 +581,40 @@ def _finance_sets(
             finance.append((f, s, q, c, t))
             saving[(f, s, q, c, t)] = float(discount[t]) * (1.0 - repay)
     return finance, saving, budget, max_share
+
+
+def _opening_finance_sets(
+    case: Case, open_set: list[tuple[str, int]], site_region: dict[str, str],
+    discount: dict[int, float], position: dict[int, int], budget: dict[tuple[str, int], float],
+) -> tuple[list[tuple[str, str, int]], dict[tuple[str, str, int], float]]:
+    """FINANCE_OPENING: (f,s,t) where fund f may pay part of opening candidate site s in
+    t (it pays `opening`, the opening costs something, f has money in t, a share above 0,
+    and s is in its regions and sites and has a suite of one of its modalities), with
+    the saving per MUSD financed, df_t·(1 − repayment_share[f])."""
+    funds = case.funds.set_index("fund")
+    opening = case.sites.set_index("site")["opening_cost_musd"].to_dict()
+    modalities_at: dict[str, set[str]] = defaultdict(set)
+    for site, q in zip(case.suites["site"], case.suites["modality"], strict=True):
+        modalities_at[site].add(q)
+    finance, saving = [], {}
+    for f in sorted(funds.index):
+        if "opening" not in funds.at[f, "pays"] or funds.at[f, "max_capex_share"] <= 0:
+            continue
+        regions = set(funds.at[f, "eligible_regions"])
+        sites_ok = set(funds.at[f, "eligible_sites"])
+        modalities = set(funds.at[f, "eligible_modalities"])
+        repay = float(funds.at[f, "repayment_share"])
+        reinvests = float(funds.at[f, "reinvest_share"]) > 0
+        for (s, t) in open_set:
+            has_money = budget.get((f, t), 0.0) > 0 or (reinvests and position[t] > 0)
+            if (not has_money or opening[s] <= 0
+                    or (regions and site_region[s] not in regions)
+                    or (sites_ok and s not in sites_ok)
+                    or (modalities and not modalities & modalities_at[s])):
+                continue
+            finance.append((f, s, t))
+            saving[(f, s, t)] = float(discount[t]) * (1.0 - repay)
+    return finance, saving
 
 
 def slot_use(case: Case) -> tuple[dict[tuple[str, str], float], dict[str, float]]:

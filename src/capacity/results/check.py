@@ -30,7 +30,7 @@ REFERENCES: dict[str, tuple[str, ...]] = {
     "shipments": ("program", "site", "market", "period"),
     "builds": ("suite", "period"),
     "openings": ("site", "period"),
-    "financing": ("fund", "suite", "period"),
+    "financing": ("fund", "investment", "period"),
     "assignments": ("program", "site"),
     "reservations": ("reservation", "period"),
     "reservation_use": ("reservation", "program", "period"),
@@ -200,7 +200,10 @@ class _Checker:
             "program": set(self.programs.index), "site": set(self.sites.index),
             "market": set(self.case.regions["region"]), "period": set(self.pos),
             "fund": set(self.case.funds["fund"]), "reservation": set(self.reservations.index),
-            "suite": set(self.suites.index)}
+            "suite": set(self.suites.index),
+            # what a financing row pays for: a suite's modules or a site's opening
+            "investment": {("capex", *k) for k in self.suites.index}
+            | {("opening", s, "", "") for s in self.sites.index}}
         out = dict(plan)
         for name, refs in REFERENCES.items():
             frame = plan[name]
@@ -507,6 +510,20 @@ class _Checker:
         use = self.slot_use(r.program, r.site)
         return var * use, lane[0], lane[1] * var * use
 
+    def spent(self, x: Any) -> float:
+        """What a financing row's investment cost, MUSD: its suite's modules ordered in
+        the period × their capex, or its site's opening cost if opened in the period."""
+        if x.cost_type == "opening":
+            opened = self.plan["openings"]
+            done = ((opened["site"] == x.site) & (opened["period"] == x.period)).any()
+            return float(self.sites.at[x.site, "opening_cost_musd"]) if done else 0.0
+        builds = self.plan["builds"]
+        ordered = builds.loc[(builds["site"] == x.site) & (builds["modality"] == x.modality)
+                             & (builds["scale"] == x.scale) & (builds["period"] == x.period),
+                             "modules"].sum()
+        return float(ordered) * float(
+            self.suites.at[(x.site, x.modality, x.scale), "module_capex_musd"])
+
     def check_funds(self, ships: pd.DataFrame) -> None:
         fin = self.plan["financing"]
         if fin.empty:
@@ -515,32 +532,37 @@ class _Checker:
         reinvest = self.case.funds.set_index("fund")["reinvest_share"]
         funds = self.case.funds.set_index("fund")
         budget = self.case.fund_budgets.set_index(["fund", "period"])["budget_musd"]
-        modules = self.plan["builds"].set_index(["site", "modality", "scale", "period"])[
-            "modules"]
+        site_modalities = self.case.suites.groupby("site")["modality"].agg(set)
         for x in fin.itertuples(index=False):
-            key = (x.site, x.modality, x.scale, x.period)
-            spent = float(modules.get(key, 0.0)) * float(
-                self.suites.at[key[:3], "module_capex_musd"])
+            opening = x.cost_type == "opening"
+            key = (x.site, x.period) if opening else (x.site, x.modality, x.scale, x.period)
+            what = "opening cost" if opening else "capex"
+            spent = self.spent(x)
             f = funds.loc[x.fund]
-            eligible = ((not f["eligible_regions"] or self.sites.at[x.site, "region"]
-                         in f["eligible_regions"])
+            modalities = set(site_modalities.get(x.site, set())) if opening else {x.modality}
+            eligible = (x.cost_type in f["pays"]
+                        and (not f["eligible_regions"] or self.sites.at[x.site, "region"]
+                             in f["eligible_regions"])
                         and (not f["eligible_sites"] or x.site in f["eligible_sites"])
-                        and (not f["eligible_modalities"] or x.modality in
-                             f["eligible_modalities"]))
+                        and (not f["eligible_modalities"] or bool(
+                            modalities & set(f["eligible_modalities"]))))
             if not eligible:
                 self.flag("fund_eligibility", f"{x.fund} {key}", x.amount_musd,
-                          f"{x.fund} may not fund this investment")
+                          f"{x.fund} may not fund this {what}")
             if x.amount_musd > f["max_capex_share"] * spent + self.tol:
-                self.flag("fund_share_cap", f"{x.fund} {key}", x.amount_musd -
-                          f["max_capex_share"] * spent, f"above {f['max_capex_share']:.0%} of "
-                          f"capex {spent:g}")
-        for key, amount in fin.groupby(["site", "modality", "scale", "period"])[
-                "amount_musd"].sum().items():
-            spent = float(modules.get(key, 0.0)) * float(
-                self.suites.at[key[:3], "module_capex_musd"])
+                self.flag("fund_opening_share_cap" if opening else "fund_share_cap",
+                          f"{x.fund} {key}", x.amount_musd - f["max_capex_share"] * spent,
+                          f"above {f['max_capex_share']:.0%} of {what} {spent:g}")
+        for (kind, *key), rows in fin.groupby(["cost_type", "site", "modality", "scale",
+                                               "period"]):
+            amount = float(rows["amount_musd"].sum())
+            spent = self.spent(next(rows.itertuples(index=False)))
             if amount > spent + self.tol:
-                self.flag("financing_within_capex", str(key), amount - spent,
-                          f"financed {amount:g}, capex spent {spent:g}")
+                opening = kind == "opening"
+                self.flag("financing_within_opening" if opening else "financing_within_capex",
+                          str((key[0], key[3]) if opening else tuple(key)), amount - spent,
+                          f"financed {amount:g}, {'opening cost' if opening else 'capex'} "
+                          f"spent {spent:g}")
         for (f, t), amount in fin.groupby(["fund", "period"])["amount_musd"].sum().items():
             before = self.periods[self.pos[t] - 1] if self.pos[t] > 0 else None
             gained = 0.0 if before is None else reinvest[f] * max(0.0, margin[before])
@@ -597,5 +619,10 @@ class _Checker:
 
 
 def _named(row: Any, what: str) -> Any:
-    """The entity a plan row names: a column, or for ``suite`` (site, modality, scale)."""
-    return (row.site, row.modality, row.scale) if what == "suite" else getattr(row, what)
+    """The entity a plan row names: a column, or for ``suite`` (site, modality, scale),
+    for ``investment`` (cost type, site, modality, scale)."""
+    if what == "suite":
+        return (row.site, row.modality, row.scale)
+    if what == "investment":
+        return (row.cost_type, row.site, row.modality, row.scale)
+    return getattr(row, what)
