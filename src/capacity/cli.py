@@ -941,9 +941,13 @@ def _print_plan(plan: Plan, saved: Path | None) -> None:
     for o in plan.openings.itertuples(index=False):
         out.print(f"  opens {o.site} (decided {o.period}, producing from {o.online_period})")
     for f in plan.fund_use.groupby(["fund", "funder"], as_index=False)[
-            ["financed_musd", "reinvested_musd"]].sum().itertuples(index=False):
+            ["financed_musd", "financed_capex_musd", "financed_opening_musd",
+             "reinvested_musd"]].sum().itertuples(index=False):
         if f.financed_musd > 0:
-            out.print(f"  {f.funder} ({f.fund}) finances {f.financed_musd:,.1f} MUSD of capex"
+            paid = [f"{v:,.1f} MUSD of {what}" for v, what in (
+                (f.financed_capex_musd, "capex"), (f.financed_opening_musd, "opening costs"))
+                if v > 0]
+            out.print(f"  {f.funder} ({f.fund}) finances {' and '.join(paid)}"
                       + (f", {f.reinvested_musd:,.1f} of it reinvested margin"
                          if f.reinvested_musd > 0 else ""))
     for r in plan.reservations.groupby("reservation", as_index=False)[

@@ -93,6 +93,11 @@ def test_all_problems_are_collected_with_file_row_and_column(tmp_path: Path) -> 
      "'stock' is not one of supply, demand"),
     ("suites", "site,modality,scale\nSA,antibody,pilot\n", "'pilot' is not one of clinical"),
     ("operators", "operator,of_concern\nOA,maybe\nOB,false\n", "'maybe' is not true/false"),
+    ("batch_success", "modality,success_rate\nantibody,0\n", "0 is out of range: must be > 0"),
+    ("batch_success", "modality,success_rate\nantibody,1.2\n", "1.2 is out of range: must be ≤ 1"),
+    ("batch_success", "modality,success_rate\nprotein,0.9\n", "'protein' is not one of"),
+    ("yields", "program,site,success_rate\nP1,SA,0\n", "0 is out of range: must be > 0"),
+    ("funds", "fund,funder,pays\nF,Gov,capex;fixed\n", "'fixed' is not one of capex, opening"),
 ])
 def test_each_class_of_bad_input(tmp_path: Path, table: str, content: str,
                                  expected: str) -> None:
@@ -182,3 +187,13 @@ def test_duplicate_sheets_and_mixed_forms(tmp_path: Path) -> None:
     mixed = _case_copy(tmp_path)
     shutil.copy(workbook, mixed / "case.xlsx")
     assert any("holds both table files and case.xlsx" in p for p in _problems(mixed))
+
+
+def test_a_fund_pays_capex_unless_told(tmp_path: Path) -> None:
+    case = _case_copy(tmp_path, "candidate_site")
+    (case / "funds.csv").write_text("fund,funder,pays\nF,Gov,\nG,Bank,capex;opening\n"
+                                    "H,Gov,opening\n")
+    pays = capacity.load_case(case).funds.set_index("fund")["pays"]
+    assert pays.to_dict() == {"F": ("capex",), "G": ("capex", "opening"), "H": ("opening",)}
+    (case / "funds.csv").write_text("fund,funder\nF,Gov\n")
+    assert capacity.load_case(case).funds["pays"].tolist() == [("capex",)]

@@ -6,6 +6,7 @@ for PDLP and for branch and bound (patched)."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.sparse import csr_matrix  # type: ignore[import-untyped]
 
@@ -23,7 +24,7 @@ from capacity.engine.lp_bound import implied_bounds
 from capacity.model import build_model
 from capacity.model.linear import LinearModel
 
-from conftest import TEST_OPTIONS, assert_checked, tiny
+from conftest import TEST_OPTIONS, assert_checked, edited, tiny
 
 pytestmark = pytest.mark.solver
 
@@ -72,6 +73,28 @@ def test_lagrangian_by_hand() -> None:
     assert {ship.keys[j - ship.start] for j in np.flatnonzero(tolls)} == {
         ("P1", "SA", "A", 2030)}
     assert tolls[np.flatnonzero(tolls)] == pytest.approx([1.0])  # one slot a batch, λ = 1
+
+
+def test_lagrangian_prices_the_slots_of_failed_batches() -> None:
+    # two_sites with 80% of SA's batches succeeding: a delivered batch takes 1.25 of SA's
+    # slots and costs 1.25. Pricing SA's 2030 row at λ:
+    # L = −10·λ + min(1 + 5·1.25·(1 + λ) + 5·1.25, 1 + 2·5·2.5); SA's shipment is tolled
+    # 1.25·λ a batch.
+    case = edited(tiny("two_sites"), yields=pd.DataFrame(
+        [{"program": "P1", "site": "SA", "success_rate": 0.8}]))
+    lm = build_model(case).linear
+    compiled = pass_linear(lm)
+    split = Decomposition.of(lm, compiled)
+    assert split is not None
+    sa_2030 = priced_row(lm, ("SA", "antibody", "commercial", 2030))
+    prices = np.zeros(len(split.priced_upper))
+    bound, usage = split.evaluate(compiled.col_cost, compiled.offset, prices)
+    assert bound == pytest.approx(13.5) and usage[sa_2030] == pytest.approx(6.25 - 10)
+    prices[sa_2030] = 1.0
+    assert split.evaluate(compiled.col_cost, compiled.offset, prices)[0] == \
+        pytest.approx(-10 + 1 + 12.5 + 6.25)
+    tolls = split.tolls(prices)
+    assert tolls[np.flatnonzero(tolls)] == pytest.approx([1.25])
 
 
 @pytest.mark.parametrize("name", TINY)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import highspy
 import numpy as np
+import pandas as pd
 import pyomo.environ as pyo
 import pytest
 
@@ -18,7 +19,7 @@ from capacity.engine.highs import compile_to_highs, complete_start, pass_linear
 from capacity.engine.start import constructive_start, start_columns
 from capacity.model import build_model
 
-from conftest import TEST_OPTIONS, assert_checked, edited, rows, tiny
+from conftest import TEST_OPTIONS, assert_checked, edited, offtakes, rows, tiny
 
 pytestmark = pytest.mark.solver
 
@@ -70,6 +71,17 @@ def test_start_waits_for_the_transfer() -> None:
     start = constructive_start(build_model(case).index_sets)
     assert {a for a, x in start.assign.items() if x} == {("P1", "SB")}
     assert completed(case) == pytest.approx(26.0)
+
+
+def test_start_counts_failed_batches() -> None:
+    # two_sites with 10 batches a period and 80% of SA's batches succeeding: 10 delivered
+    # need 12.5 of SA's 10 slots, so the one site P1 may use is SB: 2 × 10 × 2.5 + 1 = 51,
+    # the optimum (at SA's slots per batch of 1 the greedy would overfill SA).
+    case = edited(tiny("two_sites"), offtakes=offtakes(10),
+                  yields=pd.DataFrame([{"program": "P1", "site": "SA", "success_rate": 0.8}]))
+    start = constructive_start(build_model(case).index_sets)
+    assert {a[1] for a, x in start.assign.items() if x} == {"SB"}
+    assert completed(case) == pytest.approx(51.0)
 
 
 def test_candidate_site_start_opens_and_builds() -> None:

@@ -209,9 +209,11 @@ def test_barred_operator_never_ships() -> None:
     assert set(plan.shipments["site"]) == {"SA"}
 
 
-def _fund(share: float, budget: float, repayment: float = 0.0, regions: str = "") -> dict:  # type: ignore[type-arg]
+def _fund(share: float, budget: float, repayment: float = 0.0, regions: str = "",
+          pays: str = "") -> dict:  # type: ignore[type-arg]
     return {"funds": rows({"fund": "F", "funder": "Gov", "max_capex_share": share,
-                           "repayment_share": repayment, "eligible_regions": regions}),
+                           "repayment_share": repayment, "eligible_regions": regions,
+                           "pays": pays}),
             "fund_budgets": rows({"fund": "F", "period": 2030, "budget_musd": budget})}
 
 
@@ -238,6 +240,69 @@ def test_fund_eligibility() -> None:
     # A fund for region B cannot finance SC in region A: 17.
     plan = solved(edited(tiny("candidate_site"), **_fund(1.0, 100, regions="B")))
     assert plan.objective == pytest.approx(17.0) and plan.financing.empty
+
+
+def test_fund_pays_an_opening_within_its_share() -> None:
+    # candidate_site (17: opening SC 4, capex 2, production 10, transfer 1) with a grant
+    # that pays openings, at most half of one: 2 of the 4: 15. The plan says what for.
+    plan = solved(edited(tiny("candidate_site"), **_fund(0.5, 100, pays="opening")))
+    assert plan.objective == pytest.approx(15.0)
+    assert plan.financing[["fund", "cost_type", "site", "modality", "period",
+                           "amount_musd"]].values.tolist() == [
+        ["F", "opening", "SC", "", 2030, pytest.approx(2.0)]]
+    use = plan.fund_use.set_index("period")
+    assert use.at[2030, "financed_opening_musd"] == pytest.approx(2.0)
+    assert use.at[2030, "financed_capex_musd"] == pytest.approx(0.0)
+    assert cost(plan, "co_investment") == pytest.approx(-2.0)
+    assert cost(plan, "opening") == pytest.approx(4.0)
+
+
+def test_fund_budget_shared_by_capex_and_opening() -> None:
+    # Paying both, share 1: up to 4 + 2 = 6 could be financed, but the budget is 5: 17 − 5.
+    plan = solved(edited(tiny("candidate_site"), **_fund(1.0, 5, pays="capex;opening")))
+    assert plan.objective == pytest.approx(12.0)
+    assert plan.financing["amount_musd"].sum() == pytest.approx(5.0)
+    use = plan.fund_use.set_index("period")
+    assert use.at[2030, "financed_musd"] == pytest.approx(5.0)
+    assert use.at[2030, "financed_capex_musd"] + use.at[2030, "financed_opening_musd"] == \
+        pytest.approx(5.0)
+
+
+def test_opening_finance_changes_what_opens() -> None:
+    # SC's opening at 9: 9 + 2 + 10 + 1 = 22 > SA alone 21, so SC stays closed. A grant
+    # of half an opening makes SC 22 − 4.5 = 17.5; one that pays capex only (the default)
+    # saves at most 40% of 2 there, 21.2 > 21: SA. A grant half repaid saves half as
+    # much: 22 − 2.25 = 19.75. A fund for region B cannot pay SC's opening: 21.
+    dear = edited(tiny("candidate_site"),
+                  sites=lambda df: df.assign(opening_cost_musd=[0.0, 9.0]))
+    assert solved(dear).objective == pytest.approx(21.0)
+    plan = solved(edited(dear, **_fund(0.5, 100, pays="opening")))
+    assert plan.objective == pytest.approx(17.5)
+    assert plan.openings["site"].tolist() == ["SC"]
+    capex_only = solved(edited(dear, **_fund(0.4, 100)))
+    assert capex_only.objective == pytest.approx(21.0) and capex_only.openings.empty
+    repaid = solved(edited(dear, **_fund(0.5, 100, repayment=0.5, pays="opening")))
+    assert repaid.objective == pytest.approx(19.75)
+    elsewhere = solved(edited(dear, **_fund(0.5, 100, regions="B", pays="opening")))
+    assert elsewhere.objective == pytest.approx(21.0) and elsewhere.financing.empty
+
+
+def test_a_financed_opening_cost_is_a_constraint_for_the_resolver() -> None:
+    # Opening costs are objective-only unless a fund may pay them: then they bound
+    # FinanceOpening, so a case differing in one is built afresh, not re-costed: SC's
+    # opening 4 → 6 with a grant of half of it: 15 → 16.
+    from capacity.engine.resolver import Resolver
+
+    grant = edited(tiny("candidate_site"), **_fund(0.5, 100, pays="opening"))
+    dearer = edited(grant, sites=lambda df: df.assign(opening_cost_musd=[0.0, 6.0]))
+    resolver = Resolver()
+    assert [resolver.solve(c, TEST_OPTIONS).objective for c in (grant, dearer)] == \
+        pytest.approx([15.0, 16.0])
+    assert resolver.reused == 0
+    plain = edited(tiny("candidate_site"), sites=lambda df: df.assign(opening_cost_musd=[0.0, 6.0]))
+    assert resolver.solve(tiny("candidate_site"), TEST_OPTIONS).objective == pytest.approx(17.0)
+    assert resolver.solve(plain, TEST_OPTIONS).objective == pytest.approx(19.0)
+    assert resolver.reused == 1  # without such a fund, only the costs changed
 
 
 def test_potential_demand_served_when_worth_it() -> None:
@@ -348,6 +413,46 @@ def test_yields_change_capacity_use_and_cost() -> None:
     # 3 slots: SA can make only 3.3 batches, one site allowed: SB, 2 × 5 × 2.5 + 1 = 26.
     plan = solved(edited(tiny("two_sites"), yields=yields.assign(slots_per_batch=3.0)))
     assert plan.objective == pytest.approx(26.0)
+
+
+def test_batch_success_rate_counts_failed_batches_in_capacity_and_cost() -> None:
+    # At SA 80% of batches succeed: each delivered batch takes 1 ÷ 0.8 = 1.25 slots of SA's
+    # 10 and costs 1.25 of production. 5 delivered a period: 6.25 slots, 2 × 5 × 1.25 + 1 =
+    # 13.5 (SB would cost 2.5 a batch).
+    at_sa = rows({"program": "P1", "site": "SA", "success_rate": 0.8})
+    plan = solved(edited(tiny("two_sites"), yields=at_sa))
+    assert plan.objective == pytest.approx(13.5)
+    sa = plan.utilisation[plan.utilisation["site"] == "SA"]
+    assert sa["used_batches"].tolist() == pytest.approx([6.25, 6.25])  # failed ones included
+    # 10 committed a period: 10 delivered would need 12.5 slots > 10. On two sites SA
+    # delivers 8 (10 slots) and SB the other 2: 8 × 1.25 + 2 × 2.5 = 15 a period, × 2 + 2
+    # transfers = 32; on one site only SB can: 2 × 10 × 2.5 + 1 = 51.
+    two = solved(edited(tiny("two_sites"), yields=at_sa, offtakes=offtakes(10),
+                        programs=with_program(max_sites=2)))
+    assert two.objective == pytest.approx(32.0)
+    made = two.shipments.groupby("site")["batches"].sum()
+    assert made.to_dict() == pytest.approx({"SA": 16.0, "SB": 4.0})
+    assert two.utilisation.set_index(["site", "period"]).at[("SA", 2031), "utilisation"] == \
+        pytest.approx(1.0)
+    one = solved(edited(tiny("two_sites"), yields=at_sa, offtakes=offtakes(10)))
+    assert one.objective == pytest.approx(51.0)
+    assert set(one.shipments["site"]) == {"SB"}
+
+
+def test_batch_success_by_modality_and_its_override() -> None:
+    # Antibody batches succeed half the time (batch_success): 2 slots and 2 of production
+    # a delivered batch at SA: 5 a period fill SA's 10 slots: 2 × 5 × 2 + 1 = 21. A yields
+    # row's own rate (1 at SA) wins over the modality's: 11, the base case; a rate the
+    # suites cannot live with (0.4: 12.5 slots at SA and at SB) leaves no plan.
+    half = rows({"modality": "antibody", "success_rate": 0.5})
+    plan = solved(edited(tiny("two_sites"), batch_success=half))
+    assert plan.objective == pytest.approx(21.0)
+    assert cost(plan, "production") == pytest.approx(20.0)
+    sure = rows({"program": "P1", "site": "SA", "success_rate": 1.0})
+    assert solved(edited(tiny("two_sites"), batch_success=half, yields=sure)).objective == \
+        pytest.approx(11.0)
+    worse = edited(tiny("two_sites"), batch_success=half.assign(success_rate=0.4))
+    assert capacity.solve(worse, TEST_OPTIONS).status == "infeasible"
 
 
 def test_tariffs_on_production_cost() -> None:

@@ -132,3 +132,55 @@ def test_service_level_and_domestic_share_of_demand(tmp_path: Path) -> None:
     # on a supply basis 10 of 10 supplied is 100% domestic: no violation
     assert ("min_domestic_share", "A_DOMESTIC_60 2030") not in \
         {(v.family, v.entity) for v in check_plan(case, plan_dir).violations}
+
+
+def test_checker_counts_failed_batches(tmp_path: Path) -> None:
+    # two_sites with 10 committed a period on two sites: without failures SA makes all 10.
+    # With SA's success rate at 0.8 that plan needs 12.5 of SA's 10 slots, and its
+    # production costs 1.25 a batch: the checker re-derives both from the raw case.
+    case = edited(tiny("two_sites"), offtakes=offtakes(10), programs=with_program(max_sites=2))
+    plan_dir = solved(case).save(tmp_path / "plan")
+    failing = edited(case, yields=pd.DataFrame([{"program": "P1", "site": "SA",
+                                                 "success_rate": 0.8}]))
+    by_family = {v.family: v for v in check_plan(failing, plan_dir).violations}
+    assert by_family["suite_capacity"].amount == pytest.approx(2.5)
+    assert by_family["objective"].amount == pytest.approx(2 * 10 * 0.25)
+
+
+def _opening_grant(pays: str) -> dict[str, pd.DataFrame]:
+    return {"funds": pd.DataFrame([{"fund": "F", "funder": "Gov", "max_capex_share": 0.5,
+                                    "pays": pays}]),
+            "fund_budgets": pd.DataFrame([{"fund": "F", "period": 2030, "budget_musd": 3.0}])}
+
+
+def test_checker_rederives_opening_finance(tmp_path: Path) -> None:
+    # candidate_site with a grant paying half an opening (budget 3): 2 of SC's 4, 15.
+    case = edited(tiny("candidate_site"), **_opening_grant("opening"))
+    plan_dir = solved(case).save(tmp_path / "plan")
+    result = check_plan(case, plan_dir)
+    assert result.ok and result.objective_recomputed == pytest.approx(15.0)
+    assert result.costs["co_investment"] == pytest.approx(-2.0)
+    # the same plan where the fund pays capex only: it may not pay that opening
+    capex_only = edited(case, **_opening_grant("capex"))
+    assert "fund_eligibility" in _families(capex_only, plan_dir)
+    # 3 of the opening financed: above the fund's half (2) and within its budget;
+    # then 5 for F and a second fund together: above the opening's 4 and F's budget
+    fin = pd.read_csv(plan_dir / "financing.csv", dtype=str, keep_default_na=False)
+    fin["amount_musd"] = "3.0"
+    fin.to_csv(plan_dir / "financing.csv", index=False)
+    by_family = {v.family: v for v in check_plan(case, plan_dir).violations}
+    assert by_family["fund_opening_share_cap"].amount == pytest.approx(1.0)
+    assert "financing_within_opening" not in by_family and "fund_budget" not in by_family
+    assert by_family["objective"].amount == pytest.approx(-1.0)
+    fin["amount_musd"] = "5.0"
+    fin.to_csv(plan_dir / "financing.csv", index=False)
+    by_family = {v.family: v for v in check_plan(case, plan_dir).violations}
+    assert by_family["financing_within_opening"].amount == pytest.approx(1.0)
+    assert by_family["fund_budget"].amount == pytest.approx(2.0)
+    # an opening row that names a modality, or one of a site the plan does not open
+    fin["amount_musd"], fin["modality"] = "1.0", "antibody"
+    fin.to_csv(plan_dir / "financing.csv", index=False)
+    assert "reference" in _families(case, plan_dir)
+    fin["modality"], fin["site"] = "", "SA"
+    fin.to_csv(plan_dir / "financing.csv", index=False)
+    assert "financing_within_opening" in _families(case, plan_dir)

@@ -31,6 +31,7 @@ class Case:
     programs: pd.DataFrame
     tech_transfers: pd.DataFrame
     yields: pd.DataFrame
+    batch_success: pd.DataFrame
     demand: pd.DataFrame
     anchors: pd.DataFrame
     offtakes: pd.DataFrame

@@ -19,6 +19,7 @@ ColumnKind = Literal["str", "int", "float", "bool", "list"]
 MODALITIES = ("antibody", "adc", "aav", "cell", "microbial")
 SCALES = ("clinical", "commercial")
 SITE_STATUSES = ("existing", "candidate")
+FUND_COST_TYPES = ("capex", "opening")
 RULE_KINDS = ("barred", "min_domestic_share", "max_operator_share", "max_country_share",
               "max_time_to_market", "min_service_level")
 SHARE_BASES = ("supply", "demand")
@@ -246,14 +247,35 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(
         "yields",
-        "Capacity use per batch where a site's process differs from the standard.",
+        "Capacity use per batch where a site's process differs from the standard: the "
+        "slots one batch takes, and the share of batches that succeed there. A delivered "
+        "batch uses slots_per_batch ÷ success_rate suite slots (and costs as much "
+        "production): failed batches take their slots too.",
         (
             _id("program", "program", ref="programs.program"),
             _id("site", "site", ref="sites.site"),
-            Column("slots_per_batch", "float", "suite batch slots one batch uses",
-                   required=True, lower=0.0, lower_open=True, upper=MAX_BATCHES),
+            Column("slots_per_batch", "float", "suite batch slots one batch started uses",
+                   default=1.0, lower=0.0, lower_open=True, upper=MAX_BATCHES),
+            Column("success_rate", "float", "expected share of the batches started that "
+                   "succeed and are delivered (empty: the modality's, from batch_success)",
+                   default=None, lower=0.0, lower_open=True, upper=1.0),
         ),
         key=("program", "site"),
+        required=False,
+    ),
+    Table(
+        "batch_success",
+        "Expected batch success rate by modality, where a program × site has none of its "
+        "own in `yields`: a delivered batch uses slots_per_batch ÷ success_rate suite "
+        "slots. Modalities not listed succeed every time (1).",
+        (
+            Column("modality", "str", "manufacturing modality", required=True,
+                   choices=MODALITIES),
+            Column("success_rate", "float", "expected share of batches started that "
+                   "succeed and are delivered", required=True, lower=0.0, lower_open=True,
+                   upper=1.0),
+        ),
+        key=("modality",),
         required=False,
     ),
     Table(
@@ -312,22 +334,27 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(
         "funds",
-        "Co-investment funds (government programme, investor, bank).",
+        "Co-investment funds (government programme, investor, bank): each pays part of "
+        "the cost types it is eligible for (`pays`) within its share cap and budget.",
         (
             _id("fund", "fund identifier"),
             Column("funder", "str", "who provides the money", required=True),
             Column("kind", "str", "type of funder", default="government",
                    choices=("government", "investor", "bank")),
-            _share("max_capex_share", "largest share of one investment the fund may cover",
-                   default=1.0),
+            _share("max_capex_share", "largest share of one investment the fund may cover "
+                   "(a module order's capex, a candidate site's opening cost)", default=1.0),
             _share("repayment_share", "present value the consortium repays per unit "
                    "financed (0 for a grant)", default=0.0),
             Column("eligible_regions", "list", "regions it may fund (empty: all)", default=(),
                    ref="regions.region"),
             Column("eligible_sites", "list", "sites it may fund (empty: all)", default=(),
                    ref="sites.site"),
-            Column("eligible_modalities", "list", "modalities it may fund (empty: all)",
+            Column("eligible_modalities", "list", "modalities it may fund (empty: all); it "
+                   "may pay a site's opening where the site has a suite of one of them",
                    default=(), choices=MODALITIES),
+            Column("pays", "list", "cost types it may pay: `capex` (expansion modules), "
+                   "`opening` (candidate sites' opening costs) or both (`capex;opening`)",
+                   default=("capex",), choices=FUND_COST_TYPES),
             _share("reinvest_share", "share of the consortium's operating margin in the "
                    "previous period (when positive) added to the fund's budget: the bank's "
                    "reinvestment loop", default=0.0),
@@ -341,7 +368,8 @@ TABLES: tuple[Table, ...] = (
         (
             _id("fund", "fund", ref="funds.fund"),
             _period("period", "period"),
-            Column("budget_musd", "float", "budget for module capex in the period, MUSD",
+            Column("budget_musd", "float", "budget for the costs it pays (module capex, "
+                   "openings) committed in the period, MUSD",
                    required=True, lower=0.0, upper=MAX_MONEY_MUSD),
         ),
         key=("fund", "period"),

@@ -202,6 +202,8 @@ def _parse_column(col: Column, raw: pd.Series, source: str, rows: np.ndarray,
         values = pd.Series(np.where(empty, bool(col.default), is_true), dtype="bool")
     elif col.kind == "list":
         items = text.map(lambda s: tuple(x.strip() for x in s.split(";") if x.strip()))
+        if col.default:  # an empty cell takes the column's default list
+            items = items.map(lambda tup: tup or col.default)
         if col.choices:
             for j, tup in enumerate(items):
                 for x in tup:

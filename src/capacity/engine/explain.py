@@ -265,8 +265,9 @@ def _causes(built: BuiltModel, p: str, mkt: str, t: int) -> str:
         cap = ix.suite_existing[k] if ix.site_status[k[0]] == "existing" else 0.0
         cap += ix.suite_module[k] * sum(m.Build[b].value or 0.0 for b in ix.build
                                         if b[:3] == k and pos[b[3]] + ix.suite_lead[k] <= pos[t])
-        used = sum(ix.slots_per_batch.get(key[:2], 1.0) * (m.Ship[key].value or 0.0)
-                   for key, k2 in zip(ix.ship, ix.ship_suite, strict=True)
+        used = sum(slots * (m.Ship[key].value or 0.0)
+                   for key, k2, slots in zip(ix.ship, ix.ship_suite, ix.ship_slots.tolist(),
+                                             strict=True)
                    if k2 == k and key[3] == t)
         if used >= cap - TOL:
             full.append(f"{k[0]}")

@@ -21,7 +21,7 @@ from capacity.results.plan import Plan
 # same constraints, so a persistent model can be re-solved with a new objective.
 OBJECTIVE_FIELDS = frozenset({"ship_cost", "ship_cost_parts", "serve_value", "build_cost",
                               "open_cost", "open_cost_parts", "assign_cost", "finance_saving",
-                              "existing_fixed_cost"})
+                              "finance_opening_saving", "existing_fixed_cost"})
 
 
 def same_constraints(a: IndexSets, b: IndexSets) -> bool:

@@ -30,9 +30,9 @@ neighbourhood search):
    branching finds what they miss once it is close (measured).
 6. at the end (`polish`), the continuous columns of the best plan are re-optimised all
    at once, every integer fixed: a neighbourhood re-optimises only its own programs'
-   shipments, so columns shared between neighbourhoods (funds' `Finance`, the shipments
-   of programs without `Assign` columns) keep what an earlier LP chose (one LP, cheap
-   beside the search, that still gains; measured).
+   shipments, so columns shared between neighbourhoods (funds' `Finance` and
+   `FinanceOpening`, the shipments of programs without `Assign` columns) keep what an
+   earlier LP chose (one LP, cheap beside the search, that still gains; measured).
 
 Every plan kept is complete and meets every row (the last LP of a dive with every
 integer fixed, or HiGHS's MIP solution of the neighbourhood), so the search can stop at
@@ -324,9 +324,10 @@ def polish(compiled: CompiledModel, plan: Incumbent,
     within ``time_limit_s``. The better of that and ``plan``.
 
     The search re-optimises only a neighbourhood's shipments at a time; columns shared
-    across neighbourhoods (funds' `Finance`, the shipments of programs without `Assign`
-    columns, `Serve`) keep what an earlier LP chose. This one LP, cheap beside the
-    search, still improves its plan (measured: RESULTS.md, engine/search.py)."""
+    across neighbourhoods (funds' `Finance` and `FinanceOpening`, the shipments of
+    programs without `Assign` columns, `Serve`) keep what an earlier LP chose. This one
+    LP, cheap beside the search, still improves its plan (measured: RESULTS.md,
+    engine/search.py)."""
     x, best = plan
     if time_limit_s <= 0:
         return plan

@@ -332,7 +332,7 @@ def _price_site(ix: IndexSets, cap: _Capacity, ships: list[tuple[ShipKey, Suite,
                 return None
             continue
         d = (p, m, t)
-        slots = ix.slots_per_batch.get((p, s), 1.0)
+        slots = ix.slots(p, s)
         if d in commitments:
             committed = ix.committed[d]
             served.add(d)

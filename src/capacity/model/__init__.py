@@ -39,7 +39,9 @@ from capacity.model.constraints import (
     add_committed_cover,
     add_demand_balance,
     add_financing_within_capex,
+    add_financing_within_opening,
     add_fund_budget,
+    add_fund_opening_share_cap,
     add_fund_share_cap,
     add_market_supply,
     add_max_country_share,
@@ -197,8 +199,8 @@ class BuildOrderError(RuntimeError):
     """A builder read or made a model component other than its entry declares."""
 
 
-_SETS = ("BUILD", "OPEN", "ASSIGN", "SHIP", "SERVE", "FINANCE", "RESERVE_VT",
-         "RESERVE_USE_VPT", "REINVEST_FT", "MARGIN_T")
+_SETS = ("BUILD", "OPEN", "ASSIGN", "SHIP", "SERVE", "FINANCE", "FINANCE_OPENING",
+         "RESERVE_VT", "RESERVE_USE_VPT", "REINVEST_FT", "MARGIN_T")
 
 # The build, in order. Each family's own set (UPPER), any variable it introduces
 # (PascalCase) and its rows (snake_case) are in ``makes``; ``reads`` names what earlier
@@ -208,7 +210,8 @@ BUILDERS: tuple[Builder, ...] = (
             makes=("PERIODS", *_SETS, "CAPACITY_KT")),
     Builder(add_variables,
             reads=_SETS, makes=("Build", "Open", "Assign", "Ship", "Serve", "Finance",
-                                "Reserve", "ReservedUse", "Margin", "Profitable", "Reinvest")),
+                                "FinanceOpening", "Reserve", "ReservedUse", "Margin",
+                                "Profitable", "Reinvest")),
     Builder(add_early_modules, only="elastic",
             reads=("CAPACITY_KT", "Build"),
             makes=("EARLY_KT", "EarlyModules", "early_modules_built")),
@@ -265,8 +268,15 @@ BUILDERS: tuple[Builder, ...] = (
             reads=("Finance", "Build"), makes=("FINANCED_KT", "financing_within_capex")),
     Builder(add_fund_share_cap,
             reads=("Finance", "Build"), makes=("FUND_SHARE_FKT", "fund_share_cap")),
+    Builder(add_financing_within_opening,
+            reads=("FinanceOpening", "Open"),
+            makes=("FINANCED_OPENING_ST", "financing_within_opening")),
+    Builder(add_fund_opening_share_cap,
+            reads=("FinanceOpening", "Open"),
+            makes=("FUND_OPENING_SHARE_FST", "fund_opening_share_cap")),
     Builder(add_fund_budget,
-            reads=("Finance", "Reinvest"), makes=("FUND_BUDGET_FT", "fund_budget")),
+            reads=("Finance", "FinanceOpening", "Reinvest"),
+            makes=("FUND_BUDGET_FT", "fund_budget")),
     Builder(add_reservation_capacity,
             reads=("RESERVE_VT", "ReservedUse", "Reserve"), makes=("reservation_capacity",)),
     Builder(add_reservation_min_take,
@@ -282,8 +292,8 @@ BUILDERS: tuple[Builder, ...] = (
     Builder(add_committed_cover,
             reads=("Build", "Reserve"), makes=("COVER_QCT", "committed_cover")),
     Builder(add_total_cost, only="plain",
-            reads=("Build", "Finance", "Open", "Assign", "Ship", "Serve", "Reserve",
-                   "Shortfall"), makes=("total_cost",)),
+            reads=("Build", "Finance", "FinanceOpening", "Open", "Assign", "Ship", "Serve",
+                   "Reserve", "Shortfall"), makes=("total_cost",)),
     Builder(add_total_violation, only="elastic",
             reads=("Shortfall", "DomesticShortfall", "ServiceShortfall", "OperatorExcess",
                    "CountryExcess", "LateExcess", "Ship", "ExtraModules", "EarlyModules"),

@@ -45,10 +45,12 @@ def add_suite_capacity(lm: LinearModel, ix: IndexSets) -> None:
     """Suite capacity: batch slots used never exceed existing plus online modules.
 
     ∀(k,t) ∈ CAPACITY_KT:
-        Σ_{(p,s,m,t) ∈ SHIP, suite(p,s,t)=k} slots_per_batch[p,s]·Ship[p,s,m,t]
+        Σ_{(p,s,m,t) ∈ SHIP, suite(p,s,t)=k} slots[p,s]·Ship[p,s,m,t]
           − Σ_{(v,p,t) ∈ RESERVE_USE_VPT, suite(v)=k} ReservedUse[v,p,t]
             ≤ existing_batches[k] + module_batches[k]·Σ_{t' : pos(t')+lead[k] ≤ pos(t)} Build[k,t']
-    (slots used under a reservation come on top of the suite's own capacity)
+    (slots used under a reservation come on top of the suite's own capacity);
+    slots[p,s] = slots_per_batch ÷ success rate: Ship counts delivered batches, and the
+    failed ones take their slots too (`capacity.model.index_sets.slot_use`).
     Elastic mode counts modules early: `add_early_modules`, `add_early_modules_to_capacity`.
     """
     ships = _positions_by_row(ix.capacity_rows, (
@@ -198,7 +200,7 @@ def add_ship_requires_open_site(lm: LinearModel, ix: IndexSets) -> None:
     ∀(p,s,m,t) ∈ SHIP, s candidate:  Ship[p,s,m,t] ≤ V[p,s,m,t]·OpenBy[s,t]
 
     V[p,s,m,t] = min(committed + potential of (p,m,t), most capacity of the suite /
-    slots_per_batch). Implied by suite_capacity and module_requires_open_site for integer
+    slots[p,s]). Implied by suite_capacity and module_requires_open_site for integer
     solutions, but much tighter in the LP relaxation: it is the x_ij ≤ y_i inequality of
     the strong facility-location formulation.
     """
@@ -243,7 +245,7 @@ def add_production_requires_assignment(lm: LinearModel, ix: IndexSets) -> None:
     ∀(p,s,t) ∈ PRODUCTION_PST:  Σ_m Ship[p,s,m,t] ≤ U[p,s,t]·Assign[p,s]
 
     U[p,s,t] = min(demand of p reachable from s in t, most capacity of the suite /
-    slots_per_batch). Built only where the capacity term is the smaller, below Σ_m V of
+    slots[p,s]). Built only where the capacity term is the smaller, below Σ_m V of
     the shipments' `ship_requires_assignment` rows: elsewhere it is their sum.
     """
     rows = lm.add_set("PRODUCTION_PST", ix.production_rows, 3)
@@ -486,16 +488,47 @@ def add_fund_share_cap(lm: LinearModel, ix: IndexSets) -> None:
          ("Build", [x[1:]], -ix.fund_max_share[x[0]] * ix.suite_capex[x[1:4]])], 0.0))
 
 
-def add_fund_budget(lm: LinearModel, ix: IndexSets) -> None:
-    """A fund spends at most its budget in each period.
+def add_financing_within_opening(lm: LinearModel, ix: IndexSets) -> None:
+    """Funds together cover at most the opening cost actually spent.
 
-    ∀(f,t) with eligible investments:  Σ_k Finance[f,k,t] ≤ budget[f,t]
+    ∀(s,t) ∈ OPEN with eligible funds:
+        Σ_f FinanceOpening[f,s,t] ≤ opening_cost[s]·Open[s,t]
+    """
+    by_opening = group(ix.finance_opening, lambda x: x[1:])
+    lm.add_set("FINANCED_OPENING_ST", sorted(by_opening), 2)
+    lm.add_rows("financing_within_opening", "FINANCED_OPENING_ST", "<=", lambda o: (
+        [("FinanceOpening", by_opening[o], 1.0),
+         ("Open", [o], -ix.financed_opening[o[0]])], 0.0))
+
+
+def add_fund_opening_share_cap(lm: LinearModel, ix: IndexSets) -> None:
+    """A fund covers at most its maximum share of any one site's opening cost.
+
+    ∀(f,s,t) ∈ FINANCE_OPENING, max_capex_share[f] < 1:
+        FinanceOpening[f,s,t] ≤ max_capex_share[f]·opening_cost[s]·Open[s,t]
+    (at share 1 the row is implied by financing_within_opening).
+    """
+    lm.add_set("FUND_OPENING_SHARE_FST",
+               [x for x in ix.finance_opening if ix.fund_max_share[x[0]] < 1.0], 3)
+    lm.add_rows("fund_opening_share_cap", "FUND_OPENING_SHARE_FST", "<=", lambda x: (
+        [("FinanceOpening", [x], 1.0),
+         ("Open", [x[1:]], -ix.fund_max_share[x[0]] * ix.financed_opening[x[1]])], 0.0))
+
+
+def add_fund_budget(lm: LinearModel, ix: IndexSets) -> None:
+    """A fund spends at most its budget in each period, modules and openings together.
+
+    ∀(f,t) with eligible investments:
+        Σ_k Finance[f,k,t] + Σ_s FinanceOpening[f,s,t] ≤ budget[f,t] + Reinvest[f,t]
+    (Reinvest only where the fund reinvests: `add_reinvest_from_margin`)
     """
     by_fund = group(ix.finance, lambda x: (x[0], x[4]))
+    openings = group(ix.finance_opening, lambda x: (x[0], x[2]))
     reinvested = set(ix.reinvestment.reinvest)
     lm.add_set("FUND_BUDGET_FT", ix.fund_budget_rows, 2)
     lm.add_rows("fund_budget", "FUND_BUDGET_FT", "<=", lambda ft: (
-        [("Finance", by_fund[ft], 1.0),
+        [("Finance", by_fund.get(ft, []), 1.0),
+         ("FinanceOpening", openings.get(ft, []), 1.0),
          ("Reinvest", [ft] if ft in reinvested else [], -1.0)], ix.fund_budget.get(ft, 0.0)))
 
 
@@ -539,7 +572,7 @@ def add_reserved_use_is_production(lm: LinearModel, ix: IndexSets) -> None:
     lm.add_set("RESERVED_PST", res.use_rows, 3)
     lm.add_rows("reserved_use_is_production", "RESERVED_PST", "<=", lambda pst: (
         [("ReservedUse", uses[pst], 1.0),
-         ("Ship", ships[pst], -ix.slots_per_batch.get(pst[:2], 1.0))], 0.0))
+         ("Ship", ships[pst], -ix.slots(pst[0], pst[1]))], 0.0))
 
 
 def add_operating_margin(lm: LinearModel, ix: IndexSets) -> None:

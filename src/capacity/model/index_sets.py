@@ -130,6 +130,7 @@ class IndexSets:
     ship: list[ShipKey]  # SHIP_PSMT
     serve: list[DemandKey]  # SERVE_PMT: potential demand that can be served
     finance: list[tuple[str, str, str, str, int]]  # FINANCE_FKT: (fund, *suite, period)
+    finance_opening: list[tuple[str, str, int]]  # FINANCE_OPENING: (fund, site, period)
     # rows
     demand_rows: list[DemandKey]  # DEMAND_PMT
     capacity_rows: list[tuple[str, str, str, int]]  # CAPACITY_KT
@@ -144,8 +145,12 @@ class IndexSets:
     ship_cost: np.ndarray  # production + transport + tariffs, discounted MUSD per batch
     ship_cost_parts: dict[str, np.ndarray]
     ship_bound: np.ndarray  # V[p,s,m,t] of ship_requires_open_site and ship_requires_assignment
-    ship_slots: np.ndarray  # slots_per_batch[p,s] of each shipment
+    ship_slots: np.ndarray  # slots[p,s] of each shipment
+    # Suite slots one delivered batch uses: slots_per_batch ÷ success rate, where a yields
+    # row gives either (`slots`); elsewhere the program's modality's 1 ÷ success rate
+    # (`program_slots`, 1 where the modality succeeds every time).
     slots_per_batch: dict[tuple[str, str], float]
+    program_slots: dict[str, float]
     serve_value: dict[DemandKey, float]
     potential: dict[DemandKey, float]
     committed: dict[DemandKey, float]
@@ -154,6 +159,7 @@ class IndexSets:
     open_cost_parts: dict[str, dict[tuple[str, int], float]]
     assign_cost: dict[tuple[str, str], float]
     finance_saving: dict[tuple[str, str, str, str, int], float]
+    finance_opening_saving: dict[tuple[str, str, int], float]
     existing_fixed_cost: float
     production_bound: np.ndarray  # U[p,s,t], aligned with ``production_rows``
     production_assign: np.ndarray  # each production row's Assign column (position in assign)
@@ -171,6 +177,10 @@ class IndexSets:
     program_max_sites: dict[str, int]
     fund_max_share: dict[str, float]
     fund_budget: dict[tuple[str, int], float]
+    # opening cost (undiscounted MUSD) of the candidate sites some fund may pay to open:
+    # the financing rows' coefficient (only theirs, so that a case differing elsewhere in
+    # opening costs keeps its constraints: `capacity.engine.resolver`)
+    financed_opening: dict[str, float]
     reservations: Reservations
     reinvestment: Reinvestment
     unservable: list[str] = field(default_factory=list)
@@ -188,6 +198,11 @@ class IndexSets:
     # Committed offtakes allowed to go unmet, at this discounted cost per batch (set by the
     # stochastic model's unmet penalty); empty: every commitment must be met.
     shortfall_cost: dict[DemandKey, float] = field(default_factory=dict)
+
+    def slots(self, p: str, s: str) -> float:
+        """Suite slots one delivered batch of program p uses at site s: slots per batch
+        started ÷ the expected success rate (failed batches take their slots too)."""
+        return self.slots_per_batch.get((p, s), self.program_slots.get(p, 1.0))
 
     @cached_property
     def ships_by_market(self) -> dict[tuple[str, int], np.ndarray]:
@@ -316,15 +331,14 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
 
     transfer_default, transfer_at = _transfer_periods(case)
 
-    slots = {(p, s): float(y) for p, s, y in zip(case.yields["program"], case.yields["site"],
-                                                  case.yields["slots_per_batch"], strict=True)}
+    slots, program_slots = slot_use(case)
     # Most batch slots a suite can ever offer per period (every module built).
     suite_most = {k: suite_existing[k] + suite_module[k] * build_upper[k]
                   + reservable.get(k, 0.0) for k in suite_keys}
     ships = _shipments(case, demand_keys, committed, potential, position, discount,
                        suite_keys, {k: suite_online(k) for k in suite_keys}, suite_most,
                        barred, elastic, start, scale_of, site_region, site_operator,
-                       transfer_default, transfer_at)
+                       transfer_default, transfer_at, slots, program_slots)
     ship, ship_suite = ships.keys, ships.suite
     parts = ships.cost_parts
     ship_cost = parts["production"] + parts["transport"] + parts["tariffs"]
@@ -399,7 +413,11 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
 
     finance, finance_saving, fund_budget, fund_max_share = _finance_sets(
         case, build_set, site_region, discount, position)
-    fund_budget_rows = sorted({(f, t) for (f, _s, _q, _c, t) in finance})
+    finance_opening, finance_opening_saving = _opening_finance_sets(
+        case, open_set, site_region, discount, position, fund_budget)
+    financed_opening = {s: float(opening[s]) for (_f, s, _t) in finance_opening}
+    fund_budget_rows = sorted({(f, t) for (f, _s, _q, _c, t) in finance}
+                              | {(f, t) for (f, _s, t) in finance_opening})
     reservations = _reservation_sets(case, ship, ship_suite, discount)
     time_to_market = _time_to_market_rules(case, serve, committed, potential)
     for r in time_to_market:
@@ -417,14 +435,17 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
 
     return IndexSets(
         periods=periods, position=position, build=build_set, open=open_set, assign=assign,
-        ship=ship, serve=serve, finance=finance, demand_rows=demand_rows,
+        ship=ship, serve=serve, finance=finance, finance_opening=finance_opening,
+        demand_rows=demand_rows,
         capacity_rows=capacity_rows, production_rows=production_rows,
         fund_budget_rows=fund_budget_rows, share_rules=share_rules,
         time_to_market_rules=time_to_market, service_rules=service_rules,
-        ship_suite=ship_suite, slots_per_batch=slots, ship_cost=ship_cost,
+        ship_suite=ship_suite, slots_per_batch=slots, program_slots=program_slots,
+        ship_cost=ship_cost,
         ship_cost_parts=parts, serve_value=serve_value, potential=potential,
         committed=dict(committed), build_cost=build_cost, open_cost=open_cost,
         open_cost_parts=open_parts, assign_cost=assign_cost, finance_saving=finance_saving,
+        finance_opening_saving=finance_opening_saving, financed_opening=financed_opening,
         existing_fixed_cost=existing_fixed_cost(case), production_bound=production_bound,
         production_assign=production_assign, ship_bound=ships.bound, ship_slots=ships.slots,
         ship_production_row=ship_production_row, ship_assign=ship_assign, elastic=elastic,
@@ -641,6 +662,8 @@ def _finance_sets(
     finance = []
     saving = {}
     for f in sorted(funds.index):
+        if "capex" not in funds.at[f, "pays"]:
+            continue
         regions = set(funds.at[f, "eligible_regions"])
         sites_ok = set(funds.at[f, "eligible_sites"])
         modalities = set(funds.at[f, "eligible_modalities"])
@@ -656,6 +679,60 @@ def _finance_sets(
             finance.append((f, s, q, c, t))
             saving[(f, s, q, c, t)] = float(discount[t]) * (1.0 - repay)
     return finance, saving, budget, max_share
+
+
+def _opening_finance_sets(
+    case: Case, open_set: list[tuple[str, int]], site_region: dict[str, str],
+    discount: dict[int, float], position: dict[int, int], budget: dict[tuple[str, int], float],
+) -> tuple[list[tuple[str, str, int]], dict[tuple[str, str, int], float]]:
+    """FINANCE_OPENING: (f,s,t) where fund f may pay part of opening candidate site s in
+    t (it pays `opening`, the opening costs something, f has money in t, a share above 0,
+    and s is in its regions and sites and has a suite of one of its modalities), with
+    the saving per MUSD financed, df_t·(1 − repayment_share[f])."""
+    funds = case.funds.set_index("fund")
+    opening = case.sites.set_index("site")["opening_cost_musd"].to_dict()
+    modalities_at: dict[str, set[str]] = defaultdict(set)
+    for site, q in zip(case.suites["site"], case.suites["modality"], strict=True):
+        modalities_at[site].add(q)
+    finance, saving = [], {}
+    for f in sorted(funds.index):
+        if "opening" not in funds.at[f, "pays"] or funds.at[f, "max_capex_share"] <= 0:
+            continue
+        regions = set(funds.at[f, "eligible_regions"])
+        sites_ok = set(funds.at[f, "eligible_sites"])
+        modalities = set(funds.at[f, "eligible_modalities"])
+        repay = float(funds.at[f, "repayment_share"])
+        reinvests = float(funds.at[f, "reinvest_share"]) > 0
+        for (s, t) in open_set:
+            has_money = budget.get((f, t), 0.0) > 0 or (reinvests and position[t] > 0)
+            if (not has_money or opening[s] <= 0
+                    or (regions and site_region[s] not in regions)
+                    or (sites_ok and s not in sites_ok)
+                    or (modalities and not modalities & modalities_at[s])):
+                continue
+            finance.append((f, s, t))
+            saving[(f, s, t)] = float(discount[t]) * (1.0 - repay)
+    return finance, saving
+
+
+def slot_use(case: Case) -> tuple[dict[tuple[str, str], float], dict[str, float]]:
+    """Suite slots one delivered batch uses: slots_per_batch ÷ success rate.
+
+    The success rate of program p at site s is ``yields.success_rate`` of (p,s) where
+    given, else ``batch_success.success_rate`` of p's modality, else 1. Returns the slots
+    of each (p,s) with a yields row, and of each program elsewhere (1 ÷ its modality's
+    rate)."""
+    modality = case.programs.set_index("program")["modality"].to_dict()
+    rate = {str(q): float(r) for q, r in zip(case.batch_success["modality"],
+                                              case.batch_success["success_rate"], strict=True)}
+    program_slots = {p: 1.0 / rate.get(q, 1.0) for p, q in modality.items()}
+    pairs = {}
+    for p, s, use, success in zip(case.yields["program"], case.yields["site"],
+                                  case.yields["slots_per_batch"], case.yields["success_rate"],
+                                  strict=True):
+        given = float(success)
+        pairs[(p, s)] = float(use) / (given if given == given else rate.get(modality[p], 1.0))
+    return pairs, program_slots
 
 
 def _reservable(case: Case) -> dict[Suite, float]:
@@ -759,7 +836,7 @@ class Shipments:
     keys: list[ShipKey]  # SHIP_PSMT, sorted
     suite: list[Suite]  # the suite each shipment is made in
     cost_parts: dict[str, np.ndarray]  # production, transport, tariffs: discounted MUSD/batch
-    slots: np.ndarray  # slots_per_batch[p,s]
+    slots: np.ndarray  # slots[p,s]: slots per delivered batch (÷ success rate)
     bound: np.ndarray  # V[p,s,m,t]: most batches a plan can ship (ship_requires_open_site)
     demand: list[DemandKey]  # (p,m,t) that some shipment can serve
     production: list[tuple[str, str, int]]  # (p,s,t) with a shipment, sorted
@@ -779,21 +856,25 @@ def _shipments(case: Case, demand_keys: list[DemandKey], committed: dict[DemandK
                barred: set[tuple[str, str]], elastic: bool, start: dict[str, int],
                scale_of: Callable[[str, int], str], site_region: dict[str, str],
                site_operator: dict[str, str], transfer_default: dict[str, int],
-               transfer_at: dict[tuple[str, str], int]) -> Shipments:
+               transfer_at: dict[tuple[str, str], int],
+               pair_slots: dict[tuple[str, str], float],
+               program_slots: dict[str, float]) -> Shipments:
     """Every (p,s,m,t) where demand of p in m in t (committed or potential) can be made at
     suite (s, modality of p, scale of p in t): p started by t, its technology transfer to
     s complete by t (pos(t) ≥ pos(start(p)) + L[p,s]), the suite online by t, a lane from
     s's region to m (the domestic lane free unless given), s's operator not barred from m
     (unless ``elastic``); with per-batch discounted costs
 
-        production = df_t·variable_cost[k]·slots_per_batch[p,s]
+        production = df_t·variable_cost[k]·slots[p,s]
         transport  = df_t·transport[region(s),m]
-        tariffs    = df_t·tariff_rate[region(s),m]·variable_cost[k]·slots_per_batch[p,s]
+        tariffs    = df_t·tariff_rate[region(s),m]·variable_cost[k]·slots[p,s]
 
     and the big-M bounds V[p,s,m,t] = min(committed + potential of (p,m,t), most[p,s,t]),
     U[p,s,t] = min(Σ_m committed + potential, most[p,s,t]) with most[p,s,t] the most
     slots the suite can ever offer per period (every module built, every reservation
-    taken) / slots_per_batch[p,s]. Vectorised over chunks of programs.
+    taken) / slots[p,s]; slots[p,s] = slots per batch ÷ success rate (`slot_use`: a
+    delivered batch pays for and takes the slots of the failed ones too). Vectorised over
+    chunks of programs.
     """
     periods = sorted(position, key=position.__getitem__)
     disc = np.array([float(discount[t]) for t in periods])
@@ -834,10 +915,12 @@ def _shipments(case: Case, demand_keys: list[DemandKey], committed: dict[DemandK
         routes = routes[allowed]
     routes = routes[["s", "modality", "scale", "m", "suite", "online", "variable", "most",
                      "transport", "tariff"]]
-    yields = pd.DataFrame({"p": case.yields["program"].map(program_code),
-                           "s": case.yields["site"].map(site_code),
-                           "use": case.yields["slots_per_batch"].astype(float)}).dropna()
+    pairs = list(pair_slots)
+    yields = pd.DataFrame({"p": pd.Series([p for p, _s in pairs], dtype=object).map(program_code),
+                           "s": pd.Series([s for _p, s in pairs], dtype=object).map(site_code),
+                           "use": pd.Series(list(pair_slots.values()), dtype=float)}).dropna()
     yields = yields.astype({"p": np.int64, "s": np.int64})
+    default_use = np.array([program_slots.get(p, 1.0) for p in program_names])
 
     modality = case.programs.set_index("program")["modality"].to_dict()
     # Transfer lead times: a program's own by code, and per-site overrides as a table
@@ -872,7 +955,7 @@ def _shipments(case: Case, demand_keys: list[DemandKey], committed: dict[DemandK
             c = c[c["position"].to_numpy() >= start_position[code] + lead.to_numpy()]
             c = c.drop(columns="transfer")
         c = c.merge(yields, on=["p", "s"], how="left")
-        c["use"] = c["use"].fillna(1.0)
+        c["use"] = c["use"].fillna(pd.Series(default_use[c["p"].to_numpy()], index=c.index))
         c = c.sort_values(["p", "s", "m", "position"], ignore_index=True)
         p, s, m, pos = (c[name].to_numpy() for name in ("p", "s", "m", "position"))
         df, variable, use = disc[pos], c["variable"].to_numpy(), c["use"].to_numpy()

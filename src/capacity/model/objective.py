@@ -15,18 +15,22 @@ def add_total_cost(lm: LinearModel, ix: IndexSets) -> None:
     """Minimise discounted total cost (MUSD).
 
     total_cost = Σ build_cost·Build − Σ finance_saving·Finance + Σ open_cost·Open
+               − Σ finance_opening_saving·FinanceOpening
                + Σ assign_cost·Assign + Σ ship_cost·Ship − Σ serve_value·Serve
                + Σ reserve_cost·Reserve + Σ shortfall_cost·Shortfall + existing_fixed_cost
 
     Coefficients are discounted in `build_index_sets`: ship_cost covers production,
     transport and tariffs; open_cost covers opening and fixed costs from opening on;
     existing sites' fixed costs are a constant, kept so the objective is the true total.
-    shortfall_cost (discounted unmet penalty) exists only in the stochastic model.
+    shortfall_cost (discounted unmet penalty) exists only in the stochastic model. Money a
+    fund pays, for modules or openings alike, saves df_t·(1 − repayment_share) a MUSD.
     """
     res = ix.reservations
     lm.set_objective("total_cost", [
         ("Build", ix.build, [ix.build_cost[b] for b in ix.build]),
         ("Finance", ix.finance, [-ix.finance_saving[x] for x in ix.finance]),
+        ("FinanceOpening", ix.finance_opening,
+         [-ix.finance_opening_saving[x] for x in ix.finance_opening]),
         ("Open", ix.open, [ix.open_cost[o] for o in ix.open]),
         ("Assign", ix.assign, [ix.assign_cost[a] for a in ix.assign]),
         ("Ship", np.arange(len(ix.ship)), ix.ship_cost),  # by position: no key lookup

@@ -16,6 +16,7 @@ def add_sets(lm: LinearModel, ix: IndexSets) -> None:
     lm.add_set("SHIP", ix.ship, 4)
     lm.add_set("SERVE", ix.serve, 3)
     lm.add_set("FINANCE", ix.finance, 5)
+    lm.add_set("FINANCE_OPENING", ix.finance_opening, 3)
     lm.add_set("RESERVE_VT", ix.reservations.reserve, 2)
     lm.add_set("RESERVE_USE_VPT", ix.reservations.use, 3)
     lm.add_set("REINVEST_FT", ix.reinvestment.reinvest, 2)
@@ -33,6 +34,8 @@ def add_variables(lm: LinearModel, ix: IndexSets) -> None:
     - ``Ship[p,s,m,t]`` ≥ 0: batches of p made at s for market m in t.
     - ``Serve[p,m,t]`` ∈ [0, potential]: potential demand served.
     - ``Finance[f,s,q,c,t]`` ≥ 0: module capex paid by fund f, MUSD.
+    - ``FinanceOpening[f,s,t]`` ≥ 0: cost of opening candidate site s in t paid by fund
+      f, MUSD.
     - ``Reserve[v,t]`` ∈ {0..max_blocks[v]}: blocks of reservation v held in t.
     - ``ReservedUse[v,p,t]`` ≥ 0: reserved slots of v that program p uses in t.
     - ``Margin[t]`` ∈ [lower_t, upper_t]: the consortium's operating margin in t, MUSD.
@@ -46,6 +49,7 @@ def add_variables(lm: LinearModel, ix: IndexSets) -> None:
     lm.add_var("Ship", "SHIP", "continuous")
     lm.add_var("Serve", "SERVE", "continuous", upper=[ix.potential[d] for d in ix.serve])
     lm.add_var("Finance", "FINANCE", "continuous")
+    lm.add_var("FinanceOpening", "FINANCE_OPENING", "continuous")
     lm.add_var("Reserve", "RESERVE_VT", "integer",
                upper=[res.max_blocks[v] for v, _t in res.reserve])
     lm.add_var("ReservedUse", "RESERVE_USE_VPT", "continuous")

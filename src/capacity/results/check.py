@@ -30,7 +30,7 @@ REFERENCES: dict[str, tuple[str, ...]] = {
     "shipments": ("program", "site", "market", "period"),
     "builds": ("suite", "period"),
     "openings": ("site", "period"),
-    "financing": ("fund", "suite", "period"),
+    "financing": ("fund", "investment", "period"),
     "assignments": ("program", "site"),
     "reservations": ("reservation", "period"),
     "reservation_use": ("reservation", "program", "period"),
@@ -131,9 +131,15 @@ class _Checker:
         self.suites = case.suites.set_index(["site", "modality", "scale"])
         self.programs = case.programs.set_index("program")
         self.operators = case.operators.set_index("operator")
-        self.slots = {(p, s): y for p, s, y in case.yields[["program", "site",
-                                                            "slots_per_batch"]].itertuples(
-            index=False)}
+        # Success rates: a yields row's own, else its program's modality's, else 1.
+        self.success = {q: float(r) for q, r in case.batch_success[
+            ["modality", "success_rate"]].itertuples(index=False)}
+        self.slots: dict[tuple[str, str], float] = {}
+        for p, s, use, given in case.yields[["program", "site", "slots_per_batch",
+                                             "success_rate"]].itertuples(index=False):
+            rate = self.success.get(self.programs.at[p, "modality"], 1.0) \
+                if pd.isna(given) else float(given)
+            self.slots[(p, s)] = float(use) / rate
         self.reservations = case.reservations.set_index("reservation")
         self.transfers = {(p, s): (float(c) if pd.notna(c) else None,
                                    int(n) if pd.notna(n) else None)
@@ -149,6 +155,13 @@ class _Checker:
         self.result.violations.append(Violation(family, entity, float(amount), message))
 
     # -- helpers on raw data --------------------------------------------------------------
+    def slot_use(self, p: str, s: str) -> float:
+        """Suite slots one delivered batch of p uses at s: slots per batch started ÷ the
+        expected success rate (the failed batches' slots are used too)."""
+        if (p, s) in self.slots:
+            return self.slots[(p, s)]
+        return 1.0 / self.success.get(self.programs.at[p, "modality"], 1.0)
+
     def scale(self, p: str, t: int) -> str:
         cf = self.programs.at[p, "commercial_from"]
         return "commercial" if pd.notna(cf) and t >= int(cf) else "clinical"
@@ -206,7 +219,10 @@ class _Checker:
             "program": set(self.programs.index), "site": set(self.sites.index),
             "market": set(self.case.regions["region"]), "period": set(self.pos),
             "fund": set(self.case.funds["fund"]), "reservation": set(self.reservations.index),
-            "suite": set(self.suites.index)}
+            "suite": set(self.suites.index),
+            # what a financing row pays for: a suite's modules or a site's opening
+            "investment": {("capex", *k) for k in self.suites.index}
+            | {("opening", s, "", "") for s in self.sites.index}}
         out = dict(plan)
         for name, refs in REFERENCES.items():
             frame = plan[name]
@@ -306,7 +322,7 @@ class _Checker:
                 continue
             k = (r.site, self.programs.at[r.program, "modality"],
                  self.scale(r.program, int(r.period)))
-            used[(*k, int(r.period))] += self.slots.get((r.program, r.site), 1.0) * r.batches
+            used[(*k, int(r.period))] += self.slot_use(r.program, r.site) * r.batches
         online = self.online_modules()
         reserved: dict[tuple[str, str, str, int], float] = defaultdict(float)
         for r in self.plan["reservation_use"].itertuples(index=False):
@@ -517,7 +533,7 @@ class _Checker:
         made: dict[tuple[str, str, int], float] = defaultdict(float)
         for r in ships.itertuples(index=False):
             made[(r.program, r.site, int(r.period))] += \
-                self.slots.get((r.program, r.site), 1.0) * r.batches
+                self.slot_use(r.program, r.site) * r.batches
         taken: dict[tuple[str, str, int], float] = defaultdict(float)
         for r in use.itertuples(index=False):
             who = f"{r.reservation} {r.program} {r.period}"
@@ -588,8 +604,22 @@ class _Checker:
              self.scale(r.program, int(r.period)))
         var = float(self.suites.at[k, "variable_cost_musd_per_batch"]) \
             if k in self.suites.index else 0.0
-        use = self.slots.get((r.program, r.site), 1.0)
+        use = self.slot_use(r.program, r.site)
         return var * use, lane[0], lane[1] * var * use
+
+    def spent(self, x: Any) -> float:
+        """What a financing row's investment cost, MUSD: its suite's modules ordered in
+        the period × their capex, or its site's opening cost if opened in the period."""
+        if x.cost_type == "opening":
+            opened = self.plan["openings"]
+            done = ((opened["site"] == x.site) & (opened["period"] == x.period)).any()
+            return float(self.sites.at[x.site, "opening_cost_musd"]) if done else 0.0
+        builds = self.plan["builds"]
+        ordered = builds.loc[(builds["site"] == x.site) & (builds["modality"] == x.modality)
+                             & (builds["scale"] == x.scale) & (builds["period"] == x.period),
+                             "modules"].sum()
+        return float(ordered) * float(
+            self.suites.at[(x.site, x.modality, x.scale), "module_capex_musd"])
 
     def check_funds(self, ships: pd.DataFrame) -> None:
         fin = self.plan["financing"]
@@ -599,32 +629,37 @@ class _Checker:
         reinvest = self.case.funds.set_index("fund")["reinvest_share"]
         funds = self.case.funds.set_index("fund")
         budget = self.case.fund_budgets.set_index(["fund", "period"])["budget_musd"]
-        modules = self.plan["builds"].set_index(["site", "modality", "scale", "period"])[
-            "modules"]
+        site_modalities = self.case.suites.groupby("site")["modality"].agg(set)
         for x in fin.itertuples(index=False):
-            key = (x.site, x.modality, x.scale, x.period)
-            spent = float(modules.get(key, 0.0)) * float(
-                self.suites.at[key[:3], "module_capex_musd"])
+            opening = x.cost_type == "opening"
+            key = (x.site, x.period) if opening else (x.site, x.modality, x.scale, x.period)
+            what = "opening cost" if opening else "capex"
+            spent = self.spent(x)
             f = funds.loc[x.fund]
-            eligible = ((not f["eligible_regions"] or self.sites.at[x.site, "region"]
-                         in f["eligible_regions"])
+            modalities = set(site_modalities.get(x.site, set())) if opening else {x.modality}
+            eligible = (x.cost_type in f["pays"]
+                        and (not f["eligible_regions"] or self.sites.at[x.site, "region"]
+                             in f["eligible_regions"])
                         and (not f["eligible_sites"] or x.site in f["eligible_sites"])
-                        and (not f["eligible_modalities"] or x.modality in
-                             f["eligible_modalities"]))
+                        and (not f["eligible_modalities"] or bool(
+                            modalities & set(f["eligible_modalities"]))))
             if not eligible:
                 self.flag("fund_eligibility", f"{x.fund} {key}", x.amount_musd,
-                          f"{x.fund} may not fund this investment")
+                          f"{x.fund} may not fund this {what}")
             if x.amount_musd > f["max_capex_share"] * spent + self.tol:
-                self.flag("fund_share_cap", f"{x.fund} {key}", x.amount_musd -
-                          f["max_capex_share"] * spent, f"above {f['max_capex_share']:.0%} of "
-                          f"capex {spent:g}")
-        for key, amount in fin.groupby(["site", "modality", "scale", "period"])[
-                "amount_musd"].sum().items():
-            spent = float(modules.get(key, 0.0)) * float(
-                self.suites.at[key[:3], "module_capex_musd"])
+                self.flag("fund_opening_share_cap" if opening else "fund_share_cap",
+                          f"{x.fund} {key}", x.amount_musd - f["max_capex_share"] * spent,
+                          f"above {f['max_capex_share']:.0%} of {what} {spent:g}")
+        for (kind, *key), rows in fin.groupby(["cost_type", "site", "modality", "scale",
+                                               "period"]):
+            amount = float(rows["amount_musd"].sum())
+            spent = self.spent(next(rows.itertuples(index=False)))
             if amount > spent + self.tol:
-                self.flag("financing_within_capex", str(key), amount - spent,
-                          f"financed {amount:g}, capex spent {spent:g}")
+                opening = kind == "opening"
+                self.flag("financing_within_opening" if opening else "financing_within_capex",
+                          str((key[0], key[3]) if opening else tuple(key)), amount - spent,
+                          f"financed {amount:g}, {'opening cost' if opening else 'capex'} "
+                          f"spent {spent:g}")
         for (f, t), amount in fin.groupby(["fund", "period"])["amount_musd"].sum().items():
             before = self.periods[self.pos[t] - 1] if self.pos[t] > 0 else None
             gained = 0.0 if before is None else reinvest[f] * max(0.0, margin[before])
@@ -678,5 +713,10 @@ class _Checker:
 
 
 def _named(row: Any, what: str) -> Any:
-    """The entity a plan row names: a column, or for ``suite`` (site, modality, scale)."""
-    return (row.site, row.modality, row.scale) if what == "suite" else getattr(row, what)
+    """The entity a plan row names: a column, or for ``suite`` (site, modality, scale),
+    for ``investment`` (cost type, site, modality, scale)."""
+    if what == "suite":
+        return (row.site, row.modality, row.scale)
+    if what == "investment":
+        return (row.cost_type, row.site, row.modality, row.scale)
+    return getattr(row, what)

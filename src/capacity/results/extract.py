@@ -40,9 +40,16 @@ def extract_tables(built: BuiltModel, x: np.ndarray) -> dict[str, pd.DataFrame]:
         columns=["site", "period", "online_period", "opening_cost_musd"])
 
     fin_vals = values("Finance")
+    opening_fin_vals = values("FinanceOpening")
+    # What each fund paid for: module capex at a suite, or opening a site (no modality
+    # or scale: blank).
     financing = pd.DataFrame(
-        [(*x, v) for x, v in zip(ix.finance, fin_vals, strict=True) if v > ZERO],
-        columns=["fund", "site", "modality", "scale", "period", "amount_musd"])
+        [(f, "capex", s, q, c, t, v) for (f, s, q, c, t), v in
+         zip(ix.finance, fin_vals, strict=True) if v > ZERO]
+        + [(f, "opening", s, "", "", t, v) for (f, s, t), v in
+           zip(ix.finance_opening, opening_fin_vals, strict=True) if v > ZERO],
+        columns=["fund", "cost_type", "site", "modality", "scale", "period", "amount_musd"])
+    financing = financing.sort_values(["fund", "cost_type"], kind="stable", ignore_index=True)
 
     ship_vals = values("Ship")
     shipments = pd.DataFrame(
@@ -79,8 +86,9 @@ def extract_tables(built: BuiltModel, x: np.ndarray) -> dict[str, pd.DataFrame]:
 
     reserve_vals = [round(v) for v in values("Reserve")]
     use_vals = values("ReservedUse")
-    costs = _cost_breakdown(built, build_vals, open_vals, fin_vals, assign_vals, ship_vals,
-                            serve_vals, reserve_vals, values("Shortfall"))
+    costs = _cost_breakdown(built, build_vals, open_vals, fin_vals, opening_fin_vals,
+                            assign_vals, ship_vals, serve_vals, reserve_vals,
+                            values("Shortfall"))
     return {
         "builds": builds, "openings": openings, "financing": financing,
         "assignments": assignments, "shipments": shipments, "production": production,
@@ -90,7 +98,7 @@ def extract_tables(built: BuiltModel, x: np.ndarray) -> dict[str, pd.DataFrame]:
         **_reservation_tables(built, reserve_vals, use_vals),
         "operating_margin": _operating_margin(built, open_vals, ship_vals, serve_vals,
                                               reserve_vals),
-        "fund_use": _fund_use(built, fin_vals, values("Reinvest")),
+        "fund_use": _fund_use(built, financing, values("Reinvest")),
     }
 
 
@@ -149,30 +157,34 @@ def _operating_margin(built: BuiltModel, open_vals: list[int], ship_vals: list[f
                                  "margin_musd"])
 
 
-def _fund_use(built: BuiltModel, fin_vals: list[float],
+def _fund_use(built: BuiltModel, financing: pd.DataFrame,
               reinvest_vals: list[float]) -> pd.DataFrame:
     """Each fund's money by period: its budget, what the reinvestment loop added, what it
-    financed (the `financing` table says which investments)."""
+    financed in all and of it for module capex and for openings (the `financing` table
+    says which investments)."""
     ix, case = built.index_sets, built.case
     funds = case.funds.set_index("fund")
-    spent: dict[tuple[str, int], float] = defaultdict(float)
-    for x, v in zip(ix.finance, fin_vals, strict=True):
-        if v > ZERO:
-            spent[(x[0], x[4])] += v
+    spent: dict[tuple[str, int, str], float] = defaultdict(float)
+    for f, kind, t, v in financing[["fund", "cost_type", "period", "amount_musd"]].itertuples(
+            index=False):
+        spent[(f, int(t), kind)] += float(v)
     added = dict(zip(ix.reinvestment.reinvest, reinvest_vals, strict=True))
-    keys = sorted(set(ix.fund_budget) | set(spent) | set(added))
+    keys = sorted(set(ix.fund_budget) | {(f, t) for f, t, _k in spent} | set(added))
     return pd.DataFrame(
         [(f, funds.at[f, "funder"], funds.at[f, "kind"], t, ix.fund_budget.get((f, t), 0.0),
-          added.get((f, t), 0.0), spent.get((f, t), 0.0)) for (f, t) in keys],
+          added.get((f, t), 0.0), spent[(f, t, "capex")] + spent[(f, t, "opening")],
+          spent[(f, t, "capex")], spent[(f, t, "opening")]) for (f, t) in keys],
         columns=["fund", "funder", "kind", "period", "budget_musd", "reinvested_musd",
-                 "financed_musd"])
+                 "financed_musd", "financed_capex_musd", "financed_opening_musd"])
 
 
 def _cost_breakdown(built: BuiltModel, build_vals: list[int], open_vals: list[int],
-                    fin_vals: list[float], assign_vals: list[int], ship_vals: list[float],
+                    fin_vals: list[float], opening_fin_vals: list[float],
+                    assign_vals: list[int], ship_vals: list[float],
                     serve_vals: dict[tuple[str, str, int], float],
                     reserve_vals: list[int], shortfall_vals: list[float]) -> pd.DataFrame:
-    """Discounted cost by component, MUSD; the components sum to the objective."""
+    """Discounted cost by component, MUSD; the components sum to the objective
+    (``co_investment``: what funds save the consortium, on modules and openings alike)."""
     ix = built.index_sets
 
     def dot(coef: dict, keys: list, vals: list) -> float:  # type: ignore[type-arg]
@@ -182,7 +194,8 @@ def _cost_breakdown(built: BuiltModel, build_vals: list[int], open_vals: list[in
 
     rows = [
         ("capex", dot(ix.build_cost, ix.build, build_vals)),
-        ("co_investment", -dot(ix.finance_saving, ix.finance, fin_vals)),
+        ("co_investment", -dot(ix.finance_saving, ix.finance, fin_vals)
+         - dot(ix.finance_opening_saving, ix.finance_opening, opening_fin_vals)),
         ("opening", dot(ix.open_cost_parts["opening"], ix.open, open_vals)),
         ("fixed", ix.existing_fixed_cost + dot(ix.open_cost_parts["fixed"], ix.open, open_vals)),
         ("tech_transfer", dot(ix.assign_cost, ix.assign, assign_vals)),
@@ -201,7 +214,9 @@ def _cost_breakdown(built: BuiltModel, build_vals: list[int], open_vals: list[in
 def _utilisation(built: BuiltModel, build_vals: list[int], ship_vals: list[float],
                  use_vals: list[float]) -> pd.DataFrame:
     """Capacity and use by suite and period, for every suite that has or gets capacity
-    (reserved slots in use count as capacity: they come on top of the suite's own)."""
+    (reserved slots in use count as capacity: they come on top of the suite's own).
+    ``used_batches`` counts batch slots used, failed batches included: a delivered batch
+    uses slots_per_batch ÷ its success rate (`IndexSets.slots`)."""
     ix = built.index_sets
     pos = ix.position
     added: dict[tuple[str, str, str, int], float] = defaultdict(float)

@@ -53,14 +53,17 @@ class Plan:
         options: the solve options used.
         messages: what the user should know (why infeasible, limit reached, ...).
         tables: the plan tables by name (empty when there is no plan); also available as
-            attributes: ``builds``, ``openings``, ``financing``, ``assignments`` (each
-            program's sites: its technology transfer's start and completion periods, its
-            first batch there, the transfer's cost discounted at its start),
-            ``shipments``, ``production``, ``unmet_demand``, ``costs``, ``utilisation``,
-            ``market_kpis``, ``reservations`` (held, reserved and used slots, fee),
-            ``reservation_use`` (which program used which reservation), ``operating_margin``
-            (revenue, operating cost and margin by period, undiscounted) and ``fund_use``
-            (each fund's budget, reinvested money and financing by period).
+            attributes: ``builds``, ``openings``, ``financing`` (what each fund paid for:
+            ``cost_type`` ``capex``, a suite's modules, or ``opening``, a site's opening
+            with modality and scale blank), ``assignments`` (each program's sites: its
+            technology transfer's start and completion periods, its first batch there,
+            the transfer's cost discounted at its start), ``shipments``, ``production``,
+            ``unmet_demand``, ``costs``, ``utilisation`` (batch slots used, failed batches
+            included), ``market_kpis``, ``reservations`` (held, reserved and used slots,
+            fee), ``reservation_use`` (which program used which reservation),
+            ``operating_margin`` (revenue, operating cost and margin by period,
+            undiscounted) and ``fund_use`` (each fund's budget, reinvested money and
+            financing by period, in all and by cost type).
         sense, unit: how ``objective`` is reported (``minimise``/``maximise``, its unit).
         case_source: the folder or workbook the case was loaded from ("" when built in
             memory), so a saved plan can find its case (`capacity report`).
@@ -258,7 +261,7 @@ def _read_workbook_tables(book: Path, present: set[str]
 # check and report a plan.
 MAX_PLAN_NUMBER = 1e15
 
-PlanColumnKind = Literal["id", "period", "optional_period", "number"]
+PlanColumnKind = Literal["id", "optional_id", "period", "optional_period", "number"]
 
 
 @dataclass(frozen=True)
@@ -272,6 +275,8 @@ class PlanTable:
         numbers: finite numbers, |x| ≤ `MAX_PLAN_NUMBER`.
         key: the columns that identify a row (unique).
         optional_periods: period labels that may be blank (none known).
+        optional_ids: identifier columns that may be blank (written after ``ids``: an
+            opening's modality and scale in ``financing``).
     """
 
     ids: tuple[str, ...]
@@ -279,11 +284,13 @@ class PlanTable:
     numbers: tuple[str, ...]
     key: tuple[str, ...]
     optional_periods: tuple[str, ...] = ()
+    optional_ids: tuple[str, ...] = ()
 
     @property
     def kinds(self) -> dict[str, PlanColumnKind]:
         """Every column and its kind, in the order `capacity.results.extract` writes them."""
         kinds: dict[str, PlanColumnKind] = dict.fromkeys(self.ids, "id")
+        kinds |= dict.fromkeys(self.optional_ids, "optional_id")
         kinds |= dict.fromkeys(self.periods, "period")
         kinds |= dict.fromkeys(self.optional_periods, "optional_period")
         return kinds | dict.fromkeys(self.numbers, "number")
@@ -296,8 +303,9 @@ PLAN_SCHEMA: dict[str, PlanTable] = {
                         ("modules", "batches_added", "capex_musd"), (*_SUITE, "period")),
     "openings": PlanTable(("site",), ("period", "online_period"), ("opening_cost_musd",),
                           ("site", "period")),
-    "financing": PlanTable(("fund", *_SUITE), ("period",), ("amount_musd",),
-                           ("fund", *_SUITE, "period")),
+    "financing": PlanTable(("fund", "cost_type", "site"), ("period",), ("amount_musd",),
+                           ("fund", "cost_type", *_SUITE, "period"),
+                           optional_ids=("modality", "scale")),
     "assignments": PlanTable(("program", "site"),
                              ("transfer_start_period", "transfer_complete_period"),
                              ("tech_transfer_pv_musd",), ("program", "site"),
@@ -325,7 +333,8 @@ PLAN_SCHEMA: dict[str, PlanTable] = {
                                   ("revenue_musd", "operating_cost_musd", "margin_musd"),
                                   ("period",)),
     "fund_use": PlanTable(("fund", "funder", "kind"), ("period",),
-                          ("budget_musd", "reinvested_musd", "financed_musd"),
+                          ("budget_musd", "reinvested_musd", "financed_musd",
+                           "financed_capex_musd", "financed_opening_musd"),
                           ("fund", "period")),
 }
 
@@ -414,7 +423,7 @@ def _parse_plan_column(cells: pd.Series, kind: PlanColumnKind, source: str, colu
     cells = cells.reset_index(drop=True)
     typed = pd.api.types.is_numeric_dtype(cells.dtype) \
         and not pd.api.types.is_bool_dtype(cells.dtype)  # Parquet numbers: no text trip
-    text = None if typed and kind != "id" else _cell_text(cells)
+    text = None if typed and kind not in ("id", "optional_id") else _cell_text(cells)
 
     def bad(mask: np.ndarray, message: str) -> None:
         for i in np.flatnonzero(mask):
@@ -422,9 +431,9 @@ def _parse_plan_column(cells: pd.Series, kind: PlanColumnKind, source: str, colu
             problems.append(Problem(source, int(rows[i]), column, message.format(value=value)))
 
     empty = (text == "").to_numpy() if text is not None else cells.isna().to_numpy()
-    if kind != "optional_period":
+    if kind not in ("optional_period", "optional_id"):
         bad(empty, "is empty")
-    if kind == "id":
+    if kind in ("id", "optional_id"):
         assert text is not None
         return text, problems
     if text is None:

@@ -8,7 +8,7 @@ programs fail and when, with its probability: all combinations when there are at
 ``scenarios`` of them, else that many seeded draws (identical draws merged).
 
 First stage, shared by every scenario: modules built (``Build``), sites opened (``Open``),
-co-investment (``Finance``) and the technology transfers decided before readout
+co-investment (``Finance``, ``FinanceOpening``) and the technology transfers decided before readout
 (``Assign`` of programs with `transfer_before_readout`). Second stage, per scenario:
 production, shipments, demand served, reservations, unmet commitments (at
 ``unmet_penalty``, when given; else commitments must be met in every scenario).
@@ -52,8 +52,8 @@ from capacity.model.index_sets import IndexSets, build_index_sets, with_demand
 from capacity.output_folder import write_folder
 from capacity.results.extract import extract_tables
 
-# The integer first-stage decisions: what an evaluated plan fixes (Finance, the rest of
-# the first stage, is re-chosen; see `first_stage_keys`).
+# The integer first-stage decisions: what an evaluated plan fixes (Finance and
+# FinanceOpening, the rest of the first stage, are re-chosen; see `first_stage_keys`).
 CAPACITY_DECISIONS = ("Build", "Open", "Assign")
 MAX_EXACT = 4096  # never enumerate more combinations than this, whatever --scenarios says
 Progress = Callable[[str], None]
@@ -298,6 +298,7 @@ def first_stage_keys(case: Case, ix: IndexSets) -> dict[str, list[Any]]:
     their readout)."""
     early = set(case.programs.loc[case.programs["transfer_before_readout"], "program"])
     return {"Build": list(ix.build), "Open": list(ix.open), "Finance": list(ix.finance),
+            "FinanceOpening": list(ix.finance_opening),
             "Assign": [a for a in ix.assign if a[0] in early]}
 
 
@@ -683,8 +684,10 @@ def solve_progressive_hedging(case: Case, options: StochasticOptions | None = No
         m = scenario_model(case, ix, by_name[name].failed).pyomo
         stage_one = pyo.quicksum(ix.build_cost[b] * m.Build[b] for b in ix.build) \
             + pyo.quicksum(ix.open_cost[o] * m.Open[o] for o in ix.open) \
-            - pyo.quicksum(ix.finance_saving[x] * m.Finance[x] for x in ix.finance)
-        sputils.attach_root_node(m, stage_one, [m.Build, m.Open, m.Finance]
+            - pyo.quicksum(ix.finance_saving[x] * m.Finance[x] for x in ix.finance) \
+            - pyo.quicksum(ix.finance_opening_saving[x] * m.FinanceOpening[x]
+                           for x in ix.finance_opening)
+        sputils.attach_root_node(m, stage_one, [m.Build, m.Open, m.Finance, m.FinanceOpening]
                                  + [m.Assign[a] for a in first["Assign"]])
         m._mpisppy_probability = by_name[name].probability
         return m
