@@ -664,11 +664,7 @@ def _finance_sets(
     for f in sorted(funds.index):
         if "capex" not in funds.at[f, "pays"]:
             continue
-        regions = set(funds.at[f, "eligible_regions"])
-        sites_ok = set(funds.at[f, "eligible_sites"])
-        modalities = set(funds.at[f, "eligible_modalities"])
-        repay = float(funds.at[f, "repayment_share"])
-        reinvests = float(funds.at[f, "reinvest_share"]) > 0
+        regions, sites_ok, modalities, repay, reinvests = _fund_terms(funds, f)
         for (s, q, c, t) in build_set:
             has_money = budget.get((f, t), 0.0) > 0 or (reinvests and position[t] > 0)
             if (not has_money or capex[(s, q, c)] <= 0 or max_share[f] <= 0
@@ -679,6 +675,15 @@ def _finance_sets(
             finance.append((f, s, q, c, t))
             saving[(f, s, q, c, t)] = float(discount[t]) * (1.0 - repay)
     return finance, saving, budget, max_share
+
+
+def _fund_terms(funds: pd.DataFrame, f: str
+                ) -> tuple[set[str], set[str], set[str], float, bool]:
+    """Fund ``f``'s eligible regions, sites and modalities (empty: any), its repayment
+    share, and whether it reinvests margin: what its capex and its openings share."""
+    return (set(funds.at[f, "eligible_regions"]), set(funds.at[f, "eligible_sites"]),
+            set(funds.at[f, "eligible_modalities"]), float(funds.at[f, "repayment_share"]),
+            float(funds.at[f, "reinvest_share"]) > 0)
 
 
 def _opening_finance_sets(
@@ -698,11 +703,7 @@ def _opening_finance_sets(
     for f in sorted(funds.index):
         if "opening" not in funds.at[f, "pays"] or funds.at[f, "max_capex_share"] <= 0:
             continue
-        regions = set(funds.at[f, "eligible_regions"])
-        sites_ok = set(funds.at[f, "eligible_sites"])
-        modalities = set(funds.at[f, "eligible_modalities"])
-        repay = float(funds.at[f, "repayment_share"])
-        reinvests = float(funds.at[f, "reinvest_share"]) > 0
+        regions, sites_ok, modalities, repay, reinvests = _fund_terms(funds, f)
         for (s, t) in open_set:
             has_money = budget.get((f, t), 0.0) > 0 or (reinvests and position[t] > 0)
             if (not has_money or opening[s] <= 0
