@@ -503,14 +503,6 @@ def test_forced_saves_never_leave_a_mixed_plan(tmp_path: Path, plan: capacity.Pl
     assert json.loads((mixed / "summary.json").read_text())["case"] == "candidate_site"
 
 
-def test_the_legacy_names_are_the_plans_tables() -> None:
-    from capacity.output_folder import FIRST_STAGE_TABLES, PLAN_TABLES
-    from capacity.results.plan import TABLE_NAMES
-    from capacity.studies.stochastic import FIRST_STAGE_TABLES as FIRST_STAGE
-
-    assert PLAN_TABLES == TABLE_NAMES and FIRST_STAGE_TABLES == FIRST_STAGE
-
-
 def test_a_stop_requested_before_a_solve_does_not_outlive_it() -> None:
     # A request left over from another thread, with no solve running, is cleared when the
     # next solve starts: it never makes a later solve stop.

@@ -40,8 +40,9 @@ MARKER = ".capacity.json"
 # and ``summary.parquet``; the entries each wrote are named as below.
 _LEGACY_SUMMARY_KEYS: dict[str, str] = {"plan": "capacity_version",
                                         "stochastic plan": "first_stage"}
-# The plan's tables (`capacity.results.plan.TABLE_NAMES`, which a test holds equal) and
-# a stochastic plan's first-stage tables (`capacity.studies.stochastic.FIRST_STAGE_TABLES`).
+# The plan's tables (`capacity.results.plan.TABLE_NAMES` is this list) and a stochastic
+# plan's first-stage tables: written here, in the lowest layer, so that a folder capacity
+# wrote before the marker is known by its exact names.
 PLAN_TABLES = ("builds", "openings", "financing", "assignments", "shipments", "production",
                "unmet_demand", "costs", "utilisation", "market_kpis", "reservations",
                "reservation_use", "operating_margin", "fund_use")

@@ -14,7 +14,7 @@ import pandas as pd
 from capacity._version import __version__
 from capacity.case.schema import MAX_PERIOD
 from capacity.errors import CaseError, Problem
-from capacity.output_folder import write_folder
+from capacity.output_folder import PLAN_TABLES, write_folder
 from capacity.results.workbook import PLAN_WORKBOOK, read_plan_workbook
 
 if TYPE_CHECKING:
@@ -23,9 +23,7 @@ if TYPE_CHECKING:
 Status = Literal["optimal", "time_limit_feasible", "infeasible", "unbounded", "no_solution",
                  "interrupted", "error"]
 
-TABLE_NAMES = ("builds", "openings", "financing", "assignments", "shipments", "production",
-               "unmet_demand", "costs", "utilisation", "market_kpis", "reservations",
-               "reservation_use", "operating_margin", "fund_use")
+TABLE_NAMES = PLAN_TABLES  # one list, also what a plan folder may hold
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ from capacity.engine.solve import optimise_pyomo, solve
 from capacity.errors import CaseInfeasibleError
 from capacity.model import BuiltModel, assemble_model
 from capacity.model.index_sets import IndexSets, build_index_sets, with_demand
-from capacity.output_folder import write_folder
+from capacity.output_folder import FIRST_STAGE_TABLES, write_folder
 from capacity.results.extract import extract_tables
 
 # The integer first-stage decisions: what an evaluated plan fixes (Finance and
@@ -481,7 +481,6 @@ class StochasticResult:
                             protect=protect)
 
 
-FIRST_STAGE_TABLES = ("builds", "openings", "assignments", "financing")
 
 
 def solve_stochastic(case: Case, options: StochasticOptions | None = None,
