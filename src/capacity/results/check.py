@@ -131,8 +131,8 @@ class _Checker:
         self.suites = case.suites.set_index(["site", "modality", "scale"])
         self.programs = case.programs.set_index("program")
         self.operators = case.operators.set_index("operator")
-        # Success rates: a yields row's own, else its program's modality's, else 1.
-        self.success = {q: float(r) for q, r in case.batch_success[
+        # Success rates: a yields row's own, else its program's modality's.
+        self.success = {q: float(r) for q, r in case.modalities[
             ["modality", "success_rate"]].itertuples(index=False)}
         self.slots: dict[tuple[str, str], float] = {}
         for p, s, use, given in case.yields[["program", "site", "slots_per_batch",
