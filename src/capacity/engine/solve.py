@@ -25,6 +25,7 @@ from capacity.engine.highs import (
 )
 from capacity.engine.lagrangian import Decomposition
 from capacity.engine.large import LargeModelAids, relax_dive_search
+from capacity.engine.model_file import write_model
 from capacity.engine.options import SolveOptions
 from capacity.engine.run import (
     Progress,
@@ -33,7 +34,6 @@ from capacity.engine.run import (
     finite,
     relative_gap,
     subscribe_progress,
-    write_model,
 )
 from capacity.engine.search import Layout
 from capacity.engine.start import constructive_start, rounded_start, start_columns
@@ -334,7 +334,7 @@ def optimise(compiled: CompiledModel, options: SolveOptions,
     transfer = 0.0  # the model is already in HiGHS (the caller timed passing it)
     highs = compiled.highs
     if options.model_file:
-        write_model(highs, options.model_file)
+        write_model(compiled, options.model_file)
     for name, value in (("output_flag", options.log), ("log_to_console", options.log),
                         ("mip_rel_gap", options.mip_rel_gap), ("mip_abs_gap", 1e-9),
                         ("threads", options.threads), ("random_seed", options.seed)):
