@@ -6,12 +6,14 @@ import json
 from pathlib import Path
 
 import highspy
+import numpy as np
 import pandas as pd
 import pytest
 
 import capacity
 from capacity import Plan, SolveOptions
 from capacity.errors import OutputError
+from capacity.results.extract import extract_tables
 
 from conftest import TEST_OPTIONS, edited, rows, tiny
 
@@ -168,3 +170,21 @@ def test_interrupted_save_leaves_nothing(monkeypatch: pytest.MonkeyPatch,
     with pytest.raises(OutputError, match="disk full"):
         plan.save(tmp_path / "plan")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.solver
+def test_plan_tables_carry_no_float_noise(tmp_path: Path) -> None:
+    # A solution as HiGHS returns it, with noise at 1e-13 on every column and -4.1e-12
+    # where it is 0: the tables show 5 batches and whole costs, and no "-0.0" or "e-12"
+    # reaches a CSV (issue 31, friction 11).
+    built = capacity.build_model(tiny("two_sites"))
+    capacity.solve(built, TEST_OPTIONS)
+    assert built.solution is not None
+    noisy = built.solution + 1e-13 * np.arange(1, len(built.solution) + 1)
+    noisy[built.solution == 0] = -4.1e-12
+    tables = extract_tables(built, noisy)
+    assert list(tables["shipments"]["batches"]) == [5.0, 5.0]
+    assert all(v == round(v, 6) for v in tables["costs"]["pv_musd"])
+    for name, frame in tables.items():
+        text = frame.to_csv(index=False)
+        assert "-0.0" not in text and "e-1" not in text, (name, text)

@@ -1,11 +1,16 @@
 """Solved model → tidy plan tables (decisions, costs, utilisation, market KPIs).
 
-Values below `ZERO` are solver noise and dropped; integer decisions are rounded.
+Values below `ZERO` are solver noise and dropped; integer decisions are rounded; every
+number in the tables is rounded to `DECIMALS` places (`without_float_noise`), far inside
+HiGHS's tolerances (1e-6), so a plan shows 20, not 20.000000000000107, and 0, not
+-4.1e-12 or -0.0. (The checker reads the plan with its own tolerance.)
 """
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -13,8 +18,27 @@ import pandas as pd
 from capacity.model import BuiltModel
 
 ZERO = 1e-6
+DECIMALS = 9
 
 
+def without_float_noise(
+        extract: Callable[[BuiltModel, np.ndarray], dict[str, pd.DataFrame]],
+) -> Callable[[BuiltModel, np.ndarray], dict[str, pd.DataFrame]]:
+    """``extract`` with every float column of every table it returns rounded to
+    `DECIMALS` places, negative zeros made 0."""
+    @functools.wraps(extract)
+    def tidy(built: BuiltModel, x: np.ndarray) -> dict[str, pd.DataFrame]:
+        tables = extract(built, x)
+        for frame in tables.values():
+            for col in frame.columns:
+                if frame[col].dtype == float:
+                    frame[col] = frame[col].round(DECIMALS) + 0.0
+        return tables
+    return tidy
+
+
+
+@without_float_noise
 def extract_tables(built: BuiltModel, x: np.ndarray) -> dict[str, pd.DataFrame]:
     """Read a solution (``x``: the values of ``built.linear``'s columns) into the plan's
     tables (see `capacity.results.plan.Plan`)."""
