@@ -210,9 +210,15 @@ def explain_command(
     elif why.feasible:
         out.print(f"{loaded.name}: feasible: every commitment and rule can hold")
     else:
-        minimal = "a minimal set" if why.minimal else "a set (not proven minimal in time)"
-        out.print(Text.assemble(f"{loaded.name}: ", ("infeasible", "red"),
-                                f"; {minimal} of {len(why.conflicts)} that cannot all hold:"))
+        n = len(why.conflicts)
+        if n == 1:
+            what = "this cannot hold, whatever else the plan does:"
+        elif why.minimal:
+            what = (f"these {n} cannot all hold together (a minimal set: any {n - 1} of "
+                    "them can):")
+        else:
+            what = f"these {n} cannot all hold together (not proven minimal in time):"
+        out.print(Text.assemble(f"{loaded.name}: ", ("infeasible", "red"), f"; {what}"))
         for c in why.conflicts:
             out.print(f"  - {c.message}")
     raise typer.Exit(EXIT_OK if why.feasible else EXIT_INFEASIBLE)
