@@ -143,11 +143,24 @@ def rule_prices(case: Case, net_cost: float, options: SolveOptions,
                                        "status_without"])
 
 
+# A market supplied with less than this share of the network's batches is not headline
+# news however concentrated (one supplier of 2 batches scores the HHI's 10,000).
+HEADLINE_MARKET_FLOOR = 0.05
+
+
 def _most_concentrated(kpis: pd.DataFrame) -> str:
-    if kpis.empty:
+    """The market whose supply is most concentrated over the horizon: operator HHI
+    weighted by each period's supply, among markets with at least
+    `HEADLINE_MARKET_FLOOR` of all the batches supplied."""
+    if kpis.empty or kpis["supply_batches"].sum() <= 0:
         return "—"
-    row = kpis.loc[kpis["hhi_operator"].idxmax()]
-    return f"{row['hhi_operator']:,.0f} ({row['market']}, {row['period']})"
+    supply = kpis.groupby("market")["supply_batches"].sum()
+    weighted = (kpis["hhi_operator"] * kpis["supply_batches"]).groupby(kpis["market"]).sum() \
+        / supply
+    big = weighted[supply >= HEADLINE_MARKET_FLOOR * supply.sum()]
+    market = big.idxmax()
+    return (f"{big[market]:,.0f} ({market}, supply-weighted over "
+            f"{supply[market]:,.0f} batches)")
 
 
 def _rule_limit(rule: Any) -> str:
@@ -217,7 +230,8 @@ def plan_report(plan_dir: str | Path, case: Case | None = None, price_rules: boo
              _kpi("potential demand unserved",
                   f"{unserved:,.0f} of {potential:,.0f} batches"),
              *(_kpi(f"domestic share {m}", f"{v:.0%}") for m, v in domestic.items()),
-             _kpi("most concentrated market (operator HHI, 0–10,000)", _most_concentrated(kpis))]
+             _kpi("most concentrated market (operator HHI, 0–10,000; markets with at least "
+                  f"{HEADLINE_MARKET_FLOOR:.0%} of supply)", _most_concentrated(kpis))]
     figures: list[tuple[str, Any]] = [
         ("capacity", capacity_figure(tables["builds"], case)),
         ("utilisation", utilisation_figure(tables["utilisation"])),
