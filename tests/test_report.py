@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyomo.environ as pyo
 import pytest
 
 import capacity
@@ -266,3 +267,21 @@ def test_headline_concentration_weighs_markets_by_supply() -> None:
                          "hhi_operator": [10_000.0, 5_000.0, 3_000.0, 2_000.0],
                          "hhi_country": [10_000.0] * 4})
     assert _most_concentrated(kpis) == "3,500 (Y, supply-weighted over 400 batches)"
+
+
+def test_report_says_its_prices_lack_the_callers_constraints(tmp_path: Path) -> None:
+    # A constraint the planner added to the Pyomo model is not in the rule re-solves,
+    # which are made from the case: the plan records it and the report says so plainly
+    # (issue 31, friction 6: prices 58.6 → 60.8 MUSD with nothing said).
+    built = capacity.build_model(tiny("domestic_share"))
+    m = built.pyomo
+    m.at_most_8_abroad = pyo.Constraint(
+        expr=sum(v for k, v in m.Ship.items() if k[1] == "SB" and k[3] == 2030) <= 8)
+    plan = capacity.solve(built, TEST_OPTIONS)
+    assert plan.model_changes == ["constraint at_most_8_abroad added (1 row)"]
+    assert any("re-solves from the case" in line for line in plan.messages)
+    text = plan_report(plan.save(tmp_path / "plan"))
+    assert "solved with changes made to its Pyomo model (constraint at_most_8_abroad " \
+           "added (1 row)). Each rule's re-solve here is made from the case alone" in text
+    plain = plan_report(_saved(tiny("domestic_share"), tmp_path / "plain"))
+    assert "changes made to its Pyomo model" not in plain

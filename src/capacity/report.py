@@ -143,6 +143,18 @@ def rule_prices(case: Case, net_cost: float, options: SolveOptions,
                                        "status_without"])
 
 
+def _changes_note(summary: dict[str, Any]) -> str:
+    """What a reader must know when the plan was solved with changes to its Pyomo model:
+    the prices are re-solved from the case, without them."""
+    changes = summary.get("model_changes") or []
+    if not changes:
+        return ""
+    return ('<p class="note warning">This plan was solved with changes made to its Pyomo '
+            f"model ({html.escape('; '.join(changes))}). Each rule's re-solve here is "
+            "made from the case alone, without them: its price also holds what those "
+            "changes cost, and its unmet demand what they leave unserved.</p>")
+
+
 # A market supplied with less than this share of the network's batches is not headline
 # news however concentrated (one supplier of 2 batches scores the HHI's 10,000).
 HEADLINE_MARKET_FLOOR = 0.05
@@ -256,7 +268,7 @@ def plan_report(plan_dir: str | Path, case: Case | None = None, price_rules: boo
             "optimum's without the rule, over the horizon: above 0, the rule is met in "
             "part by serving patients less (a minimum service level, "
             "<code>min_service_level</code>, or a domestic share of demand, basis "
-            "<code>demand</code>, rules that out).</p>")
+            "<code>demand</code>, rules that out).</p>") + _changes_note(summary)
     else:
         rules_html = '<p class="note">rule prices not computed (--no-rule-prices).</p>'
     markets = pd.DataFrame({
