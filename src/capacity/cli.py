@@ -926,6 +926,13 @@ def _print_plan(plan: Plan, saved: Path | None) -> None:
     if plan.objective == plan.net_cost:
         out.print(f"  net discounted cost {_money(plan.objective)} (costs minus value of "
                   f"potential demand served)   bound {_money(plan.bound)}   gap {gap}")
+        from capacity.results.costs import decision_cost
+
+        fixed = (plan.net_cost or 0.0) - decision_cost(plan.costs)
+        if abs(fixed) > 1e-9:
+            out.print(f"  of which {_money(fixed)} is the existing sites' fixed cost, a "
+                      "constant no decision changes: the plan's decisions net "
+                      f"{_money(decision_cost(plan.costs))}")
     else:
         out.print(f"  objective ({plan.sense}) {plan.objective:,.6f} {plan.unit}   bound "
                   f"{plan.bound if plan.bound is not None else '—'}   gap {gap}")

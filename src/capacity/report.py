@@ -35,6 +35,7 @@ from capacity.engine.options import SolveOptions
 from capacity.engine.solve import solve
 from capacity.errors import CaseError, Problem
 from capacity.output_folder import check_file_target, write_file
+from capacity.results.costs import decision_cost
 from capacity.results.figures import (
     PALETTE,
     PATTERNS,
@@ -237,6 +238,8 @@ def plan_report(plan_dir: str | Path, case: Case | None = None, price_rules: boo
     domestic = (kpis["domestic_share"] * kpis["supply_batches"]).groupby(kpis["market"]) \
         .sum() / supply
     cards = [_kpi("net discounted cost", _money(summary.get("objective"), unit)),
+             _kpi("net cost of the plan's decisions (without the existing sites' fixed "
+                  "cost, a constant)", _money(decision_cost(tables["costs"]), "MUSD")),
              _kpi("status", str(summary.get("status"))),
              _kpi("gap", "—" if summary.get("gap") is None else f"{summary['gap']:.2%}"),
              _kpi("potential demand unserved",

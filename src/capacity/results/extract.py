@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from capacity.model import BuiltModel
+from capacity.results.costs import FIXED_EXISTING
 
 ZERO = 1e-6
 DECIMALS = 9
@@ -208,7 +209,9 @@ def _cost_breakdown(built: BuiltModel, build_vals: list[int], open_vals: list[in
                     serve_vals: dict[tuple[str, str, int], float],
                     reserve_vals: list[int], shortfall_vals: list[float]) -> pd.DataFrame:
     """Discounted cost by component, MUSD; the components sum to the objective
-    (``co_investment``: what funds save the consortium, on modules and openings alike)."""
+    (``co_investment``: what funds save the consortium, on modules and openings alike;
+    ``fixed_existing``: the existing sites' fixed cost, a constant of the case that no
+    decision changes; ``fixed_opened``: that of the candidate sites the plan opens)."""
     ix = built.index_sets
 
     def dot(coef: dict, keys: list, vals: list) -> float:  # type: ignore[type-arg]
@@ -221,7 +224,9 @@ def _cost_breakdown(built: BuiltModel, build_vals: list[int], open_vals: list[in
         ("co_investment", -dot(ix.finance_saving, ix.finance, fin_vals)
          - dot(ix.finance_opening_saving, ix.finance_opening, opening_fin_vals)),
         ("opening", dot(ix.open_cost_parts["opening"], ix.open, open_vals)),
-        ("fixed", ix.existing_fixed_cost + dot(ix.open_cost_parts["fixed"], ix.open, open_vals)),
+        # the existing sites' fixed cost is a constant no decision changes (`FIXED_EXISTING`)
+        (FIXED_EXISTING, ix.existing_fixed_cost),
+        ("fixed_opened", dot(ix.open_cost_parts["fixed"], ix.open, open_vals)),
         ("tech_transfer", dot(ix.assign_cost, ix.assign, assign_vals)),
         ("production", float(ix.ship_cost_parts["production"] @ shipped)),
         ("transport", float(ix.ship_cost_parts["transport"] @ shipped)),
