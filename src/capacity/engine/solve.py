@@ -447,6 +447,8 @@ def _plan_with_solution(built: BuiltModel, x: np.ndarray, status: Status, cost: 
     sense, _offset, unit = built.case.objective_sense
     objective = _reported(built, cost)
     bound = None if bound_cost is None else _reported(built, bound_cost)
+    # what the case's approvals keep from ever being served (`capacity.model.approvals`)
+    messages = [*messages, *built.index_sets.approvals.notes]
     return Plan(case_name=built.case.name, status=status, objective=objective, bound=bound,
                 gap=relative_gap(objective, bound), seconds=seconds, size=size, counters=counters,
                 options=options.model_dump(), messages=messages, tables=tables,
