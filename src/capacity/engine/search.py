@@ -115,7 +115,9 @@ class Layout:
         each shipment's Assign column (−1: none; `IndexSets.ship_assign`)."""
         sites: dict[str, list[int]] = {}
         for name in ("Build", "Open", "Approve"):  # a site's approvals go with it
-            columns = lm.variables[name]
+            columns = lm.variables.get(name)
+            if columns is None:  # a model without them (made by hand)
+                continue
             for i, key in enumerate(columns.keys):
                 sites.setdefault(str(key[0]), []).append(columns.start + i)
         assign = lm.variables["Assign"]

@@ -26,16 +26,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from capacity.case import Case
 from capacity.model.linear import Key, LinearModel, Term
-
-if TYPE_CHECKING:  # index_sets imports this module: no import back at run time
-    from capacity.model.index_sets import IndexSets
 
 Suite = tuple[str, str, str]  # (site, modality, scale)
 ShipKey = tuple[str, str, str, int]  # (program, site, market, period)
@@ -106,6 +103,26 @@ class Approvals:
         if (m, k[2]) not in self.gated:
             return None
         return self.row_of.get((s, m, k[1]))
+
+
+class IndexSets(Protocol):
+    """What the builders here read of `capacity.model.index_sets.IndexSets` (which holds
+    `Approvals` and so is not imported here: no import cycle)."""
+
+    @property
+    def approvals(self) -> Approvals: ...
+    @property
+    def position(self) -> dict[int, int]: ...
+    @property
+    def open(self) -> list[tuple[str, int]]: ...
+    @property
+    def site_status(self) -> dict[str, str]: ...
+    @property
+    def site_lead(self) -> dict[str, int]: ...
+    @property
+    def ship(self) -> list[ShipKey]: ...
+    @property
+    def ship_bound(self) -> np.ndarray: ...
 
 
 def approval_sets(case: Case, periods: list[int], site_online: dict[str, int | None],
