@@ -156,6 +156,22 @@ def test_start_decides_the_approvals_its_site_needs() -> None:
     assert completed(dear) == pytest.approx(51.0)
 
 
+def test_start_opens_a_candidate_in_time_for_its_inspection() -> None:
+    # SB a candidate (opening lead 1, free; one free module of 10) and ANCH committing in
+    # 2032 only: SB's US approval must be decided in 2031 (4 × 0.9 = 3.6), once SB can
+    # produce, so SB opens in 2030: 10 × 1.5 × 0.8 + 3.6 = 15.6 (SU: 24), the optimum.
+    case = edited(tiny("approvals"), offtakes=lambda df: df[df["period"] == 2032],
+                  sites=lambda df: df.assign(status=["existing", "candidate"],
+                                             lead_time_periods=[0, 1]),
+                  suites=lambda df: df.assign(existing_batches_per_period=[10, 0],
+                                              module_batches_per_period=[0, 10],
+                                              max_modules=[0, 1], lead_time_periods=0))
+    start = constructive_start(build_model(case).index_sets)
+    assert {k for k, x in start.open.items() if x} == {("SB", 2030)}
+    assert {k for k, x in start.approve.items() if x} == {("SB", "US", "", 2031)}
+    assert completed(case) == pytest.approx(15.6)
+
+
 @pytest.mark.parametrize("name", ["two_sites", "candidate_site", "domestic_share",
                                   "pooled_reservation", "bank_loop", "pooling", "approvals"])
 def test_same_optimum_with_and_without_start(name: str) -> None:
