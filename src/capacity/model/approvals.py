@@ -1,6 +1,6 @@
 """Site approvals per market: a market that requires approval (`regions.approval_required`
 for commercial supply, `clinical_approval_required` for clinical supply) is supplied only
-from sites approved for it (models/formulation.md, "Site approvals").
+from sites approved for it (models/formulation.md, "Site approvals per market").
 
 An approval a = (s, m, q) is a row of the case's `approvals` table: site s, market m,
 modality q ("" for a row covering every modality of the site that has no row of its
@@ -180,7 +180,10 @@ def with_shipments(ap: Approvals, case: Case, periods: list[int], ship: list[Shi
     position = {t: i for i, t in enumerate(periods)}
     discount = dict(zip(case.periods["period"], case.periods["discount_factor"], strict=True))
     ship_rows, needed = [], []
+    markets = {m for m, _c in ap.gated}
     for i, ((_p, s, m, t), k) in enumerate(zip(ship, ship_suite, strict=True)):
+        if m not in markets:  # most shipments: to a market that requires no approval
+            continue
         a = ap.approval(s, m, k)
         if a is None or a in ap.approved_from:
             continue
