@@ -953,6 +953,12 @@ def _print_plan(plan: Plan, saved: Path | None) -> None:
         out.print(builds)
     for o in plan.openings.itertuples(index=False):
         out.print(f"  opens {o.site} (decided {o.period}, producing from {o.online_period})")
+    approvals = plan.tables.get("approvals")
+    for a in (() if approvals is None else approvals[approvals["status"] == "new"].itertuples(
+            index=False)):
+        out.print(f"  approves {a.site} for {a.market}{f' ({a.modality})' if a.modality else ''}"
+                  f" (decided {a.decided_period}, approved from {a.approved_from_period}, "
+                  f"{a.cost_pv_musd:,.1f} MUSD)")
     for f in plan.fund_use.groupby(["fund", "funder"], as_index=False)[
             ["financed_musd", "financed_capex_musd", "financed_opening_musd",
              "reinvested_musd"]].sum().itertuples(index=False):

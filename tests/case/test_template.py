@@ -146,6 +146,17 @@ def test_filled_template_is_the_default_case(template: Path, tmp_path: Path,
     assert plan.objective == pytest.approx(default_plan.objective, rel=1e-9)
 
 
+@pytest.mark.solver
+def test_filled_template_holds_site_approvals(template: Path, tmp_path: Path) -> None:
+    # data/tiny/approvals typed into the template: regions' approval flags, approvals'
+    # blank modality and approved_from read back as given; it solves to its 59.5.
+    case = capacity.load_case(capacity.tiny_case_path("approvals"))
+    filled = capacity.load_case(fill(template, case, tmp_path / "filled.xlsx"))
+    for name, frame in case.tables().items():
+        pd.testing.assert_frame_equal(getattr(filled, name), frame, obj=name)
+    assert capacity.solve(filled, TEST_OPTIONS).objective == pytest.approx(59.5)
+
+
 def test_template_replaces_only_a_blank_template(template: Path, tmp_path: Path) -> None:
     target = tmp_path / "case.xlsx"
     write_template(target)

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("name", ["two_sites", "candidate_site", "domestic_share",
-                                  "rationing"])
+                                  "rationing", "approvals"])
 def test_tiny_cases_load(name: str) -> None:
     assert tiny(name).programs["program"].tolist() == ["P1"]
 
@@ -202,3 +202,36 @@ def test_a_fund_pays_capex_unless_told(tmp_path: Path) -> None:
     assert pays.to_dict() == {"F": ("capex",), "G": ("capex", "opening"), "H": ("opening",)}
     (case / "funds.csv").write_text("fund,funder\nF,Gov\n")
     assert capacity.load_case(case).funds["pays"].tolist() == [("capex",)]
+
+
+def test_approvals_name_a_suite_and_are_approved_or_approvable(tmp_path: Path) -> None:
+    case = _case_copy(tmp_path, "approvals")
+    (case / "approvals.csv").write_text(
+        "site,market,modality,approved_from,lead_time_periods,cost_musd\n"
+        "SU,US,aav,,1,2\n"  # SU has no aav suite
+        "SB,US,,2030,1,4\n"  # approved and approvable at once
+        "SB,US,cell,,,\n")  # nor a cell suite
+    assert _problems(case) == [
+        "approvals.csv, row 2, column 'modality': SU has no aav suite in suites: "
+        "there is nothing to approve",
+        "approvals.csv, row 3, column 'cost_musd': SB is approved for US from "
+        "2030: an approved row has no cost_musd (leave approved_from empty for an approvable "
+        "one)",
+        "approvals.csv, row 3, column 'lead_time_periods': SB is approved for US "
+        "from 2030: an approved row has no lead_time_periods (leave approved_from empty for "
+        "an approvable one)",
+        "approvals.csv, row 4, column 'modality': SB has no cell suite in suites: "
+        "there is nothing to approve"]
+
+
+def test_approvals_default_to_none_required(tmp_path: Path) -> None:
+    # Without the new columns and table a case requires no approval anywhere.
+    regions = tiny("two_sites").regions
+    assert not regions["approval_required"].any()
+    assert not regions["clinical_approval_required"].any()
+    assert tiny("two_sites").approvals.empty
+    # a row for a market that requires none is not used (a scenario may drop the
+    # requirement and keep the table): it loads
+    case = _case_copy(tmp_path, "approvals")
+    (case / "regions.csv").write_text("region,name\nUS,United States\nB,Region B\n")
+    assert len(capacity.load_case(case).approvals) == 2

@@ -166,6 +166,34 @@ def test_transfer_time_that_misses_a_commitment() -> None:
         "complete before 2031")
 
 
+def test_a_market_no_site_can_be_approved_for_in_time() -> None:
+    # data/tiny/approvals with SU approvable too (1 period): nothing holds a US approval
+    # in 2030, so ANCH's 10 batches there are short, for the reason given before solving.
+    case = edited(tiny("approvals"), approvals=lambda df: df.assign(
+        approved_from=[None, None], lead_time_periods=[1, 1]))
+    why = capacity.explain(case)
+    assert [(c.family, c.amount) for c in why.conflicts] == [("committed_offtake", 10.0)]
+    assert why.conflicts[0].message.endswith(
+        "no allowed suite that can supply it: US requires approval "
+        "(regions.approval_required), and no site is approved for US antibody commercial "
+        "supply by 2030: SB can be approved from 2031 at the earliest (a 1-period inspection "
+        "and review from 2030); SU can be approved from 2031 at the earliest (a 1-period "
+        "inspection and review from 2030)")
+
+
+def test_approved_capacity_short_and_an_unapproved_site_that_could_help() -> None:
+    # 15 committed a period: SU (approved, 10) is full in 2030 and SB, with room, holds its
+    # US approval from 2031 at the earliest: 5 short in 2030, both named.
+    case = edited(tiny("approvals"), offtakes=lambda df: df.assign(committed_batches=15))
+    why = capacity.explain(case)
+    assert [(c.family, c.amount) for c in why.conflicts] == [("committed_offtake", 5.0)]
+    assert why.conflicts[0].message == (
+        "committed offtake of ANCH for P1 in US, period 2030: 15 batches; at most 10 can be "
+        "supplied given full antibody commercial capacity at SU and US's approval "
+        "requirement: SB can be approved from 2031 at the earliest (a 1-period inspection "
+        "and review from 2030)")
+
+
 def test_explain_cli(tmp_path: Path) -> None:
     case = tmp_path / "inf"
     edited(tiny("domestic_share"),

@@ -635,6 +635,26 @@ def test_rounded_start_by_hand() -> None:
     assert plan is not None and plan[1] == pytest.approx(17.0)
 
 
+def test_rounded_start_decides_approvals_like_openings() -> None:
+    # data/tiny/approvals: SB's US approval may be decided in 2030 or 2031. Its LP
+    # decisions sum to 0.4005 > 0.01, the first above 1e-3 is 2031: decided in 2031, the
+    # completion then ships SB in 2032 only: 30 + 27 + 12 + 3.6 = 72.6.
+    built = build_model(tiny("approvals"))
+    lm = built.linear
+    x = np.zeros(len(lm.objective.cost))
+    x[lm.column("Approve", ("SB", "US", "", 2030))] = 0.0005
+    x[lm.column("Approve", ("SB", "US", "", 2031))] = 0.4
+    start = rounded_start(lm, built.index_sets, x)
+    assert start.approve == {("SB", "US", "", 2030): 0.0, ("SB", "US", "", 2031): 1.0}
+    plan = complete_start(pass_linear(lm), start_columns(lm, start), 10.0, incumbent=False)
+    assert plan is not None and plan[1] == pytest.approx(72.6)
+    # a site's approvals are freed with its modules and openings in a neighbourhood
+    layout = Layout.of(lm, built.index_sets.ship_assign)
+    approve = lm.variables["Approve"]
+    assert sorted(np.concatenate(layout.site_columns).tolist()) == \
+        list(range(approve.start, approve.start + 2))
+
+
 def test_rounded_plan_where_no_dive_is_tried(monkeypatch: pytest.MonkeyPatch) -> None:
     # The large-model path of candidate_site with the dive's size limit at 0 (tier L in
     # practice), from a start that keeps SC closed (SA alone: 21): the plan rounded from

@@ -142,8 +142,38 @@ def test_commitments_no_single_site_holds_are_left_to_highs() -> None:
     assert plan.status == "optimal" and plan.objective == pytest.approx(47.0)
 
 
+def test_start_decides_the_approvals_its_site_needs() -> None:
+    # data/tiny/approvals with commitments in 2031 and 2032 only (one site each program in
+    # the greedy): SU costs 10 × 3 × (0.9 + 0.8) = 51; SB 10 × 1.5 × 1.7 = 25.5 plus its
+    # US approval, decided in 2030 to hold by 2031 (4): 29.5, the optimum.
+    case = edited(tiny("approvals"), offtakes=lambda df: df[df["period"] > 2030])
+    start = constructive_start(build_model(case).index_sets)
+    assert start.approve == {("SB", "US", "", 2030): 1.0, ("SB", "US", "", 2031): 0.0}
+    assert completed(case) == pytest.approx(29.5)
+    # at an inspection of 30 SB (55.5) loses to SU (51): nothing approved
+    dear = edited(case, approvals=lambda df: df.assign(cost_musd=[0.0, 30.0]))
+    assert sum(constructive_start(build_model(dear).index_sets).approve.values()) == 0
+    assert completed(dear) == pytest.approx(51.0)
+
+
+def test_start_opens_a_candidate_in_time_for_its_inspection() -> None:
+    # SB a candidate (opening lead 1, free; one free module of 10) and ANCH committing in
+    # 2032 only: SB's US approval must be decided in 2031 (4 × 0.9 = 3.6), once SB can
+    # produce, so SB opens in 2030: 10 × 1.5 × 0.8 + 3.6 = 15.6 (SU: 24), the optimum.
+    case = edited(tiny("approvals"), offtakes=lambda df: df[df["period"] == 2032],
+                  sites=lambda df: df.assign(status=["existing", "candidate"],
+                                             lead_time_periods=[0, 1]),
+                  suites=lambda df: df.assign(existing_batches_per_period=[10, 0],
+                                              module_batches_per_period=[0, 10],
+                                              max_modules=[0, 1], lead_time_periods=0))
+    start = constructive_start(build_model(case).index_sets)
+    assert {k for k, x in start.open.items() if x} == {("SB", 2030)}
+    assert {k for k, x in start.approve.items() if x} == {("SB", "US", "", 2031)}
+    assert completed(case) == pytest.approx(15.6)
+
+
 @pytest.mark.parametrize("name", ["two_sites", "candidate_site", "domestic_share",
-                                  "pooled_reservation", "bank_loop", "pooling"])
+                                  "pooled_reservation", "bank_loop", "pooling", "approvals"])
 def test_same_optimum_with_and_without_start(name: str) -> None:
     case = tiny(name)
     with_start = capacity.solve(case, TEST_OPTIONS)

@@ -801,3 +801,175 @@ def test_modalities_are_data_and_lentiviral_needs_lentiviral_suites() -> None:
     with pytest.raises(capacity.CaseError, match="unknown modality 'antibody': not in "
                                                  "modalities"):
         edited(tiny("two_sites"), modalities=own)
+# --- site approvals per market (data/tiny/approvals, worked out in its README) ---------
+# US requires approval; SU (US, 3 a batch) approved from 2030; SB (B, 1 + 0.5 lane)
+# approvable for the US in 1 period for 4; 10 committed in the US in 2030, 2031, 2032 at
+# discount 1, 0.9, 0.8.
+
+
+def _approvals(**changes: object) -> capacity.Case:
+    """data/tiny/approvals with columns of its approvals table set (one value per row:
+    SU's, then SB's)."""
+    case = tiny("approvals")
+    return edited(case, approvals=lambda df: df.assign(**changes)) if changes else case
+
+
+def _approval_rows(plan: capacity.Plan) -> list[list[object]]:
+    return plan.approvals[["site", "market", "status", "modality", "approved_from_period",
+                           "decided_period", "cost_pv_musd"]].astype(object).where(
+        plan.approvals.notna(), None).values.tolist()
+
+
+def _shipped(plan: capacity.Plan) -> list[list[object]]:
+    return plan.shipments[["site", "period", "batches"]].values.tolist()
+
+
+def test_approving_a_cheaper_foreign_site_pays_off() -> None:
+    # Approve SB in 2030 (4 × 1), holding from 2031: SU 2030, 30; SB 2031–2032,
+    # 15 × 0.9 + 15 × 0.8 = 25.5: 59.5 (never approve: 81; approve in 2031: 72.6).
+    plan = solved(_approvals())
+    assert plan.objective == pytest.approx(59.5)
+    assert _approval_rows(plan) == [["SB", "US", "new", "", 2031, 2030, 4.0],
+                                    ["SU", "US", "approved", "antibody", 2030, None, 0.0]]
+    assert _shipped(plan) == [["SB", 2031, 10.0], ["SB", 2032, 10.0], ["SU", 2030, 10.0]]
+    assert cost(plan, "approvals") == pytest.approx(4.0)
+    assert cost(plan, "production") == pytest.approx(47.0)
+    assert cost(plan, "transport") == pytest.approx(8.5)
+
+
+@pytest.mark.parametrize(("label", "case", "objective", "shipped"), [
+    # no approval needed: SB throughout, 1.5 × 10 × 2.7 = 40.5
+    ("no requirement", lambda: edited(tiny("approvals"), regions=lambda df: df.assign(
+        approval_required=False)), 40.5, [["SB", 2030, 10.0], ["SB", 2031, 10.0],
+                                          ["SB", 2032, 10.0]]),
+    # a 2-period review: decided 2030, SB from 2032: 30 + 27 + 12 + 4 = 73
+    ("lead 2", lambda: _approvals(lead_time_periods=[0, 2]), 73.0,
+     [["SB", 2032, 10.0], ["SU", 2030, 10.0], ["SU", 2031, 10.0]]),
+    # an inspection of 30: never (85.5 in 2030, 96 in 2031): SU throughout, 81
+    ("cost 30", lambda: _approvals(cost_musd=[0.0, 30.0]), 81.0,
+     [["SU", 2030, 10.0], ["SU", 2031, 10.0], ["SU", 2032, 10.0]]),
+])
+def test_approval_lead_cost_and_requirement(label: str, case, objective: float,  # type: ignore[no-untyped-def]
+                                            shipped: list[list[object]]) -> None:
+    plan = solved(case())
+    assert plan.objective == pytest.approx(objective), label
+    assert _shipped(plan) == shipped
+
+
+def test_a_candidate_site_is_inspected_once_it_can_produce() -> None:
+    # SB a candidate (opening lead 1, free; one module of 10 at no capex, lead 0): opened
+    # in 2030 it produces from 2031, when its inspection may start: approved in 2031
+    # (4 × 0.9 = 3.6), holding from 2032: 30 + 27 + 12 + 3.6 = 72.6 (59.5 if the opening
+    # and the inspection could overlap).
+    sites = rows({"site": "SU", "operator": "OU", "region": "US", "status": "existing"},
+                 {"site": "SB", "operator": "OB", "region": "B", "status": "candidate",
+                  "lead_time_periods": 1})
+    suites = rows({"site": "SU", "modality": "antibody", "scale": "commercial",
+                   "existing_batches_per_period": 10, "variable_cost_musd_per_batch": 3.0},
+                  {"site": "SB", "modality": "antibody", "scale": "commercial",
+                   "module_batches_per_period": 10, "max_modules": 1, "lead_time_periods": 0,
+                   "variable_cost_musd_per_batch": 1.0})
+    plan = solved(edited(tiny("approvals"), sites=sites, suites=suites))
+    assert plan.objective == pytest.approx(72.6)
+    assert plan.openings[["site", "period", "online_period"]].values.tolist() == [
+        ["SB", 2030, 2031]]
+    assert _approval_rows(plan)[0] == ["SB", "US", "new", "", 2032, 2031, pytest.approx(3.6)]
+    assert _shipped(plan) == [["SB", 2032, 10.0], ["SU", 2030, 10.0], ["SU", 2031, 10.0]]
+
+
+def test_approvals_by_sparsity_and_rows() -> None:
+    # SB has no shipment to the US in 2030 (it cannot be approved by then): no column; SU's
+    # shipments (approved) have no row; SB's two have ship_requires_approval rows, linked
+    # to ApprovedBy in 2031 and 2032, bounded by Approve of 2030 (and 2031: by 2032).
+    built = capacity.build_model(_approvals())
+    lm = built.linear
+    assert lm.sets["SHIP"].keys == [("P1", "SB", "US", 2031), ("P1", "SB", "US", 2032),
+                                    ("P1", "SU", "US", 2030), ("P1", "SU", "US", 2031),
+                                    ("P1", "SU", "US", 2032)]
+    assert lm.sets["APPROVE"].keys == [("SB", "US", "", 2030), ("SB", "US", "", 2031)]
+    assert lm.sets["SHIP_APPROVAL_PSMT"].keys == lm.sets["SHIP"].keys[:2]
+    assert lm.sets["APPROVED_BY_AT"].keys == [("SB", "US", "", 2031), ("SB", "US", "", 2032)]
+    assert lm.sets["APPROVAL_ONCE_A"].keys == [("SB", "US", "")]
+    assert lm.sets["APPROVAL_OPEN_AT"].keys == []
+    # Ship 5, Approve 2, ApprovedBy 2; rows: suite_capacity 5, demand_balance 3,
+    # approval_once 1, approved_by 2, ship_requires_approval 2
+    size = lm.size()
+    assert (size["variables"], size["binary"], size["constraints"]) == (9, 2, 13)
+    # With no market requiring approval the approval sets are empty: the model of old cases
+    free = capacity.build_model(edited(tiny("approvals"), regions=lambda df: df.assign(
+        approval_required=False))).linear
+    assert all(not free.sets[name].keys for name in (
+        "APPROVE", "APPROVAL_ONCE_A", "APPROVAL_OPEN_AT", "APPROVED_BY_AT",
+        "SHIP_APPROVAL_PSMT"))
+    assert len(free.sets["SHIP"].keys) == 6
+
+
+def test_a_commitment_no_site_can_be_approved_for_in_time_is_unservable() -> None:
+    # SU approvable too (1 period): nothing holds a US approval in 2030.
+    case = _approvals(approved_from=[None, None], lead_time_periods=[1, 1],
+                      cost_musd=[1.0, 4.0])
+    plan = capacity.solve(case, TEST_OPTIONS)
+    assert plan.status == "infeasible"
+    assert plan.messages == [
+        "committed offtake of ANCH for P1 in US, period 2030: US requires approval "
+        "(regions.approval_required), and no site is approved for US antibody commercial "
+        "supply by 2030: SB can be approved from 2031 at the earliest (a 1-period "
+        "inspection and review from 2030); SU can be approved from 2031 at the earliest "
+        "(a 1-period inspection and review from 2030)"]
+    # a site without an approvals row for the US never supplies it
+    alone = _approvals().tables()
+    alone["approvals"] = alone["approvals"].iloc[1:]  # SB's row only
+    with pytest.raises(capacity.CaseInfeasibleError, match="SU has no approvals row for US"):
+        capacity.build_model(capacity.Case.from_frames(alone))
+
+
+def test_clinical_supply_needs_approval_only_where_the_market_says() -> None:
+    # P1 clinical throughout (no commercial_from), the suites clinical: any GMP site may
+    # supply clinical batches (SB throughout, 40.5) unless the US asks for approval of
+    # clinical supply too (59.5, as the commercial case).
+    clinical = edited(tiny("approvals"), programs=with_program(commercial_from=None),
+                      suites=lambda df: df.assign(scale="clinical"))
+    assert solved(clinical).objective == pytest.approx(40.5)
+    gated = edited(clinical, regions=lambda df: df.assign(clinical_approval_required=True))
+    plan = solved(gated)
+    assert plan.objective == pytest.approx(59.5)
+    assert _approval_rows(plan)[0][:3] == ["SB", "US", "new"]
+
+
+def test_a_modality_row_wins_over_the_site_row_for_every_modality() -> None:
+    # SB also approved for antibodies from 2030: its row for every modality (approvable)
+    # no longer applies to P1, which SB supplies throughout: 40.5, nothing decided.
+    case = edited(tiny("approvals"), approvals=lambda df: pd.concat([df, rows(
+        {"site": "SB", "market": "US", "modality": "antibody", "approved_from": 2030})]))
+    plan = solved(case)
+    assert plan.objective == pytest.approx(40.5)
+    assert (plan.approvals["status"] == "approved").all()
+
+
+def test_potential_demand_no_site_can_be_approved_for_is_told() -> None:
+    # SU approved only from 2031, SB from 2031 at the earliest; ANCH commits in 2031–2032
+    # only; 5 potential batches in 2030 worth 10 can be served by no approved site.
+    case = _approvals(approved_from=[2031, None])
+    case = edited(case, offtakes=lambda df: df[df["period"] > 2030], demand=rows(
+        {"program": "P1", "market": "US", "period": 2030, "potential_batches": 5,
+         "value_musd_per_batch": 10.0}))
+    plan = solved(case)
+    assert plan.messages == [
+        "approvals: 5 batches of US's potential antibody demand in 2030 can be served by no "
+        "site approved for US in time (US requires approval; see the case's approvals)"]
+    assert plan.unmet_demand["unmet_batches"].sum() == pytest.approx(5.0)
+
+
+def test_approval_costs_only_reprice_the_model() -> None:
+    # An inspection's cost only feeds the objective: the resolver re-costs the model it
+    # has (59.5, then 81 with SB's inspection at 30); a lead time changes the sets (73).
+    from capacity.engine.resolver import Resolver
+
+    resolver = Resolver()
+    assert resolver.solve(_approvals(), TEST_OPTIONS).objective == pytest.approx(59.5)
+    assert resolver.solve(_approvals(cost_musd=[0.0, 30.0]), TEST_OPTIONS).objective == \
+        pytest.approx(81.0)
+    assert resolver.reused == 1
+    assert resolver.solve(_approvals(lead_time_periods=[0, 2]), TEST_OPTIONS).objective == \
+        pytest.approx(73.0)
+    assert resolver.reused == 1

@@ -118,11 +118,18 @@ def test_a_builder_is_held_to_its_entry() -> None:
 # 2030 and 2031; added with the strong facility-location linking) = 17; + OpenBy 2 and
 # site_open_by 2 (SC in 2030 and 2031; the linking rows' sparse form) → 12 variables,
 # 19 rows.
+# approvals: Ship 5 (SU to the US in 2030-2032; SB only from 2031, when its approval can
+# hold: none in 2030, by sparsity), Approve 2 (SB's US approval decided in 2030 or 2031),
+# ApprovedBy 2 (2031, 2032); no Assign (no transfer cost, two sites allowed). Rows:
+# suite_capacity 5, demand_balance 3, approval_once 1, approved_by 2,
+# ship_requires_approval 2 (SB's shipments; SU's are approved: none) = 13.
 EXPECTED_SIZES = {
     "two_sites": {"variables": 6, "binary": 2, "integer": 0, "continuous": 4,
                   "constraints": 11},
     "candidate_site": {"variables": 12, "binary": 4, "integer": 2, "continuous": 6,
                        "constraints": 19},
+    "approvals": {"variables": 9, "binary": 2, "integer": 0, "continuous": 7,
+                  "constraints": 13},
 }
 
 

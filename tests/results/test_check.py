@@ -92,6 +92,56 @@ def test_transfer_pv_is_recomputed_at_its_start(tmp_path: Path) -> None:
     assert [(v.family, v.amount) for v in found] == [("tech_transfer", pytest.approx(-0.21))]
 
 
+def _violations(case: capacity.Case, plan_dir: Path) -> list[tuple[str, str, float]]:
+    return [(v.family, v.entity, pytest.approx(v.amount))
+            for v in check_plan(case, plan_dir).violations]
+
+
+def test_shipments_need_the_approval_the_plan_decides(tmp_path: Path) -> None:
+    # data/tiny/approvals: SB approved for the US from 2031 (decided 2030 for 4) ships 10
+    # in 2031 and 2032. Without that decision both shipments break the US requirement,
+    # and the objective is 4 too high; decided in 2031 instead, the approval holds from
+    # 2032 (not the printed 2031), costs 4 × 0.9 (not 4), and 2031's shipment breaks it.
+    case, plan_dir = _saved(tmp_path, "approvals")
+    assert check_plan(case, plan_dir).costs["approvals"] == pytest.approx(4.0)
+    approvals = pd.read_csv(plan_dir / "approvals.csv", dtype=str, keep_default_na=False)
+    approvals[approvals["site"] == "SU"].to_csv(plan_dir / "approvals.csv", index=False)
+    assert _violations(case, plan_dir) == [
+        ("ship_requires_approval", "P1@SB→US 2031", 10.0),
+        ("ship_requires_approval", "P1@SB→US 2032", 10.0), ("objective", "summary.json", -4.0)]
+    approvals.assign(decided_period=approvals["decided_period"].replace("2030", "2031")).to_csv(
+        plan_dir / "approvals.csv", index=False)
+    assert _violations(case, plan_dir) == [
+        ("approval", "SB→US every modality", 1.0), ("approval", "SB→US every modality", 0.4),
+        ("ship_requires_approval", "P1@SB→US 2031", 10.0),
+        ("objective", "summary.json", -0.4)]
+
+
+def test_a_candidate_site_is_approved_only_once_it_can_produce(tmp_path: Path) -> None:
+    # SB a candidate opened in 2030 (producing from 2031): an approval printed as decided
+    # in 2030 (holding from 2031, at 4) was decided before the site could produce.
+    case = edited(tiny("approvals"),
+                  sites=lambda df: df.assign(status=["existing", "candidate"],
+                                             lead_time_periods=[0, 1]),
+                  suites=lambda df: df.assign(existing_batches_per_period=[10, 0],
+                                              module_batches_per_period=[0, 10],
+                                              max_modules=[0, 1], lead_time_periods=0))
+    plan_dir = solved(case).save(tmp_path / "plan")
+    approvals = pd.read_csv(plan_dir / "approvals.csv", dtype=str, keep_default_na=False)
+    assert approvals["decided_period"].tolist() == ["2031", ""]
+    approvals.assign(decided_period=["2030", ""], approved_from_period=["2031", "2030"],
+                     cost_pv_musd=["4.0", "0.0"]).to_csv(plan_dir / "approvals.csv",
+                                                         index=False)
+    found = {v.family for v in check_plan(case, plan_dir).violations}
+    assert found == {"approval_requires_open_site", "objective"}
+
+
+def test_a_plan_from_before_approvals_still_checks(tmp_path: Path) -> None:
+    _case, plan_dir = _saved(tmp_path, "two_sites")
+    (plan_dir / "approvals.csv").unlink()
+    assert check_plan(tiny("two_sites"), plan_dir).ok
+
+
 def test_cli_exit_codes(tmp_path: Path) -> None:
     _case, plan_dir = _saved(tmp_path, "two_sites")
     where = str(capacity.tiny_case_path("two_sites"))

@@ -79,6 +79,34 @@ scenarios:
     assert capacity.solve(slow_at_sa).objective == pytest.approx(19.5)
 
 
+def test_overrides_reach_approvals(tmp_path: Path) -> None:
+    # data/tiny/approvals, hand-checked in its README: as given 59.5; without the US
+    # requirement (its approvals table kept, unused) 40.5; SB's inspection at 30, 81; a
+    # new US site SN approved from 2030 at 1 a batch (SB's row dropped), 10 × 1 × 2.7 = 27.
+    path = scenario_file(tmp_path, """
+scenarios:
+  - name: base
+  - name: no_fda
+    overrides: [{table: regions, where: {region: US}, set: {approval_required: false}}]
+  - name: dear_inspection
+    overrides: [{table: approvals, where: {site: SB}, set: {cost_musd: 30}}]
+  - name: new_us_site
+    overrides:
+      - {table: approvals, where: {site: SB}, drop: true}
+      - {table: sites, add: [{site: SN, operator: OU, region: US, status: existing}]}
+      - {table: suites, add: [{site: SN, modality: antibody, scale: commercial,
+                               existing_batches_per_period: 10,
+                               variable_cost_musd_per_batch: 1}]}
+      - {table: approvals, add: [{site: SN, market: US, approved_from: 2030}]}
+""", case="approvals")
+    s = read_scenarios(path)
+    assert not s.case("no_fda").regions.set_index("region").at["US", "approval_required"]
+    assert s.case("dear_inspection").approvals["cost_musd"].tolist() == [0.0, 30.0]
+    objectives = {name: capacity.solve(s.case(name)).objective for name in s.scenarios}
+    assert objectives == pytest.approx({"base": 59.5, "no_fda": 40.5, "dear_inspection": 81.0,
+                                        "new_us_site": 27.0})
+
+
 def test_grid_and_samples(tmp_path: Path) -> None:
     path = scenario_file(tmp_path, """
 options: {time_limit_s: 30}

@@ -119,6 +119,23 @@ def test_phase_readouts_give_each_failure_its_probability() -> None:
     assert expected_case(case).demand["potential_batches"].tolist() == pytest.approx([1.6])
 
 
+def test_site_approvals_are_first_stage() -> None:
+    """data/tiny/approvals with P1 read out in 2031 (pass 0.5): a failure leaves only
+    2030's 10 batches (from SU, approved: 30). Approving SB in 2030 (4, one decision for
+    both scenarios): success 30 + 25.5 + 4 = 59.5, failure 30 + 4 = 34, expected 46.75;
+    never: 0.5·81 + 0.5·30 = 55.5; in 2031: 0.5·72.6 + 0.5·33.6 = 53.1. RP = 46.75.
+    Knowing the outcome, the failure approves nothing: WS = 0.5·59.5 + 0.5·30 = 44.75.
+    The EV plan (5 batches expected in 2031 and 2032) approves in 2030 too: EEV = RP."""
+    case = edited(tiny("approvals"), readouts=rows(
+        {"program": "P1", "period": 2031, "success_probability": 0.5}))
+    result = solve_stochastic(case, solve_options=TEST_OPTIONS)
+    assert (result.objective, result.wait_and_see, result.eev) == \
+        pytest.approx((46.75, 44.75, 46.75))
+    decided = result.first_stage["approvals"]
+    assert decided.loc[decided["status"] == "new", ["site", "decided_period"]].values.tolist() \
+        == [["SB", 2030]]
+
+
 def test_readouts_must_agree_with_the_overall_probability() -> None:
     with pytest.raises(CaseError) as info:
         edited(_with_success(0.3), readouts=rows(

@@ -43,6 +43,7 @@ class Case:
     members: pd.DataFrame
     readouts: pd.DataFrame
     objective: pd.DataFrame
+    approvals: pd.DataFrame
     name: str = field(default="case", compare=False)
     load_seconds: float = field(default=0.0, compare=False)
     source: str = field(default="", compare=False)  # the path it was loaded from, if any

@@ -163,6 +163,13 @@ TABLES: tuple[Table, ...] = (
             Column("bloc", "str", "trade or political bloc, informational", default=""),
             Column("currency", "str", "local currency, informational", default=""),
             *_coordinates("the market's centre, for the report's map (lanes end there)"),
+            Column("approval_required", "bool", "commercial supply to this market only "
+                   "from sites approved for it (`approvals`: approved from a period, or "
+                   "approvable after a pre-approval inspection), its own region's sites "
+                   "included", default=False),
+            Column("clinical_approval_required", "bool", "clinical supply to this market "
+                   "needs an approval too (false: any GMP site may supply clinical "
+                   "batches)", default=False),
         ),
         key=("region",),
     ),
@@ -510,6 +517,32 @@ TABLES = (*TABLES, Table(
         Column("unit", "str", "unit of the reported objective", default="MUSD"),
     ),
     key=("sense",),
+    required=False,
+))
+
+TABLES = (*TABLES, Table(
+    "approvals",
+    "Site approvals per market (FDA, EMA, PMDA, ...), where `regions.approval_required` "
+    "(commercial supply) or `clinical_approval_required` says the market needs one: a "
+    "site supplies such a market only once approved for it. A row is either approved "
+    "(`approved_from`) or approvable, at a cost, a lead time after the model decides it "
+    "(a pre-approval inspection of a site that can produce). A site without a row for "
+    "such a market never supplies it; rows for markets that need no approval are not "
+    "used. One approval covers every scale the market requires approval for.",
+    (
+        _id("site", "site approved", ref="sites.site"),
+        _id("market", "market the approval is for", ref="regions.region"),
+        Column("modality", "str", "modality approved (empty: every modality of the site "
+               "that has no row of its own)", default="", ref="modalities.modality"),
+        _period("approved_from", "approved from this period on (empty: approvable, with "
+                "`lead_time_periods` and `cost_musd`)", required=False),
+        Column("lead_time_periods", "int", "approvable rows: periods from the decision "
+               "(the inspection and review start, the site able to produce) until the "
+               "approval", default=0, lower=0, upper=50),
+        _money("cost_musd", "approvable rows: the pre-approval inspection and filing, "
+               "MUSD, discounted at the decision"),
+    ),
+    key=("site", "market", "modality"),
     required=False,
 ))
 

@@ -370,6 +370,8 @@ def _check_cross_table(parsed: dict[str, pd.DataFrame],
         problems += _check_reservation_suites(parsed, sources["reservations"])
     if "readouts" in sources:
         problems += _check_readouts(parsed, sources["readouts"])
+    if "approvals" in sources:
+        problems += _check_approvals(parsed, sources["approvals"])
     if "objective" in sources and len(parsed["objective"]) > 1:
         problems.append(Problem(sources["objective"].source, None, None,
                                 "has more than one row: give one sense and offset"))
@@ -450,6 +452,32 @@ def _check_reservation_suites(parsed: dict[str, pd.DataFrame], rt: RawTable) -> 
             problems.append(Problem(rt.source, _row(rt, i), "site",
                                     f"{row.site} is a candidate site: only an existing "
                                     "site's operator can offer a reservation"))
+    return problems
+
+
+def _check_approvals(parsed: dict[str, pd.DataFrame], rt: RawTable) -> list[Problem]:
+    """An approval is of a site's suites: the site has a suite (of the row's modality,
+    where it names one). A row is approved (``approved_from``) or approvable (a lead
+    time and a cost), not both."""
+    modalities: dict[str, set[str]] = {}
+    for site, q in zip(parsed["suites"]["site"], parsed["suites"]["modality"], strict=True):
+        modalities.setdefault(site, set()).add(q)
+    problems = []
+    for i, row in enumerate(parsed["approvals"].itertuples(index=False)):
+        mine = modalities.get(row.site, set())
+        if not mine or (row.modality and row.modality not in mine):
+            what = f"{row.modality} suite" if row.modality else "suite"
+            problems.append(Problem(rt.source, _row(rt, i), "modality" if row.modality
+                                    else "site", f"{row.site} has no {what} in suites: "
+                                    "there is nothing to approve"))
+        if pd.notna(row.approved_from):
+            for column in ("lead_time_periods", "cost_musd"):
+                if getattr(row, column) > 0:
+                    problems.append(Problem(rt.source, _row(rt, i), column,
+                                            f"{row.site} is approved for {row.market} from "
+                                            f"{row.approved_from}: an approved row has no "
+                                            f"{column} (leave approved_from empty for an "
+                                            "approvable one)"))
     return problems
 
 

@@ -28,6 +28,7 @@ from capacity.case import Case
 from capacity.engine.options import SolveOptions
 from capacity.engine.persistent import optimise_persistent
 from capacity.model import BuiltModel, build_model
+from capacity.model.approvals import held_back
 from capacity.model.index_sets import group
 
 TOL = 1e-6
@@ -360,5 +361,9 @@ def _causes(built: BuiltModel, p: str, mkt: str, t: int) -> str:
     barred = {ix.site_operator[k[1]] for k in ix.barred_ship if k[0] == p and k[2] == mkt}
     if barred:
         parts.append(f"the exclusion of {', '.join(sorted(barred))} from {mkt}")
+    if suites and (p, mkt, t) in ix.approvals.blocked:  # sites that could help, unapproved
+        q = built.case.programs.set_index("program").at[p, "modality"]
+        parts.append(f"{mkt}'s approval requirement: "
+                     f"{held_back(ix.approvals, ix.periods, p, q, mkt, t)}")
     return " and ".join(parts)
 

@@ -11,9 +11,10 @@ neighbourhood search):
    drawing by it gains more than one drawing uniformly; measured); the
    neighbourhood's sites are those p is assigned to now and up to `SITES` more of the
    sites it could be assigned to;
-2. free every integer column of the neighbourhood: the sites' `Build` and `Open`, every
-   `Assign` of the programs assigned to one of them (they may move anywhere), and the
-   `Assign` at them of programs assigned nowhere; fix every other integer, and the
+2. free every integer column of the neighbourhood: the sites' `Build`, `Open` and
+   `Approve`, every `Assign` of the programs assigned to one of them (they may move
+   anywhere), and the `Assign` at them of programs assigned nowhere; fix every other
+   integer, and the
    shipments of every other program with `Assign` columns, at the plan's values (their
    LP would otherwise hold most of the model: fixing them makes neighbourhoods several
    times as fast, and the search better for it; measured), and their `Serve`, which their
@@ -94,7 +95,7 @@ STALL = 10
 class Layout:
     """The columns of a model by site and program: what a neighbourhood frees and fixes."""
 
-    site_columns: list[np.ndarray]  # each site's Build and Open columns
+    site_columns: list[np.ndarray]  # each site's Build, Open and Approve columns
     assign: np.ndarray  # the Assign columns
     assign_site: np.ndarray  # each Assign column's site (index into site_columns)
     assign_program: np.ndarray  # each Assign column's program (0..n_programs-1)
@@ -113,8 +114,10 @@ class Layout:
         """The layout of the engine's model (its columns in `LinearModel` order), with
         each shipment's Assign column (−1: none; `IndexSets.ship_assign`)."""
         sites: dict[str, list[int]] = {}
-        for name in ("Build", "Open"):
-            columns = lm.variables[name]
+        for name in ("Build", "Open", "Approve"):  # a site's approvals go with it
+            columns = lm.variables.get(name)
+            if columns is None:  # a model without them (made by hand)
+                continue
             for i, key in enumerate(columns.keys):
                 sites.setdefault(str(key[0]), []).append(columns.start + i)
         assign = lm.variables["Assign"]

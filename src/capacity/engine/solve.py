@@ -452,6 +452,8 @@ def _plan_with_solution(built: BuiltModel, x: np.ndarray, status: Status, cost: 
         messages = [*messages, "solved with changes made to the Pyomo model after "
                     f"build_model ({'; '.join(changes)}): re-solves from the case (capacity "
                     "report's rule prices, scenarios) do not have them"]
+    # what the case's approvals keep from ever being served (`capacity.model.approvals`)
+    messages = [*messages, *built.index_sets.approvals.notes]
     return Plan(case_name=built.case.name, status=status, objective=objective, bound=bound,
                 gap=relative_gap(objective, bound), seconds=seconds, size=size, counters=counters,
                 options=options.model_dump(), messages=messages, tables=tables,

@@ -42,6 +42,7 @@ class Start:
         assign: Assign per ASSIGN key.
         reserve: reservation blocks per RESERVE key (the start reserves none).
         profitable: Profitable per margin period (0: no reinvestment counted).
+        approve: Approve per APPROVE key (site approvals per market).
         unplaced: programs with commitments the greedy could not place: the start cannot
             be completed, so `capacity.solve` does not try (HiGHS starts on its own).
     """
@@ -52,11 +53,13 @@ class Start:
     reserve: dict[tuple[str, int], float] = field(default_factory=dict)
     profitable: dict[int, float] = field(default_factory=dict)
     unplaced: list[str] = field(default_factory=list)
+    approve: dict[tuple[str, str, str, int], float] = field(default_factory=dict)
 
     def values(self) -> dict[str, dict]:  # type: ignore[type-arg]
         """Values by the model's variable name (``Build``, ``Open``, ...)."""
         return {"Build": self.build, "Open": self.open, "Assign": self.assign,
-                "Reserve": self.reserve, "Profitable": self.profitable}
+                "Reserve": self.reserve, "Profitable": self.profitable,
+                "Approve": self.approve}
 
 
 # An LP value above which `rounded_start` takes a site as opened (its openings summed
@@ -75,7 +78,9 @@ def rounded_start(lm: LinearModel, ix: IndexSets, x: np.ndarray) -> Start:
       `ROUND_AT`), never fewer than by the period before: Build is the increase;
     - each program is assigned to its max_sites sites of largest LP `Assign` above
       `ROUND_AT`;
-    - reservations and reinvestment switches are rounded to the nearest whole number.
+    - reservations and reinvestment switches are rounded to the nearest whole number;
+    - each approval whose LP decisions sum to more than `ROUND_AT` is decided in the first
+      period where its LP decision is above 10⁻³ (as an opening).
 
     Rounding up keeps the LP's capacity and openings, which the completion (every
     integer fixed, the rest an LP) then fills; a rounding some row forbids (a module at
@@ -95,6 +100,14 @@ def rounded_start(lm: LinearModel, ix: IndexSets, x: np.ndarray) -> Start:
         opened = sum(v for _p, _k, v in periods) > ROUND_AT
         first = next((k for _p, k, v in periods if v > 1e-3), None) if opened else None
         start.open.update({k: float(k == first) for _p, k, _v in periods})
+    approvals: dict[tuple[str, str, str], list[tuple[int, Any, float]]] = defaultdict(list)
+    for key, value in values("Approve"):
+        approvals[key[:3]].append((ix.position[key[3]], key, value))
+    for decisions in approvals.values():
+        decisions.sort()
+        decided = sum(v for _p, _k, v in decisions) > ROUND_AT
+        first = next((k for _p, k, v in decisions if v > 1e-3), None) if decided else None
+        start.approve.update({k: float(k == first) for _p, k, _v in decisions})
     suites: dict[tuple[str, str, str], list[tuple[int, tuple[str, str, str, int], float]]] = \
         defaultdict(list)
     for key, value in values("Build"):
@@ -248,10 +261,12 @@ def constructive_start(ix: IndexSets, tolls: np.ndarray | None = None) -> Start:
     that cost (value minus cost, as a saving), minus the transfer cost, minus the capex
     of the modules the suite must add so that the batches fit next to what earlier
     programs took (ordered in the latest period that brings them online in time), minus
-    opening a candidate site not yet open. The best site that can hold all the
-    commitments wins; a program with no commitments is placed only where it saves money.
-    A candidate site opens in the latest period that lets it produce, and its modules
-    come online, when first needed.
+    opening a candidate site not yet open, minus the site approvals its shipments to
+    markets that require approval need and the greedy has not yet decided early enough
+    (each decided in the latest period that holds by the first such shipment). The best
+    site that can hold all the commitments wins; a program with no commitments is placed
+    only where it saves money. A candidate site opens in the latest period that lets it
+    produce, and its modules come online and its approvals be decided, when first needed.
     """
     pos = ix.position
     cap = _Capacity(ix)
@@ -276,43 +291,100 @@ def constructive_start(ix: IndexSets, tolls: np.ndarray | None = None) -> Start:
     needed_by: dict[str, int] = {}  # opened candidate site -> position it must be ready by
     assigned: set[tuple[str, str]] = set()
     unplaced = []
+    approvals = _Approvals(ix)
     for p in sorted(sites_of, key=lambda p: (-sum(ix.committed[d] for d in commitments[p]), p)):
-        best: tuple[float, str, Needs] | None = None
+        best: tuple[float, str, Needs, dict[tuple[str, str, str], int]] | None = None
         for s in sites_of[p]:
             candidate = ix.site_status[s] == "candidate"
             priced = _price_site(ix, cap, ships[(p, s)], commitments[p], rules,
-                                 ready.get(s, len(pos)) if candidate else 0)
+                                 ready.get(s, len(pos)) if candidate else 0, approvals)
             if priced is None:
                 continue
-            value, needs = priced
+            value, needs, approve = priced
             value -= ix.assign_cost.get((p, s), 0.0)
             if candidate and s not in needed_by:
                 value -= opening_cost.get(s, 0.0)
             if best is None or value > best[0] + 1e-9:
-                best = (value, s, needs)
+                best = (value, s, needs, approve)
         if best is None or (not commitments[p] and best[0] <= 0):
             if commitments[p]:
                 unplaced.append(p)
             continue
-        _value, s, needs = best
+        _value, s, needs, approve = best
         for k, (slots, extra) in needs.items():
             cap.take(k, slots, extra)
+        decided = approvals.take(approve)
         rules.take([key for key, _k, _c in ships[(p, s)]])
         assigned.add((p, s))
         if ix.site_status[s] == "candidate":
             first = min(pos[key[3]] for key, _k, _c in ships[(p, s)])
             for k, (_slots, extra) in needs.items():
                 first = min([first, *(pos[t0] + ix.suite_lead[k] for t0 in extra)])
+            first = min([first, *decided])  # its approvals are decided once it can produce
             needed_by[s] = min(needed_by.get(s, first), first)
-    return _start(ix, cap, assigned, needed_by, unplaced)
+    start = _start(ix, cap, assigned, needed_by, unplaced)
+    start.approve = approvals.values()
+    return start
+
+
+@dataclass
+class _Approvals:
+    """The site approvals the greedy decides: each approval's decision position, the
+    latest that holds by the first shipment needing it (`capacity.model.approvals`)."""
+
+    ix: IndexSets
+    of: dict[ShipKey, tuple[str, str, str]] = field(default_factory=dict)
+    decided: dict[tuple[str, str, str], int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        ap = self.ix.approvals
+        for i, j in zip(ap.ship_rows, ap.ship_approved_by, strict=True):
+            self.of[self.ix.ship[i]] = ap.approved_by[j][:3]
+
+    def price(self, first: dict[tuple[str, str, str], int]) -> float:
+        """What approvals holding from ``first`` (position, by approval) cost beyond those
+        already decided: each decided lead periods before, discounted there (less the
+        decision it replaces)."""
+        ap, periods = self.ix.approvals, self.ix.periods
+        out = 0.0
+        for a, n in first.items():
+            at = self.decided.get(a)
+            if at is not None and at + ap.lead[a] <= n:
+                continue
+            out += ap.cost.get((*a, periods[n - ap.lead[a]]), 0.0)
+            if at is not None:
+                out -= ap.cost.get((*a, periods[at]), 0.0)
+        return out
+
+    def take(self, first: dict[tuple[str, str, str], int]) -> list[int]:
+        """Decide the approvals holding from ``first``; the positions of the decisions
+        made or moved (a candidate site must produce by then)."""
+        moved = []
+        for a, n in first.items():
+            at = n - self.ix.approvals.lead[a]
+            if a not in self.decided or self.decided[a] > at:
+                self.decided[a] = at
+                moved.append(at)
+        return moved
+
+    def values(self) -> dict[tuple[str, str, str, int], float]:
+        """Approve per APPROVE key."""
+        out = dict.fromkeys(self.ix.approvals.decide, 0.0)
+        for a, at in self.decided.items():
+            key = (*a, self.ix.periods[at])
+            if key in out:
+                out[key] = 1.0
+        return out
 
 
 def _price_site(ix: IndexSets, cap: _Capacity, ships: list[tuple[ShipKey, Suite, float]],
                 commitments: set[tuple[str, str, int]], rules: _RuleSteer,
-                ready: int) -> tuple[float, Needs] | None:
+                ready: int, approvals: _Approvals,
+                ) -> tuple[float, Needs, dict[tuple[str, str, str], int]] | None:
     """Net value of making a program at one site (its shipments there: key, suite, cost
-    per batch), and the slots and modules it needs in the site's suites; None when the
-    site cannot serve every commitment (no lane, not open in time, no room).
+    per batch), the slots and modules it needs in the site's suites, and the approvals
+    its shipments need (by the position of the first); None when the site cannot serve
+    every commitment (no lane, not open in time, no room).
 
     Two ways are priced and the better taken: room for the commitments and the profitable
     potential demand (modules added for both), or for the commitments alone (no gain
@@ -324,6 +396,8 @@ def _price_site(ix: IndexSets, cap: _Capacity, ships: list[tuple[ShipKey, Suite,
     cost_of_commitments = gain = 0.0
     committed_slots: dict[Suite, dict[int, float]] = defaultdict(lambda: defaultdict(float))
     wanted_slots: dict[Suite, dict[int, float]] = defaultdict(lambda: defaultdict(float))
+    committed_approvals: dict[tuple[str, str, str], int] = {}  # approval -> first position
+    wanted_approvals: dict[tuple[str, str, str], int] = {}
     served = set()
     for key, k, cost in ships:
         p, s, m, t = key
@@ -333,6 +407,7 @@ def _price_site(ix: IndexSets, cap: _Capacity, ships: list[tuple[ShipKey, Suite,
             continue
         d = (p, m, t)
         slots = ix.slots(p, s)
+        approval = approvals.of.get(key)
         if d in commitments:
             committed = ix.committed[d]
             served.add(d)
@@ -340,17 +415,23 @@ def _price_site(ix: IndexSets, cap: _Capacity, ships: list[tuple[ShipKey, Suite,
                                     + RULE_PREFERENCE * rules.over(s, m, t, committed))
             committed_slots[k][t] += committed * slots
             wanted_slots[k][t] += committed * slots
+            if approval is not None:
+                _first(committed_approvals, approval, pos[t])
+                _first(wanted_approvals, approval, pos[t])
         potential = ix.potential.get(d, 0.0)
         margin = ix.serve_value.get(d, 0.0) - cost
         if potential > 0 and margin > 0:
             gain += (margin + (RULE_PREFERENCE if rules.helps(s, m, t) else 0.0)) * potential
             wanted_slots[k][t] += potential * slots
+            if approval is not None:
+                _first(wanted_approvals, approval, pos[t])
     if served != commitments:
         return None
     best = None
-    for slots_by_suite, counted_gain in ((wanted_slots, gain), (committed_slots, 0.0)):
+    for slots_by_suite, counted_gain, approve in ((wanted_slots, gain, wanted_approvals),
+                                                  (committed_slots, 0.0, committed_approvals)):
         needs: Needs = {}
-        value = counted_gain - cost_of_commitments
+        value = counted_gain - cost_of_commitments - approvals.price(approve)
         for k, by_period in slots_by_suite.items():
             extra = cap.modules_needed(k, by_period)
             if extra is None:
@@ -359,8 +440,14 @@ def _price_site(ix: IndexSets, cap: _Capacity, ships: list[tuple[ShipKey, Suite,
             needs[k] = (dict(by_period), extra)
         else:
             if best is None or value > best[0]:
-                best = (value, needs)
+                best = (value, needs, approve)
     return best
+
+
+def _first(first: dict[tuple[str, str, str], int], approval: tuple[str, str, str],
+           at: int) -> None:
+    """Note that ``approval`` must hold by position ``at``."""
+    first[approval] = min(first.get(approval, at), at)
 
 
 def _start(ix: IndexSets, cap: _Capacity, assigned: set[tuple[str, str]],

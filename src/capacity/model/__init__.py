@@ -12,6 +12,10 @@ makes, in both modes; and `assemble_model` holds every builder to its declaratio
 every build (`LinearModel.scope`: a name it does not declare is not there to read, and
 it must make exactly what it says).
 
+A feature's family may live in a module of its own: site approvals per market are
+`capacity.model.approvals` (their sets on `IndexSets.approvals`, their builders listed
+here after `ship_requires_open_site`).
+
 Why declare rather than make every set up front, before the builders: most of what
 builders share is not a set but a variable a family introduces with its rows (OpenBy,
 Supply, Shortfall, elastic mode's slacks), which belongs with that family's math; making
@@ -35,6 +39,12 @@ import pyomo.environ as pyo
 
 from capacity.case import Case
 from capacity.errors import CaseInfeasibleError
+from capacity.model.approvals import (
+    add_approval_once,
+    add_approval_requires_open_site,
+    add_approved_by,
+    add_ship_requires_approval,
+)
 from capacity.model.constraints import (
     add_committed_cover,
     add_demand_balance,
@@ -232,6 +242,16 @@ BUILDERS: tuple[Builder, ...] = (
     Builder(add_ship_requires_open_site,
             reads=("OPEN_BY_ST", "Ship", "OpenBy"),
             makes=("SHIP_OPEN_PSMT", "ship_requires_open_site")),
+    Builder(add_approval_once,
+            makes=("APPROVE", "Approve", "APPROVAL_ONCE_A", "approval_once")),
+    Builder(add_approval_requires_open_site,
+            reads=("Approve", "Open"),
+            makes=("APPROVAL_OPEN_AT", "approval_requires_open_site")),
+    Builder(add_approved_by,
+            reads=("Approve",), makes=("APPROVED_BY_AT", "ApprovedBy", "approved_by")),
+    Builder(add_ship_requires_approval,
+            reads=("APPROVED_BY_AT", "Ship", "ApprovedBy"),
+            makes=("SHIP_APPROVAL_PSMT", "ship_requires_approval")),
     Builder(add_ship_requires_assignment,
             reads=("Ship", "Assign"), makes=("SHIP_ASSIGN_PSMT", "ship_requires_assignment")),
     Builder(add_production_requires_assignment,
@@ -293,7 +313,7 @@ BUILDERS: tuple[Builder, ...] = (
             reads=("Build", "Reserve"), makes=("COVER_QCT", "committed_cover")),
     Builder(add_total_cost, only="plain",
             reads=("Build", "Finance", "FinanceOpening", "Open", "Assign", "Ship", "Serve",
-                   "Reserve", "Shortfall"), makes=("total_cost",)),
+                   "Reserve", "Shortfall", "Approve"), makes=("total_cost",)),
     Builder(add_total_violation, only="elastic",
             reads=("Shortfall", "DomesticShortfall", "ServiceShortfall", "OperatorExcess",
                    "CountryExcess", "LateExcess", "Ship", "ExtraModules", "EarlyModules"),

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from capacity.case import Case
+from capacity.model.approvals import Approvals, approval_sets, why_unapproved, with_shipments
 
 Suite = tuple[str, str, str]  # (site, modality, scale)
 ShipKey = tuple[str, str, str, int]  # (program, site, market, period)
@@ -198,6 +199,9 @@ class IndexSets:
     # Committed offtakes allowed to go unmet, at this discounted cost per batch (set by the
     # stochastic model's unmet penalty); empty: every commitment must be met.
     shortfall_cost: dict[DemandKey, float] = field(default_factory=dict)
+    # site approvals per market (`capacity.model.approvals`): none where no market
+    # requires approval
+    approvals: Approvals = field(default_factory=Approvals)
 
     def slots(self, p: str, s: str) -> float:
         """Suite slots one delivered batch of program p uses at site s: slots per batch
@@ -308,6 +312,7 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
         earliest_module_online[k] = min(earliest_module_online.get(k, pos), pos)
 
     reservable = _reservable(case)
+    approvals = approval_sets(case, periods, earliest_site_online, suite_keys)
 
     def suite_online(k: Suite) -> int | None:
         """Earliest period position at which suite k can have capacity."""
@@ -338,14 +343,18 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
     ships = _shipments(case, demand_keys, committed, potential, position, discount,
                        suite_keys, {k: suite_online(k) for k in suite_keys}, suite_most,
                        barred, elastic, start, scale_of, site_region, site_operator,
-                       transfer_default, transfer_at, slots, program_slots)
+                       transfer_default, transfer_at, slots, program_slots,
+                       approvals.gates(suite_keys))
     ship, ship_suite = ships.keys, ships.suite
     parts = ships.cost_parts
     ship_cost = parts["production"] + parts["transport"] + parts["tariffs"]
     shippable = set(ships.demand)
+    approvals = replace(approvals, blocked={d: sorted(s) for d, s in ships.blocked.items()})
     why_unservable = {
-        (p, mkt, t): _why_unservable(case, p, mkt, t, start[p], scale_of(p, t), periods,
-                                     transfer_default, transfer_at)
+        (p, mkt, t): why_unapproved(approvals, case, periods, p, mkt, t, scale_of(p, t))
+        if (p, mkt, t) in ships.blocked else
+        _why_unservable(case, p, mkt, t, start[p], scale_of(p, t), periods,
+                        transfer_default, transfer_at)
         for (p, mkt, t) in demand_keys
         if committed.get((p, mkt, t), 0) > 0 and (p, mkt, t) not in shippable}
     unservable = [f"{_offtake_words(case, *d)}: {why}" for d, why in why_unservable.items()]
@@ -356,6 +365,8 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
     served_keys = set(serve)
     demand_rows = [d for d in demand_keys if d in committed or d in served_keys]
     serve_value = {d: float(discount[d[2]]) * value.get(d, 0.0) for d in serve}
+    approvals = with_shipments(approvals, case, periods, ship, ship_suite, committed,
+                               potential, served_keys)
 
     tt_default = programs["tech_transfer_musd"].to_dict()
     tt = {(p, s): float(c) for p, s, c in zip(case.tech_transfers["program"],
@@ -457,7 +468,7 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
         site_region=site_region, program_max_sites=max_sites,
         fund_max_share=fund_max_share, fund_budget=fund_budget, reservations=reservations,
         reinvestment=reinvestment, unservable=unservable, why_unservable=why_unservable,
-        program_start=start, transfer_periods=transfer_periods,
+        program_start=start, transfer_periods=transfer_periods, approvals=approvals,
     )
 
 
@@ -844,6 +855,9 @@ class Shipments:
     production_bound: np.ndarray  # U[p,s,t] on ``production`` (production_requires_assignment)
     production_of: np.ndarray  # each shipment's (p,s,t): its position in ``production``
     capacity_rows: list[tuple[str, str, str, int]]  # CAPACITY_KT: (suite, t) with a shipment
+    # committed demand (p,m,t), and demand no site is left to serve, with the sites that
+    # approvals hold back from it (`capacity.model.approvals`)
+    blocked: dict[DemandKey, set[str]] = field(default_factory=dict)
 
 
 # Programs per chunk of the shipment enumeration: bounds its temporary tables (tier XL).
@@ -859,7 +873,8 @@ def _shipments(case: Case, demand_keys: list[DemandKey], committed: dict[DemandK
                site_operator: dict[str, str], transfer_default: dict[str, int],
                transfer_at: dict[tuple[str, str], int],
                pair_slots: dict[tuple[str, str], float],
-               program_slots: dict[str, float]) -> Shipments:
+               program_slots: dict[str, float],
+               gates: pd.DataFrame | None = None) -> Shipments:
     """Every (p,s,m,t) where demand of p in m in t (committed or potential) can be made at
     suite (s, modality of p, scale of p in t): p started by t, its technology transfer to
     s complete by t (pos(t) ≥ pos(start(p)) + L[p,s]), the suite online by t, a lane from
@@ -876,6 +891,12 @@ def _shipments(case: Case, demand_keys: list[DemandKey], committed: dict[DemandK
     taken) / slots[p,s]; slots[p,s] = slots per batch ÷ success rate (`slot_use`: a
     delivered batch pays for and takes the slots of the failed ones too). Vectorised over
     chunks of programs.
+
+    ``gates`` (`capacity.model.approvals.Approvals.gates`; None: no market requires
+    approval): a shipment from a suite to a market that requires approval at its scale
+    exists only from the gate's first position on (never where it has none);
+    ``blocked`` names the sites held back from committed demand, and from demand that
+    no site is left to serve.
     """
     periods = sorted(position, key=position.__getitem__)
     disc = np.array([float(discount[t]) for t in periods])
@@ -939,6 +960,14 @@ def _shipments(case: Case, demand_keys: list[DemandKey], committed: dict[DemandK
          for (p, m, t) in demand_keys if t >= start[p]],
         columns=["p", "m", "modality", "scale", "position", "wanted"])
 
+    if gates is not None:
+        gates = gates.assign(s=gates["site"].map(site_code), m=gates["market"].map(market_code),
+                             gated=True).dropna(subset=["s", "m"])
+        gates = gates.astype({"s": np.int64, "m": np.int64})[
+            ["s", "m", "modality", "scale", "first", "gated"]]
+        commitments = pd.DataFrame(
+            [(program_code[p], market_code[m], position[t]) for (p, m, t), b in
+             committed.items() if b > 0], columns=["p", "m", "position"]).assign(committed=True)
     out = Shipments([], [], {"production": np.zeros(0), "transport": np.zeros(0),
                              "tariffs": np.zeros(0)}, np.zeros(0), np.zeros(0), [], [],
                     np.zeros(0), np.zeros(0, dtype=np.int64), [])
@@ -955,6 +984,24 @@ def _shipments(case: Case, demand_keys: list[DemandKey], committed: dict[DemandK
             lead = c["transfer"].fillna(pd.Series(transfer_lead[code], index=c.index))
             c = c[c["position"].to_numpy() >= start_position[code] + lead.to_numpy()]
             c = c.drop(columns="transfer")
+        if gates is not None:  # approvals: from the approval's first position on
+            c = c.merge(gates, on=["s", "m", "modality", "scale"], how="left")
+            first = c["first"].to_numpy(dtype=float)  # NaN: never
+            allowed = np.less_equal(first, c["position"].to_numpy(), where=~np.isnan(first),
+                                    out=np.zeros(len(c), dtype=bool))
+            held = c["gated"].notna().to_numpy() & ~allowed
+            if held.any():  # what they hold back from committed demand, or from any site
+                at = ["p", "m", "position"]
+                gone = c.loc[held, [*at, "s"]].merge(
+                    c.loc[~held, at].drop_duplicates().assign(kept=True), on=at, how="left")
+                gone = gone.merge(commitments, on=at, how="left")
+                gone = gone[gone["kept"].isna() | gone["committed"].notna()]
+                for p_, m_, pos_, s_ in zip(gone["p"].tolist(), gone["m"].tolist(),
+                                            gone["position"].tolist(), gone["s"].tolist(),
+                                            strict=True):
+                    out.blocked.setdefault((program_names[p_], market_names[m_],
+                                            periods[pos_]), set()).add(site_names[s_])
+            c = c[~held].drop(columns=["first", "gated"])
         c = c.merge(yields, on=["p", "s"], how="left")
         c["use"] = c["use"].fillna(pd.Series(default_use[c["p"].to_numpy()], index=c.index))
         c = c.sort_values(["p", "s", "m", "position"], ignore_index=True)

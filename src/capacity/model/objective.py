@@ -17,13 +17,16 @@ def add_total_cost(lm: LinearModel, ix: IndexSets) -> None:
     total_cost = Σ build_cost·Build − Σ finance_saving·Finance + Σ open_cost·Open
                − Σ finance_opening_saving·FinanceOpening
                + Σ assign_cost·Assign + Σ ship_cost·Ship − Σ serve_value·Serve
-               + Σ reserve_cost·Reserve + Σ shortfall_cost·Shortfall + existing_fixed_cost
+               + Σ reserve_cost·Reserve + Σ shortfall_cost·Shortfall
+               + Σ approval_cost·Approve + existing_fixed_cost
 
     Coefficients are discounted in `build_index_sets`: ship_cost covers production,
     transport and tariffs; open_cost covers opening and fixed costs from opening on;
     existing sites' fixed costs are a constant, kept so the objective is the true total.
     shortfall_cost (discounted unmet penalty) exists only in the stochastic model. Money a
     fund pays, for modules or openings alike, saves df_t·(1 − repayment_share) a MUSD.
+    approval_cost[a,τ] = df_τ·cost[a]: a site's pre-approval inspection for a market,
+    discounted at the decision (`capacity.model.approvals`).
     """
     res = ix.reservations
     lm.set_objective("total_cost", [
@@ -36,6 +39,7 @@ def add_total_cost(lm: LinearModel, ix: IndexSets) -> None:
         ("Ship", np.arange(len(ix.ship)), ix.ship_cost),  # by position: no key lookup
         ("Serve", ix.serve, [-ix.serve_value[d] for d in ix.serve]),
         ("Reserve", res.reserve, [res.cost[r] for r in res.reserve]),
-        ("Shortfall", list(ix.shortfall_cost), list(ix.shortfall_cost.values()))],
+        ("Shortfall", list(ix.shortfall_cost), list(ix.shortfall_cost.values())),
+        ("Approve", ix.approvals.decide, [ix.approvals.cost[d] for d in ix.approvals.decide])],
         ix.existing_fixed_cost)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ REFERENCES: dict[str, tuple[str, ...]] = {
     "assignments": ("program", "site"),
     "reservations": ("reservation", "period"),
     "reservation_use": ("reservation", "program", "period"),
+    "approvals": ("site", "market"),
 }
 AMOUNTS = {"shipments": "batches", "builds": "modules", "financing": "amount_musd",
            "reservations": "blocks", "reservation_use": "batches"}
@@ -225,6 +227,8 @@ class _Checker:
             | {("opening", s, "", "") for s in self.sites.index}}
         out = dict(plan)
         for name, refs in REFERENCES.items():
+            if name not in plan:  # an optional table (approvals: a plan from before them)
+                continue
             frame = plan[name]
             keep = []
             for i, row in enumerate(frame.itertuples(index=False)):
@@ -262,6 +266,7 @@ class _Checker:
         self.check_time_to_market(ships)
         self.check_reservations(ships)
         self.check_funds(ships)
+        self.check_approvals(ships)
         self.recompute_objective(ships)
         return self.result
 
@@ -668,6 +673,114 @@ class _Checker:
                 self.flag("fund_budget", f"{f} {t}", amount - limit,
                           f"spent {amount:g} of a {limit:g} budget")
 
+    # -- site approvals per market ---------------------------------------------------
+    @cached_property
+    def approval_gated(self) -> set[tuple[str, str]]:
+        """(market, scale) whose supply needs a site approved for the market."""
+        regions = self.case.regions
+        return {(m, "commercial") for m in regions.loc[regions["approval_required"], "region"]} \
+            | {(m, "clinical") for m in
+               regions.loc[regions["clinical_approval_required"], "region"]}
+
+    @cached_property
+    def approval_rows(self) -> pd.DataFrame:
+        return self.case.approvals.set_index(["site", "market", "modality"])
+
+    def approval_row(self, s: str, market: str, modality: str) -> Any:
+        """The case's approvals row for site s, the market and the modality: the row
+        naming the modality, else the site's row for every modality (None: none)."""
+        rows = self.approval_rows
+        for key in ((s, market, modality), (s, market, "")):
+            if key in rows.index:
+                return rows.loc[key]
+        return None
+
+    def approvals_held(self) -> dict[tuple[str, str, str], int]:
+        """Position from which each approval (site, market, row's modality) holds: the
+        case's approved rows from their period; the plan's new ones lead periods after
+        their decision (re-derived from the case, whatever the plan prints)."""
+        held = {(r.site, r.market, r.modality): self.pos[int(r.approved_from)]
+                for r in self.case.approvals.itertuples(index=False)
+                if pd.notna(r.approved_from)}
+        plan = self.plan.get("approvals")
+        for r in (() if plan is None else plan[plan["status"] == "new"].itertuples(
+                index=False)):
+            row = self.approval_row(r.site, r.market, r.modality)
+            if row is not None and pd.isna(row["approved_from"]) \
+                    and pd.notna(r.decided_period):
+                a = (r.site, r.market, r.modality)
+                held[a] = min(held.get(a, len(self.periods)),
+                              self.pos[int(r.decided_period)] + int(row["lead_time_periods"]))
+        return held
+
+    def check_approvals(self, ships: pd.DataFrame) -> None:
+        """Site approvals: every commercial (clinical, where the market says so) shipment
+        to a market that requires approval comes from a site approved for it and its
+        program's modality by then; each approval the plan decides is approvable, decided
+        once its site can produce, and holds from its decision plus its lead time, at its
+        cost discounted at the decision."""
+        plan = self.plan.get("approvals")
+        open_from = self.open_from()
+        for r in (() if plan is None else plan.itertuples(index=False)):
+            who = f"{r.site}→{r.market} {r.modality or 'every modality'}"
+            row = self.approval_row(r.site, r.market, r.modality)
+            if row is None or row.name[2] != r.modality:
+                self.flag("approval", who, 1, f"the case has no approvals row for {r.site}, "
+                          f"{r.market} and {r.modality or 'every modality'}")
+                continue
+            if r.status == "approved":
+                given = row["approved_from"]
+                if pd.isna(given) or int(given) != int(r.approved_from_period):
+                    self.flag("approval", who, 1, f"printed approved from "
+                              f"{r.approved_from_period}, the case says "
+                              f"{'approvable' if pd.isna(given) else int(given)}")
+                continue
+            if r.status != "new" or pd.isna(r.decided_period):
+                self.flag("approval", who, 1, f"status {r.status!r} without a decision: "
+                          "an approval is approved (the case's) or new (decided)")
+                continue
+            if pd.notna(row["approved_from"]):
+                self.flag("approval", who, 1, f"decided in {r.decided_period}, but the case "
+                          f"has it approved from {int(row['approved_from'])}")
+                continue
+            decided = int(r.decided_period)
+            holds = self.pos[decided] + int(row["lead_time_periods"])
+            when = self.periods[holds] if holds < len(self.periods) else None
+            if when != int(r.approved_from_period):
+                self.flag("approval", who, 1, f"decided {decided}, printed approved from "
+                          f"{r.approved_from_period}; {int(row['lead_time_periods'])} "
+                          f"periods later is {when or 'beyond the horizon'}")
+            pv = self.df[decided] * float(row["cost_musd"])
+            if abs(r.cost_pv_musd - pv) > self.tol * max(1.0, abs(pv)):
+                self.flag("approval", who, r.cost_pv_musd - pv,
+                          f"cost PV printed {r.cost_pv_musd:.10g}, {float(row['cost_musd']):g} "
+                          f"discounted at its decision {decided} is {pv:.10g}")
+            if self.sites.at[r.site, "status"] == "candidate" and \
+                    open_from.get(r.site, len(self.periods)) > self.pos[decided]:
+                self.flag("approval_requires_open_site", who, 1,
+                          f"decided in {decided}, before {r.site} can produce")
+        if plan is not None:
+            for key, n in plan.groupby(["site", "market", "modality"]).size().items():
+                if n > 1:
+                    self.flag("approval_once", " ".join(key), n - 1, f"decided {n} times")
+        gated = self.approval_gated
+        held = self.approvals_held() if gated else {}
+        markets = {m for m, _c in gated}
+        for r in ships[ships["market"].isin(markets)].itertuples(index=False):
+            q = self.programs.at[r.program, "modality"]
+            scale = self.scale(r.program, int(r.period))
+            if (r.market, scale) not in gated:
+                continue
+            row = self.approval_row(r.site, r.market, q)
+            who = f"{r.program}@{r.site}→{r.market} {r.period}"
+            if row is None:
+                self.flag("ship_requires_approval", who, r.batches,
+                          f"{r.site} has no approval for {r.market} ({q}, {scale})")
+            elif held.get(row.name, len(self.periods)) > self.pos[int(r.period)]:
+                self.flag("ship_requires_approval", who, r.batches,
+                          f"{r.site} is not approved for {r.market} ({q}, {scale}) in "
+                          f"{r.period}")
+
     def recompute_objective(self, ships: pd.DataFrame) -> None:
         costs: dict[str, float] = defaultdict(float)
         for b in self.plan["builds"].itertuples(index=False):
@@ -701,6 +814,11 @@ class _Checker:
             row = self.reservations.loc[r.reservation]
             costs["reservations"] += self.df[r.period] * r.blocks * row["block_batches"] * \
                 row["fee_musd_per_batch"]
+        approvals = self.plan.get("approvals")
+        for r in (() if approvals is None else approvals.itertuples(index=False)):
+            row = self.approval_row(r.site, r.market, r.modality)
+            if r.status == "new" and pd.notna(r.decided_period) and row is not None:
+                costs["approvals"] += self.df[int(r.decided_period)] * float(row["cost_musd"])
         net = sum(costs.values())
         sense, offset, _unit = self.case.objective_sense
         recomputed = offset - net if sense == "maximise" else offset + net

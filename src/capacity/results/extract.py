@@ -111,9 +111,10 @@ def extract_tables(built: BuiltModel, x: np.ndarray) -> dict[str, pd.DataFrame]:
 
     reserve_vals = [round(v) for v in values("Reserve")]
     use_vals = values("ReservedUse")
+    approve_vals = [round(v) for v in values("Approve")]
     costs = _cost_breakdown(built, build_vals, open_vals, fin_vals, opening_fin_vals,
                             assign_vals, ship_vals, serve_vals, reserve_vals,
-                            values("Shortfall"))
+                            values("Shortfall"), approve_vals)
     return {
         "builds": builds, "openings": openings, "financing": financing,
         "assignments": assignments, "shipments": shipments, "production": production,
@@ -124,7 +125,25 @@ def extract_tables(built: BuiltModel, x: np.ndarray) -> dict[str, pd.DataFrame]:
         "operating_margin": _operating_margin(built, open_vals, ship_vals, serve_vals,
                                               reserve_vals),
         "fund_use": _fund_use(built, financing, values("Reinvest")),
+        "approvals": _approvals(built, approve_vals),
     }
+
+
+def _approvals(built: BuiltModel, approve_vals: list[int]) -> pd.DataFrame:
+    """The site approvals the plan holds for markets that require approval: those the
+    case gives (status ``approved``, from their period) and those the plan decides
+    (``new``: decided in a period, approved lead periods later, at the cost discounted at
+    the decision). ``modality`` blank: the approval covers every modality of the site."""
+    ap, periods, pos = built.index_sets.approvals, built.index_sets.periods, \
+        built.index_sets.position
+    rows: list[tuple[str, str, str, str, int, int | None, float]] = [
+        (s, m, "approved", q, t, None, 0.0) for (s, m, q), t in ap.approved_from.items()]
+    rows += [(s, m, "new", q, periods[pos[t] + ap.lead[(s, m, q)]], t, ap.cost[(s, m, q, t)])
+             for (s, m, q, t), v in zip(ap.decide, approve_vals, strict=True) if v > 0]
+    frame = pd.DataFrame(sorted(rows, key=lambda r: (r[0], r[1], r[3])),
+                         columns=["site", "market", "status", "modality",
+                                  "approved_from_period", "decided_period", "cost_pv_musd"])
+    return frame.astype({"decided_period": "Int64"})
 
 
 def _reservation_tables(built: BuiltModel, reserve_vals: list[int],
@@ -207,11 +226,13 @@ def _cost_breakdown(built: BuiltModel, build_vals: list[int], open_vals: list[in
                     fin_vals: list[float], opening_fin_vals: list[float],
                     assign_vals: list[int], ship_vals: list[float],
                     serve_vals: dict[tuple[str, str, int], float],
-                    reserve_vals: list[int], shortfall_vals: list[float]) -> pd.DataFrame:
+                    reserve_vals: list[int], shortfall_vals: list[float],
+                    approve_vals: list[int]) -> pd.DataFrame:
     """Discounted cost by component, MUSD; the components sum to the objective
     (``co_investment``: what funds save the consortium, on modules and openings alike;
     ``fixed_existing``: the existing sites' fixed cost, a constant of the case that no
-    decision changes; ``fixed_opened``: that of the candidate sites the plan opens)."""
+    decision changes; ``fixed_opened``: that of the candidate sites the plan opens;
+    ``approvals``, where a market requires approval: pre-approval inspections)."""
     ix = built.index_sets
 
     def dot(coef: dict, keys: list, vals: list) -> float:  # type: ignore[type-arg]
@@ -234,6 +255,8 @@ def _cost_breakdown(built: BuiltModel, build_vals: list[int], open_vals: list[in
         ("served_value", -float(sum(ix.serve_value[d] * v for d, v in serve_vals.items()))),
         ("reservations", dot(ix.reservations.cost, ix.reservations.reserve, reserve_vals)),
     ]
+    if ix.approvals.gated:  # a market requires approval: inspections decided
+        rows.append(("approvals", dot(ix.approvals.cost, ix.approvals.decide, approve_vals)))
     if ix.shortfall_cost:  # the stochastic model's penalty on unmet commitments
         keys = built.linear.variables["Shortfall"].keys
         rows.append(("unmet_commitments", dot(ix.shortfall_cost, keys, shortfall_vals)))

@@ -61,7 +61,10 @@ class Plan:
             fee), ``reservation_use`` (which program used which reservation),
             ``operating_margin`` (revenue, operating cost and margin by period,
             undiscounted) and ``fund_use`` (each fund's budget, reinvested money and
-            financing by period, in all and by cost type).
+            financing by period, in all and by cost type), ``approvals`` (where a
+            market requires approval: each site approval the case gives, status
+            ``approved``, and each the plan decides, ``new``, with its decision period,
+            the period it holds from and its cost discounted at the decision).
         sense, unit: how ``objective`` is reported (``minimise``/``maximise``, its unit).
         case_source: the folder or workbook the case was loaded from ("" when built in
             memory), so a saved plan can find its case (`capacity report`).
@@ -338,6 +341,10 @@ PLAN_SCHEMA: dict[str, PlanTable] = {
                           ("budget_musd", "reinvested_musd", "financed_musd",
                            "financed_capex_musd", "financed_opening_musd"),
                           ("fund", "period")),
+    "approvals": PlanTable(("site", "market", "status"), ("approved_from_period",),
+                           ("cost_pv_musd",), ("site", "market", "modality"),
+                           optional_periods=("decided_period",),
+                           optional_ids=("modality",)),
 }
 
 

@@ -55,6 +55,7 @@ COST_COLUMNS = {
     "sites": ("fixed_cost_musd_per_year", "opening_cost_musd"),
     "periods": ("discount_factor",),
     "funds": ("repayment_share",),
+    "approvals": ("cost_musd",),
 }
 
 Progress = Callable[[str, dict[str, Any]], None]

@@ -8,6 +8,7 @@ programs fail and when, with its probability: all combinations when there are at
 ``scenarios`` of them, else that many seeded draws (identical draws merged).
 
 First stage, shared by every scenario: modules built (``Build``), sites opened (``Open``),
+site approvals decided (``Approve``),
 co-investment (``Finance``, ``FinanceOpening``) and the technology transfers decided before readout
 (``Assign`` of programs with `transfer_before_readout`). Second stage, per scenario:
 production, shipments, demand served, reservations, unmet commitments (at
@@ -54,7 +55,7 @@ from capacity.results.extract import extract_tables
 
 # The integer first-stage decisions: what an evaluated plan fixes (Finance and
 # FinanceOpening, the rest of the first stage, are re-chosen; see `first_stage_keys`).
-CAPACITY_DECISIONS = ("Build", "Open", "Assign")
+CAPACITY_DECISIONS = ("Build", "Open", "Assign", "Approve")
 MAX_EXACT = 4096  # never enumerate more combinations than this, whatever --scenarios says
 Progress = Callable[[str], None]
 
@@ -298,7 +299,7 @@ def first_stage_keys(case: Case, ix: IndexSets) -> dict[str, list[Any]]:
     their readout)."""
     early = set(case.programs.loc[case.programs["transfer_before_readout"], "program"])
     return {"Build": list(ix.build), "Open": list(ix.open), "Finance": list(ix.finance),
-            "FinanceOpening": list(ix.finance_opening),
+            "FinanceOpening": list(ix.finance_opening), "Approve": list(ix.approvals.decide),
             "Assign": [a for a in ix.assign if a[0] in early]}
 
 
@@ -403,7 +404,7 @@ class StochasticResult:
             be carried out in some scenario).
         evpi, vss: objective − wait_and_see and eev − objective.
         first_stage: plan tables of the first stage (``builds``, ``openings``,
-            ``assignments``, ``financing``), shared by every scenario.
+            ``assignments``, ``financing``, ``approvals``), shared by every scenario.
         ev_builds: the modules the expected-value plan would build.
         scenario_tables: each scenario's plan tables.
         messages: what the user should know.
@@ -685,8 +686,10 @@ def solve_progressive_hedging(case: Case, options: StochasticOptions | None = No
             + pyo.quicksum(ix.open_cost[o] * m.Open[o] for o in ix.open) \
             - pyo.quicksum(ix.finance_saving[x] * m.Finance[x] for x in ix.finance) \
             - pyo.quicksum(ix.finance_opening_saving[x] * m.FinanceOpening[x]
-                           for x in ix.finance_opening)
-        sputils.attach_root_node(m, stage_one, [m.Build, m.Open, m.Finance, m.FinanceOpening]
+                           for x in ix.finance_opening) \
+            + pyo.quicksum(ix.approvals.cost[d] * m.Approve[d] for d in ix.approvals.decide)
+        sputils.attach_root_node(m, stage_one, [m.Build, m.Open, m.Finance, m.FinanceOpening,
+                                                m.Approve]
                                  + [m.Assign[a] for a in first["Assign"]])
         m._mpisppy_probability = by_name[name].probability
         return m
@@ -743,7 +746,7 @@ def solve_progressive_hedging(case: Case, options: StochasticOptions | None = No
     built = assemble_model(case, ix)
     fix_first_stage(built.pyomo, consensus)  # only the first stage is read off it
     tables = extract_tables(built, built.pyomo_values())
-    result.first_stage = {k: tables[k] for k in ("builds", "openings")}
+    result.first_stage = {k: tables[k] for k in ("builds", "openings", "approvals")}
     return result
 
 
