@@ -515,6 +515,21 @@ def test_phases_kept_at_one_site_with_commitments_in_both_is_unservable() -> Non
         "sites of its own"]
 
 
+def test_committed_phase_with_no_suite_anywhere_is_named() -> None:
+    # A committed phase goes only to sites with suites for that phase: without CLIN no
+    # site has an antibody clinical suite, so a clinical commitment in 2027 can never be
+    # served, whatever the rule; the reason names the phase and the period it covers.
+    case = edited(tiny("clinical_phase"), suites=lambda df: df[df["site"] != "CLIN"],
+                  offtakes=lambda df: pd.concat([df, rows(
+                      {"anchor": "ANCH", "program": "BISPEC_1", "market": "A",
+                       "period": 2027, "committed_batches": 5})]))
+    plan = capacity.solve(case)
+    assert plan.status == "infeasible"
+    assert plan.messages == ["committed offtake of ANCH for BISPEC_1 in A, period 2027: no "
+                             "site has an antibody clinical-scale suite for BISPEC_1's "
+                             "clinical phase (before its commercial_from 2029)"]
+
+
 def test_discounting() -> None:
     # 2031 costs count half: 5 + 5 × 0.5 + 1 = 8.5.
     periods = rows({"period": 2030, "discount_factor": 1.0},

@@ -75,6 +75,20 @@ def test_default_plan_says_which_clinical_phases_go_unserved(default_plan: Plan)
         "scale-up at site"
 
 
+def test_phase_messages_are_counted_beyond_a_few(default_plan: Plan,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # A large case may leave hundreds of phases without a site: the first are named, the
+    # rest counted (here two of the default case's three).
+    from capacity.results import extract
+
+    monkeypatch.setattr(extract, "MOST_PHASE_MESSAGES", 2)
+    said = extract.phase_messages(capacity.build_model(capacity.load_case()),
+                                  default_plan.tables)
+    assert [m.split("'")[0] for m in said[:2]] == ["P06_MICROBIAL", "P10_CELL"]
+    assert said[2] == ("... and 1 more program phase unserved for want of a site that makes "
+                       "them (unmet_demand and assignments have them all)")
+
+
 def test_save_writes_every_table_and_summary(default_plan: Plan, tmp_path: Path) -> None:
     out = default_plan.save(tmp_path / "plan")
     names = {p.name for p in out.iterdir()}

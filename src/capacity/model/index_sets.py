@@ -195,7 +195,8 @@ class IndexSets:
     # "committed offtake of ... :"), for `capacity explain`
     why_unservable: dict[DemandKey, str] = field(default_factory=dict)
     # start(p): the program's earliest start (else the first period), when its technology
-    # transfers start and their cost is discounted
+    # transfers start and their cost is discounted (a commercial phase assigned apart
+    # starts just in time: `Phases.transfer_start`)
     program_start: dict[str, int] = field(default_factory=dict)
     # L[p,s] > 0: periods the transfer of p to s takes (absent: 0), over SHIP's (p,s)
     transfer_periods: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -1054,12 +1055,17 @@ def _why_unservable(case: Case, p: str, mkt: str, t: int, start: int, scale: str
     def periods_of(n: int) -> str:
         return f"{n} period{'' if n == 1 else 's'}"
 
-    modality = case.programs.set_index("program").at[p, "modality"]
+    program = case.programs.set_index("program").loc[p]
+    modality, cf = program["modality"], program["commercial_from"]
     if t < start:
         return f"{p} cannot be produced before its earliest start {start}"
     suites = case.suites[(case.suites["modality"] == modality) & (case.suites["scale"] == scale)]
-    if suites.empty:
-        return f"no site has a {modality} {scale}-scale suite"
+    if suites.empty:  # a committed phase goes only to sites with suites for that phase
+        when = "" if pd.isna(cf) else \
+            f" ({'before' if scale == 'clinical' else 'from'} its commercial_from {int(cf)})"
+        article = "an" if modality[0] in "aeiou" else "a"
+        return (f"no site has {article} {modality} {scale}-scale suite for {p}'s {scale} "
+                f"phase{when}")
     # The transfer to every site that has such a suite is still under way in t.
     leads = sorted({transfer_at.get((p, s), transfer_default[p]) for s in suites["site"]})
     ready = periods.index(start) + leads[0]

@@ -117,6 +117,9 @@ def extract_tables(built: BuiltModel, x: np.ndarray) -> dict[str, pd.DataFrame]:
 
 
 TRANSFER, SCALE_UP = "technology transfer", "scale-up at site"
+# Most program phases `phase_messages` names one by one (a generated tier XL case has
+# hundreds); the rest are counted.
+MOST_PHASE_MESSAGES = 20
 
 
 def _assignments(ix: IndexSets, production: pd.DataFrame, assign_vals: list[int],
@@ -224,6 +227,11 @@ def phase_messages(built: BuiltModel, tables: dict[str, pd.DataFrame]) -> list[s
             why = "no site assigned to it"
         out.append(f"{p}'s {c} phase: {_batches(served)} of {_batches(potential)} potential "
                    f"batches served in {when}: {why}")
+    if len(out) > MOST_PHASE_MESSAGES:  # a large case: the first ones, and how many more
+        more = len(out) - MOST_PHASE_MESSAGES
+        out = [*out[:MOST_PHASE_MESSAGES], f"... and {more} more program phase"
+               f"{'s' if more > 1 else ''} unserved for want of a site that makes them "
+               "(unmet_demand and assignments have them all)"]
     return out
 
 
