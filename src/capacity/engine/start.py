@@ -26,6 +26,7 @@ import numpy as np
 
 from capacity.model.index_sets import IndexSets, ShareRule, ShipKey, Suite, group
 from capacity.model.linear import LinearModel
+from capacity.model.phases import BOTH
 
 # How much (MUSD per batch) the greedy pays to keep a share rule: the rule's price is
 # unknown before solving, and a start that breaks a rule would be thrown away.
@@ -259,10 +260,12 @@ def constructive_start(ix: IndexSets, tolls: np.ndarray | None = None) -> Start:
     pos = ix.position
     cap = _Capacity(ix)
     phases = ix.phases
-    # (key, suite, cost) of every shipment, by (program, phase label, site)
+    together = phases.one_site
+    # (key, suite, cost) of every shipment, by (program, phase label, site): the label is
+    # the suite's scale, or `both` for a program moving as one (`Phases.label`)
     cost = ix.ship_cost if tolls is None else ix.ship_cost + tolls
     ships = group(zip(ix.ship, ix.ship_suite, cost.tolist(), strict=True),
-                  lambda e: (e[0][0], phases.label(e[0][0], e[0][3]), e[0][1]))
+                  lambda e: (e[0][0], BOTH if e[0][0] in together else e[1][2], e[0][1]))
     commitments: dict[tuple[str, str], set[tuple[str, str, int]]] = defaultdict(set)
     for d, x in ix.committed.items():
         if x > 0:
