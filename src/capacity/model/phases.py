@@ -23,16 +23,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from itertools import combinations
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from capacity.case import Case
 from capacity.model.linear import LinearModel
-
-if TYPE_CHECKING:  # IndexSets holds Phases: the import runs the other way
-    from capacity.model.index_sets import IndexSets
 
 CLINICAL, COMMERCIAL, BOTH = "clinical", "commercial", "both"
 AssignKey = tuple[str, str, str]  # (program, site, phase label)
@@ -71,6 +68,13 @@ class Phases:
         """The ASSIGN label of p's shipments in t: ``both`` for a program whose phases
         move as one, else their phase."""
         return BOTH if p in self.one_site else self.phase(p, t)
+
+
+class WithPhases(Protocol):
+    """What the builder here reads of `capacity.model.index_sets.IndexSets`, which holds
+    `Phases` (so this module does not import it: no import cycle)."""
+
+    phases: Phases
 
 
 def program_phases(case: Case, periods: list[int], start: dict[str, int]) -> Phases:
@@ -188,7 +192,7 @@ def _fewest_sites(rows: list[set[str]], k: int) -> bool | None:
     return False
 
 
-def add_scale_up_requires_assignment(lm: LinearModel, ix: IndexSets) -> None:
+def add_scale_up_requires_assignment(lm: LinearModel, ix: WithPhases) -> None:
     """A program's commercial phase made at the site that runs its clinical phase scales
     up in place: no second technology transfer.
 
