@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import capacity
@@ -192,6 +193,26 @@ def test_approved_capacity_short_and_an_unapproved_site_that_could_help() -> Non
         "supplied given full antibody commercial capacity at SU and US's approval "
         "requirement: SB can be approved from 2031 at the earliest (a 1-period inspection "
         "and review from 2030)")
+
+
+def test_phases_kept_at_one_site_are_named() -> None:
+    # clinical_phase (data/tiny/README.md) with committed clinical batches in 2027-28 and
+    # the phases moving as one: no site makes both, so one phase must go short; the
+    # clinical one is the smaller (5 + 5 against 10 + 10), and each shortfall names the
+    # planner's choice.
+    case = edited(tiny("clinical_phase"), programs=with_program(phases_at_one_site=True),
+                  offtakes=lambda df: pd.concat([df, rows(
+                      *({"anchor": "ANCH", "program": "BISPEC_1", "market": "A", "period": t,
+                         "committed_batches": 5} for t in (2027, 2028)))]))
+    why = capacity.explain(case)
+    assert [(c.family, c.amount) for c in why.conflicts] == [("committed_offtake", 5.0)] * 2
+    assert why.conflicts[0].message == (
+        "committed offtake of ANCH for BISPEC_1 in A, period 2027: 5 batches; at most 0 can "
+        "be supplied given BISPEC_1's phases move as one (programs.phases_at_one_site, "
+        "max_sites 1) and no site makes both its committed clinical batches (CLIN can) and "
+        "its committed commercial batches (COMM can)")
+    assert capacity.explain(edited(case, programs=with_program(
+        phases_at_one_site=False))).feasible
 
 
 def test_explain_cli(tmp_path: Path) -> None:

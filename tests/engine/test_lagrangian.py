@@ -29,7 +29,7 @@ from conftest import TEST_OPTIONS, assert_checked, edited, tiny
 pytestmark = pytest.mark.solver
 
 TINY = ["two_sites", "candidate_site", "domestic_share", "pooling", "empty_core",
-        "pooled_reservation", "bank_loop", "clinical_bet", "approvals"]
+        "pooled_reservation", "bank_loop", "clinical_bet", "approvals", "clinical_phase"]
 
 
 def priced_row(lm: LinearModel, key: tuple[object, ...]) -> int:
@@ -118,6 +118,32 @@ def test_lagrangian_bound_is_below_the_optimum(name: str) -> None:
             <= optimum.objective + 1e-6
     found = lagrangian_bound(compiled, split, optimum.objective, 10.0)
     assert found is not None and at_zero - 1e-9 <= found.value <= optimum.objective + 1e-6
+
+
+def test_phases_assigned_apart_are_programs_of_their_own() -> None:
+    # clinical_phase (data/tiny/README.md): assigned apart, each phase has its own Assign
+    # columns and site limit, so the closed form holds each to one site on its own; moving
+    # as one, the program is one. With CLIN's commercial suite (the scale-up variant, −5)
+    # ScaleUp is left to the sites' LP, rows dropped: still a bound.
+    def split_of(case: capacity.Case) -> Decomposition:
+        lm = build_model(case).linear
+        split = Decomposition.of(lm, pass_linear(lm))
+        assert split is not None
+        return split
+
+    case = tiny("clinical_phase")
+    assert split_of(case).single.tolist() == [True, True]
+    together = edited(case, programs=lambda df: df.assign(phases_at_one_site=True))
+    assert split_of(together).single.tolist() == [True]
+    scaled = edited(case, suites=lambda df: pd.concat([df, pd.DataFrame([
+        {"site": "CLIN", "modality": "antibody", "scale": "commercial",
+         "existing_batches_per_period": 20, "variable_cost_musd_per_batch": 1.1}])]))
+    lm = build_model(scaled).linear
+    compiled = pass_linear(lm)
+    split = Decomposition.of(lm, compiled)
+    assert split is not None
+    found = lagrangian_bound(compiled, split, -5.0, 10.0)
+    assert found is not None and found.value <= -5.0 + 1e-6
 
 
 def test_closed_form_is_below_the_exact_inner_problem_on_tier_s() -> None:

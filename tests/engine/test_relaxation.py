@@ -292,7 +292,7 @@ def test_relaxation_bound_can_end_the_solve(monkeypatch: pytest.MonkeyPatch) -> 
 def plan_at_sb(lm: LinearModel, compiled: CompiledModel) -> tuple[np.ndarray, float]:
     """two_sites's plan with P1 at SB, completed (1 + 10·2.5 = 26, see below)."""
     assign = lm.variables["Assign"]
-    plan = complete_start(compiled, [(assign.start + i, float(key == ("P1", "SB")))
+    plan = complete_start(compiled, [(assign.start + i, float(key == ("P1", "SB", "commercial")))
                                      for i, key in enumerate(assign.keys)], 60)
     assert plan is not None
     return plan
@@ -315,7 +315,7 @@ def test_improve_moves_a_program_to_its_cheaper_site_by_hand() -> None:
     assert objective == pytest.approx(11.0) and kept == 1 and tried == 1 + STALL
     assert search.error is None
     assign = built.linear.variables["Assign"]
-    assert x[assign.start + assign.keys.index(("P1", "SA"))] == 1.0
+    assert x[assign.start + assign.keys.index(("P1", "SA", "commercial"))] == 1.0
 
 
 def test_improve_branches_where_the_dive_finds_nothing(
@@ -341,7 +341,7 @@ def test_improve_branches_where_the_dive_finds_nothing(
     assert search.plan[1] == pytest.approx(11.0) and search.kept == 1
     assert len(branched) == 1
     assign = built.linear.variables["Assign"]
-    assert search.plan[0][assign.start + assign.keys.index(("P1", "SA"))] == 1.0
+    assert search.plan[0][assign.start + assign.keys.index(("P1", "SA", "commercial"))] == 1.0
     # out of time, branching reduces and runs nothing (so it needs no plan)
     lower, upper = compiled.col_lower.copy(), compiled.col_upper.copy()
     assert real_branch(compiled, lower, upper, np.zeros(0), time.perf_counter()) is None
@@ -614,13 +614,14 @@ def test_rounded_start_by_hand() -> None:
     for name, key, value in (("Open", ("SC", 2030), 0.0005), ("Open", ("SC", 2031), 0.3),
                              ("Build", ("SC", "antibody", "commercial", 2030), 0.005),
                              ("Build", ("SC", "antibody", "commercial", 2031), 0.5),
-                             ("Assign", ("P1", "SA"), 0.4), ("Assign", ("P1", "SC"), 0.6)):
+                             ("Assign", ("P1", "SA", "commercial"), 0.4),
+                             ("Assign", ("P1", "SC", "commercial"), 0.6)):
         x[lm.column(name, key)] = value
     start = rounded_start(lm, built.index_sets, x)
     assert start.open == {("SC", 2030): 0.0, ("SC", 2031): 1.0}
     assert start.build == {("SC", "antibody", "commercial", 2030): 0.0,
                            ("SC", "antibody", "commercial", 2031): 1.0}
-    assert start.assign == {("P1", "SA"): 0.0, ("P1", "SC"): 1.0}
+    assert start.assign == {("P1", "SA", "commercial"): 0.0, ("P1", "SC", "commercial"): 1.0}
     # a site whose openings sum to 0.01 or less stays closed, whatever its first period
     x[lm.column("Open", ("SC", 2031))] = 0.009
     assert set(rounded_start(lm, built.index_sets, x).open.values()) == {0.0}
@@ -665,7 +666,7 @@ def test_rounded_plan_where_no_dive_is_tried(monkeypatch: pytest.MonkeyPatch) ->
     compiled = pass_linear(lm)
     sa_alone = Start(build={("SC", "antibody", "commercial", t): 0.0 for t in (2030, 2031)},
                      open={("SC", 2030): 0.0, ("SC", 2031): 0.0},
-                     assign={("P1", "SA"): 1.0, ("P1", "SC"): 0.0})
+                     assign={("P1", "SA", "commercial"): 1.0, ("P1", "SC", "commercial"): 0.0})
     started = complete_start(compiled, start_columns(lm, sa_alone), 10.0)
     assert started is not None and started[1] == pytest.approx(21.0)
 

@@ -37,7 +37,7 @@ def test_two_sites_start_is_the_cheapest_site() -> None:
     # 2 × 5 × 1 + transfer 1 = 11, the optimum.
     built = build_model(tiny("two_sites"))
     start = constructive_start(built.index_sets)
-    assert {a for a, x in start.assign.items() if x} == {("P1", "SA")}
+    assert {a for a, x in start.assign.items() if x} == {("P1", "SA", "commercial")}
     assert sum(start.build.values()) == 0 and not start.unplaced
     assert completed(tiny("two_sites")) == pytest.approx(11.0)
 
@@ -69,7 +69,7 @@ def test_start_waits_for_the_transfer() -> None:
     case = edited(tiny("two_sites"), tech_transfers=rows(
         {"program": "P1", "site": "SA", "tech_transfer_periods": 1}))
     start = constructive_start(build_model(case).index_sets)
-    assert {a for a, x in start.assign.items() if x} == {("P1", "SB")}
+    assert {a for a, x in start.assign.items() if x} == {("P1", "SB", "commercial")}
     assert completed(case) == pytest.approx(26.0)
 
 
@@ -121,7 +121,7 @@ def test_start_broken_by_a_user_constraint_is_dropped() -> None:
     # and finds SB's cost, 2 × 5 × 2.5 + 1 = 26.
     built = build_model(tiny("two_sites"))
     m = built.pyomo
-    m.use_sb = pyo.Constraint(expr=m.Assign["P1", "SB"] == 1)
+    m.use_sb = pyo.Constraint(expr=m.Assign["P1", "SB", "commercial"] == 1)
     compiled = compile_to_highs(m)
     values = compiled.map_columns(start_columns(built.linear, constructive_start(
         built.index_sets)), built.pyomo_columns())

@@ -399,6 +399,137 @@ def test_transfer_time_that_misses_a_commitment_is_explained() -> None:
     assert capacity.solve(edited(case, tech_transfers=fast_sb)).status == "optimal"
 
 
+# clinical_phase (data/tiny/README.md, worked by hand there): BISPEC_1 (antibody, start
+# 2027, commercial from 2029, max_sites 1, transfer 4) has 5 potential clinical batches
+# in 2027 and in 2028 worth 3 each and 10 committed commercial batches in 2029 and 2030;
+# CLIN has only a clinical suite, COMM only a commercial one, both at 1 a batch;
+# discount 1 in 2027-28, 0.5 in 2029-30. The case assigns its phases apart.
+def _phase_rows(plan: capacity.Plan) -> list[list[object]]:
+    return plan.assignments[["program", "site", "phase", "transfer", "transfer_start_period",
+                             "transfer_complete_period", "start_period",
+                             "tech_transfer_pv_musd"]].values.tolist()
+
+
+def _one_site(case: capacity.Case) -> capacity.Case:
+    return edited(case, programs=with_program(phases_at_one_site=True))
+
+
+def test_clinical_phase_silently_skipped_before_and_served_with_phases_apart() -> None:
+    # Before (phases_at_one_site, the rule before phases): one site for the whole program;
+    # the commitments need COMM, which has no clinical suite, so the clinical phase goes
+    # unserved: transfer 4 at 2027 + 20 batches × 1 × 0.5 = 14, the 10 clinical batches
+    # unmet, and the plan says why.
+    before = solved(_one_site(tiny("clinical_phase")))
+    assert before.objective == pytest.approx(14.0)
+    assert _phase_rows(before) == [
+        ["BISPEC_1", "COMM", "commercial", "technology transfer", 2027, 2027, 2029, 4.0]]
+    assert before.unmet_demand["unmet_batches"].sum() == pytest.approx(10.0)
+    assert before.messages == ["BISPEC_1's clinical phase: 0 of 10 potential batches "
+                               "served in 2027–2028: its site COMM has no antibody clinical "
+                               "suite"]
+    # Phases apart (the case as shipped): the clinical phase goes to CLIN, transfer 4 in
+    # 2027, 10 batches × 1 − 10 × 3 = −16 net; the commercial phase to COMM, a second
+    # transfer started just in time for 2029 at 4 × 0.5 = 2, + 10 = 12: −4, one site per
+    # phase (max_sites 1 each), nothing unserved and nothing to say.
+    after = solved(tiny("clinical_phase"))
+    assert after.objective == pytest.approx(-4.0)
+    assert _phase_rows(after) == [
+        ["BISPEC_1", "CLIN", "clinical", "technology transfer", 2027, 2027, 2027, 4.0],
+        ["BISPEC_1", "COMM", "commercial", "technology transfer", 2029, 2029, 2029, 2.0]]
+    assert after.unmet_demand["unmet_batches"].sum() == pytest.approx(0.0)
+    assert cost(after, "tech_transfer") == pytest.approx(6.0)
+    assert after.messages == []
+
+
+def test_phases_assigned_apart_are_limited_phase_by_phase() -> None:
+    # Each phase's Assign is limited to max_sites on its own (SITE_LIMIT_PC); with the
+    # phases together the program is, as before: one row over its two sites.
+    apart = capacity.build_model(tiny("clinical_phase")).linear
+    assert apart.sets["ASSIGN"].keys == [("BISPEC_1", "CLIN", "clinical"),
+                                         ("BISPEC_1", "COMM", "commercial")]
+    assert apart.sets["SITE_LIMIT_PC"].keys == []  # one site per phase: nothing to limit
+    together = capacity.build_model(_one_site(tiny("clinical_phase"))).linear
+    assert together.sets["ASSIGN"].keys == [("BISPEC_1", "CLIN", "both"),
+                                            ("BISPEC_1", "COMM", "both")]
+    assert together.sets["SITE_LIMIT_PC"].keys == [("BISPEC_1", "both")]
+
+
+def test_commercial_phase_scales_up_at_its_clinical_site() -> None:
+    # CLIN also gets a commercial suite at 1.1 a batch. Both phases at CLIN: one transfer
+    # (4, 2027), the commercial phase scales up in place (ScaleUp earns the second
+    # transfer's 2 back): 4 + 10 − 30 + 20 × 1.1 × 0.5 = −5, below COMM's −4. The program
+    # moving as one does the same.
+    case = edited(tiny("clinical_phase"), suites=lambda df: pd.concat([df, rows(
+        {"site": "CLIN", "modality": "antibody", "scale": "commercial",
+         "existing_batches_per_period": 20, "variable_cost_musd_per_batch": 1.1})]))
+    lm = capacity.build_model(case).linear
+    assert lm.sets["SCALE_UP_PS"].keys == [("BISPEC_1", "CLIN")]
+    plan = solved(case)
+    assert plan.objective == pytest.approx(-5.0)
+    assert _phase_rows(plan) == [
+        ["BISPEC_1", "CLIN", "clinical", "technology transfer", 2027, 2027, 2027, 4.0],
+        ["BISPEC_1", "CLIN", "commercial", "scale-up at site", 2027, 2027, 2029, 0.0]]
+    assert cost(plan, "tech_transfer") == pytest.approx(4.0)
+    together = solved(_one_site(case))
+    assert together.objective == pytest.approx(-5.0)
+    assert _phase_rows(together) == _phase_rows(plan)
+
+
+def test_commercial_transfer_starts_just_in_time() -> None:
+    # Transfers take a period. The clinical one starts at 2027 and is complete in 2028:
+    # only 2028's 5 clinical batches: 4 + 5 − 15 = −6. The commercial one to COMM starts
+    # in 2028, the latest that completes it by 2029 (discount 1 there): 4 + 10 = 14.
+    # 8 in all. With the phases together COMM's one transfer starts in 2027: 14.
+    case = edited(tiny("clinical_phase"), programs=with_program(tech_transfer_periods=1))
+    plan = solved(case)
+    assert plan.objective == pytest.approx(8.0)
+    assert _phase_rows(plan) == [
+        ["BISPEC_1", "CLIN", "clinical", "technology transfer", 2027, 2028, 2028, 4.0],
+        ["BISPEC_1", "COMM", "commercial", "technology transfer", 2028, 2029, 2029, 4.0]]
+    together = solved(_one_site(case))
+    assert together.objective == pytest.approx(14.0)
+    assert _phase_rows(together) == [
+        ["BISPEC_1", "COMM", "commercial", "technology transfer", 2027, 2028, 2029, 4.0]]
+
+
+def _committed_clinical(case: capacity.Case) -> capacity.Case:
+    """``case`` with ANCH also committing 5 clinical batches in 2027 and 2028."""
+    return edited(case, offtakes=lambda df: pd.concat([df, rows(
+        *({"anchor": "ANCH", "program": "BISPEC_1", "market": "A", "period": t,
+           "committed_batches": 5} for t in (2027, 2028)))]))
+
+
+def test_phases_kept_at_one_site_with_commitments_in_both_is_unservable() -> None:
+    # Committed clinical batches too: no one site makes both phases, so with the phases
+    # together the case is infeasible before any solve, and the reason is the planner's
+    # choice; apart it is served: clinical 20 batches at CLIN (10 committed, 10 potential)
+    # 4 + 20 − 30 = −6, commercial 2 + 10 = 12: 6.
+    case = _committed_clinical(tiny("clinical_phase"))
+    assert solved(case).objective == pytest.approx(6.0)
+    plan = capacity.solve(_one_site(case))
+    assert plan.status == "infeasible"
+    assert plan.messages == [
+        "BISPEC_1's phases move as one (programs.phases_at_one_site, max_sites 1) and no "
+        "site makes both its committed clinical batches (CLIN can) and its committed "
+        "commercial batches (COMM can): with phases_at_one_site false each phase goes to "
+        "sites of its own"]
+
+
+def test_committed_phase_with_no_suite_anywhere_is_named() -> None:
+    # A committed phase goes only to sites with suites for that phase: without CLIN no
+    # site has an antibody clinical suite, so a clinical commitment in 2027 can never be
+    # served, whatever the rule; the reason names the phase and the period it covers.
+    case = edited(tiny("clinical_phase"), suites=lambda df: df[df["site"] != "CLIN"],
+                  offtakes=lambda df: pd.concat([df, rows(
+                      {"anchor": "ANCH", "program": "BISPEC_1", "market": "A",
+                       "period": 2027, "committed_batches": 5})]))
+    plan = capacity.solve(case)
+    assert plan.status == "infeasible"
+    assert plan.messages == ["committed offtake of ANCH for BISPEC_1 in A, period 2027: no "
+                             "site has an antibody clinical-scale suite for BISPEC_1's "
+                             "clinical phase (before its commercial_from 2029)"]
+
+
 def test_discounting() -> None:
     # 2031 costs count half: 5 + 5 × 0.5 + 1 = 8.5.
     periods = rows({"period": 2030, "discount_factor": 1.0},

@@ -71,7 +71,8 @@ def test_shipment_before_its_transfer_is_complete(tmp_path: Path) -> None:
     slow = edited(case, programs=with_program(tech_transfer_periods=1))
     found = check_plan(slow, plan_dir).violations
     assert [(v.family, v.entity, v.amount) for v in found if v.family != "demand_balance"] \
-        == [("tech_transfer_time", "P1@SA→A 2030", 5.0), ("tech_transfer", "P1@SA", 1.0)]
+        == [("tech_transfer_time", "P1@SA→A 2030", 5.0),
+            ("tech_transfer", "P1@SA commercial", 1.0)]
 
 
 def test_transfer_pv_is_recomputed_at_its_start(tmp_path: Path) -> None:
@@ -84,7 +85,8 @@ def test_transfer_pv_is_recomputed_at_its_start(tmp_path: Path) -> None:
     plan_dir = solved(case).save(tmp_path / "plan")
     assignments = pd.read_csv(plan_dir / "assignments.csv")
     assert assignments.to_dict("records") == [{
-        "program": "P1", "site": "SA", "transfer_start_period": 2030,
+        "program": "P1", "site": "SA", "phase": "commercial",
+        "transfer": "technology transfer", "transfer_start_period": 2030,
         "transfer_complete_period": 2031, "start_period": 2031, "tech_transfer_pv_musd": 1.0}]
     assignments.assign(tech_transfer_pv_musd=0.79).to_csv(plan_dir / "assignments.csv",
                                                           index=False)
@@ -140,6 +142,39 @@ def test_a_plan_from_before_approvals_still_checks(tmp_path: Path) -> None:
     _case, plan_dir = _saved(tmp_path, "two_sites")
     (plan_dir / "approvals.csv").unlink()
     assert check_plan(tiny("two_sites"), plan_dir).ok
+
+
+def test_phases_assignments_rederived(tmp_path: Path) -> None:
+    # clinical_phase, phases apart (data/tiny/README.md): CLIN clinical from 2027 (PV 4),
+    # COMM commercial, a second transfer started just in time in 2029 (PV 4 × 0.5 = 2).
+    case, plan_dir = _saved(tmp_path, "clinical_phase")
+    assert check_plan(case, plan_dir).ok
+    original = pd.read_csv(plan_dir / "assignments.csv")
+
+    def tampered(frame: pd.DataFrame) -> list[tuple[str, str, float]]:
+        frame.to_csv(plan_dir / "assignments.csv", index=False)
+        return [(v.family, v.entity, round(v.amount, 6))
+                for v in check_plan(case, plan_dir).violations if v.family != "objective"]
+
+    # the commercial transfer's PV discounted at the program's start, not its own
+    early = original.copy()
+    early.loc[1, "tech_transfer_pv_musd"] = 4.0
+    assert tampered(early) == [("tech_transfer", "BISPEC_1@COMM commercial", 2.0)]
+    # claimed as a scale-up in place, at a site that does not run the clinical phase
+    scaled = original.copy()
+    scaled.loc[1, ["transfer", "tech_transfer_pv_musd"]] = ["scale-up at site", 0.0]
+    assert tampered(scaled) == [("tech_transfer", "BISPEC_1@COMM commercial", 1.0)]
+    # the clinical phase made at CLIN without its assignment
+    assert tampered(original.iloc[1:]) == [
+        ("production_requires_assignment", "BISPEC_1@CLIN", 1.0)]
+    # the same plan for the program moving as one: two sites for max_sites 1, and COMM's
+    # one transfer starts at 2027, where it costs 4
+    original.to_csv(plan_dir / "assignments.csv", index=False)
+    together = edited(case, programs=with_program(phases_at_one_site=True))
+    found = [(v.family, v.entity, round(v.amount, 6))
+             for v in check_plan(together, plan_dir).violations]
+    assert found == [("tech_transfer", "BISPEC_1@COMM commercial", 1.0),
+                     ("program_site_limit", "BISPEC_1", 1.0), ("objective", "summary.json", 2.0)]
 
 
 def test_cli_exit_codes(tmp_path: Path) -> None:

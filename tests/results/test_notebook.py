@@ -27,7 +27,7 @@ def test_repr_html_shows_status_objective_and_key_tables(default_plan: Plan) -> 
                         "cost, a constant)")
     assert f"{label}</th><td style=\"text-align:left\">{decisions}" in shown
     assert f"<b>builds</b> ({len(default_plan.builds)} rows)" in shown
-    assert "<b>assignments</b> (35 rows, first 8 shown)" in shown
+    assert "<b>assignments</b> (49 rows, first 8 shown)" in shown
     assert shown.count("<tr>") < 60  # the heads, not whole tables
     assert "shipments (365)" in shown
 

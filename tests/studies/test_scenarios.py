@@ -107,6 +107,25 @@ scenarios:
                                         "new_us_site": 27.0})
 
 
+def test_overrides_reach_program_phases(tmp_path: Path) -> None:
+    # clinical_phase (data/tiny/README.md, tests/model/test_families.py): its phases
+    # assigned apart serve both, −4; moving as one, the clinical phase goes unserved, 14.
+    path = scenario_file(tmp_path, """
+scenarios:
+  - name: together
+    overrides: [{table: programs, where: {program: BISPEC_1},
+                 set: {phases_at_one_site: true}}]
+""", case="clinical_phase")
+    s = read_scenarios(path)
+    assert list(s.base.programs["phases_at_one_site"]) == [False]
+    together = s.case("together")
+    assert list(together.programs["phases_at_one_site"]) == [True]
+    assert capacity.solve(s.base).objective == pytest.approx(-4.0)
+    plan = capacity.solve(together)
+    assert plan.objective == pytest.approx(14.0)
+    assert plan.messages[0].startswith("BISPEC_1's clinical phase: 0 of 10")
+
+
 def test_grid_and_samples(tmp_path: Path) -> None:
     path = scenario_file(tmp_path, """
 options: {time_limit_s: 30}

@@ -23,17 +23,19 @@ import pytest
 
 import capacity
 from capacity.errors import CaseError
+from capacity.model.index_sets import build_index_sets
 from capacity.studies.stochastic import (
     StochasticOptions,
     draw_scenarios,
     expected_case,
+    first_stage_keys,
     program_outcomes,
     risk_measure,
     solve_progressive_hedging,
     solve_stochastic,
 )
 
-from conftest import TEST_OPTIONS, edited, rows, run, tiny
+from conftest import TEST_OPTIONS, edited, rows, run, tiny, with_program
 
 pytestmark = pytest.mark.solver
 
@@ -65,6 +67,24 @@ def test_vss_and_evpi_worked_out_by_hand() -> None:
     assert by_name.loc["all succeed", ["probability", "wait_and_see", "expected_value_plan"]] \
         .tolist() == pytest.approx([0.5, -16, -8])
     assert by_name.loc["P1 fails (2031)", "expected_value_plan"] == pytest.approx(12)
+
+
+def test_each_phase_transfer_decided_before_the_readout() -> None:
+    # clinical_phase (data/tiny/README.md) with success 0.5 at its readout, commercial_from
+    # 2029: failed, it has no commercial demand. Both phases' transfers are first stage,
+    # so the commercial transfer to COMM (2, started just in time) is paid in either
+    # outcome: success −4, failure −16 + 2: RP = 0.5·(−4) + 0.5·(−14) = −9; knowing the
+    # outcome (WS) the failure skips it: −10, EVPI 1. Decided after the readout
+    # (transfer_before_readout false) the plan is the wait-and-see one: −10.
+    case = edited(tiny("clinical_phase"), programs=with_program(success_probability=0.5))
+    ix = build_index_sets(case)
+    assert first_stage_keys(case, ix)["Assign"] == [("BISPEC_1", "CLIN", "clinical"),
+                                                    ("BISPEC_1", "COMM", "commercial")]
+    result = solve_stochastic(case, solve_options=TEST_OPTIONS)
+    assert (result.objective, result.wait_and_see, result.evpi) == pytest.approx((-9, -10, 1))
+    later = edited(case, programs=with_program(transfer_before_readout=False))
+    assert first_stage_keys(later, build_index_sets(later))["Assign"] == []
+    assert solve_stochastic(later, solve_options=TEST_OPTIONS).objective == pytest.approx(-10)
 
 
 def test_a_likelier_success_builds_for_it() -> None:

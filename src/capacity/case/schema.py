@@ -283,6 +283,14 @@ TABLES: tuple[Table, ...] = (
             Column("transfer_before_readout", "bool", "`capacity stochastic`: its "
                    "technology transfers are decided before the readout (first stage) "
                    "rather than after it, per scenario", default=True),
+            Column("phases_at_one_site", "bool", "its clinical and commercial phases move "
+                   "as one (the rule before phases were assigned apart): each site it goes "
+                   "to, at most `max_sites`, takes one technology transfer at "
+                   "`earliest_start` and makes whichever phases it has suites for, so a "
+                   "phase its sites cannot make goes unserved; false: each phase goes to "
+                   "at most `max_sites` sites of its own, and a commercial phase at a site "
+                   "not running the clinical phase is a second transfer, started just in "
+                   "time for `commercial_from`", default=True),
         ),
         key=("program",),
     ),

@@ -346,14 +346,16 @@ def _causes(built: BuiltModel, p: str, mkt: str, t: int) -> str:
         if used >= cap - TOL:
             full.append(f"{k[0]}")
     parts = []
+    why = ix.why_unservable.get((p, mkt, t))
     if full:
         q, c = suites[0][1], suites[0][2]
         parts.append(f"full {q} {c} capacity at {', '.join(full)}")
     elif not suites:
         # why, when no site can ever serve it (before its earliest start, no suite of
         # its kind, its technology transfer not complete in time)
-        why = ix.why_unservable.get((p, mkt, t))
         parts.append("no allowed suite that can supply it" + (f": {why}" if why else ""))
+    elif why:  # sites can serve it, but not with the program's other commitments
+        parts.append(why)  # (its phases moving as one: `capacity.model.phases`)
     for u in ix.share_rules:
         if u.market == mkt and u.kind == "min_domestic_share" and (u.rule, t) in \
                 m.DOMESTIC_SHARE_UT:

@@ -22,9 +22,12 @@ splits in two:
   shipment's bound from `ship_requires_assignment`; it cannot carry r where V < q_r).
   A program with max_sites 1 takes its best site that carries all its committed rows
   (d_A, the transfer's cost, plus its rows' costs), or none where it has no commitment
-  and that is better. A program with more sites allowed is relaxed: each of its rows
-  from its cheapest site uncapped, plus the cheapest assignment where it has
-  commitments (it must ship, so some `Assign` is 1). Programs without `Assign` columns
+  and that is better (a "program" is what one `program_site_limit` row limits: each
+  phase of a program whose phases are assigned apart is one; `ScaleUp` is left to the
+  sites, its rows dropped, so it earns its saving in full: a relaxation). A program
+  with more sites allowed is relaxed: each of its rows from its cheapest site uncapped,
+  plus the cheapest assignment where it has commitments (it must ship, so some `Assign`
+  is 1). Programs without `Assign` columns
   ship each row from its cheapest site, as their LP does. `production_requires_assignment`
   is dropped.
 - **sites** (every other column, and the rows that hold none of the programs' columns:
@@ -186,8 +189,12 @@ class Decomposition:
         ship_assign = np.full(len(ship), -1, dtype=np.int64)
         ship_bound = np.full(len(ship), np.inf)
         ship_assign[linked_ship], ship_bound[linked_ship] = linked_assign, bound_of
-        programs: dict[str, int] = {}
-        assign_program = np.array([programs.setdefault(str(key[0]), len(programs))
+        # a "program" of the closed form is what one `program_site_limit` row limits: a
+        # program, or one phase of a program whose phases are assigned apart (its
+        # shipments link only to that phase's Assign: `capacity.model.phases`)
+        programs: dict[tuple[str, str], int] = {}
+        assign_program = np.array([programs.setdefault((str(key[0]), str(key[2])),
+                                                       len(programs))
                                    for key in lm.variables["Assign"].keys]
                                   if "Assign" in lm.variables else [], dtype=np.int64)
         # max_sites: a program's `program_site_limit` row, else every site it has

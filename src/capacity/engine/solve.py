@@ -39,7 +39,8 @@ from capacity.engine.search import Layout
 from capacity.engine.start import constructive_start, rounded_start, start_columns
 from capacity.errors import CaseInfeasibleError
 from capacity.model import BuiltModel, build_model
-from capacity.results.extract import extract_tables
+from capacity.model.phases import settle_scale_ups
+from capacity.results.extract import extract_tables, phase_messages
 from capacity.results.plan import Plan, Status
 
 
@@ -210,6 +211,11 @@ def _solved(built: BuiltModel, options: SolveOptions, seconds: dict[str, float],
             run.load()
         x = built.pyomo_values()
         cost = float(pyo.value(getattr(built.pyomo, lm.objective.name)))
+    # a scale-up in place the plan's continuous part left unclaimed (a heuristic's plan):
+    # claimed, its transfer saved (`capacity.model.phases.settle_scale_ups`)
+    settled = settle_scale_ups(lm, x)
+    cost += float(lm.objective.cost @ (settled - x))
+    x = settled
     built.solution = x
     return _plan_with_solution(built, x, status, cost, run.bound, options, seconds, size,
                                counters, [*messages, *run.notes, *warnings], numerics)
@@ -443,6 +449,7 @@ def _plan_with_solution(built: BuiltModel, x: np.ndarray, status: Status, cost: 
     objective as the case asks."""
     t0 = time.perf_counter()
     tables = extract_tables(built, x)
+    messages = [*messages, *phase_messages(built, tables)]
     seconds["extract"] = time.perf_counter() - t0
     sense, _offset, unit = built.case.objective_sense
     objective = _reported(built, cost)

@@ -26,6 +26,7 @@ import numpy as np
 
 from capacity.model.index_sets import IndexSets, ShareRule, ShipKey, Suite, group
 from capacity.model.linear import LinearModel
+from capacity.model.phases import BOTH
 
 # How much (MUSD per batch) the greedy pays to keep a share rule: the rule's price is
 # unknown before solving, and a start that breaks a rule would be thrown away.
@@ -49,7 +50,7 @@ class Start:
 
     build: dict[tuple[str, str, str, int], float] = field(default_factory=dict)
     open: dict[tuple[str, int], float] = field(default_factory=dict)
-    assign: dict[tuple[str, str], float] = field(default_factory=dict)
+    assign: dict[tuple[str, str, str], float] = field(default_factory=dict)
     reserve: dict[tuple[str, int], float] = field(default_factory=dict)
     profitable: dict[int, float] = field(default_factory=dict)
     unplaced: list[str] = field(default_factory=list)
@@ -76,8 +77,8 @@ def rounded_start(lm: LinearModel, ix: IndexSets, x: np.ndarray) -> Start:
       period where its LP opening is above 10⁻³;
     - each suite has, by each period, its cumulative LP modules rounded up (less
       `ROUND_AT`), never fewer than by the period before: Build is the increase;
-    - each program is assigned to its max_sites sites of largest LP `Assign` above
-      `ROUND_AT`;
+    - each program (each phase of one whose phases are assigned apart) is assigned to
+      its max_sites sites of largest LP `Assign` above `ROUND_AT`;
     - reservations and reinvestment switches are rounded to the nearest whole number;
     - each approval whose LP decisions sum to more than `ROUND_AT` is decided in the first
       period where its LP decision is above 10⁻³ (as an opening).
@@ -120,10 +121,11 @@ def rounded_start(lm: LinearModel, ix: IndexSets, x: np.ndarray) -> Start:
             now = max(built, math.ceil(cumulative - ROUND_AT))
             start.build[key] = float(now - built)
             built = now
-    programs: dict[str, list[tuple[float, tuple[str, str]]]] = defaultdict(list)
+    programs: dict[tuple[str, str], list[tuple[float, tuple[str, str, str]]]] = \
+        defaultdict(list)
     for key, value in values("Assign"):
-        programs[key[0]].append((value, key))
-    for p, sites_of in programs.items():
+        programs[(key[0], key[2])].append((value, key))  # by program and phase
+    for (p, _c), sites_of in programs.items():
         sites_of.sort(key=lambda vk: -vk[0])
         for rank, (value, key) in enumerate(sites_of):
             start.assign[key] = float(rank < ix.program_max_sites[p] and value > ROUND_AT)
@@ -267,17 +269,23 @@ def constructive_start(ix: IndexSets, tolls: np.ndarray | None = None) -> Start:
     site that can hold all the commitments wins; a program with no commitments is placed
     only where it saves money. A candidate site opens in the latest period that lets it
     produce, and its modules come online and its approvals be decided, when first needed.
+    A program whose phases are assigned apart is placed phase by phase, each phase like a
+    program (its commercial phase at the site of its clinical phase earns back the
+    transfer: `capacity.model.phases`).
     """
     pos = ix.position
     cap = _Capacity(ix)
-    # (key, suite, cost) of every shipment, by (program, site)
+    phases = ix.phases
+    together = phases.one_site
+    # (key, suite, cost) of every shipment, by (program, phase label, site): the label is
+    # the suite's scale, or `both` for a program moving as one (`Phases.label`)
     cost = ix.ship_cost if tolls is None else ix.ship_cost + tolls
     ships = group(zip(ix.ship, ix.ship_suite, cost.tolist(), strict=True),
-                  lambda e: e[0][:2])
-    commitments: dict[str, set[tuple[str, str, int]]] = defaultdict(set)
+                  lambda e: (e[0][0], BOTH if e[0][0] in together else e[1][2], e[0][1]))
+    commitments: dict[tuple[str, str], set[tuple[str, str, int]]] = defaultdict(set)
     for d, x in ix.committed.items():
         if x > 0:
-            commitments[d[0]].add(d)
+            commitments[(d[0], phases.label(d[0], d[2]))].add(d)
     rules = _RuleSteer(ix)
     ready: dict[str, int] = {}  # candidate site -> earliest position it can produce in
     for s, t0 in ix.open:
@@ -285,39 +293,44 @@ def constructive_start(ix: IndexSets, tolls: np.ndarray | None = None) -> Start:
     opening_cost: dict[str, float] = {}
     for (s, _t0), c in ix.open_cost.items():
         opening_cost[s] = min(opening_cost.get(s, c), c)
-    sites_of: dict[str, list[str]] = defaultdict(list)
-    for p, s in sorted(ships):
-        sites_of[p].append(s)
+    sites_of: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for p, c, s in sorted(ships):
+        sites_of[(p, c)].append(s)
     needed_by: dict[str, int] = {}  # opened candidate site -> position it must be ready by
-    assigned: set[tuple[str, str]] = set()
+    assigned: set[tuple[str, str, str]] = set()
     unplaced = []
     approvals = _Approvals(ix)
-    for p in sorted(sites_of, key=lambda p: (-sum(ix.committed[d] for d in commitments[p]), p)):
+    for unit in sorted(sites_of, key=lambda u: (-sum(ix.committed[d] for d in commitments[u]),
+                                                 u)):
+        p, phase = unit
         best: tuple[float, str, Needs, dict[tuple[str, str, str], int]] | None = None
-        for s in sites_of[p]:
+        for s in sites_of[unit]:
             candidate = ix.site_status[s] == "candidate"
-            priced = _price_site(ix, cap, ships[(p, s)], commitments[p], rules,
+            priced = _price_site(ix, cap, ships[(p, phase, s)], commitments[unit], rules,
                                  ready.get(s, len(pos)) if candidate else 0, approvals)
             if priced is None:
                 continue
             value, needs, approve = priced
-            value -= ix.assign_cost.get((p, s), 0.0)
+            value -= ix.assign_cost.get((p, s, phase), 0.0)
+            other = {"clinical": "commercial", "commercial": "clinical"}.get(phase)
+            if (p, s, other) in assigned:  # the other phase is there: a scale-up in place
+                value += phases.scale_up_saving.get((p, s), 0.0)
             if candidate and s not in needed_by:
                 value -= opening_cost.get(s, 0.0)
             if best is None or value > best[0] + 1e-9:
                 best = (value, s, needs, approve)
-        if best is None or (not commitments[p] and best[0] <= 0):
-            if commitments[p]:
+        if best is None or (not commitments[unit] and best[0] <= 0):
+            if commitments[unit] and p not in unplaced:
                 unplaced.append(p)
             continue
         _value, s, needs, approve = best
         for k, (slots, extra) in needs.items():
             cap.take(k, slots, extra)
         decided = approvals.take(approve)
-        rules.take([key for key, _k, _c in ships[(p, s)]])
-        assigned.add((p, s))
+        rules.take([key for key, _k, _c in ships[(p, phase, s)]])
+        assigned.add((p, s, phase))
         if ix.site_status[s] == "candidate":
-            first = min(pos[key[3]] for key, _k, _c in ships[(p, s)])
+            first = min(pos[key[3]] for key, _k, _c in ships[(p, phase, s)])
             for k, (_slots, extra) in needs.items():
                 first = min([first, *(pos[t0] + ix.suite_lead[k] for t0 in extra)])
             first = min([first, *decided])  # its approvals are decided once it can produce
@@ -450,7 +463,7 @@ def _first(first: dict[tuple[str, str, str], int], approval: tuple[str, str, str
     first[approval] = min(first.get(approval, at), at)
 
 
-def _start(ix: IndexSets, cap: _Capacity, assigned: set[tuple[str, str]],
+def _start(ix: IndexSets, cap: _Capacity, assigned: set[tuple[str, str, str]],
            needed_by: dict[str, int], unplaced: list[str]) -> Start:
     """Every integer variable's value from the greedy's choices."""
     pos = ix.position

@@ -88,6 +88,7 @@ from capacity.model.elastic import (
 from capacity.model.index_sets import IndexSets, build_index_sets
 from capacity.model.linear import LinearModel, to_pyomo
 from capacity.model.objective import add_total_cost
+from capacity.model.phases import add_scale_up_requires_assignment
 from capacity.model.variables import add_sets, add_variables
 
 __all__ = ["BUILDERS", "BuildOrderError", "Builder", "BuiltModel", "assemble_model",
@@ -258,7 +259,10 @@ BUILDERS: tuple[Builder, ...] = (
             reads=("Ship", "Assign"),
             makes=("PRODUCTION_PST", "production_requires_assignment")),
     Builder(add_program_site_limit,
-            reads=("Assign",), makes=("SITE_LIMIT_P", "program_site_limit")),
+            reads=("Assign",), makes=("SITE_LIMIT_PC", "program_site_limit")),
+    Builder(add_scale_up_requires_assignment,
+            reads=("Assign",),
+            makes=("SCALE_UP_PS", "ScaleUp", "SCALE_UP_PSC", "scale_up_requires_assignment")),
     Builder(add_demand_balance,
             reads=("Ship", "Serve"),
             makes=("DEMAND_PMT", "SHORTFALL_PMT", "Shortfall", "demand_balance")),
@@ -312,8 +316,8 @@ BUILDERS: tuple[Builder, ...] = (
     Builder(add_committed_cover,
             reads=("Build", "Reserve"), makes=("COVER_QCT", "committed_cover")),
     Builder(add_total_cost, only="plain",
-            reads=("Build", "Finance", "FinanceOpening", "Open", "Assign", "Ship", "Serve",
-                   "Reserve", "Shortfall", "Approve"), makes=("total_cost",)),
+            reads=("Build", "Finance", "FinanceOpening", "Open", "Assign", "ScaleUp", "Ship",
+                   "Serve", "Reserve", "Shortfall", "Approve"), makes=("total_cost",)),
     Builder(add_total_violation, only="elastic",
             reads=("Shortfall", "DomesticShortfall", "ServiceShortfall", "OperatorExcess",
                    "CountryExcess", "LateExcess", "Ship", "ExtraModules", "EarlyModules"),

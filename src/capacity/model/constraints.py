@@ -221,7 +221,9 @@ def add_ship_requires_assignment(lm: LinearModel, ix: IndexSets) -> None:
     """A program is shipped only from sites it has been transferred to (disaggregated
     linking, per shipment).
 
-    ∀(p,s,m,t) ∈ SHIP with (p,s) ∈ ASSIGN:  Ship[p,s,m,t] ≤ V[p,s,m,t]·Assign[p,s]
+    ∀(p,s,m,t) ∈ SHIP with (p,s,c) ∈ ASSIGN:  Ship[p,s,m,t] ≤ V[p,s,m,t]·Assign[p,s,c]
+    c = the phase of p in t (``both`` where p's phases move as one:
+    `capacity.model.phases`).
 
     The x_ij ≤ y_i inequality of the strong facility-location formulation, as
     `ship_requires_open_site` is for opening. One row per (p,s,t) summed over markets
@@ -242,7 +244,8 @@ def add_ship_requires_assignment(lm: LinearModel, ix: IndexSets) -> None:
 def add_production_requires_assignment(lm: LinearModel, ix: IndexSets) -> None:
     """A program's production at a site within what the suite can ever make of it.
 
-    ∀(p,s,t) ∈ PRODUCTION_PST:  Σ_m Ship[p,s,m,t] ≤ U[p,s,t]·Assign[p,s]
+    ∀(p,s,t) ∈ PRODUCTION_PST:  Σ_m Ship[p,s,m,t] ≤ U[p,s,t]·Assign[p,s,c]
+    (c as in `add_ship_requires_assignment`)
 
     U[p,s,t] = min(demand of p reachable from s in t, most capacity of the suite /
     slots[p,s]). Built only where the capacity term is the smaller, below Σ_m V of
@@ -257,15 +260,16 @@ def add_production_requires_assignment(lm: LinearModel, ix: IndexSets) -> None:
 
 
 def add_program_site_limit(lm: LinearModel, ix: IndexSets) -> None:
-    """A program is transferred to at most ``max_sites`` sites.
+    """Each phase of a program is transferred to at most ``max_sites`` sites.
 
-    ∀p with more eligible sites than max_sites[p]:  Σ_s Assign[p,s] ≤ max_sites[p]
+    ∀(p,c) with more eligible sites than max_sites[p]:  Σ_s Assign[p,s,c] ≤ max_sites[p]
+    (c ``both``: the sites of a program whose phases move as one, the rule before phases)
     """
-    assigns = group(ix.assign, lambda a: (a[0],))
-    lm.add_set("SITE_LIMIT_P", sorted(p for (p,), a in assigns.items()
-                                      if len(a) > ix.program_max_sites[p]))
-    lm.add_rows("program_site_limit", "SITE_LIMIT_P", "<=", lambda p: (
-        [("Assign", assigns[(p,)], 1.0)], ix.program_max_sites[p]))
+    assigns = group(ix.assign, lambda a: (a[0], a[2]))
+    lm.add_set("SITE_LIMIT_PC", sorted(pc for pc, a in assigns.items()
+                                       if len(a) > ix.program_max_sites[pc[0]]), 2)
+    lm.add_rows("program_site_limit", "SITE_LIMIT_PC", "<=", lambda pc: (
+        [("Assign", assigns[pc], 1.0)], ix.program_max_sites[pc[0]]))
 
 
 def add_demand_balance(lm: LinearModel, ix: IndexSets) -> None:

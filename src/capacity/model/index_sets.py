@@ -22,6 +22,13 @@ import pandas as pd
 
 from capacity.case import Case
 from capacity.model.approvals import Approvals, approval_sets, why_unapproved, with_shipments
+from capacity.model.phases import (
+    Phases,
+    one_site_conflicts,
+    program_phases,
+    with_scale_ups,
+    with_transfer_starts,
+)
 
 Suite = tuple[str, str, str]  # (site, modality, scale)
 ShipKey = tuple[str, str, str, int]  # (program, site, market, period)
@@ -127,7 +134,7 @@ class IndexSets:
     # decisions
     build: list[tuple[str, str, str, int]]  # BUILD_KT: (site, modality, scale, period)
     open: list[tuple[str, int]]  # OPEN_ST
-    assign: list[tuple[str, str]]  # ASSIGN: pairs where assignment costs or is limited
+    assign: list[tuple[str, str, str]]  # ASSIGN (p,s,c): where assignment costs or is limited
     ship: list[ShipKey]  # SHIP_PSMT
     serve: list[DemandKey]  # SERVE_PMT: potential demand that can be served
     finance: list[tuple[str, str, str, str, int]]  # FINANCE_FKT: (fund, *suite, period)
@@ -158,7 +165,7 @@ class IndexSets:
     build_cost: dict[tuple[str, str, str, int], float]
     open_cost: dict[tuple[str, int], float]
     open_cost_parts: dict[str, dict[tuple[str, int], float]]
-    assign_cost: dict[tuple[str, str], float]
+    assign_cost: dict[tuple[str, str, str], float]
     finance_saving: dict[tuple[str, str, str, str, int], float]
     finance_opening_saving: dict[tuple[str, str, int], float]
     existing_fixed_cost: float
@@ -189,10 +196,14 @@ class IndexSets:
     # "committed offtake of ... :"), for `capacity explain`
     why_unservable: dict[DemandKey, str] = field(default_factory=dict)
     # start(p): the program's earliest start (else the first period), when its technology
-    # transfers start and their cost is discounted
+    # transfers start and their cost is discounted (a commercial phase assigned apart
+    # starts just in time: `Phases.transfer_start`)
     program_start: dict[str, int] = field(default_factory=dict)
     # L[p,s] > 0: periods the transfer of p to s takes (absent: 0), over SHIP's (p,s)
     transfer_periods: dict[tuple[str, str], int] = field(default_factory=dict)
+    # the programs' phases, when each transfer starts, the scale-ups in place
+    # (`capacity.model.phases`)
+    phases: Phases = field(default_factory=Phases)
     elastic: bool = False
     barred_ship: list[ShipKey] = field(default_factory=list)  # elastic only
     build_upper: dict[Suite, int] = field(default_factory=dict)  # Build's upper bound
@@ -334,6 +345,8 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
         cf = commercial_from[p]
         return "commercial" if cf is not None and t >= cf else "clinical"
 
+    phases = program_phases(case, periods, start)
+
     transfer_default, transfer_at = _transfer_periods(case)
 
     slots, program_slots = slot_use(case)
@@ -358,6 +371,11 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
         for (p, mkt, t) in demand_keys
         if committed.get((p, mkt, t), 0) > 0 and (p, mkt, t) not in shippable}
     unservable = [f"{_offtake_words(case, *d)}: {why}" for d, why in why_unservable.items()]
+    # programs whose phases move as one, with no site for both phases' commitments
+    max_sites = {p: int(v) for p, v in programs["max_sites"].items()}
+    apart, why_apart = one_site_conflicts(phases, ship, committed, max_sites)
+    unservable += apart
+    why_unservable |= {d: why for d, why in why_apart.items() if d not in why_unservable}
     barred_ship = [key for key in ship if (site_operator[key[1]], key[2]) in barred] \
         if elastic else []
 
@@ -373,26 +391,34 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
                                               case.tech_transfers["site"],
                                               case.tech_transfers["tech_transfer_musd"],
                                               strict=True) if pd.notna(c)}
-    producing_pairs = sorted({(p, s) for (p, s, _t) in ships.production})
+    # Each (p,s,t) is made under the assignment (p,s,c) of its phase c, or (p,s,both) for
+    # a program whose phases move as one (`capacity.model.phases`).
+    production_keys = [(p, s, phases.label(p, t)) for (p, s, t) in ships.production]
+    producing_keys = sorted(set(production_keys))
+    producing_pairs = sorted({(p, s) for (p, s, _c) in producing_keys})
     transfer_periods = {(p, s): n for (p, s) in producing_pairs
                         if (n := transfer_at.get((p, s), transfer_default[p])) > 0}
-    pair_cost = {(p, s): float(discount[start[p]]) * tt.get((p, s), float(tt_default[p]))
-                 for (p, s) in producing_pairs}
-    # Assign[p,s] matters only where a transfer costs something or the site limit can bind;
-    # elsewhere it is free and unconstrained, so neither it nor its linking rows are built.
-    sites_of: dict[str, list[str]] = defaultdict(list)
-    for (p, s) in producing_pairs:
-        sites_of[p].append(s)
-    max_sites = {p: int(v) for p, v in programs["max_sites"].items()}
-    assigned_programs = {p for p, ss in sites_of.items()
-                         if len(ss) > max_sites[p] or any(pair_cost[(p, s)] > 0 for s in ss)}
-    assign = [a for a in producing_pairs if a[0] in assigned_programs]
-    assign_cost = {a: pair_cost[a] for a in assign}
+    pair_cost = {(p, s): tt.get((p, s), float(tt_default[p])) for (p, s) in producing_pairs}
+    phases = with_transfer_starts(phases, producing_keys, start, transfer_periods, position,
+                                  periods)
+    key_cost = {a: float(discount[phases.transfer_start[a]]) * pair_cost[a[:2]]
+                for a in producing_keys}
+    # Assign[p,s,c] matters only where a transfer costs something or a site limit can
+    # bind; elsewhere it is free and unconstrained, so neither it nor its linking rows are
+    # built.
+    sites_of: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for (p, s, c) in producing_keys:
+        sites_of[(p, c)].append(s)
+    assigned_programs = {p for (p, c), ss in sites_of.items()
+                         if len(ss) > max_sites[p] or any(key_cost[(p, s, c)] > 0 for s in ss)}
+    assign = [a for a in producing_keys if a[0] in assigned_programs]
+    assign_cost = {a: key_cost[a] for a in assign}
+    phases = with_scale_ups(phases, assign, pair_cost, discount)
 
     capacity_rows = ships.capacity_rows
-    pair_of = {a: i for i, a in enumerate(assign)}
+    key_of = {a: i for i, a in enumerate(assign)}
     # each (p,s,t)'s Assign column, then each shipment's (−1: its program has none)
-    assign_of = np.fromiter((pair_of.get(r[:2], -1) for r in ships.production),
+    assign_of = np.fromiter((key_of.get(key, -1) for key in production_keys),
                             dtype=np.int64, count=len(ships.production))
     ship_assign = assign_of[ships.production_of]
     # production_requires_assignment only where the suite's capacity caps production below
@@ -469,6 +495,7 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
         fund_max_share=fund_max_share, fund_budget=fund_budget, reservations=reservations,
         reinvestment=reinvestment, unservable=unservable, why_unservable=why_unservable,
         program_start=start, transfer_periods=transfer_periods, approvals=approvals,
+        phases=phases,
     )
 
 
@@ -1076,12 +1103,17 @@ def _why_unservable(case: Case, p: str, mkt: str, t: int, start: int, scale: str
     def periods_of(n: int) -> str:
         return f"{n} period{'' if n == 1 else 's'}"
 
-    modality = case.programs.set_index("program").at[p, "modality"]
+    program = case.programs.set_index("program").loc[p]
+    modality, cf = program["modality"], program["commercial_from"]
     if t < start:
         return f"{p} cannot be produced before its earliest start {start}"
     suites = case.suites[(case.suites["modality"] == modality) & (case.suites["scale"] == scale)]
-    if suites.empty:
-        return f"no site has a {modality} {scale}-scale suite"
+    if suites.empty:  # a committed phase goes only to sites with suites for that phase
+        when = "" if pd.isna(cf) else \
+            f" ({'before' if scale == 'clinical' else 'from'} its commercial_from {int(cf)})"
+        article = "an" if modality[0] in "aeiou" else "a"
+        return (f"no site has {article} {modality} {scale}-scale suite for {p}'s {scale} "
+                f"phase{when}")
     # The transfer to every site that has such a suite is still under way in t.
     leads = sorted({transfer_at.get((p, s), transfer_default[p]) for s in suites["site"]})
     ready = periods.index(start) + leads[0]

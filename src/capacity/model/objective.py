@@ -16,7 +16,8 @@ def add_total_cost(lm: LinearModel, ix: IndexSets) -> None:
 
     total_cost = Σ build_cost·Build − Σ finance_saving·Finance + Σ open_cost·Open
                − Σ finance_opening_saving·FinanceOpening
-               + Σ assign_cost·Assign + Σ ship_cost·Ship − Σ serve_value·Serve
+               + Σ assign_cost·Assign − Σ scale_up_saving·ScaleUp
+               + Σ ship_cost·Ship − Σ serve_value·Serve
                + Σ reserve_cost·Reserve + Σ shortfall_cost·Shortfall
                + Σ approval_cost·Approve + existing_fixed_cost
 
@@ -26,7 +27,9 @@ def add_total_cost(lm: LinearModel, ix: IndexSets) -> None:
     shortfall_cost (discounted unmet penalty) exists only in the stochastic model. Money a
     fund pays, for modules or openings alike, saves df_t·(1 − repayment_share) a MUSD.
     approval_cost[a,τ] = df_τ·cost[a]: a site's pre-approval inspection for a market,
-    discounted at the decision (`capacity.model.approvals`).
+    discounted at the decision (`capacity.model.approvals`). A commercial phase made at
+    the site of its clinical phase earns its transfer back (ScaleUp,
+    `capacity.model.phases`).
     """
     res = ix.reservations
     lm.set_objective("total_cost", [
@@ -36,6 +39,8 @@ def add_total_cost(lm: LinearModel, ix: IndexSets) -> None:
          [-ix.finance_opening_saving[x] for x in ix.finance_opening]),
         ("Open", ix.open, [ix.open_cost[o] for o in ix.open]),
         ("Assign", ix.assign, [ix.assign_cost[a] for a in ix.assign]),
+        ("ScaleUp", ix.phases.scale_up, [-ix.phases.scale_up_saving[a]
+                                         for a in ix.phases.scale_up]),
         ("Ship", np.arange(len(ix.ship)), ix.ship_cost),  # by position: no key lookup
         ("Serve", ix.serve, [-ix.serve_value[d] for d in ix.serve]),
         ("Reserve", res.reserve, [res.cost[r] for r in res.reserve]),

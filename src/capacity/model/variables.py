@@ -12,7 +12,7 @@ def add_sets(lm: LinearModel, ix: IndexSets) -> None:
     lm.add_set("PERIODS", ix.periods)
     lm.add_set("BUILD", ix.build, 4)
     lm.add_set("OPEN", ix.open, 2)
-    lm.add_set("ASSIGN", ix.assign, 2)
+    lm.add_set("ASSIGN", ix.assign, 3)
     lm.add_set("SHIP", ix.ship, 4)
     lm.add_set("SERVE", ix.serve, 3)
     lm.add_set("FINANCE", ix.finance, 5)
@@ -30,7 +30,8 @@ def add_variables(lm: LinearModel, ix: IndexSets) -> None:
     - ``Build[s,q,c,t]`` ∈ {0..max_modules} (+ the elastic allowance in elastic mode):
       modules ordered in t at suite (s,q,c).
     - ``Open[s,t]`` ∈ {0,1}: candidate site s is opened (decided) in t.
-    - ``Assign[p,s]`` ∈ {0,1}: program p is transferred to site s.
+    - ``Assign[p,s,c]`` ∈ {0,1}: phase c of program p is transferred to site s (c
+      ``both``: the program, whose phases move as one; `capacity.model.phases`).
     - ``Ship[p,s,m,t]`` ≥ 0: batches of p made at s for market m in t.
     - ``Serve[p,m,t]`` ∈ [0, potential]: potential demand served.
     - ``Finance[f,s,q,c,t]`` ≥ 0: module capex paid by fund f, MUSD.

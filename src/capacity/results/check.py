@@ -376,31 +376,102 @@ class _Checker:
                           r.batches, f"{r.site} is not open in {r.period}")
 
     def check_assignments(self, ships: pd.DataFrame) -> None:
+        """Each phase is made only where it is assigned; each row's transfer (or scale-up
+        in place), its start, completion and discounted cost are what the case says
+        (`transfer_rows`); each phase goes to at most max_sites sites, or, for a program
+        whose phases move as one (phases_at_one_site), the program does."""
         assigned = set(zip(self.plan["assignments"]["program"],
-                           self.plan["assignments"]["site"], strict=True))
-        for (p, s) in sorted(set(zip(ships["program"], ships["site"], strict=True)) - assigned):
+                           self.plan["assignments"]["site"],
+                           self.plan["assignments"]["phase"], strict=True))
+        made = {(p, s, self.scale(p, int(t))) for p, s, t in
+                ships[["program", "site", "period"]].itertuples(index=False)}
+        for (p, s, c) in sorted(made - assigned):
             self.flag("production_requires_assignment", f"{p}@{s}", 1,
-                      f"{p} is produced at {s} without being assigned there")
-        for a in self.plan["assignments"].itertuples(index=False):
-            who = f"{a.program}@{a.site}"
-            cost, _periods = self.transfer(a.program, a.site)
-            start, done = self.start(a.program), self.transfer_done(a.program, a.site)
-            complete = self.periods[done] if done < len(self.periods) else None
-            if (int(a.transfer_start_period), int(a.transfer_complete_period)) != \
-                    (start, complete):
-                self.flag("tech_transfer", who, 1,
-                          f"transfer printed {a.transfer_start_period}–"
-                          f"{a.transfer_complete_period}, the case says {start}–{complete}")
-            pv = self.df[start] * cost
-            if abs(a.tech_transfer_pv_musd - pv) > self.tol * max(1.0, abs(pv)):
-                self.flag("tech_transfer", who, a.tech_transfer_pv_musd - pv,
-                          f"transfer PV printed {a.tech_transfer_pv_musd:.10g}, "
-                          f"{cost:g} discounted at its start {start} is {pv:.10g}")
-        per_program = pd.Series([p for p, _ in assigned]).value_counts()
-        for p, n in per_program.items():
+                      f"{p}'s {c} phase is produced at {s} without being assigned there")
+        for a, (_pv, problem, amount) in self.transfer_rows().items():
+            if problem:
+                self.flag("tech_transfer", f"{a.program}@{a.site} {a.phase}", amount, problem)
+        rows = self.plan["assignments"]
+        for p, group in rows.groupby("program"):
             most = int(self.programs.at[p, "max_sites"])
-            if n > most:
-                self.flag("program_site_limit", str(p), n - most, f"{n} sites, at most {most}")
+            if self.together(str(p)):
+                n = group["site"].nunique()
+                if n > most:
+                    self.flag("program_site_limit", str(p), n - most,
+                              f"{n} sites, at most {most} (its phases move as one: "
+                              "phases_at_one_site)")
+                continue
+            for c, n in group.groupby("phase")["site"].nunique().items():
+                if n > most:
+                    self.flag("program_site_limit", f"{p} {c}", n - most,
+                              f"{c} phase at {n} sites, at most {most}")
+
+    def together(self, p: str) -> bool:
+        """Whether p's two phases move as one: phases_at_one_site, and both phases in the
+        horizon (its start before its commercial_from, within the horizon)."""
+        cf = self.programs.at[p, "commercial_from"]
+        return bool(self.programs.at[p, "phases_at_one_site"]) and pd.notna(cf) \
+            and self.start(p) < int(cf) <= self.periods[-1]
+
+    def transfer_rows(self) -> dict[Any, tuple[float, str, float]]:
+        """Each assignments row's cost re-derived (discounted MUSD), what is wrong with it
+        ("" when nothing) and by how much (MUSD for a cost, else 1). A technology
+        transfer costs the case's transfer cost discounted at its start: start(p),
+        except the commercial phase of a program whose phases are assigned apart, which
+        starts just in time: the latest period that completes it by commercial_from, not
+        before start(p). A scale-up in place (the commercial phase at a site that runs
+        the clinical phase) costs nothing and needs that clinical row; for a program
+        whose phases move as one, it is the only way its commercial phase comes to a
+        site running its clinical phase. Completion: start + the transfer's periods (a
+        scale-up's are its clinical transfer's)."""
+        out: dict[Any, tuple[float, str, float]] = {}
+        rows = self.plan["assignments"]
+        have = set(zip(rows["program"], rows["site"], rows["phase"], strict=True))
+        for a in rows.itertuples(index=False):
+            p, s, c = a.program, a.site, a.phase
+            cost, periods = self.transfer(p, s)
+            start = self.start(p)
+            problem = ""
+            if c not in ("clinical", "commercial"):
+                problem = f"phase {c!r} is neither clinical nor commercial"
+            clinical_there = (p, s, "clinical") in have
+            if a.transfer == "scale-up at site":
+                pv = 0.0
+                if c != "commercial" or not clinical_there:
+                    problem = (f"only a commercial phase scales up in place, at the site "
+                               f"of its clinical phase; {p}'s clinical phase is not at {s}"
+                               if not clinical_there else f"a {c} phase does not scale up")
+            elif a.transfer == "technology transfer":
+                if c == "commercial" and self.together(p) and clinical_there:
+                    problem = (f"{p}'s phases move as one (phases_at_one_site): its "
+                               f"commercial phase at {s} comes with its clinical transfer, "
+                               "a scale-up at site")
+                if c == "commercial" and not self.together(p):
+                    cf = self.programs.at[p, "commercial_from"]
+                    if pd.notna(cf):  # just in time for commercial_from
+                        start = self.periods[max(self.pos[start],
+                                                 self.pos[int(cf)] - periods)]
+                pv = self.df[start] * cost
+            else:
+                pv = 0.0
+                problem = (f"transfer {a.transfer!r} is neither 'technology transfer' nor "
+                           "'scale-up at site'")
+            done = self.pos[start] + periods
+            complete = self.periods[done] if done < len(self.periods) else None
+            if not problem and (int(a.transfer_start_period), int(a.transfer_complete_period)) \
+                    != (start, complete):
+                problem = (f"transfer printed {a.transfer_start_period}–"
+                           f"{a.transfer_complete_period}, the case says {start}–{complete}")
+            amount = 1.0
+            if not problem and abs(a.tech_transfer_pv_musd - pv) > self.tol * max(1.0, abs(pv)):
+                amount = a.tech_transfer_pv_musd - pv
+                problem = (f"transfer PV printed {a.tech_transfer_pv_musd:.10g}, "
+                           f"{cost:g} discounted at its start {start} is {pv:.10g}"
+                           if a.transfer == "technology transfer" else
+                           f"transfer PV printed {a.tech_transfer_pv_musd:.10g}, a scale-up "
+                           "in place costs 0")
+            out[a] = (pv, problem, amount)
+        return out
 
     def demand_by_period(self, market: str, programs: set[str] | None = None,
                          ) -> dict[int, float]:
@@ -800,8 +871,8 @@ class _Checker:
                 else "fixed_opened"
             costs[part] += sum(self.df[t] * self.years[t] * float(
                 self.sites.at[s, "fixed_cost_musd_per_year"]) for t in self.periods[first:])
-        for p, s in self.plan["assignments"][["program", "site"]].itertuples(index=False):
-            costs["tech_transfer"] += self.df[self.start(p)] * self.transfer(p, s)[0]
+        costs["tech_transfer"] += sum(pv for pv, _problem, _amount in
+                                      self.transfer_rows().values())
         for r in ships.itertuples(index=False):
             d = self.df[r.period] * r.batches
             production, transport, tariff = self.batch_cost(r)

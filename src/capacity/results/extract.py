@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from capacity.model import BuiltModel
+from capacity.model.index_sets import IndexSets
+from capacity.model.phases import BOTH, CLINICAL, COMMERCIAL
 from capacity.results.costs import FIXED_EXISTING
 
 ZERO = 1e-6
@@ -85,21 +87,8 @@ def extract_tables(built: BuiltModel, x: np.ndarray) -> dict[str, pd.DataFrame]:
                   .sum())
 
     assign_vals = [round(v) for v in values("Assign")]
-    first_batch = production.groupby(["program", "site"])["period"].min().to_dict()
-    # Programs without Assign variables (no transfer cost, no binding site limit) are
-    # assigned wherever they produce.
-    modelled = {p for (p, _s) in ix.assign}
-    chosen = {a for a, v in zip(ix.assign, assign_vals, strict=True) if v > 0}
-    chosen |= {a for a in first_batch if a[0] not in modelled}
-    # A transfer starts at the program's start and is complete L[p,s] periods later; its
-    # cost is discounted at its start (assign_cost), the period printed beside it.
-    start = ix.program_start
-    assignments = pd.DataFrame(
-        [(p, s, start[p], ix.periods[pos[start[p]] + ix.transfer_periods.get((p, s), 0)],
-          first_batch.get((p, s)), ix.assign_cost.get((p, s), 0.0))
-         for (p, s) in sorted(chosen)],
-        columns=["program", "site", "transfer_start_period", "transfer_complete_period",
-                 "start_period", "tech_transfer_pv_musd"])
+    scale_up_vals = [round(v) for v in values("ScaleUp")]
+    assignments = _assignments(ix, production, assign_vals, scale_up_vals)
 
     serve_vals = dict(zip(ix.serve, values("Serve"), strict=True))
     unmet = pd.DataFrame(
@@ -113,7 +102,7 @@ def extract_tables(built: BuiltModel, x: np.ndarray) -> dict[str, pd.DataFrame]:
     use_vals = values("ReservedUse")
     approve_vals = [round(v) for v in values("Approve")]
     costs = _cost_breakdown(built, build_vals, open_vals, fin_vals, opening_fin_vals,
-                            assign_vals, ship_vals, serve_vals, reserve_vals,
+                            assign_vals, scale_up_vals, ship_vals, serve_vals, reserve_vals,
                             values("Shortfall"), approve_vals)
     return {
         "builds": builds, "openings": openings, "financing": financing,
@@ -144,6 +133,130 @@ def _approvals(built: BuiltModel, approve_vals: list[int]) -> pd.DataFrame:
                          columns=["site", "market", "status", "modality",
                                   "approved_from_period", "decided_period", "cost_pv_musd"])
     return frame.astype({"decided_period": "Int64"})
+
+
+TRANSFER, SCALE_UP = "technology transfer", "scale-up at site"
+# Most program phases `phase_messages` names one by one (a generated tier XL case has
+# hundreds); the rest are counted.
+MOST_PHASE_MESSAGES = 20
+
+
+def _assignments(ix: IndexSets, production: pd.DataFrame, assign_vals: list[int],
+                 scale_up_vals: list[int]) -> pd.DataFrame:
+    """Each program's transfers, one row per (program, site, phase): ``transfer`` says
+    whether the phase came by a technology transfer or scaled up in place at the site of
+    its clinical phase (no second transfer: no cost); the transfer's start and completion
+    (a scale-up's are its clinical transfer's), the phase's first batch there and the
+    transfer's cost discounted at its start (`capacity.model.phases`).
+
+    A transfer starts at the program's start, or, the commercial phase of a program whose
+    phases are assigned apart at a site not running its clinical phase, just in time for
+    its commercial_from; it is complete L[p,s] periods later. An assignment of a program
+    whose phases move as one (``both``) gives a row for each phase the site makes, the
+    first by the transfer, the commercial one (after a clinical one) by scale-up.
+    Programs without Assign variables (no transfer cost, no binding site limit) are
+    assigned wherever they produce, in the phases they produce.
+    """
+    phases, pos, periods = ix.phases, ix.position, ix.periods
+    made = production.assign(phase=[phases.phase(p, int(t)) for p, t in zip(
+        production["program"], production["period"], strict=True)])
+    first_batch = made.groupby(["program", "site", "phase"])["period"].min().to_dict()
+    chosen = [a for a, v in zip(ix.assign, assign_vals, strict=True) if v > 0]
+    chosen_at = set(chosen)
+    # the phases each chosen `both` assignment's site makes (its shipments' suites)
+    together = {i for i, a in enumerate(ix.assign) if a[2] == BOTH and a in chosen_at}
+    makes: dict[tuple[str, str], set[str]] = defaultdict(set)
+    if together:
+        for i in np.flatnonzero(np.isin(ix.ship_assign, list(together))).tolist():
+            makes[ix.ship[i][:2]].add(ix.ship_suite[i][2])
+    modelled = {a[0] for a in ix.assign}
+    free: dict[tuple[str, str], set[str]] = defaultdict(set)  # produced, no Assign column
+    for (p, s, c) in first_batch:
+        if p not in modelled:
+            free[(p, s)].add(c)
+    scaled = {ps for ps, v in zip(ix.phases.scale_up, scale_up_vals, strict=True) if v > 0}
+    saving = set(ix.phases.scale_up)
+    rows: dict[tuple[str, str], list[tuple[str, str, float]]] = defaultdict(list)
+    for (p, s, c) in chosen:
+        if c == BOTH:
+            there = sorted(makes[(p, s)])  # clinical before commercial
+            rows[(p, s)].append((there[0], TRANSFER, ix.assign_cost[(p, s, c)]))
+            rows[(p, s)] += [(later, SCALE_UP, 0.0) for later in there[1:]]
+        elif c == COMMERCIAL and (p, s, CLINICAL) in chosen_at \
+                and ((p, s) in scaled or (p, s) not in saving):
+            rows[(p, s)].append((c, SCALE_UP, 0.0))
+        else:
+            rows[(p, s)].append((c, TRANSFER, ix.assign_cost[(p, s, c)]))
+    for (p, s), produced in free.items():
+        there = sorted(produced)
+        scale_up = there == [CLINICAL, COMMERCIAL]
+        rows[(p, s)] += [(c, SCALE_UP if scale_up and c == COMMERCIAL else TRANSFER, 0.0)
+                         for c in there]
+    out = []
+    for (p, s), phase_rows in sorted(rows.items()):
+        lead = ix.transfer_periods.get((p, s), 0)
+        for c, how, pv in sorted(phase_rows):
+            # a scale-up rides on the site's clinical (or whole-program) transfer
+            key = (p, s, BOTH if p in phases.one_site else c if how == TRANSFER
+                   else CLINICAL)
+            begun = phases.transfer_start.get(key, ix.program_start[p])
+            out.append((p, s, c, how, begun, periods[pos[begun] + lead],
+                        first_batch.get((p, s, c)), pv))
+    return pd.DataFrame(out, columns=["program", "site", "phase", "transfer",
+                                      "transfer_start_period", "transfer_complete_period",
+                                      "start_period", "tech_transfer_pv_musd"])
+
+
+def phase_messages(built: BuiltModel, tables: dict[str, pd.DataFrame]) -> list[str]:
+    """The plan's word on each program phase whose potential demand goes unserved because
+    no site makes that phase: none is assigned to it (its phases assigned apart, or the
+    program assigned nowhere), or the sites its program moves to as one cannot make it
+    (`programs.phases_at_one_site`: a site with no suite of that scale). Periods from the
+    program's start on; e.g. "BISPEC-1's clinical phase: 0 of 12 potential batches
+    served in 2027–2028: its site COMM has no antibody clinical suite"."""
+    ix, case = built.index_sets, built.case
+    unmet, assigned = tables["unmet_demand"], tables["assignments"]
+    if unmet.empty:
+        return []
+    phases = ix.phases
+    modality = case.programs.set_index("program")["modality"].to_dict()
+    suites = set(zip(case.suites["site"], case.suites["modality"], case.suites["scale"],
+                     strict=True))
+    has_row = set(zip(assigned["program"], assigned["phase"], strict=True))
+    sites_of = assigned.groupby("program")["site"].agg(lambda s: sorted(set(s))).to_dict()
+    wanted: dict[tuple[str, str], list[tuple[int, float, float]]] = defaultdict(list)
+    for p, t, pot, got in unmet[["program", "period", "potential_batches",
+                                 "served_batches"]].itertuples(index=False):
+        if int(t) >= ix.program_start[p]:
+            wanted[(p, phases.phase(p, int(t)))].append((int(t), float(pot), float(got)))
+    out = []
+    for (p, c), rows in sorted(wanted.items()):
+        potential, served = sum(r[1] for r in rows), sum(r[2] for r in rows)
+        if (p, c) in has_row or served >= potential - 1e-6:
+            continue
+        first, last = min(r[0] for r in rows), max(r[0] for r in rows)
+        when = f"{first}" if first == last else f"{first}–{last}"
+        sites = sites_of.get(p, [])
+        if p in phases.one_site and sites:
+            lacking = [s for s in sites if (s, modality[p], c) not in suites]
+            named = f"site{'s' if len(sites) > 1 else ''} {', '.join(sites)}"
+            why = (f"its {named} {'have' if len(sites) > 1 else 'has'} no {modality[p]} {c} "
+                   "suite" if lacking == sites else f"its {named} cannot make it then")
+        else:
+            why = "no site assigned to it"
+        out.append(f"{p}'s {c} phase: {_batches(served)} of {_batches(potential)} potential "
+                   f"batches served in {when}: {why}")
+    if len(out) > MOST_PHASE_MESSAGES:  # a large case: the first ones, and how many more
+        more = len(out) - MOST_PHASE_MESSAGES
+        out = [*out[:MOST_PHASE_MESSAGES], f"... and {more} more program phase"
+               f"{'s' if more > 1 else ''} unserved for want of a site that makes them "
+               "(unmet_demand and assignments have them all)"]
+    return out
+
+
+def _batches(x: float) -> str:
+    """Batches as a message prints them: solver noise (below 10⁻⁶) is 0."""
+    return f"{round(x, 6) + 0.0:g}"
 
 
 def _reservation_tables(built: BuiltModel, reserve_vals: list[int],
@@ -224,7 +337,8 @@ def _fund_use(built: BuiltModel, financing: pd.DataFrame,
 
 def _cost_breakdown(built: BuiltModel, build_vals: list[int], open_vals: list[int],
                     fin_vals: list[float], opening_fin_vals: list[float],
-                    assign_vals: list[int], ship_vals: list[float],
+                    assign_vals: list[int], scale_up_vals: list[int],
+                    ship_vals: list[float],
                     serve_vals: dict[tuple[str, str, int], float],
                     reserve_vals: list[int], shortfall_vals: list[float],
                     approve_vals: list[int]) -> pd.DataFrame:
@@ -248,7 +362,8 @@ def _cost_breakdown(built: BuiltModel, build_vals: list[int], open_vals: list[in
         # the existing sites' fixed cost is a constant no decision changes (`FIXED_EXISTING`)
         (FIXED_EXISTING, ix.existing_fixed_cost),
         ("fixed_opened", dot(ix.open_cost_parts["fixed"], ix.open, open_vals)),
-        ("tech_transfer", dot(ix.assign_cost, ix.assign, assign_vals)),
+        ("tech_transfer", dot(ix.assign_cost, ix.assign, assign_vals)
+         - dot(ix.phases.scale_up_saving, ix.phases.scale_up, scale_up_vals)),
         ("production", float(ix.ship_cost_parts["production"] @ shipped)),
         ("transport", float(ix.ship_cost_parts["transport"] @ shipped)),
         ("tariffs", float(ix.ship_cost_parts["tariffs"] @ shipped)),

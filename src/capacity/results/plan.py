@@ -53,12 +53,13 @@ class Plan:
         tables: the plan tables by name (empty when there is no plan); also available as
             attributes: ``builds``, ``openings``, ``financing`` (what each fund paid for:
             ``cost_type`` ``capex``, a suite's modules, or ``opening``, a site's opening
-            with modality and scale blank), ``assignments`` (each program's sites: its
-            technology transfer's start and completion periods, its first batch there,
-            the transfer's cost discounted at its start), ``shipments``, ``production``,
-            ``unmet_demand``, ``costs``, ``utilisation`` (batch slots used, failed batches
-            included), ``market_kpis``, ``reservations`` (held, reserved and used slots,
-            fee), ``reservation_use`` (which program used which reservation),
+            with modality and scale blank), ``assignments`` (each program's sites, a row per
+            phase: whether the phase came by technology transfer or scaled up at the site of
+            its clinical phase, the transfer's start and completion periods, the phase's
+            first batch there, the transfer's cost discounted at its start), ``shipments``,
+            ``production``, ``unmet_demand``, ``costs``, ``utilisation`` (batch slots used,
+            failed batches included), ``market_kpis``, ``reservations`` (held, reserved and
+            used slots, fee), ``reservation_use`` (which program used which reservation),
             ``operating_margin`` (revenue, operating cost and margin by period,
             undiscounted) and ``fund_use`` (each fund's budget, reinvested money and
             financing by period, in all and by cost type), ``approvals`` (where a
@@ -311,9 +312,9 @@ PLAN_SCHEMA: dict[str, PlanTable] = {
     "financing": PlanTable(("fund", "cost_type", "site"), ("period",), ("amount_musd",),
                            ("fund", "cost_type", *_SUITE, "period"),
                            optional_ids=("modality", "scale")),
-    "assignments": PlanTable(("program", "site"),
+    "assignments": PlanTable(("program", "site", "phase", "transfer"),
                              ("transfer_start_period", "transfer_complete_period"),
-                             ("tech_transfer_pv_musd",), ("program", "site"),
+                             ("tech_transfer_pv_musd",), ("program", "site", "phase"),
                              optional_periods=("start_period",)),
     "shipments": PlanTable(("program", "site", "origin", "market"), ("period",), ("batches",),
                            ("program", "site", "market", "period")),
