@@ -257,6 +257,10 @@ def constructive_start(ix: IndexSets, tolls: np.ndarray | None = None) -> Start:
     cap = _Capacity(ix)
     # (key, suite, cost) of every shipment, by (program, site)
     cost = ix.ship_cost if tolls is None else ix.ship_cost + tolls
+    made = ix.inventory.made_when_shipped
+    if made:  # a storable batch's production is on its Make: priced as made when shipped
+        cost = cost.copy()
+        cost[list(made)] += list(made.values())
     ships = group(zip(ix.ship, ix.ship_suite, cost.tolist(), strict=True),
                   lambda e: e[0][:2])
     commitments: dict[str, set[tuple[str, str, int]]] = defaultdict(set)

@@ -60,8 +60,11 @@ class Plan:
             included), ``market_kpis``, ``reservations`` (held, reserved and used slots,
             fee), ``reservation_use`` (which program used which reservation),
             ``operating_margin`` (revenue, operating cost and margin by period,
-            undiscounted) and ``fund_use`` (each fund's budget, reinvested money and
-            financing by period, in all and by cost type).
+            undiscounted), ``fund_use`` (each fund's budget, reinvested money and
+            financing by period, in all and by cost type) and ``inventory`` (programs
+            that can be stored: batches made, shipped, written off and in stock by site,
+            scale and period, with the stock's holding cost; ``production`` counts their
+            batches where they are made).
         sense, unit: how ``objective`` is reported (``minimise``/``maximise``, its unit).
         case_source: the folder or workbook the case was loaded from ("" when built in
             memory), so a saved plan can find its case (`capacity report`).
@@ -334,6 +337,10 @@ PLAN_SCHEMA: dict[str, PlanTable] = {
                           ("budget_musd", "reinvested_musd", "financed_musd",
                            "financed_capex_musd", "financed_opening_musd"),
                           ("fund", "period")),
+    "inventory": PlanTable(("program", "site", "scale"), ("period",),
+                           ("made_batches", "shipped_batches", "written_off_batches",
+                            "stock_batches", "holding_cost_pv_musd"),
+                           ("program", "site", "scale", "period")),
 }
 
 
