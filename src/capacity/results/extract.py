@@ -135,6 +135,24 @@ def _inventory(built: BuiltModel, make_vals: list[float], stock_vals: list[float
     return pd.DataFrame(rows, columns=INVENTORY_COLUMNS)
 
 
+def inventory_messages(built: BuiltModel, inventory: pd.DataFrame) -> list[str]:
+    """What a planner must be told about the stock: batches written off (held for a
+    stock target, they could not ship within their shelf life) and batches left in stock
+    at the horizon's end for a target (they have no value after it)."""
+    inv, last = built.index_sets.inventory, built.index_sets.periods[-1]
+    out = []
+    for r in inventory.itertuples(index=False):
+        life = inv.shelf_life[r.program]
+        if r.written_off_batches > 0:
+            out.append(f"{r.program}: {r.written_off_batches:g} {r.scale} batches written off "
+                       f"at {r.site} in {r.period}: held for a stock target, they could not "
+                       f"ship within their shelf life of {life} period{'' if life == 1 else 's'}")
+        if r.period == last and r.stock_batches > 0:
+            out.append(f"{r.program}: {r.stock_batches:g} {r.scale} batches left in stock at "
+                       f"{r.site} at the end of the horizon ({last}) for a stock target")
+    return out
+
+
 def _production(built: BuiltModel, shipments: pd.DataFrame,
                 inventory: pd.DataFrame) -> pd.DataFrame:
     """Batches made by program, site and period: those shipped, for programs that ship
