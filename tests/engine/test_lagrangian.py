@@ -29,7 +29,7 @@ from conftest import TEST_OPTIONS, assert_checked, edited, tiny
 pytestmark = pytest.mark.solver
 
 TINY = ["two_sites", "candidate_site", "domestic_share", "pooling", "empty_core",
-        "pooled_reservation", "bank_loop", "clinical_bet"]
+        "pooled_reservation", "bank_loop", "clinical_bet", "launch_stock"]
 
 
 def priced_row(lm: LinearModel, key: tuple[object, ...]) -> int:

@@ -969,3 +969,46 @@ def test_autologous_cells_cannot_be_stored() -> None:
     with pytest.raises(capacity.CaseError, match="P1 cannot be stored"):
         _launch(programs=with_program(shelf_life_periods=0),
                 stock_targets=_targets(("A", 2031, 1)))
+
+
+def test_operating_margin_counts_production_where_made() -> None:
+    # bank_loop with P1 storable: SA is full in 2030, so nothing is made ahead, and 2030's
+    # margin is still 30 − 10 made = 20 (its production is on Make, not Ship): a quarter
+    # of it, 5, is reinvested in the module, 40 − 5 = 35 as in
+    # test_reinvestment_binds_below_the_capex (a margin without it, 30, would give 32.5).
+    plan = solved(edited(tiny("bank_loop"), programs=with_program(shelf_life_periods=1),
+                         **_bank(0.25)))
+    assert plan.objective == pytest.approx(35.0)
+    assert plan.operating_margin["margin_musd"].tolist() == pytest.approx([20.0, 40.0])
+    assert plan.inventory["made_batches"].tolist() == [10.0, 20.0]
+
+
+def test_reserved_use_is_making_binds() -> None:
+    # test_reserved_use_is_production_binds with P1 storable (shelf life 1): its reserved
+    # slots are bounded by what it makes at CD (Make), the same 1 batch, so the minimum
+    # take still cannot be met: 26 (without the row: 10, as there).
+    case = edited(tiny("pooled_reservation"), offtakes=_reservation_offtakes(1, 5),
+                  reservations=lambda df: df[df["reservation"] == "R_S1"],
+                  suites=lambda df: df.assign(existing_batches_per_period=[3, 100]),
+                  programs=lambda df: df.assign(shelf_life_periods=[1, 0]))
+    lm = capacity.build_model(case).linear
+    assert lm.sets["RESERVED_MAKE_PSCT"].keys == [("P1", "CD", "commercial", 2030)]
+    assert lm.sets["RESERVED_PST"].keys == []
+    plan = solved(case)
+    assert plan.objective == pytest.approx(26.0)
+    assert plan.reservations.empty
+
+
+def test_making_at_a_candidate_site_needs_it_open() -> None:
+    # candidate_site with P1 storable: making at SC is linked to its opening period by
+    # period (make_requires_open_site, the x ≤ y rows of the period of making) and to the
+    # assignment; nothing is gained by stock (SC is the cheapest in both periods): 17.
+    case = edited(tiny("candidate_site"), programs=with_program(shelf_life_periods=1))
+    lm = capacity.build_model(case).linear
+    assert lm.sets["MAKE_OPEN_PSCT"].keys == [("P1", "SC", "commercial", 2030),
+                                              ("P1", "SC", "commercial", 2031)]
+    assert len(lm.sets["MAKE_ASSIGN_PSCT"].keys) == 4
+    plan = solved(case)
+    assert plan.objective == pytest.approx(17.0)
+    assert plan.production[["site", "period", "batches"]].values.tolist() == [
+        ["SC", 2030, 10.0], ["SC", 2031, 10.0]]

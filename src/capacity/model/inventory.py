@@ -36,16 +36,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from capacity.case import Case
 from capacity.model.linear import Key, LinearModel, Term
-
-if TYPE_CHECKING:
-    from capacity.model.index_sets import IndexSets
 
 MakeKey = tuple[str, str, str, int]  # (program, site, scale, period)
 TargetKey = tuple[str, str, int]  # (program, market, period)
@@ -287,6 +284,40 @@ def _why_no_stock(case: Case, target: TargetKey, scale: str, sites: list[str], n
 
 
 # --- builders ------------------------------------------------------------------------------
+
+class _Reserved(Protocol):
+    @property
+    def use(self) -> list[tuple[str, str, int]]: ...
+    @property
+    def suite(self) -> dict[str, tuple[str, str, str]]: ...
+
+
+class IndexSets(Protocol):
+    """What the builders below read of `capacity.model.index_sets.IndexSets` (which
+    imports this module for `Inventory`, so it is named here by its shape)."""
+
+    @property
+    def inventory(self) -> Inventory: ...
+    @property
+    def periods(self) -> list[int]: ...
+    @property
+    def position(self) -> dict[int, int]: ...
+    @property
+    def ship(self) -> list[tuple[str, str, str, int]]: ...
+    @property
+    def ship_suite(self) -> list[tuple[str, str, str]]: ...
+    @property
+    def open(self) -> list[tuple[str, int]]: ...
+    @property
+    def assign(self) -> list[tuple[str, str]]: ...
+    @property
+    def site_status(self) -> dict[str, str]: ...
+    @property
+    def site_lead(self) -> dict[str, int]: ...
+    @property
+    def reservations(self) -> _Reserved: ...
+    def slots(self, p: str, s: str) -> float: ...
+
 
 def _previous(ix: IndexSets, key: MakeKey) -> MakeKey | None:
     i = ix.position[key[3]]
