@@ -195,7 +195,9 @@ TABLES: tuple[Table, ...] = (
             Column("status", "str", "existing sites are open; candidates must be opened",
                    required=True, choices=SITE_STATUSES),
             Column("name", "str", "display name", default=""),
-            _money("fixed_cost_musd_per_year", "fixed cost while open, MUSD per year"),
+            _money("fixed_cost_musd_per_year", "fixed cost while open, MUSD per year (for "
+                   "an existing site, a constant of the case that no decision changes: the "
+                   "plan's costs show it apart, as fixed_existing)"),
             _money("opening_cost_musd", "one-off cost of opening a candidate site, MUSD"),
             Column("lead_time_periods", "int",
                    "periods from the opening decision until a candidate site can produce",
@@ -242,7 +244,9 @@ TABLES: tuple[Table, ...] = (
             Column("scale", "str", "clinical (investigational) or commercial scale",
                    required=True, choices=SCALES),
             _batches("existing_batches_per_period",
-                     "capacity in place, batches per period (0 at candidate sites)"),
+                     "capacity in place that the case's programs may use, batches per period "
+                     "(the consortium's share of the suite where others use it too, not the "
+                     "whole suite's output; 0 at candidate sites)"),
             _batches("module_batches_per_period", "capacity one expansion module adds, batches "
                      "per period"),
             _money("module_capex_musd", "capital cost of one expansion module, MUSD"),
@@ -335,7 +339,11 @@ TABLES: tuple[Table, ...] = (
             _id("market", "market", ref="regions.region"),
             _period("period", "period"),
             _batches("potential_batches", "demand that may be served, batches"),
-            _money("value_musd_per_batch", "value of serving one potential batch, MUSD"),
+            _money("value_musd_per_batch", "value of serving one potential batch, MUSD: "
+                   "what the consortium gains (a commercial batch: its net price; a "
+                   "clinical batch: what serving the trial is worth, e.g. the cost of "
+                   "delaying the program, as no one buys it), and the revenue counted in "
+                   "the operating margin that feeds bank reinvestment"),
         ),
         key=("program", "market", "period"),
         required=False,

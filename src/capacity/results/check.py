@@ -871,7 +871,9 @@ class _Checker:
             first = 0 if self.sites.at[s, "status"] == "existing" else open_from.get(s)
             if first is None:
                 continue
-            costs["fixed"] += sum(self.df[t] * self.years[t] * float(
+            part = "fixed_existing" if self.sites.at[s, "status"] == "existing" \
+                else "fixed_opened"
+            costs[part] += sum(self.df[t] * self.years[t] * float(
                 self.sites.at[s, "fixed_cost_musd_per_year"]) for t in self.periods[first:])
         for p, s in self.plan["assignments"][["program", "site"]].itertuples(index=False):
             costs["tech_transfer"] += self.df[self.start(p)] * self.transfer(p, s)[0]
