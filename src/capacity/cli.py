@@ -973,6 +973,14 @@ def _print_plan(plan: Plan, saved: Path | None) -> None:
             ["reserved_batches", "used_batches", "fee_pv_musd"]].sum().itertuples(index=False):
         out.print(f"  reserves {r.reservation}: {r.reserved_batches:,.0f} batch slots over the "
                   f"horizon, {r.used_batches:,.0f} used, fee {r.fee_pv_musd:,.1f} MUSD (PV)")
+    stock = plan.tables.get("inventory")  # absent from plans saved before inventory
+    if stock is not None and not stock.empty:
+        for r in stock.groupby("program", as_index=False).agg(
+                most=("stock_batches", "max"), held=("stock_batches", "sum"),
+                holding=("holding_cost_pv_musd", "sum")).itertuples(index=False):
+            if r.held > 0:
+                out.print(f"  stores {r.program}: {r.held:,.0f} batch-periods in stock, at "
+                          f"most {r.most:,.0f} at a site, holding {r.holding:,.1f} MUSD (PV)")
     assigned = plan.assignments
     unmet = plan.unmet_demand
     out.print(f"  {assigned['program'].nunique()} programs assigned to "

@@ -235,3 +235,27 @@ def test_approvals_default_to_none_required(tmp_path: Path) -> None:
     case = _case_copy(tmp_path, "approvals")
     (case / "regions.csv").write_text("region,name\nUS,United States\nB,Region B\n")
     assert len(capacity.load_case(case).approvals) == 2
+
+
+def test_shelf_lives_default_to_none_and_stock_needs_one(tmp_path: Path) -> None:
+    # The built-in modalities store nothing; a case's own may. An autologous lot is never
+    # stored, and a stock target names a program that can be.
+    builtin = capacity.load_case(capacity.tiny_case_path("two_sites")).modalities
+    assert set(builtin["shelf_life_periods"]) == {0}
+    assert set(builtin["holding_cost_musd_per_batch_period"]) == {0.0}
+    case = _case_copy(tmp_path, "launch_stock")
+    programs = capacity.load_case(case).programs
+    assert programs["shelf_life_periods"].isna().all()  # the modality's
+    (case / "modalities.csv").write_text(
+        "modality,shelf_life_periods\nantibody,1\ncell_autologous,2\n")
+    (case / "stock_targets.csv").write_text(
+        "program,market,period,min_batches\nP1,A,2031,5\n")
+    (case / "programs.csv").write_text(
+        "program,startup,modality,commercial_from,shelf_life_periods\n"
+        "P1,One,antibody,2032,0\n")
+    assert _problems(case) == [
+        "modalities.csv, row 3, column 'shelf_life_periods': cell_autologous batches are "
+        "made for one patient and cannot be stored: the shelf life must be 0",
+        "stock_targets.csv, row 2, column 'program': P1 cannot be stored (its shelf life "
+        "is 0 periods): give programs.shelf_life_periods or its modality's "
+        "shelf_life_periods of 1 or more"]

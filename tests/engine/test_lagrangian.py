@@ -29,7 +29,8 @@ from conftest import TEST_OPTIONS, assert_checked, edited, tiny
 pytestmark = pytest.mark.solver
 
 TINY = ["two_sites", "candidate_site", "domestic_share", "pooling", "empty_core",
-        "pooled_reservation", "bank_loop", "clinical_bet", "approvals", "clinical_phase"]
+        "pooled_reservation", "bank_loop", "clinical_bet", "approvals", "clinical_phase",
+        "launch_stock"]
 
 
 def priced_row(lm: LinearModel, key: tuple[object, ...]) -> int:

@@ -1104,3 +1104,214 @@ def test_approval_costs_only_reprice_the_model() -> None:
     assert resolver.solve(_approvals(lead_time_periods=[0, 2]), TEST_OPTIONS).objective == \
         pytest.approx(73.0)
     assert resolver.reused == 1
+
+
+# --- inventory and shelf life (data/tiny/launch_stock) --------------------------------
+# Periods 2030, 2031, 2032 (discount 1, 0.9, 0.8). SA in A makes 10 antibody batches a
+# period at 1; SB in B 20 at 3, plus 0.5 a batch to ship to A. P1 is commercial from 2032,
+# may use both sites (transfer 1 each, discounted at 2030: 1); ANCH commits 20 batches in
+# A in 2032 only: a launch spike. The case's own modalities table gives antibody a shelf
+# life of 1 period and a holding cost of 0.2 a batch and period.
+# Shelf life 1: SA makes 10 commercial batches in 2031, before commercial_from (launch
+#   stock): 0.9 × 10 = 9, holds them over 2031's end: 0.9 × 0.2 × 10 = 1.8, makes 10 more
+#   in 2032: 0.8 × 10 = 8, ships 20; one transfer: 19.8 (SB would cost 0.8 × 3.5 = 2.8 a
+#   batch against SA's 0.9 + 0.18 = 1.08 made ahead).
+# Shelf life 0: SA makes 10 in 2032 (8), SB 10 (0.8 × 10 × 3.5 = 28), two transfers: 38.
+
+
+def _launch(**tables: object) -> capacity.Case:
+    return edited(tiny("launch_stock"), **tables)  # type: ignore[arg-type]
+
+
+def _targets(*targets: tuple[str, int, float]) -> pd.DataFrame:
+    return rows(*({"program": "P1", "market": m, "period": t, "min_batches": b}
+                  for m, t, b in targets))
+
+
+def _inventory(plan: capacity.Plan) -> list[list[object]]:
+    """The inventory table's rows (site, scale, period, made, shipped, written off, in
+    stock, holding cost), numbers rounded to 9 decimals."""
+    return [[round(v, 9) if isinstance(v, float) else v for v in row]
+            for row in plan.inventory[["site", "scale", "period", "made_batches",
+                                       "shipped_batches", "written_off_batches",
+                                       "stock_batches", "holding_cost_pv_musd"]
+                                      ].values.tolist()]
+
+
+def test_launch_stock_is_made_ahead_and_held() -> None:
+    plan = solved(tiny("launch_stock"))
+    assert plan.objective == pytest.approx(19.8)
+    assert _inventory(plan) == ([
+        ["SA", "commercial", 2031, 10.0, 0.0, 0.0, 10.0, 1.8],
+        ["SA", "commercial", 2032, 10.0, 20.0, 0.0, 0.0, 0.0]])
+    assert plan.production[["site", "period", "batches"]].values.tolist() == [
+        ["SA", 2031, 10.0], ["SA", 2032, 10.0]]  # made, not shipped
+    assert plan.shipments[["site", "market", "period", "batches"]].values.tolist() == [
+        ["SA", "A", 2032, 20.0]]
+    assert (cost(plan, "production"), cost(plan, "holding"), cost(plan, "tech_transfer")) \
+        == pytest.approx((17.0, 1.8, 1.0))
+    sa = plan.utilisation[plan.utilisation["site"] == "SA"]
+    assert sa[["period", "used_batches"]].values.tolist() == [[2030, 0.0], [2031, 10.0],
+                                                             [2032, 10.0]]
+    assert plan.assignments[["site", "start_period"]].values.tolist() == [["SA", 2031]]
+
+
+def test_without_shelf_life_the_second_site_is_paid() -> None:
+    # The program's own shelf life overrides its modality's; so does a modalities table
+    # that gives none (every program ships when it is made, as before: no inventory).
+    for case in (_launch(programs=with_program(shelf_life_periods=0)),
+                 _launch(modalities=lambda df: df.assign(shelf_life_periods=0))):
+        plan = solved(case)
+        assert plan.objective == pytest.approx(38.0)
+        assert plan.shipments[["site", "batches"]].values.tolist() == [["SA", 10.0],
+                                                                        ["SB", 10.0]]
+        assert plan.inventory.empty and "holding" not in set(plan.costs["component"])
+        assert len(capacity.build_model(case).pyomo.Make) == 0
+
+
+def test_holding_cost_and_a_longer_shelf_life() -> None:
+    # Shelf life 2: making in 2030 would cost 1 + 0.2 + 0.18 a batch, in 2031 0.9 + 0.18:
+    # still 2031, 19.8. The program's own holding cost of 2.5 makes SA's stock dearer
+    # (0.9 + 2.25) than SB in 2032 (2.8): 38 as without stock.
+    assert solved(_launch(programs=with_program(shelf_life_periods=2))).objective == \
+        pytest.approx(19.8)
+    dear = solved(_launch(programs=with_program(holding_cost_musd_per_batch_period=2.5)))
+    assert dear.objective == pytest.approx(38.0)
+    assert dear.inventory["stock_batches"].sum() == 0.0
+
+
+def _spike(shelf_life: int) -> capacity.Case:
+    """launch_stock commercial from 2030, committing 1 batch in 2031 and 25 in 2032."""
+    return _launch(programs=with_program(commercial_from=2030, shelf_life_periods=shelf_life),
+                   offtakes=rows({"anchor": "ANCH", "program": "P1", "market": "A",
+                                  "period": 2031, "committed_batches": 1},
+                                 {"anchor": "ANCH", "program": "P1", "market": "A",
+                                  "period": 2032, "committed_batches": 25}))
+
+
+def test_shelf_life_binds_first_in_first_out() -> None:
+    # 25 in 2032 and SA makes 10 a period. Shelf life 1: SA's stock at the end of 2031 is
+    # at most its 2031 batches (10), so 2031's batch comes from 2030 (1 + 0.2) and SB
+    # makes 5 in 2032 (5 × 2.8 = 14): 1.2 + 9 + 1.8 + 8 + 14 + 2 = 36. Were a 2030 batch
+    # allowed to wait for 2032 (1 + 0.2 + 0.18 < 2.8), SB would not be needed: with shelf
+    # life 2, SA makes 6 in 2030 (6 + 1.2), 10 in 2031 (9; 15 held: 2.7), 10 in 2032 (8):
+    # 27.9, one transfer.
+    case = _spike(1)
+    built = capacity.build_model(case)
+    assert built.linear.sets["SHELF_LIFE_PSCT"].keys == [("P1", "SA", "commercial", 2031),
+                                                        ("P1", "SB", "commercial", 2031)]
+    plan = solved(case)
+    assert plan.objective == pytest.approx(36.0)
+    assert _inventory(plan) == ([
+        ["SA", "commercial", 2030, 1.0, 0.0, 0.0, 1.0, 0.2],
+        ["SA", "commercial", 2031, 10.0, 1.0, 0.0, 10.0, 1.8],
+        ["SA", "commercial", 2032, 10.0, 20.0, 0.0, 0.0, 0.0],
+        ["SB", "commercial", 2032, 5.0, 5.0, 0.0, 0.0, 0.0]])
+    longer = solved(_spike(2))
+    assert longer.objective == pytest.approx(27.9)
+    assert longer.inventory["stock_batches"].tolist() == [6.0, 15.0, 0.0]
+
+
+def test_stock_target_is_held_at_sites_that_can_supply_the_market() -> None:
+    # 15 commercial batches in stock at the end of 2031 for A: SA holds at most its 10
+    # batches of 2031 (shelf life 1), SB (lane B→A) makes and holds 5 (13.5 + 0.9) and
+    # ships them in 2032 (0.4 × 5 = 2), so SA makes only 5 in 2032 (4):
+    # 9 + 1.8 + 4 + 13.5 + 0.9 + 2 + 2 transfers = 33.2.
+    plan = solved(_launch(stock_targets=_targets(("A", 2031, 15))))
+    assert plan.objective == pytest.approx(33.2)
+    assert _inventory(plan) == ([
+        ["SA", "commercial", 2031, 10.0, 0.0, 0.0, 10.0, 1.8],
+        ["SA", "commercial", 2032, 5.0, 15.0, 0.0, 0.0, 0.0],
+        ["SB", "commercial", 2031, 5.0, 0.0, 0.0, 5.0, 0.9],
+        ["SB", "commercial", 2032, 0.0, 5.0, 0.0, 0.0, 0.0]])
+
+
+def test_stock_beyond_what_ships_is_written_off() -> None:
+    # 25 in stock at the end of 2031 but 20 wanted in 2032: SA 10, SB 15 (40.5 + 2.7);
+    # SB ships 10 (4) and writes 5 off, SA makes nothing in 2032:
+    # 9 + 1.8 + 40.5 + 2.7 + 4 + 2 = 60.
+    plan = solved(_launch(stock_targets=_targets(("A", 2031, 25))))
+    assert plan.objective == pytest.approx(60.0)
+    off = plan.inventory[plan.inventory["written_off_batches"] > 0]
+    assert off[["site", "period", "written_off_batches"]].values.tolist() == [
+        ["SB", 2032, 5.0]]
+    assert plan.messages == ["P1: 5 commercial batches written off at SB in 2032: held for a "
+                             "stock target, they could not ship within their shelf life of "
+                             "1 period"]
+
+
+def test_stock_target_no_site_can_hold_is_infeasible_before_solving() -> None:
+    # At the end of 2030 the target counts the batches of 2031's scale, clinical (P1 is
+    # commercial from 2032), and no site has a clinical antibody suite.
+    case = _launch(stock_targets=_targets(("A", 2030, 5)))
+    plan = capacity.solve(case, TEST_OPTIONS)
+    assert plan.status == "infeasible"
+    assert plan.messages == [
+        "stock target of P1 in A at the end of 2030: 5 clinical batches (P1's scale in "
+        "2031), but no site that can supply A (lanes, exclusion rules) has a "
+        "clinical-scale antibody suite"]
+    why = capacity.explain(case)
+    assert [(c.family, c.amount) for c in why.conflicts] == [("stock_target", 5.0)]
+
+
+def test_stock_target_beyond_capacity_is_explained() -> None:
+    # SA holds at most 10 and SB 20 at the end of 2031 (shelf life 1: made in 2031).
+    why = capacity.explain(_launch(stock_targets=_targets(("A", 2031, 40))))
+    assert [(c.family, c.entities, c.amount) for c in why.conflicts] == [
+        ("stock_target", {"program": "P1", "market": "A", "period": 2031}, 10.0)]
+    assert why.short() == [
+        "stock target for P1 in A at the end of 2031: 40 commercial batches; at most 30 can "
+        "be held at the sites that can supply A within P1's shelf life of 1 period"]
+
+
+def test_autologous_cells_cannot_be_stored() -> None:
+    with pytest.raises(capacity.CaseError, match="made for one patient, it cannot be stored"):
+        _launch(programs=with_program(modality="cell_autologous", shelf_life_periods=1),
+                modalities=lambda df: pd.concat([df, rows({"modality": "cell_autologous"})]),
+                suites=lambda df: df.assign(modality="cell_autologous"))
+    with pytest.raises(capacity.CaseError, match="P1 cannot be stored"):
+        _launch(programs=with_program(shelf_life_periods=0),
+                stock_targets=_targets(("A", 2031, 1)))
+
+
+def test_operating_margin_counts_production_where_made() -> None:
+    # bank_loop with P1 storable: SA is full in 2030, so nothing is made ahead, and 2030's
+    # margin is still 30 − 10 made = 20 (its production is on Make, not Ship): a quarter
+    # of it, 5, is reinvested in the module, 40 − 5 = 35 as in
+    # test_reinvestment_binds_below_the_capex (a margin without it, 30, would give 32.5).
+    plan = solved(edited(tiny("bank_loop"), programs=with_program(shelf_life_periods=1),
+                         **_bank(0.25)))
+    assert plan.objective == pytest.approx(35.0)
+    assert plan.operating_margin["margin_musd"].tolist() == pytest.approx([20.0, 40.0])
+    assert plan.inventory["made_batches"].tolist() == [10.0, 20.0]
+
+
+def test_reserved_use_is_making_binds() -> None:
+    # test_reserved_use_is_production_binds with P1 storable (shelf life 1): its reserved
+    # slots are bounded by what it makes at CD (Make), the same 1 batch, so the minimum
+    # take still cannot be met: 26 (without the row: 10, as there).
+    case = edited(tiny("pooled_reservation"), offtakes=_reservation_offtakes(1, 5),
+                  reservations=lambda df: df[df["reservation"] == "R_S1"],
+                  suites=lambda df: df.assign(existing_batches_per_period=[3, 100]),
+                  programs=lambda df: df.assign(shelf_life_periods=[1, 0]))
+    lm = capacity.build_model(case).linear
+    assert lm.sets["RESERVED_MAKE_PSCT"].keys == [("P1", "CD", "commercial", 2030)]
+    assert lm.sets["RESERVED_PST"].keys == []
+    plan = solved(case)
+    assert plan.objective == pytest.approx(26.0)
+    assert plan.reservations.empty
+
+
+def test_making_at_a_candidate_site_needs_it_open() -> None:
+    # candidate_site with P1 storable: making at SC is linked to its opening period by
+    # period (make_requires_open_site, the x ≤ y rows of the period of making) and to the
+    # assignment; nothing is gained by stock (SC is the cheapest in both periods): 17.
+    case = edited(tiny("candidate_site"), programs=with_program(shelf_life_periods=1))
+    lm = capacity.build_model(case).linear
+    assert lm.sets["MAKE_OPEN_PSCT"].keys == [("P1", "SC", "commercial", 2030),
+                                              ("P1", "SC", "commercial", 2031)]
+    assert len(lm.sets["MAKE_ASSIGN_PSCT"].keys) == 4
+    plan = solved(case)
+    assert plan.objective == pytest.approx(17.0)
+    assert plan.production[["site", "period", "batches"]].values.tolist() == [
+        ["SC", 2030, 10.0], ["SC", 2031, 10.0]]

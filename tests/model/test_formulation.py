@@ -123,6 +123,12 @@ def test_a_builder_is_held_to_its_entry() -> None:
 # ApprovedBy 2 (2031, 2032); no Assign (no transfer cost, two sites allowed). Rows:
 # suite_capacity 5, demand_balance 3, approval_once 1, approved_by 2,
 # ship_requires_approval 2 (SB's shipments; SU's are approved: none) = 13.
+# launch_stock (inventory, shelf life 1): Ship 2 (P1 from SA and SB to A in 2032), Assign 2,
+# Make 4 (SA and SB in 2031, launch stock, and 2032), Stock 2 (SA and SB at the end of
+# 2031) → 10 variables; rows: suite_capacity 4 (2 suites × 2031, 2032, counting Make),
+# stock_balance 4, make_requires_assignment 4, ship_requires_assignment 2,
+# demand_balance 1 = 15 (no shelf_life row: nothing can be made L periods before a stock;
+# no production_requires_assignment: U = ΣV; no site limit: two sites allowed).
 EXPECTED_SIZES = {
     "two_sites": {"variables": 6, "binary": 2, "integer": 0, "continuous": 4,
                   "constraints": 11},
@@ -130,6 +136,8 @@ EXPECTED_SIZES = {
                        "constraints": 19},
     "approvals": {"variables": 9, "binary": 2, "integer": 0, "continuous": 7,
                   "constraints": 13},
+    "launch_stock": {"variables": 10, "binary": 2, "integer": 0, "continuous": 8,
+                     "constraints": 15},
 }
 
 
@@ -199,7 +207,7 @@ def _lp_arrays(highs: object, order: list[int] | None = None) -> dict[str, objec
 
 @pytest.mark.parametrize("elastic", [False, True])
 @pytest.mark.parametrize("name", ["default", "bank_loop", "pooled_reservation",
-                                  "domestic_share", "candidate_site"])
+                                  "domestic_share", "candidate_site", "launch_stock"])
 def test_pyomo_model_is_the_same_matrices(name: str, elastic: bool) -> None:
     """What a solve hands HiGHS (the builders' own matrices) and the Pyomo model made
     from them, compiled by Pyomo, are the same model entry for entry: a caller who adds

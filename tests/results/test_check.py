@@ -269,3 +269,67 @@ def test_checker_rederives_opening_finance(tmp_path: Path) -> None:
     fin["modality"], fin["site"] = "", "SA"
     fin.to_csv(plan_dir / "financing.csv", index=False)
     assert "financing_within_opening" in _families(case, plan_dir)
+
+
+def _inventory(plan_dir: Path) -> pd.DataFrame:
+    return pd.read_csv(plan_dir / "inventory.csv", dtype={"scale": str})
+
+
+def _found(case: capacity.Case, plan_dir: Path) -> dict[tuple[str, str], float]:
+    return {(v.family, v.entity): v.amount for v in check_plan(case, plan_dir).violations}
+
+
+def test_checker_rederives_stock_and_shelf_life(tmp_path: Path) -> None:
+    # launch_stock (data/tiny/launch_stock): SA makes 10 in 2031 (held, 1.8) and 10 in
+    # 2032, ships 20 in 2032: 19.8, production where made (0.9 × 10 + 0.8 × 10 = 17).
+    case, plan_dir = _saved(tmp_path, "launch_stock")
+    result = check_plan(case, plan_dir)
+    assert result.ok and result.objective_recomputed == pytest.approx(19.8)
+    assert (result.costs["production"], result.costs["holding"]) == pytest.approx((17.0, 1.8))
+    original = _inventory(plan_dir)
+    # 15 made in 2031: 5 slots beyond SA's 10, and 5 more in stock than the balance says
+    more = original.copy()
+    more.loc[more["period"] == 2031, "made_batches"] = 15.0
+    more.to_csv(plan_dir / "inventory.csv", index=False)
+    found = _found(case, plan_dir)
+    assert found[("suite_capacity", "SA antibody commercial 2031")] == pytest.approx(5.0)
+    assert found[("stock_balance", "P1@SA commercial 2031")] == pytest.approx(-5.0)
+    assert found[("objective", "summary.json")] == pytest.approx(4.5)  # 5 × 0.9 more
+    # the 2031 batches made in 2030 instead: held two periods with a shelf life of one
+    early = original.copy()
+    early["period"] = early["period"].replace({2031: 2030})
+    early = pd.concat([early, early[early["period"] == 2030].assign(
+        period=2031, made_batches=0.0)]).sort_values("period")
+    early.to_csv(plan_dir / "inventory.csv", index=False)
+    found = _found(case, plan_dir)
+    assert found[("shelf_life", "P1@SA commercial 2031")] == pytest.approx(10.0)
+    assert ("stock_balance", "P1@SA commercial 2031") not in found
+    # a holding cost printed wrong; the same plan checked with a 15-batch stock target
+    original.assign(holding_cost_pv_musd=[2.0, 0.0]).to_csv(plan_dir / "inventory.csv",
+                                                            index=False)
+    assert _found(case, plan_dir)[("holding_cost", "P1@SA commercial 2031")] == \
+        pytest.approx(0.2)
+    original.to_csv(plan_dir / "inventory.csv", index=False)
+    target = edited(case, stock_targets=rows({"program": "P1", "market": "A", "period": 2031,
+                                              "min_batches": 15}))
+    assert _found(target, plan_dir) == {("stock_target", "P1 in A, 2031"): pytest.approx(5.0)}
+
+
+def test_checker_needs_storable_batches_made(tmp_path: Path) -> None:
+    # Without its inventory table the plan's 20 shipped batches were never made; checked
+    # against a case where P1 cannot be stored, the plan's stock is not allowed and the 20
+    # shipped in 2032 overfill SA's 10 slots.
+    case, plan_dir = _saved(tmp_path, "launch_stock")
+    unstored = edited(case, programs=with_program(shelf_life_periods=0))
+    found = _found(unstored, plan_dir)
+    assert found[("shelf_life", "P1@SA commercial 2031")] == pytest.approx(10.0)
+    assert found[("suite_capacity", "SA antibody commercial 2032")] == pytest.approx(10.0)
+    (plan_dir / "inventory.csv").unlink()
+    found = check_plan(case, plan_dir).violations
+    assert [(v.family, v.entity, v.amount, v.message) for v in found] == [
+        ("stock_balance", "P1@SA commercial 2032", -20.0,
+         "inventory says 0 shipped, the shipments 20"),
+        ("stock_balance", "P1@SA commercial 2032", 20.0,
+         "0 in stock; 0 before + 0 made − 20 shipped − 0 written off is -20"),
+        ("objective", "summary.json", pytest.approx(-18.8),
+         "reported 19.8, recomputed 1")]  # neither made (17) nor held (1.8)

@@ -124,6 +124,31 @@ scenarios:
     plan = capacity.solve(together)
     assert plan.objective == pytest.approx(14.0)
     assert plan.messages[0].startswith("BISPEC_1's clinical phase: 0 of 10")
+def test_overrides_reach_shelf_lives_and_stock_targets(tmp_path: Path) -> None:
+    # Hand-checked in tests/model/test_families.py on launch_stock: made ahead 19.8; no
+    # shelf life (the modality's, or the program's own) 38; a stock target of 15 in A at
+    # the end of 2031 33.2; a sweep over the holding cost: 2.5 makes stock dearer than SB.
+    path = scenario_file(tmp_path, """
+scenarios:
+  - name: fresh_only
+    overrides: [{table: modalities, where: {modality: antibody},
+                 set: {shelf_life_periods: 0}}]
+  - name: program_fresh
+    overrides: [{table: programs, set: {shelf_life_periods: 0}}]
+  - name: reserve
+    overrides: [{table: stock_targets, add: [{program: P1, market: A, period: 2031,
+                                               min_batches: 15}]}]
+sweeps:
+  - name: holding
+    grid: {h: [0.2, 2.5]}
+    overrides: [{table: programs, set: {holding_cost_musd_per_batch_period: "{h}"}}]
+""", case="launch_stock")
+    s = read_scenarios(path)
+    assert list(s.case("reserve").stock_targets["min_batches"]) == [15.0]
+    costs = {name: capacity.solve(s.case(name)).objective for name in s.scenarios}
+    assert costs == pytest.approx({"fresh_only": 38.0, "program_fresh": 38.0,
+                                   "reserve": 33.2, "holding[h=0.2]": 19.8,
+                                   "holding[h=2.5]": 38.0})
 
 
 def test_grid_and_samples(tmp_path: Path) -> None:

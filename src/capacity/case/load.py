@@ -42,6 +42,7 @@ class Case:
     reservations: pd.DataFrame
     members: pd.DataFrame
     readouts: pd.DataFrame
+    stock_targets: pd.DataFrame
     objective: pd.DataFrame
     approvals: pd.DataFrame
     name: str = field(default="case", compare=False)

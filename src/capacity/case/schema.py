@@ -52,6 +52,10 @@ SHARE_BASES = ("supply", "demand")
 # Magnitudes beyond these are data errors (a unit slip, 1e30 pasted from a solver), not plans.
 MAX_MONEY_MUSD = 1e9
 MAX_BATCHES = 1e6
+MAX_SHELF_LIFE = 50  # periods
+# Modalities whose batches are made for one patient and cannot be stored: their shelf
+# life is always 0.
+UNSTORABLE_MODALITIES = ("cell_autologous",)
 
 
 @dataclass(frozen=True)
@@ -215,7 +219,8 @@ TABLES: tuple[Table, ...] = (
         "modality takes where no table of its own gives them. A case without this table "
         "uses the built-in list (antibody, adc, aav, lentiviral, cell, cell_autologous, "
         "cell_allogeneic, microbial, mrna, plasmid_dna, oligonucleotide), whose batches all "
-        "succeed. Capacity, demand and shipments of a modality are counted in its batches.",
+        "succeed and ship in the period they are made. Capacity, demand and shipments of a "
+        "modality are counted in its batches.",
         (
             _id("modality", "modality identifier, e.g. lentiviral"),
             Column("name", "str", "display name", default=""),
@@ -226,6 +231,12 @@ TABLES: tuple[Table, ...] = (
                    "succeed and are delivered, where `yields` gives none for a program × "
                    "site: a delivered batch uses slots_per_batch ÷ success_rate suite slots",
                    default=1.0, lower=0.0, lower_open=True, upper=1.0),
+            Column("shelf_life_periods", "int", "whole periods a batch may be held in "
+                   "stock before it ships (programs may override it): made in t, shipped "
+                   "by t + this; 0: shipped in the period it is made (autologous cell "
+                   "therapy always)", default=0, lower=0, upper=MAX_SHELF_LIFE),
+            _money("holding_cost_musd_per_batch_period", "cost of holding one batch in "
+                   "stock from one period to the next, MUSD (programs may override it)"),
         ),
         key=("modality",),
         required=False,
@@ -276,6 +287,12 @@ TABLES: tuple[Table, ...] = (
                    "`earliest_start`, and the program is produced at a site only once its "
                    "transfer there is complete, from `earliest_start` + this many periods",
                    default=0, lower=0, upper=50),
+            Column("shelf_life_periods", "int", "whole periods a batch of the program may "
+                   "be held in stock before it ships (empty: its modality's "
+                   "`shelf_life_periods`)", default=None, lower=0, upper=MAX_SHELF_LIFE),
+            Column("holding_cost_musd_per_batch_period", "float", "cost of holding one "
+                   "batch in stock from one period to the next, MUSD (empty: its "
+                   "modality's)", default=None, lower=0.0, upper=MAX_MONEY_MUSD),
             _share("success_probability", "probability of technical success (`capacity "
                    "stochastic`): a failed program has no demand from its readout on, "
                    "which is `commercial_from` (the first period if empty) unless "
@@ -512,6 +529,22 @@ TABLES = (*TABLES, Table(
     key=("program", "period"),
     required=False,
 ), Table(
+    "stock_targets",
+    "Strategic stock: at least `min_batches` of a program held in stock at the end of a "
+    "period at the sites that can supply a market (a lane to it, the operator not barred "
+    "from it), counting the batches of the scale the program is supplied at in the next "
+    "period (in the last period, its own). Only programs with a shelf life of 1 period or "
+    "more can be stored; a batch held beyond what is shipped is written off when its "
+    "shelf life ends.",
+    (
+        _id("program", "program", ref="programs.program"),
+        _id("market", "market the stock is held for", ref="regions.region"),
+        _period("period", "period at whose end the stock is held"),
+        _batches("min_batches", "batches held at least", required=True),
+    ),
+    key=("program", "market", "period"),
+    required=False,
+), Table(
     "objective",
     "How the optimum is reported (at most one row). The engine always minimises the net "
     "cost; a case may ask for it to be reported as `offset + cost` (minimise) or as "
@@ -592,7 +625,7 @@ def format_markdown() -> str:
         lines.append("")
         if table.name == "modalities":
             lines += ["The built-in modalities (a case without a `modalities` table uses "
-                      "these, every batch succeeding):", "",
+                      "these, every batch succeeding and shipping when made):", "",
                       "| modality | name | one batch is |", "|---|---|---|",
                       *(f"| `{q}` | {name} | {batch} |" for q, name, batch in DEFAULT_MODALITIES),
                       ""]

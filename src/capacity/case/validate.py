@@ -14,7 +14,14 @@ import numpy as np
 import pandas as pd
 
 from capacity.case.io import RawTable
-from capacity.case.schema import DEFAULT_MODALITIES, TABLES, TABLES_BY_NAME, Column, Table
+from capacity.case.schema import (
+    DEFAULT_MODALITIES,
+    TABLES,
+    TABLES_BY_NAME,
+    UNSTORABLE_MODALITIES,
+    Column,
+    Table,
+)
 from capacity.errors import CaseError, Problem
 
 _TRUE = {"true", "yes", "1", "1.0", "y", "t"}
@@ -372,6 +379,7 @@ def _check_cross_table(parsed: dict[str, pd.DataFrame],
         problems += _check_readouts(parsed, sources["readouts"])
     if "approvals" in sources:
         problems += _check_approvals(parsed, sources["approvals"])
+    problems += _check_shelf_lives(parsed, sources)
     if "objective" in sources and len(parsed["objective"]) > 1:
         problems.append(Problem(sources["objective"].source, None, None,
                                 "has more than one row: give one sense and offset"))
@@ -435,6 +443,43 @@ def _check_readouts(parsed: dict[str, pd.DataFrame], rt: RawTable) -> list[Probl
                                     f"{program}'s readouts multiply to {phases:g} but "
                                     f"programs.success_probability says {given:g}: leave it "
                                     "at 1 or make them agree"))
+    return problems
+
+
+def _check_shelf_lives(parsed: dict[str, pd.DataFrame],
+                       sources: dict[str, RawTable]) -> list[Problem]:
+    """Batches of an unstorable modality (autologous cell therapy: one patient's lot) are
+    never held in stock; a stock target names a program that can be stored (a shelf
+    life of 1 period or more, its own or its modality's)."""
+    problems = []
+    modalities = parsed["modalities"]
+    life = dict(zip(modalities["modality"], modalities["shelf_life_periods"], strict=True))
+    if "modalities" in sources:
+        rt = sources["modalities"]
+        for i, (q, n) in enumerate(zip(modalities["modality"],
+                                       modalities["shelf_life_periods"], strict=True)):
+            if q in UNSTORABLE_MODALITIES and n > 0:
+                problems.append(Problem(rt.source, _row(rt, i), "shelf_life_periods",
+                                        f"{q} batches are made for one patient and cannot "
+                                        "be stored: the shelf life must be 0"))
+    programs = parsed["programs"]
+    own = {}
+    for i, (p, q, n) in enumerate(zip(programs["program"], programs["modality"],
+                                      programs["shelf_life_periods"], strict=True)):
+        own[p] = int(n) if pd.notna(n) else int(life.get(q, 0))
+        if pd.notna(n) and n > 0 and q in UNSTORABLE_MODALITIES and "programs" in sources:
+            rt = sources["programs"]
+            problems.append(Problem(rt.source, _row(rt, i), "shelf_life_periods",
+                                    f"{p} is {q}: made for one patient, it cannot be "
+                                    "stored (the shelf life must be 0)"))
+    if "stock_targets" in sources:
+        rt = sources["stock_targets"]
+        for i, p in enumerate(parsed["stock_targets"]["program"]):
+            if own.get(p, 0) < 1:
+                problems.append(Problem(rt.source, _row(rt, i), "program",
+                                        f"{p} cannot be stored (its shelf life is 0 "
+                                        "periods): give programs.shelf_life_periods or its "
+                                        "modality's shelf_life_periods of 1 or more"))
     return problems
 
 

@@ -4,9 +4,9 @@ in business terms.
 Method (models/formulation.md, "Elastic mode"):
 
 1. Solve the elastic model: every committed offtake, domestic-share rule, service
-   level, operator or country share cap, time to market, exclusion, module cap and build
-   lead time may be violated, and the objective is the total violation in batches. It is
-   always feasible; zero violation means the case is.
+   level, operator or country share cap, time to market, stock target, exclusion, module
+   cap and build lead time may be violated, and the objective is the total violation in
+   batches. It is always feasible; zero violation means the case is.
 2. Deletion filter: for each violated item, enforce it again (fix its slack to 0) and keep
    the others elastic; if the model stays feasible without violating anything outside the
    remaining set, the item was not needed. What is left is a minimal set: none of its
@@ -42,7 +42,7 @@ class Conflict:
     Attributes:
         family: ``committed_offtake``, ``min_domestic_share``, ``min_service_level``,
             ``max_operator_share``, ``max_country_share``, ``max_time_to_market``,
-            ``exclusion``, ``module_cap`` or ``lead_time``.
+            ``stock_target``, ``exclusion``, ``module_cap`` or ``lead_time``.
         entities: who and where (program, market, period, rule, operator, site, ...).
         amount: how far it must give, in ``unit``.
         unit: ``batches``, ``modules`` or ``years``.
@@ -146,7 +146,7 @@ def _slack_components(built: BuiltModel) -> dict[str, Any]:
     return {"committed_offtake": m.Shortfall, "min_domestic_share": m.DomesticShortfall,
             "min_service_level": m.ServiceShortfall,
             "max_operator_share": m.OperatorExcess, "max_country_share": m.CountryExcess,
-            "max_time_to_market": m.LateExcess,
+            "max_time_to_market": m.LateExcess, "stock_target": m.TargetShortfall,
             "module_cap": m.ExtraModules, "lead_time": m.EarlyModules}
 
 
@@ -236,6 +236,18 @@ def _describe(built: BuiltModel, item: Item, amount: float) -> Conflict:
         msg = (f"time to market {u} (at most {r['limit_years']:g} years of {r['market']}'s "
                f"potential demand unserved per program): {amount:g} years over")
         return Conflict(family, {"rule": u, "market": r["market"]}, amount, "years", msg)
+    if family == "stock_target":
+        p, mkt, t = key
+        inv = ix.inventory
+        need, scale = inv.targets[(p, mkt, t)], inv.target_scale[(p, mkt, t)]
+        why = inv.why_unservable.get((p, mkt, t))
+        msg = (f"stock target for {p} in {mkt} at the end of {t}: {need:g} {scale} batches; "
+               f"at most {need - amount:g} can be held"
+               + (f": {why.split(', but ', 1)[-1]}" if why else
+                  f" at the sites that can supply {mkt} within {p}'s shelf life of "
+                  f"{inv.shelf_life[p]} period{'' if inv.shelf_life[p] == 1 else 's'}"))
+        return Conflict(family, {"program": p, "market": mkt, "period": t}, amount,
+                        "batches", msg)
     if family == "exclusion":
         operator, mkt = key
         barred = [u for u, r in rules.iterrows() if r["kind"] == "barred" and r["active"]
@@ -278,10 +290,22 @@ def _commitments_made_at(built: BuiltModel, suite: tuple[str, str, str],
     message of a module conflict: the commitment is what the planner set."""
     ix, ship = built.index_sets, built.pyomo.Ship
     when = set(periods)
+    inv, pos = ix.inventory, ix.position
+    # a storable program's batches shipped in t were made in t − L..t: those made in
+    # ``periods`` (at the suite) count
+    making: dict[tuple[str, str, str], list[int]] = {key[:3]: [] for key in inv.make}
+    for key in inv.make:
+        if key[3] in when and (built.pyomo.Make[key].value or 0.0) > TOL:
+            making[key[:3]].append(pos[key[3]])
     made: dict[tuple[str, str], list[int]] = {}
     for key, k in zip(ix.ship, ix.ship_suite, strict=True):
         p, _s, mkt, t = key
-        if k == suite and t in when and ix.committed.get((p, mkt, t), 0.0) > 0 \
+        if inv.stores(p):
+            life = inv.shelf_life[p]
+            here = any(tau <= pos[t] <= tau + life for tau in making.get((p, k[0], k[2]), ()))
+        else:
+            here = t in when
+        if k == suite and here and ix.committed.get((p, mkt, t), 0.0) > 0 \
                 and (ship[key].value or 0.0) > TOL:
             made.setdefault((p, mkt), []).append(t)
     if not made:
@@ -339,10 +363,13 @@ def _causes(built: BuiltModel, p: str, mkt: str, t: int) -> str:
         cap = ix.suite_existing[k] if ix.site_status[k[0]] == "existing" else 0.0
         cap += ix.suite_module[k] * sum(m.Build[b].value or 0.0 for b in ix.build
                                         if b[:3] == k and pos[b[3]] + ix.suite_lead[k] <= pos[t])
+        inv = ix.inventory  # a storable program takes its slots where it makes
         used = sum(slots * (m.Ship[key].value or 0.0)
                    for key, k2, slots in zip(ix.ship, ix.ship_suite, ix.ship_slots.tolist(),
                                              strict=True)
-                   if k2 == k and key[3] == t)
+                   if k2 == k and key[3] == t and not inv.stores(key[0]))
+        used += sum(ix.slots(key[0], key[1]) * (m.Make[key].value or 0.0) for key in inv.make
+                    if (key[1], inv.modality[key[0]], key[2], key[3]) == (*k, t))
         if used >= cap - TOL:
             full.append(f"{k[0]}")
     parts = []

@@ -40,7 +40,7 @@ from capacity.engine.start import constructive_start, rounded_start, start_colum
 from capacity.errors import CaseInfeasibleError
 from capacity.model import BuiltModel, build_model
 from capacity.model.phases import settle_scale_ups
-from capacity.results.extract import extract_tables, phase_messages
+from capacity.results.extract import extract_tables, inventory_messages, phase_messages
 from capacity.results.plan import Plan, Status
 
 
@@ -449,7 +449,8 @@ def _plan_with_solution(built: BuiltModel, x: np.ndarray, status: Status, cost: 
     objective as the case asks."""
     t0 = time.perf_counter()
     tables = extract_tables(built, x)
-    messages = [*messages, *phase_messages(built, tables)]
+    messages = [*messages, *phase_messages(built, tables),
+                *inventory_messages(built, tables["inventory"])]
     seconds["extract"] = time.perf_counter() - t0
     sense, _offset, unit = built.case.objective_sense
     objective = _reported(built, cost)

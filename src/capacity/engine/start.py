@@ -280,6 +280,10 @@ def constructive_start(ix: IndexSets, tolls: np.ndarray | None = None) -> Start:
     # (key, suite, cost) of every shipment, by (program, phase label, site): the label is
     # the suite's scale, or `both` for a program moving as one (`Phases.label`)
     cost = ix.ship_cost if tolls is None else ix.ship_cost + tolls
+    made = ix.inventory.made_when_shipped
+    if made:  # a storable batch's production is on its Make: priced as made when shipped
+        cost = cost.copy()
+        cost[list(made)] += list(made.values())
     ships = group(zip(ix.ship, ix.ship_suite, cost.tolist(), strict=True),
                   lambda e: (e[0][0], BOTH if e[0][0] in together else e[1][2], e[0][1]))
     commitments: dict[tuple[str, str], set[tuple[str, str, int]]] = defaultdict(set)

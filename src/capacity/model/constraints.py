@@ -45,16 +45,23 @@ def add_suite_capacity(lm: LinearModel, ix: IndexSets) -> None:
     """Suite capacity: batch slots used never exceed existing plus online modules.
 
     ∀(k,t) ∈ CAPACITY_KT:
-        Σ_{(p,s,m,t) ∈ SHIP, suite(p,s,t)=k} slots[p,s]·Ship[p,s,m,t]
+        Σ_{(p,s,m,t) ∈ SHIP, suite(p,s,t)=k, L[p]=0} slots[p,s]·Ship[p,s,m,t]
+          + Σ_{(p,s,c,t) ∈ MAKE, (s,modality(p),c)=k} slots[p,s]·Make[p,s,c,t]
           − Σ_{(v,p,t) ∈ RESERVE_USE_VPT, suite(v)=k} ReservedUse[v,p,t]
             ≤ existing_batches[k] + module_batches[k]·Σ_{t' : pos(t')+lead[k] ≤ pos(t)} Build[k,t']
     (slots used under a reservation come on top of the suite's own capacity);
     slots[p,s] = slots_per_batch ÷ success rate: Ship counts delivered batches, and the
-    failed ones take their slots too (`capacity.model.index_sets.slot_use`).
+    failed ones take their slots too (`capacity.model.index_sets.slot_use`). A storable
+    program (shelf life L[p] ≥ 1) takes its slots in the period a batch is made, not the
+    one it ships in (`capacity.model.inventory`).
     Elastic mode counts modules early: `add_early_modules`, `add_early_modules_to_capacity`.
     """
+    inv = ix.inventory
+    made_ahead = np.zeros(len(ix.ship), dtype=bool)
+    made_ahead[list(inv.made_when_shipped)] = True  # shipments of storable programs
     ships = _positions_by_row(ix.capacity_rows, (
         (*k, key[3]) for key, k in zip(ix.ship, ix.ship_suite, strict=True)), len(ix.ship))
+    made = group(inv.make, lambda m: (m[1], inv.modality[m[0]], m[2], m[3]))
     reserved = group(ix.reservations.use, lambda u: (*ix.reservations.suite[u[0]], u[2]))
     builds = _online_builds(ix)
 
@@ -62,8 +69,12 @@ def add_suite_capacity(lm: LinearModel, ix: IndexSets) -> None:
         s, q, c, t = row
         k = (s, q, c)
         shipped = ships[row]
+        if inv.made_when_shipped:
+            shipped = shipped[~made_ahead[shipped]]
+        making = made.get(row, [])
         online = _online_by(ix, builds, k, t)
         return [("Ship", shipped, ix.ship_slots[shipped]),
+                ("Make", making, [ix.slots(m[0], m[1]) for m in making]),
                 ("ReservedUse", reserved.get(row, ()), -1.0),
                 ("Build", online, -ix.suite_module[k])], ix.suite_existing[k]
 
@@ -78,8 +89,9 @@ def add_committed_cover(lm: LinearModel, ix: IndexSets) -> None:
           + Σ_{(v,t) ∈ RESERVE_VT, suite(v)=(·,q,c)} block[v]·Reserve[v,t]
             ≥ need[q,c,t] − Σ_{k=(s,q,c)} existing_batches[k]
     need[q,c,t] = Σ_{(p,m,t) committed, not in SHORTFALL_PMT} min_s slots[p,s]·committed[p,m,t]
-    over (p,m,t) whose shipments are made in suites of (q,c); rows only where need exceeds
-    the existing capacity.
+    over (p,m,t) whose shipments are made in suites of (q,c), of programs that ship when
+    they make (L[p] = 0: a storable batch may be made in an earlier period); rows only
+    where need exceeds the existing capacity.
 
     A valid inequality: the sum of `suite_capacity` over the suites of (q,c) and of
     `reservation_capacity`, with `demand_balance`, implies it, so the LP bound is the same.
@@ -94,7 +106,7 @@ def add_committed_cover(lm: LinearModel, ix: IndexSets) -> None:
     for (p, _s, mk, t), (_site, q, c), slots in zip(ix.ship, ix.ship_suite,
                                                     ix.ship_slots.tolist(), strict=True):
         demand = (p, mk, t)
-        if demand not in ix.committed or demand in unmet:
+        if demand not in ix.committed or demand in unmet or ix.inventory.stores(p):
             continue
         known = cheapest.get(demand)
         if known is None or slots < known[1]:
@@ -585,11 +597,15 @@ def add_operating_margin(lm: LinearModel, ix: IndexSets) -> None:
 
     ∀t ∈ MARGIN_T:  Margin[t] = Σ_offtakes committed·price − Σ_existing s years_t·fixed[s]
         + Σ_{SERVE at t} value·Serve − Σ_{SHIP at t} cost·Ship
+        − Σ_{MAKE at t} make·Make − Σ_{STOCK at t} h[p]·Stock
         − Σ_{(s,t0): pos(t0)+lead[s] ≤ pos(t)} years_t·fixed[s]·Open[s,t0]
         − Σ_{RESERVE at t} fee[v]·block[v]·Reserve[v,t]
-    (cost = production + transport + tariffs per batch, undiscounted)
+    (cost = production + transport + tariffs per batch, undiscounted; a storable
+    program's production is its Make's, `make` = variable cost·slots, paid when made)
     """
     loop, res = ix.reinvestment, ix.reservations
+    makes = group(list(loop.make_cost), lambda k: (k[3],))
+    stocks = group(list(loop.hold_cost), lambda k: (k[3],))
     ships = group(list(loop.ship_cost), lambda key: (key[3],))
     serves = group(list(loop.serve_value), lambda d: (d[2],))
     opens = group(list(loop.open_fixed), lambda o: (o[2],))
@@ -601,6 +617,9 @@ def add_operating_margin(lm: LinearModel, ix: IndexSets) -> None:
         return [("Margin", [t], 1.0),
                 ("Serve", served, [-loop.serve_value[d] for d in served]),
                 ("Ship", shipped, [loop.ship_cost[k] for k in shipped]),
+                ("Make", makes.get((t,), []), [loop.make_cost[k] for k in makes.get((t,), [])]),
+                ("Stock", stocks.get((t,), []),
+                 [loop.hold_cost[k] for k in stocks.get((t,), [])]),
                 ("Open", [o[:2] for o in opened], [loop.open_fixed[o] for o in opened]),
                 ("Reserve", reserved, [res.fee[r[0]] * res.block[r[0]] for r in reserved])], \
             loop.revenue_fixed[t]

@@ -120,7 +120,7 @@ def add_total_violation(lm: LinearModel, ix: IndexSets) -> None:
     """Minimise how far commitments and rules are violated, in batches.
 
     total_violation = Σ Shortfall + w·(Σ DomesticShortfall + Σ ServiceShortfall
-                    + Σ OperatorExcess + Σ CountryExcess + Σ LateExcess
+                    + Σ OperatorExcess + Σ CountryExcess + Σ LateExcess + Σ TargetShortfall
                     + Σ_{barred lanes} Ship
                     + Σ_k module_batches[k]·ExtraModules[k]
                     + Σ_(k,t) module_batches[k]·EarlyModules[k,t])
@@ -138,7 +138,7 @@ def add_total_violation(lm: LinearModel, ix: IndexSets) -> None:
         ("Shortfall", slacks["Shortfall"].keys, 1.0),
         *[(slack, slacks[slack].keys, RULE_WEIGHT)
           for slack in ("DomesticShortfall", "ServiceShortfall", "OperatorExcess",
-                        "CountryExcess", "LateExcess")],
+                        "CountryExcess", "LateExcess", "TargetShortfall")],
         ("Ship", ix.barred_ship, RULE_WEIGHT),
         ("ExtraModules", extra, [RULE_WEIGHT * ix.suite_module[k] for k in extra]),
         ("EarlyModules", early, [RULE_WEIGHT * ix.suite_module[r[:3]] for r in early])])

@@ -22,6 +22,7 @@ import pandas as pd
 
 from capacity.case import Case
 from capacity.model.approvals import Approvals, approval_sets, why_unapproved, with_shipments
+from capacity.model.inventory import Inventory, build_inventory, shelf_lives
 from capacity.model.phases import (
     Phases,
     one_site_conflicts,
@@ -120,6 +121,9 @@ class Reinvestment:
     open_fixed: dict[tuple[str, int, int], float] = field(default_factory=dict)  # (s,t0,t)
     lower: dict[int, float] = field(default_factory=dict)  # margin bounds
     upper: dict[int, float] = field(default_factory=dict)
+    # storable programs: production per batch made, holding per batch in stock
+    make_cost: dict[tuple[str, str, str, int], float] = field(default_factory=dict)
+    hold_cost: dict[tuple[str, str, str, int], float] = field(default_factory=dict)
 
 
 @dataclass
@@ -213,6 +217,9 @@ class IndexSets:
     # site approvals per market (`capacity.model.approvals`): none where no market
     # requires approval
     approvals: Approvals = field(default_factory=Approvals)
+    # Inventory and shelf life: storable programs' making, stock and stock targets
+    # (`capacity.model.inventory`; empty where every shelf life is 0)
+    inventory: Inventory = field(default_factory=Inventory)
 
     def slots(self, p: str, s: str) -> float:
         """Suite slots one delivered batch of program p uses at site s: slots per batch
@@ -353,13 +360,25 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
     # Most batch slots a suite can ever offer per period (every module built).
     suite_most = {k: suite_existing[k] + suite_module[k] * build_upper[k]
                   + reservable.get(k, 0.0) for k in suite_keys}
+    suite_first = {k: suite_online(k) for k in suite_keys}
+    shelf_life, _holding = shelf_lives(case)
     ships = _shipments(case, demand_keys, committed, potential, position, discount,
-                       suite_keys, {k: suite_online(k) for k in suite_keys}, suite_most,
+                       suite_keys, suite_first, suite_most,
                        barred, elastic, start, scale_of, site_region, site_operator,
                        transfer_default, transfer_at, slots, program_slots,
-                       approvals.gates(suite_keys))
+                       approvals.gates(suite_keys), shelf_life)
     ship, ship_suite = ships.keys, ships.suite
     parts = ships.cost_parts
+    inventory = build_inventory(
+        case, periods=periods, discount=discount, ship=ship, ship_suite=ship_suite,
+        production=parts["production"], committed=committed, potential=potential,
+        start=start, transfer=lambda p, s: transfer_at.get((p, s), transfer_default[p]),
+        scale_of=scale_of, online=suite_first, suite_most=suite_most,
+        slots=lambda p, s: slots.get((p, s), program_slots.get(p, 1.0)),
+        site_region=site_region, site_operator=site_operator, barred=barred)
+    if inventory.made_when_shipped:  # storable batches pay production when made (Make)
+        parts = {**parts, "production": parts["production"].copy()}
+        parts["production"][list(inventory.made_when_shipped)] = 0.0
     ship_cost = parts["production"] + parts["transport"] + parts["tariffs"]
     shippable = set(ships.demand)
     approvals = replace(approvals, blocked={d: sorted(s) for d, s in ships.blocked.items()})
@@ -376,6 +395,7 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
     apart, why_apart = one_site_conflicts(phases, ship, committed, max_sites)
     unservable += apart
     why_unservable |= {d: why for d, why in why_apart.items() if d not in why_unservable}
+    unservable += inventory.unservable()
     barred_ship = [key for key in ship if (site_operator[key[1]], key[2]) in barred] \
         if elastic else []
 
@@ -416,6 +436,8 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
     phases = with_scale_ups(phases, assign, pair_cost, discount)
 
     capacity_rows = ships.capacity_rows
+    if inventory.make:  # suites count storable batches in the period they are made
+        capacity_rows = sorted(set(capacity_rows) | set(inventory.capacity_rows))
     key_of = {a: i for i, a in enumerate(assign)}
     # each (p,s,t)'s Assign column, then each shipment's (−1: its program has none)
     assign_of = np.fromiter((key_of.get(key, -1) for key in production_keys),
@@ -455,7 +477,13 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
     financed_opening = {s: float(opening[s]) for (_f, s, _t) in finance_opening}
     fund_budget_rows = sorted({(f, t) for (f, _s, _q, _c, t) in finance}
                               | {(f, t) for (f, _s, t) in finance_opening})
-    reservations = _reservation_sets(case, ship, ship_suite, discount)
+    reservations = _reservation_sets(
+        case, ship + [(p, s, "", t) for (p, s, _c, t) in inventory.make],
+        ship_suite + [(s, inventory.modality[p], c) for (p, s, c, _t) in inventory.make],
+        discount)
+    if inventory.make:  # their reserved use is bounded by Make: reserved_use_is_making
+        reservations.use_rows = [r for r in reservations.use_rows
+                                 if not inventory.stores(r[0])]
     time_to_market = _time_to_market_rules(case, serve, committed, potential)
     for r in time_to_market:
         if not r.weight and r.constant > r.limit + 1e-9:
@@ -468,7 +496,7 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
                                      committed, potential)
     reinvestment = _reinvestment_sets(
         case, fund_budget_rows, periods, ship, ship_cost, discount, serve, potential, value,
-        open_set, site_lead, position, reservations, ships.bound)
+        open_set, site_lead, position, reservations, ships.bound, inventory)
 
     return IndexSets(
         periods=periods, position=position, build=build_set, open=open_set, assign=assign,
@@ -495,7 +523,7 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
         fund_max_share=fund_max_share, fund_budget=fund_budget, reservations=reservations,
         reinvestment=reinvestment, unservable=unservable, why_unservable=why_unservable,
         program_start=start, transfer_periods=transfer_periods, approvals=approvals,
-        phases=phases,
+        phases=phases, inventory=inventory,
     )
 
 
@@ -517,7 +545,8 @@ def with_demand(ix: IndexSets, case: Case) -> IndexSets:
     potential = {d: potential.get(d, 0.0) for d in ix.potential}
     reinvestment = _reinvestment_sets(
         case, ix.fund_budget_rows, ix.periods, ix.ship, ix.ship_cost, discount, ix.serve,
-        potential, value, ix.open, ix.site_lead, ix.position, ix.reservations, ix.ship_bound)
+        potential, value, ix.open, ix.site_lead, ix.position, ix.reservations, ix.ship_bound,
+        ix.inventory)
     return replace(ix, committed=dict(committed), potential=potential,
                    reinvestment=reinvestment, time_to_market_rules=_time_to_market_rules(
                        case, ix.serve, committed, {d: b for d, b in potential.items() if b > 0}))
@@ -821,7 +850,7 @@ def _reinvestment_sets(
     ship: list[ShipKey], ship_cost: np.ndarray, discount: dict[int, float],
     serve: list[DemandKey], potential: dict[DemandKey, float], value: dict[DemandKey, float],
     open_set: list[tuple[str, int]], site_lead: dict[str, int], position: dict[int, int],
-    reservations: Reservations, ship_bound: np.ndarray,
+    reservations: Reservations, ship_bound: np.ndarray, inventory: Inventory | None = None,
 ) -> Reinvestment:
     """REINVEST_FT, MARGIN_T and the operating margin's coefficients and bounds."""
     share = {f: float(v) for f, v in zip(case.funds["fund"], case.funds["reinvest_share"],
@@ -845,6 +874,15 @@ def _reinvestment_sets(
         if k[3] in wanted:
             ship_undiscounted[k] = cost / float(discount[k[3]])
             most_ship_cost[k[3]] += ship_undiscounted[k] * bound
+    # storable programs: production where made, holding on the stock (undiscounted)
+    inv = inventory or Inventory()
+    make_cost = {k: c / float(discount[k[3]]) for k, c in inv.make_cost.items()
+                 if k[3] in wanted}
+    hold_cost = {k: inv.holding[k[0]] for k in inv.stock if k[3] in wanted}
+    for k, c in make_cost.items():
+        most_ship_cost[k[3]] += c * inv.make_bound[k]
+    for k, h in hold_cost.items():
+        most_ship_cost[k[3]] += h * inv.stock_bound[k]
     serve_value = {d: value.get(d, 0.0) for d in serve if d[2] in wanted}
     open_fixed = {(s, t0, t): float(years[t] * sites.at[s, "fixed_cost_musd_per_year"])
                   for (s, t0) in open_set for t in margin_periods
@@ -864,7 +902,8 @@ def _reinvestment_sets(
     return Reinvestment(
         reinvest=rows, margin_periods=sorted({previous[t] for (_f, t) in rows}), share=share,
         revenue_fixed=base, ship_cost=ship_undiscounted, serve_value=serve_value,
-        open_fixed=open_fixed, lower=lower, upper=upper)
+        open_fixed=open_fixed, lower=lower, upper=upper, make_cost=make_cost,
+        hold_cost=hold_cost)
 
 
 @dataclass
@@ -901,7 +940,8 @@ def _shipments(case: Case, demand_keys: list[DemandKey], committed: dict[DemandK
                transfer_at: dict[tuple[str, str], int],
                pair_slots: dict[tuple[str, str], float],
                program_slots: dict[str, float],
-               gates: pd.DataFrame | None = None) -> Shipments:
+               gates: pd.DataFrame | None = None,
+               shelf_life: dict[str, int] | None = None) -> Shipments:
     """Every (p,s,m,t) where demand of p in m in t (committed or potential) can be made at
     suite (s, modality of p, scale of p in t): p started by t, its technology transfer to
     s complete by t (pos(t) ≥ pos(start(p)) + L[p,s]), the suite online by t, a lane from
@@ -924,6 +964,10 @@ def _shipments(case: Case, demand_keys: list[DemandKey], committed: dict[DemandK
     exists only from the gate's first position on (never where it has none);
     ``blocked`` names the sites held back from committed demand, and from demand that
     no site is left to serve.
+    delivered batch pays for and takes the slots of the failed ones too). A storable
+    program's batches shipped in t may be made over 1 + L[p] periods (``shelf_life``,
+    `capacity.model.inventory`), so most[p,s,t] is that many periods' capacity for it.
+    Vectorised over chunks of programs.
     """
     periods = sorted(position, key=position.__getitem__)
     disc = np.array([float(discount[t]) for t in periods])
@@ -970,6 +1014,8 @@ def _shipments(case: Case, demand_keys: list[DemandKey], committed: dict[DemandK
                            "use": pd.Series(list(pair_slots.values()), dtype=float)}).dropna()
     yields = yields.astype({"p": np.int64, "s": np.int64})
     default_use = np.array([program_slots.get(p, 1.0) for p in program_names])
+    # periods a batch shipped in t may be made over: 1 + its shelf life
+    made_over = np.array([1 + (shelf_life or {}).get(p, 0) for p in program_names], dtype=float)
 
     modality = case.programs.set_index("program")["modality"].to_dict()
     # Transfer lead times: a program's own by code, and per-site overrides as a table
@@ -1038,7 +1084,7 @@ def _shipments(case: Case, demand_keys: list[DemandKey], committed: dict[DemandK
         parts["transport"].append(df * c["transport"].to_numpy())
         parts["tariffs"].append(df * c["tariff"].to_numpy() * variable * use)
         slots.append(use)
-        c["most"] = c["most"].to_numpy() / use
+        c["most"] = c["most"].to_numpy() * made_over[p] / use
         bounds.append(np.minimum(c["wanted"].to_numpy(), c["most"].to_numpy()))
         out.keys.extend(zip(programs_of[p].tolist(), sites_of[s].tolist(),
                             markets_of[m].tolist(), periods_of[pos].tolist(), strict=True))

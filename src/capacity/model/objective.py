@@ -18,12 +18,16 @@ def add_total_cost(lm: LinearModel, ix: IndexSets) -> None:
                − Σ finance_opening_saving·FinanceOpening
                + Σ assign_cost·Assign − Σ scale_up_saving·ScaleUp
                + Σ ship_cost·Ship − Σ serve_value·Serve
+               + Σ make_cost·Make + Σ hold_cost·Stock
                + Σ reserve_cost·Reserve + Σ shortfall_cost·Shortfall
                + Σ approval_cost·Approve + existing_fixed_cost
 
     Coefficients are discounted in `build_index_sets`: ship_cost covers production,
     transport and tariffs; open_cost covers opening and fixed costs from opening on;
     existing sites' fixed costs are a constant, kept so the objective is the true total.
+    A storable program's production is paid when made (make_cost on Make; its ship_cost
+    holds transport and tariffs only) and its stock costs hold_cost a period
+    (`capacity.model.inventory`).
     shortfall_cost (discounted unmet penalty) exists only in the stochastic model. Money a
     fund pays, for modules or openings alike, saves df_t·(1 − repayment_share) a MUSD.
     approval_cost[a,τ] = df_τ·cost[a]: a site's pre-approval inspection for a market,
@@ -31,7 +35,7 @@ def add_total_cost(lm: LinearModel, ix: IndexSets) -> None:
     the site of its clinical phase earns its transfer back (ScaleUp,
     `capacity.model.phases`).
     """
-    res = ix.reservations
+    res, inv = ix.reservations, ix.inventory
     lm.set_objective("total_cost", [
         ("Build", ix.build, [ix.build_cost[b] for b in ix.build]),
         ("Finance", ix.finance, [-ix.finance_saving[x] for x in ix.finance]),
@@ -43,6 +47,8 @@ def add_total_cost(lm: LinearModel, ix: IndexSets) -> None:
                                          for a in ix.phases.scale_up]),
         ("Ship", np.arange(len(ix.ship)), ix.ship_cost),  # by position: no key lookup
         ("Serve", ix.serve, [-ix.serve_value[d] for d in ix.serve]),
+        ("Make", inv.make, [inv.make_cost[k] for k in inv.make]),
+        ("Stock", inv.stock, [inv.hold_cost[k] for k in inv.stock]),
         ("Reserve", res.reserve, [res.cost[r] for r in res.reserve]),
         ("Shortfall", list(ix.shortfall_cost), list(ix.shortfall_cost.values())),
         ("Approve", ix.approvals.decide, [ix.approvals.cost[d] for d in ix.approvals.decide])],

@@ -36,9 +36,14 @@ REFERENCES: dict[str, tuple[str, ...]] = {
     "reservations": ("reservation", "period"),
     "reservation_use": ("reservation", "program", "period"),
     "approvals": ("site", "market"),
+    "inventory": ("program", "site", "period"),
 }
 AMOUNTS = {"shipments": "batches", "builds": "modules", "financing": "amount_musd",
-           "reservations": "blocks", "reservation_use": "batches"}
+           "reservations": "blocks", "reservation_use": "batches",
+           "inventory": "made_batches"}
+# A plan saved before storable programs existed has no inventory table: nothing stored.
+INVENTORY_COLUMNS = ("program", "site", "scale", "period", "made_batches", "shipped_batches",
+                     "written_off_batches", "stock_batches", "holding_cost_pv_musd")
 
 
 @dataclass(frozen=True)
@@ -151,6 +156,9 @@ class _Checker:
         self.lanes = {(o, m): (c, r) for o, m, c, r in case.lanes[
             ["origin", "market", "transport_musd_per_batch", "tariff_rate"]].itertuples(
             index=False)}
+        self.shelf, self.holding = _shelf_lives(case)
+        if "inventory" not in plan:
+            plan = {**plan, "inventory": pd.DataFrame({c: [] for c in INVENTORY_COLUMNS})}
         self.plan = self.known_rows(plan)
 
     def flag(self, family: str, entity: str, amount: float, message: str) -> None:
@@ -163,6 +171,10 @@ class _Checker:
         if (p, s) in self.slots:
             return self.slots[(p, s)]
         return 1.0 / self.success.get(self.programs.at[p, "modality"], 1.0)
+
+    def stores(self, p: str) -> bool:
+        """Whether p's batches may be made ahead and held in stock (shelf life ≥ 1)."""
+        return self.shelf.get(p, 0) >= 1
 
     def scale(self, p: str, t: int) -> str:
         cf = self.programs.at[p, "commercial_from"]
@@ -241,6 +253,13 @@ class _Checker:
                 else:
                     keep.append(i)
             out[name] = frame.iloc[keep].reset_index(drop=True)
+        inventory = out["inventory"]
+        for r in inventory[~inventory["scale"].isin(("clinical", "commercial"))].itertuples(
+                index=False):
+            self.flag("reference", f"{r.program}@{r.site} {r.period}", r.made_batches,
+                      f"scale {r.scale!r} is neither clinical nor commercial")
+        out["inventory"] = inventory[inventory["scale"].isin(("clinical", "commercial"))] \
+            .reset_index(drop=True)
         ships = out["shipments"]
         for r in ships.itertuples(index=False):
             region = self.sites.at[r.site, "region"]
@@ -257,6 +276,7 @@ class _Checker:
                 self.flag("domain", f"{r.program}@{r.site}→{r.market} {r.period}", r.batches,
                           "negative shipment")
         self.check_shipments(ships)
+        self.check_inventory(ships)
         self.check_demand(ships)
         self.check_capacity(ships)
         self.check_sites_and_builds(ships)
@@ -293,6 +313,130 @@ class _Checker:
                           f"operator {self.sites.at[r.site, 'operator']} is barred from "
                           f"{r.market}")
 
+    def check_inventory(self, ships: pd.DataFrame) -> None:
+        """Storable programs (shelf life L ≥ 1, `capacity.model.inventory`), per program,
+        site and scale in period order: the stock balance (stock = stock before + made −
+        shipped − written off, the shipped column what the shipments say), first in first
+        out within the shelf life (stock at the end of t ≤ made in the last L periods),
+        batches made only where and when the program can be made, write-offs and stock
+        left at the horizon's end only after a stock target, the printed holding cost,
+        and the stock targets. A program that cannot be stored has no inventory rows."""
+        inventory = self.plan["inventory"]
+        for r in inventory.itertuples(index=False):
+            who = f"{r.program}@{r.site} {r.scale} {r.period}"
+            values = (r.made_batches, r.shipped_batches, r.written_off_batches,
+                      r.stock_batches)
+            if min(values) < -self.tol:
+                self.flag("domain", who, min(values), "negative batches in inventory")
+            if not self.stores(r.program):
+                if any(abs(v) > self.tol for v in values):
+                    self.flag("shelf_life", who, r.stock_batches or r.made_batches,
+                              f"{r.program} cannot be stored (shelf life 0): it ships in "
+                              "the period it is made")
+                continue
+            self.check_making(r, who)
+            pv = self.df[int(r.period)] * self.holding[r.program] * r.stock_batches
+            if abs(r.holding_cost_pv_musd - pv) > self.tol * max(1.0, abs(pv)):
+                self.flag("holding_cost", who, r.holding_cost_pv_musd - pv,
+                          f"holding cost printed {r.holding_cost_pv_musd:.10g}, "
+                          f"{r.stock_batches:g} batches held is {pv:.10g}")
+        rows = {(r.program, r.site, r.scale, int(r.period)): r
+                for r in inventory.itertuples(index=False) if self.stores(r.program)}
+        shipped: dict[tuple[str, str, str, int], float] = defaultdict(float)
+        for r in ships.itertuples(index=False):
+            if self.stores(r.program):
+                shipped[(r.program, r.site, self.scale(r.program, int(r.period)),
+                         int(r.period))] += r.batches
+        targets = self.stock_targets()
+        goals: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+        for (p, _m, t), (_b, c, sites) in targets.items():
+            for s in sites:
+                goals[(p, s, c)].append(self.pos[t])
+        last = len(self.periods) - 1
+        for chain in sorted({k[:3] for k in rows} | {k[:3] for k in shipped}):
+            p, s, c = chain
+            life = self.shelf[p]
+            stock, made = 0.0, []
+            for i, t in enumerate(self.periods):
+                r = rows.get((*chain, t))
+                got = (0.0, 0.0, 0.0, 0.0) if r is None else (
+                    r.made_batches, r.shipped_batches, r.written_off_batches, r.stock_batches)
+                out = shipped.get((*chain, t), 0.0)
+                who = f"{p}@{s} {c} {t}"
+                if abs(got[1] - out) > self.tol:
+                    self.flag("stock_balance", who, got[1] - out,
+                              f"inventory says {got[1]:g} shipped, the shipments {out:g}")
+                expected = stock + got[0] - out - got[2]
+                if abs(got[3] - expected) > self.tol:
+                    self.flag("stock_balance", who, got[3] - expected,
+                              f"{got[3]:g} in stock; {stock:g} before + {got[0]:g} made − "
+                              f"{out:g} shipped − {got[2]:g} written off is {expected:g}")
+                made.append(got[0])
+                fresh = sum(made[max(0, i - life + 1):])
+                if got[3] > fresh + self.tol:
+                    self.flag("shelf_life", who, got[3] - fresh,
+                              f"{got[3]:g} in stock, but only {fresh:g} made in the last "
+                              f"{life} period{'' if life == 1 else 's'}: a batch is older "
+                              "than its shelf life")
+                before = [g for g in goals.get(chain, ()) if g < i]
+                if got[2] > self.tol and not before:
+                    self.flag("stock_balance", who, got[2],
+                              "written off, but no stock target held it before")
+                if i == last and got[3] > self.tol and last not in goals.get(chain, ()):
+                    self.flag("stock_balance", who, got[3],
+                              "left in stock at the end of the horizon with no stock target")
+                stock = got[3]
+        for (p, m, t), (b, c, sites) in sorted(targets.items()):
+            held = sum(rows[(p, s, c, t)].stock_batches for s in sites
+                       if (p, s, c, t) in rows)
+            if held < b - self.tol:
+                self.flag("stock_target", f"{p} in {m}, {t}", b - held,
+                          f"{held:g} {c} batches in stock at the end of {t} at sites that "
+                          f"can supply {m}, below the target {b:g}")
+
+    def check_making(self, r: Any, who: str) -> None:
+        """Where a storable batch may be made: a suite of its scale at the site, the
+        program started and its transfer complete, a clinical batch before
+        commercial_from."""
+        if r.made_batches <= self.tol:
+            return
+        modality = self.programs.at[r.program, "modality"]
+        if (r.site, modality, r.scale) not in self.suites.index:
+            self.flag("compatibility", who, r.made_batches,
+                      f"{r.site} has no {modality} {r.scale} suite")
+        cf = self.programs.at[r.program, "commercial_from"]
+        if r.scale == "clinical" and pd.notna(cf) and int(r.period) >= int(cf):
+            self.flag("compatibility", who, r.made_batches,
+                      f"clinical batches of {r.program} are made only before its "
+                      f"commercial_from {int(cf)}")
+        if int(r.period) < self.start(r.program):
+            self.flag("earliest_start", who, r.made_batches,
+                      f"before the program's earliest start {self.start(r.program)}")
+        elif self.pos[int(r.period)] < self.transfer_done(r.program, r.site):
+            self.flag("tech_transfer_time", who, r.made_batches,
+                      f"before its technology transfer to {r.site}, started "
+                      f"{self.start(r.program)}, is complete")
+
+    def stock_targets(self) -> dict[tuple[str, str, int], tuple[float, str, list[str]]]:
+        """Each stock target (> 0): its batches, the scale it counts (the program's in
+        the next period; in the last, its own) and the sites that can supply its market
+        (a lane, the domestic one always, and the operator not barred from it) with a
+        suite of the program's modality at that scale."""
+        barred = self.barred()
+        out = {}
+        for p, m, t, b in self.case.stock_targets[["program", "market", "period",
+                                                   "min_batches"]].itertuples(index=False):
+            if b <= 0:
+                continue
+            i = self.pos[int(t)]
+            c = self.scale(p, self.periods[min(i + 1, len(self.periods) - 1)])
+            modality = self.programs.at[p, "modality"]
+            sites = sorted(s for (s, q, c2) in self.suites.index
+                           if (q, c2) == (modality, c) and self.lane(s, m) is not None
+                           and (self.sites.at[s, "operator"], m) not in barred)
+            out[(p, m, int(t))] = (float(b), c, sites)
+        return out
+
     def check_demand(self, ships: pd.DataFrame) -> None:
         supplied = ships.groupby(["program", "market", "period"])["batches"].sum()
         committed = self.case.offtakes.groupby(["program", "market", "period"])[
@@ -320,14 +464,24 @@ class _Checker:
                 online[(b.site, b.modality, b.scale, t)] += float(b.modules)
         return online
 
+    def made(self, ships: pd.DataFrame) -> dict[tuple[str, str, str, int], float]:
+        """Batches made by (program, site, scale, period): shipped, for a program that
+        ships in the period it makes; the inventory table's made, for a storable one."""
+        made: dict[tuple[str, str, str, int], float] = defaultdict(float)
+        for r in ships.itertuples(index=False):
+            if not self.stores(r.program):
+                made[(r.program, r.site, self.scale(r.program, int(r.period)),
+                      int(r.period))] += r.batches
+        for r in self.plan["inventory"].itertuples(index=False):
+            if self.stores(r.program):
+                made[(r.program, r.site, r.scale, int(r.period))] += r.made_batches
+        return made
+
     def check_capacity(self, ships: pd.DataFrame) -> None:
         used: dict[tuple[str, str, str, int], float] = defaultdict(float)
-        for r in ships.itertuples(index=False):
-            if r.program not in self.programs.index:
-                continue
-            k = (r.site, self.programs.at[r.program, "modality"],
-                 self.scale(r.program, int(r.period)))
-            used[(*k, int(r.period))] += self.slot_use(r.program, r.site) * r.batches
+        for (p, s, c, t), x in self.made(ships).items():
+            k = (s, self.programs.at[p, "modality"], c)
+            used[(*k, t)] += self.slot_use(p, s) * x
         online = self.online_modules()
         reserved: dict[tuple[str, str, str, int], float] = defaultdict(float)
         for r in self.plan["reservation_use"].itertuples(index=False):
@@ -374,6 +528,11 @@ class _Checker:
                     and open_from.get(r.site, len(self.periods)) > self.pos.get(int(r.period), 0):
                 self.flag("ship_requires_open_site", f"{r.program}@{r.site} {r.period}",
                           r.batches, f"{r.site} is not open in {r.period}")
+        for r in self.plan["inventory"].itertuples(index=False):
+            if r.made_batches > self.tol and self.sites.at[r.site, "status"] == "candidate" \
+                    and open_from.get(r.site, len(self.periods)) > self.pos[int(r.period)]:
+                self.flag("make_requires_open_site", f"{r.program}@{r.site} {r.period}",
+                          r.made_batches, f"{r.site} is not open in {r.period}")
 
     def check_assignments(self, ships: pd.DataFrame) -> None:
         """Each phase is made only where it is assigned; each row's transfer (or scale-up
@@ -383,8 +542,12 @@ class _Checker:
         assigned = set(zip(self.plan["assignments"]["program"],
                            self.plan["assignments"]["site"],
                            self.plan["assignments"]["phase"], strict=True))
+        inventory = self.plan["inventory"]
+        stored = inventory[inventory["made_batches"] > self.tol]
+        # a phase is made where its batches ship (made then), or where stock is made
         made = {(p, s, self.scale(p, int(t))) for p, s, t in
-                ships[["program", "site", "period"]].itertuples(index=False)}
+                ships[["program", "site", "period"]].itertuples(index=False)} \
+            | set(zip(stored["program"], stored["site"], stored["scale"], strict=True))
         for (p, s, c) in sorted(made - assigned):
             self.flag("production_requires_assignment", f"{p}@{s}", 1,
                       f"{p}'s {c} phase is produced at {s} without being assigned there")
@@ -606,11 +769,12 @@ class _Checker:
                           row["min_take_share"] * reserved - got,
                           f"uses {got:g} of {reserved:g} reserved slots, below the minimum "
                           f"take {row['min_take_share']:.0%}")
-        made: dict[tuple[str, str, int], float] = defaultdict(float)
-        for r in ships.itertuples(index=False):
-            made[(r.program, r.site, int(r.period))] += \
-                self.slot_use(r.program, r.site) * r.batches
-        taken: dict[tuple[str, str, int], float] = defaultdict(float)
+        # slots made by (program, site, t), by scale too for a storable program (it may
+        # make both scales in a period: launch stock)
+        made: dict[tuple[str, str, str, int], float] = defaultdict(float)
+        for (p, site, c, t), x in self.made(ships).items():
+            made[(p, site, c if self.stores(p) else "", t)] += self.slot_use(p, site) * x
+        taken: dict[tuple[str, str, str, int], float] = defaultdict(float)
         for r in use.itertuples(index=False):
             who = f"{r.reservation} {r.program} {r.period}"
             if (r.reservation, int(r.period)) not in blocks:
@@ -621,17 +785,20 @@ class _Checker:
             if row["members"] and startup not in row["members"]:
                 self.flag("reservation_members", who, r.batches,
                           f"{startup} is not a member of {r.reservation}")
+            stored = self.stores(r.program)
             suite = (self.programs.at[r.program, "modality"],
-                     self.scale(r.program, int(r.period)))
+                     row["scale"] if stored else self.scale(r.program, int(r.period)))
             if suite != (row["modality"], row["scale"]):
                 self.flag("reservation_members", who, r.batches,
                           f"{r.program} needs a {suite[0]} {suite[1]}-scale suite")
-            taken[(r.program, row["site"], int(r.period))] += r.batches
-        for (p, site, t), x in taken.items():
-            if x > made[(p, site, t)] + self.tol:
-                self.flag("reserved_use_is_production", f"{p}@{site} {t}",
-                          x - made[(p, site, t)], f"uses {x:g} reserved slots, makes "
-                          f"{made[(p, site, t)]:g} batch slots there")
+            taken[(r.program, row["site"], row["scale"] if stored else "",
+                   int(r.period))] += r.batches
+        for (p, site, c, t), x in taken.items():
+            if x > made[(p, site, c, t)] + self.tol:
+                family = "reserved_use_is_making" if c else "reserved_use_is_production"
+                self.flag(family, f"{p}@{site} {t}", x - made[(p, site, c, t)],
+                          f"uses {x:g} reserved slots, makes {made[(p, site, c, t)]:g} "
+                          f"{c + ' ' if c else ''}batch slots there")
 
     def operating_margin(self, ships: pd.DataFrame) -> dict[int, float]:
         """The consortium's margin by period, undiscounted: committed revenue and served
@@ -646,6 +813,8 @@ class _Checker:
         for r in ships.itertuples(index=False):
             cost = self.batch_cost(r)
             margin[int(r.period)] -= sum(cost) * r.batches
+        for (_p, _s, _c, t), (making, holding) in self.inventory_costs().items():
+            margin[t] -= making + holding
         open_from = self.open_from()
         for s in self.sites.index:
             first = 0 if self.sites.at[s, "status"] == "existing" else open_from.get(s)
@@ -672,16 +841,35 @@ class _Checker:
         return out
 
     def batch_cost(self, r: Any) -> tuple[float, float, float]:
-        """Undiscounted (production, transport, tariff) cost of one batch of a shipment."""
+        """Undiscounted (production, transport, tariff) cost of one batch of a shipment;
+        a storable program's production is paid where it is made (`inventory_costs`),
+        the tariff is on the same production cost."""
         lane = self.lane(r.site, r.market)
         if lane is None or r.program not in self.programs.index:
             return 0.0, 0.0, 0.0
-        k = (r.site, self.programs.at[r.program, "modality"],
-             self.scale(r.program, int(r.period)))
+        production = self.production_cost(r.program, r.site,
+                                          self.scale(r.program, int(r.period)))
+        made_here = 0.0 if self.stores(r.program) else production
+        return made_here, lane[0], lane[1] * production
+
+    def production_cost(self, p: str, s: str, c: str) -> float:
+        """Undiscounted production cost of one delivered batch of p made at s at scale
+        c: the suite's variable cost × slots per delivered batch (0 with no such suite)."""
+        k = (s, self.programs.at[p, "modality"], c)
         var = float(self.suites.at[k, "variable_cost_musd_per_batch"]) \
             if k in self.suites.index else 0.0
-        use = self.slot_use(r.program, r.site)
-        return var * use, lane[0], lane[1] * var * use
+        return var * self.slot_use(p, s)
+
+    def inventory_costs(self) -> dict[tuple[str, str, str, int], tuple[float, float]]:
+        """Undiscounted (production, holding) of each inventory row of a storable program:
+        its batches made × their production cost, its stock × the holding cost."""
+        out = {}
+        for r in self.plan["inventory"].itertuples(index=False):
+            if self.stores(r.program):
+                out[(r.program, r.site, r.scale, int(r.period))] = (
+                    r.made_batches * self.production_cost(r.program, r.site, r.scale),
+                    r.stock_batches * self.holding[r.program])
+        return out
 
     def spent(self, x: Any) -> float:
         """What a financing row's investment cost, MUSD: its suite's modules ordered in
@@ -879,6 +1067,9 @@ class _Checker:
             costs["production"] += d * production
             costs["transport"] += d * transport
             costs["tariffs"] += d * tariff
+        for (_p, _s, _c, t), (making, holding) in self.inventory_costs().items():
+            costs["production"] += self.df[t] * making
+            costs["holding"] += self.df[t] * holding
         for (_p, _m, t), value in self.served(ships).items():
             costs["served_value"] -= self.df[t] * value
         for r in self.plan["reservations"].itertuples(index=False):
@@ -901,6 +1092,20 @@ class _Checker:
         elif abs(recomputed - reported) > self.tol * max(1.0, abs(reported)):
             self.flag("objective", "summary.json", recomputed - reported,
                       f"reported {reported:.10g}, recomputed {recomputed:.10g}")
+
+
+def _shelf_lives(case: Case) -> tuple[dict[str, int], dict[str, float]]:
+    """Each program's shelf life (periods) and holding cost (MUSD per batch and period):
+    its own where given, else its modality's."""
+    modalities = case.modalities.set_index("modality")
+    life, hold = {}, {}
+    for p, q, n, h in case.programs[["program", "modality", "shelf_life_periods",
+                                     "holding_cost_musd_per_batch_period"]].itertuples(
+            index=False):
+        life[p] = int(n) if pd.notna(n) else int(modalities.at[q, "shelf_life_periods"])
+        hold[p] = float(h) if pd.notna(h) else float(
+            modalities.at[q, "holding_cost_musd_per_batch_period"])
+    return life, hold
 
 
 def _named(row: Any, what: str) -> Any:

@@ -83,8 +83,9 @@ def extract_tables(built: BuiltModel, x: np.ndarray) -> dict[str, pd.DataFrame]:
         [(p, s, ix.site_region[s], mk, t, v) for (p, s, mk, t), v in
          zip(ix.ship, ship_vals, strict=True) if v > ZERO],
         columns=["program", "site", "origin", "market", "period", "batches"])
-    production = (shipments.groupby(["program", "site", "period"], as_index=False)["batches"]
-                  .sum())
+    inventory = _inventory(built, values("Make"), values("Stock"), values("WriteOff"),
+                           ship_vals)
+    production = _production(built, shipments, inventory)
 
     assign_vals = [round(v) for v in values("Assign")]
     scale_up_vals = [round(v) for v in values("ScaleUp")]
@@ -103,18 +104,20 @@ def extract_tables(built: BuiltModel, x: np.ndarray) -> dict[str, pd.DataFrame]:
     approve_vals = [round(v) for v in values("Approve")]
     costs = _cost_breakdown(built, build_vals, open_vals, fin_vals, opening_fin_vals,
                             assign_vals, scale_up_vals, ship_vals, serve_vals, reserve_vals,
-                            values("Shortfall"), approve_vals)
+                            values("Shortfall"), approve_vals, values("Make"),
+                            values("Stock"))
     return {
         "builds": builds, "openings": openings, "financing": financing,
         "assignments": assignments, "shipments": shipments, "production": production,
         "unmet_demand": unmet, "costs": costs,
-        "utilisation": _utilisation(built, build_vals, ship_vals, use_vals),
+        "utilisation": _utilisation(built, build_vals, ship_vals, use_vals, values("Make")),
         "market_kpis": _market_kpis(shipments, case.sites),
         **_reservation_tables(built, reserve_vals, use_vals),
         "operating_margin": _operating_margin(built, open_vals, ship_vals, serve_vals,
-                                              reserve_vals),
+                                              reserve_vals, values("Make"), values("Stock")),
         "fund_use": _fund_use(built, financing, values("Reinvest")),
         "approvals": _approvals(built, approve_vals),
+        "inventory": inventory,
     }
 
 
@@ -259,6 +262,71 @@ def _batches(x: float) -> str:
     return f"{round(x, 6) + 0.0:g}"
 
 
+INVENTORY_COLUMNS = ["program", "site", "scale", "period", "made_batches", "shipped_batches",
+                     "written_off_batches", "stock_batches", "holding_cost_pv_musd"]
+
+
+def _inventory(built: BuiltModel, make_vals: list[float], stock_vals: list[float],
+               write_off_vals: list[float], ship_vals: list[float]) -> pd.DataFrame:
+    """Storable programs' batches by site, scale and period: made, shipped, written off,
+    in stock at the end of the period, and the stock's holding cost (discounted): one row
+    per period where any is above zero (`capacity.model.inventory`). Empty where no
+    program can be stored."""
+    ix = built.index_sets
+    inv = ix.inventory
+    if not inv.balance:
+        return pd.DataFrame(columns=INVENTORY_COLUMNS)
+    made = dict(zip(inv.make, make_vals, strict=True))
+    stock = dict(zip(inv.stock, stock_vals, strict=True))
+    off = dict(zip(inv.write_off, write_off_vals, strict=True))
+    shipped: dict[tuple[str, str, str, int], float] = defaultdict(float)
+    for i in inv.made_when_shipped:
+        p, s, _m, t = ix.ship[i]
+        shipped[(p, s, ix.ship_suite[i][2], t)] += ship_vals[i]
+    rows = []
+    for key in inv.balance:
+        values = [made.get(key, 0.0), shipped.get(key, 0.0), off.get(key, 0.0),
+                  stock.get(key, 0.0)]
+        values = [v if v > ZERO else 0.0 for v in values]
+        if any(values):
+            rows.append((*key, *values, inv.hold_cost.get(key, 0.0) * values[3]))
+    return pd.DataFrame(rows, columns=INVENTORY_COLUMNS)
+
+
+def inventory_messages(built: BuiltModel, inventory: pd.DataFrame) -> list[str]:
+    """What a planner must be told about the stock: batches written off (held for a
+    stock target, they could not ship within their shelf life) and batches left in stock
+    at the horizon's end for a target (they have no value after it)."""
+    inv, last = built.index_sets.inventory, built.index_sets.periods[-1]
+    out = []
+    for r in inventory.itertuples(index=False):
+        life = inv.shelf_life[r.program]
+        if r.written_off_batches > 0:
+            out.append(f"{r.program}: {r.written_off_batches:g} {r.scale} batches written off "
+                       f"at {r.site} in {r.period}: held for a stock target, they could not "
+                       f"ship within their shelf life of {life} period{'' if life == 1 else 's'}")
+        if r.period == last and r.stock_batches > 0:
+            out.append(f"{r.program}: {r.stock_batches:g} {r.scale} batches left in stock at "
+                       f"{r.site} at the end of the horizon ({last}) for a stock target")
+    return out
+
+
+def _production(built: BuiltModel, shipments: pd.DataFrame,
+                inventory: pd.DataFrame) -> pd.DataFrame:
+    """Batches made by program, site and period: those shipped, for programs that ship
+    in the period they make; those made (``inventory``), for storable programs."""
+    inv = built.index_sets.inventory
+    shipped = shipments[~shipments["program"].map(inv.stores).astype(bool)] \
+        if inv.shelf_life else shipments
+    frames = [shipped[["program", "site", "period", "batches"]]]
+    if not inventory.empty:
+        made = inventory[inventory["made_batches"] > 0]
+        frames.append(made[["program", "site", "period", "made_batches"]]
+                      .rename(columns={"made_batches": "batches"}))
+    both = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return both.groupby(["program", "site", "period"], as_index=False)["batches"].sum()
+
+
 def _reservation_tables(built: BuiltModel, reserve_vals: list[int],
                         use_vals: list[float]) -> dict[str, pd.DataFrame]:
     """Reservations held (blocks, slots reserved and used, fee) and who used them."""
@@ -284,7 +352,8 @@ def _reservation_tables(built: BuiltModel, reserve_vals: list[int],
 
 def _operating_margin(built: BuiltModel, open_vals: list[int], ship_vals: list[float],
                       serve_vals: dict[tuple[str, str, int], float],
-                      reserve_vals: list[int]) -> pd.DataFrame:
+                      reserve_vals: list[int], make_vals: list[float],
+                      stock_vals: list[float]) -> pd.DataFrame:
     """Revenue, operating cost and margin by period, undiscounted MUSD (the margin the
     bank's reinvestment loop reads; models/formulation.md, `operating_margin`)."""
     ix, case = built.index_sets, built.case
@@ -299,6 +368,11 @@ def _operating_margin(built: BuiltModel, open_vals: list[int], ship_vals: list[f
         revenue[d[2]] += ix.serve_value[d] / float(df[d[2]]) * x
     for key, c, x in zip(ix.ship, ix.ship_cost.tolist(), ship_vals, strict=True):
         cost[key[3]] += c / float(df[key[3]]) * x
+    inv = ix.inventory  # storable programs: production when made, holding on the stock
+    for key, x in zip(inv.make, make_vals, strict=True):
+        cost[key[3]] += inv.make_cost[key] / float(df[key[3]]) * x
+    for key, x in zip(inv.stock, stock_vals, strict=True):
+        cost[key[3]] += inv.holding[key[0]] * x
     fixed = case.sites.set_index("site")["fixed_cost_musd_per_year"]
     open_from = {s: ix.position[t] + ix.site_lead[s]
                  for (s, t), v in zip(ix.open, open_vals, strict=True) if v > 0}
@@ -341,13 +415,17 @@ def _cost_breakdown(built: BuiltModel, build_vals: list[int], open_vals: list[in
                     ship_vals: list[float],
                     serve_vals: dict[tuple[str, str, int], float],
                     reserve_vals: list[int], shortfall_vals: list[float],
-                    approve_vals: list[int]) -> pd.DataFrame:
+                    approve_vals: list[int], make_vals: list[float],
+                    stock_vals: list[float]) -> pd.DataFrame:
     """Discounted cost by component, MUSD; the components sum to the objective
     (``co_investment``: what funds save the consortium, on modules and openings alike;
     ``fixed_existing``: the existing sites' fixed cost, a constant of the case that no
     decision changes; ``fixed_opened``: that of the candidate sites the plan opens;
-    ``approvals``, where a market requires approval: pre-approval inspections)."""
+    ``approvals``, where a market requires approval: pre-approval inspections;
+    ``production`` of a storable batch where it is made; ``holding``, where a program can
+    be stored, its stock's)."""
     ix = built.index_sets
+    inv = ix.inventory
 
     def dot(coef: dict, keys: list, vals: list) -> float:  # type: ignore[type-arg]
         return float(sum(coef[k] * v for k, v in zip(keys, vals, strict=True)))
@@ -364,7 +442,8 @@ def _cost_breakdown(built: BuiltModel, build_vals: list[int], open_vals: list[in
         ("fixed_opened", dot(ix.open_cost_parts["fixed"], ix.open, open_vals)),
         ("tech_transfer", dot(ix.assign_cost, ix.assign, assign_vals)
          - dot(ix.phases.scale_up_saving, ix.phases.scale_up, scale_up_vals)),
-        ("production", float(ix.ship_cost_parts["production"] @ shipped)),
+        ("production", float(ix.ship_cost_parts["production"] @ shipped)
+         + dot(inv.make_cost, inv.make, make_vals)),
         ("transport", float(ix.ship_cost_parts["transport"] @ shipped)),
         ("tariffs", float(ix.ship_cost_parts["tariffs"] @ shipped)),
         ("served_value", -float(sum(ix.serve_value[d] * v for d, v in serve_vals.items()))),
@@ -372,6 +451,8 @@ def _cost_breakdown(built: BuiltModel, build_vals: list[int], open_vals: list[in
     ]
     if ix.approvals.gated:  # a market requires approval: inspections decided
         rows.append(("approvals", dot(ix.approvals.cost, ix.approvals.decide, approve_vals)))
+    if inv.shelf_life:  # some program can be stored
+        rows.append(("holding", dot(inv.hold_cost, inv.stock, stock_vals)))
     if ix.shortfall_cost:  # the stochastic model's penalty on unmet commitments
         keys = built.linear.variables["Shortfall"].keys
         rows.append(("unmet_commitments", dot(ix.shortfall_cost, keys, shortfall_vals)))
@@ -379,11 +460,12 @@ def _cost_breakdown(built: BuiltModel, build_vals: list[int], open_vals: list[in
 
 
 def _utilisation(built: BuiltModel, build_vals: list[int], ship_vals: list[float],
-                 use_vals: list[float]) -> pd.DataFrame:
+                 use_vals: list[float], make_vals: list[float]) -> pd.DataFrame:
     """Capacity and use by suite and period, for every suite that has or gets capacity
     (reserved slots in use count as capacity: they come on top of the suite's own).
     ``used_batches`` counts batch slots used, failed batches included: a delivered batch
-    uses slots_per_batch ÷ its success rate (`IndexSets.slots`)."""
+    uses slots_per_batch ÷ its success rate (`IndexSets.slots`); a storable program's
+    in the period it is made."""
     ix = built.index_sets
     pos = ix.position
     added: dict[tuple[str, str, str, int], float] = defaultdict(float)
@@ -395,10 +477,14 @@ def _utilisation(built: BuiltModel, build_vals: list[int], ship_vals: list[float
     for (res, _p, t), x in zip(ix.reservations.use, use_vals, strict=True):
         added[(*ix.reservations.suite[res], t)] += x
     used: dict[tuple[str, str, str, int], float] = defaultdict(float)
+    inv = ix.inventory
     for key, k, slots, v in zip(ix.ship, ix.ship_suite, ix.ship_slots.tolist(), ship_vals,
                                 strict=True):
-        if v > ZERO:
+        if v > ZERO and not inv.stores(key[0]):
             used[(*k, key[3])] += slots * v
+    for (p, s, c, t), v in zip(inv.make, make_vals, strict=True):
+        if v > ZERO:
+            used[(s, inv.modality[p], c, t)] += ix.slots(p, s) * v
     rows = []
     for k, existing in sorted(ix.suite_existing.items()):
         if ix.site_status[k[0]] == "candidate":

@@ -61,11 +61,14 @@ class Plan:
             failed batches included), ``market_kpis``, ``reservations`` (held, reserved and
             used slots, fee), ``reservation_use`` (which program used which reservation),
             ``operating_margin`` (revenue, operating cost and margin by period,
-            undiscounted) and ``fund_use`` (each fund's budget, reinvested money and
+            undiscounted), ``fund_use`` (each fund's budget, reinvested money and
             financing by period, in all and by cost type), ``approvals`` (where a
             market requires approval: each site approval the case gives, status
             ``approved``, and each the plan decides, ``new``, with its decision period,
-            the period it holds from and its cost discounted at the decision).
+            the period it holds from and its cost discounted at the decision) and
+            ``inventory`` (programs that can be stored: batches made, shipped, written
+            off and in stock by site, scale and period, with the stock's holding cost;
+            ``production`` counts their batches where they are made).
         sense, unit: how ``objective`` is reported (``minimise``/``maximise``, its unit).
         case_source: the folder or workbook the case was loaded from ("" when built in
             memory), so a saved plan can find its case (`capacity report`).
@@ -346,6 +349,10 @@ PLAN_SCHEMA: dict[str, PlanTable] = {
                            ("cost_pv_musd",), ("site", "market", "modality"),
                            optional_periods=("decided_period",),
                            optional_ids=("modality",)),
+    "inventory": PlanTable(("program", "site", "scale"), ("period",),
+                           ("made_batches", "shipped_batches", "written_off_batches",
+                            "stock_batches", "holding_cost_pv_musd"),
+                           ("program", "site", "scale", "period")),
 }
 
 
