@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from capacity.case import Case
+from capacity.model.continuity import Continuity, build_continuity
 
 Suite = tuple[str, str, str]  # (site, modality, scale)
 ShipKey = tuple[str, str, str, int]  # (program, site, market, period)
@@ -198,6 +199,9 @@ class IndexSets:
     # Committed offtakes allowed to go unmet, at this discounted cost per batch (set by the
     # stochastic model's unmet penalty); empty: every commitment must be met.
     shortfall_cost: dict[DemandKey, float] = field(default_factory=dict)
+    # continuity of supply: each program's share and the periods a launch can matter in
+    # (`capacity.model.continuity`; no periods where every share is 0)
+    continuity: Continuity = field(default_factory=Continuity)
 
     def slots(self, p: str, s: str) -> float:
         """Suite slots one delivered batch of program p uses at site s: slots per batch
@@ -458,6 +462,7 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
         fund_max_share=fund_max_share, fund_budget=fund_budget, reservations=reservations,
         reinvestment=reinvestment, unservable=unservable, why_unservable=why_unservable,
         program_start=start, transfer_periods=transfer_periods,
+        continuity=build_continuity(case, ships.demand, demand_keys),
     )
 
 
