@@ -60,8 +60,10 @@ class Plan:
             included), ``market_kpis``, ``reservations`` (held, reserved and used slots,
             fee), ``reservation_use`` (which program used which reservation),
             ``operating_margin`` (revenue, operating cost and margin by period,
-            undiscounted) and ``fund_use`` (each fund's budget, reinvested money and
-            financing by period, in all and by cost type).
+            undiscounted), ``fund_use`` (each fund's budget, reinvested money and
+            financing by period, in all and by cost type) and ``launches`` (each
+            product launched in a market: from its launch period on, its demand, the
+            batches served and their share, and its continuity share).
         sense, unit: how ``objective`` is reported (``minimise``/``maximise``, its unit).
         case_source: the folder or workbook the case was loaded from ("" when built in
             memory), so a saved plan can find its case (`capacity report`).
@@ -334,6 +336,9 @@ PLAN_SCHEMA: dict[str, PlanTable] = {
                           ("budget_musd", "reinvested_musd", "financed_musd",
                            "financed_capex_musd", "financed_opening_musd"),
                           ("fund", "period")),
+    "launches": PlanTable(("program", "market"), ("period", "launch_period"),
+                          ("demand_batches", "served_batches", "served_share",
+                           "continuity_share"), ("program", "market", "period")),
 }
 
 
