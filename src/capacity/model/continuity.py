@@ -22,16 +22,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from capacity.case import Case
 from capacity.model.linear import Key, LinearModel, Term
-
-if TYPE_CHECKING:  # index_sets builds `Continuity`: imported only for the types
-    from capacity.model.index_sets import IndexSets
 
 DemandKey = tuple[str, str, int]  # (program, market, period)
 
@@ -85,6 +82,21 @@ def build_continuity(case: Case, shippable: Iterable[DemandKey],
         if (p, m) in first and t >= first[(p, m)]:
             periods.setdefault((p, m), []).append(t)
     return Continuity(share, commercial_from, periods)
+
+
+class IndexSets(Protocol):
+    """What continuity reads of `capacity.model.index_sets.IndexSets` (a protocol:
+    index_sets builds `Continuity`, so this module does not import it back)."""
+
+    continuity: Continuity
+    committed: dict[DemandKey, float]
+    potential: dict[DemandKey, float]
+    serve: list[DemandKey]
+    shortfall_cost: dict[DemandKey, float]
+
+    @property
+    def may_go_short(self) -> list[DemandKey]:
+        """SHORTFALL_PMT: the commitments that may go unmet."""
 
 
 @dataclass(frozen=True)
