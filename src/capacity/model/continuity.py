@@ -69,6 +69,8 @@ def build_continuity(case: Case, shippable: Iterable[DemandKey],
     commercial_from = {p: int(v) for p, v in zip(
         case.programs["program"], case.programs["commercial_from"], strict=True)
         if pd.notna(v)}
+    if not any(v > 0 for v in share.values()):  # off: nothing to enumerate
+        return Continuity(share, commercial_from)
 
     def kept(p: str, t: int) -> bool:
         return share[p] > 0 and p in commercial_from and t >= commercial_from[p]
@@ -78,8 +80,8 @@ def build_continuity(case: Case, shippable: Iterable[DemandKey],
         if kept(p, t) and ((p, m) not in first or t < first[(p, m)]):
             first[(p, m)] = t
     periods: dict[tuple[str, str], list[int]] = {}
-    for (p, m, t) in sorted(demand_keys):
-        if (p, m) in first and t >= first[(p, m)]:
+    for (p, m, t) in sorted(d for d in demand_keys if d[:2] in first):
+        if t >= first[(p, m)]:
             periods.setdefault((p, m), []).append(t)
     return Continuity(share, commercial_from, periods)
 

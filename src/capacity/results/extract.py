@@ -119,14 +119,15 @@ def _launches(built: BuiltModel, shipments: pd.DataFrame) -> pd.DataFrame:
         if p in c.commercial_from and t >= c.commercial_from[p] and (p, mk) not in launched:
             launched[(p, mk)] = t
     rows = []
-    for d in sorted(set(ix.committed) | set(ix.potential)):
+    for d in set(ix.committed) | set(ix.potential):
         p, mk, t = d
+        first = launched.get((p, mk))
         demand = ix.committed.get(d, 0.0) + ix.potential.get(d, 0.0)
-        if (p, mk) not in launched or t < launched[(p, mk)] or demand <= 0:
+        if first is None or t < first or demand <= 0:
             continue
         got = min(float(served.get(d, 0.0)), demand)
-        rows.append((p, mk, t, launched[(p, mk)], demand, got, got / demand, c.share[p]))
-    return pd.DataFrame(rows, columns=columns)
+        rows.append((p, mk, t, first, demand, got, got / demand, c.share[p]))
+    return pd.DataFrame(sorted(rows), columns=columns)
 
 
 # Continuity off, a launched product served below this share of its demand in a later
