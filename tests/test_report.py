@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyomo.environ as pyo
 import pytest
 
 import capacity
 from capacity.errors import CaseError
-from capacity.report import plan_report, rule_prices, write_report
+from capacity.report import _most_concentrated, plan_report, rule_prices, write_report
 from capacity.results.plan import read_saved_plan
 from capacity.studies.batch import run_batch
 from capacity.studies.compare import compare, to_markdown
@@ -193,6 +194,10 @@ def _render(html_file: Path, screenshot: Path | None = None) -> dict[str, Any]:
         charts = page.evaluate("""[...document.querySelectorAll('.js-plotly-plot')].map(d => ({
             id: d.id, traces: d.data.length,
             labels: [...d.querySelectorAll('.main-svg .trace text')].map(t => t.textContent),
+            panels: [...d.querySelectorAll('.annotation-text')].map(t => t.textContent),
+            legend: [...d.querySelectorAll('.legendtext')].map(t => t.textContent),
+            yaxes: Object.keys(d._fullLayout).filter(k => /^yaxis\\d*$/.test(k)).sort()
+                .map(k => ({title: d._fullLayout[k].title.text, top: d._fullLayout[k].range[1]})),
             marks: d.querySelectorAll('.main-svg .trace, .main-svg .hm image, .main-svg '
                                       + '.sankey .sankey-link, .main-svg .geo .scatterlayer '
                                       + 'path').length}))""")
@@ -220,6 +225,19 @@ def test_default_report_renders_in_chromium(tmp_path: Path) -> None:
     expected = [f"{v:,.1f}" for v in [*drawn, drawn.sum()]]
     assert [label.replace("\u2212", "-") for label in shown] == expected
     assert expected[-1] == "-1,005.6"
+    # capacity built: a panel and an axis of its own per modality built, each scaled to
+    # its own bars (AAV's few vector lots are not drawn on the cell lots' axis), and a
+    # legend of the regions that built (issue 31, friction 5)
+    builds = read_saved_plan(folder)[0]["builds"]
+    chart = next(c for c in seen["charts"] if c["id"] == "capacity")
+    built = builds.groupby(["modality", "online_period"])["batches_added"].sum() \
+        .groupby("modality").max()
+    assert sorted(chart["panels"]) == sorted(built.index)
+    tops = {a["title"].split(" ")[0]: a["top"] for a in chart["yaxes"]}
+    for modality, tallest in built.items():
+        assert tallest <= tops[modality] <= 1.5 * tallest, (modality, tops)
+    region = capacity.load_case().sites.set_index("site")["region"]
+    assert sorted(chart["legend"]) == sorted(set(builds["site"].map(region)))
     assert (ARTIFACTS / "report-default.png").stat().st_size > 50_000
 
 
@@ -238,3 +256,32 @@ def test_cli_report(tmp_path: Path) -> None:
     assert "works offline" in done.stdout
     assert "rule prices not computed" in (tmp_path / "r.html").read_text()
     assert pd.read_csv(folder / "costs.csv")["pv_musd"].sum() == pytest.approx(50)
+
+
+def test_headline_concentration_weighs_markets_by_supply() -> None:
+    # X: one supplier of 2 batches (HHI 10,000) is under 5% of supply; Y: 100 batches at
+    # 5,000 and 300 at 3,000, (5,000·100 + 3,000·300)/400 = 3,500; Z: 500 at 2,000.
+    kpis = pd.DataFrame({"market": ["X", "Y", "Y", "Z"], "period": [1, 1, 2, 1],
+                         "supply_batches": [2.0, 100.0, 300.0, 500.0],
+                         "domestic_share": [1.0] * 4,
+                         "hhi_operator": [10_000.0, 5_000.0, 3_000.0, 2_000.0],
+                         "hhi_country": [10_000.0] * 4})
+    assert _most_concentrated(kpis) == "3,500 (Y, supply-weighted over 400 batches)"
+
+
+def test_report_says_its_prices_lack_the_callers_constraints(tmp_path: Path) -> None:
+    # A constraint the planner added to the Pyomo model is not in the rule re-solves,
+    # which are made from the case: the plan records it and the report says so plainly
+    # (issue 31, friction 6: prices 58.6 → 60.8 MUSD with nothing said).
+    built = capacity.build_model(tiny("domestic_share"))
+    m = built.pyomo
+    m.at_most_8_abroad = pyo.Constraint(
+        expr=sum(v for k, v in m.Ship.items() if k[1] == "SB" and k[3] == 2030) <= 8)
+    plan = capacity.solve(built, TEST_OPTIONS)
+    assert plan.model_changes == ["constraint at_most_8_abroad added (1 row)"]
+    assert any("re-solves from the case" in line for line in plan.messages)
+    text = plan_report(plan.save(tmp_path / "plan"))
+    assert "solved with changes made to its Pyomo model (constraint at_most_8_abroad " \
+           "added (1 row)). Each rule's re-solve here is made from the case alone" in text
+    plain = plan_report(_saved(tiny("domestic_share"), tmp_path / "plain"))
+    assert "changes made to its Pyomo model" not in plain

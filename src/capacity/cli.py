@@ -210,9 +210,15 @@ def explain_command(
     elif why.feasible:
         out.print(f"{loaded.name}: feasible: every commitment and rule can hold")
     else:
-        minimal = "a minimal set" if why.minimal else "a set (not proven minimal in time)"
-        out.print(Text.assemble(f"{loaded.name}: ", ("infeasible", "red"),
-                                f"; {minimal} of {len(why.conflicts)} that cannot all hold:"))
+        n = len(why.conflicts)
+        if n == 1:
+            what = "this cannot hold, whatever else the plan does:"
+        elif why.minimal:
+            what = (f"these {n} cannot all hold together (a minimal set: any {n - 1} of "
+                    "them can):")
+        else:
+            what = f"these {n} cannot all hold together (not proven minimal in time):"
+        out.print(Text.assemble(f"{loaded.name}: ", ("infeasible", "red"), f"; {what}"))
         for c in why.conflicts:
             out.print(f"  - {c.message}")
     raise typer.Exit(EXIT_OK if why.feasible else EXIT_INFEASIBLE)
@@ -920,6 +926,13 @@ def _print_plan(plan: Plan, saved: Path | None) -> None:
     if plan.objective == plan.net_cost:
         out.print(f"  net discounted cost {_money(plan.objective)} (costs minus value of "
                   f"potential demand served)   bound {_money(plan.bound)}   gap {gap}")
+        from capacity.results.costs import decision_cost
+
+        fixed = (plan.net_cost or 0.0) - decision_cost(plan.costs)
+        if abs(fixed) > 1e-9:
+            out.print(f"  of which {_money(fixed)} is the existing sites' fixed cost, a "
+                      "constant no decision changes: the plan's decisions net "
+                      f"{_money(decision_cost(plan.costs))}")
     else:
         out.print(f"  objective ({plan.sense}) {plan.objective:,.6f} {plan.unit}   bound "
                   f"{plan.bound if plan.bound is not None else '—'}   gap {gap}")

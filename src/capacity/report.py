@@ -35,6 +35,7 @@ from capacity.engine.options import SolveOptions
 from capacity.engine.solve import solve
 from capacity.errors import CaseError, Problem
 from capacity.output_folder import check_file_target, write_file
+from capacity.results.costs import decision_cost
 from capacity.results.figures import (
     PALETTE,
     PATTERNS,
@@ -143,11 +144,36 @@ def rule_prices(case: Case, net_cost: float, options: SolveOptions,
                                        "status_without"])
 
 
+def _changes_note(summary: dict[str, Any]) -> str:
+    """What a reader must know when the plan was solved with changes to its Pyomo model:
+    the prices are re-solved from the case, without them."""
+    changes = summary.get("model_changes") or []
+    if not changes:
+        return ""
+    return ('<p class="note warning">This plan was solved with changes made to its Pyomo '
+            f"model ({html.escape('; '.join(changes))}). Each rule's re-solve here is "
+            "made from the case alone, without them: its price also holds what those "
+            "changes cost, and its unmet demand what they leave unserved.</p>")
+
+
+# A market supplied with less than this share of the network's batches is not headline
+# news however concentrated (one supplier of 2 batches scores the HHI's 10,000).
+HEADLINE_MARKET_FLOOR = 0.05
+
+
 def _most_concentrated(kpis: pd.DataFrame) -> str:
-    if kpis.empty:
+    """The market whose supply is most concentrated over the horizon: operator HHI
+    weighted by each period's supply, among markets with at least
+    `HEADLINE_MARKET_FLOOR` of all the batches supplied."""
+    if kpis.empty or kpis["supply_batches"].sum() <= 0:
         return "—"
-    row = kpis.loc[kpis["hhi_operator"].idxmax()]
-    return f"{row['hhi_operator']:,.0f} ({row['market']}, {row['period']})"
+    supply = kpis.groupby("market")["supply_batches"].sum()
+    weighted = (kpis["hhi_operator"] * kpis["supply_batches"]).groupby(kpis["market"]).sum() \
+        / supply
+    big = weighted[supply >= HEADLINE_MARKET_FLOOR * supply.sum()]
+    market = big.idxmax()
+    return (f"{big[market]:,.0f} ({market}, supply-weighted over "
+            f"{supply[market]:,.0f} batches)")
 
 
 def _rule_limit(rule: Any) -> str:
@@ -212,12 +238,15 @@ def plan_report(plan_dir: str | Path, case: Case | None = None, price_rules: boo
     domestic = (kpis["domestic_share"] * kpis["supply_batches"]).groupby(kpis["market"]) \
         .sum() / supply
     cards = [_kpi("net discounted cost", _money(summary.get("objective"), unit)),
+             _kpi("net cost of the plan's decisions (without the existing sites' fixed "
+                  "cost, a constant)", _money(decision_cost(tables["costs"]), "MUSD")),
              _kpi("status", str(summary.get("status"))),
              _kpi("gap", "—" if summary.get("gap") is None else f"{summary['gap']:.2%}"),
              _kpi("potential demand unserved",
                   f"{unserved:,.0f} of {potential:,.0f} batches"),
              *(_kpi(f"domestic share {m}", f"{v:.0%}") for m, v in domestic.items()),
-             _kpi("most concentrated market (operator HHI, 0–10,000)", _most_concentrated(kpis))]
+             _kpi("most concentrated market (operator HHI, 0–10,000; markets with at least "
+                  f"{HEADLINE_MARKET_FLOOR:.0%} of supply)", _most_concentrated(kpis))]
     figures: list[tuple[str, Any]] = [
         ("capacity", capacity_figure(tables["builds"], case)),
         ("utilisation", utilisation_figure(tables["utilisation"])),
@@ -242,7 +271,7 @@ def plan_report(plan_dir: str | Path, case: Case | None = None, price_rules: boo
             "optimum's without the rule, over the horizon: above 0, the rule is met in "
             "part by serving patients less (a minimum service level, "
             "<code>min_service_level</code>, or a domestic share of demand, basis "
-            "<code>demand</code>, rules that out).</p>")
+            "<code>demand</code>, rules that out).</p>") + _changes_note(summary)
     else:
         rules_html = '<p class="note">rule prices not computed (--no-rule-prices).</p>'
     markets = pd.DataFrame({

@@ -11,7 +11,7 @@ import pytest
 import capacity
 from capacity import Case, Plan
 from capacity.case.io import read_tables
-from capacity.case.schema import TABLES, TABLES_BY_NAME
+from capacity.case.schema import MODALITIES, TABLES, TABLES_BY_NAME
 from capacity.case.template import README_SHEET, write_template
 from capacity.errors import OutputError
 
@@ -26,6 +26,7 @@ def fill(template: Path, case: Case, out: Path) -> Path:
     book = openpyxl.load_workbook(template)
     for name, frame in case.tables().items():
         sheet = book[name]
+        sheet.delete_rows(2, sheet.max_row)  # the modalities sheet comes filled
         header = [cell.value for cell in sheet[1]]
         for record in frame.to_dict("records"):
             values = []
@@ -118,10 +119,15 @@ def test_choices_and_references_are_drop_downs(template: Path) -> None:
 
 
 def test_blank_template_reads_as_empty_tables(template: Path) -> None:
-    # the _README sheet is not a table; every table sheet is there, with no rows
+    # the _README sheet is not a table; every table sheet is there, with no rows but the
+    # built-in modalities (which the modality drop-downs offer)
     tables = read_tables(template)
     assert sorted(tables) == sorted(t.name for t in TABLES)
-    assert all(t.frame.empty for t in tables.values())
+    assert all(t.frame.empty for name, t in tables.items() if name != "modalities")
+    modalities = tables["modalities"].frame
+    assert list(modalities["modality"]) == list(MODALITIES)
+    assert modalities.loc[modalities["modality"] == "lentiviral", "batch"].item() == \
+        "one vector lot"
     with pytest.raises(capacity.CaseError) as err:
         capacity.load_case(template)
     assert sorted(p.message for p in err.value.problems) == \
@@ -156,7 +162,8 @@ def test_template_replaces_only_a_blank_template(template: Path, tmp_path: Path)
         write_template(filled)
     assert filled.read_bytes() == before
     write_template(filled, force=True)
-    assert all(t.frame.empty for t in read_tables(filled).values())
+    assert all(t.frame.empty for name, t in read_tables(filled).items() if name != "modalities")
+    write_template(filled)  # blank again: its modalities are the built-in list
     with pytest.raises(OutputError, match=r"\.xlsx"):
         write_template(tmp_path / "case.csv")
     (tmp_path / "folder.xlsx").mkdir()

@@ -93,9 +93,14 @@ def test_all_problems_are_collected_with_file_row_and_column(tmp_path: Path) -> 
      "'stock' is not one of supply, demand"),
     ("suites", "site,modality,scale\nSA,antibody,pilot\n", "'pilot' is not one of clinical"),
     ("operators", "operator,of_concern\nOA,maybe\nOB,false\n", "'maybe' is not true/false"),
-    ("batch_success", "modality,success_rate\nantibody,0\n", "0 is out of range: must be > 0"),
-    ("batch_success", "modality,success_rate\nantibody,1.2\n", "1.2 is out of range: must be ≤ 1"),
-    ("batch_success", "modality,success_rate\nprotein,0.9\n", "'protein' is not one of"),
+    ("modalities", "modality,success_rate\nantibody,0\n", "0 is out of range: must be > 0"),
+    ("modalities", "modality,success_rate\nantibody,1.2\n", "1.2 is out of range: must be ≤ 1"),
+    ("modalities", "modality\naav\n", "unknown modality 'antibody': not in modalities"),
+    ("programs", "program,startup,modality\nP1,S,protein\n",
+     "unknown modality 'protein': not in the built-in modalities (aav, adc, antibody, cell, "),
+    ("batch_success", "modality,success_rate\nantibody,0.9\n",
+     "the 'batch_success' table is retired: its rows are the `success_rate` column of the "
+     "`modalities` table now"),
     ("yields", "program,site,success_rate\nP1,SA,0\n", "0 is out of range: must be > 0"),
     ("funds", "fund,funder,pays\nF,Gov,capex;fixed\n", "'fixed' is not one of capex, opening"),
 ])

@@ -51,7 +51,8 @@ def test_model_file_holds_the_plain_model_when_solve_explains(tmp_path: Path) ->
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.readModel(str(path))
-    assert h.getNumCol() == plan.size["variables"]
+    # the plan's columns and the file's column for the objective's constant
+    assert h.getNumCol() == plan.size["variables"] + 1
 
 
 def test_no_plan_within_time_limit_is_not_explained(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -71,6 +72,11 @@ def test_domestic_share_rule() -> None:
     case = edited(tiny("domestic_share"),
                   suites=lambda df: df.assign(existing_batches_per_period=[5, 10]))
     assert conflicts(case) == [("min_domestic_share", 1.0)] * 2
+    # it names the commitment that pushes supply abroad, and why (issue 31, friction 8)
+    assert capacity.explain(case).conflicts[0].message == (
+        "minimum domestic share A_DOMESTIC_60 (60% of supply to A), period 2030: 1 batches "
+        "of domestic supply short, given the committed offtake of ANCH for P1 (10 batches, "
+        "5 made abroad: domestic capacity for it is full)")
     plan = capacity.solve(case)  # solve explains automatically, in short form
     assert plan.status == "infeasible"
     assert any("minimum domestic share A_DOMESTIC_60" in m for m in plan.messages)
@@ -136,8 +142,9 @@ def test_module_cap() -> None:
                   suites=expandable(max_modules=0, lead=0))
     why = capacity.explain(case)
     assert [(c.family, c.amount) for c in why.conflicts] == [("module_cap", 1.0)]
-    assert "module cap at SA (antibody, commercial): 0 allowed, 1 more needed" in \
-        why.conflicts[0].message
+    assert why.conflicts[0].message == (
+        "the committed offtake of ANCH for P1 in A (2030–2031) needs 1 more module at SA "
+        "(antibody, commercial) beyond its module cap of 0")
 
 
 def test_unservable_commitment_is_explained_too() -> None:
@@ -192,9 +199,24 @@ def test_lead_time() -> None:
                   suites=expandable(max_modules=1, lead=1))
     why = capacity.explain(case)
     assert [(c.family, c.amount) for c in why.conflicts] == [("lead_time", 1.0)]
-    assert why.conflicts[0].message == ("lead time at SA (antibody, commercial): 1 module(s) "
-                                        "needed in period 2030, before the 1-period lead time "
-                                        "lets them produce")
+    assert why.conflicts[0].message == (
+        "the committed offtake of ANCH for P1 in A (2030) needs 1 more module at SA "
+        "(antibody, commercial) in period 2030, before the 1-period lead time lets it "
+        "produce")
+
+
+def test_module_conflicts_lead_with_the_commitment_in_whole_modules() -> None:
+    # 12 a period at SA alone (max_sites 1), 10 in place, a module of 5 a period later: in
+    # 2030 the offtake needs 2 batches more, 0.4 of a module, which is 1 module to order
+    # (issue 31, friction 7: "1.25 module(s)" at a site that was not named for what).
+    case = edited(tiny("two_sites"), offtakes=offtakes(12),
+                  suites=expandable(max_modules=1, lead=1))
+    (conflict,) = capacity.explain(case).conflicts
+    assert (conflict.family, round(conflict.amount, 6)) == ("lead_time", 0.4)
+    assert conflict.message == (
+        "the committed offtake of ANCH for P1 in A (2030) needs 1 more module (the capacity "
+        "of 0.40) at SA (antibody, commercial) in period 2030, before the 1-period lead "
+        "time lets it produce")
 
 
 def test_continuity_of_supply() -> None:

@@ -440,18 +440,18 @@ def test_batch_success_rate_counts_failed_batches_in_capacity_and_cost() -> None
 
 
 def test_batch_success_by_modality_and_its_override() -> None:
-    # Antibody batches succeed half the time (batch_success): 2 slots and 2 of production
+    # Antibody batches succeed half the time (modalities.success_rate): 2 slots and 2 of production
     # a delivered batch at SA: 5 a period fill SA's 10 slots: 2 × 5 × 2 + 1 = 21. A yields
     # row's own rate (1 at SA) wins over the modality's: 11, the base case; a rate the
     # suites cannot live with (0.4: 12.5 slots at SA and at SB) leaves no plan.
     half = rows({"modality": "antibody", "success_rate": 0.5})
-    plan = solved(edited(tiny("two_sites"), batch_success=half))
+    plan = solved(edited(tiny("two_sites"), modalities=half))
     assert plan.objective == pytest.approx(21.0)
     assert cost(plan, "production") == pytest.approx(20.0)
     sure = rows({"program": "P1", "site": "SA", "success_rate": 1.0})
-    assert solved(edited(tiny("two_sites"), batch_success=half, yields=sure)).objective == \
+    assert solved(edited(tiny("two_sites"), modalities=half, yields=sure)).objective == \
         pytest.approx(11.0)
-    worse = edited(tiny("two_sites"), batch_success=half.assign(success_rate=0.4))
+    worse = edited(tiny("two_sites"), modalities=half.assign(success_rate=0.4))
     assert capacity.solve(worse, TEST_OPTIONS).status == "infeasible"
 
 
@@ -782,6 +782,25 @@ def test_service_level_counts_its_modality_and_is_unreachable_before_solving() -
     assert solved(_with_cell_program(share=0.8)).objective == pytest.approx(21.0)
     assert solved(_with_cell_program(share=1.0, subject="antibody")).objective == \
         pytest.approx(21.0)
+
+
+def test_modalities_are_data_and_lentiviral_needs_lentiviral_suites() -> None:
+    # Lentiviral is a modality of its own (the built-in list), so a lentiviral program
+    # cannot be made in an AAV suite: two_sites' P1 as lentiviral, with SA's suite made
+    # AAV, can only be made at SB (2 a batch, 0.5 to ship to A): 2 × 5 × 2.5 + 1 = 26.
+    lenti = edited(tiny("two_sites"), programs=with_program(modality="lentiviral"),
+                   suites=lambda df: df.assign(modality=["aav", "lentiviral"]))
+    plan = solved(lenti)
+    assert plan.objective == pytest.approx(26.0)
+    assert set(plan.shipments["site"]) == {"SB"}
+    # A case may name its own modalities; then only those exist.
+    own = rows({"modality": "exosome", "batch": "one 50 L harvest", "success_rate": 0.8})
+    exo = edited(tiny("two_sites"), modalities=own, programs=with_program(modality="exosome"),
+                 suites=lambda df: df.assign(modality="exosome"))
+    assert solved(exo).objective == pytest.approx(2 * 5 * 1.0 / 0.8 + 1)  # 0.8 succeed at SA
+    with pytest.raises(capacity.CaseError, match="unknown modality 'antibody': not in "
+                                                 "modalities"):
+        edited(tiny("two_sites"), modalities=own)
 
 
 # --- continuity of supply: a launched product dropped ----------------------------------

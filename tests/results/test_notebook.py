@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import pytest
 
 import capacity
@@ -19,7 +21,11 @@ def test_repr_html_shows_status_objective_and_key_tables(default_plan: Plan) -> 
     objective = money(default_plan.objective, "MUSD")
     assert objective == "-1,005.6 MUSD"  # as a reader sees it, and as the CLI prints it
     assert f"net discounted cost</th><td style=\"text-align:left\">{objective}" in shown
-    assert "<b>costs</b> (10 rows)" in shown and "served_value" in shown
+    assert "<b>costs</b> (11 rows)" in shown and "served_value" in shown
+    decisions = money(default_plan.objective - 980.6, "MUSD")  # the existing sites' 980.6
+    label = html.escape("of which the plan's decisions (without the existing sites' fixed "
+                        "cost, a constant)")
+    assert f"{label}</th><td style=\"text-align:left\">{decisions}" in shown
     assert f"<b>builds</b> ({len(default_plan.builds)} rows)" in shown
     assert "<b>assignments</b> (35 rows, first 8 shown)" in shown
     assert shown.count("<tr>") < 60  # the heads, not whole tables

@@ -6,14 +6,17 @@ import json
 from pathlib import Path
 
 import highspy
+import numpy as np
 import pandas as pd
 import pytest
 
 import capacity
 from capacity import Plan, SolveOptions
 from capacity.errors import OutputError
+from capacity.results.costs import decision_cost
+from capacity.results.extract import extract_tables
 
-from conftest import TEST_OPTIONS, edited, rows, tiny
+from conftest import TEST_OPTIONS, edited, rows, run, tiny
 
 pytestmark = pytest.mark.solver
 
@@ -168,3 +171,45 @@ def test_interrupted_save_leaves_nothing(monkeypatch: pytest.MonkeyPatch,
     with pytest.raises(OutputError, match="disk full"):
         plan.save(tmp_path / "plan")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.solver
+def test_plan_tables_carry_no_float_noise(tmp_path: Path) -> None:
+    # A solution as HiGHS returns it, with noise at 1e-13 on every column and -4.1e-12
+    # where it is 0: the tables show 5 batches and whole costs, and no "-0.0" or "e-12"
+    # reaches a CSV (issue 31, friction 11).
+    built = capacity.build_model(tiny("two_sites"))
+    capacity.solve(built, TEST_OPTIONS)
+    assert built.solution is not None
+    noisy = built.solution + 1e-13 * np.arange(1, len(built.solution) + 1)
+    noisy[built.solution == 0] = -4.1e-12
+    tables = extract_tables(built, noisy)
+    assert list(tables["shipments"]["batches"]) == [5.0, 5.0]
+    assert all(v == round(v, 6) for v in tables["costs"]["pv_musd"])
+    for name, frame in tables.items():
+        text = frame.to_csv(index=False)
+        assert "-0.0" not in text and "e-1" not in text, (name, text)
+
+
+@pytest.mark.solver
+def test_existing_sites_fixed_cost_is_shown_apart_from_the_decisions(tmp_path: Path) -> None:
+    # candidate_site with fixed costs of 1.5 a year at SA (existing) and 0.5 at SC (still
+    # opened in 2030): SA's 2 × 1.5 = 3 is a constant no decision changes (fixed_existing);
+    # SC's 2 × 0.5 = 1 is the plan's (fixed_opened); the decisions net the rest, 21 − 3
+    # (issue 31, friction 2).
+    case = edited(tiny("candidate_site"),
+                  sites=lambda df: df.assign(fixed_cost_musd_per_year=[1.5, 0.5]))
+    plan = capacity.solve(case, TEST_OPTIONS)
+    costs = plan.costs.set_index("component")["pv_musd"]
+    assert costs["fixed_existing"] == pytest.approx(3.0)
+    assert costs["fixed_opened"] == pytest.approx(1.0)
+    assert plan.objective == pytest.approx(21.0)
+    assert decision_cost(plan.costs) == pytest.approx(18.0)
+    plan.save(tmp_path / "plan")
+    done = run("check", str(capacity.tiny_case_path("candidate_site")), str(tmp_path / "plan"))
+    assert done.returncode == 1  # the saved case differs: fixed costs 0 there
+    case.save(tmp_path / "case")
+    assert run("check", str(tmp_path / "case"), str(tmp_path / "plan")).returncode == 0
+    printed = run("solve", str(tmp_path / "case")).stdout
+    assert "of which 3.0 MUSD is the existing sites' fixed cost, a constant no decision " \
+           "changes: the plan's decisions net 18.0 MUSD" in printed

@@ -41,7 +41,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from capacity.case.schema import TABLES_BY_NAME
+from capacity.case.schema import RETIRED_TABLES, TABLES_BY_NAME
 from capacity.errors import CaseError, Problem
 
 MAX_FILE_BYTES = 512 * 1024**2
@@ -92,6 +92,15 @@ class RawTable:
         return np.asarray(self.row_numbers, dtype="int64")
 
 
+def unknown_table(name: str, what: str = "table") -> str:
+    """The problem with a file or sheet that is not a case table, saying where a retired
+    table's data now go."""
+    if name.strip().lower() in RETIRED_TABLES:
+        return (f"the {name!r} table is retired: "
+                f"{RETIRED_TABLES[name.strip().lower()]}")
+    return f"unknown {what} {name!r}; expected one of {', '.join(sorted(TABLES_BY_NAME))}"
+
+
 def read_tables(path: Path) -> dict[str, RawTable]:
     """Read every table of a case.
 
@@ -127,9 +136,7 @@ def read_tables(path: Path) -> dict[str, RawTable]:
     for file in files:
         name = file.stem
         if name not in TABLES_BY_NAME:
-            problems.append(Problem(file.name, None, None,
-                                    f"unknown table {name!r}; expected one of "
-                                    f"{', '.join(sorted(TABLES_BY_NAME))}"))
+            problems.append(Problem(file.name, None, None, unknown_table(name)))
             continue
         if name in tables:
             problems.append(Problem(file.name, None, None,
@@ -534,8 +541,7 @@ def _read_sheets(name: str, archive: zipfile.ZipFile) -> dict[str, RawTable]:
         source = f"{name}[{sheet}]"
         if table not in TABLES_BY_NAME:
             if not table.startswith("_"):  # sheets starting with _ are notes
-                problems.append(Problem(source, None, None, f"unknown sheet {sheet!r}; "
-                                        f"expected one of {', '.join(sorted(TABLES_BY_NAME))}"))
+                problems.append(Problem(source, None, None, unknown_table(sheet, "sheet")))
             continue
         if table in tables:
             problems.append(Problem(source, None, None,

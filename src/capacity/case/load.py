@@ -29,11 +29,11 @@ class Case:
     regions: pd.DataFrame
     operators: pd.DataFrame
     sites: pd.DataFrame
+    modalities: pd.DataFrame
     suites: pd.DataFrame
     programs: pd.DataFrame
     tech_transfers: pd.DataFrame
     yields: pd.DataFrame
-    batch_success: pd.DataFrame
     demand: pd.DataFrame
     anchors: pd.DataFrame
     offtakes: pd.DataFrame

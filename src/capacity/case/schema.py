@@ -16,7 +16,32 @@ from typing import Literal
 
 ColumnKind = Literal["str", "int", "float", "bool", "list"]
 
-MODALITIES = ("antibody", "adc", "aav", "cell", "microbial")
+# The modalities a case may use when it has no `modalities` table: (modality, name, what
+# one batch is). Their numbers are neutral (every batch succeeds), so a case that does not
+# state them is planned as before; a case states its own in a `modalities` table.
+DEFAULT_MODALITIES: tuple[tuple[str, str, str], ...] = (
+    ("antibody", "monoclonal or bispecific antibody, fusion protein",
+     "one fed-batch production bioreactor run (e.g. 2,000 L single-use)"),
+    ("adc", "antibody-drug conjugate", "one conjugation batch"),
+    ("aav", "AAV gene therapy", "one vector lot (e.g. a 500–2,000 L bioreactor harvest)"),
+    ("lentiviral", "lentiviral vector", "one vector lot"),
+    ("cell", "cell therapy (autologous or allogeneic not told apart)",
+     "one patient lot (autologous) or one allogeneic batch"),
+    ("cell_autologous", "autologous cell therapy (CAR-T, TIL)", "one patient lot"),
+    ("cell_allogeneic", "allogeneic cell therapy", "one batch of many doses"),
+    ("microbial", "microbial fermentation (proteins, 'smart cells')", "one fermenter run"),
+    ("mrna", "mRNA and lipid nanoparticles", "one drug-substance lot"),
+    ("plasmid_dna", "plasmid DNA (starting material for vectors and mRNA)",
+     "one fermentation and purification lot"),
+    ("oligonucleotide", "synthetic oligonucleotide", "one synthesis lot"),
+)
+MODALITIES = tuple(q for q, _, _ in DEFAULT_MODALITIES)
+
+# Tables a case may still carry from an earlier version, and where their data go now.
+RETIRED_TABLES = {
+    "batch_success": "its rows are the `success_rate` column of the `modalities` table "
+                     "now (modality, success_rate); rename the file (or sheet) modalities",
+}
 SCALES = ("clinical", "commercial")
 SITE_STATUSES = ("existing", "candidate")
 FUND_COST_TYPES = ("capex", "opening")
@@ -167,7 +192,9 @@ TABLES: tuple[Table, ...] = (
             Column("status", "str", "existing sites are open; candidates must be opened",
                    required=True, choices=SITE_STATUSES),
             Column("name", "str", "display name", default=""),
-            _money("fixed_cost_musd_per_year", "fixed cost while open, MUSD per year"),
+            _money("fixed_cost_musd_per_year", "fixed cost while open, MUSD per year (for "
+                   "an existing site, a constant of the case that no decision changes: the "
+                   "plan's costs show it apart, as fixed_existing)"),
             _money("opening_cost_musd", "one-off cost of opening a candidate site, MUSD"),
             Column("lead_time_periods", "int",
                    "periods from the opening decision until a candidate site can produce",
@@ -177,15 +204,39 @@ TABLES: tuple[Table, ...] = (
         key=("site",),
     ),
     Table(
+        "modalities",
+        "Manufacturing modalities: what one batch is, and the numbers every program of the "
+        "modality takes where no table of its own gives them. A case without this table "
+        "uses the built-in list (antibody, adc, aav, lentiviral, cell, cell_autologous, "
+        "cell_allogeneic, microbial, mrna, plasmid_dna, oligonucleotide), whose batches all "
+        "succeed. Capacity, demand and shipments of a modality are counted in its batches.",
+        (
+            _id("modality", "modality identifier, e.g. lentiviral"),
+            Column("name", "str", "display name", default=""),
+            Column("batch", "str", "what one batch of the modality is, e.g. \"one 2,000 L "
+                   "bioreactor run\" or \"one patient lot\": the unit of its capacity, "
+                   "demand and shipments", default=""),
+            Column("success_rate", "float", "expected share of the batches started that "
+                   "succeed and are delivered, where `yields` gives none for a program × "
+                   "site: a delivered batch uses slots_per_batch ÷ success_rate suite slots",
+                   default=1.0, lower=0.0, lower_open=True, upper=1.0),
+        ),
+        key=("modality",),
+        required=False,
+    ),
+    Table(
         "suites",
         "Capacity at a site for one modality and scale: what exists and how it can grow.",
         (
             _id("site", "site", ref="sites.site"),
-            Column("modality", "str", "manufacturing modality", required=True, choices=MODALITIES),
+            Column("modality", "str", "manufacturing modality", required=True,
+                   ref="modalities.modality"),
             Column("scale", "str", "clinical (investigational) or commercial scale",
                    required=True, choices=SCALES),
             _batches("existing_batches_per_period",
-                     "capacity in place, batches per period (0 at candidate sites)"),
+                     "capacity in place that the case's programs may use, batches per period "
+                     "(the consortium's share of the suite where others use it too, not the "
+                     "whole suite's output; 0 at candidate sites)"),
             _batches("module_batches_per_period", "capacity one expansion module adds, batches "
                      "per period"),
             _money("module_capex_musd", "capital cost of one expansion module, MUSD"),
@@ -205,7 +256,7 @@ TABLES: tuple[Table, ...] = (
             _id("program", "program identifier"),
             Column("startup", "str", "company that owns the program", required=True),
             Column("modality", "str", "modality the program needs", required=True,
-                   choices=MODALITIES),
+                   ref="modalities.modality"),
             _period("earliest_start", "first period the program can be produced",
                     required=False),
             _period("commercial_from", "first period at commercial scale; clinical before "
@@ -262,25 +313,10 @@ TABLES: tuple[Table, ...] = (
             Column("slots_per_batch", "float", "suite batch slots one batch started uses",
                    default=1.0, lower=0.0, lower_open=True, upper=MAX_BATCHES),
             Column("success_rate", "float", "expected share of the batches started that "
-                   "succeed and are delivered (empty: the modality's, from batch_success)",
+                   "succeed and are delivered (empty: the modality's `success_rate`)",
                    default=None, lower=0.0, lower_open=True, upper=1.0),
         ),
         key=("program", "site"),
-        required=False,
-    ),
-    Table(
-        "batch_success",
-        "Expected batch success rate by modality, where a program × site has none of its "
-        "own in `yields`: a delivered batch uses slots_per_batch ÷ success_rate suite "
-        "slots. Modalities not listed succeed every time (1).",
-        (
-            Column("modality", "str", "manufacturing modality", required=True,
-                   choices=MODALITIES),
-            Column("success_rate", "float", "expected share of batches started that "
-                   "succeed and are delivered", required=True, lower=0.0, lower_open=True,
-                   upper=1.0),
-        ),
-        key=("modality",),
         required=False,
     ),
     Table(
@@ -291,7 +327,11 @@ TABLES: tuple[Table, ...] = (
             _id("market", "market", ref="regions.region"),
             _period("period", "period"),
             _batches("potential_batches", "demand that may be served, batches"),
-            _money("value_musd_per_batch", "value of serving one potential batch, MUSD"),
+            _money("value_musd_per_batch", "value of serving one potential batch, MUSD: "
+                   "what the consortium gains (a commercial batch: its net price; a "
+                   "clinical batch: what serving the trial is worth, e.g. the cost of "
+                   "delaying the program, as no one buys it), and the revenue counted in "
+                   "the operating margin that feeds bank reinvestment"),
         ),
         key=("program", "market", "period"),
         required=False,
@@ -356,7 +396,7 @@ TABLES: tuple[Table, ...] = (
                    ref="sites.site"),
             Column("eligible_modalities", "list", "modalities it may fund (empty: all); it "
                    "may pay a site's opening where the site has a suite of one of them",
-                   default=(), choices=MODALITIES),
+                   default=(), ref="modalities.modality"),
             Column("pays", "list", "cost types it may pay: `capex` (expansion modules), "
                    "`opening` (candidate sites' opening costs) or both (`capex;opening`)",
                    default=("capex",), choices=FUND_COST_TYPES),
@@ -418,7 +458,8 @@ TABLES = (*TABLES, Table(
     (
         _id("reservation", "reservation identifier"),
         _id("site", "site of the suite", ref="sites.site"),
-        Column("modality", "str", "modality of the suite", required=True, choices=MODALITIES),
+        Column("modality", "str", "modality of the suite", required=True,
+               ref="modalities.modality"),
         Column("scale", "str", "scale of the suite", required=True, choices=SCALES),
         Column("members", "list", "startups whose programs may use it (empty: any program)",
                default=(), ref="programs.startup"),
@@ -531,6 +572,12 @@ def format_markdown() -> str:
             lines.append(f"| `{col.name}` | {col.kind} | {req} | {default} | {allowed} | "
                          f"{col.doc} |")
         lines.append("")
+        if table.name == "modalities":
+            lines += ["The built-in modalities (a case without a `modalities` table uses "
+                      "these, every batch succeeding):", "",
+                      "| modality | name | one batch is |", "|---|---|---|",
+                      *(f"| `{q}` | {name} | {batch} |" for q, name, batch in DEFAULT_MODALITIES),
+                      ""]
     return "\n".join(lines)
 
 

@@ -8,6 +8,8 @@ true/false), a drop-down of the referenced sheet's column for references to anot
 (``sites.operator`` lists the ``operators`` sheet's ``operator`` cells), and number
 bounds. A ``_README`` sheet first says what the workbook is, how to fill it, and which
 tables are required (`capacity.case.io` ignores sheets whose name starts with ``_``).
+The ``modalities`` sheet comes filled with the built-in list (`DEFAULT_MODALITIES`), which
+the modality drop-downs offer: edit it, add to it or delete rows.
 
 A filled template is an ordinary case workbook: ``load_case("case.xlsx")``. A sheet left
 with its header only is an empty table.
@@ -20,7 +22,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from capacity.case.schema import TABLES, TABLES_BY_NAME, Column, Table, _allowed, _show
+from capacity.case.schema import (
+    DEFAULT_MODALITIES,
+    TABLES,
+    TABLES_BY_NAME,
+    Column,
+    Table,
+    _allowed,
+    _show,
+)
 from capacity.errors import CaseError, OutputError
 from capacity.output_folder import check_file_target, write_file
 
@@ -46,6 +56,8 @@ def template_workbook() -> Any:
     _write_readme(readme)
     for table in TABLES:
         _write_table_sheet(book.create_sheet(table.name), table)
+    for row in DEFAULT_MODALITIES:  # (modality, name, batch): the sheet's first columns
+        book["modalities"].append(list(row))
     return book
 
 
@@ -101,7 +113,16 @@ def _blank_template(path: Path) -> bool | None:
         tables = read_tables(path)
     except CaseError:
         return False
-    return all(table.frame.empty for table in tables.values())
+    return all(table.frame.empty or (name == "modalities" and _builtin_modalities(table.frame))
+               for name, table in tables.items())
+
+
+def _builtin_modalities(frame: Any) -> bool:
+    """Whether a read ``modalities`` sheet holds just the built-in list it came with."""
+    given = frame.reindex(columns=["modality", "name", "batch"]).fillna("").astype(str)
+    return [tuple(r) for r in given.itertuples(index=False)] == list(DEFAULT_MODALITIES) \
+        and frame.drop(columns=["modality", "name", "batch"], errors="ignore").replace(
+            "", None).isna().all().all()
 
 
 # --- sheets --------------------------------------------------------------------------------
@@ -128,6 +149,9 @@ def _write_readme(sheet: Any) -> None:
          "several as a;b.",),
         ("Units: money in millions of the case currency (_musd); capacity, demand and "
          "shipments in batches per period; shares as fractions from 0 to 1.",),
+        ("The modalities sheet comes filled with the built-in modalities (what one batch "
+         "of each is); the modality drop-downs offer them. Edit, add or delete rows: the "
+         "case uses the modalities listed there.",),
         ("Leave an optional table's sheet with its header only (or delete the sheet) when "
          "the case has none of it. Sheets whose name starts with _ (this one) are notes "
          "and are not read.",),

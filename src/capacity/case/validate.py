@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from capacity.case.io import RawTable
-from capacity.case.schema import MODALITIES, TABLES, TABLES_BY_NAME, Column, Table
+from capacity.case.schema import DEFAULT_MODALITIES, TABLES, TABLES_BY_NAME, Column, Table
 from capacity.errors import CaseError, Problem
 
 _TRUE = {"true", "yes", "1", "1.0", "y", "t"}
@@ -45,7 +45,8 @@ def validate_tables(raw: dict[str, RawTable]) -> dict[str, pd.DataFrame]:
             if table.required:
                 problems.append(Problem(f"{table.name}.csv", None, None,
                                         "required table is missing"))
-            parsed[table.name] = _empty(table)
+            parsed[table.name] = (_default_modalities(table) if table.name == "modalities"
+                                  else _empty(table))
             continue
         rt = raw[table.name]
         sources[table.name] = rt
@@ -85,6 +86,16 @@ def _with_unreadable(problems: list[Problem], read: list[Problem]) -> list[Probl
 
 def _empty(table: Table) -> pd.DataFrame:
     return pd.DataFrame({c.name: pd.Series(dtype=_dtype(c)) for c in table.columns})
+
+
+def _default_modalities(table: Table) -> pd.DataFrame:
+    """The built-in `modalities` table, for a case that gives none: `DEFAULT_MODALITIES`
+    with every other column at its default."""
+    rows = [{"modality": q, "name": name, "batch": batch}
+            for q, name, batch in DEFAULT_MODALITIES]
+    return pd.DataFrame({col.name: pd.Series([r.get(col.name, col.default) for r in rows],
+                                             dtype=_dtype(col))
+                         for col in table.columns})
 
 
 def _dtype(col: Column) -> str:
@@ -306,7 +317,10 @@ def _check_references(parsed: dict[str, pd.DataFrame],
             if ref_col not in parsed[ref_table].columns:
                 continue  # the referenced key column is missing, and reported as such
             known = set(parsed[ref_table][ref_col])
-            shown = f"{ref_table}" if ref_table in sources else f"{ref_table} (no such table)"
+            shown = (ref_table if ref_table in sources
+                     else f"the built-in {ref_table} ({', '.join(sorted(known))}); a case "
+                     f"may list its own in a {ref_table} table" if ref_table == "modalities"
+                     else f"{ref_table} (no such table)")
             for i, value in enumerate(frame[col.name]):
                 for item in _items(col, value):
                     if item not in known:
@@ -449,6 +463,7 @@ def _check_rule_subjects(parsed: dict[str, pd.DataFrame], rt: RawTable) -> list[
     operators = set(parsed["operators"]["operator"])
     regions = set(parsed["regions"]["region"])
     flags = {"of_concern"} | {f for fl in parsed["operators"]["flags"] for f in fl}
+    modalities = list(parsed["modalities"]["modality"])
     for i, rule in enumerate(parsed["rules"].itertuples(index=False)):
         subject = rule.subject
         if rule.kind == "barred":
@@ -462,8 +477,8 @@ def _check_rule_subjects(parsed: dict[str, pd.DataFrame], rt: RawTable) -> list[
             ok = subject in regions or subject == "*"
             expect = "a region or *"
         elif rule.kind == "min_service_level":
-            ok = subject in MODALITIES or subject == ""
-            expect = f"a modality ({', '.join(MODALITIES)}) or empty"
+            ok = subject in modalities or subject == ""
+            expect = f"a modality ({', '.join(modalities)}) or empty"
         else:
             ok = subject == ""
             expect = "empty"

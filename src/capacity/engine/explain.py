@@ -17,6 +17,7 @@ Method (models/formulation.md, "Elastic mode"):
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -208,8 +209,10 @@ def _describe(built: BuiltModel, item: Item, amount: float) -> Conflict:
         u, t = key
         r = rules.loc[u]
         basis = "demand in" if r["basis"] == "demand" else "supply to"
+        given = _imported_commitments(built, r["market"], t)
         msg = (f"minimum domestic share {u} ({r['share']:.0%} of {basis} {r['market']}), "
-               f"period {t}: {amount:g} batches of domestic supply short")
+               f"period {t}: {amount:g} batches of domestic supply short"
+               + (f", given {given}" if given else ""))
         return Conflict(family, {"rule": u, "market": r["market"], "period": t}, amount,
                         "batches", msg)
     if family == "min_service_level":
@@ -253,13 +256,18 @@ def _describe(built: BuiltModel, item: Item, amount: float) -> Conflict:
                         amount, "batches", msg)
     if family == "lead_time":
         s, q, c, t = key
-        msg = (f"lead time at {s} ({q}, {c}): {amount:g} module(s) needed in period {t}, "
-               f"before the {ix.suite_lead[(s, q, c)]}-period lead time lets them produce")
+        served = _commitments_made_at(built, (s, q, c), [t])
+        msg = (f"{served} needs " if served else "") + (
+            f"{_modules(amount)} at {s} ({q}, {c}) in period {t}, before the "
+            f"{ix.suite_lead[(s, q, c)]}-period lead time lets "
+            f"{'it' if _whole(amount) == 1 else 'them'} produce")
         return Conflict(family, {"site": s, "modality": q, "scale": c, "period": t}, amount,
                         "modules", msg)
     s, q, c = key
-    msg = (f"module cap at {s} ({q}, {c}): {ix.suite_max_modules[(s, q, c)]} allowed, "
-           f"{amount:g} more needed")
+    served = _commitments_made_at(built, (s, q, c), ix.periods)
+    msg = (f"{served} needs " if served else "") + (
+        f"{_modules(amount)} at {s} ({q}, {c}) beyond its module cap of "
+        f"{ix.suite_max_modules[(s, q, c)]}")
     return Conflict(family, {"site": s, "modality": q, "scale": c}, amount, "modules", msg)
 
 
@@ -271,6 +279,71 @@ def _launch_period(built: BuiltModel, p: str, mkt: str) -> int | None:
         if key[:2] == (p, mkt) and (launch[key].value or 0.0) > 0.5:
             return int(key[2])
     return launch_sets(built.index_sets).forced_from.get((p, mkt))
+
+
+def _whole(amount: float) -> int:
+    """Modules as a planner orders them: whole ones (the capacity of 1.25 modules takes 2)."""
+    return max(1, math.ceil(amount - TOL))
+
+
+def _modules(amount: float) -> str:
+    whole = _whole(amount)
+    part = "" if abs(amount - round(amount)) <= TOL else f" (the capacity of {amount:.2f})"
+    return f"{whole} more module{'s' if whole > 1 else ''}{part}"
+
+
+def _commitments_made_at(built: BuiltModel, suite: tuple[str, str, str],
+                         periods: list[int]) -> str:
+    """The commitments the elastic plan makes in ``suite`` in ``periods``, leading the
+    message of a module conflict: the commitment is what the planner set."""
+    ix, ship = built.index_sets, built.pyomo.Ship
+    when = set(periods)
+    made: dict[tuple[str, str], list[int]] = {}
+    for key, k in zip(ix.ship, ix.ship_suite, strict=True):
+        p, _s, mkt, t = key
+        if k == suite and t in when and ix.committed.get((p, mkt, t), 0.0) > 0 \
+                and (ship[key].value or 0.0) > TOL:
+            made.setdefault((p, mkt), []).append(t)
+    if not made:
+        return ""
+    offt = built.case.offtakes
+    parts = []
+    for (p, mkt), ts in sorted(made.items()):
+        anchors = sorted(set(offt.loc[(offt["program"] == p) & (offt["market"] == mkt),
+                                      "anchor"]))
+        span = f"{min(ts)}" if min(ts) == max(ts) else f"{min(ts)}–{max(ts)}"
+        parts.append(f"the committed offtake of {', '.join(anchors)} for {p} in {mkt} "
+                     f"({span})")
+    return " with ".join(parts)
+
+
+def _imported_commitments(built: BuiltModel, mkt: str, t: int) -> str:
+    """The commitments in ``mkt`` in ``t`` the elastic plan supplies from abroad: what
+    pushes a domestic share below its minimum."""
+    ix, ship = built.index_sets, built.pyomo.Ship
+    region = ix.site_region
+    abroad: dict[str, float] = {}
+    for key in ix.ship:
+        p, s, m, tt = key
+        if m == mkt and tt == t and region[s] != mkt and ix.committed.get((p, m, t), 0.0) > 0:
+            abroad[p] = abroad.get(p, 0.0) + (ship[key].value or 0.0)
+    if not any(v > TOL for v in abroad.values()):
+        return ""
+    offt = built.case.offtakes
+    parts = []
+    for p, batches in sorted(abroad.items()):
+        if batches <= TOL:
+            continue
+        anchors = sorted(set(offt.loc[(offt["program"] == p) & (offt["market"] == mkt)
+                                      & (offt["period"] == t), "anchor"]))
+        domestic = any(k[0] == p and k[2] == mkt and k[3] == t and region[k[1]] == mkt
+                       for k in ix.ship)
+        where = ("domestic capacity for it is full" if domestic
+                 else f"no site in {mkt} can make it")
+        parts.append(f"the committed offtake of {', '.join(anchors)} for {p} "
+                     f"({ix.committed[(p, mkt, t)]:g} batches, {batches:g} made abroad: "
+                     f"{where})")
+    return "; ".join(parts)
 
 
 def _causes(built: BuiltModel, p: str, mkt: str, t: int) -> str:

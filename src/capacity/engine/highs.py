@@ -18,7 +18,7 @@ engine's design", engine/highs.py.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,6 +145,8 @@ class CompiledModel:
     # the first row of each constraint family (`pass_linear`), for `capacity.engine.lp_bound`'s
     # ascent, which moves a family's duals together; None: the rows as one family
     row_families: np.ndarray | None = None
+    # the columns' and rows' names, made when asked for (`capacity.engine.model_file`)
+    names: Callable[[], tuple[list[str], list[str]]] | None = None
 
     def column_of(self) -> dict[int, int]:
         """HiGHS's column index by ``id`` of the Pyomo variable (compiled from Pyomo)."""
@@ -291,7 +293,21 @@ def pass_linear(lm: LinearModel) -> CompiledModel:
                            lm.integer_columns(), lm.matrix(), row_lower, row_upper)
     compiled.row_families = np.array(sorted({rows.start for rows in lm.constraints.values()
                                              if rows.stop > rows.start}), dtype=np.int64)
+    compiled.names = lambda: (
+        keyed_names((v.name, v.keys) for v in lm.variables.values()),
+        keyed_names((c.name, lm.sets[c.set_name].keys) for c in lm.constraints.values()))
     return compiled
+
+
+def keyed_names(blocks: Iterable[tuple[str, Sequence[Any]]]) -> list[str]:
+    """``Name[k1,k2,...]`` for each key of each (name, keys) block, in order: the names
+    Pyomo gives the same components."""
+    out = []
+    for name, keys in blocks:
+        for key in keys:
+            parts = key if isinstance(key, tuple) else (key,)
+            out.append(f"{name}[{','.join(map(str, parts))}]")
+    return out
 
 
 class FixedRowInfeasible(Exception):
@@ -330,9 +346,11 @@ def compile_to_highs(m: pyo.ConcreteModel) -> CompiledModel:
     lower = np.fromiter((-np.inf if v.lb is None else v.lb for v in cols), float, n_cols)
     upper = np.fromiter((np.inf if v.ub is None else v.ub for v in cols), float, n_cols)
     integer = np.fromiter((v.is_integer() for v in cols), bool, n_cols)
-    return pass_arrays(cost, offset, lower, upper, integer, (a.indptr, a.indices, a.data),
-                       np.where(sense == 1, -np.inf, rhs), np.where(sense == -1, np.inf, rhs),
-                       cols)
+    compiled = pass_arrays(cost, offset, lower, upper, integer,
+                           (a.indptr, a.indices, a.data), np.where(sense == 1, -np.inf, rhs),
+                           np.where(sense == -1, np.inf, rhs), cols)
+    compiled.names = lambda: ([v.name for v in cols], [con.name for con, _s in form.rows])
+    return compiled
 
 
 def complete_start(compiled: CompiledModel, start: Sequence[tuple[int, float]],

@@ -15,8 +15,9 @@ from pyomo.contrib.solver.solvers.highs import Highs
 
 from capacity.engine import interrupt
 from capacity.engine.highs import status_of, use_threads
+from capacity.engine.model_file import write_highs_model
 from capacity.engine.options import SolveOptions
-from capacity.engine.run import Progress, Run, finite, subscribe_progress, write_model
+from capacity.engine.run import Progress, Run, finite, subscribe_progress
 
 
 def optimise_persistent(solver: Highs, m: pyo.ConcreteModel, options: SolveOptions,
@@ -47,7 +48,7 @@ def _optimise_persistent(solver: Highs, m: pyo.ConcreteModel, options: SolveOpti
             subscribe_progress(solver._solver_model, progress)
     if options.model_file:
         with capture_output(io.StringIO(), capture_fd=True):
-            write_model(solver._solver_model, options.model_file)
+            write_highs_model(solver._solver_model, options.model_file)
     t1 = time.perf_counter()
     results = solver.solve(  # sends only what changed since the last call, then runs
         m, tee=[io.StringIO()] if not options.log else True, timer=HierarchicalTimer(),

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import highspy
 import numpy as np
 
-from capacity.output_folder import write_file
 from capacity.results.plan import Status
 
 # (seconds since HiGHS started, incumbent objective or None, best bound or None), of the
@@ -63,22 +61,6 @@ def finite(x: float | None) -> float | None:
     if x is None or x != x or abs(x) == float("inf"):
         return None
     return float(x)
-
-
-def write_model(highs: highspy.Highs, path: str) -> None:
-    """Write the model in ``highs`` to ``path`` (its suffix, ``.mps`` or ``.lp``, chooses
-    the format) through a temporary file, so that a reader never sees half a model.
-
-    Raises:
-        OSError: HiGHS could not write it (a missing folder, no permission).
-    """
-    target = Path(path)
-
-    def write(tmp: Path) -> None:
-        if highs.writeModel(str(tmp)) == highspy.HighsStatus.kError:
-            raise OSError(f"HiGHS could not write the model to {target}")
-
-    write_file(target, write, suffix=target.suffix)
 
 
 def best_bound(a: float | None, b: float | None) -> float | None:

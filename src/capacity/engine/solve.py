@@ -25,6 +25,7 @@ from capacity.engine.highs import (
 )
 from capacity.engine.lagrangian import Decomposition
 from capacity.engine.large import LargeModelAids, relax_dive_search
+from capacity.engine.model_file import write_model
 from capacity.engine.options import SolveOptions
 from capacity.engine.run import (
     Progress,
@@ -33,7 +34,6 @@ from capacity.engine.run import (
     finite,
     relative_gap,
     subscribe_progress,
-    write_model,
 )
 from capacity.engine.search import Layout
 from capacity.engine.start import constructive_start, rounded_start, start_columns
@@ -334,7 +334,7 @@ def optimise(compiled: CompiledModel, options: SolveOptions,
     transfer = 0.0  # the model is already in HiGHS (the caller timed passing it)
     highs = compiled.highs
     if options.model_file:
-        write_model(highs, options.model_file)
+        write_model(compiled, options.model_file)
     for name, value in (("output_flag", options.log), ("log_to_console", options.log),
                         ("mip_rel_gap", options.mip_rel_gap), ("mip_abs_gap", 1e-9),
                         ("threads", options.threads), ("random_seed", options.seed)):
@@ -448,11 +448,38 @@ def _plan_with_solution(built: BuiltModel, x: np.ndarray, status: Status, cost: 
     sense, _offset, unit = built.case.objective_sense
     objective = _reported(built, cost)
     bound = None if bound_cost is None else _reported(built, bound_cost)
+    changes = model_changes(built) if built.has_pyomo else []
+    if changes:
+        messages = [*messages, "solved with changes made to the Pyomo model after "
+                    f"build_model ({'; '.join(changes)}): re-solves from the case (capacity "
+                    "report's rule prices, scenarios) do not have them"]
     return Plan(case_name=built.case.name, status=status, objective=objective, bound=bound,
                 gap=relative_gap(objective, bound), seconds=seconds, size=size, counters=counters,
                 options=options.model_dump(), messages=messages, tables=tables,
                 sense=sense, unit=unit, net_cost=cost, numerics=numerics,
-                case_source=built.case.source)
+                case_source=built.case.source, model_changes=changes)
+
+
+def model_changes(built: BuiltModel) -> list[str]:
+    """What the caller changed in ``built``'s Pyomo model after `build_model`: constraints
+    added (by name, with their rows) or deactivated, and variables fixed."""
+    m, families = built.pyomo, built.linear.constraints
+    changes = []
+    for con in m.component_objects(pyo.Constraint):
+        if con.name not in families and con.active:
+            rows = sum(1 for c in con.values() if c.active)
+            changes.append(f"constraint {con.name} added ({rows} row{'s' * (rows != 1)})")
+        elif con.name in families and not all(c.active for c in con.values()):
+            changes.append(f"constraint {con.name} deactivated in part or whole")
+    fixed: dict[str, int] = {}
+    for var in m.component_objects(pyo.Var):
+        n = sum(1 for v in var.values() if v.fixed)
+        if n:
+            fixed[var.name] = n
+    if fixed:
+        changes.append("variables fixed: " + ", ".join(f"{n} of {name}"
+                                                       for name, n in fixed.items()))
+    return changes
 
 
 def _reported(built: BuiltModel, cost: float) -> float:

@@ -725,12 +725,12 @@ def slot_use(case: Case) -> tuple[dict[tuple[str, str], float], dict[str, float]
     """Suite slots one delivered batch uses: slots_per_batch ÷ success rate.
 
     The success rate of program p at site s is ``yields.success_rate`` of (p,s) where
-    given, else ``batch_success.success_rate`` of p's modality, else 1. Returns the slots
+    given, else ``modalities.success_rate`` of p's modality. Returns the slots
     of each (p,s) with a yields row, and of each program elsewhere (1 ÷ its modality's
     rate)."""
     modality = case.programs.set_index("program")["modality"].to_dict()
-    rate = {str(q): float(r) for q, r in zip(case.batch_success["modality"],
-                                              case.batch_success["success_rate"], strict=True)}
+    rate = {str(q): float(r) for q, r in zip(case.modalities["modality"],
+                                              case.modalities["success_rate"], strict=True)}
     program_slots = {p: 1.0 / rate.get(q, 1.0) for p, q in modality.items()}
     pairs = {}
     for p, s, use, success in zip(case.yields["program"], case.yields["site"],

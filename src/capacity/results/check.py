@@ -131,8 +131,8 @@ class _Checker:
         self.suites = case.suites.set_index(["site", "modality", "scale"])
         self.programs = case.programs.set_index("program")
         self.operators = case.operators.set_index("operator")
-        # Success rates: a yields row's own, else its program's modality's, else 1.
-        self.success = {q: float(r) for q, r in case.batch_success[
+        # Success rates: a yields row's own, else its program's modality's.
+        self.success = {q: float(r) for q, r in case.modalities[
             ["modality", "success_rate"]].itertuples(index=False)}
         self.slots: dict[tuple[str, str], float] = {}
         for p, s, use, given in case.yields[["program", "site", "slots_per_batch",
@@ -735,7 +735,9 @@ class _Checker:
             first = 0 if self.sites.at[s, "status"] == "existing" else open_from.get(s)
             if first is None:
                 continue
-            costs["fixed"] += sum(self.df[t] * self.years[t] * float(
+            part = "fixed_existing" if self.sites.at[s, "status"] == "existing" \
+                else "fixed_opened"
+            costs[part] += sum(self.df[t] * self.years[t] * float(
                 self.sites.at[s, "fixed_cost_musd_per_year"]) for t in self.periods[first:])
         for p, s in self.plan["assignments"][["program", "site"]].itertuples(index=False):
             costs["tech_transfer"] += self.df[self.start(p)] * self.transfer(p, s)[0]

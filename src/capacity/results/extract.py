@@ -1,20 +1,45 @@
 """Solved model → tidy plan tables (decisions, costs, utilisation, market KPIs).
 
-Values below `ZERO` are solver noise and dropped; integer decisions are rounded.
+Values below `ZERO` are solver noise and dropped; integer decisions are rounded; every
+number in the tables is rounded to `DECIMALS` places (`without_float_noise`), far inside
+HiGHS's tolerances (1e-6), so a plan shows 20, not 20.000000000000107, and 0, not
+-4.1e-12 or -0.0. (The checker reads the plan with its own tolerance.)
 """
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
 from capacity.model import BuiltModel
+from capacity.results.costs import FIXED_EXISTING
 
 ZERO = 1e-6
+DECIMALS = 9
 
 
+def without_float_noise(
+        extract: Callable[[BuiltModel, np.ndarray], dict[str, pd.DataFrame]],
+) -> Callable[[BuiltModel, np.ndarray], dict[str, pd.DataFrame]]:
+    """``extract`` with every float column of every table it returns rounded to
+    `DECIMALS` places, negative zeros made 0."""
+    @functools.wraps(extract)
+    def tidy(built: BuiltModel, x: np.ndarray) -> dict[str, pd.DataFrame]:
+        tables = extract(built, x)
+        for frame in tables.values():
+            for col in frame.columns:
+                if frame[col].dtype == float:
+                    frame[col] = frame[col].round(DECIMALS) + 0.0
+        return tables
+    return tidy
+
+
+
+@without_float_noise
 def extract_tables(built: BuiltModel, x: np.ndarray) -> dict[str, pd.DataFrame]:
     """Read a solution (``x``: the values of ``built.linear``'s columns) into the plan's
     tables (see `capacity.results.plan.Plan`)."""
@@ -240,7 +265,9 @@ def _cost_breakdown(built: BuiltModel, build_vals: list[int], open_vals: list[in
                     serve_vals: dict[tuple[str, str, int], float],
                     reserve_vals: list[int], shortfall_vals: list[float]) -> pd.DataFrame:
     """Discounted cost by component, MUSD; the components sum to the objective
-    (``co_investment``: what funds save the consortium, on modules and openings alike)."""
+    (``co_investment``: what funds save the consortium, on modules and openings alike;
+    ``fixed_existing``: the existing sites' fixed cost, a constant of the case that no
+    decision changes; ``fixed_opened``: that of the candidate sites the plan opens)."""
     ix = built.index_sets
 
     def dot(coef: dict, keys: list, vals: list) -> float:  # type: ignore[type-arg]
@@ -253,7 +280,9 @@ def _cost_breakdown(built: BuiltModel, build_vals: list[int], open_vals: list[in
         ("co_investment", -dot(ix.finance_saving, ix.finance, fin_vals)
          - dot(ix.finance_opening_saving, ix.finance_opening, opening_fin_vals)),
         ("opening", dot(ix.open_cost_parts["opening"], ix.open, open_vals)),
-        ("fixed", ix.existing_fixed_cost + dot(ix.open_cost_parts["fixed"], ix.open, open_vals)),
+        # the existing sites' fixed cost is a constant no decision changes (`FIXED_EXISTING`)
+        (FIXED_EXISTING, ix.existing_fixed_cost),
+        ("fixed_opened", dot(ix.open_cost_parts["fixed"], ix.open, open_vals)),
         ("tech_transfer", dot(ix.assign_cost, ix.assign, assign_vals)),
         ("production", float(ix.ship_cost_parts["production"] @ shipped)),
         ("transport", float(ix.ship_cost_parts["transport"] @ shipped)),

@@ -21,7 +21,6 @@ from capacity.case import Case, load_case
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
            "#000000")
 PATTERNS = ("", "/", "x", ".", "+", "\\", "-", "|")  # second channel for greyscale
-MODALITY_ORDER = ("antibody", "adc", "aav", "cell", "microbial")
 
 
 # --- figures -----------------------------------------------------------------------------
@@ -35,31 +34,45 @@ def layout(fig: Any, title: str, **more: Any) -> Any:
 
 
 def capacity_figure(builds: pd.DataFrame, case: Case) -> Any:
-    """Batches per period added by new modules, by online period, stacked by modality,
-    one panel per region."""
+    """Batches per period added by new modules, by online period: one panel per modality
+    built, each on its own axis in the modality's own batches (an AAV vector lot and a
+    CAR-T patient lot are not one unit: on one axis, 6 AAV batches vanish beside 200 cell
+    lots), stacked by region; the legend lists the regions that built."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     region = case.sites.set_index("site")["region"]
     frame = builds.assign(region=builds["site"].map(region))
-    regions = sorted(frame["region"].dropna().unique()) or ["—"]
+    listed = list(case.modalities["modality"])
+    built = set(frame["modality"])
+    modalities = [q for q in listed if q in built] + sorted(built - set(listed))
+    batch = dict(zip(case.modalities["modality"], case.modalities["batch"], strict=True))
+    regions = sorted(frame["region"].dropna().unique())
     periods = sorted(int(t) for t in case.periods["period"])
-    fig = make_subplots(rows=1, cols=len(regions), shared_yaxes=True,
-                        subplot_titles=[str(r) for r in regions])
-    for i, q in enumerate(MODALITY_ORDER):
-        mine = frame[frame["modality"] == q]
-        for j, r in enumerate(regions):
-            added = mine[mine["region"] == r].groupby("online_period")["batches_added"].sum()
+    fig = make_subplots(rows=1, cols=max(1, len(modalities)), shared_yaxes=False,
+                        subplot_titles=modalities or ["no modules built"])
+    for i, r in enumerate(regions):
+        for j, q in enumerate(modalities):
+            added = frame[(frame["region"] == r) & (frame["modality"] == q)].groupby(
+                "online_period")["batches_added"].sum()
             fig.add_trace(go.Bar(
-                x=periods, y=[float(added.get(t, 0.0)) for t in periods], name=q,
-                legendgroup=q, showlegend=j == 0,
-                marker={"color": PALETTE[i], "pattern": {"shape": PATTERNS[i]}},
-                hovertemplate=f"{r} {q}, %{{x}}: %{{y:,.1f}} batches/period<extra></extra>"),
+                x=periods, y=[float(added.get(t, 0.0)) for t in periods], name=str(r),
+                legendgroup=str(r), showlegend=j == 0,
+                marker={"color": PALETTE[i % len(PALETTE)],
+                        "pattern": {"shape": PATTERNS[i % len(PATTERNS)]}},
+                hovertemplate=f"{r} {q}, %{{x}}: %{{y:,.1f}} batches/period"
+                              + (f" (a batch: {batch[q]})" if batch.get(q) else "")
+                              + "<extra></extra>"),
                 row=1, col=j + 1)
+        if not modalities:
+            break
+    if not modalities:
+        fig.add_trace(go.Bar(x=periods, y=[0.0] * len(periods), showlegend=False))
     fig.update_layout(barmode="stack")
-    fig.update_yaxes(title_text="batches per period added", row=1, col=1)
-    return layout(fig, "Capacity built: batches per period coming online, by region and "
-                   "modality")
+    for j, q in enumerate(modalities):
+        fig.update_yaxes(title_text=f"{q} batches per period added", row=1, col=j + 1)
+    return layout(fig, "Capacity built: batches per period coming online, by modality "
+                   "(each in its own batches) and region")
 
 
 def utilisation_figure(utilisation: pd.DataFrame) -> Any:

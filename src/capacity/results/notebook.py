@@ -13,6 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from capacity.results.costs import decision_cost
+
 # The tables shown, and how many rows of each.
 SHOWN_TABLES = (("costs", 12), ("builds", 8), ("assignments", 8))
 
@@ -35,6 +37,9 @@ def plan_html(summary: Mapping[str, Any], tables: Mapping[str, pd.DataFrame]) ->
             (label, money(objective, unit))]
     if label != "net discounted cost" and net_cost is not None:
         rows.append(("net discounted cost", money(net_cost, "MUSD")))
+    if "costs" in tables and net_cost is not None:
+        rows.append(("of which the plan's decisions (without the existing sites' fixed "
+                     "cost, a constant)", money(decision_cost(tables["costs"]), "MUSD")))
     rows += [("bound", money(summary.get("bound"), unit)),
              ("gap", "—" if gap is None else f"{gap:.2%}"),
              ("time", f"{sum(seconds.values()):,.1f} s" if seconds else "—")]

@@ -67,6 +67,9 @@ class Plan:
         sense, unit: how ``objective`` is reported (``minimise``/``maximise``, its unit).
         case_source: the folder or workbook the case was loaded from ("" when built in
             memory), so a saved plan can find its case (`capacity report`).
+        model_changes: what the caller changed in the Pyomo model before solving
+            (constraints added or deactivated, variables fixed); re-solves from the case
+            (rule prices, scenarios) do not have these changes.
         net_cost: the net discounted cost the engine minimised; the ``costs`` table sums
             to it (equal to ``objective`` unless the case asks otherwise).
         numerics: [min, max] absolute coefficients of the model HiGHS solved (``matrix``,
@@ -90,6 +93,7 @@ class Plan:
     net_cost: float | None = None
     numerics: dict[str, list[float]] = field(default_factory=dict)
     case_source: str = ""
+    model_changes: list[str] = field(default_factory=list)
 
     @classmethod
     def without_solution(cls, case_name: str, status: Status, options: dict[str, Any],
@@ -125,7 +129,7 @@ class Plan:
             "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
             **self.size, "counters": self.counters, "options": self.options,
             "messages": self.messages, "capacity_version": __version__,
-            "case_source": self.case_source,
+            "case_source": self.case_source, "model_changes": self.model_changes,
         }
 
     @property
@@ -500,9 +504,10 @@ def _read_summary(path: Path) -> dict[str, Any]:
                  if summary.get(key) is not None and not isinstance(summary[key], str)]
     if not isinstance(summary.get("options", {}), dict):
         problems.append(Problem(source, None, "options", "is not a JSON object"))
-    messages = summary.get("messages", [])
-    if not isinstance(messages, list) or not all(isinstance(m, str) for m in messages):
-        problems.append(Problem(source, None, "messages", "is not a list of text"))
+    for key in ("messages", "model_changes"):
+        texts = summary.get(key, [])
+        if not isinstance(texts, list) or not all(isinstance(m, str) for m in texts):
+            problems.append(Problem(source, None, key, "is not a list of text"))
     if problems:
         raise CaseError(problems)
     return summary
