@@ -237,8 +237,9 @@ def test_continuity_of_supply() -> None:
     why = capacity.explain(case).conflicts[0]
     assert why.entities == {"program": "TIL", "market": "A", "period": 2031,
                             "launch_period": 2030}
-    assert why.message == ("continuity of supply of TIL in A (share 80%, launched in 2030), "
-                           "period 2031: 136 batches needed, 136 short")
+    assert why.message == ("continuity of supply of TIL in A (share 80%, launched in 2030 by "
+                           "the committed offtake of HOSP), period 2031: 136 batches "
+                           "needed, 136 short")
     plan = capacity.solve(case)
     assert plan.status == "infeasible" and plan.messages[1] == why.message
     # with continuity off the same commitments hold

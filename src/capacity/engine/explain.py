@@ -241,9 +241,9 @@ def _describe(built: BuiltModel, item: Item, amount: float) -> Conflict:
         p, mkt, t = key
         share = ix.continuity.share[p]
         need = share * (ix.committed.get(key, 0.0) + ix.potential.get(key, 0.0))
-        launched = _launch_period(built, p, mkt)
+        launched, by = _launch(built, p, mkt)
         msg = (f"continuity of supply of {p} in {mkt} (share {share:.0%}, launched in "
-               f"{launched}), period {t}: {need:g} batches needed, {amount:g} short")
+               f"{launched}{by}), period {t}: {need:g} batches needed, {amount:g} short")
         return Conflict(family, {"program": p, "market": mkt, "period": t,
                                  "launch_period": launched}, amount, "batches", msg)
     if family == "exclusion":
@@ -271,14 +271,21 @@ def _describe(built: BuiltModel, item: Item, amount: float) -> Conflict:
     return Conflict(family, {"site": s, "modality": q, "scale": c}, amount, "modules", msg)
 
 
-def _launch_period(built: BuiltModel, p: str, mkt: str) -> int | None:
-    """When the elastic plan launches p in mkt: its first period with Launch at 1, else
-    the first period of a commitment that forces the launch."""
+def _launch(built: BuiltModel, p: str, mkt: str) -> tuple[int | None, str]:
+    """When the elastic plan launches p in mkt (its first period with Launch at 1, else
+    the first period of a commitment that forces the launch), and, where a commitment
+    launched it, " by the committed offtake of ANCHORS": what the planner set."""
     launch = built.pyomo.Launch
     for key in launch:
         if key[:2] == (p, mkt) and (launch[key].value or 0.0) > 0.5:
-            return int(key[2])
-    return launch_sets(built.index_sets).forced_from.get((p, mkt))
+            return int(key[2]), ""
+    t0 = launch_sets(built.index_sets).forced_from.get((p, mkt))
+    if t0 is None:
+        return None, ""
+    offt = built.case.offtakes
+    anchors = sorted(set(offt.loc[(offt["program"] == p) & (offt["market"] == mkt)
+                                  & (offt["period"] == t0), "anchor"]))
+    return t0, f" by the committed offtake of {', '.join(anchors)}"
 
 
 def _whole(amount: float) -> int:
