@@ -259,3 +259,25 @@ def test_shelf_lives_default_to_none_and_stock_needs_one(tmp_path: Path) -> None
         "stock_targets.csv, row 2, column 'program': P1 cannot be stored (its shelf life "
         "is 0 periods): give programs.shelf_life_periods or its modality's "
         "shelf_life_periods of 1 or more"]
+def test_settings_one_row_and_continuity_shares(tmp_path: Path) -> None:
+    """`settings` is optional and holds one row; its continuity_share is the default of
+    the programs that leave theirs empty; both are shares."""
+    case = _case_copy(tmp_path)
+    assert capacity.load_case(case).setting("continuity_share") == 0.0  # no table: off
+    (case / "settings.csv").write_text("continuity_share\n\n")
+    assert capacity.load_case(case).setting("continuity_share") == 0.0  # empty cell
+    (case / "settings.csv").write_text("continuity_share\n0.8\n")
+    loaded = capacity.load_case(case)
+    assert loaded.setting("continuity_share") == 0.8
+    assert loaded.programs["continuity_share"].isna().all()  # empty: the setting's
+    (case / "settings.csv").write_text("continuity_share\n0.8\n0.5\n")
+    assert any(p.endswith("settings.csv, row 3: settings holds one row; this is a second")
+               for p in _problems(case)), _problems(case)
+    (case / "settings.csv").write_text("continuity_share\n1.5\n")
+    assert any("settings.csv, row 2, column 'continuity_share': 1.5 is out of range" in p
+               for p in _problems(case)), _problems(case)
+    (case / "settings.csv").unlink()
+    programs = pd.read_csv(case / "programs.csv").assign(continuity_share=-0.1)
+    programs.to_csv(case / "programs.csv", index=False)
+    assert any("programs.csv, row 2, column 'continuity_share': -0.1 is out of range" in p
+               for p in _problems(case)), _problems(case)

@@ -266,3 +266,31 @@ def test_module_conflicts_lead_with_the_commitment_in_whole_modules() -> None:
         "the committed offtake of ANCH for P1 in A (2030) needs 1 more module (the capacity "
         "of 0.40) at SA (antibody, commercial) in period 2030, before the 1-period lead "
         "time lets it produce")
+
+
+def test_continuity_of_supply() -> None:
+    # launch_dropped with continuity 0.8: a hospital commits 100 TIL batches in 2030 (so
+    # TIL is launched) and 200 CAR-T batches in 2031, all SA's 200 slots: TIL's 170
+    # batches of 2031 demand need 136, none is left. Giving way on the continuity (136 ×
+    # 0.999) is cheaper than on the CAR-T commitment (136), so the rule is named.
+    case = edited(
+        tiny("launch_dropped"), settings=rows({"continuity_share": 0.8}),
+        anchors=rows({"anchor": "HOSP"}),
+        offtakes=rows({"anchor": "HOSP", "program": "TIL", "market": "A", "period": 2030,
+                       "committed_batches": 100},
+                      {"anchor": "HOSP", "program": "CART", "market": "A", "period": 2031,
+                       "committed_batches": 200}),
+        demand=rows({"program": "TIL", "market": "A", "period": 2031,
+                     "potential_batches": 170, "value_musd_per_batch": 3.0}))
+    assert conflicts(case) == [("continuity_of_supply", 136.0)]
+    why = capacity.explain(case).conflicts[0]
+    assert why.entities == {"program": "TIL", "market": "A", "period": 2031,
+                            "launch_period": 2030}
+    assert why.message == ("continuity of supply of TIL in A (share 80%, launched in 2030 by "
+                           "the committed offtake of HOSP), period 2031: 136 batches "
+                           "needed, 136 short")
+    plan = capacity.solve(case)
+    assert plan.status == "infeasible" and plan.messages[1] == why.message
+    # with continuity off the same commitments hold
+    assert capacity.solve(edited(case, settings=rows({"continuity_share": 0.0}))).status \
+        == "optimal"

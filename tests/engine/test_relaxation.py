@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import capacity
@@ -438,6 +439,37 @@ def test_neighbourhood_frees_a_program_and_fixes_the_others_by_hand() -> None:
         free, staying = layout.neighbourhood(plan, rng, int(rng.integers(2)))
         seen.add((tuple(sorted(free.tolist())), tuple(sorted(staying.tolist()))))
     assert seen == {((0, 1), (6, 7, 9)), ((2, 3), (4, 5, 8))}
+
+
+def test_neighbourhood_frees_the_moving_programs_launches() -> None:
+    # launch_dropped with continuity 0.8, transfers that cost (so both programs have
+    # Assign columns) and two more sites like SA; the plan: TIL at SA, CART at SB. TIL's
+    # one Launch (2030) is freed exactly when TIL moves: always when TIL is drawn, and
+    # when CART is drawn with SA as its extra site (not with SC).
+    base = tiny("launch_dropped")
+    case = capacity.Case.from_frames({
+        **base.tables(), "settings": base.settings.assign(continuity_share=0.8),
+        "programs": base.programs.assign(tech_transfer_musd=1.0),
+        "sites": pd.concat([base.sites, base.sites.assign(site="SB"),
+                            base.sites.assign(site="SC")]),
+        "suites": pd.concat([base.suites, base.suites.assign(site="SB"),
+                             base.suites.assign(site="SC")])})
+    built = build_model(case)
+    lm = built.linear
+    launch = lm.column("Launch", ("TIL", "A", 2030))
+    layout = Layout.of(lm, built.index_sets.ship_assign)
+    assert layout.launch.tolist() == [launch]
+    plan = np.zeros(lm.n_cols)
+    plan[lm.column("Assign", ("TIL", "SA"))] = plan[lm.column("Assign", ("CART", "SB"))] = 1
+    til_assign = [lm.column("Assign", ("TIL", s)) for s in ("SA", "SB", "SC")]
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(40):
+        free = layout.neighbourhood(plan, rng, int(rng.integers(2)))[0].tolist()
+        moves = bool(set(til_assign) & set(free))
+        assert (launch in free) == moves
+        seen.add(moves)
+    assert seen == {True, False}
 
 
 def test_failed_search_keeps_the_plan_in_hand(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1315,3 +1315,115 @@ def test_making_at_a_candidate_site_needs_it_open() -> None:
     assert plan.objective == pytest.approx(17.0)
     assert plan.production[["site", "period", "batches"]].values.tolist() == [
         ["SC", 2030, 10.0], ["SC", 2031, 10.0]]
+
+
+# --- continuity of supply: a launched product dropped ----------------------------------
+# launch_dropped (data/tiny/launch_dropped): one site SA in A, 200 cell batches a period
+# at 1 a batch; TIL (commercial from 2030) could sell 100 potential batches in 2030 and
+# 170 in 2031, worth 3 each (2 net); CART (commercial from 2031) 200 in 2031 worth 4 (3 net).
+# Off (as shipped): TIL 100 in 2030 (200), CART fills 2031 (600): −800, TIL dropped.
+# Share s: launching TIL in 2030 keeps s·170 of it in 2031 at 2, CART the rest at 3:
+#   s = 0.8: 200 + 136·2 + 64·3 = 664 > 600 (never launching TIL: CART alone): −664;
+#   s = 1:   200 + 170·2 + 30·3 = 630: −630.
+# With TIL's 2030 demand 20 and s = 0.8: 40 + 272 + 192 = 504 < 600: TIL is not launched.
+
+def _continuity(share: float | None = None, program_share: float | None = None,
+                **tables: object) -> capacity.Case:
+    """launch_dropped with settings.continuity_share ``share`` and TIL's own
+    ``program_share`` (None: as shipped)."""
+    edits: dict[str, object] = dict(tables)
+    if share is not None:
+        edits["settings"] = rows({"continuity_share": share})
+    if program_share is not None:
+        edits["programs"] = lambda df: df.assign(continuity_share=[
+            program_share if p == "TIL" else None for p in df["program"]])
+    return edited(tiny("launch_dropped"), **edits)  # type: ignore[arg-type]
+
+
+def _supplied(plan: capacity.Plan) -> dict[tuple[str, int], float]:
+    return {(p, int(t)): b for p, t, b in
+            plan.shipments[["program", "period", "batches"]].itertuples(index=False)}
+
+
+def test_shipped_case_drops_the_launched_product_and_says_so() -> None:
+    plan = solved(tiny("launch_dropped"))
+    assert plan.objective == pytest.approx(-800.0)
+    assert _supplied(plan) == pytest.approx({("TIL", 2030): 100.0, ("CART", 2031): 200.0})
+    til = plan.launches[plan.launches["program"] == "TIL"]
+    assert til[["period", "launch_period", "demand_batches", "served_batches",
+                "served_share", "continuity_share"]].values.tolist() == [
+        [2030, 2030, 100.0, 100.0, 1.0, 0.0], [2031, 2030, 170.0, 0.0, 0.0, 0.0]]
+    assert plan.messages == [
+        "TIL launched in A in 2030 gets 0 of its 170 batches of demand in 2031: set "
+        "programs.continuity_share (or settings.continuity_share) to keep supplying a "
+        "launched product"]
+
+
+@pytest.mark.parametrize(("share", "program_share", "cost", "til_2031", "cart_2031"), [
+    (0.8, None, -664.0, 136.0, 64.0), (None, 0.8, -664.0, 136.0, 64.0),
+    (1.0, None, -630.0, 170.0, 30.0), (0.8, 0.0, -800.0, 0.0, 200.0)])
+def test_continuity_keeps_the_launched_product_supplied(
+        share: float | None, program_share: float | None, cost: float, til_2031: float,
+        cart_2031: float) -> None:
+    """The case-wide share, or TIL's own (which overrides it: 0 turns it off for TIL)."""
+    plan = solved(_continuity(share, program_share))
+    assert plan.objective == pytest.approx(cost)
+    assert _supplied(plan).get(("TIL", 2031), 0.0) == pytest.approx(til_2031)
+    assert _supplied(plan).get(("CART", 2031), 0.0) == pytest.approx(cart_2031)
+    til = plan.launches[(plan.launches["program"] == "TIL") & (plan.launches["period"] == 2031)]
+    assert til["launch_period"].tolist() == [2030]
+    assert til["served_share"].tolist() == pytest.approx([til_2031 / 170])
+    kept = til_2031 > 0
+    assert (plan.messages == []) == kept
+
+
+def test_a_product_that_cannot_be_kept_is_not_launched() -> None:
+    plan = solved(_continuity(0.8, demand=lambda df: df.assign(
+        potential_batches=[20 if (p, t) == ("TIL", 2030) else b for p, t, b in
+                           df[["program", "period", "potential_batches"]].itertuples(
+                               index=False)])))
+    assert plan.objective == pytest.approx(-600.0)
+    assert _supplied(plan) == pytest.approx({("CART", 2031): 200.0})
+    assert set(plan.launches["program"]) == {"CART"}
+    assert plan.messages == []
+
+
+def test_continuity_is_sparse_and_off_by_default() -> None:
+    """Off (share 0, every old case): no launch column and no row. On: one Launch, TIL in
+    2030 (2031 is the last period: a launch there binds nothing; CART has demand in one
+    period only), one link row and one continuity row (monotone: none, one Launch)."""
+    from capacity.engine.solve import model_size
+
+    off = capacity.build_model(tiny("launch_dropped"))
+    assert off.linear.variables["Launch"].keys == []
+    assert model_size(off.pyomo) == {"variables": 6, "binary": 0, "integer": 0,
+                                     "continuous": 6, "constraints": 5, "nonzeros": 0}
+    on = capacity.build_model(_continuity(0.8)).linear
+    assert on.variables["Launch"].keys == [("TIL", "A", 2030)]
+    assert on.sets["SUPPLY_LAUNCH_PMT"].keys == [("TIL", "A", 2030)]
+    assert on.sets["LAUNCH_MONOTONE_PMT"].keys == []
+    assert on.sets["CONTINUITY_PMT"].keys == [("TIL", "A", 2031)]
+    assert on.size()["constraints"] == 7 and on.size()["binary"] == 1
+
+
+def test_a_commitment_launches_the_product() -> None:
+    """A hospital commits 100 TIL batches in 2030: TIL is launched there in every plan, so
+    Launch is no column and continuity holds from 2031 whatever it is worth: with TIL's
+    2031 potential worth 0.5 (below its cost of 1), 136 of it is still served at a loss:
+    100 (the committed batches, at 1) + 136·0.5 − 64·3 = −24 (without continuity CART
+    fills 2031: 100 − 600 = −500)."""
+    case = _continuity(
+        0.8, anchors=rows({"anchor": "HOSP"}),
+        offtakes=rows({"anchor": "HOSP", "program": "TIL", "market": "A", "period": 2030,
+                       "committed_batches": 100}),
+        demand=lambda df: df[~((df["program"] == "TIL") & (df["period"] == 2030))].assign(
+            value_musd_per_batch=lambda d: [0.5 if p == "TIL" else v for p, v in
+                                            zip(d["program"], d["value_musd_per_batch"],
+                                                strict=True)]))
+    built = capacity.build_model(case).linear
+    assert built.variables["Launch"].keys == []
+    assert built.sets["CONTINUITY_PMT"].keys == [("TIL", "A", 2031)]
+    plan = solved(case)
+    assert plan.objective == pytest.approx(-24.0)
+    assert _supplied(plan) == pytest.approx({("TIL", 2030): 100.0, ("TIL", 2031): 136.0,
+                                             ("CART", 2031): 64.0})

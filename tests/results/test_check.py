@@ -333,3 +333,22 @@ def test_checker_needs_storable_batches_made(tmp_path: Path) -> None:
          "0 in stock; 0 before + 0 made − 20 shipped − 0 written off is -20"),
         ("objective", "summary.json", pytest.approx(-18.8),
          "reported 19.8, recomputed 1")]  # neither made (17) nor held (1.8)
+def test_continuity_of_supply_and_printed_launches(tmp_path: Path) -> None:
+    """launch_dropped with continuity 0.8: TIL, launched in 2030, keeps 136 of its 170
+    batches in 2031. Dropping them breaks continuity by 136 (and the objective); the same
+    untouched plan checked against the case with continuity off holds; a launches table
+    printing another launch period is caught."""
+    on = edited(tiny("launch_dropped"), settings=rows({"continuity_share": 0.8}))
+    plan_dir = solved(on).save(tmp_path / "plan")
+    assert check_plan(on, plan_dir).ok
+    ships = pd.read_csv(plan_dir / "shipments.csv")
+    ships[~((ships["program"] == "TIL") & (ships["period"] == 2031))].to_csv(
+        plan_dir / "shipments.csv", index=False)
+    found = {v.family: v for v in check_plan(on, plan_dir).violations}
+    assert found["continuity_of_supply"].amount == pytest.approx(136.0)
+    assert found["continuity_of_supply"].entity == "TIL in A 2031"
+    assert "since its launch in 2030" in found["continuity_of_supply"].message
+    assert "continuity_of_supply" not in _families(tiny("launch_dropped"), plan_dir)
+    launches = pd.read_csv(plan_dir / "launches.csv")
+    launches.assign(launch_period=2031).to_csv(plan_dir / "launches.csv", index=False)
+    assert "launch" in _families(tiny("launch_dropped"), plan_dir)

@@ -149,6 +149,32 @@ sweeps:
     assert costs == pytest.approx({"fresh_only": 38.0, "program_fresh": 38.0,
                                    "reserve": 33.2, "holding[h=0.2]": 19.8,
                                    "holding[h=2.5]": 38.0})
+def test_overrides_reach_continuity_of_supply(tmp_path: Path) -> None:
+    # Hand-checked in tests/model/test_families.py (launch_dropped): off, TIL is dropped in
+    # 2031 (−800); a case-wide share of 0.8 (the settings row replaced) keeps 136 (−664);
+    # TIL's own 1 (set on the programs table) keeps all 170 (−630); a sweep of the
+    # settings row's share.
+    path = scenario_file(tmp_path, """
+scenarios:
+  - name: base
+  - name: kept
+    overrides: [{table: settings, drop: true},
+                {table: settings, add: [{continuity_share: 0.8}]}]
+  - name: til_fully
+    overrides: [{table: programs, where: {program: TIL}, set: {continuity_share: 1.0}}]
+sweeps:
+  - name: share
+    grid: {s: [0.0, 0.8]}
+    overrides: [{table: settings, set: {continuity_share: "{s}"}}]
+""", case="launch_dropped")
+    s = read_scenarios(path)
+    assert list(s.case("kept").settings["continuity_share"]) == [0.8]
+    assert s.case("til_fully").programs.set_index("program")["continuity_share"].to_dict() \
+        == pytest.approx({"TIL": 1.0, "CART": float("nan")}, nan_ok=True)
+    assert {name: capacity.solve(s.case(name)).objective
+            for name in ("base", "kept", "til_fully", "share[s=0.0]", "share[s=0.8]")} \
+        == pytest.approx({"base": -800.0, "kept": -664.0, "til_fully": -630.0,
+                          "share[s=0.0]": -800.0, "share[s=0.8]": -664.0})
 
 
 def test_grid_and_samples(tmp_path: Path) -> None:

@@ -236,3 +236,17 @@ def test_cli_reports_and_saves(tmp_path: Path) -> None:
 def test_cli_bad_options_exit_2(args: tuple[str, ...], says: str) -> None:
     done = run("stochastic", str(capacity.tiny_case_path("clinical_bet")), *args)
     assert done.returncode == 2 and says in done.stderr, done.stderr
+
+
+def test_continuity_binds_each_scenarios_own_demand() -> None:
+    # launch_dropped with continuity 0.8 and TIL passing a readout in 2031 with
+    # probability 0.5 (tests/model/test_families.py works both plans out): if TIL fails
+    # it has no 2031 demand to keep, CART fills SA (−800); if it succeeds it keeps 136 of
+    # its 170 (−664). Launches are second stage: RP = WS = ½(−800) + ½(−664) = −732.
+    case = edited(tiny("launch_dropped"), settings=rows({"continuity_share": 0.8}),
+                  readouts=rows({"program": "TIL", "period": 2031, "success_probability": 0.5}))
+    result = solve_stochastic(case, solve_options=TEST_OPTIONS)
+    assert result.status == "optimal"
+    assert (result.objective, result.wait_and_see) == pytest.approx((-732, -732))
+    costs = result.scenarios.set_index("failed")["cost"]
+    assert costs.to_dict() == pytest.approx({"TIL fails (2031)": -800, "all succeed": -664})

@@ -6,10 +6,12 @@ import os
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from capacity.case.io import read_tables, write_tables
+from capacity.case.schema import TABLES_BY_NAME
 from capacity.case.validate import validate_tables
 from capacity.output_folder import write_folder
 
@@ -45,6 +47,7 @@ class Case:
     stock_targets: pd.DataFrame
     objective: pd.DataFrame
     approvals: pd.DataFrame
+    settings: pd.DataFrame
     name: str = field(default="case", compare=False)
     load_seconds: float = field(default=0.0, compare=False)
     source: str = field(default="", compare=False)  # the path it was loaded from, if any
@@ -73,6 +76,15 @@ class Case:
             return "minimise", 0.0, "MUSD"
         row = self.objective.iloc[0]
         return str(row["sense"]), float(row["offset"]), str(row["unit"])
+
+    def setting(self, name: str) -> Any:
+        """A case-wide setting: the ``settings`` table's value of column ``name``, else
+        (no table, or an empty cell) the column's default (`capacity.case.schema`)."""
+        default = TABLES_BY_NAME["settings"].column(name).default
+        if self.settings.empty:
+            return default
+        value = self.settings.iloc[0][name]
+        return default if pd.isna(value) else value
 
     def save(self, folder: str | Path, fmt: str = "csv", *, force: bool = False) -> Path:
         """Write the case as a folder of tables (``csv`` or ``parquet``), all or nothing,

@@ -88,7 +88,8 @@ class Column:
 
 @dataclass(frozen=True)
 class Table:
-    """One case table: its columns, its key and whether the case needs it."""
+    """One case table: its columns, its key and whether the case needs it. A table
+    without a key (``key=()``: ``settings``) holds one row at most."""
 
     name: str
     doc: str
@@ -308,6 +309,10 @@ TABLES: tuple[Table, ...] = (
                    "at most `max_sites` sites of its own, and a commercial phase at a site "
                    "not running the clinical phase is a second transfer, started just in "
                    "time for `commercial_from`", default=True),
+            _share("continuity_share", "continuity of supply: once the program's "
+                   "commercial supply to a market has started, at least this share of its "
+                   "demand there (committed + potential) is served in every later period "
+                   "(empty: `settings.continuity_share`; 0: off)", default=None),
         ),
         key=("program",),
     ),
@@ -559,6 +564,23 @@ TABLES = (*TABLES, Table(
     ),
     key=("sense",),
     required=False,
+), Table(
+    "settings",
+    "Case-wide settings and defaults (at most one row; without the table, or where a cell "
+    "is empty, each column takes its default). `continuity_share` is the share of a "
+    "launched product's demand that must go on being served (models/formulation.md, "
+    "\"Continuity of supply\"): 0, the default, leaves a case as it was before the "
+    "setting existed, where a plan may drop a launched product when capacity is worth "
+    "more elsewhere (the plan's messages then say so); a planner protecting patients "
+    "should set it (e.g. 0.8).",
+    (
+        _share("continuity_share", "least share of a launched product's demand in a market "
+               "(committed + potential) served in every period after its commercial "
+               "launch there, for programs whose `programs.continuity_share` is empty",
+               default=0.0),
+    ),
+    key=(),
+    required=False,
 ))
 
 TABLES = (*TABLES, Table(
@@ -612,8 +634,9 @@ def format_markdown() -> str:
     ]
     for table in TABLES:
         need = "required" if table.required else "optional"
-        lines += [f"## `{table.name}` ({need})", "", table.doc, "",
-                  f"Key: {', '.join(f'`{k}`' for k in table.key)}.", "",
+        key = (f"Key: {', '.join(f'`{k}`' for k in table.key)}." if table.key
+               else "One row at most.")
+        lines += [f"## `{table.name}` ({need})", "", table.doc, "", key, "",
                   "| column | type | required | default | allowed | meaning |",
                   "|---|---|---|---|---|---|"]
         for col in table.columns:

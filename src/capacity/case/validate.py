@@ -292,6 +292,11 @@ def _check_keys(parsed: dict[str, pd.DataFrame],
     for name, rt in sources.items():
         table = TABLES_BY_NAME[name]
         frame = parsed[name]
+        if not table.key:  # a one-row table (settings)
+            if len(frame) > 1:
+                problems.append(Problem(rt.source, _row(rt, 1), None,
+                                        f"{table.name} holds one row; this is a second"))
+            continue
         dup = frame.duplicated(list(table.key), keep="first").to_numpy()
         if not dup.any():
             continue

@@ -4,9 +4,9 @@ in business terms.
 Method (models/formulation.md, "Elastic mode"):
 
 1. Solve the elastic model: every committed offtake, domestic-share rule, service
-   level, operator or country share cap, time to market, stock target, exclusion, module
-   cap and build lead time may be violated, and the objective is the total violation in
-   batches. It is always feasible; zero violation means the case is.
+   level, operator or country share cap, time to market, stock target, continuity of
+   supply, exclusion, module cap and build lead time may be violated, and the objective is
+   the total violation in batches. It is always feasible; zero violation means the case is.
 2. Deletion filter: for each violated item, enforce it again (fix its slack to 0) and keep
    the others elastic; if the model stays feasible without violating anything outside the
    remaining set, the item was not needed. What is left is a minimal set: none of its
@@ -29,6 +29,7 @@ from capacity.engine.options import SolveOptions
 from capacity.engine.persistent import optimise_persistent
 from capacity.model import BuiltModel, build_model
 from capacity.model.approvals import held_back
+from capacity.model.continuity import launch_sets
 from capacity.model.index_sets import group
 
 TOL = 1e-6
@@ -42,7 +43,8 @@ class Conflict:
     Attributes:
         family: ``committed_offtake``, ``min_domestic_share``, ``min_service_level``,
             ``max_operator_share``, ``max_country_share``, ``max_time_to_market``,
-            ``stock_target``, ``exclusion``, ``module_cap`` or ``lead_time``.
+            ``stock_target``, ``continuity_of_supply``, ``exclusion``, ``module_cap`` or
+            ``lead_time``.
         entities: who and where (program, market, period, rule, operator, site, ...).
         amount: how far it must give, in ``unit``.
         unit: ``batches``, ``modules`` or ``years``.
@@ -147,6 +149,7 @@ def _slack_components(built: BuiltModel) -> dict[str, Any]:
             "min_service_level": m.ServiceShortfall,
             "max_operator_share": m.OperatorExcess, "max_country_share": m.CountryExcess,
             "max_time_to_market": m.LateExcess, "stock_target": m.TargetShortfall,
+            "continuity_of_supply": m.ContinuityShortfall,
             "module_cap": m.ExtraModules, "lead_time": m.EarlyModules}
 
 
@@ -248,6 +251,15 @@ def _describe(built: BuiltModel, item: Item, amount: float) -> Conflict:
                   f"{inv.shelf_life[p]} period{'' if inv.shelf_life[p] == 1 else 's'}"))
         return Conflict(family, {"program": p, "market": mkt, "period": t}, amount,
                         "batches", msg)
+    if family == "continuity_of_supply":
+        p, mkt, t = key
+        share = ix.continuity.share[p]
+        need = share * (ix.committed.get(key, 0.0) + ix.potential.get(key, 0.0))
+        launched, by = _launch(built, p, mkt)
+        msg = (f"continuity of supply of {p} in {mkt} (share {share:.0%}, launched in "
+               f"{launched}{by}), period {t}: {need:g} batches needed, {amount:g} short")
+        return Conflict(family, {"program": p, "market": mkt, "period": t,
+                                 "launch_period": launched}, amount, "batches", msg)
     if family == "exclusion":
         operator, mkt = key
         barred = [u for u, r in rules.iterrows() if r["kind"] == "barred" and r["active"]
@@ -271,6 +283,23 @@ def _describe(built: BuiltModel, item: Item, amount: float) -> Conflict:
         f"{_modules(amount)} at {s} ({q}, {c}) beyond its module cap of "
         f"{ix.suite_max_modules[(s, q, c)]}")
     return Conflict(family, {"site": s, "modality": q, "scale": c}, amount, "modules", msg)
+
+
+def _launch(built: BuiltModel, p: str, mkt: str) -> tuple[int | None, str]:
+    """When the elastic plan launches p in mkt (its first period with Launch at 1, else
+    the first period of a commitment that forces the launch), and, where a commitment
+    launched it, " by the committed offtake of ANCHORS": what the planner set."""
+    launch = built.pyomo.Launch
+    for key in launch:
+        if key[:2] == (p, mkt) and (launch[key].value or 0.0) > 0.5:
+            return int(key[2]), ""
+    t0 = launch_sets(built.index_sets).forced_from.get((p, mkt))
+    if t0 is None:
+        return None, ""
+    offt = built.case.offtakes
+    anchors = sorted(set(offt.loc[(offt["program"] == p) & (offt["market"] == mkt)
+                                  & (offt["period"] == t0), "anchor"]))
+    return t0, f" by the committed offtake of {', '.join(anchors)}"
 
 
 def _whole(amount: float) -> int:

@@ -13,8 +13,9 @@ neighbourhood search):
    sites it could be assigned to;
 2. free every integer column of the neighbourhood: the sites' `Build`, `Open` and
    `Approve`, every `Assign` of the programs assigned to one of them (they may move
-   anywhere), and the `Assign` at them of programs assigned nowhere; fix every other
-   integer, and the
+   anywhere), and the `Assign` at them of programs assigned nowhere, and those programs'
+   `Launch` (continuity of supply: when they are supplied is theirs to change); fix every
+   other integer, and the
    shipments of every other program with `Assign` columns, at the plan's values (their
    LP would otherwise hold most of the model: fixing them makes neighbourhoods several
    times as fast, and the search better for it; measured), and their `Serve`, which their
@@ -50,7 +51,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -108,6 +109,9 @@ class Layout:
     # programs: what a program's part of the objective is made of (`shortfalls`)
     program_columns: np.ndarray
     column_program: np.ndarray
+    # the Launch columns of programs with Assign columns, and their programs
+    launch: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    launch_program: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @classmethod
     def of(cls, lm: LinearModel, ship_assign: np.ndarray) -> Layout:
@@ -137,11 +141,17 @@ class Layout:
                   for i, k in enumerate(serve.keys) if str(k[0]) in program_of]
         serve_columns = np.array([j for j, _ in served], dtype=np.int64)
         serve_program = np.array([q for _, q in served], dtype=np.int64)
+        launch = lm.variables.get("Launch")
+        launched = [] if launch is None else [
+            (launch.start + i, program_of[str(k[0])])
+            for i, k in enumerate(launch.keys) if str(k[0]) in program_of]
         return cls([np.array(c, dtype=np.int64) for c in sites.values()], assign_columns,
                    np.array([site_of[str(k[1])] for k in assign.keys], dtype=np.int64),
                    assign_program, len(program_of), ship, ship_program, serve_columns,
                    serve_program, np.concatenate([assign_columns, ship, serve_columns]),
-                   np.concatenate([assign_program, ship_program, serve_program]))
+                   np.concatenate([assign_program, ship_program, serve_program]),
+                   np.array([j for j, _ in launched], dtype=np.int64),
+                   np.array([q for _, q in launched], dtype=np.int64))
 
     def shortfalls(self, cost: np.ndarray, x: np.ndarray, x_lp: np.ndarray) -> np.ndarray:
         """Each program's part of the objective (cost of its `Assign`, `Ship` and `Serve`
@@ -170,7 +180,8 @@ class Layout:
         opening = at_sites & ~placed[self.assign_program]
         free = np.isin(self.assign_program, movers) | opening
         moving = np.union1d(movers, self.assign_program[opening])
-        return (np.concatenate([*(self.site_columns[s] for s in sites), self.assign[free]]),
+        return (np.concatenate([*(self.site_columns[s] for s in sites), self.assign[free],
+                                self.launch[np.isin(self.launch_program, moving)]]),
                 np.concatenate([self.ship[~np.isin(self.ship_program, moving)],
                                 self.serve[~np.isin(self.serve_program, moving)]]))
 

@@ -40,7 +40,12 @@ from capacity.engine.start import constructive_start, rounded_start, start_colum
 from capacity.errors import CaseInfeasibleError
 from capacity.model import BuiltModel, build_model
 from capacity.model.phases import settle_scale_ups
-from capacity.results.extract import extract_tables, inventory_messages, phase_messages
+from capacity.results.extract import (
+    extract_tables,
+    inventory_messages,
+    launch_messages,
+    phase_messages,
+)
 from capacity.results.plan import Plan, Status
 
 
@@ -450,7 +455,8 @@ def _plan_with_solution(built: BuiltModel, x: np.ndarray, status: Status, cost: 
     t0 = time.perf_counter()
     tables = extract_tables(built, x)
     messages = [*messages, *phase_messages(built, tables),
-                *inventory_messages(built, tables["inventory"])]
+                *inventory_messages(built, tables["inventory"]),
+                *launch_messages(tables["launches"])]
     seconds["extract"] = time.perf_counter() - t0
     sense, _offset, unit = built.case.objective_sense
     objective = _reported(built, cost)

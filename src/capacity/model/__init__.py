@@ -74,6 +74,12 @@ from capacity.model.constraints import (
     add_site_opens_once,
     add_suite_capacity,
 )
+from capacity.model.continuity import (
+    add_continuity_of_supply,
+    add_continuity_shortfall,
+    add_launch_monotone,
+    add_supply_requires_launch,
+)
 from capacity.model.elastic import (
     add_country_excess,
     add_domestic_shortfall,
@@ -294,6 +300,16 @@ BUILDERS: tuple[Builder, ...] = (
             reads=("Serve", "Shortfall"), makes=("SERVICE_LEVEL_UT", "min_service_level")),
     Builder(add_service_shortfall, only="elastic",
             reads=("SERVICE_LEVEL_UT", "min_service_level"), makes=("ServiceShortfall",)),
+    Builder(add_supply_requires_launch,
+            reads=("Serve", "Shortfall"),
+            makes=("LAUNCH_PMT", "Launch", "SUPPLY_LAUNCH_PMT", "supply_requires_launch")),
+    Builder(add_launch_monotone,
+            reads=("Launch",), makes=("LAUNCH_MONOTONE_PMT", "launch_monotone")),
+    Builder(add_continuity_of_supply,
+            reads=("Launch", "Serve", "Shortfall"),
+            makes=("CONTINUITY_PMT", "continuity_of_supply")),
+    Builder(add_continuity_shortfall, only="elastic",
+            reads=("CONTINUITY_PMT", "continuity_of_supply"), makes=("ContinuityShortfall",)),
     Builder(add_market_supply,
             reads=("Ship",), makes=("SUPPLY_MT", "Supply", "market_supply")),
     Builder(add_max_operator_share,
@@ -348,8 +364,8 @@ BUILDERS: tuple[Builder, ...] = (
             makes=("total_cost",)),
     Builder(add_total_violation, only="elastic",
             reads=("Shortfall", "DomesticShortfall", "ServiceShortfall", "OperatorExcess",
-                   "CountryExcess", "LateExcess", "TargetShortfall", "Ship", "ExtraModules",
-                   "EarlyModules"),
+                   "CountryExcess", "LateExcess", "TargetShortfall", "ContinuityShortfall",
+                   "Ship", "ExtraModules", "EarlyModules"),
             makes=("BARRED_SHIP", "total_violation")),
 )
 

@@ -10,7 +10,8 @@ nothing of it. Elastic mode is, in three places:
   may go short (``may_go_short``: SHORTFALL_PMT, and no `committed_cover` rows), every
   suite with builds gets a `module_cap` row (``module_cap_rows``);
 - the builders here, each a slack on one hard family: a variable over the family's row
-  set and its entry on each row (`LinearModel.add_terms`);
+  set and its entry on each row (`LinearModel.add_terms`; continuity of supply's,
+  `add_continuity_shortfall`, is with its family in `capacity.model.continuity`);
 - the objective, `add_total_violation`.
 
 `capacity.model.BUILDERS` runs each builder here right after the family it relaxes (and
@@ -121,6 +122,7 @@ def add_total_violation(lm: LinearModel, ix: IndexSets) -> None:
 
     total_violation = Σ Shortfall + w·(Σ DomesticShortfall + Σ ServiceShortfall
                     + Σ OperatorExcess + Σ CountryExcess + Σ LateExcess + Σ TargetShortfall
+                    + Σ ContinuityShortfall
                     + Σ_{barred lanes} Ship
                     + Σ_k module_batches[k]·ExtraModules[k]
                     + Σ_(k,t) module_batches[k]·EarlyModules[k,t])
@@ -138,7 +140,8 @@ def add_total_violation(lm: LinearModel, ix: IndexSets) -> None:
         ("Shortfall", slacks["Shortfall"].keys, 1.0),
         *[(slack, slacks[slack].keys, RULE_WEIGHT)
           for slack in ("DomesticShortfall", "ServiceShortfall", "OperatorExcess",
-                        "CountryExcess", "LateExcess", "TargetShortfall")],
+                        "CountryExcess", "LateExcess", "TargetShortfall",
+                        "ContinuityShortfall")],
         ("Ship", ix.barred_ship, RULE_WEIGHT),
         ("ExtraModules", extra, [RULE_WEIGHT * ix.suite_module[k] for k in extra]),
         ("EarlyModules", early, [RULE_WEIGHT * ix.suite_module[r[:3]] for r in early])])

@@ -22,6 +22,7 @@ import pandas as pd
 
 from capacity.case import Case
 from capacity.model.approvals import Approvals, approval_sets, why_unapproved, with_shipments
+from capacity.model.continuity import Continuity, build_continuity
 from capacity.model.inventory import Inventory, build_inventory, shelf_lives
 from capacity.model.phases import (
     Phases,
@@ -220,6 +221,9 @@ class IndexSets:
     # Inventory and shelf life: storable programs' making, stock and stock targets
     # (`capacity.model.inventory`; empty where every shelf life is 0)
     inventory: Inventory = field(default_factory=Inventory)
+    # continuity of supply: each program's share and the periods a launch can matter in
+    # (`capacity.model.continuity`; no periods where every share is 0)
+    continuity: Continuity = field(default_factory=Continuity)
 
     def slots(self, p: str, s: str) -> float:
         """Suite slots one delivered batch of program p uses at site s: slots per batch
@@ -524,6 +528,7 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
         reinvestment=reinvestment, unservable=unservable, why_unservable=why_unservable,
         program_start=start, transfer_periods=transfer_periods, approvals=approvals,
         phases=phases, inventory=inventory,
+        continuity=build_continuity(case, ships.demand, demand_keys),
     )
 
 

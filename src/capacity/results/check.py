@@ -284,6 +284,7 @@ class _Checker:
         self.check_shares(ships)
         self.check_service_level(ships)
         self.check_time_to_market(ships)
+        self.check_continuity(ships)
         self.check_reservations(ships)
         self.check_funds(ships)
         self.check_approvals(ships)
@@ -748,6 +749,57 @@ class _Checker:
                 self.flag("max_time_to_market", rule.rule, late - rule.limit_years,
                           f"{late:g} years of {rule.market}'s potential demand unserved per "
                           f"program, above {rule.limit_years:g}")
+
+    def launches(self, ships: pd.DataFrame) -> dict[tuple[str, str], int]:
+        """Each product's launch in each market: the first period of commercial supply
+        (at or after the program's `commercial_from`) to it."""
+        out: dict[tuple[str, str], int] = {}
+        supplied = ships[ships["batches"] > self.tol]
+        for p, mkt, t in sorted(set(zip(supplied["program"], supplied["market"],
+                                        supplied["period"].astype(int), strict=True))):
+            cf = self.programs.at[p, "commercial_from"]
+            if pd.notna(cf) and t >= int(cf) and (p, mkt) not in out:
+                out[(p, mkt)] = t
+        return out
+
+    def continuity_share(self, p: str) -> float:
+        """The program's continuity share: its own, else the case's setting."""
+        own = self.programs.at[p, "continuity_share"]
+        return float(self.case.setting("continuity_share")) if pd.isna(own) else float(own)
+
+    def check_continuity(self, ships: pd.DataFrame) -> None:
+        """Continuity of supply: once a product is launched in a market (its first
+        period of commercial supply there), every later period with demand there is
+        served at least share × its committed + potential demand (served: what is
+        shipped, at most that demand). The plan's `launches` table, where saved, must
+        print those launch periods."""
+        supplied = ships.groupby(["program", "market", "period"])["batches"].sum()
+        demand: dict[tuple[str, str, int], float] = defaultdict(float)
+        for frame, column in ((self.case.offtakes, "committed_batches"),
+                              (self.case.demand, "potential_batches")):
+            for p, mkt, t, b in frame[["program", "market", "period", column]].itertuples(
+                    index=False):
+                demand[(p, mkt, int(t))] += float(b)
+        launched = self.launches(ships)
+        for (p, mkt, t), need in sorted(demand.items()):
+            t0 = launched.get((p, mkt))
+            share = self.continuity_share(p)
+            if t0 is None or t <= t0 or share <= 0 or need <= 0:
+                continue
+            got = min(float(supplied.get((p, mkt, t), 0.0)), need)
+            if share * need - got > self.tol:
+                self.flag("continuity_of_supply", f"{p} in {mkt} {t}", share * need - got,
+                          f"{got:g} of {need:g} batches of demand served, below its "
+                          f"continuity share {share:.0%} since its launch in {t0}")
+        printed = self.plan.get("launches")
+        if printed is None:
+            return
+        for (p, mkt), t0 in sorted(printed.groupby(["program", "market"])["launch_period"]
+                                   .first().items()):
+            if launched.get((p, mkt)) != t0:
+                self.flag("launch", f"{p} in {mkt}", 1,
+                          f"launch printed {t0}, the shipments say "
+                          f"{launched.get((p, mkt), 'none')}")
 
     def check_reservations(self, ships: pd.DataFrame) -> None:
         held = self.plan["reservations"]

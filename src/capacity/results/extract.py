@@ -118,6 +118,7 @@ def extract_tables(built: BuiltModel, x: np.ndarray) -> dict[str, pd.DataFrame]:
         "fund_use": _fund_use(built, financing, values("Reinvest")),
         "approvals": _approvals(built, approve_vals),
         "inventory": inventory,
+        "launches": _launches(built, shipments),
     }
 
 
@@ -325,6 +326,63 @@ def _production(built: BuiltModel, shipments: pd.DataFrame,
                       .rename(columns={"made_batches": "batches"}))
     both = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     return both.groupby(["program", "site", "period"], as_index=False)["batches"].sum()
+
+
+
+
+def _launches(built: BuiltModel, shipments: pd.DataFrame) -> pd.DataFrame:
+    """Each product launched in a market, and what it was served from then on: one row
+    per period from its launch (the first period of commercial supply to the market)
+    with demand there, its demand (committed + potential), the batches served, their
+    share of the demand and the program's continuity share (models/formulation.md,
+    "Continuity of supply"; the rows are there whether continuity is on or off)."""
+    ix = built.index_sets
+    c = ix.continuity
+    columns = ["program", "market", "period", "launch_period", "demand_batches",
+               "served_batches", "served_share", "continuity_share"]
+    served = shipments.groupby(["program", "market", "period"])["batches"].sum().to_dict()
+    launched: dict[tuple[str, str], int] = {}
+    for (p, mk, t) in sorted(served):
+        if p in c.commercial_from and t >= c.commercial_from[p] and (p, mk) not in launched:
+            launched[(p, mk)] = t
+    rows = []
+    for d in set(ix.committed) | set(ix.potential):
+        p, mk, t = d
+        first = launched.get((p, mk))
+        demand = ix.committed.get(d, 0.0) + ix.potential.get(d, 0.0)
+        if first is None or t < first or demand <= 0:
+            continue
+        got = min(float(served.get(d, 0.0)), demand)
+        rows.append((p, mk, t, first, demand, got, got / demand, c.share[p]))
+    return pd.DataFrame(sorted(rows), columns=columns)
+
+
+# Continuity off, a launched product served below this share of its demand in a later
+# period is reported in the plan's messages (`launch_messages`).
+DROPPED_SHARE = 0.5
+# At most this many such products are named; the rest are counted.
+DROPPED_NAMED = 3
+
+
+def launch_messages(launches: pd.DataFrame) -> list[str]:
+    """What the planner must be told about launched products dropped: where continuity
+    of supply is off (share 0) and a product launched in a market gets less than
+    `DROPPED_SHARE` of its demand there in a later period, one line per product and
+    market (the first such period), at most `DROPPED_NAMED`, and how many more."""
+    later = launches[(launches["period"] > launches["launch_period"])
+                     & (launches["continuity_share"] <= 0)
+                     & (launches["served_share"] < DROPPED_SHARE)]
+    first = later.drop_duplicates(["program", "market"], keep="first")
+    lines = [f"{r.program} launched in {r.market} in {r.launch_period} gets "
+             f"{r.served_batches:.4g} of its {r.demand_batches:.4g} batches of demand in "
+             f"{r.period}: set programs.continuity_share (or settings.continuity_share) "
+             "to keep supplying a launched product"
+             for r in first.head(DROPPED_NAMED).itertuples(index=False)]
+    if len(first) > DROPPED_NAMED:
+        lines.append(f"... and {len(first) - DROPPED_NAMED} more launched products get "
+                     f"less than {DROPPED_SHARE:.0%} of their demand in a later period "
+                     "(the plan's launches table)")
+    return lines
 
 
 def _reservation_tables(built: BuiltModel, reserve_vals: list[int],

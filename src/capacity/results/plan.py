@@ -65,10 +65,12 @@ class Plan:
             financing by period, in all and by cost type), ``approvals`` (where a
             market requires approval: each site approval the case gives, status
             ``approved``, and each the plan decides, ``new``, with its decision period,
-            the period it holds from and its cost discounted at the decision) and
+            the period it holds from and its cost discounted at the decision),
             ``inventory`` (programs that can be stored: batches made, shipped, written
             off and in stock by site, scale and period, with the stock's holding cost;
-            ``production`` counts their batches where they are made).
+            ``production`` counts their batches where they are made) and ``launches``
+            (each product launched in a market: from its launch period on, its demand,
+            the batches served and their share, and its continuity share).
         sense, unit: how ``objective`` is reported (``minimise``/``maximise``, its unit).
         case_source: the folder or workbook the case was loaded from ("" when built in
             memory), so a saved plan can find its case (`capacity report`).
@@ -353,6 +355,9 @@ PLAN_SCHEMA: dict[str, PlanTable] = {
                            ("made_batches", "shipped_batches", "written_off_batches",
                             "stock_batches", "holding_cost_pv_musd"),
                            ("program", "site", "scale", "period")),
+    "launches": PlanTable(("program", "market"), ("period", "launch_period"),
+                          ("demand_batches", "served_batches", "served_share",
+                           "continuity_share"), ("program", "market", "period")),
 }
 
 
