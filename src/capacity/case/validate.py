@@ -368,6 +368,8 @@ def _check_cross_table(parsed: dict[str, pd.DataFrame],
         problems += _check_members(parsed, sources["members"])
     if "reservations" in sources:
         problems += _check_reservation_suites(parsed, sources["reservations"])
+    if "suites" in sources:
+        problems += _check_changeover_slots(parsed, sources["suites"])
     if "readouts" in sources:
         problems += _check_readouts(parsed, sources["readouts"])
     if "objective" in sources and len(parsed["objective"]) > 1:
@@ -450,6 +452,33 @@ def _check_reservation_suites(parsed: dict[str, pd.DataFrame], rt: RawTable) -> 
             problems.append(Problem(rt.source, _row(rt, i), "site",
                                     f"{row.site} is a candidate site: only an existing "
                                     "site's operator can offer a reservation"))
+    return problems
+
+
+def _check_changeover_slots(parsed: dict[str, pd.DataFrame], rt: RawTable) -> list[Problem]:
+    """A suite whose changeover (its own `changeover_slots`, else its modality's) takes
+    every batch slot it can ever have in a period (existing, every module, every
+    reservation) could never make a batch: a unit slip (hours or days typed as slots)."""
+    by_modality = parsed["modalities"].set_index("modality")["changeover_slots"].to_dict()
+    reservable: dict[tuple[str, str, str], float] = {}
+    for r in parsed["reservations"].itertuples(index=False):
+        k = (r.site, r.modality, r.scale)
+        reservable[k] = reservable.get(k, 0.0) + float(r.block_batches * r.max_blocks)
+    problems = []
+    for i, row in enumerate(parsed["suites"].itertuples(index=False)):
+        own = pd.notna(row.changeover_slots)
+        changeover = float(row.changeover_slots) if own else float(
+            by_modality.get(row.modality, 0.0))
+        most = (float(row.existing_batches_per_period)
+                + float(row.module_batches_per_period) * int(row.max_modules)
+                + reservable.get((row.site, row.modality, row.scale), 0.0))
+        if changeover > 0 and most > 0 and changeover >= most:
+            whose = "" if own else f" (the {row.modality} modality's, modalities.changeover_slots)"
+            problems.append(Problem(rt.source, _row(rt, i), "changeover_slots",
+                                    f"a changeover of {changeover:g} slots{whose} takes all "
+                                    f"{most:g} batch slots a period the suite can ever have "
+                                    "(existing, every module, reservations): no program "
+                                    "could be made there"))
     return problems
 
 

@@ -252,6 +252,17 @@ def _describe(built: BuiltModel, item: Item, amount: float) -> Conflict:
     return Conflict(family, {"site": s, "modality": q, "scale": c}, amount, "modules", msg)
 
 
+def _campaigns_in(built: BuiltModel, k: tuple[str, str, str], t: int) -> int:
+    """Programs the elastic plan makes in suite k in period t, each costing k its
+    changeover (`Produce` at 1; `capacity.model.changeovers`)."""
+    co = built.index_sets.changeovers
+    if k not in co.slots:
+        return 0
+    produce = built.pyomo.Produce
+    return sum(1 for c, k2 in zip(co.campaigns, co.suite, strict=True)
+               if k2 == k and c[2] == t and (produce[c].value or 0.0) > 0.5)
+
+
 def _causes(built: BuiltModel, p: str, mkt: str, t: int) -> str:
     """What binds around a short commitment: full suites that could serve it, tight rules."""
     m, ix = built.pyomo, built.index_sets
@@ -261,6 +272,7 @@ def _causes(built: BuiltModel, p: str, mkt: str, t: int) -> str:
                      if key[0] == p and key[2] == mkt and key[3] == t
                      and key not in barred_lanes})
     full = []
+    changeovers: list[str] = []  # what changeovers take of the full suites' slots
     for k in suites:
         cap = ix.suite_existing[k] if ix.site_status[k[0]] == "existing" else 0.0
         cap += ix.suite_module[k] * sum(m.Build[b].value or 0.0 for b in ix.build
@@ -269,12 +281,20 @@ def _causes(built: BuiltModel, p: str, mkt: str, t: int) -> str:
                    for key, k2, slots in zip(ix.ship, ix.ship_suite, ix.ship_slots.tolist(),
                                              strict=True)
                    if k2 == k and key[3] == t)
-        if used >= cap - TOL:
+        campaigns = _campaigns_in(built, k, t)
+        changeover = ix.changeovers.slots.get(k, 0.0) * campaigns
+        if used + changeover >= cap - TOL:
             full.append(f"{k[0]}")
+            if changeover > 0:
+                changeovers.append(
+                    f"changeovers take {changeover:g} of {cap:g} slots at {k[0]} "
+                    f"({campaigns} programs × changeover_slots "
+                    f"{ix.changeovers.slots[k]:g})")
     parts = []
     if full:
         q, c = suites[0][1], suites[0][2]
-        parts.append(f"full {q} {c} capacity at {', '.join(full)}")
+        parts.append(f"full {q} {c} capacity at {', '.join(full)}"
+                     + (f", where {'; '.join(changeovers)}" if changeovers else ""))
     elif not suites:
         # why, when no site can ever serve it (before its earliest start, no suite of
         # its kind, its technology transfer not complete in time)

@@ -13,7 +13,10 @@ neighbourhood search):
    sites it could be assigned to;
 2. free every integer column of the neighbourhood: the sites' `Build` and `Open`, every
    `Assign` of the programs assigned to one of them (they may move anywhere), and the
-   `Assign` at them of programs assigned nowhere; fix every other integer, and the
+   `Assign` at them of programs assigned nowhere, with those programs' campaigns
+   (`Produce`, `capacity.model.changeovers`) anywhere and, at the sites, the campaigns of
+   programs without `Assign` columns (whose shipments stay free); fix every other
+   integer (the staying programs' campaigns follow their fixed shipments), and the
    shipments of every other program with `Assign` columns, at the plan's values (their
    LP would otherwise hold most of the model: fixing them makes neighbourhoods several
    times as fast, and the search better for it; measured), and their `Serve`, which their
@@ -49,7 +52,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -107,6 +110,11 @@ class Layout:
     # programs: what a program's part of the objective is made of (`shortfalls`)
     program_columns: np.ndarray
     column_program: np.ndarray
+    # the Produce columns, their programs (−1: a program without Assign columns) and
+    # their sites (index into site_columns): what a neighbourhood frees of them
+    produce: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    produce_program: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    produce_site: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @classmethod
     def of(cls, lm: LinearModel, ship_assign: np.ndarray) -> Layout:
@@ -119,6 +127,10 @@ class Layout:
                 sites.setdefault(str(key[0]), []).append(columns.start + i)
         assign = lm.variables["Assign"]
         for key in assign.keys:
+            sites.setdefault(str(key[1]), [])
+        produce = lm.variables.get("Produce")
+        campaigns = [] if produce is None else list(produce.keys)
+        for key in campaigns:  # (p,s,t)
             sites.setdefault(str(key[1]), [])
         site_of = {s: i for i, s in enumerate(sites)}
         program_of: dict[str, int] = {}
@@ -138,7 +150,11 @@ class Layout:
                    np.array([site_of[str(k[1])] for k in assign.keys], dtype=np.int64),
                    assign_program, len(program_of), ship, ship_program, serve_columns,
                    serve_program, np.concatenate([assign_columns, ship, serve_columns]),
-                   np.concatenate([assign_program, ship_program, serve_program]))
+                   np.concatenate([assign_program, ship_program, serve_program]),
+                   (0 if produce is None else produce.start)
+                   + np.arange(len(campaigns), dtype=np.int64),
+                   np.array([program_of.get(str(k[0]), -1) for k in campaigns], dtype=np.int64),
+                   np.array([site_of[str(k[1])] for k in campaigns], dtype=np.int64))
 
     def shortfalls(self, cost: np.ndarray, x: np.ndarray, x_lp: np.ndarray) -> np.ndarray:
         """Each program's part of the objective (cost of its `Assign`, `Ship` and `Serve`
@@ -167,7 +183,10 @@ class Layout:
         opening = at_sites & ~placed[self.assign_program]
         free = np.isin(self.assign_program, movers) | opening
         moving = np.union1d(movers, self.assign_program[opening])
-        return (np.concatenate([*(self.site_columns[s] for s in sites), self.assign[free]]),
+        campaigns = np.isin(self.produce_program, moving) \
+            | ((self.produce_program < 0) & np.isin(self.produce_site, sites))
+        return (np.concatenate([*(self.site_columns[s] for s in sites), self.assign[free],
+                                self.produce[campaigns]]),
                 np.concatenate([self.ship[~np.isin(self.ship_program, moving)],
                                 self.serve[~np.isin(self.serve_program, moving)]]))
 

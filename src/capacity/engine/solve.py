@@ -39,7 +39,7 @@ from capacity.engine.search import Layout
 from capacity.engine.start import constructive_start, rounded_start, start_columns
 from capacity.errors import CaseInfeasibleError
 from capacity.model import BuiltModel, build_model
-from capacity.results.extract import extract_tables
+from capacity.results.extract import changeover_messages, extract_tables
 from capacity.results.plan import Plan, Status
 
 
@@ -443,6 +443,7 @@ def _plan_with_solution(built: BuiltModel, x: np.ndarray, status: Status, cost: 
     objective as the case asks."""
     t0 = time.perf_counter()
     tables = extract_tables(built, x)
+    messages = [*messages, *changeover_messages(tables["utilisation"])]
     seconds["extract"] = time.perf_counter() - t0
     sense, _offset, unit = built.case.objective_sense
     objective = _reported(built, cost)

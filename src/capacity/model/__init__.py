@@ -35,6 +35,7 @@ import pyomo.environ as pyo
 
 from capacity.case import Case
 from capacity.errors import CaseInfeasibleError
+from capacity.model.changeovers import add_changeover_slots, add_production_requires_campaign
 from capacity.model.constraints import (
     add_committed_cover,
     add_demand_balance,
@@ -283,6 +284,11 @@ BUILDERS: tuple[Builder, ...] = (
             reads=("ReservedUse", "Reserve"), makes=("MIN_TAKE_VT", "reservation_min_take")),
     Builder(add_reserved_use_is_production,
             reads=("ReservedUse", "Ship"), makes=("RESERVED_PST", "reserved_use_is_production")),
+    Builder(add_production_requires_campaign,
+            reads=("Ship",), makes=("CAMPAIGN_PST", "Produce", "production_requires_campaign")),
+    Builder(add_changeover_slots,
+            reads=("CAPACITY_KT", "RESERVED_PST", "Produce", "suite_capacity",
+                   "reserved_use_is_production")),
     Builder(add_operating_margin,
             reads=("MARGIN_T", "Margin", "Serve", "Ship", "Open", "Reserve"),
             makes=("operating_margin",)),

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from capacity.case import Case
+from capacity.model.changeovers import Changeovers, changeover_sets
 
 Suite = tuple[str, str, str]  # (site, modality, scale)
 ShipKey = tuple[str, str, str, int]  # (program, site, market, period)
@@ -198,6 +199,9 @@ class IndexSets:
     # Committed offtakes allowed to go unmet, at this discounted cost per batch (set by the
     # stochastic model's unmet penalty); empty: every commitment must be met.
     shortfall_cost: dict[DemandKey, float] = field(default_factory=dict)
+    # campaigns and their changeover slots (`capacity.model.changeovers`); none where no
+    # suite charges a changeover
+    changeovers: Changeovers = field(default_factory=Changeovers)
 
     def slots(self, p: str, s: str) -> float:
         """Suite slots one delivered batch of program p uses at site s: slots per batch
@@ -340,6 +344,8 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
                        barred, elastic, start, scale_of, site_region, site_operator,
                        transfer_default, transfer_at, slots, program_slots)
     ship, ship_suite = ships.keys, ships.suite
+    changeovers = changeover_sets(case, ships.production, ships.production_of,
+                                  ships.production_bound, ship_suite, ships.slots, suite_most)
     parts = ships.cost_parts
     ship_cost = parts["production"] + parts["transport"] + parts["tariffs"]
     shippable = set(ships.demand)
@@ -457,7 +463,7 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
         site_region=site_region, program_max_sites=max_sites,
         fund_max_share=fund_max_share, fund_budget=fund_budget, reservations=reservations,
         reinvestment=reinvestment, unservable=unservable, why_unservable=why_unservable,
-        program_start=start, transfer_periods=transfer_periods,
+        program_start=start, transfer_periods=transfer_periods, changeovers=changeovers,
     )
 
 
