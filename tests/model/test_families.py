@@ -921,3 +921,22 @@ def test_changeovers_that_eat_a_suite_are_told() -> None:
     assert plan.objective == pytest.approx(34.0)
     assert any(m.startswith("changeovers take 20% or more of a suite's batch slots in 4 "
                             "suite-periods") for m in plan.messages), plan.messages
+
+
+def test_a_changeover_is_a_constraint_for_the_resolver() -> None:
+    # Changeovers change rows, not costs: a case differing only in them is built afresh
+    # (34 with a changeover of 1, 22 without), one differing only in a cost is re-costed
+    # (SB at 3 a batch: P2's 4 batches would cost 3.5 in A, 2 × (6 + 14) + 2 = 42, so SA's
+    # module pays now: both at SA, 2 × 10 + 16 + 2 = 38).
+    from capacity.engine.resolver import Resolver
+
+    case = tiny("changeovers")
+    free = edited(case, modalities=lambda df: df.assign(changeover_slots=0.0))
+    dearer = edited(case, suites=lambda df: df.assign(variable_cost_musd_per_batch=[1.0, 3.0]))
+    resolver = Resolver()
+    assert [resolver.solve(c, TEST_OPTIONS).objective for c in (case, free)] == \
+        pytest.approx([34.0, 22.0])
+    assert resolver.reused == 0
+    assert [resolver.solve(c, TEST_OPTIONS).objective for c in (case, dearer)] == \
+        pytest.approx([34.0, 38.0])
+    assert resolver.reused == 1
