@@ -954,6 +954,12 @@ def _print_plan(plan: Plan, saved: Path | None) -> None:
             ["reserved_batches", "used_batches", "fee_pv_musd"]].sum().itertuples(index=False):
         out.print(f"  reserves {r.reservation}: {r.reserved_batches:,.0f} batch slots over the "
                   f"horizon, {r.used_batches:,.0f} used, fee {r.fee_pv_musd:,.1f} MUSD (PV)")
+    used = plan.utilisation[["used_batches", "changeover_batches"]].sum()
+    if used["changeover_batches"] > 0:
+        charged = plan.campaigns[plan.campaigns["changeover_batches"] > 0]
+        out.print(f"  changeovers take {used['changeover_batches']:,.1f} of the "
+                  f"{used['used_batches']:,.1f} batch slots used over the horizon "
+                  f"({len(charged):,} campaigns: a program in a suite in a period)")
     assigned = plan.assignments
     unmet = plan.unmet_demand
     out.print(f"  {assigned['program'].nunique()} programs assigned to "

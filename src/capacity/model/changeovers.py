@@ -23,16 +23,13 @@ The sets are built by `changeover_sets`, called from `build_index_sets` and kept
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from capacity.case import Case
 from capacity.model.linear import ArrayTerm, LinearModel
-
-if TYPE_CHECKING:
-    from capacity.model.index_sets import IndexSets
 
 Suite = tuple[str, str, str]  # (site, modality, scale)
 Campaign = tuple[str, str, int]  # (program, site, period)
@@ -69,6 +66,14 @@ class Changeovers:
                 and np.array_equal(self.ship_campaign, other.ship_campaign))
 
     __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+
+
+class WithChangeovers(Protocol):
+    """What the builders here read of the index sets (`IndexSets`, which builds this module's
+    sets and so cannot be imported by it): their ``changeovers``."""
+
+    @property
+    def changeovers(self) -> Changeovers: ...
 
 
 def suite_changeovers(case: Case) -> dict[Suite, float]:
@@ -118,7 +123,7 @@ def changeover_sets(case: Case, production: list[Campaign], production_of: np.nd
         ship_campaign=np.where(kept[production_of], renumbered[production_of], -1))
 
 
-def campaign_production(ix: IndexSets) -> ArrayTerm:
+def campaign_production(ix: WithChangeovers) -> ArrayTerm:
     """The production of each campaign (p,s,t), Σ_m Ship[p,s,m,t], as a term of its row
     (row: the campaign's position in CAMPAIGN_PST).
 
@@ -130,7 +135,7 @@ def campaign_production(ix: IndexSets) -> ArrayTerm:
     return ("Ship", ix.changeovers.ship_campaign[linked], linked, 1.0)
 
 
-def add_production_requires_campaign(lm: LinearModel, ix: IndexSets) -> None:
+def add_production_requires_campaign(lm: LinearModel, ix: WithChangeovers) -> None:
     """A program is made in a suite that charges changeovers only in a campaign there.
 
     CAMPAIGN_PST = the (p,s,t) over SHIP whose suite k = suite(p,s,t) has
@@ -153,7 +158,7 @@ def add_production_requires_campaign(lm: LinearModel, ix: IndexSets) -> None:
         ("Produce", np.arange(n), np.arange(n), -co.bound)])
 
 
-def add_changeover_slots(lm: LinearModel, ix: IndexSets) -> None:
+def add_changeover_slots(lm: LinearModel, ix: WithChangeovers) -> None:
     """Each campaign costs its suite changeover[k] batch slots.
 
     ∀(k,t) ∈ CAPACITY_KT: `suite_capacity` gets + changeover[k]·Σ_{(p,s,t) ∈ CAMPAIGN_PST:
