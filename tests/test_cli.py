@@ -45,6 +45,22 @@ def test_solve_prints_summary_and_saves_plan(tmp_path: Path) -> None:
     assert (tmp_path / "plan" / "summary.json").exists()
 
 
+def test_solve_summary_says_what_changeovers_take(tmp_path: Path) -> None:
+    # data/tiny/changeovers: P1 at SA (6 batches + 1 changeover a period), P2 at SB (4 + 1):
+    # 4 of the 24 slots used over the two periods are changeovers, 4 campaigns, and the
+    # checker agrees with the saved plan. A case without changeovers says nothing of them.
+    tiny = str(capacity.tiny_case_path("changeovers"))
+    result = run("solve", tiny, "--out", str(tmp_path / "plan"))
+    assert result.returncode == 0, result.stderr
+    assert "net discounted cost 34.0 MUSD" in result.stdout
+    assert "changeovers take 4.0 of the 24.0 batch slots used over the horizon (4 " \
+           "campaigns" in result.stdout
+    checked = run("check", tiny, str(tmp_path / "plan"))
+    assert checked.returncode == 0 and "ok: the plan holds" in checked.stdout
+    plain = run("solve", str(capacity.tiny_case_path("two_sites")))
+    assert "changeover" not in plain.stdout
+
+
 def test_validate_ok_and_invalid(tmp_path: Path) -> None:
     ok = run("validate", str(capacity.tiny_case_path("two_sites")))
     assert ok.returncode == 0 and ok.stdout.startswith("ok: two_sites")

@@ -981,6 +981,12 @@ def _print_plan(plan: Plan, saved: Path | None) -> None:
             if r.held > 0:
                 out.print(f"  stores {r.program}: {r.held:,.0f} batch-periods in stock, at "
                           f"most {r.most:,.0f} at a site, holding {r.holding:,.1f} MUSD (PV)")
+    used = plan.utilisation[["used_batches", "changeover_batches"]].sum()
+    if used["changeover_batches"] > 0:
+        charged = plan.campaigns[plan.campaigns["changeover_batches"] > 0]
+        out.print(f"  changeovers take {used['changeover_batches']:,.1f} of the "
+                  f"{used['used_batches']:,.1f} batch slots used over the horizon "
+                  f"({len(charged):,} campaigns: a program in a suite in a period)")
     assigned = plan.assignments
     unmet = plan.unmet_demand
     out.print(f"  {assigned['program'].nunique()} programs assigned to "

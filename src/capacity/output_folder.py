@@ -44,9 +44,9 @@ _LEGACY_SUMMARY_KEYS: dict[str, str] = {"plan": "capacity_version",
 # plan's first-stage tables: written here, in the lowest layer, so that a folder capacity
 # wrote before the marker is known by its exact names.
 PLAN_TABLES = ("builds", "openings", "financing", "assignments", "shipments", "production",
-               "unmet_demand", "costs", "utilisation", "market_kpis", "reservations",
-               "reservation_use", "operating_margin", "fund_use", "approvals", "inventory",
-               "launches")
+               "campaigns", "unmet_demand", "costs", "utilisation", "market_kpis",
+               "reservations", "reservation_use", "operating_margin", "fund_use", "approvals",
+               "inventory", "launches")
 FIRST_STAGE_TABLES = ("builds", "openings", "assignments", "financing", "approvals")
 _LEGACY_NAMES: dict[str, frozenset[str]] = {
     "plan": frozenset({"summary.json", *(f"{t}.{ext}" for t in PLAN_TABLES

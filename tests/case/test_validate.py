@@ -103,6 +103,10 @@ def test_all_problems_are_collected_with_file_row_and_column(tmp_path: Path) -> 
      "`modalities` table now"),
     ("yields", "program,site,success_rate\nP1,SA,0\n", "0 is out of range: must be > 0"),
     ("funds", "fund,funder,pays\nF,Gov,capex;fixed\n", "'fixed' is not one of capex, opening"),
+    ("modalities", "modality,changeover_slots\nantibody,-1\n",
+     "changeover_slots': -1 is out of range: must be ≥ 0"),
+    ("suites", "site,modality,scale,changeover_slots\nSA,antibody,commercial,-0.5\n",
+     "changeover_slots': -0.5 is out of range: must be ≥ 0"),
 ])
 def test_each_class_of_bad_input(tmp_path: Path, table: str, content: str,
                                  expected: str) -> None:
@@ -117,6 +121,27 @@ def test_candidate_site_cannot_have_existing_capacity(tmp_path: Path) -> None:
     suites.loc[1, "existing_batches_per_period"] = 5
     suites.to_csv(case / "suites.csv", index=False)
     assert any("site 'SC' is a candidate" in p for p in _problems(case))
+
+
+def test_changeover_that_fills_a_suite_is_refused(tmp_path: Path) -> None:
+    # two_sites: SA and SB hold 10 batch slots a period and cannot grow. A changeover of
+    # 10 slots would leave none for a batch: a unit slip (days typed as slots), located
+    # at the suite whether the suite gives it or takes its modality's; 9.5 is allowed.
+    case = _case_copy(tmp_path)
+    suites = pd.read_csv(case / "suites.csv").assign(changeover_slots=[10.0, None])
+    suites.to_csv(case / "suites.csv", index=False)
+    assert _problems(case) == [
+        "suites.csv, row 2, column 'changeover_slots': a changeover of 10 slots takes all 10 "
+        "batch slots a period the suite can ever have (existing, every module, "
+        "reservations): no program could be made there"]
+    suites.assign(changeover_slots=[None, None]).to_csv(case / "suites.csv", index=False)
+    (case / "modalities.csv").write_text("modality,changeover_slots\nantibody,12\n")
+    assert [p.split(": ", 1)[1] for p in _problems(case)] == [
+        "a changeover of 12 slots (the antibody modality's, modalities.changeover_slots) "
+        "takes all 10 batch slots a period the suite can ever have (existing, every module, "
+        "reservations): no program could be made there"] * 2
+    (case / "modalities.csv").write_text("modality,changeover_slots\nantibody,9.5\n")
+    assert capacity.load_case(case).modalities["changeover_slots"].tolist() == [9.5]
 
 
 def test_missing_table_and_not_a_case(tmp_path: Path) -> None:

@@ -294,3 +294,24 @@ def test_continuity_of_supply() -> None:
     # with continuity off the same commitments hold
     assert capacity.solve(edited(case, settings=rows({"continuity_share": 0.0}))).status \
         == "optimal"
+
+
+def test_changeovers_that_overfill_a_suite() -> None:
+    # changeovers (data/tiny/changeovers) with SA alone and no module: P1's 6 and P2's 4
+    # committed batches fit SA's 10 slots, their 2 changeovers do not. Making both loses
+    # 2 slots (8 batches), making one loses the other's 4 or 6: 2 batches short in each
+    # period, said to be the changeovers (which program gives way is a tie).
+    case = edited(tiny("changeovers"), sites=lambda df: df[df["site"] == "SA"],
+                  suites=lambda df: df[df["site"] == "SA"].assign(max_modules=0),
+                  lanes=lambda df: df.iloc[:0])
+    why = capacity.explain(case)
+    assert not why.feasible and why.minimal
+    assert [(c.family, c.entities["period"], c.amount) for c in why.conflicts] == \
+        [("committed_offtake", 2030, 2.0), ("committed_offtake", 2031, 2.0)]
+    for c in why.conflicts:
+        assert c.message.endswith("can be supplied given full antibody commercial capacity "
+                                  "at SA, where changeovers take 2 of 10 slots at SA (2 "
+                                  "programs × changeover_slots 1)"), c.message
+    # without the changeovers the case is feasible
+    assert capacity.explain(edited(case, modalities=lambda df: df.assign(
+        changeover_slots=0.0))).feasible

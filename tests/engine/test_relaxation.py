@@ -319,6 +319,29 @@ def test_improve_moves_a_program_to_its_cheaper_site_by_hand() -> None:
     assert x[assign.start + assign.keys.index(("P1", "SA", "commercial"))] == 1.0
 
 
+def test_improve_moves_programs_with_their_campaigns_by_hand() -> None:
+    # changeovers (data/tiny/changeovers): the plan with P1 at SB and P2 at SA (their
+    # campaigns there) costs 2 × (6 × 2.5 + 4 × 1) + 2 = 40. A neighbourhood around
+    # either program holds SA and SB, so both programs move, their campaigns (Produce)
+    # freed with them: the best plan, P1 at SA and P2 at SB, 34. Were their campaigns
+    # fixed as in the plan, neither could be made anywhere else.
+    built = build_model(tiny("changeovers"))
+    lm, compiled = built.linear, pass_linear(built.linear)
+    at = {("P1", "SB"), ("P2", "SA")}
+    assign, produce = lm.variables["Assign"], lm.variables["Produce"]
+    plan = complete_start(compiled, [(assign.start + i, float(key in at))
+                                     for i, key in enumerate(assign.keys)]
+                          + [(produce.start + i, float(key[:2] in at))
+                             for i, key in enumerate(produce.keys)], 60)
+    assert plan is not None and plan[1] == pytest.approx(40.0)
+    search = improve(compiled, Layout.of(lm, built.index_sets.ship_assign), plan,
+                     time_limit_s=60)
+    assert search.plan[1] == pytest.approx(34.0) and search.kept == 1
+    x = search.plan[0]
+    assert {key for i, key in enumerate(assign.keys) if x[assign.start + i] > 0.5} == \
+        {("P1", "SA"), ("P2", "SB")}
+
+
 def test_improve_branches_where_the_dive_finds_nothing(
         monkeypatch: pytest.MonkeyPatch) -> None:
     # two_sites as above, with the dive made to find nothing: the neighbourhood's LP (11)

@@ -284,3 +284,20 @@ def test_branch_and_bound_too_large_for_memory_is_not_started(
                                        "model would need about 0 GiB (700 bytes a nonzero)")
     assert plan.bound is None
     assert_checked(case, plan)
+
+
+def test_start_counts_changeovers() -> None:
+    # changeovers (data/tiny/changeovers): P1 (6 a period) first takes SA, 7 of its 10
+    # slots with its changeover; P2 (4 + 1) no longer fits there, and SA's module (16)
+    # costs more than SB's dearer batches (4 × 1.5 a period): P2 goes to SB. The start
+    # runs those four campaigns and completes to the optimum, 34. Counting batches
+    # alone, P2 would go to SA too, a start no plan can complete.
+    built = build_model(tiny("changeovers"))
+    start = constructive_start(built.index_sets)
+    assert {a for a, x in start.assign.items() if x} == {("P1", "SA"), ("P2", "SB")}
+    assert sorted(c for c, x in start.produce.items() if x) == [
+        ("P1", "SA", 2030), ("P1", "SA", 2031), ("P2", "SB", 2030), ("P2", "SB", 2031)]
+    assert completed(tiny("changeovers")) == pytest.approx(34.0)
+    # the module at capex 4 is cheaper than SB: both at SA, the module in 2030, 26
+    cheap = edited(tiny("changeovers"), suites=lambda df: df.assign(module_capex_musd=[4.0, 0]))
+    assert completed(cheap) == pytest.approx(26.0)

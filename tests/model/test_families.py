@@ -1427,3 +1427,144 @@ def test_a_commitment_launches_the_product() -> None:
     assert plan.objective == pytest.approx(-24.0)
     assert _supplied(plan) == pytest.approx({("TIL", 2030): 100.0, ("TIL", 2031): 136.0,
                                              ("CART", 2031): 64.0})
+
+
+
+
+# --- changeovers (data/tiny/changeovers) -----------------------------------------------
+# Two periods, discount 1. SA in A: 10 slots a period at 1 a batch, may add one module of
+# 5 slots (capex 16, no lead time); SB in B: 10 slots at 2 a batch, lane B→A 0.5. P1 (6
+# committed batches a period in A) and P2 (4), one site each, transfer 1 each. Antibody
+# suites lose 1 slot to each program made in them in a period (modalities.changeover_slots).
+#   Both at SA: 6 + 4 + 2 changeovers = 12 slots > 10. P1 at SA (7), P2 at SB (5):
+#   2 × (6 × 1 + 4 × 2.5) + 2 = 34; P2 at SA, P1 at SB: 2 × (4 + 6 × 2.5) + 2 = 40; both
+#   at SA with the module: 2 × 10 + 16 + 2 = 38. Optimum 34.
+#   Without changeovers both fit SA: 2 × 10 + 2 = 22. With the module at capex 4:
+#   2 × 10 + 4 + 2 = 26 < 34, so it is built.
+
+
+def _campaign_rows(plan: capacity.Plan) -> list[list[object]]:
+    return plan.campaigns[["program", "site", "period", "batches", "used_batches",
+                           "changeover_batches"]].values.tolist()
+
+
+def _utilisation_rows(plan: capacity.Plan) -> list[list[object]]:
+    return plan.utilisation[["site", "period", "capacity_batches", "used_batches",
+                             "changeover_batches", "campaigns", "utilisation"]].values.tolist()
+
+
+def test_changeovers_send_a_program_to_a_dearer_site() -> None:
+    plan = solved(tiny("changeovers"))
+    assert plan.objective == pytest.approx(34.0)
+    assert plan.assignments[["program", "site"]].values.tolist() == [["P1", "SA"],
+                                                                     ["P2", "SB"]]
+    assert plan.builds.empty
+    assert _campaign_rows(plan) == [["P1", "SA", 2030, 6.0, 7.0, 1.0],
+                                    ["P1", "SA", 2031, 6.0, 7.0, 1.0],
+                                    ["P2", "SB", 2030, 4.0, 5.0, 1.0],
+                                    ["P2", "SB", 2031, 4.0, 5.0, 1.0]]
+    assert _utilisation_rows(plan) == [["SA", 2030, 10.0, 7.0, 1.0, 1, 0.7],
+                                       ["SA", 2031, 10.0, 7.0, 1.0, 1, 0.7],
+                                       ["SB", 2030, 10.0, 5.0, 1.0, 1, 0.5],
+                                       ["SB", 2031, 10.0, 5.0, 1.0, 1, 0.5]]
+    assert cost(plan, "production") + cost(plan, "transport") == pytest.approx(32.0)
+
+
+def test_without_changeovers_both_programs_share_the_suite() -> None:
+    # The modality's changeover at 0, or SA's own at 0 (suites.changeover_slots wins over
+    # the modality's): 10 batches fill SA's 10 slots, 2 × 10 + 2 = 22.
+    for case in (edited(tiny("changeovers"), modalities=lambda df: df.assign(
+                     changeover_slots=0.0)),
+                 edited(tiny("changeovers"), suites=lambda df: df.assign(
+                     changeover_slots=[0.0, None]))):
+        plan = solved(case)
+        assert plan.objective == pytest.approx(22.0)
+        assert set(plan.shipments["site"]) == {"SA"}
+        sa = plan.utilisation[plan.utilisation["site"] == "SA"]
+        assert sa[["used_batches", "changeover_batches", "campaigns"]].values.tolist() == \
+            [[10.0, 0.0, 2], [10.0, 0.0, 2]]
+    # No suite charges a changeover: no campaign binary, no row (the model of old cases).
+    built = capacity.build_model(edited(tiny("changeovers"), modalities=lambda df: df.assign(
+        changeover_slots=0.0)))
+    assert len(built.pyomo.Produce) == 0 and len(built.pyomo.production_requires_campaign) == 0
+
+
+def test_changeovers_buy_a_module_when_it_is_cheaper() -> None:
+    # The module at capex 4: both programs at SA with 15 slots, 2 × 10 + 4 + 2 = 26.
+    case = edited(tiny("changeovers"), suites=lambda df: df.assign(module_capex_musd=[4.0, 0]))
+    plan = solved(case)
+    assert plan.objective == pytest.approx(26.0)
+    assert plan.builds[["site", "period", "modules"]].values.tolist() == [["SA", 2030, 1]]
+    assert _utilisation_rows(plan)[:2] == [["SA", 2030, 15.0, 12.0, 2.0, 2, 0.8],
+                                           ["SA", 2031, 15.0, 12.0, 2.0, 2, 0.8]]
+
+
+def test_a_campaign_is_a_binary_per_program_suite_and_period() -> None:
+    # CAMPAIGN_PST: P1 and P2 at SA and SB in 2030 and 2031; each row
+    # Σ_m Ship ≤ U_c·Produce with U_c = min(demand, (most − changeover)/slots): P1 at SA
+    # min(6, (10 + 5 − 1)/1) = 6, P2 4; at SB min(6, 9) = 6 and 4.
+    lm = capacity.build_model(tiny("changeovers")).linear
+    assert lm.sets["CAMPAIGN_PST"].keys == [(p, s, t) for p in ("P1", "P2") for s in ("SA", "SB")
+                                           for t in (2030, 2031)]
+    assert lm.variables["Produce"].kind == "binary"
+    rows_ = lm.constraints["production_requires_campaign"]
+    indptr, indices, values = lm.matrix()
+    produce = lm.variables["Produce"].start
+    bound = [-values[indptr[r]:indptr[r + 1]][indices[indptr[r]:indptr[r + 1]] >= produce][0]
+             for r in range(rows_.start, rows_.stop)]
+    assert bound == [6.0, 6.0, 6.0, 6.0, 4.0, 4.0, 4.0, 4.0]
+    # each campaign puts its changeover (1 slot) on its suite's capacity row
+    capacity_rows = lm.constraints["suite_capacity"]
+    on_capacity = [{int(c): v for c, v in zip(indices[indptr[r]:indptr[r + 1]],
+                                              values[indptr[r]:indptr[r + 1]], strict=True)
+                    if c >= produce} for r in range(capacity_rows.start, capacity_rows.stop)]
+    column = {k: lm.column("Produce", k) for k in lm.sets["CAMPAIGN_PST"].keys}
+    assert on_capacity == [{column[(p, s, t)]: 1.0 for p in ("P1", "P2")}
+                           for s in ("SA", "SB") for t in (2030, 2031)]
+
+
+def test_reserved_slots_carry_a_members_changeover() -> None:
+    # pooled_reservation with a changeover of 1 slot per program: CD has no capacity of
+    # its own, so each program's campaign there (3 batches + 1 changeover = 4 slots) must
+    # fit its reserved slots. R_POOL's 8 slots hold both: fee 6.4 + 6 batches × 1 = 12.4
+    # as before, the pool now full; were reserved slots for batches only, neither program
+    # could be made at CD (OT: 6 × 5 = 30).
+    case = edited(tiny("pooled_reservation"), modalities=rows(
+        {"modality": "antibody", "changeover_slots": 1.0}))
+    plan = solved(case)
+    assert plan.objective == pytest.approx(12.4)
+    assert plan.reservations[["reservation", "reserved_batches", "used_batches"]].values \
+        .tolist() == [["R_POOL", 8.0, 8.0]]
+    use = plan.reservation_use.sort_values("program")
+    assert use[["program", "batches"]].values.tolist() == [["P1", 4.0], ["P2", 4.0]]
+    assert plan.utilisation[["site", "capacity_batches", "used_batches", "changeover_batches",
+                             "campaigns"]].values.tolist()[0] == ["CD", 8.0, 8.0, 2.0, 2]
+
+
+def test_changeovers_that_eat_a_suite_are_told() -> None:
+    # A changeover of 2 slots: P1 at SA (6 + 2 = 8 of 10), P2 at SB (4 + 2 = 6): 34 still;
+    # changeovers take 20% of SA's and SB's slots: the plan says so.
+    plan = solved(edited(tiny("changeovers"), modalities=lambda df: df.assign(
+        changeover_slots=2.0)))
+    assert plan.objective == pytest.approx(34.0)
+    assert any(m.startswith("changeovers take 20% or more of a suite's batch slots in 4 "
+                            "suite-periods") for m in plan.messages), plan.messages
+
+
+def test_a_changeover_is_a_constraint_for_the_resolver() -> None:
+    # Changeovers change rows, not costs: a case differing only in them is built afresh
+    # (34 with a changeover of 1, 22 without), one differing only in a cost is re-costed
+    # (SB at 3 a batch: P2's 4 batches would cost 3.5 in A, 2 × (6 + 14) + 2 = 42, so SA's
+    # module pays now: both at SA, 2 × 10 + 16 + 2 = 38).
+    from capacity.engine.resolver import Resolver
+
+    case = tiny("changeovers")
+    free = edited(case, modalities=lambda df: df.assign(changeover_slots=0.0))
+    dearer = edited(case, suites=lambda df: df.assign(variable_cost_musd_per_batch=[1.0, 3.0]))
+    resolver = Resolver()
+    assert [resolver.solve(c, TEST_OPTIONS).objective for c in (case, free)] == \
+        pytest.approx([34.0, 22.0])
+    assert resolver.reused == 0
+    assert [resolver.solve(c, TEST_OPTIONS).objective for c in (case, dearer)] == \
+        pytest.approx([34.0, 38.0])
+    assert resolver.reused == 1

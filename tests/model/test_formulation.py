@@ -129,6 +129,12 @@ def test_a_builder_is_held_to_its_entry() -> None:
 # stock_balance 4, make_requires_assignment 4, ship_requires_assignment 2,
 # demand_balance 1 = 15 (no shelf_life row: nothing can be made L periods before a stock;
 # no production_requires_assignment: U = ΣV; no site limit: two sites allowed).
+# changeovers: Ship 2 programs × 2 sites × 1 market × 2 periods = 8, Assign 4, Build 2
+# (SA, 2030 and 2031), Produce 8 (a campaign binary per Ship's (p,s,t): every suite charges
+# a changeover) → 22 variables, 12 binary. Rows: suite_capacity 4, module_cap 1,
+# ship_requires_assignment 8, program_site_limit 2, demand_balance 4,
+# production_requires_campaign 8 = 27 (no production_requires_assignment row: one
+# market, so U = V; no committed_cover: 10 committed a period, 20 slots in place).
 EXPECTED_SIZES = {
     "two_sites": {"variables": 6, "binary": 2, "integer": 0, "continuous": 4,
                   "constraints": 11},
@@ -138,6 +144,8 @@ EXPECTED_SIZES = {
                   "constraints": 13},
     "launch_stock": {"variables": 10, "binary": 2, "integer": 0, "continuous": 8,
                      "constraints": 15},
+    "changeovers": {"variables": 22, "binary": 12, "integer": 2, "continuous": 8,
+                    "constraints": 27},
 }
 
 
@@ -207,7 +215,8 @@ def _lp_arrays(highs: object, order: list[int] | None = None) -> dict[str, objec
 
 @pytest.mark.parametrize("elastic", [False, True])
 @pytest.mark.parametrize("name", ["default", "bank_loop", "pooled_reservation",
-                                  "domestic_share", "candidate_site", "launch_stock"])
+                                  "domestic_share", "candidate_site", "launch_stock",
+                                  "changeovers"])
 def test_pyomo_model_is_the_same_matrices(name: str, elastic: bool) -> None:
     """What a solve hands HiGHS (the builders' own matrices) and the Pyomo model made
     from them, compiled by Pyomo, are the same model entry for entry: a caller who adds

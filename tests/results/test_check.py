@@ -352,3 +352,37 @@ def test_continuity_of_supply_and_printed_launches(tmp_path: Path) -> None:
     launches = pd.read_csv(plan_dir / "launches.csv")
     launches.assign(launch_period=2031).to_csv(plan_dir / "launches.csv", index=False)
     assert "launch" in _families(tiny("launch_dropped"), plan_dir)
+
+
+def test_checker_charges_each_program_a_changeover(tmp_path: Path) -> None:
+    # changeovers (data/tiny/changeovers) planned without changeovers: both programs at
+    # SA, 6 + 4 = 10 batches in its 10 slots (22). Checked against the case with its
+    # changeover of 1 slot per program and period, SA uses 12 slots in each period: 2 over,
+    # both of them changeovers; the plan that sends P2 to SB (34) holds.
+    case = tiny("changeovers")
+    free = edited(case, modalities=lambda df: df.assign(changeover_slots=0.0))
+    plan_dir = solved(free).save(tmp_path / "shared")
+    found = [(v.family, v.entity, v.amount, v.message)
+             for v in check_plan(case, plan_dir).violations]
+    assert found == [("suite_capacity", f"SA antibody commercial {t}", pytest.approx(2.0),
+                      "uses 12 batch slots of 10 (2 of them changeovers of the 2 programs "
+                      "made there)") for t in (2030, 2031)]
+    assert check_plan(case, solved(case).save(tmp_path / "split")).ok
+    # SA's own changeover of 0 (suites.changeover_slots) wins over the modality's 1
+    own = edited(case, suites=lambda df: df.assign(changeover_slots=[0.0, None]))
+    assert check_plan(own, plan_dir).ok
+
+
+def test_checker_lets_reserved_slots_carry_a_changeover(tmp_path: Path) -> None:
+    # pooled_reservation with 1 changeover slot per program: each program uses 4 of
+    # R_POOL's slots at CD (3 batches + its changeover). Its reserved use (4) is more than
+    # its batches' slots (3), which the changeover makes good; a use of 5 is not.
+    case = edited(tiny("pooled_reservation"), modalities=rows(
+        {"modality": "antibody", "changeover_slots": 1.0}))
+    plan_dir = solved(case).save(tmp_path / "plan")
+    assert check_plan(case, plan_dir).ok
+    use = pd.read_csv(plan_dir / "reservation_use.csv")
+    use.loc[use["program"] == "P1", "batches"] = 5.0
+    use.to_csv(plan_dir / "reservation_use.csv", index=False)
+    found = {(v.family, v.entity): v.amount for v in check_plan(case, plan_dir).violations}
+    assert found[("reserved_use_is_production", "P1@CD 2030")] == pytest.approx(1.0)

@@ -177,6 +177,40 @@ sweeps:
                           "share[s=0.0]": -800.0, "share[s=0.8]": -664.0})
 
 
+def test_overrides_reach_changeovers(tmp_path: Path) -> None:
+    # Hand-checked in tests/model/test_families.py (data/tiny/changeovers): with a changeover
+    # of 1 slot per program P2 goes to SB, 34; without (the modality's at 0, or SA's own at
+    # 0, which wins over the modality's) both share SA, 22. A two_sites case without a
+    # modalities table takes its override on the built-in list: a changeover of 6 at
+    # antibody suites leaves SA 10 − 6 = 4 slots for 5 batches, so P1 goes to SB (10 slots,
+    # 5 + 6 = 11 > 10 too): no plan.
+    path = scenario_file(tmp_path, """
+scenarios:
+  - name: base
+  - name: free
+    overrides: [{table: modalities, where: {modality: antibody}, set: {changeover_slots: 0}}]
+  - name: free_at_sa
+    overrides: [{table: suites, where: {site: SA}, set: {changeover_slots: 0}}]
+  - name: doubled
+    overrides: [{table: modalities, scale: {changeover_slots: 2}}]
+""", case="changeovers")
+    s = read_scenarios(path)
+    assert list(s.case("free").modalities["changeover_slots"]) == [0.0]
+    assert s.case("free_at_sa").suites.set_index("site")["changeover_slots"].to_dict() == \
+        pytest.approx({"SA": 0.0, "SB": float("nan")}, nan_ok=True)
+    assert list(s.case("doubled").modalities["changeover_slots"]) == [2.0]
+    assert [capacity.solve(s.case(n)).objective for n in ("base", "free", "free_at_sa")] == \
+        pytest.approx([34.0, 22.0, 22.0])
+    built_in = scenario_file(tmp_path / "built_in", """
+scenarios:
+  - name: long_changeovers
+    overrides: [{table: modalities, where: {modality: antibody}, set: {changeover_slots: 6}}]
+""")
+    case = read_scenarios(built_in).case("long_changeovers")
+    assert case.modalities.set_index("modality").at["antibody", "changeover_slots"] == 6.0
+    assert capacity.solve(case).status == "infeasible"
+
+
 def test_grid_and_samples(tmp_path: Path) -> None:
     path = scenario_file(tmp_path, """
 options: {time_limit_s: 30}

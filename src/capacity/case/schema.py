@@ -17,8 +17,9 @@ from typing import Literal
 ColumnKind = Literal["str", "int", "float", "bool", "list"]
 
 # The modalities a case may use when it has no `modalities` table: (modality, name, what
-# one batch is). Their numbers are neutral (every batch succeeds), so a case that does not
-# state them is planned as before; a case states its own in a `modalities` table.
+# one batch is). Their numbers are neutral (every batch succeeds, no changeover slots), so
+# a case that does not state them is planned as before; a case states its own in a
+# `modalities` table.
 DEFAULT_MODALITIES: tuple[tuple[str, str, str], ...] = (
     ("antibody", "monoclonal or bispecific antibody, fusion protein",
      "one fed-batch production bioreactor run (e.g. 2,000 L single-use)"),
@@ -220,7 +221,8 @@ TABLES: tuple[Table, ...] = (
         "modality takes where no table of its own gives them. A case without this table "
         "uses the built-in list (antibody, adc, aav, lentiviral, cell, cell_autologous, "
         "cell_allogeneic, microbial, mrna, plasmid_dna, oligonucleotide), whose batches all "
-        "succeed and ship in the period they are made. Capacity, demand and shipments of a "
+        "succeed, ship in the period they are made and share suites without changeovers. "
+        "Capacity, demand and shipments of a "
         "modality are counted in its batches.",
         (
             _id("modality", "modality identifier, e.g. lentiviral"),
@@ -238,6 +240,12 @@ TABLES: tuple[Table, ...] = (
                    "therapy always)", default=0, lower=0, upper=MAX_SHELF_LIFE),
             _money("holding_cost_musd_per_batch_period", "cost of holding one batch in "
                    "stock from one period to the next, MUSD (programs may override it)"),
+            Column("changeover_slots", "float", "batch slots a suite of the modality loses "
+                   "to each program made in it in a period, on top of the program's batches "
+                   "(cleaning, line clearance, changeover QC: one campaign per program, "
+                   "suite and period), where `suites.changeover_slots` gives none; 0: "
+                   "programs share a suite for free", default=0.0, lower=0.0,
+                   upper=MAX_BATCHES),
         ),
         key=("modality",),
         required=False,
@@ -264,6 +272,9 @@ TABLES: tuple[Table, ...] = (
                    "periods from a build decision until the module produces",
                    default=1, lower=0, upper=50),
             _money("variable_cost_musd_per_batch", "production cost per batch slot used, MUSD"),
+            Column("changeover_slots", "float", "batch slots the suite loses to each program "
+                   "made in it in a period, on top of its batches (empty: the modality's "
+                   "`changeover_slots`)", default=None, lower=0.0, upper=MAX_BATCHES),
         ),
         key=("site", "modality", "scale"),
     ),
@@ -648,7 +659,8 @@ def format_markdown() -> str:
         lines.append("")
         if table.name == "modalities":
             lines += ["The built-in modalities (a case without a `modalities` table uses "
-                      "these, every batch succeeding and shipping when made):", "",
+                      "these, every batch succeeding and shipping when made, no changeover "
+                      "slots):", "",
                       "| modality | name | one batch is |", "|---|---|---|",
                       *(f"| `{q}` | {name} | {batch} |" for q, name, batch in DEFAULT_MODALITIES),
                       ""]

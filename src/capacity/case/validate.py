@@ -380,11 +380,14 @@ def _check_cross_table(parsed: dict[str, pd.DataFrame],
         problems += _check_members(parsed, sources["members"])
     if "reservations" in sources:
         problems += _check_reservation_suites(parsed, sources["reservations"])
+    if "suites" in sources:
+        problems += _check_changeover_slots(parsed, sources["suites"])
     if "readouts" in sources:
         problems += _check_readouts(parsed, sources["readouts"])
     if "approvals" in sources:
         problems += _check_approvals(parsed, sources["approvals"])
     problems += _check_shelf_lives(parsed, sources)
+    problems += _check_stored_in_changeover_suites(parsed, sources)
     if "objective" in sources and len(parsed["objective"]) > 1:
         problems.append(Problem(sources["objective"].source, None, None,
                                 "has more than one row: give one sense and offset"))
@@ -531,6 +534,33 @@ def _check_approvals(parsed: dict[str, pd.DataFrame], rt: RawTable) -> list[Prob
     return problems
 
 
+def _check_changeover_slots(parsed: dict[str, pd.DataFrame], rt: RawTable) -> list[Problem]:
+    """A suite whose changeover (its own `changeover_slots`, else its modality's) takes
+    every batch slot it can ever have in a period (existing, every module, every
+    reservation) could never make a batch: a unit slip (hours or days typed as slots)."""
+    by_modality = parsed["modalities"].set_index("modality")["changeover_slots"].to_dict()
+    reservable: dict[tuple[str, str, str], float] = {}
+    for r in parsed["reservations"].itertuples(index=False):
+        k = (r.site, r.modality, r.scale)
+        reservable[k] = reservable.get(k, 0.0) + float(r.block_batches * r.max_blocks)
+    problems = []
+    for i, row in enumerate(parsed["suites"].itertuples(index=False)):
+        own = pd.notna(row.changeover_slots)
+        changeover = float(row.changeover_slots) if own else float(
+            by_modality.get(row.modality, 0.0))
+        most = (float(row.existing_batches_per_period)
+                + float(row.module_batches_per_period) * int(row.max_modules)
+                + reservable.get((row.site, row.modality, row.scale), 0.0))
+        if changeover > 0 and most > 0 and changeover >= most:
+            whose = "" if own else f" (the {row.modality} modality's, modalities.changeover_slots)"
+            problems.append(Problem(rt.source, _row(rt, i), "changeover_slots",
+                                    f"a changeover of {changeover:g} slots{whose} takes all "
+                                    f"{most:g} batch slots a period the suite can ever have "
+                                    "(existing, every module, reservations): no program "
+                                    "could be made there"))
+    return problems
+
+
 def _check_rule_subjects(parsed: dict[str, pd.DataFrame], rt: RawTable) -> list[Problem]:
     problems = []
     operators = set(parsed["operators"]["operator"])
@@ -566,4 +596,37 @@ def _check_rule_subjects(parsed: dict[str, pd.DataFrame], rt: RawTable) -> list[
             problems.append(Problem(rt.source, _row(rt, i), "basis",
                                     f"basis {rule.basis!r} is for min_domestic_share rules "
                                     f"only, not {rule.kind}"))
+    return problems
+
+
+def _check_stored_in_changeover_suites(parsed: dict[str, pd.DataFrame],
+                                       sources: dict[str, RawTable]) -> list[Problem]:
+    """A program that can be stored (shelf life ≥ 1) may not be made in a suite that
+    charges changeovers: campaigns are counted where batches ship, and a storable
+    program's batches are made apart from their shipment (`capacity.model.inventory`), so
+    its changeovers would go uncounted. Not supported yet: refused, not planned wrong."""
+    if "programs" not in sources:
+        return []
+    modalities = parsed["modalities"].set_index("modality")
+    suites = parsed["suites"]
+    problems = []
+    for i, row in enumerate(parsed["programs"].itertuples(index=False)):
+        own = row.shelf_life_periods
+        life = int(own) if pd.notna(own) else int(
+            modalities["shelf_life_periods"].get(row.modality, 0))
+        if life < 1:
+            continue
+        default = float(modalities["changeover_slots"].get(row.modality, 0.0))
+        charged = sorted(
+            str(s) for s, q, c in zip(suites["site"], suites["modality"],
+                                      suites["changeover_slots"], strict=True)
+            if q == row.modality and (float(c) if pd.notna(c) else default) > 0)
+        if charged:
+            problems.append(Problem(
+                sources["programs"].source, _row(sources["programs"], i),
+                "shelf_life_periods",
+                f"{row.program} can be stored ({life} period{'s' * (life != 1)}) but its "
+                f"{row.modality} suites at {', '.join(charged)} charge changeovers: the two "
+                "together are not supported yet; set the shelf life to 0 or the changeover "
+                "slots of those suites to 0"))
     return problems

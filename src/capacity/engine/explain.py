@@ -379,6 +379,17 @@ def _imported_commitments(built: BuiltModel, mkt: str, t: int) -> str:
     return "; ".join(parts)
 
 
+def _campaigns_in(built: BuiltModel, k: tuple[str, str, str], t: int) -> int:
+    """Programs the elastic plan makes in suite k in period t, each costing k its
+    changeover (`Produce` at 1; `capacity.model.changeovers`)."""
+    co = built.index_sets.changeovers
+    if k not in co.slots:
+        return 0
+    produce = built.pyomo.Produce
+    return sum(1 for c, k2 in zip(co.campaigns, co.suite, strict=True)
+               if k2 == k and c[2] == t and (produce[c].value or 0.0) > 0.5)
+
+
 def _causes(built: BuiltModel, p: str, mkt: str, t: int) -> str:
     """What binds around a short commitment: full suites that could serve it, tight rules."""
     m, ix = built.pyomo, built.index_sets
@@ -388,6 +399,7 @@ def _causes(built: BuiltModel, p: str, mkt: str, t: int) -> str:
                      if key[0] == p and key[2] == mkt and key[3] == t
                      and key not in barred_lanes})
     full = []
+    changeovers: list[str] = []  # what changeovers take of the full suites' slots
     for k in suites:
         cap = ix.suite_existing[k] if ix.site_status[k[0]] == "existing" else 0.0
         cap += ix.suite_module[k] * sum(m.Build[b].value or 0.0 for b in ix.build
@@ -399,13 +411,21 @@ def _causes(built: BuiltModel, p: str, mkt: str, t: int) -> str:
                    if k2 == k and key[3] == t and not inv.stores(key[0]))
         used += sum(ix.slots(key[0], key[1]) * (m.Make[key].value or 0.0) for key in inv.make
                     if (key[1], inv.modality[key[0]], key[2], key[3]) == (*k, t))
-        if used >= cap - TOL:
+        campaigns = _campaigns_in(built, k, t)
+        changeover = ix.changeovers.slots.get(k, 0.0) * campaigns
+        if used + changeover >= cap - TOL:
             full.append(f"{k[0]}")
+            if changeover > 0:
+                changeovers.append(
+                    f"changeovers take {changeover:g} of {cap:g} slots at {k[0]} "
+                    f"({campaigns} programs × changeover_slots "
+                    f"{ix.changeovers.slots[k]:g})")
     parts = []
     why = ix.why_unservable.get((p, mkt, t))
     if full:
         q, c = suites[0][1], suites[0][2]
-        parts.append(f"full {q} {c} capacity at {', '.join(full)}")
+        parts.append(f"full {q} {c} capacity at {', '.join(full)}"
+                     + (f", where {'; '.join(changeovers)}" if changeovers else ""))
     elif not suites:
         # why, when no site can ever serve it (before its earliest start, no suite of
         # its kind, its technology transfer not complete in time)

@@ -13,9 +13,11 @@ neighbourhood search):
    sites it could be assigned to;
 2. free every integer column of the neighbourhood: the sites' `Build`, `Open` and
    `Approve`, every `Assign` of the programs assigned to one of them (they may move
-   anywhere), and the `Assign` at them of programs assigned nowhere, and those programs'
-   `Launch` (continuity of supply: when they are supplied is theirs to change); fix every
-   other integer, and the
+   anywhere), and the `Assign` at them of programs assigned nowhere, with those programs'
+   `Launch` (continuity of supply: when they are supplied is theirs to change) and
+   campaigns (`Produce`, `capacity.model.changeovers`) anywhere and, at the sites, the
+   campaigns of programs without `Assign` columns (whose shipments stay free); fix every
+   other integer (the staying programs' campaigns follow their fixed shipments), and the
    shipments of every other program with `Assign` columns, at the plan's values (their
    LP would otherwise hold most of the model: fixing them makes neighbourhoods several
    times as fast, and the search better for it; measured), and their `Serve`, which their
@@ -112,6 +114,11 @@ class Layout:
     # the Launch columns of programs with Assign columns, and their programs
     launch: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     launch_program: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # the Produce columns, their programs (−1: a program without Assign columns) and
+    # their sites (index into site_columns): what a neighbourhood frees of them
+    produce: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    produce_program: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    produce_site: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @classmethod
     def of(cls, lm: LinearModel, ship_assign: np.ndarray) -> Layout:
@@ -126,6 +133,10 @@ class Layout:
                 sites.setdefault(str(key[0]), []).append(columns.start + i)
         assign = lm.variables["Assign"]
         for key in assign.keys:
+            sites.setdefault(str(key[1]), [])
+        produce = lm.variables.get("Produce")
+        campaigns = [] if produce is None else list(produce.keys)
+        for key in campaigns:  # (p,s,t)
             sites.setdefault(str(key[1]), [])
         site_of = {s: i for i, s in enumerate(sites)}
         program_of: dict[str, int] = {}
@@ -151,7 +162,11 @@ class Layout:
                    serve_program, np.concatenate([assign_columns, ship, serve_columns]),
                    np.concatenate([assign_program, ship_program, serve_program]),
                    np.array([j for j, _ in launched], dtype=np.int64),
-                   np.array([q for _, q in launched], dtype=np.int64))
+                   np.array([q for _, q in launched], dtype=np.int64),
+                   (0 if produce is None else produce.start)
+                   + np.arange(len(campaigns), dtype=np.int64),
+                   np.array([program_of.get(str(k[0]), -1) for k in campaigns], dtype=np.int64),
+                   np.array([site_of[str(k[1])] for k in campaigns], dtype=np.int64))
 
     def shortfalls(self, cost: np.ndarray, x: np.ndarray, x_lp: np.ndarray) -> np.ndarray:
         """Each program's part of the objective (cost of its `Assign`, `Ship` and `Serve`
@@ -180,8 +195,11 @@ class Layout:
         opening = at_sites & ~placed[self.assign_program]
         free = np.isin(self.assign_program, movers) | opening
         moving = np.union1d(movers, self.assign_program[opening])
+        campaigns = np.isin(self.produce_program, moving) \
+            | ((self.produce_program < 0) & np.isin(self.produce_site, sites))
         return (np.concatenate([*(self.site_columns[s] for s in sites), self.assign[free],
-                                self.launch[np.isin(self.launch_program, moving)]]),
+                                self.launch[np.isin(self.launch_program, moving)],
+                                self.produce[campaigns]]),
                 np.concatenate([self.ship[~np.isin(self.ship_program, moving)],
                                 self.serve[~np.isin(self.serve_program, moving)]]))
 

@@ -41,6 +41,7 @@ from capacity.errors import CaseInfeasibleError
 from capacity.model import BuiltModel, build_model
 from capacity.model.phases import settle_scale_ups
 from capacity.results.extract import (
+    changeover_messages,
     extract_tables,
     inventory_messages,
     launch_messages,
@@ -456,7 +457,8 @@ def _plan_with_solution(built: BuiltModel, x: np.ndarray, status: Status, cost: 
     tables = extract_tables(built, x)
     messages = [*messages, *phase_messages(built, tables),
                 *inventory_messages(built, tables["inventory"]),
-                *launch_messages(tables["launches"])]
+                *launch_messages(tables["launches"]),
+                *changeover_messages(tables["utilisation"])]
     seconds["extract"] = time.perf_counter() - t0
     sense, _offset, unit = built.case.objective_sense
     objective = _reported(built, cost)

@@ -44,6 +44,8 @@ class Start:
         reserve: reservation blocks per RESERVE key (the start reserves none).
         profitable: Profitable per margin period (0: no reinvestment counted).
         approve: Approve per APPROVE key (site approvals per market).
+        produce: Produce per campaign (`capacity.model.changeovers`): 1 where the program
+            is made in the suite in the period.
         unplaced: programs with commitments the greedy could not place: the start cannot
             be completed, so `capacity.solve` does not try (HiGHS starts on its own).
     """
@@ -53,6 +55,7 @@ class Start:
     assign: dict[tuple[str, str, str], float] = field(default_factory=dict)
     reserve: dict[tuple[str, int], float] = field(default_factory=dict)
     profitable: dict[int, float] = field(default_factory=dict)
+    produce: dict[tuple[str, str, int], float] = field(default_factory=dict)
     unplaced: list[str] = field(default_factory=list)
     approve: dict[tuple[str, str, str, int], float] = field(default_factory=dict)
 
@@ -60,7 +63,7 @@ class Start:
         """Values by the model's variable name (``Build``, ``Open``, ...)."""
         return {"Build": self.build, "Open": self.open, "Assign": self.assign,
                 "Reserve": self.reserve, "Profitable": self.profitable,
-                "Approve": self.approve}
+                "Approve": self.approve, "Produce": self.produce}
 
 
 # An LP value above which `rounded_start` takes a site as opened (its openings summed
@@ -82,6 +85,9 @@ def rounded_start(lm: LinearModel, ix: IndexSets, x: np.ndarray) -> Start:
     - reservations and reinvestment switches are rounded to the nearest whole number;
     - each approval whose LP decisions sum to more than `ROUND_AT` is decided in the first
       period where its LP decision is above 10⁻³ (as an opening).
+    - a campaign (`Produce`) is run where its LP value is above `ROUND_AT` and its
+      program is assigned to its site (or has no `Assign` columns): rounded up, like
+      modules, so that the LP's production there stays possible.
 
     Rounding up keeps the LP's capacity and openings, which the completion (every
     integer fixed, the rest an LP) then fills; a rounding some row forbids (a module at
@@ -131,6 +137,11 @@ def rounded_start(lm: LinearModel, ix: IndexSets, x: np.ndarray) -> Start:
             start.assign[key] = float(rank < ix.program_max_sites[p] and value > ROUND_AT)
     start.reserve = {k: float(round(v)) for k, v in values("Reserve")}
     start.profitable = {k: float(round(v)) for k, v in values("Profitable")}
+    # (program, site) pairs assigned in some phase; programs with Assign columns
+    assigned = {(a[0], a[1]) for a, v in start.assign.items() if v > 0}
+    modelled = {p for p, _c in programs}
+    start.produce = {k: float(v > ROUND_AT and (k[:2] in assigned or k[0] not in modelled))
+                     for k, v in values("Produce")}
     return start
 
 
@@ -302,6 +313,7 @@ def constructive_start(ix: IndexSets, tolls: np.ndarray | None = None) -> Start:
         sites_of[(p, c)].append(s)
     needed_by: dict[str, int] = {}  # opened candidate site -> position it must be ready by
     assigned: set[tuple[str, str, str]] = set()
+    produced: set[tuple[str, str, int]] = set()  # (p,s,t) made in a suite with changeovers
     unplaced = []
     approvals = _Approvals(ix)
     for unit in sorted(sites_of, key=lambda u: (-sum(ix.committed[d] for d in commitments[u]),
@@ -330,6 +342,8 @@ def constructive_start(ix: IndexSets, tolls: np.ndarray | None = None) -> Start:
         _value, s, needs, approve = best
         for k, (slots, extra) in needs.items():
             cap.take(k, slots, extra)
+            if k in ix.changeovers.slots:
+                produced.update((p, s, t) for t in slots)
         decided = approvals.take(approve)
         rules.take([key for key, _k, _c in ships[(p, phase, s)]])
         assigned.add((p, s, phase))
@@ -339,7 +353,7 @@ def constructive_start(ix: IndexSets, tolls: np.ndarray | None = None) -> Start:
                 first = min([first, *(pos[t0] + ix.suite_lead[k] for t0 in extra)])
             first = min([first, *decided])  # its approvals are decided once it can produce
             needed_by[s] = min(needed_by.get(s, first), first)
-    start = _start(ix, cap, assigned, needed_by, unplaced)
+    start = _start(ix, cap, assigned, needed_by, unplaced, produced)
     start.approve = approvals.values()
     return start
 
@@ -408,6 +422,8 @@ def _price_site(ix: IndexSets, cap: _Capacity, ships: list[tuple[ShipKey, Suite,
     counted from potential demand). Share rules steer: RULE_PREFERENCE per committed
     batch that a rule would not take (`_RuleSteer.over`), and for each potential batch
     that helps a rule (`_RuleSteer.helps`): rules count all supply, potential included.
+    Each period the program is made in a suite that charges changeovers takes the
+    suite's changeover slots too (`capacity.model.changeovers`).
     """
     pos = ix.position
     cost_of_commitments = gain = 0.0
@@ -450,6 +466,9 @@ def _price_site(ix: IndexSets, cap: _Capacity, ships: list[tuple[ShipKey, Suite,
         needs: Needs = {}
         value = counted_gain - cost_of_commitments - approvals.price(approve)
         for k, by_period in slots_by_suite.items():
+            changeover = ix.changeovers.slots.get(k, 0.0)
+            if changeover:  # one campaign per period the program is made in k
+                by_period = defaultdict(float, {t: x + changeover for t, x in by_period.items()})
             extra = cap.modules_needed(k, by_period)
             if extra is None:
                 break
@@ -468,7 +487,8 @@ def _first(first: dict[tuple[str, str, str], int], approval: tuple[str, str, str
 
 
 def _start(ix: IndexSets, cap: _Capacity, assigned: set[tuple[str, str, str]],
-           needed_by: dict[str, int], unplaced: list[str]) -> Start:
+           needed_by: dict[str, int], unplaced: list[str],
+           produced: set[tuple[str, str, int]]) -> Start:
     """Every integer variable's value from the greedy's choices."""
     pos = ix.position
     start = Start(unplaced=unplaced)
@@ -486,4 +506,5 @@ def _start(ix: IndexSets, cap: _Capacity, assigned: set[tuple[str, str, str]],
             start.open[(s, t0)] = 1.0
     start.reserve = {r: 0.0 for r in ix.reservations.reserve}
     start.profitable = {t: 0.0 for t in ix.reinvestment.margin_periods}
+    start.produce = {c: float(c in produced) for c in ix.changeovers.campaigns}
     return start

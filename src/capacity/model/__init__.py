@@ -45,6 +45,7 @@ from capacity.model.approvals import (
     add_approved_by,
     add_ship_requires_approval,
 )
+from capacity.model.changeovers import add_changeover_slots, add_production_requires_campaign
 from capacity.model.constraints import (
     add_committed_cover,
     add_demand_balance,
@@ -350,6 +351,11 @@ BUILDERS: tuple[Builder, ...] = (
     Builder(add_reserved_use_is_making,
             reads=("ReservedUse", "Make"),
             makes=("RESERVED_MAKE_PSCT", "reserved_use_is_making")),
+    Builder(add_production_requires_campaign,
+            reads=("Ship",), makes=("CAMPAIGN_PST", "Produce", "production_requires_campaign")),
+    Builder(add_changeover_slots,
+            reads=("CAPACITY_KT", "RESERVED_PST", "Produce", "suite_capacity",
+                   "reserved_use_is_production")),
     Builder(add_operating_margin,
             reads=("MARGIN_T", "Margin", "Serve", "Ship", "Make", "Stock", "Open", "Reserve"),
             makes=("operating_margin",)),

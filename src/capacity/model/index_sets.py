@@ -22,6 +22,7 @@ import pandas as pd
 
 from capacity.case import Case
 from capacity.model.approvals import Approvals, approval_sets, why_unapproved, with_shipments
+from capacity.model.changeovers import Changeovers, changeover_sets
 from capacity.model.continuity import Continuity, build_continuity
 from capacity.model.inventory import Inventory, build_inventory, shelf_lives
 from capacity.model.phases import (
@@ -224,6 +225,9 @@ class IndexSets:
     # continuity of supply: each program's share and the periods a launch can matter in
     # (`capacity.model.continuity`; no periods where every share is 0)
     continuity: Continuity = field(default_factory=Continuity)
+    # campaigns and their changeover slots (`capacity.model.changeovers`); none where no
+    # suite charges a changeover
+    changeovers: Changeovers = field(default_factory=Changeovers)
 
     def slots(self, p: str, s: str) -> float:
         """Suite slots one delivered batch of program p uses at site s: slots per batch
@@ -372,6 +376,8 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
                        transfer_default, transfer_at, slots, program_slots,
                        approvals.gates(suite_keys), shelf_life)
     ship, ship_suite = ships.keys, ships.suite
+    changeovers = changeover_sets(case, ships.production, ships.production_of,
+                                  ships.production_bound, ship_suite, ships.slots, suite_most)
     parts = ships.cost_parts
     inventory = build_inventory(
         case, periods=periods, discount=discount, ship=ship, ship_suite=ship_suite,
@@ -529,6 +535,7 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
         program_start=start, transfer_periods=transfer_periods, approvals=approvals,
         phases=phases, inventory=inventory,
         continuity=build_continuity(case, ships.demand, demand_keys),
+        changeovers=changeovers,
     )
 
 

@@ -147,6 +147,13 @@ class _Checker:
             rate = self.success.get(self.programs.at[p, "modality"], 1.0) \
                 if pd.isna(given) else float(given)
             self.slots[(p, s)] = float(use) / rate
+        # Changeover slots by suite: its own, else its modality's (0: none).
+        by_modality = {q: float(v) for q, v in case.modalities[
+            ["modality", "changeover_slots"]].itertuples(index=False)}
+        self.changeovers = {(s, q, c): float(own) if pd.notna(own) else by_modality.get(q, 0.0)
+                            for s, q, c, own in case.suites[
+                                ["site", "modality", "scale", "changeover_slots"]].itertuples(
+                                index=False)}
         self.reservations = case.reservations.set_index("reservation")
         self.transfers = {(p, s): (float(c) if pd.notna(c) else None,
                                    int(n) if pd.notna(n) else None)
@@ -197,6 +204,19 @@ class _Checker:
         """Position of the first period p can be made at s: transfers start at the
         program's start and take their periods (may lie beyond the horizon)."""
         return self.pos[self.start(p)] + self.transfer(p, s)[1]
+
+    def campaigns(self, ships: pd.DataFrame) -> dict[tuple[str, str, int], tuple[
+            tuple[str, str, str], float]]:
+        """Each program made at a site in a period (its shipments there sum to more than
+        the tolerance): a campaign in its suite, and the changeover slots it costs the
+        suite (the suite's `changeover_slots`, else its modality's; 0 where none)."""
+        made = ships.groupby(["program", "site", "period"])["batches"].sum()
+        out = {}
+        for (p, s, t), batches in made.items():
+            if batches > self.tol and p in self.programs.index:
+                k = (s, self.programs.at[p, "modality"], self.scale(p, int(t)))
+                out[(p, s, int(t))] = (k, self.changeovers.get(k, 0.0))
+        return out
 
     def lane(self, s: str, mkt: str) -> tuple[float, float] | None:
         origin = self.sites.at[s, "region"]
@@ -483,6 +503,14 @@ class _Checker:
         for (p, s, c, t), x in self.made(ships).items():
             k = (s, self.programs.at[p, "modality"], c)
             used[(*k, t)] += self.slot_use(p, s) * x
+        # each program made in a suite in a period costs it the suite's changeover
+        changeover: dict[tuple[str, str, str, int], float] = defaultdict(float)
+        programs: dict[tuple[str, str, str, int], int] = defaultdict(int)
+        for (_p, _s, t), (k, slots) in self.campaigns(ships).items():
+            if slots > 0:
+                used[(*k, t)] += slots
+                changeover[(*k, t)] += slots
+                programs[(*k, t)] += 1
         online = self.online_modules()
         reserved: dict[tuple[str, str, str, int], float] = defaultdict(float)
         for r in self.plan["reservation_use"].itertuples(index=False):
@@ -498,8 +526,11 @@ class _Checker:
             cap = existing + float(suite["module_batches_per_period"]) * online[(s, q, c, t)] \
                 + reserved.get((s, q, c, t), 0.0)
             if u > cap + self.tol:
+                extra = changeover.get((s, q, c, t), 0.0)
                 self.flag("suite_capacity", f"{s} {q} {c} {t}", u - cap,
-                          f"uses {u:g} batch slots of {cap:g}")
+                          f"uses {u:g} batch slots of {cap:g}"
+                          + (f" ({extra:g} of them changeovers of the "
+                             f"{programs[(s, q, c, t)]} programs made there)" if extra else ""))
 
     def check_sites_and_builds(self, ships: pd.DataFrame) -> None:
         openings = self.plan["openings"]
@@ -826,6 +857,9 @@ class _Checker:
         made: dict[tuple[str, str, str, int], float] = defaultdict(float)
         for (p, site, c, t), x in self.made(ships).items():
             made[(p, site, c if self.stores(p) else "", t)] += self.slot_use(p, site) * x
+        for (p, site, t), (_k, slots) in self.campaigns(ships).items():
+            # reserved slots may carry a member's changeover too
+            made[(p, site, "", t)] += slots
         taken: dict[tuple[str, str, str, int], float] = defaultdict(float)
         for r in use.itertuples(index=False):
             who = f"{r.reservation} {r.program} {r.period}"

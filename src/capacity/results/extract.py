@@ -22,6 +22,9 @@ from capacity.results.costs import FIXED_EXISTING
 
 ZERO = 1e-6
 DECIMALS = 9
+# A suite whose changeovers take this share of its batch slots in a period or more is
+# named in the plan's messages (`changeover_messages`): a planner would rather know.
+CHANGEOVER_NOTE_SHARE = 0.2
 
 
 def without_float_noise(
@@ -86,6 +89,7 @@ def extract_tables(built: BuiltModel, x: np.ndarray) -> dict[str, pd.DataFrame]:
     inventory = _inventory(built, values("Make"), values("Stock"), values("WriteOff"),
                            ship_vals)
     production = _production(built, shipments, inventory)
+    campaigns = _campaigns(built, ship_vals, values("Make"))
 
     assign_vals = [round(v) for v in values("Assign")]
     scale_up_vals = [round(v) for v in values("ScaleUp")]
@@ -109,8 +113,8 @@ def extract_tables(built: BuiltModel, x: np.ndarray) -> dict[str, pd.DataFrame]:
     return {
         "builds": builds, "openings": openings, "financing": financing,
         "assignments": assignments, "shipments": shipments, "production": production,
-        "unmet_demand": unmet, "costs": costs,
-        "utilisation": _utilisation(built, build_vals, ship_vals, use_vals, values("Make")),
+        "campaigns": campaigns, "unmet_demand": unmet, "costs": costs,
+        "utilisation": _utilisation(built, build_vals, use_vals, campaigns),
         "market_kpis": _market_kpis(shipments, case.sites),
         **_reservation_tables(built, reserve_vals, use_vals),
         "operating_margin": _operating_margin(built, open_vals, ship_vals, serve_vals,
@@ -517,13 +521,45 @@ def _cost_breakdown(built: BuiltModel, build_vals: list[int], open_vals: list[in
     return pd.DataFrame(rows, columns=["component", "pv_musd"])
 
 
-def _utilisation(built: BuiltModel, build_vals: list[int], ship_vals: list[float],
-                 use_vals: list[float], make_vals: list[float]) -> pd.DataFrame:
+def _campaigns(built: BuiltModel, ship_vals: list[float],
+               make_vals: list[float]) -> pd.DataFrame:
+    """Each program made in a suite in a period (a campaign): its delivered batches, the
+    batch slots it uses (its batches ÷ their success rate, and its changeover) and of
+    them the changeover (`capacity.model.changeovers`: the suite's changeover_slots,
+    once per program and period; 0 where the suite charges none). A storable program is
+    made when `Make` says (`capacity.model.inventory`), every other when it ships."""
+    ix = built.index_sets
+    inv = ix.inventory
+    made: dict[tuple[str, str, str, str, int], list[float]] = {}
+    for (p, _s, _m, t), k, slots, v in zip(ix.ship, ix.ship_suite, ix.ship_slots.tolist(),
+                                           ship_vals, strict=True):
+        if v > ZERO and not inv.stores(p):
+            row = made.setdefault((p, *k, t), [0.0, 0.0])
+            row[0] += v
+            row[1] += slots * v
+    for (p, s, c, t), v in zip(inv.make, make_vals, strict=True):
+        if v > ZERO:
+            row = made.setdefault((p, s, inv.modality[p], c, t), [0.0, 0.0])
+            row[0] += v
+            row[1] += ix.slots(p, s) * v
+    changeover = ix.changeovers.slots
+    rows = []
+    for (p, s, q, c, t), (batches, used) in sorted(made.items()):
+        extra = changeover.get((s, q, c), 0.0)
+        rows.append((p, s, q, c, t, batches, used + extra, extra))
+    return pd.DataFrame(rows, columns=["program", "site", "modality", "scale", "period",
+                                       "batches", "used_batches", "changeover_batches"])
+
+
+def _utilisation(built: BuiltModel, build_vals: list[int], use_vals: list[float],
+                 campaigns: pd.DataFrame) -> pd.DataFrame:
     """Capacity and use by suite and period, for every suite that has or gets capacity
     (reserved slots in use count as capacity: they come on top of the suite's own).
-    ``used_batches`` counts batch slots used, failed batches included: a delivered batch
-    uses slots_per_batch ÷ its success rate (`IndexSets.slots`); a storable program's
-    in the period it is made."""
+    ``used_batches`` counts batch slots used, failed batches and changeovers included: a
+    delivered batch uses slots_per_batch ÷ its success rate (`IndexSets.slots`), in the
+    period it is made (a storable program's: `capacity.model.inventory`), and each
+    program made in the suite its changeover (``changeover_batches``, of ``campaigns``
+    programs: the `campaigns` table)."""
     ix = built.index_sets
     pos = ix.position
     added: dict[tuple[str, str, str, int], float] = defaultdict(float)
@@ -534,15 +570,14 @@ def _utilisation(built: BuiltModel, build_vals: list[int], ship_vals: list[float
                 added[(s, q, c, tau)] += n * ix.suite_module[(s, q, c)]
     for (res, _p, t), x in zip(ix.reservations.use, use_vals, strict=True):
         added[(*ix.reservations.suite[res], t)] += x
-    used: dict[tuple[str, str, str, int], float] = defaultdict(float)
-    inv = ix.inventory
-    for key, k, slots, v in zip(ix.ship, ix.ship_suite, ix.ship_slots.tolist(), ship_vals,
-                                strict=True):
-        if v > ZERO and not inv.stores(key[0]):
-            used[(*k, key[3])] += slots * v
-    for (p, s, c, t), v in zip(inv.make, make_vals, strict=True):
-        if v > ZERO:
-            used[(s, inv.modality[p], c, t)] += ix.slots(p, s) * v
+    used: dict[tuple[str, str, str, int], list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
+    for s, q, c, t, u, extra in campaigns[["site", "modality", "scale", "period",
+                                           "used_batches", "changeover_batches"]].itertuples(
+            index=False):
+        row = used[(s, q, c, int(t))]
+        row[0] += u
+        row[1] += extra
+        row[2] += 1
     rows = []
     for k, existing in sorted(ix.suite_existing.items()):
         if ix.site_status[k[0]] == "candidate":
@@ -551,10 +586,29 @@ def _utilisation(built: BuiltModel, build_vals: list[int], ship_vals: list[float
             cap = existing + added.get((*k, t), 0.0)
             if cap <= 0:
                 continue
-            u = used.get((*k, t), 0.0)
-            rows.append((*k, t, cap, u, u / cap))
+            u, extra, programs = used.get((*k, t), (0.0, 0.0, 0))
+            rows.append((*k, t, cap, u, u / cap, extra, programs))
     return pd.DataFrame(rows, columns=["site", "modality", "scale", "period",
-                                       "capacity_batches", "used_batches", "utilisation"])
+                                       "capacity_batches", "used_batches", "utilisation",
+                                       "changeover_batches", "campaigns"])
+
+
+def changeover_messages(utilisation: pd.DataFrame) -> list[str]:
+    """A message where changeovers take `CHANGEOVER_NOTE_SHARE` of a suite's batch slots
+    or more in some period: how many suite-periods, and the one they take most of."""
+    shares = utilisation.assign(
+        share=utilisation["changeover_batches"] / utilisation["capacity_batches"])
+    eaten = shares[shares["share"] >= CHANGEOVER_NOTE_SHARE - 1e-9]
+    if eaten.empty:
+        return []
+    top = eaten.sort_values("share", ascending=False, kind="stable").iloc[0]
+    n = int(top["campaigns"])
+    return [f"changeovers take {CHANGEOVER_NOTE_SHARE:.0%} or more of a suite's batch slots "
+            f"in {len(eaten)} suite-period{'s' if len(eaten) > 1 else ''}; the most: "
+            f"{top['site']} ({top['modality']}, {top['scale']}) in {top['period']}, "
+            f"{top['changeover_batches']:g} of {top['capacity_batches']:g} slots for {n} "
+            f"program{'s' if n != 1 else ''} (utilisation.changeover_batches; fewer, larger "
+            "campaigns per suite free them)"]
 
 
 def _hhi(shares: pd.Series) -> float:

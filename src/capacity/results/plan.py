@@ -57,9 +57,12 @@ class Plan:
             phase: whether the phase came by technology transfer or scaled up at the site of
             its clinical phase, the transfer's start and completion periods, the phase's
             first batch there, the transfer's cost discounted at its start), ``shipments``,
-            ``production``, ``unmet_demand``, ``costs``, ``utilisation`` (batch slots used,
-            failed batches included), ``market_kpis``, ``reservations`` (held, reserved and
-            used slots, fee), ``reservation_use`` (which program used which reservation),
+            ``production``, ``campaigns`` (each program made in each suite and period: its
+            batches, the slots it uses and of them its changeover), ``unmet_demand``,
+            ``costs``, ``utilisation`` (batch slots used, failed batches and changeovers
+            included; the changeover slots and the programs made), ``market_kpis``,
+            ``reservations`` (held, reserved and used slots, fee), ``reservation_use``
+            (which program used which reservation),
             ``operating_margin`` (revenue, operating cost and margin by period,
             undiscounted), ``fund_use`` (each fund's budget, reinvested money and
             financing by period, in all and by cost type), ``approvals`` (where a
@@ -325,13 +328,16 @@ PLAN_SCHEMA: dict[str, PlanTable] = {
                            ("program", "site", "market", "period")),
     "production": PlanTable(("program", "site"), ("period",), ("batches",),
                             ("program", "site", "period")),
+    "campaigns": PlanTable(("program", *_SUITE), ("period",),
+                           ("batches", "used_batches", "changeover_batches"),
+                           ("program", "site", "period")),
     "unmet_demand": PlanTable(("program", "market"), ("period",),
                               ("potential_batches", "served_batches", "unmet_batches"),
                               ("program", "market", "period")),
     "costs": PlanTable(("component",), (), ("pv_musd",), ("component",)),
     "utilisation": PlanTable(_SUITE, ("period",),
-                             ("capacity_batches", "used_batches", "utilisation"),
-                             (*_SUITE, "period")),
+                             ("capacity_batches", "used_batches", "utilisation",
+                              "changeover_batches", "campaigns"), (*_SUITE, "period")),
     "market_kpis": PlanTable(("market",), ("period",),
                              ("supply_batches", "domestic_share", "hhi_operator",
                               "hhi_country"), ("market", "period")),
