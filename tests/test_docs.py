@@ -112,5 +112,5 @@ def test_tutorial_notebook_runs(tmp_path: Path) -> None:
     assert not [o for o in outputs if o.output_type == "error"]
     # What a reader sees: the default case solved to optimality, and the chart drawn.
     printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
-    assert printed.startswith("optimal -1005.6"), printed
+    assert printed.startswith("optimal -711.5"), printed
     assert any("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs)

@@ -224,7 +224,7 @@ def test_default_report_renders_in_chromium(tmp_path: Path) -> None:
     drawn = costs[costs["pv_musd"].abs() > 1e-9]["pv_musd"]
     expected = [f"{v:,.1f}" for v in [*drawn, drawn.sum()]]
     assert [label.replace("\u2212", "-") for label in shown] == expected
-    assert expected[-1] == "-1,005.6"
+    assert expected[-1] == "-711.5"
     # capacity built: a panel and an axis of its own per modality built, each scaled to
     # its own bars (AAV's few vector lots are not drawn on the cell lots' axis), and a
     # legend of the regions that built (issue 31, friction 5)

@@ -329,7 +329,7 @@ def test_improve_moves_programs_with_their_campaigns_by_hand() -> None:
     lm, compiled = built.linear, pass_linear(built.linear)
     at = {("P1", "SB"), ("P2", "SA")}
     assign, produce = lm.variables["Assign"], lm.variables["Produce"]
-    plan = complete_start(compiled, [(assign.start + i, float(key in at))
+    plan = complete_start(compiled, [(assign.start + i, float(key[:2] in at))
                                      for i, key in enumerate(assign.keys)]
                           + [(produce.start + i, float(key[:2] in at))
                              for i, key in enumerate(produce.keys)], 60)
@@ -338,7 +338,7 @@ def test_improve_moves_programs_with_their_campaigns_by_hand() -> None:
                      time_limit_s=60)
     assert search.plan[1] == pytest.approx(34.0) and search.kept == 1
     x = search.plan[0]
-    assert {key for i, key in enumerate(assign.keys) if x[assign.start + i] > 0.5} == \
+    assert {key[:2] for i, key in enumerate(assign.keys) if x[assign.start + i] > 0.5} == \
         {("P1", "SA"), ("P2", "SB")}
 
 
@@ -483,8 +483,10 @@ def test_neighbourhood_frees_the_moving_programs_launches() -> None:
     layout = Layout.of(lm, built.index_sets.ship_assign)
     assert layout.launch.tolist() == [launch]
     plan = np.zeros(lm.n_cols)
-    plan[lm.column("Assign", ("TIL", "SA"))] = plan[lm.column("Assign", ("CART", "SB"))] = 1
-    til_assign = [lm.column("Assign", ("TIL", s)) for s in ("SA", "SB", "SC")]
+    # Assign keys are (program, site, phase): TIL is commercial throughout, CART moves as one
+    plan[lm.column("Assign", ("TIL", "SA", "commercial"))] = 1
+    plan[lm.column("Assign", ("CART", "SB", "both"))] = 1  # CART: clinical, then commercial
+    til_assign = [lm.column("Assign", ("TIL", s, "commercial")) for s in ("SA", "SB", "SC")]
     rng = np.random.default_rng(0)
     seen = set()
     for _ in range(40):

@@ -104,7 +104,7 @@ def test_default_case_start_keeps_every_rule() -> None:
     # JP's 30% domestic share and the EU operator cap both bind on the default case; a
     # start that broke either would not complete. It is a start, not the optimum.
     cost = completed(capacity.load_case())
-    assert cost is not None and cost > -1005.6
+    assert cost is not None and cost > -711.6
 
 
 def test_generated_case_start_is_a_plan_and_solve_improves_on_it() -> None:
@@ -294,7 +294,7 @@ def test_start_counts_changeovers() -> None:
     # alone, P2 would go to SA too, a start no plan can complete.
     built = build_model(tiny("changeovers"))
     start = constructive_start(built.index_sets)
-    assert {a for a, x in start.assign.items() if x} == {("P1", "SA"), ("P2", "SB")}
+    assert {a[:2] for a, x in start.assign.items() if x} == {("P1", "SA"), ("P2", "SB")}
     assert sorted(c for c, x in start.produce.items() if x) == [
         ("P1", "SA", 2030), ("P1", "SA", 2031), ("P2", "SB", 2030), ("P2", "SB", 2031)]
     assert completed(tiny("changeovers")) == pytest.approx(34.0)

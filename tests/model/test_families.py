@@ -1385,7 +1385,9 @@ def test_a_product_that_cannot_be_kept_is_not_launched() -> None:
     assert plan.objective == pytest.approx(-600.0)
     assert _supplied(plan) == pytest.approx({("CART", 2031): 200.0})
     assert set(plan.launches["program"]) == {"CART"}
-    assert plan.messages == []
+    # no dropped launch to report; what is said is that TIL is made nowhere
+    assert plan.messages == ["TIL's commercial phase: 0 of 190 potential batches served in "
+                             "2030–2031: no site assigned to it"]
 
 
 def test_continuity_is_sparse_and_off_by_default() -> None:

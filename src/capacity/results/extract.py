@@ -93,7 +93,7 @@ def extract_tables(built: BuiltModel, x: np.ndarray) -> dict[str, pd.DataFrame]:
 
     assign_vals = [round(v) for v in values("Assign")]
     scale_up_vals = [round(v) for v in values("ScaleUp")]
-    assignments = _assignments(ix, production, assign_vals, scale_up_vals)
+    assignments = _assignments(ix, production, assign_vals, scale_up_vals, inventory)
 
     serve_vals = dict(zip(ix.serve, values("Serve"), strict=True))
     unmet = pd.DataFrame(
@@ -150,7 +150,7 @@ MOST_PHASE_MESSAGES = 20
 
 
 def _assignments(ix: IndexSets, production: pd.DataFrame, assign_vals: list[int],
-                 scale_up_vals: list[int]) -> pd.DataFrame:
+                 scale_up_vals: list[int], inventory: pd.DataFrame) -> pd.DataFrame:
     """Each program's transfers, one row per (program, site, phase): ``transfer`` says
     whether the phase came by a technology transfer or scaled up in place at the site of
     its clinical phase (no second transfer: no cost); the transfer's start and completion
@@ -169,6 +169,12 @@ def _assignments(ix: IndexSets, production: pd.DataFrame, assign_vals: list[int]
     made = production.assign(phase=[phases.phase(p, int(t)) for p, t in zip(
         production["program"], production["period"], strict=True)])
     first_batch = made.groupby(["program", "site", "phase"])["period"].min().to_dict()
+    # a storable program's batches are of the scale they are made for (launch stock is
+    # commercial, made before commercial_from: `capacity.model.inventory`)
+    stored = inventory[inventory["made_batches"] > ZERO]
+    stored_programs = set(stored["program"])
+    first_batch = {k: t for k, t in first_batch.items() if k[0] not in stored_programs}
+    first_batch |= stored.groupby(["program", "site", "scale"])["period"].min().to_dict()
     chosen = [a for a, v in zip(ix.assign, assign_vals, strict=True) if v > 0]
     chosen_at = set(chosen)
     # the phases each chosen `both` assignment's site makes (its shipments' suites)

@@ -20,7 +20,7 @@ SHOWN_TABLES = (("costs", 12), ("builds", 8), ("assignments", 8))
 
 
 def money(value: float | None, unit: str) -> str:
-    """An amount as a reader sees it: ``-1,005.6 MUSD``; a dash when there is none."""
+    """An amount as a reader sees it: ``-711.5 MUSD``; a dash when there is none."""
     return "—" if value is None else f"{value:,.1f} {unit}"
 
 
