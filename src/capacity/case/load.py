@@ -69,6 +69,15 @@ class Case:
         return {f.name: getattr(self, f.name) for f in fields(self)
                 if f.name not in ("name", "load_seconds", "source")}
 
+    def per_program(self, column: str) -> dict[str, float]:
+        """Each program's ``column``: its own (`programs`) where given, else its
+        modality's (the `modalities` column of the same name), e.g.
+        ``shelf_life_periods``."""
+        by_modality = self.modalities.set_index("modality")[column]
+        return {str(p): float(own) if pd.notna(own) else float(by_modality[q])
+                for p, q, own in self.programs[["program", "modality", column]].itertuples(
+                    index=False)}
+
     @property
     def objective_sense(self) -> tuple[str, float, str]:
         """(sense, offset, unit) the objective is reported in (``objective`` table)."""

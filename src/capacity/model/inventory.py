@@ -119,15 +119,8 @@ class Inventory:
 def shelf_lives(case: Case) -> tuple[dict[str, int], dict[str, float]]:
     """L[p] and h[p] of every program: `programs.shelf_life_periods` and
     `programs.holding_cost_musd_per_batch_period` where given, else its modality's."""
-    modalities = case.modalities.set_index("modality")
-    life, hold = {}, {}
-    for p, q, n, h in case.programs[["program", "modality", "shelf_life_periods",
-                                     "holding_cost_musd_per_batch_period"]].itertuples(
-            index=False):
-        life[p] = int(n) if pd.notna(n) else int(modalities.at[q, "shelf_life_periods"])
-        hold[p] = float(h) if pd.notna(h) else \
-            float(modalities.at[q, "holding_cost_musd_per_batch_period"])
-    return life, hold
+    life = {p: int(n) for p, n in case.per_program("shelf_life_periods").items()}
+    return life, case.per_program("holding_cost_musd_per_batch_period")
 
 
 def build_inventory(case: Case, *, periods: list[int], discount: dict[int, float],

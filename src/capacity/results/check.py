@@ -1182,16 +1182,9 @@ class _Checker:
 
 def _shelf_lives(case: Case) -> tuple[dict[str, int], dict[str, float]]:
     """Each program's shelf life (periods) and holding cost (MUSD per batch and period):
-    its own where given, else its modality's."""
-    modalities = case.modalities.set_index("modality")
-    life, hold = {}, {}
-    for p, q, n, h in case.programs[["program", "modality", "shelf_life_periods",
-                                     "holding_cost_musd_per_batch_period"]].itertuples(
-            index=False):
-        life[p] = int(n) if pd.notna(n) else int(modalities.at[q, "shelf_life_periods"])
-        hold[p] = float(h) if pd.notna(h) else float(
-            modalities.at[q, "holding_cost_musd_per_batch_period"])
-    return life, hold
+    its own where given, else its modality's (`Case.per_program`)."""
+    life = {p: int(n) for p, n in case.per_program("shelf_life_periods").items()}
+    return life, case.per_program("holding_cost_musd_per_batch_period")
 
 
 def _named(row: Any, what: str) -> Any:

@@ -330,7 +330,8 @@ PLAN_SCHEMA: dict[str, PlanTable] = {
                             ("program", "site", "period")),
     "campaigns": PlanTable(("program", *_SUITE), ("period",),
                            ("batches", "used_batches", "changeover_batches"),
-                           ("program", "site", "period")),
+                           # a storable program may make both scales in a period
+                           ("program", "site", "scale", "period")),
     "unmet_demand": PlanTable(("program", "market"), ("period",),
                               ("potential_batches", "served_batches", "unmet_batches"),
                               ("program", "market", "period")),
