@@ -218,6 +218,17 @@ class _Checker:
                 out[(p, s, int(t))] = (k, self.changeovers.get(k, 0.0))
         return out
 
+    def check_timing(self, who: str, p: str, s: str, t: int, batches: float) -> None:
+        """Batches of p at s in t (shipped, or made for stock) come no earlier than p's
+        earliest start and its technology transfer to s."""
+        if t < self.start(p):
+            self.flag("earliest_start", who, batches,
+                      f"before the program's earliest start {self.start(p)}")
+        elif self.pos[t] < self.transfer_done(p, s):
+            self.flag("tech_transfer_time", who, batches,
+                      f"before its technology transfer to {s}, started {self.start(p)}, is "
+                      "complete")
+
     def lane(self, s: str, mkt: str) -> tuple[float, float] | None:
         origin = self.sites.at[s, "region"]
         if (origin, mkt) in self.lanes:
@@ -320,13 +331,7 @@ class _Checker:
                 self.flag("compatibility", who, r.batches,
                           f"{r.site} has no {modality} {self.scale(r.program, int(r.period))} "
                           "suite")
-            if int(r.period) < self.start(r.program):
-                self.flag("earliest_start", who, r.batches,
-                          f"before the program's earliest start {self.start(r.program)}")
-            elif self.pos[int(r.period)] < self.transfer_done(r.program, r.site):
-                self.flag("tech_transfer_time", who, r.batches,
-                          f"before its technology transfer to {r.site}, started "
-                          f"{self.start(r.program)}, is complete")
+            self.check_timing(who, r.program, r.site, int(r.period), r.batches)
             if self.lane(r.site, r.market) is None:
                 self.flag("lane", who, r.batches, "no lane from the site's region to the market")
             if (self.sites.at[r.site, "operator"], r.market) in barred:
@@ -430,13 +435,7 @@ class _Checker:
             self.flag("compatibility", who, r.made_batches,
                       f"clinical batches of {r.program} are made only before its "
                       f"commercial_from {int(cf)}")
-        if int(r.period) < self.start(r.program):
-            self.flag("earliest_start", who, r.made_batches,
-                      f"before the program's earliest start {self.start(r.program)}")
-        elif self.pos[int(r.period)] < self.transfer_done(r.program, r.site):
-            self.flag("tech_transfer_time", who, r.made_batches,
-                      f"before its technology transfer to {r.site}, started "
-                      f"{self.start(r.program)}, is complete")
+        self.check_timing(who, r.program, r.site, int(r.period), r.made_batches)
 
     def stock_targets(self) -> dict[tuple[str, str, int], tuple[float, str, list[str]]]:
         """Each stock target (> 0): its batches, the scale it counts (the program's in
