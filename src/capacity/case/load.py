@@ -38,6 +38,7 @@ class Case:
     anchors: pd.DataFrame
     offtakes: pd.DataFrame
     lanes: pd.DataFrame
+    lane_defaults: pd.DataFrame
     funds: pd.DataFrame
     fund_budgets: pd.DataFrame
     rules: pd.DataFrame

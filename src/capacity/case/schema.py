@@ -408,16 +408,46 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(
         "lanes",
-        "Shipping lanes from an origin region to a market. A missing lane means no "
-        "shipments, except the domestic lane (origin = market), free by default.",
+        "Shipping lanes from an origin region to a market, for every modality or for one "
+        "(a cryo-shipped cell lot does not cost what an antibody batch costs). The lane a "
+        "batch of modality q from origin o to market m takes is the first of: the row "
+        "(o, m, q); the row (o, m, empty modality); the domestic lane, free, where o = m; "
+        "the `lane_defaults` row of o's and m's blocs for q, then for every modality. "
+        "Where none applies, nothing of q ships from o to m.",
         (
             _id("origin", "producing region", ref="regions.region"),
             _id("market", "market", ref="regions.region"),
+            Column("modality", "str", "modality the row is for (empty: every modality "
+                   "without a row of its own for this origin and market)", default="",
+                   ref="modalities.modality"),
             _money("transport_musd_per_batch", "transport cost per batch, MUSD"),
             Column("tariff_rate", "float", "ad-valorem tariff on the batch's production cost",
                    default=0.0, lower=0.0, upper=10.0),
         ),
-        key=("origin", "market"),
+        key=("origin", "market", "modality"),
+        required=False,
+    ),
+    Table(
+        "lane_defaults",
+        "Lanes by bloc (`regions.bloc`), so that a case need not list every pair of "
+        "regions: a row gives the lane from every region of `origin_bloc` to every other "
+        "region of `market_bloc`, for one modality or for every one. A `lanes` row for the "
+        "pair, and the domestic lane (origin = market), come first; a region whose bloc is "
+        "empty has no default lanes. Without this table, a pair missing from `lanes` has "
+        "no lane (as before the table existed).",
+        (
+            Column("origin_bloc", "str", "bloc of the producing regions", required=True,
+                   ref="regions.bloc"),
+            Column("market_bloc", "str", "bloc of the markets (may be the origin's: the "
+                   "lanes between the bloc's regions)", required=True, ref="regions.bloc"),
+            Column("modality", "str", "modality the row is for (empty: every modality "
+                   "without a row of its own for these blocs)", default="",
+                   ref="modalities.modality"),
+            _money("transport_musd_per_batch", "transport cost per batch, MUSD"),
+            Column("tariff_rate", "float", "ad-valorem tariff on the batch's production cost",
+                   default=0.0, lower=0.0, upper=10.0),
+        ),
+        key=("origin_bloc", "market_bloc", "modality"),
         required=False,
     ),
     Table(

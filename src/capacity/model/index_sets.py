@@ -25,6 +25,7 @@ from capacity.model.approvals import Approvals, approval_sets, why_unapproved, w
 from capacity.model.changeovers import Changeovers, changeover_sets
 from capacity.model.continuity import Continuity, build_continuity
 from capacity.model.inventory import Inventory, build_inventory, shelf_lives
+from capacity.model.lanes import lane_costs
 from capacity.model.phases import (
     Phases,
     one_site_conflicts,
@@ -370,11 +371,12 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
                   + reservable.get(k, 0.0) for k in suite_keys}
     suite_first = {k: suite_online(k) for k in suite_keys}
     shelf_life, _holding = shelf_lives(case)
+    lanes = lane_costs(case)
     ships = _shipments(case, demand_keys, committed, potential, position, discount,
                        suite_keys, suite_first, suite_most,
                        barred, elastic, start, scale_of, site_region, site_operator,
                        transfer_default, transfer_at, slots, program_slots,
-                       approvals.gates(suite_keys), shelf_life)
+                       approvals.gates(suite_keys), shelf_life, lanes)
     ship, ship_suite = ships.keys, ships.suite
     changeovers = changeover_sets(case, ships.production, ships.production_of,
                                   ships.production_bound, ship_suite, ships.slots, suite_most)
@@ -385,7 +387,8 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
         start=start, transfer=lambda p, s: transfer_at.get((p, s), transfer_default[p]),
         scale_of=scale_of, online=suite_first, suite_most=suite_most,
         slots=lambda p, s: slots.get((p, s), program_slots.get(p, 1.0)),
-        site_region=site_region, site_operator=site_operator, barred=barred)
+        site_region=site_region, site_operator=site_operator, barred=barred,
+        lanes=set(zip(lanes["origin"], lanes["market"], lanes["modality"], strict=True)))
     if inventory.made_when_shipped:  # storable batches pay production when made (Make)
         parts = {**parts, "production": parts["production"].copy()}
         parts["production"][list(inventory.made_when_shipped)] = 0.0
@@ -953,16 +956,18 @@ def _shipments(case: Case, demand_keys: list[DemandKey], committed: dict[DemandK
                pair_slots: dict[tuple[str, str], float],
                program_slots: dict[str, float],
                gates: pd.DataFrame | None = None,
-               shelf_life: dict[str, int] | None = None) -> Shipments:
+               shelf_life: dict[str, int] | None = None,
+               lanes_of: pd.DataFrame | None = None) -> Shipments:
     """Every (p,s,m,t) where demand of p in m in t (committed or potential) can be made at
     suite (s, modality of p, scale of p in t): p started by t, its technology transfer to
     s complete by t (pos(t) ≥ pos(start(p)) + L[p,s]), the suite online by t, a lane from
-    s's region to m (the domestic lane free unless given), s's operator not barred from m
-    (unless ``elastic``); with per-batch discounted costs
+    s's region to m for p's modality (``lanes_of``: `capacity.model.lanes.lane_costs`, its
+    result for ``case`` where None), s's operator not barred from m (unless ``elastic``);
+    with per-batch discounted costs
 
         production = df_t·variable_cost[k]·slots[p,s]
-        transport  = df_t·transport[region(s),m]
-        tariffs    = df_t·tariff_rate[region(s),m]·variable_cost[k]·slots[p,s]
+        transport  = df_t·transport[region(s),m,q]
+        tariffs    = df_t·tariff_rate[region(s),m,q]·variable_cost[k]·slots[p,s]
 
     and the big-M bounds V[p,s,m,t] = min(committed + potential of (p,m,t), most[p,s,t]),
     U[p,s,t] = min(Σ_m committed + potential, most[p,s,t]) with most[p,s,t] the most
@@ -983,6 +988,8 @@ def _shipments(case: Case, demand_keys: list[DemandKey], committed: dict[DemandK
     """
     periods = sorted(position, key=position.__getitem__)
     disc = np.array([float(discount[t]) for t in periods])
+    if lanes_of is None:
+        lanes_of = lane_costs(case)
     # Names as codes numbered in sorted order (sorting codes sorts names); each key is
     # made of the one object per name, not a string per shipment.
     program_names = sorted({p for (p, _m, _t) in demand_keys})
@@ -1002,17 +1009,14 @@ def _shipments(case: Case, demand_keys: list[DemandKey], committed: dict[DemandK
         "most": [suite_most[k] for k in suite_keys],
         "region": [site_region[k[0]] for k in suite_keys]})
     suites = suites[suites["online"] >= 0]
-    lanes = pd.DataFrame({"region": case.lanes["origin"], "market": case.lanes["market"],
-                          "transport": case.lanes["transport_musd_per_batch"].astype(float),
-                          "tariff": case.lanes["tariff_rate"].astype(float)})
-    given = set(zip(lanes["region"], lanes["market"], strict=True))
-    domestic = [r for r in case.regions["region"] if (r, r) not in given]
-    lanes = pd.concat([lanes, pd.DataFrame({"region": domestic, "market": domestic,
-                                            "transport": 0.0, "tariff": 0.0})],
-                      ignore_index=True)
+    lanes = pd.DataFrame({"region": lanes_of["origin"], "market": lanes_of["market"],
+                          "modality": lanes_of["modality"],
+                          "transport": lanes_of["transport_musd_per_batch"].astype(float),
+                          "tariff": lanes_of["tariff_rate"].astype(float)})
     lanes["m"] = lanes["market"].map(market_code)
-    lanes = lanes[lanes["m"].notna()].astype({"m": np.int64})
-    routes = suites.merge(lanes, on="region")  # (suite, market) pairs with a lane
+    lanes = lanes[lanes["m"].notna()].astype({"m": np.int64}).drop(columns="market")
+    # (suite, market) pairs with a lane for the suite's modality
+    routes = suites.merge(lanes, on=["region", "modality"])
     if barred and not elastic:
         allowed = np.fromiter(((site_operator[site_names[s]], market_names[m]) not in barred
                                for s, m in zip(routes["s"], routes["m"], strict=True)),

@@ -131,13 +131,15 @@ def build_inventory(case: Case, *, periods: list[int], discount: dict[int, float
                     online: dict[tuple[str, str, str], int | None],
                     suite_most: dict[tuple[str, str, str], float],
                     slots: Callable[[str, str], float], site_region: dict[str, str],
-                    site_operator: dict[str, str], barred: set[tuple[str, str]]) -> Inventory:
+                    site_operator: dict[str, str], barred: set[tuple[str, str]],
+                    lanes: set[tuple[str, str, str]]) -> Inventory:
     """The `Inventory` of ``case`` (sets and coefficients; see the class).
 
     ``ship``, ``ship_suite`` and ``production`` (discounted production cost per batch)
     are SHIP and its data; ``transfer(p, s)`` is L[p,s] of the technology transfer,
     ``online`` each suite's first period position with capacity (None: never), and
-    ``suite_most`` the most slots it can ever offer per period.
+    ``suite_most`` the most slots it can ever offer per period; ``lanes`` the (origin,
+    market, modality) that have a lane (`capacity.model.lanes.lane_costs`).
     """
     life, hold = shelf_lives(case)
     stored = {p: n for p, n in life.items() if n >= 1}
@@ -165,7 +167,6 @@ def build_inventory(case: Case, *, periods: list[int], discount: dict[int, float
 
     # G: the periods of stock targets, at the sites that can supply their market
     targets, target_scale = _targets(case, periods, stored, scale_of)
-    lanes = set(zip(case.lanes["origin"], case.lanes["market"], strict=True))
     sites_of: dict[tuple[str, str], list[str]] = defaultdict(list)  # (modality, scale)
     for s, q, c in variable:
         sites_of[(q, c)].append(s)
@@ -174,7 +175,7 @@ def build_inventory(case: Case, *, periods: list[int], discount: dict[int, float
     for (p, m, t), c in target_scale.items():
         eligible[(p, m, t)] = sorted(
             s for s in sites_of.get((modality[p], c), ())
-            if (site_region[s] == m or (site_region[s], m) in lanes)
+            if (site_region[s], m, modality[p]) in lanes
             and (site_operator[s], m) not in barred)
         for s in eligible[(p, m, t)]:
             held[(p, s, c)].add(position[t])

@@ -160,9 +160,15 @@ class _Checker:
                           for p, s, c, n in case.tech_transfers[
                               ["program", "site", "tech_transfer_musd",
                                "tech_transfer_periods"]].itertuples(index=False)}
-        self.lanes = {(o, m): (c, r) for o, m, c, r in case.lanes[
-            ["origin", "market", "transport_musd_per_batch", "tariff_rate"]].itertuples(
-            index=False)}
+        # Lanes by (origin, market, modality: "" for every one), and by bloc pair.
+        self.lanes = {(o, m, q): (float(c), float(r)) for o, m, q, c, r in case.lanes[
+            ["origin", "market", "modality", "transport_musd_per_batch", "tariff_rate"]
+        ].itertuples(index=False)}
+        self.bloc_lanes = {(o, m, q): (float(c), float(r)) for o, m, q, c, r in
+                           case.lane_defaults[["origin_bloc", "market_bloc", "modality",
+                                               "transport_musd_per_batch", "tariff_rate"]
+                                              ].itertuples(index=False)}
+        self.bloc = dict(zip(case.regions["region"], case.regions["bloc"], strict=True))
         self.shelf, self.holding = _shelf_lives(case)
         if "inventory" not in plan:
             plan = {**plan, "inventory": pd.DataFrame({c: [] for c in INVENTORY_COLUMNS})}
@@ -229,11 +235,25 @@ class _Checker:
                       f"before its technology transfer to {s}, started {self.start(p)}, is "
                       "complete")
 
-    def lane(self, s: str, mkt: str) -> tuple[float, float] | None:
+    def lane(self, s: str, mkt: str, modality: str) -> tuple[float, float] | None:
+        """(transport MUSD per batch, tariff rate) of a batch of ``modality`` from s to
+        ``mkt``, or None where it has no lane: the lanes row for the modality, else the
+        one for every modality; the domestic lane, free; the bloc pair's default for the
+        modality, else for every modality (none for the domestic lane, nor for a region
+        without a bloc)."""
         origin = self.sites.at[s, "region"]
-        if (origin, mkt) in self.lanes:
-            return self.lanes[(origin, mkt)]
-        return (0.0, 0.0) if origin == mkt else None
+        for q in (modality, ""):
+            if (origin, mkt, q) in self.lanes:
+                return self.lanes[(origin, mkt, q)]
+        if origin == mkt:
+            return 0.0, 0.0
+        blocs = (self.bloc.get(origin, ""), self.bloc.get(mkt, ""))
+        if "" in blocs:
+            return None
+        for q in (modality, ""):
+            if (*blocs, q) in self.bloc_lanes:
+                return self.bloc_lanes[(*blocs, q)]
+        return None
 
     def open_from(self) -> dict[str, int]:
         """Position from which each opened candidate site produces."""
@@ -332,8 +352,9 @@ class _Checker:
                           f"{r.site} has no {modality} {self.scale(r.program, int(r.period))} "
                           "suite")
             self.check_timing(who, r.program, r.site, int(r.period), r.batches)
-            if self.lane(r.site, r.market) is None:
-                self.flag("lane", who, r.batches, "no lane from the site's region to the market")
+            if self.lane(r.site, r.market, modality) is None:
+                self.flag("lane", who, r.batches, f"no {modality} lane from the site's region "
+                          "to the market")
             if (self.sites.at[r.site, "operator"], r.market) in barred:
                 self.flag("exclusion", who, r.batches,
                           f"operator {self.sites.at[r.site, 'operator']} is barred from "
@@ -452,7 +473,8 @@ class _Checker:
             c = self.scale(p, self.periods[min(i + 1, len(self.periods) - 1)])
             modality = self.programs.at[p, "modality"]
             sites = sorted(s for (s, q, c2) in self.suites.index
-                           if (q, c2) == (modality, c) and self.lane(s, m) is not None
+                           if (q, c2) == (modality, c)
+                           and self.lane(s, m, modality) is not None
                            and (self.sites.at[s, "operator"], m) not in barred)
             out[(p, m, int(t))] = (float(b), c, sites)
         return out
@@ -929,8 +951,10 @@ class _Checker:
         """Undiscounted (production, transport, tariff) cost of one batch of a shipment;
         a storable program's production is paid where it is made (`inventory_costs`),
         the tariff is on the same production cost."""
-        lane = self.lane(r.site, r.market)
-        if lane is None or r.program not in self.programs.index:
+        if r.program not in self.programs.index:
+            return 0.0, 0.0, 0.0
+        lane = self.lane(r.site, r.market, self.programs.at[r.program, "modality"])
+        if lane is None:
             return 0.0, 0.0, 0.0
         production = self.production_cost(r.program, r.site,
                                           self.scale(r.program, int(r.period)))

@@ -51,6 +51,7 @@ from capacity.studies.scenarios import case_digest, read_scenarios
 COST_COLUMNS = {
     "suites": ("variable_cost_musd_per_batch",),
     "lanes": ("transport_musd_per_batch", "tariff_rate"),
+    "lane_defaults": ("transport_musd_per_batch", "tariff_rate"),
     "demand": ("value_musd_per_batch",),
     "sites": ("fixed_cost_musd_per_year", "opening_cost_musd"),
     "periods": ("discount_factor",),
