@@ -157,6 +157,18 @@ def test_filled_template_holds_site_approvals(template: Path, tmp_path: Path) ->
     assert capacity.solve(filled, TEST_OPTIONS).objective == pytest.approx(59.5)
 
 
+@pytest.mark.solver
+def test_filled_template_holds_lanes_by_modality_and_bloc(template: Path,
+                                                          tmp_path: Path) -> None:
+    # data/tiny/lanes_modality typed into the template: a lane for one modality, bloc
+    # defaults with blank modalities; it solves to its 42.8.
+    case = capacity.load_case(capacity.tiny_case_path("lanes_modality"))
+    filled = capacity.load_case(fill(template, case, tmp_path / "filled.xlsx"))
+    for name, frame in case.tables().items():
+        pd.testing.assert_frame_equal(getattr(filled, name), frame, obj=name)
+    assert capacity.solve(filled, TEST_OPTIONS).objective == pytest.approx(42.8)
+
+
 def test_template_replaces_only_a_blank_template(template: Path, tmp_path: Path) -> None:
     target = tmp_path / "case.xlsx"
     write_template(target)

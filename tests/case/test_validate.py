@@ -115,6 +115,24 @@ def test_each_class_of_bad_input(tmp_path: Path, table: str, content: str,
     assert any(expected in p for p in _problems(case)), _problems(case)
 
 
+def test_lanes_by_modality_and_bloc_are_checked_where_written(tmp_path: Path) -> None:
+    # lanes_modality: an unknown modality, a second row for the same (origin, market,
+    # modality), and a default naming a bloc no region is in, each located.
+    case = _case_copy(tmp_path, "lanes_modality")
+    with (case / "lanes.csv").open("a") as f:
+        f.write("JP,KR,cryo,1.0,0\nJP,KR,cell_autologous,2.0,0\nJP,KR,,0.4,0\n")
+    with (case / "lane_defaults.csv").open("a") as f:
+        f.write("EU,Asia,,0.2,0\n")
+    assert _problems(case) == [
+        "lane_defaults.csv, row 5, column 'origin_bloc': unknown bloc 'EU': not in regions",
+        "lanes.csv, row 3, column 'modality': unknown modality 'cryo': not in the built-in "
+        "modalities (aav, adc, antibody, cell, cell_allogeneic, cell_autologous, lentiviral, "
+        "microbial, mrna, oligonucleotide, plasmid_dna); a case may list its own in a "
+        "modalities table",
+        "lanes.csv, row 4, column 'origin, market, modality': duplicate key ('JP', 'KR', "
+        "'cell_autologous'); first given in row 2"]
+
+
 def test_candidate_site_cannot_have_existing_capacity(tmp_path: Path) -> None:
     case = _case_copy(tmp_path, "candidate_site")
     suites = pd.read_csv(case / "suites.csv")

@@ -13,7 +13,7 @@ import pytest
 import capacity
 from capacity.studies.scenarios import read_scenarios
 
-from conftest import scenario_problems
+from conftest import TEST_OPTIONS, scenario_problems
 
 pytestmark = pytest.mark.component
 
@@ -54,6 +54,28 @@ scenarios:
     assert lanes.at[("B", "A"), "tariff_rate"] == 0.0  # the column default
     # the base case is untouched
     assert list(s.base.offtakes["committed_batches"]) == [5.0, 5.0]
+
+
+@pytest.mark.solver
+def test_overrides_reach_lanes_by_modality_and_bloc(tmp_path: Path) -> None:
+    # data/tiny/lanes_modality (its README): 42.8 with CART's 10 Korean lots from the US
+    # at 2.5. A dearer cryo default NA → Asia (0.3 → 0.6) makes them 2.8 from the US,
+    # still below 3.0 from Japan: 45.8. A cheaper cryo lane JP → KR for cell lots
+    # (1.0 → 0.4) brings them to Japan at 2.4: 41.8.
+    path = scenario_file(tmp_path, """
+scenarios:
+  - name: dearer_cryo_default
+    overrides: [{table: lane_defaults, where: {origin_bloc: NA, modality: cell_autologous},
+                 set: {transport_musd_per_batch: 0.6}}]
+  - name: cheaper_cryo_lane
+    overrides: [{table: lanes, where: {origin: JP, market: KR, modality: cell_autologous},
+                 set: {transport_musd_per_batch: 0.4}}]
+""", case="lanes_modality")
+    s = read_scenarios(path)
+    objectives = {name: capacity.solve(s.case(name), TEST_OPTIONS).objective
+                  for name in s.scenarios}
+    assert objectives == pytest.approx({"dearer_cryo_default": 45.8,
+                                        "cheaper_cryo_lane": 41.8})
 
 
 def test_overrides_reach_transfer_times(tmp_path: Path) -> None:

@@ -670,6 +670,27 @@ def format_markdown() -> str:
         "Units: money in millions of the case currency (`_musd`: the default case uses",
         "USD); capacity, demand and shipments in batches per period; shares as fractions.",
         "",
+        "## Units: what a batch is",
+        "",
+        "A batch is the modality's own unit, what `modalities.batch` says (the built-in",
+        "list below: one 2,000 L antibody bioreactor run, one AAV vector lot, one CAR-T",
+        "patient lot). Every count of a program's batches is in its modality's batches:",
+        "",
+        "- capacity: a suite's `existing_batches_per_period` and `module_batches_per_period`",
+        "  are batch slots a period of the suite's modality (10 in a cell suite: 10 patient",
+        "  lots; in an antibody suite: 10 runs); `yields.slots_per_batch` says where one",
+        "  program's batch takes more slots, and failed batches take slots too",
+        "  (`success_rate`);",
+        "- demand: `demand.potential_batches` and `offtakes.committed_batches` count",
+        "  delivered batches of the program's modality in the period;",
+        "- lanes: `transport_musd_per_batch` is per batch of the modality shipped, which is",
+        "  why a lane (or a lane default) may name a modality: a cryo-shipped patient lot",
+        "  does not cost what an antibody batch costs.",
+        "",
+        "Batches of different modalities are different amounts of medicine and value. Where",
+        "the engine adds them up (share rules, concentration, the report's totals), it",
+        "counts one batch as one, whatever its modality.",
+        "",
         "The default case in `data/default/` is the worked example of every table.",
         "",
     ]
@@ -687,6 +708,10 @@ def format_markdown() -> str:
             lines.append(f"| `{col.name}` | {col.kind} | {req} | {default} | {allowed} | "
                          f"{col.doc} |")
         lines.append("")
+        if table.name == "lane_defaults":
+            lines += _LANES_EXAMPLE
+        if table.name == "funds":
+            lines += _WHERE_FUNDS_APPLY
         if table.name == "modalities":
             lines += ["The built-in modalities (a case without a `modalities` table uses "
                       "these, every batch succeeding and shipping when made, no changeover "
@@ -695,6 +720,55 @@ def format_markdown() -> str:
                       *(f"| `{q}` | {name} | {batch} |" for q, name, batch in DEFAULT_MODALITIES),
                       ""]
     return "\n".join(lines)
+
+
+_LANES_EXAMPLE = [
+    "Which lane a batch takes: for a batch of modality q from region o to market m, the "
+    "first of",
+    "",
+    "1. the `lanes` row (o, m, q);",
+    "2. the `lanes` row (o, m) with an empty modality;",
+    "3. the domestic lane (o = m): free (a `lanes` row gives it a cost; defaults never "
+    "do);",
+    "4. the `lane_defaults` row (bloc of o, bloc of m, q);",
+    "5. the `lane_defaults` row (bloc of o, bloc of m) with an empty modality;",
+    "",
+    "and no lane (nothing of q ships from o to m) where none applies. The row that applies "
+    "gives both numbers: a row for a modality replaces the row for every modality, tariff "
+    "included (an empty tariff there is 0). `capacity.model.lanes.lane_costs(case)` lists "
+    "every lane as resolved, with the rule that gave it.",
+    "",
+    "Example (data/tiny/lanes_modality, worked out in its README): JP and KR in bloc "
+    "`Asia`, US in `NA`; three defaults and one lane stand for the six pairs of regions "
+    "and two modalities:",
+    "",
+    "| table | origin | market | modality | transport_musd_per_batch | tariff_rate |",
+    "|---|---|---|---|---|---|",
+    "| lane_defaults | Asia | Asia | | 0.2 | 0 |",
+    "| lane_defaults | NA | Asia | | 0.5 | 0.1 |",
+    "| lane_defaults | NA | Asia | cell_autologous | 0.3 | 0.1 |",
+    "| lanes | JP | KR | cell_autologous | 1.0 | 0 |",
+    "",
+    "An antibody batch from JP to KR pays 0.2 (the Asia default), a cell lot 1.0 (its own "
+    "lane, cryo); from the US to KR or JP, an antibody batch 0.5 and a cell lot 0.3, both "
+    "with the 10 % tariff; JP → JP and US → US are free; nothing ships from JP to the US "
+    "(no Asia → NA row).",
+    "",
+]
+
+_WHERE_FUNDS_APPLY = [
+    "Where funds apply. A fund pays only the cost types its `pays` names: `capex`, the "
+    "expansion modules' capital cost (the default), and `opening`, candidate sites' "
+    "one-off opening cost; never production, fixed, transfer, transport or approval "
+    "costs. Its eligibility narrows what it may pay: `eligible_regions` and "
+    "`eligible_sites` name the site of the module or the site opened; "
+    "`eligible_modalities` the module's modality, or for an opening, a suite the site "
+    "has. Each investment is covered up to `max_capex_share`, and the fund's capex and "
+    "openings of a period together stay within its `fund_budgets` budget (plus "
+    "reinvestment, `reinvest_share`). A fund \"for candidate sites\" is one with `pays` "
+    "`opening` (or `capex;opening`) and the sites in `eligible_sites`.",
+    "",
+]
 
 
 def _show(value: object) -> str:

@@ -36,8 +36,8 @@ def lane_costs(case: Case) -> pd.DataFrame:
     """Every lane of ``case`` resolved per modality (see the module for the order).
 
     Returns:
-        One row per (origin, market, modality) that has a lane, for each modality of the
-        case's `modalities` table, sorted: ``origin``, ``market``, ``modality``,
+        One row per (origin, market, modality) that has a lane, for each modality the
+        case's suites or programs use, sorted: ``origin``, ``market``, ``modality``,
         ``transport_musd_per_batch`` (MUSD per batch), ``tariff_rate`` (ad valorem on the
         batch's production cost) and ``source`` (one of `SOURCES`: which rule gave it).
 
@@ -49,10 +49,11 @@ def lane_costs(case: Case) -> pd.DataFrame:
         ['domestic']
     """
     regions = case.regions[["region", "bloc"]]
+    used = sorted(set(case.suites["modality"]) | set(case.programs["modality"]))
     grid = (regions.rename(columns={"region": "origin", "bloc": "origin_bloc"})
             .merge(regions.rename(columns={"region": "market", "bloc": "market_bloc"}),
                    how="cross")
-            .merge(pd.DataFrame({"modality": case.modalities["modality"]}), how="cross"))
+            .merge(pd.DataFrame({"modality": used}), how="cross"))
     lanes, defaults = case.lanes, case.lane_defaults
     cost = ["transport_musd_per_batch", "tariff_rate"]
     own = lanes[lanes["modality"] != ""]
