@@ -29,6 +29,7 @@ def test_readme_api_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 @pytest.mark.solver
 @pytest.mark.parametrize("module", ["capacity.case.load", "capacity.model", "capacity.model.linear",
+                                    "capacity.model.lanes",
                                     "capacity.engine.solve", "capacity.engine.resolver"])
 def test_docstring_examples(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
