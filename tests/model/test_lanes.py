@@ -121,3 +121,23 @@ def test_checker_rederives_the_modality_default_and_flags_a_missing_lane(tmp_pat
     lanes = [v for v in check_plan(case, plan_dir).violations if v.family == "lane"]
     assert [(v.entity, v.amount) for v in lanes] == [("MAB@SJP→US 2030", 3.0)]
     assert "no antibody lane" in lanes[0].message
+
+
+@pytest.mark.component
+def test_stock_targets_count_the_sites_with_a_lane_for_the_programs_modality() -> None:
+    # launch_stock: P1 (antibody, storable), SA in A, SB in B with the lane B → A. A
+    # stock target for A at the end of 2031 counts SB's stock while that lane serves
+    # antibodies; once the row is for cell lots only, SB has no antibody lane to A.
+    target = pd.DataFrame([{"program": "P1", "market": "A", "period": 2031,
+                            "min_batches": 5.0}])
+    case = edited(tiny("launch_stock"), stock_targets=target)
+    cell_only = edited(case, lanes=case.lanes.assign(modality="cell"),
+                       modalities=pd.concat([case.modalities, pd.DataFrame(
+                           [{"modality": "cell"}])], ignore_index=True))
+
+    def sites(c: capacity.Case) -> list[str]:
+        stock = capacity.build_model(c).index_sets.inventory.target_stock
+        return [s for (_p, s, _c, _t) in stock[("P1", "A", 2031)]]
+
+    assert sites(case) == ["SA", "SB"]
+    assert sites(cell_only) == ["SA"]
