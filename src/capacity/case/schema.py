@@ -166,7 +166,8 @@ TABLES: tuple[Table, ...] = (
         (
             _id("region", "region identifier, e.g. JP"),
             Column("name", "str", "display name", default=""),
-            Column("bloc", "str", "trade or political bloc, informational", default=""),
+            Column("bloc", "str", "trade or political bloc; `lane_defaults` give lanes by "
+                   "bloc (empty: the region has none of them)", default=""),
             Column("currency", "str", "local currency, informational", default=""),
             *_coordinates("the market's centre, for the report's map (lanes end there)"),
             Column("approval_required", "bool", "commercial supply to this market only "
