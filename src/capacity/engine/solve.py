@@ -296,8 +296,9 @@ def _why_infeasible(built: BuiltModel, options: SolveOptions) -> list[str]:
 
 def optimise_pyomo(m: pyo.ConcreteModel, options: SolveOptions) -> Run:
     """A one-off solve of the Pyomo model ``m``: compiled and passed whole
-    (`capacity.engine.highs.compile_to_highs`), then `optimise`; a variable a caller fixed
-    so that a row cannot hold is reported as ``infeasible``.
+    (`capacity.engine.highs.compile_to_highs`), then `optimise` (or, with another
+    ``options.solver``, `capacity.engine.external.optimise_elsewhere`, without a start);
+    a variable a caller fixed so that a row cannot hold is reported as ``infeasible``.
 
     Raises:
         Exception: whatever HiGHS or the interface raises; callers turn it into ``error``.
@@ -310,7 +311,8 @@ def optimise_pyomo(m: pyo.ConcreteModel, options: SolveOptions) -> Run:
                    lambda: None, time.perf_counter() - t0, 0.0, ran=False)
     with interrupt.catching_sigint():  # Ctrl-C: status "interrupted", as in `solve`
         try:
-            run = optimise(compiled, options)
+            run = optimise_elsewhere(compiled, options) if options.solver != "highs" \
+                else optimise(compiled, options)
         except interrupt.Interrupted:
             return Run(compiled.highs, "interrupted", "Ctrl-C", False, None,
                        compiled.load_solution, time.perf_counter() - t0, 0.0, ran=False)
