@@ -14,11 +14,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TEST_OPTIONS, assert_checked, edited, offtakes, run, tiny
 
 import capacity
 from capacity.case.generate import generate_case
 from capacity.engine.backend import status_of
+
+from conftest import TEST_OPTIONS, assert_checked, edited, offtakes, run, tiny
 
 pytestmark = pytest.mark.solver
 
