@@ -18,8 +18,8 @@ same time limit:
   and the completed start to SCIP (`capacity.engine.external`);
 - ``highs-mps``: highspy reading the MPS file, HiGHS's defaults;
 - ``scip-mps``: PySCIPOpt reading the MPS file, SCIP's defaults;
-- ``cbc-mps``: the CBC binary that PuLP ships, on the MPS file (``-sec``, ``-threads 1``,
-  ``-ratioGap``), its log read as it runs.
+- ``cbc-mps``: the CBC binary that PuLP ships, on the MPS file (``-timeMode elapsed
+  -sec``, ``-threads 1``, ``-ratioGap``), its log read as it runs.
 
 Gurobi is left out: pip's licence stops at 2,000 variables and constraints, and tier S
 has 6,492 columns.
@@ -29,7 +29,9 @@ engine's solve call, or the solver reading the file), the plan and the proven bo
 the time limit and their gap (the net objective, MUSD, as every path's objective is the
 engine's: the MPS carries the constant), and peak resident memory of the process (for
 CBC, of the CBC process). Writes benchmarks/solvers_results.json and the *solvers*
-section of RESULTS.md (``--rewrite``: the section alone, from the JSON).
+section of RESULTS.md (``--rewrite``: the section alone, from the JSON). ``--paths``
+with some of the paths re-runs those and keeps the others of the last run, where the
+tier, seed and time limit are the same.
 """
 
 from __future__ import annotations
@@ -164,8 +166,10 @@ def run_cbc_mps(mps: str, time_limit: float) -> dict[str, Any]:
     first: float | None = None
     lines = []
     t0 = time.perf_counter()
-    with subprocess.Popen([cbc, mps, "-sec", f"{time_limit:g}", "-threads", "1",
-                           "-ratioGap", f"{GAP:g}", "-solve", "-quit"],
+    # -timeMode elapsed: CBC's -sec counts CPU seconds otherwise (on a loaded machine,
+    # far longer than the other paths' wall-clock limit)
+    with subprocess.Popen([cbc, mps, "-timeMode", "elapsed", "-sec", f"{time_limit:g}",
+                           "-threads", "1", "-ratioGap", f"{GAP:g}", "-solve", "-quit"],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -240,25 +244,28 @@ def section(run: dict[str, Any]) -> str:
         return "none" if x is None else f"{x:.2%}"
 
     rows = ["| path | status | first plan (s) | plan at the limit | bound | gap | "
-            "gap (MUSD) | ended (s) | peak MiB | nodes |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+            "gap (MUSD) | ended (s) | peak MiB | nodes | load |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for path, r in run["paths"].items():
         musd = None if r["objective"] is None or r["bound"] is None \
             else abs(r["objective"] - r["bound"])
         rows.append(f"| {LABELS[path]} | {r['status']} | {num(r['first_plan_s'], 2)} | "
                     f"{num(r['objective'])} | {num(r['bound'])} | {pct(r['gap'])} | "
                     f"{num(musd)} | {num(r['seconds'])} | {r['peak_mib']:,.0f} | "
-                    f"{r['counters'].get('mip_nodes', 'n/a')} |")
+                    f"{r['counters'].get('mip_nodes', 'n/a')} | "
+                    f"{num(r.get('load_average'))} |")
     load = run["load_average"]
     return (f"`python -m benchmarks.solvers --tier {a['tier']} --seed {a['seed']} "
             f"--time-limit {a['time_limit']:g}`: tier {a['tier']} ({size['variables']:,} "
             f"columns, {size['binary'] + size['integer']:,} integer, "
             f"{size['constraints']:,} rows, {size['nonzeros']:,} nonzeros), each path in a "
             f"fresh process, one after the other, one thread, seed 0, gap target {GAP:g}, "
-            f"{a['time_limit']:g} s each. The machine is shared: its 1-minute load average "
-            f"was {load['before']:.1f} before and {load['after']:.1f} after the run (2 "
-            "cores; other jobs ran alongside), so seconds are indicative; plans and bounds "
-            "at the limit depend on the work done in that time. First plan: wall clock from "
+            f"{a['time_limit']:g} s each (wall clock). The machine is shared: its 1-minute "
+            f"load average was {load['before']:.1f} before and {load['after']:.1f} after "
+            "the run, and *load* is the average as each path started (2 cores; other "
+            "jobs ran alongside, so each path had a fraction of a core, and not the same "
+            "fraction): seconds are indicative, and plans and bounds at the limit depend on "
+            "the work done in that time. First plan: wall clock from "
             "the engine's solve call (index sets, build, transfer, start included) or from "
             "the solver reading the MPS file; ended: wall clock to the path's end (a solver "
             "that heeds its limit late shows it here). Objective: the net cost minimised, "
@@ -282,17 +289,22 @@ def main() -> None:
                         section(json.loads(RESULTS.read_text())))
         return
     before = os.getloadavg()[0]
-    results: dict[str, Any] = {}
+    arguments = {"tier": args.tier, "seed": args.seed, "time_limit": args.time_limit}
+    last = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    kept = {k: v for k, v in last.get("arguments", {}).items() if k != "paths"} == arguments
+    results: dict[str, Any] = dict(last["paths"]) if kept else {}
     with tempfile.TemporaryDirectory() as tmp:
         case_dir, mps, size = prepare(args.tier, args.seed, Path(tmp))
         for path in args.paths.split(","):
+            load = os.getloadavg()[0]
             results[path] = in_fresh_process(path, str(case_dir), str(mps), args.time_limit)
             r = results[path]
+            r["load_average"] = load
             print(f"{path}: {r['status']}, first plan {r['first_plan_s']}, plan "
                   f"{r['objective']}, bound {r['bound']}, gap {r['gap']}, "
                   f"{r['peak_mib']:.0f} MiB", flush=True)
-    run = {"arguments": {"tier": args.tier, "seed": args.seed,
-                         "time_limit": args.time_limit, "paths": args.paths},
+    results = {p: results[p] for p in PATHS if p in results}  # in the table's order
+    run = {"arguments": {**arguments, "paths": ",".join(results)},
            "size": size, "load_average": {"before": before, "after": os.getloadavg()[0]},
            "paths": results}
     RESULTS.write_text(json.dumps(run, indent=2) + "\n")
