@@ -107,10 +107,10 @@ class Gurobi:
 
     def solve(self, task: Task) -> Outcome:
         m, options = self.model, task.options
-        for name, value in (("LogToConsole", int(options.log)),
-                            ("TimeLimit", task.time_limit_s), ("MIPGap", options.mip_rel_gap),
+        # the log on last: Gurobi echoes each parameter set while it is on
+        for name, value in (("TimeLimit", task.time_limit_s), ("MIPGap", options.mip_rel_gap),
                             ("MIPGapAbs", 1e-9), ("Threads", options.threads),
-                            ("Seed", options.seed)):
+                            ("Seed", options.seed), ("LogToConsole", int(options.log))):
             m.setParam(name, value)
         taken = [False]
         if task.start is not None:
