@@ -215,3 +215,17 @@ def test_studies_re_solving_through_the_resolver_use_the_solver(solver: str) -> 
     assert all(p.objective == pytest.approx(11.0) for p in plans)
     assert all(f"{NAMES[solver]} started from the engine's plan (the completed "
                "constructive start)" in p.messages for p in plans)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_a_callers_pyomo_changes_reach_the_solver(solver: str) -> None:
+    # two_sites with P1 barred from SA (its Assign fixed at 0): SB at 2 a batch plus the
+    # 0.5 lane, 5 batches in each of two periods, and the transfer: 2 × 5 × 2.5 + 1 = 26
+    built = capacity.build_model(tiny("two_sites"))
+    for key, assign in built.pyomo.Assign.items():
+        if "SA" in key:
+            assign.fix(0)
+    plan = capacity.solve(built, TEST_OPTIONS.model_copy(update={"solver": solver}))
+    assert plan.status == "optimal"
+    assert plan.objective == pytest.approx(26.0)
+    assert set(plan.assignments["site"]) == {"SB"}
