@@ -26,7 +26,8 @@ def describe_machine() -> str:
     versions = []
     # (name shown, distribution): capacity's distribution is named apart from its import name.
     for name, dist in (("capacity", "biomanufacturing-capacity"), ("pyomo", "pyomo"),
-                       ("highspy", "highspy"), ("pulp", "pulp")):
+                       ("highspy", "highspy"), ("pulp", "pulp"), ("pyscipopt", "pyscipopt"),
+                       ("gurobipy", "gurobipy")):
         try:
             versions.append(f"{name} {version(dist)}")
         except PackageNotFoundError:

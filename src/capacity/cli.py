@@ -110,6 +110,11 @@ def solve_command(
         f"{strategy.RELAXATION_MAX_NONZEROS:,} nonzeros also a dive from the LP relaxation, "
         "solved by PDLP for a proven bound, and a neighbourhood search from the better "
         "plan); --no-start: HiGHS's defaults.")] = DEFAULTS["mip_start"],
+    solver: Annotated[str, typer.Option(
+        "--solver", help="highs (every step above), scip or gurobi: the same model and "
+        "start, solved by SCIP or Gurobi instead (pip install "
+        "'biomanufacturing-capacity[solvers]'; pip's Gurobi licence solves up to 2,000 "
+        "variables and constraints).")] = DEFAULTS["solver"],
     debug: DebugFlag = False,
 ) -> None:
     """Solve a case and print the plan's summary (or JSON); optionally save the plan."""
@@ -118,7 +123,7 @@ def solve_command(
     options = _options(time_limit_s=time_limit, mip_rel_gap=gap, threads=threads, seed=seed,
                        log=log and not as_json,
                        model_file=None if model_file is None else str(model_file),
-                       mip_start=mip_start)
+                       mip_start=mip_start, solver=solver)
     from capacity.engine.solve import solve
 
     protected = _inputs(case)

@@ -9,7 +9,8 @@ mapping of HiGHS's status); ``incumbent`` names a plan in hand; ``start`` is the
 constructive start; ``large`` conducts the large-model path: PDLP's relaxation bound
 (``lp_bound``), a dive (``dive``), the neighbourhood search (``search``) and the
 Lagrangian bound (``lagrangian``); ``companion`` runs the LP and a dive beside branch and
-bound; ``resolver`` re-uses a model across solves; ``explain`` finds why a case is
-infeasible (through ``persistent``, Pyomo's persistent interface); ``interrupt`` handles
-Ctrl-C.
+bound; ``external`` hands the same model and start to SCIP (``scip``) or Gurobi
+(``gurobi``) behind one interface (``backend``); ``resolver`` re-uses a model across
+solves; ``explain`` finds why a case is infeasible (through ``persistent``, Pyomo's
+persistent interface); ``interrupt`` handles Ctrl-C.
 """

@@ -3,7 +3,9 @@ reads its defaults to draw ``--help``)."""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -35,7 +37,13 @@ class SolveOptions(BaseModel):
             relaxation by PDLP for a proven bound (`capacity.engine.lp_bound`), dive from its
             solution to a plan (`capacity.engine.dive`) and improve the better plan a
             neighbourhood at a time (`capacity.engine.search`). Off: HiGHS's defaults, e.g. to
-            compare.
+            compare. With another ``solver``: the completed constructive start, given to it
+            as a MIP start.
+        solver: the MIP solver: ``highs`` (the default, and every step above), ``scip``
+            (PySCIPOpt) or ``gurobi`` (gurobipy), which take the same compiled matrices
+            and the engine's start (`capacity.engine.external`; docs/solving.md says what
+            each supports). The other two are the ``solvers`` extra: asking for one that is
+            not installed is an error naming the package to install.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -48,6 +56,7 @@ class SolveOptions(BaseModel):
     explain: bool = True
     model_file: str | None = None
     mip_start: bool = True
+    solver: Literal["highs", "scip", "gurobi"] = "highs"
 
     @field_validator("model_file")
     @classmethod
@@ -57,3 +66,24 @@ class SolveOptions(BaseModel):
             raise ValueError(f"{value!r} must end in .mps or .lp (the suffix chooses the "
                              "format)")
         return value
+
+    @field_validator("solver")
+    @classmethod
+    def _installed(cls, value: str) -> str:
+        """An optional solver is imported now, so that a missing package is an option
+        error (the CLI's exit 2) before any case is read, not a failed solve."""
+        package = SOLVER_PACKAGES.get(value)
+        if package is not None:
+            try:
+                importlib.import_module(package)
+            except ImportError as err:  # a broken install says why
+                why = "is not installed" if isinstance(err, ModuleNotFoundError) \
+                    else f"could not be imported ({err})"
+                raise ValueError(
+                    f"the {value} solver needs the {package} package, which {why}: "
+                    "pip install 'biomanufacturing-capacity[solvers]'") from None
+        return value
+
+
+# The package each optional solver is imported from (HiGHS, highspy, is a dependency).
+SOLVER_PACKAGES = {"scip": "pyscipopt", "gurobi": "gurobipy"}

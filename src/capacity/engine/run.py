@@ -1,4 +1,5 @@
-"""One HiGHS run: its record (`Run`), the progress it reports, and the model it writes."""
+"""One solver run (HiGHS's, or another solver's, `capacity.engine.external`): its record
+(`Run`), and the progress HiGHS reports."""
 
 from __future__ import annotations
 
@@ -17,11 +18,14 @@ Progress = Callable[[float, float | None, float | None], None]
 
 @dataclass
 class Run:
-    """One HiGHS run: the mapped status (`capacity.engine.highs.status_of`; None where
-    HiGHS's branch and bound was not started, so that it gave no verdict: the engine's
-    own plan, ``started``, then stands), what stopped HiGHS, its bound, and timings.
+    """One HiGHS run (or another solver's: ``solver`` names it): the mapped status
+    (`capacity.engine.highs.status_of`; None where HiGHS's branch and bound was not
+    started, so that it gave no verdict: the engine's own plan, ``started``, then
+    stands), what stopped HiGHS, its bound, and timings.
     ``load()`` puts the solution into the Pyomo model's variables (nothing to do where
-    HiGHS holds the engine's own matrices: read ``highs`` instead)."""
+    HiGHS holds the engine's own matrices: read ``highs`` instead). Another solver's run
+    carries its plan in ``solution`` and its work in ``work``; ``highs`` then holds the
+    model unsolved (its arrays, its size)."""
 
     highs: highspy.Highs
     status: Status | None
@@ -37,6 +41,16 @@ class Run:
     ran: bool = True  # False: HiGHS's run on the whole model was not started
     own_plan: str = "the completed constructive start"  # what ``started`` is
     notes: tuple[str, ...] = ()  # for the plan's messages
+    solver: str = "HiGHS"  # who ran, as the plan's messages name it
+    # another solver's plan (a value per column; None: it holds none) and work counters;
+    # HiGHS's are read from ``highs``
+    solution: np.ndarray | None = None
+    work: dict[str, int] | None = None
+
+    @property
+    def elsewhere(self) -> bool:
+        """Whether another solver than HiGHS ran (`capacity.engine.external`)."""
+        return self.solver != "HiGHS"
 
 
 def subscribe_progress(highs: object, progress: Progress) -> None:

@@ -12,6 +12,7 @@ import pyomo.environ as pyo
 from capacity.case import Case
 from capacity.engine import interrupt, strategy
 from capacity.engine.companion import Companion
+from capacity.engine.external import optimise_elsewhere
 from capacity.engine.highs import (
     CompiledModel,
     FixedRowInfeasible,
@@ -140,14 +141,17 @@ def _solved(built: BuiltModel, options: SolveOptions, seconds: dict[str, float],
                 start = solver.map_columns(start_columns(lm, greedy), built.pyomo_columns()
                                            if built.has_pyomo else [])
             seconds["start"] = time.perf_counter() - t0
-        aids = None  # for large models: made only where used, not on every small solve
-        if start is not None and solver.columns is None:
-            aids = _aids(built, solver, seconds["start"])
-        run = optimise(solver, options, progress, start, aids)
+        if options.solver != "highs":  # SCIP or Gurobi on the same matrices and start
+            run = optimise_elsewhere(solver, options, progress, start)
+        else:
+            aids = None  # for large models: made only where used, not on every small solve
+            if start is not None and solver.columns is None:
+                aids = _aids(built, solver, seconds["start"])
+            run = optimise(solver, options, progress, start, aids)
     except FixedRowInfeasible as err:  # a caller fixed variables that break a row
         return Plan.without_solution(built.case.name, "infeasible", options.model_dump(),
                                      seconds, messages=[_fixed_infeasible(err)], size=size)
-    except Exception as err:  # HiGHS or the interface failed: report it, write nothing
+    except Exception as err:  # the solver or the interface failed: report it, write nothing
         return Plan.without_solution(built.case.name, "error", options.model_dump(), seconds,
                                      messages=[f"{type(err).__name__}: {err}"], size=size)
     status, highs = run.status, run.highs
@@ -158,11 +162,13 @@ def _solved(built: BuiltModel, options: SolveOptions, seconds: dict[str, float],
     numerics = solver.coefficient_ranges()
     warnings = numerics_warnings(numerics)
     # none where HiGHS's branch and bound was not run (its info then reads −1)
-    counters = {"mip_nodes": int(info.mip_node_count),
-                "simplex_iterations": int(info.simplex_iteration_count)} if run.ran else {}
+    counters = run.work if run.work is not None else {
+        "mip_nodes": int(info.mip_node_count),
+        "simplex_iterations": int(info.simplex_iteration_count)} if run.ran else {}
     stopped = status == "interrupted"
-    # HiGHS holds a plan of its own (also where Ctrl-C stopped it)
-    feasible = status in ("optimal", "time_limit_feasible") or (stopped and holds_plan(highs))
+    # the solver holds a plan of its own (also where Ctrl-C stopped it)
+    feasible = status in ("optimal", "time_limit_feasible") or (
+        stopped and (run.solution is not None if run.elsewhere else holds_plan(highs)))
     # HiGHS ended without a plan of its own and without a verdict (its branch and bound
     # not started, out of memory, a time limit that lost the incumbent, Ctrl-C): the
     # engine's own plan stands
@@ -181,7 +187,7 @@ def _solved(built: BuiltModel, options: SolveOptions, seconds: dict[str, float],
         elif status == "infeasible":
             messages = _why_infeasible(built, options)
         else:
-            messages = [f"HiGHS stopped with {run.stopped_by}"]
+            messages = [f"{run.solver} stopped with {run.stopped_by}"]
         bound = run.bound
         return Plan.without_solution(built.case.name, status, options.model_dump(), seconds,
                                      messages=[*messages, *warnings], size=size,
@@ -197,18 +203,19 @@ def _solved(built: BuiltModel, options: SolveOptions, seconds: dict[str, float],
                     "HiGHS's branch and bound was not needed"]
     elif fallback:
         why = run.stopped_by if not run.ran else \
-            f"HiGHS stopped with {run.stopped_by} before finding a plan of its own"
+            f"{run.solver} stopped with {run.stopped_by} before finding a plan of its own"
         messages = [f"{why}: {run.own_plan} is returned, feasible, not proven optimal"
                     + (" (no bound)" if run.bound is None else "")]
     elif status == "time_limit_feasible" and not run.time_limit_reached:
-        messages = [f"HiGHS stopped with {run.stopped_by}; the plan is feasible, not proven "
-                    "optimal"]
+        messages = [f"{run.solver} stopped with {run.stopped_by}; the plan is feasible, not "
+                    "proven optimal"]
     elif status == "time_limit_feasible":
         messages = [f"time limit of {options.time_limit_s:g} s reached; best plan returned"]
     else:
         messages = []
     if solver.columns is None:  # HiGHS holds lm's columns
-        x = run.started if own and run.started is not None else solver.solution()
+        x = run.started if own and run.started is not None else \
+            run.solution if run.solution is not None else solver.solution()
         cost = lm.objective_value(x)
     else:  # the Pyomo model: load it, read lm's columns off its variables
         if own and run.started is not None:
@@ -289,8 +296,9 @@ def _why_infeasible(built: BuiltModel, options: SolveOptions) -> list[str]:
 
 def optimise_pyomo(m: pyo.ConcreteModel, options: SolveOptions) -> Run:
     """A one-off solve of the Pyomo model ``m``: compiled and passed whole
-    (`capacity.engine.highs.compile_to_highs`), then `optimise`; a variable a caller fixed
-    so that a row cannot hold is reported as ``infeasible``.
+    (`capacity.engine.highs.compile_to_highs`), then `optimise` (or, with another
+    ``options.solver``, `capacity.engine.external.optimise_elsewhere`, without a start);
+    a variable a caller fixed so that a row cannot hold is reported as ``infeasible``.
 
     Raises:
         Exception: whatever HiGHS or the interface raises; callers turn it into ``error``.
@@ -303,7 +311,8 @@ def optimise_pyomo(m: pyo.ConcreteModel, options: SolveOptions) -> Run:
                    lambda: None, time.perf_counter() - t0, 0.0, ran=False)
     with interrupt.catching_sigint():  # Ctrl-C: status "interrupted", as in `solve`
         try:
-            run = optimise(compiled, options)
+            run = optimise_elsewhere(compiled, options) if options.solver != "highs" \
+                else optimise(compiled, options)
         except interrupt.Interrupted:
             return Run(compiled.highs, "interrupted", "Ctrl-C", False, None,
                        compiled.load_solution, time.perf_counter() - t0, 0.0, ran=False)
