@@ -110,6 +110,10 @@ def solve_command(
         f"{strategy.RELAXATION_MAX_NONZEROS:,} nonzeros also a dive from the LP relaxation, "
         "solved by PDLP for a proven bound, and a neighbourhood search from the better "
         "plan); --no-start: HiGHS's defaults.")] = DEFAULTS["mip_start"],
+    cuts: Annotated[bool, typer.Option(
+        "--cuts/--no-cuts", help="Add cut-set MIR cuts on suite groups at the root and fix "
+        "integers by reduced cost (valid inequalities: the same optimum, a tighter "
+        "bound).")] = DEFAULTS["cuts"],
     debug: DebugFlag = False,
 ) -> None:
     """Solve a case and print the plan's summary (or JSON); optionally save the plan."""
@@ -118,7 +122,7 @@ def solve_command(
     options = _options(time_limit_s=time_limit, mip_rel_gap=gap, threads=threads, seed=seed,
                        log=log and not as_json,
                        model_file=None if model_file is None else str(model_file),
-                       mip_start=mip_start)
+                       mip_start=mip_start, cuts=cuts)
     from capacity.engine.solve import solve
 
     protected = _inputs(case)

@@ -36,6 +36,14 @@ class SolveOptions(BaseModel):
             solution to a plan (`capacity.engine.dive`) and improve the better plan a
             neighbourhood at a time (`capacity.engine.search`). Off: HiGHS's defaults, e.g. to
             compare.
+        cuts: before HiGHS's branch and bound, add cut-set MIR inequalities on suite
+            groups as rows (`capacity.engine.cuts`: valid inequalities, so the same
+            optimum; rounds of the LP relaxation and separation at the root, within
+            `capacity.engine.cuts.CUT_TIME_SHARE` of the time limit) and fix integer
+            columns by their reduced costs against the start; on models of
+            `strategy.LARGE_MODEL_NONZEROS` and more one round from PDLP's solution,
+            no fixing. Off by default: on tier S and the default case they cost
+            more time than their bound gains (models/formulation.md, "Cuts").
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -48,6 +56,7 @@ class SolveOptions(BaseModel):
     explain: bool = True
     model_file: str | None = None
     mip_start: bool = True
+    cuts: bool = False
 
     @field_validator("model_file")
     @classmethod
