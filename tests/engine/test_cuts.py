@@ -230,3 +230,16 @@ def test_cli_cuts_flag(tmp_path: object) -> None:
                                       "--cuts", "--json"])
     assert result.exit_code == 0, result.output
     assert "root cuts: 1 cut-set MIR rows" in result.output
+
+
+def test_no_cuts_where_they_would_not_be_valid_or_mapped() -> None:
+    """Elastic mode (early modules on `suite_capacity`) has no groups; a model changed
+    through Pyomo is solved without cuts, and the plan says why."""
+    case = tiny("module_rounding")
+    assert cut_groups(build_model(case, elastic=True)) == []
+    built = build_model(case)
+    built.pyomo.Build[("SA", "antibody", "commercial", 2030)].fix(3)
+    plan = capacity.solve(built, CUTS)
+    assert plan.objective == pytest.approx(89.0)  # 90 capex + 19 − 20
+    assert any(m.startswith("cuts not added: HiGHS holds a model changed through Pyomo")
+               for m in plan.messages)
