@@ -1,6 +1,7 @@
 """Root cuts (`capacity.engine.cuts`): what each piece gains in bound and costs in time.
 
     python -m benchmarks.cuts CASE [CASE ...] [--reference OBJ ...] [--solve 60]
+    python -m benchmarks.cuts CASE --pdlp 300 [--rounds 2]
 
 CASE is a case folder or ``default``. For each case: the LP relaxation's bound; the
 cut rounds (`root_cuts`: cuts, rounds, bound, seconds) and the share of the LP gap they
@@ -10,6 +11,11 @@ completed constructive start; HiGHS's bound after its root node (``mip_max_nodes
 its own cuts included) without and with ours; and with ``--solve S``, `capacity.solve`
 for S seconds (one thread) without and with ``cuts=True``. Times are wall and CPU
 seconds of this process: on a shared machine the CPU seconds are the fairer measure.
+
+``--pdlp S`` (the large models, where a simplex LP is too slow): instead, rounds of PDLP
+on the relaxation for at most S seconds each (`solve_relaxation`: its proven bound),
+separation at its solution and the cuts added, as the relaxation path would do with
+more time.
 """
 
 from __future__ import annotations
@@ -20,8 +26,15 @@ from collections.abc import Callable
 from typing import Any
 
 import capacity
-from capacity.engine.cuts import add_cut_rows, cut_groups, reduced_cost_fixing, root_cuts
+from capacity.engine.cuts import (
+    add_cut_rows,
+    cut_groups,
+    reduced_cost_fixing,
+    root_cuts,
+    separate,
+)
 from capacity.engine.highs import CompiledModel, complete_start, pass_linear, use_threads
+from capacity.engine.lp_bound import solve_relaxation
 from capacity.engine.start import constructive_start, start_columns
 from capacity.model import BuiltModel, build_model
 
@@ -60,13 +73,39 @@ def root_bound(built: BuiltModel, cuts: bool) -> tuple[float, float, float, int]
     return bound, wall, cpu, fixed
 
 
+def pdlp_rounds(name: str, seconds: float, rounds: int) -> None:
+    """Rounds of PDLP's bound, separation and the cuts added (``--pdlp``)."""
+    built = build_model(capacity.load_case(name))
+    compiled = pass_linear(built.linear)
+    groups = cut_groups(built)
+    print(f"## {name}: {built.linear.size()}, {len(groups)} groups", flush=True)
+    for r in range(rounds + 1):
+        relaxed, wall, cpu = timed(lambda: solve_relaxation(compiled, seconds))
+        if relaxed is None:
+            print(f"round {r}: PDLP gave no bound")
+            return
+        cuts = separate(groups, relaxed.x) if r < rounds else []
+        print(f"round {r}: PDLP bound {relaxed.bound:,.3f} (converged {relaxed.converged}, "
+              f"{relaxed.iterations} iterations, {wall:.1f} s wall, {cpu:.1f} s CPU); "
+              f"{len(cuts)} cuts separated at its solution", flush=True)
+        if not cuts:
+            return
+        add_cut_rows(compiled, cuts)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("cases", nargs="+")
     parser.add_argument("--reference", type=float, nargs="*", default=[])
     parser.add_argument("--solve", type=float, default=0.0)
+    parser.add_argument("--pdlp", type=float, default=0.0)
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     use_threads(1)
+    if args.pdlp:
+        for name in args.cases:
+            pdlp_rounds(name, args.pdlp, args.rounds)
+        return
     for i, name in enumerate(args.cases):
         case = capacity.load_case() if name == "default" else capacity.load_case(name)
         built = build_model(case)
