@@ -115,6 +115,10 @@ def solve_command(
         "start, solved by SCIP or Gurobi instead (pip install "
         "'biomanufacturing-capacity[solvers]'; pip's Gurobi licence solves up to 2,000 "
         "variables and constraints).")] = DEFAULTS["solver"],
+    cuts: Annotated[bool, typer.Option(
+        "--cuts/--no-cuts", help="Add cut-set MIR cuts on suite groups at the root and fix "
+        "integers by reduced cost (valid inequalities: the same optimum, a tighter "
+        "bound).")] = DEFAULTS["cuts"],
     debug: DebugFlag = False,
 ) -> None:
     """Solve a case and print the plan's summary (or JSON); optionally save the plan."""
@@ -123,7 +127,7 @@ def solve_command(
     options = _options(time_limit_s=time_limit, mip_rel_gap=gap, threads=threads, seed=seed,
                        log=log and not as_json,
                        model_file=None if model_file is None else str(model_file),
-                       mip_start=mip_start, solver=solver)
+                       mip_start=mip_start, solver=solver, cuts=cuts)
     from capacity.engine.solve import solve
 
     protected = _inputs(case)

@@ -44,6 +44,15 @@ class SolveOptions(BaseModel):
             and the engine's start (`capacity.engine.external`; docs/solving.md says what
             each supports). The other two are the ``solvers`` extra: asking for one that is
             not installed is an error naming the package to install.
+        cuts: before HiGHS's branch and bound, add cut-set MIR inequalities on suite
+            groups as rows (`capacity.engine.cuts`: valid inequalities, so the same
+            optimum; rounds of the LP relaxation and separation at the root, within
+            `capacity.engine.cuts.CUT_TIME_SHARE` of the time limit) and fix integer
+            columns by their reduced costs against the start; on models of
+            `strategy.LARGE_MODEL_NONZEROS` and more one round from PDLP's solution,
+            no fixing. Off by default: on tier S and the default case they cost
+            more time than their bound gains (models/formulation.md, "Cuts"). HiGHS only: with
+            another ``solver`` they are not added.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -57,6 +66,7 @@ class SolveOptions(BaseModel):
     model_file: str | None = None
     mip_start: bool = True
     solver: Literal["highs", "scip", "gurobi"] = "highs"
+    cuts: bool = False
 
     @field_validator("model_file")
     @classmethod

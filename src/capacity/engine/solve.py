@@ -12,6 +12,15 @@ import pyomo.environ as pyo
 from capacity.case import Case
 from capacity.engine import interrupt, strategy
 from capacity.engine.companion import Companion
+from capacity.engine.cuts import (
+    CUT_TIME_SHARE,
+    Group,
+    add_cut_rows,
+    cut_groups,
+    reduced_cost_fixing,
+    root_cuts,
+    separate,
+)
 from capacity.engine.external import optimise_elsewhere
 from capacity.engine.highs import (
     CompiledModel,
@@ -24,8 +33,10 @@ from capacity.engine.highs import (
     status_of,
     use_threads,
 )
+from capacity.engine.incumbent import Incumbent
 from capacity.engine.lagrangian import Decomposition
 from capacity.engine.large import LargeModelAids, relax_dive_search
+from capacity.engine.lp_bound import Relaxation
 from capacity.engine.model_file import write_model
 from capacity.engine.options import SolveOptions
 from capacity.engine.run import (
@@ -147,7 +158,9 @@ def _solved(built: BuiltModel, options: SolveOptions, seconds: dict[str, float],
             aids = None  # for large models: made only where used, not on every small solve
             if start is not None and solver.columns is None:
                 aids = _aids(built, solver, seconds["start"])
-            run = optimise(solver, options, progress, start, aids)
+            # the cuts are over the engine's own columns: not where HiGHS holds a Pyomo model
+            groups = cut_groups(built) if options.cuts and solver.columns is None else None
+            run = optimise(solver, options, progress, start, aids, groups)
     except FixedRowInfeasible as err:  # a caller fixed variables that break a row
         return Plan.without_solution(built.case.name, "infeasible", options.model_dump(),
                                      seconds, messages=[_fixed_infeasible(err)], size=size)
@@ -323,7 +336,8 @@ def optimise_pyomo(m: pyo.ConcreteModel, options: SolveOptions) -> Run:
 def optimise(compiled: CompiledModel, options: SolveOptions,
              progress: Progress | None = None,
              start: Sequence[tuple[int, float]] | None = None,
-             aids: LargeModelAids | None = None) -> Run:
+             aids: LargeModelAids | None = None,
+             groups: list[Group] | None = None) -> Run:
     """Run HiGHS in memory on a model it holds and map its outcome to a plan status.
     Solutions are not loaded (``Run.load`` does, into a compiled Pyomo model's
     variables). (A series of solves of one Pyomo model that change more than costs goes
@@ -347,6 +361,10 @@ def optimise(compiled: CompiledModel, options: SolveOptions,
             PDLP's solution into a plan, where better than the dive's; the model's split
             for a Lagrangian bound (`capacity.engine.lagrangian`) on models too large for
             PDLP and for HiGHS's branch and bound, and the greedy start its prices steer.
+        groups: with ``options.cuts``, the suite groups of the engine's own matrices
+            (`capacity.engine.cuts.cut_groups`): their cuts are added as rows before
+            HiGHS's branch and bound (`_with_cuts`); None with ``options.cuts``: none
+            are added, and a note says why.
 
     Raises:
         Exception: whatever HiGHS or the interface raises; callers turn it into ``error``.
@@ -380,6 +398,13 @@ def optimise(compiled: CompiledModel, options: SolveOptions,
                 "the plan from the LP relaxation (dive or rounding, and search)"
                 if relaxed is not None
                 else "a completed constructive start, improved by the neighbourhood search")
+    bound_from = ("the LP relaxation's bound (PDLP)" if relaxed is not None
+                  else "the Lagrangian bound")
+    if options.cuts:
+        cut_bound, cut_notes = _with_cuts(compiled, options, groups, started, relaxed)
+        notes = (*notes, *cut_notes)
+        if cut_bound is not None and (early_bound is None or cut_bound > early_bound):
+            early_bound, bound_from = cut_bound, "the LP relaxation's bound with cuts"
     clock = time.perf_counter() - t1  # HiGHS's own clock restarts with the MIP run
     if interrupt.requested():  # Ctrl-C during the engine's own steps: their plan stands
         return Run(highs, "interrupted", "Ctrl-C", False, early_bound, compiled.load_solution,
@@ -387,8 +412,7 @@ def optimise(compiled: CompiledModel, options: SolveOptions,
                    own_plan=own_plan, notes=notes)
     early_gap = None if started is None else relative_gap(started.objective, early_bound)
     if started is not None and early_gap is not None and early_gap <= options.mip_rel_gap:
-        return Run(highs, "optimal", "the LP relaxation's bound (PDLP)" if relaxed is not None
-                   else "the Lagrangian bound", False, early_bound,
+        return Run(highs, "optimal", bound_from, False, early_bound,
                    compiled.load_solution, transfer, clock, started.x, ran=False,
                    own_plan=own_plan, notes=notes)
     if started is not None and not branch and free is not None:
@@ -453,6 +477,37 @@ def optimise(compiled: CompiledModel, options: SolveOptions,
                model_status == highspy.HighsModelStatus.kTimeLimit, bound,
                compiled.load_solution, transfer, solve_seconds,
                None if started is None else started.x, own_plan=own_plan, notes=notes)
+
+
+def _with_cuts(compiled: CompiledModel, options: SolveOptions, groups: list[Group] | None,
+               started: Incumbent | None, relaxed: Relaxation | None,
+               ) -> tuple[float | None, tuple[str, ...]]:
+    """Add the cuts of ``groups`` to ``compiled`` (`capacity.engine.cuts`): rounds of LP
+    and separation within `CUT_TIME_SHARE` of the time limit, then reduced-cost fixing
+    against ``started``; where PDLP's relaxation is in hand (a large model), one round
+    at its solution instead (another LP would take as long as PDLP did). Returns the LP
+    bound with the cuts (None where not solved) and notes for the plan's messages."""
+    if groups is None:
+        return None, ("cuts not added: HiGHS holds a model changed through Pyomo, and the "
+                      "cuts are made over the engine's own columns",)
+    if not groups:
+        return None, ("cuts not added: no suite group to cut (elastic mode, or no "
+                      "capacity row)",)
+    if relaxed is not None:
+        cuts = separate(groups, relaxed.x)
+        add_cut_rows(compiled, cuts)
+        if started is not None:  # a model changed: HiGHS's incumbent is set again
+            compiled.set_incumbent(started.x)
+        return None, (f"root cuts: {len(cuts)} cut-set MIR rows from PDLP's solution",)
+    root = root_cuts(compiled, groups, CUT_TIME_SHARE * options.time_limit_s)
+    add_cut_rows(compiled, root.cuts)
+    notes = [root.note()]
+    if started is not None:
+        fixed = reduced_cost_fixing(compiled, root, started.x, started.objective)
+        notes.append(f"reduced-cost fixing: {fixed} integer columns fixed at the start's "
+                     "value")
+        compiled.set_incumbent(started.x)
+    return root.cut_bound, tuple(notes)
 
 
 def _plan_with_solution(built: BuiltModel, x: np.ndarray, status: Status, cost: float,
