@@ -1,8 +1,8 @@
 """CI guard on solve work: the realistic family's tier S (issue 33: the default case's
 structure, so the guard measures what users solve), seeded, one thread, fixed HiGHS seed,
-compared with the committed baseline (benchmarks/baseline_S.json). Fails on errors, on a changed optimum,
-on a changed model size, or on HiGHS's work counters growing more than 25%. No wall-clock
-assertions: times are machine noise. Update the baseline with
+compared with the committed baseline (benchmarks/baseline_S.json). Fails on errors, on a
+changed optimum, on a changed model size, or on HiGHS's work counters growing more than
+25%. No wall-clock assertions: times are machine noise. Update the baseline with
 `python -m benchmarks --update-baseline` when a change is meant to alter the work, and
 say why in the commit."""
 
