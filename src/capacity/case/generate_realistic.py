@@ -17,8 +17,9 @@ and the operator. This family is built to the default case's statistics
 - **commitments** (anchor offtakes) take programs in a seeded order until they are 7.9 %
   of the batches demanded, each anchored program at an existing site in its home market
   that can hold it, so every generated case is feasible;
-- **capacity** in place is scaled to 85 % of the peak demand of each modality and scale
-  (what a case needs to build is a choice, not an accident of the draw);
+- **capacity** in place is scaled to the default case's share of the peak demand of each
+  modality and scale (antibody plentiful; commercial ADC, AAV and cell therapy scarce,
+  so the plan decides what to build);
 - the **lifecycle features** of the default case: technology transfer takes a period,
   phases are assigned apart, FDA approval for the US (the US sites and about 40 % of the
   others approved, the rest approvable a period later for 3 MUSD), the default case's
@@ -44,7 +45,14 @@ REALISTIC_TIERS = {t.name: t for t in (
 )}
 
 COMMITTED_SHARE = 0.079  # the default case's committed share of the batches demanded
-CAPACITY_IN_PLACE = 0.85  # existing capacity over peak demand, per modality and scale
+# existing capacity over the peak demand of a period, by modality and scale: the default
+# case's (data/default: antibody plentiful, commercial ADC, AAV and cell capacity scarce,
+# so that building it is what the plan decides)
+CAPACITY_IN_PLACE = {("antibody", "commercial"): 2.0, ("antibody", "clinical"): 2.0,
+                     ("adc", "commercial"): 0.35, ("adc", "clinical"): 1.4,
+                     ("aav", "commercial"): 0.25, ("aav", "clinical"): 1.5,
+                     ("cell", "commercial"): 0.15, ("cell", "clinical"): 1.5,
+                     ("microbial", "commercial"): 1.0, ("microbial", "clinical"): 0.6}
 CONTINUITY = 0.8  # the default case's continuity share for anchored programs
 COMMITTED_OF_HOME = 0.6  # an anchor buys this share of its program's home demand
 ROOM = 0.8  # share of an existing suite that anchored programs may fill at their peak
@@ -269,13 +277,13 @@ def _programs_and_demand(t: Tier, periods: list[int], regions: list[str],
 def _scaled_capacity(suites: pd.DataFrame, programs: pd.DataFrame,
                      demand: pd.DataFrame) -> pd.DataFrame:
     """Existing capacity of each modality and scale, in proportion to the raw draw, summing
-    to `CAPACITY_IN_PLACE` × its peak demand in a period (whole batches, at least 1 where
-    a site has any)."""
+    to its `CAPACITY_IN_PLACE` × its peak demand in a period (whole batches, at least 1
+    where a site has any)."""
     peak = demand.groupby(["modality", "scale", "period"])["potential_batches"].sum() \
         .groupby(level=[0, 1]).max()
     raw = suites.groupby(["modality", "scale"])["existing_batches_per_period"].transform("sum")
     key = list(zip(suites["modality"], suites["scale"], strict=True))
-    target = np.array([peak.get(k, 0.0) for k in key]) * CAPACITY_IN_PLACE
+    target = np.array([peak.get(k, 0.0) * CAPACITY_IN_PLACE[k] for k in key])
     share = suites["existing_batches_per_period"].to_numpy() / np.maximum(raw.to_numpy(), 1e-9)
     existing = np.where(share > 0, np.maximum(1.0, np.round(share * target)), 0.0)
     return suites.assign(existing_batches_per_period=existing)
