@@ -117,7 +117,7 @@ def generate_realistic_frames(tier: str | Tier, seed: int = 1) -> dict[str, pd.D
     sites = _sites(t, regions, weight, operators, op_factor, op_home, rng)
     suites = _suites(sites, op_factor, rng)
     programs, demand = _programs_and_demand(t, periods, regions, weight, rng)
-    suites = _scaled_capacity(suites, programs, demand)
+    suites = _scaled_capacity(suites, demand)
     concern = set(operators["operator"][operators["of_concern"]])
     qualified = _qualify(programs, sites, suites, concern, rng)
     offtakes, anchored = _commit(programs, demand, sites, suites, qualified, concern, rng)
@@ -179,6 +179,7 @@ def _sites(t: Tier, regions: list[str], weight: np.ndarray, operators: pd.DataFr
     rows = []
     for i in range(t.sites):
         o = names[i % len(names)] if i < len(names) else names[int(rng.integers(len(names)))]
+        # the first site of each region's home operator stays at home
         global_op = len(regions) <= i < len(names) * 2 and names.index(o) < n_global
         region = str(rng.choice(regions, p=weight)) if global_op and rng.random() < 0.7 \
             else op_home[o]
@@ -274,8 +275,7 @@ def _programs_and_demand(t: Tier, periods: list[int], regions: list[str],
     return programs, demand
 
 
-def _scaled_capacity(suites: pd.DataFrame, programs: pd.DataFrame,
-                     demand: pd.DataFrame) -> pd.DataFrame:
+def _scaled_capacity(suites: pd.DataFrame, demand: pd.DataFrame) -> pd.DataFrame:
     """Existing capacity of each modality and scale, in proportion to the raw draw, summing
     to its `CAPACITY_IN_PLACE` × its peak demand in a period (whole batches, at least 1
     where a site has any)."""
