@@ -66,7 +66,8 @@ def main() -> None:
     rows = bench(tiers, args.seed, args.repeat, args.time_limit, args.gap,
                  args.side_by_side, family=args.family)
     if args.family == "realistic":
-        (HERE / "realistic_results.json").write_text(json.dumps(rows, indent=2) + "\n")
+        (HERE / f"realistic_{'_'.join(tiers)}_results.json").write_text(
+            json.dumps(rows, indent=2) + "\n")
         body = (f"`python -m benchmarks --family realistic --tiers {','.join(tiers)} "
                 f"--time-limit {args.time_limit:g}`: seed {args.seed}, one thread, HiGHS "
                 f"seed 0, gap target {args.gap:g}. First plan on HiGHS's clock and end to "
