@@ -263,22 +263,31 @@ def check_command(
 
 @app.command("generate")
 def generate_command(
-    tier: Annotated[str, typer.Option("--tier", help="S, M, L or XL (BRIEF.md's scale).")],
+    tier: Annotated[str, typer.Option("--tier", help="uniform: S, M, L or XL (BRIEF.md's "
+                                      "scale); realistic: S, N (national) or G (global).")],
     out_dir: Annotated[Path, typer.Option("--out", help="Case folder to write.")],
     seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1,
                                       help="Random seed.")] = 1,
+    family: Annotated[str, typer.Option(
+        "--family", help="uniform (the first generator) or realistic (the default case's "
+        "structure: qualified short lists, regional costs, 7.9% committed, lifecycle "
+        "features).")] = "uniform",
     force: ForceFlag = False,
 ) -> None:
     """Write a seeded benchmark case of the given tier as a case folder."""
-    from capacity.case.generate import TIERS, generate_case
+    from capacity.case.generate import FAMILIES, generate_case, tiers_of
 
-    if tier not in TIERS:
-        _fail(f"--tier must be one of {', '.join(TIERS)}, not {tier!r}")
+    if family not in FAMILIES:
+        _fail(f"--family must be one of {', '.join(FAMILIES)}, not {family!r}")
+    tiers = tiers_of(family)
+    if tier not in tiers:
+        _fail(f"--tier must be one of {', '.join(tiers)} for the {family} family, not "
+              f"{tier!r}")
     _checked_out(out_dir, "case", force)
-    case = generate_case(tier, seed)
+    case = generate_case(tier, seed, family)
     _saved(lambda: case.save(out_dir, force=force))
-    out.print(f"wrote {out_dir}: tier {tier}, {len(case.sites)} sites, {len(case.programs)} "
-              f"programs, {len(case.periods)} periods")
+    out.print(f"wrote {out_dir}: {family} tier {tier}, {len(case.sites)} sites, "
+              f"{len(case.programs)} programs, {len(case.periods)} periods")
 
 
 @app.command("bench")

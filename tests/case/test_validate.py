@@ -107,6 +107,8 @@ def test_all_problems_are_collected_with_file_row_and_column(tmp_path: Path) -> 
      "changeover_slots': -1 is out of range: must be ≥ 0"),
     ("suites", "site,modality,scale,changeover_slots\nSA,antibody,commercial,-0.5\n",
      "changeover_slots': -0.5 is out of range: must be ≥ 0"),
+    ("programs", "program,startup,modality,qualified_sites\nP1,S,antibody,SA;SX\n",
+     "programs.csv, row 2, column 'qualified_sites': unknown site 'SX': not in sites"),
 ])
 def test_each_class_of_bad_input(tmp_path: Path, table: str, content: str,
                                  expected: str) -> None:

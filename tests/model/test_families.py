@@ -1570,3 +1570,26 @@ def test_a_changeover_is_a_constraint_for_the_resolver() -> None:
     assert [resolver.solve(c, TEST_OPTIONS).objective for c in (case, dearer)] == \
         pytest.approx([34.0, 38.0])
     assert resolver.reused == 1
+
+
+def test_qualified_sites_restrict_where_a_program_is_made() -> None:
+    # data/tiny/qualified_sites (README): P1 only at SB, P2 at SA or SB, SC (the cheapest)
+    # on neither list: 2 × 5 × 2.5 + 2 × 5 × 1 + 2 transfers = 37.
+    case = tiny("qualified_sites")
+    plan = solved(case)
+    assert plan.objective == pytest.approx(37.0)
+    made = plan.shipments.groupby(["program", "site"])["batches"].sum()
+    assert made.to_dict() == {("P1", "SB"): 10.0, ("P2", "SA"): 10.0}
+
+
+def test_empty_qualified_sites_is_the_old_rule() -> None:
+    # without the lists both programs go to SC: 2 × 10 × 0.5 + 2 = 12, and the model is
+    # the one built when the column is absent
+    case = tiny("qualified_sites")
+    frames = case.tables()
+    no_column = frames["programs"].drop(columns="qualified_sites")
+    plan = solved(edited(case, programs=no_column))
+    assert plan.objective == pytest.approx(12.0)
+    assert set(plan.shipments["site"]) == {"SC"}
+    listed_everywhere = edited(case, programs=with_program(qualified_sites="SA;SB;SC"))
+    assert capacity.solve(listed_everywhere, TEST_OPTIONS).size == plan.size

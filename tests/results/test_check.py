@@ -386,3 +386,15 @@ def test_checker_lets_reserved_slots_carry_a_changeover(tmp_path: Path) -> None:
     use.to_csv(plan_dir / "reservation_use.csv", index=False)
     found = {(v.family, v.entity): v.amount for v in check_plan(case, plan_dir).violations}
     assert found[("reserved_use_is_production", "P1@CD 2030")] == pytest.approx(1.0)
+
+
+def test_shipment_from_a_site_the_program_is_not_qualified_at(tmp_path: Path) -> None:
+    # qualified_sites' plan makes P1 at SB; moved to SC (on no list) it breaks the list
+    case, plan_dir = _saved(tmp_path, "qualified_sites")
+    ships = pd.read_csv(plan_dir / "shipments.csv")
+    ships.loc[ships["program"] == "P1", "site"] = "SC"
+    ships.to_csv(plan_dir / "shipments.csv", index=False)
+    found = [(v.family, v.entity, v.amount) for v in check_plan(case, plan_dir).violations
+             if v.family == "qualification"]
+    assert found == [("qualification", "P1@SC→A 2030", 5.0),
+                     ("qualification", "P1@SC→A 2031", 5.0)]

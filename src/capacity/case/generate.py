@@ -146,8 +146,7 @@ def generate_frames(tier: str | Tier, seed: int = 1) -> dict[str, pd.DataFrame]:
             if anchored and is_comm:
                 offtakes.append((anchors[j % len(anchors)], p, home[j], period, 1.0))
     frames = {
-        "periods": pd.DataFrame({"period": periods, "years": 1.0, "discount_factor": [
-            round(1 / 1.08**k, 4) for k in range(t.periods)]}),
+        **policy_frames(periods, regions),
         "regions": pd.DataFrame({"region": regions}),
         "operators": operators, "sites": sites, "suites": suites, "programs": programs,
         "demand": pd.DataFrame(demand, columns=["program", "market", "period",
@@ -156,22 +155,6 @@ def generate_frames(tier: str | Tier, seed: int = 1) -> dict[str, pd.DataFrame]:
         "offtakes": pd.DataFrame(offtakes, columns=["anchor", "program", "market", "period",
                                                     "committed_batches"]),
         "lanes": _lanes(regions, rng),
-        "funds": pd.DataFrame([
-            {"fund": "GOV_JP", "funder": "Japan", "max_capex_share": 0.5,
-             "eligible_regions": "JP"},
-            {"fund": "GOV_KR", "funder": "Korea", "max_capex_share": 0.3,
-             "eligible_regions": "KR"},
-            {"fund": "BANK", "funder": "Bio-industrial bank", "kind": "bank",
-             "max_capex_share": 0.6, "repayment_share": 0.85}]),
-        "fund_budgets": pd.DataFrame([(f, p, b) for p in periods for f, b in
-                                      (("GOV_JP", 60.0), ("GOV_KR", 25.0), ("BANK", 80.0))],
-                                     columns=["fund", "period", "budget_musd"]),
-        "rules": pd.DataFrame([
-            {"rule": "BAR_US", "kind": "barred", "market": "US", "subject": "flag:of_concern"},
-            {"rule": "JP_DOMESTIC", "kind": "min_domestic_share", "market": "JP",
-             "share": 0.2},
-            {"rule": "EU_OPERATOR_CAP", "kind": "max_operator_share", "market": "EU",
-             "subject": "*", "share": 0.6}]),
     }
     return _keep_feasible(frames)
 
@@ -203,7 +186,61 @@ def _keep_feasible(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     return frames
 
 
-def generate_case(tier: str | Tier, seed: int = 1) -> Case:
-    """A validated generated case."""
+def policy_frames(periods: list[int], regions: list[str], scale: float = 1.0,
+                  jp_domestic_share: float = 0.2) -> dict[str, pd.DataFrame]:
+    """What both families share: the periods (8 % discount rate), two government funds
+    and a bank (budgets × ``scale``), and the rules: operators of concern barred from the
+    US, a domestic-share rule for Japan, an operator cap in the EU (each where the case
+    has the region)."""
+    del regions  # the rules name markets; a case without one simply has no rows there
+    budgets = (("GOV_JP", 60.0), ("GOV_KR", 25.0), ("BANK", 80.0))
+    return {
+        "periods": pd.DataFrame({"period": periods, "years": 1.0, "discount_factor": [
+            round(1 / 1.08**k, 4) for k in range(len(periods))]}),
+        "funds": pd.DataFrame([
+            {"fund": "GOV_JP", "funder": "Japan", "max_capex_share": 0.5,
+             "eligible_regions": "JP"},
+            {"fund": "GOV_KR", "funder": "Korea", "max_capex_share": 0.3,
+             "eligible_regions": "KR"},
+            {"fund": "BANK", "funder": "Bio-industrial bank", "kind": "bank",
+             "max_capex_share": 0.6, "repayment_share": 0.85}]),
+        "fund_budgets": pd.DataFrame([(f, p, round(b * scale, 1)) for p in periods
+                                      for f, b in budgets],
+                                     columns=["fund", "period", "budget_musd"]),
+        "rules": pd.DataFrame([
+            {"rule": "BAR_US", "kind": "barred", "market": "US", "subject": "flag:of_concern"},
+            {"rule": "JP_DOMESTIC", "kind": "min_domestic_share", "market": "JP",
+             "share": jp_domestic_share},
+            {"rule": "EU_OPERATOR_CAP", "kind": "max_operator_share", "market": "EU",
+             "subject": "*", "share": 0.6}]),
+    }
+
+
+FAMILIES = ("uniform", "realistic")
+
+
+def tiers_of(family: str = "uniform") -> dict[str, Tier]:
+    """The tiers of a family: uniform S, M, L, XL; realistic S, N, G."""
+    if family == "realistic":
+        from capacity.case.generate_realistic import REALISTIC_TIERS
+
+        return REALISTIC_TIERS
+    return TIERS
+
+
+def frames_of(tier: str | Tier, seed: int = 1, family: str = "uniform"
+              ) -> dict[str, pd.DataFrame]:
+    """The tables of a generated case of either family."""
+    if family == "realistic":
+        from capacity.case.generate_realistic import generate_realistic_frames
+
+        return generate_realistic_frames(tier, seed)
+    return generate_frames(tier, seed)
+
+
+def generate_case(tier: str | Tier, seed: int = 1, family: str = "uniform") -> Case:
+    """A validated generated case (``family``: `FAMILIES`)."""
     name = tier if isinstance(tier, str) else tier.name
-    return Case.from_frames(generate_frames(tier, seed), name=f"tier-{name}-seed{seed}")
+    prefix = "realistic-" if family == "realistic" else ""
+    return Case.from_frames(frames_of(tier, seed, family),
+                            name=f"{prefix}tier-{name}-seed{seed}")

@@ -80,6 +80,13 @@ class Case:
                     index=False)}
 
     @property
+    def qualified_sites(self) -> dict[str, frozenset[str]]:
+        """The programs restricted to a short list of sites (`programs.qualified_sites`),
+        each with its sites; a program not listed may go to any site with a suite."""
+        return {str(p): frozenset(sites) for p, sites in zip(
+            self.programs["program"], self.programs["qualified_sites"], strict=True) if sites}
+
+    @property
     def objective_sense(self) -> tuple[str, float, str]:
         """(sense, offset, unit) the objective is reported in (``objective`` table)."""
         if self.objective.empty:

@@ -293,6 +293,10 @@ TABLES: tuple[Table, ...] = (
                     "(empty: clinical throughout)", required=False),
             Column("max_sites", "int", "most sites the program may be transferred to",
                    default=1, lower=1, upper=100),
+            Column("qualified_sites", "list", "the short list of sites qualified to make "
+                   "the program (process fit, audits, the startup's choice): it is made "
+                   "and transferred only there (empty: any site with a suite of its "
+                   "modality)", default=(), ref="sites.site"),
             _money("tech_transfer_musd", "technology-transfer cost per site, MUSD "
                    "(overridden per site by tech_transfers)"),
             Column("tech_transfer_periods", "int", "whole periods a technology transfer "

@@ -1034,6 +1034,13 @@ def _shipments(case: Case, demand_keys: list[DemandKey], committed: dict[DemandK
     made_over = np.array([1 + (shelf_life or {}).get(p, 0) for p in program_names], dtype=float)
 
     modality = case.programs.set_index("program")["modality"].to_dict()
+    # Qualified sites: a program with a short list is made only at the sites on it.
+    qualified = case.qualified_sites
+    restricted = np.array([p in qualified for p in program_names], dtype=bool)
+    qualified_pairs = pd.DataFrame(
+        [(program_code[p], site_code[s]) for p, listed in sorted(qualified.items())
+         if p in program_code for s in sorted(listed) if s in site_code],
+        columns=["p", "s"], dtype=np.int64).assign(qualified=True)
     # Transfer lead times: a program's own by code, and per-site overrides as a table
     # (none of it when every transfer takes 0 periods: SHIP is then what it always was).
     timed = any(transfer_default.values()) or any(transfer_at.values())
@@ -1067,6 +1074,10 @@ def _shipments(case: Case, demand_keys: list[DemandKey], committed: dict[DemandK
         chunk = demand[(demand["p"] >= first) & (demand["p"] < first + _PROGRAMS_PER_CHUNK)]
         c = chunk.merge(routes, on=["modality", "scale", "m"])
         c = c[c["online"] <= c["position"]]
+        if qualified:  # (p,s) on p's list, or p has none
+            c = c.merge(qualified_pairs, on=["p", "s"], how="left")
+            c = c[c["qualified"].notna().to_numpy() | ~restricted[c["p"].to_numpy()]]
+            c = c.drop(columns="qualified")
         if timed:  # the transfer to s, started at start(p), is complete by t
             c = c.merge(transfer_sites, on=["p", "s"], how="left")
             code = c["p"].to_numpy()
@@ -1170,6 +1181,12 @@ def _why_unservable(case: Case, p: str, mkt: str, t: int, start: int, scale: str
     if t < start:
         return f"{p} cannot be produced before its earliest start {start}"
     suites = case.suites[(case.suites["modality"] == modality) & (case.suites["scale"] == scale)]
+    listed = case.qualified_sites.get(p)
+    if listed is not None and not suites.empty and not suites["site"].isin(listed).any():
+        return (f"none of {p}'s qualified sites ({', '.join(sorted(listed))}) has a "
+                f"{modality} {scale}-scale suite")
+    if listed is not None:
+        suites = suites[suites["site"].isin(listed)]
     if suites.empty:  # a committed phase goes only to sites with suites for that phase
         when = "" if pd.isna(cf) else \
             f" ({'before' if scale == 'clinical' else 'from'} its commercial_from {int(cf)})"

@@ -172,10 +172,12 @@ def build_inventory(case: Case, *, periods: list[int], discount: dict[int, float
         sites_of[(q, c)].append(s)
     eligible: dict[TargetKey, list[str]] = {}
     held: dict[tuple[str, str, str], set[int]] = defaultdict(set)
+    qualified = case.qualified_sites
     for (p, m, t), c in target_scale.items():
         eligible[(p, m, t)] = sorted(
             s for s in sites_of.get((modality[p], c), ())
-            if (site_region[s], m, modality[p]) in lanes
+            if (p not in qualified or s in qualified[p])
+            and (site_region[s], m, modality[p]) in lanes
             and (site_operator[s], m) not in barred)
         for s in eligible[(p, m, t)]:
             held[(p, s, c)].add(position[t])

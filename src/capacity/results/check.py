@@ -352,6 +352,7 @@ class _Checker:
                           f"{r.site} has no {modality} {self.scale(r.program, int(r.period))} "
                           "suite")
             self.check_timing(who, r.program, r.site, int(r.period), r.batches)
+            self.check_qualified(who, r.program, r.site, r.batches)
             if self.lane(r.site, r.market, modality) is None:
                 self.flag("lane", who, r.batches, f"no {modality} lane from the site's region "
                           "to the market")
@@ -359,6 +360,13 @@ class _Checker:
                 self.flag("exclusion", who, r.batches,
                           f"operator {self.sites.at[r.site, 'operator']} is barred from "
                           f"{r.market}")
+
+    def check_qualified(self, who: str, p: str, s: str, batches: float) -> None:
+        """A program with a short list of qualified sites is made only there."""
+        listed = self.programs.at[p, "qualified_sites"]
+        if listed and s not in listed and batches > self.tol:
+            self.flag("qualification", who, batches,
+                      f"{s} is not among {p}'s qualified sites ({', '.join(listed)})")
 
     def check_inventory(self, ships: pd.DataFrame) -> None:
         """Storable programs (shelf life L ≥ 1, `capacity.model.inventory`), per program,
@@ -457,6 +465,7 @@ class _Checker:
                       f"clinical batches of {r.program} are made only before its "
                       f"commercial_from {int(cf)}")
         self.check_timing(who, r.program, r.site, int(r.period), r.made_batches)
+        self.check_qualified(who, r.program, r.site, r.made_batches)
 
     def stock_targets(self) -> dict[tuple[str, str, int], tuple[float, str, list[str]]]:
         """Each stock target (> 0): its batches, the scale it counts (the program's in
@@ -472,8 +481,9 @@ class _Checker:
             i = self.pos[int(t)]
             c = self.scale(p, self.periods[min(i + 1, len(self.periods) - 1)])
             modality = self.programs.at[p, "modality"]
+            listed = self.programs.at[p, "qualified_sites"]
             sites = sorted(s for (s, q, c2) in self.suites.index
-                           if (q, c2) == (modality, c)
+                           if (q, c2) == (modality, c) and (not listed or s in listed)
                            and self.lane(s, m, modality) is not None
                            and (self.sites.at[s, "operator"], m) not in barred)
             out[(p, m, int(t))] = (float(b), c, sites)

@@ -25,11 +25,13 @@ GAP_MARKS = (0.20, 0.10, 0.05, 0.03, 0.02, 0.015, RELATIVE_GAP_MARK)
 
 
 def run_tier(tier: str, seed: int = 1, time_limit: float = 600.0,
-             gap: float = 1e-4, mip_start: bool = True) -> dict[str, Any]:
-    """Measure one tier in this process (see module docstring). ``mip_start=False``
-    measures HiGHS's defaults on the same model (no constructive start)."""
+             gap: float = 1e-4, mip_start: bool = True,
+             family: str = "uniform") -> dict[str, Any]:
+    """Measure one tier of a case family (`capacity.case.generate.FAMILIES`) in this
+    process (see module docstring). ``mip_start=False`` measures HiGHS's defaults on the
+    same model (no constructive start)."""
     from capacity.case import Case
-    from capacity.case.generate import TIERS, generate_frames
+    from capacity.case.generate import frames_of, tiers_of
     from capacity.engine.highs import new_highs
     from capacity.engine.options import SolveOptions
     from capacity.engine.solve import solve
@@ -37,21 +39,24 @@ def run_tier(tier: str, seed: int = 1, time_limit: float = 600.0,
 
     seconds: dict[str, float | None] = {}
     t0 = time.perf_counter()
-    frames = generate_frames(tier, seed)
+    frames = frames_of(tier, seed, family)
     seconds["generate"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    case = Case.from_frames(frames, name=f"tier-{tier}")
+    case = Case.from_frames(frames, name=f"{family}-tier-{tier}")
     seconds["validate"] = time.perf_counter() - t0
     built = build_model(case)
     seconds["index_sets"], seconds["build"] = built.seconds["index_sets"], built.seconds["build"]
     marks: dict[str, float] = {}
     to_gap: dict[float, float] = {}
+    incumbents: list[tuple[float, float]] = []  # (HiGHS's seconds, incumbent) as improved
     best: list[float] = [float("inf"), float("-inf")]  # incumbent, bound (minimised)
 
     def progress(at: float, incumbent: float | None, bound: float | None) -> None:
         # HiGHS reports the incumbent and the bound in separate callbacks: the gap is of
         # the best of each seen so far
         if incumbent is not None:
+            if incumbent < best[0]:
+                incumbents.append((at, incumbent))
             best[0] = min(best[0], incumbent)
             marks.setdefault("first_feasible", at)
         if bound is not None:
@@ -87,9 +92,14 @@ def run_tier(tier: str, seed: int = 1, time_limit: float = 600.0,
     # then HiGHS's clock (which includes completing the start)
     seconds["first_plan_end_to_end"] = None if seconds["first_feasible"] is None else \
         index + build_transfer + (seconds["start"] or 0) + seconds["first_feasible"]
-    t = TIERS[tier]
+    t = tiers_of(family)[tier]
+    gap_musd = None if plan.objective is None or plan.bound is None else \
+        abs(plan.objective - plan.bound)
     return {
-        "tier": tier, "seed": seed, "solve_path": "engine" if mip_start else "HiGHS defaults",
+        "tier": tier, "family": family, "seed": seed,
+        "solve_path": "engine" if mip_start else "HiGHS defaults",
+        "gap_musd": gap_musd,
+        "primal_integral": primal_integral(incumbents, plan.objective, seconds["solve"] or 0.0),
         "sites": t.sites, "programs": t.programs,
         "periods": t.periods, "status": plan.status, "objective": plan.objective,
         "bound": plan.bound, "gap": plan.gap, "seconds": seconds,
@@ -98,28 +108,53 @@ def run_tier(tier: str, seed: int = 1, time_limit: float = 600.0,
         "index_build_transfer_over_mps_read": (index + build_transfer) / seconds["mps_read"]
         if seconds["mps_read"] else None,
         "peak_memory_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        # CPU seconds of this process (HiGHS runs in it): on a shared, loaded machine the
+        # wall-clock times above stretch, the CPU time much less
+        "cpu_seconds": resource.getrusage(resource.RUSAGE_SELF).ru_utime
+        + resource.getrusage(resource.RUSAGE_SELF).ru_stime,
         "size": plan.size, "counters": plan.counters, "time_limit": time_limit,
         "seconds_to_gap": {f"{mark:g}": to_gap.get(mark) for mark in GAP_MARKS},
     }
 
 
+def primal_integral(incumbents: list[tuple[float, float]], best: float | None,
+                    until: float) -> float | None:
+    """The primal integral (Berthold 2013) over [0, ``until``] seconds: ∫ p(t) dt with
+    p(t) = 1 before the first plan, then |z(t) − best| / max(|z(t)|, |best|) for the
+    incumbent z(t) (0 where both are 0); ``best`` is the best plan's objective at the
+    end. Seconds: the lower, the sooner good plans came. None without a plan."""
+    if best is None or not incumbents:
+        return None
+    total, at, gap = 0.0, 0.0, 1.0
+    for when, z in sorted(incumbents):
+        when = min(max(when, 0.0), until)
+        total += gap * (when - at)
+        at = when
+        scale = max(abs(z), abs(best))
+        gap = 0.0 if scale == 0 else min(1.0, abs(z - best) / scale)
+    return total + gap * max(until - at, 0.0)
+
+
 def in_fresh_process(tier: str, seed: int, time_limit: float, gap: float,
-                     mip_start: bool) -> dict[str, Any]:
+                     mip_start: bool, family: str = "uniform") -> dict[str, Any]:
     """`run_tier` in a fresh (spawned) process, so that its peak memory is its own."""
     context = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        return pool.submit(run_tier, tier, seed, time_limit, gap, mip_start).result()
+        return pool.submit(run_tier, tier, seed, time_limit, gap, mip_start,
+                           family).result()
 
 
 def bench(tiers: list[str], seed: int = 1, repeat: int = 1, time_limit: float = 600.0,
-          gap: float = 1e-4, side_by_side: bool = False) -> list[dict[str, Any]]:
-    """Run each tier ``repeat`` times, each in a fresh process; ``side_by_side`` also runs
-    HiGHS's defaults (no constructive start) on the same model right after each run."""
+          gap: float = 1e-4, side_by_side: bool = False,
+          family: str = "uniform") -> list[dict[str, Any]]:
+    """Run each tier of ``family`` ``repeat`` times, each in a fresh process;
+    ``side_by_side`` also runs HiGHS's defaults (no constructive start) on the same model
+    right after each run."""
     results = []
     for tier in tiers:
         for k in range(repeat):
             for mip_start in (True, False) if side_by_side else (True,):
-                row = in_fresh_process(tier, seed, time_limit, gap, mip_start)
+                row = in_fresh_process(tier, seed, time_limit, gap, mip_start, family)
                 row["repeat"] = k + 1
                 results.append(row)
     return results
@@ -188,4 +223,116 @@ def render_gap_ratios(tier: str, engine: dict[str, Any], defaults: dict[str, Any
                  if r["ratio_at_least"] is not None else "—")
         lines.append(f"| {tier} | {r['gap']:.1%} | {cell(r['engine_s'])} | "
                      f"{cell(r['defaults_s'])} | {ratio} |")
+    return "\n".join(lines)
+
+
+def render_measurement(rows: list[dict[str, Any]]) -> str:
+    """A Markdown table of what a planner feels at a tier: the first plan, the gap at the
+    time limit (in % and MUSD) and the primal integral, beside the model's size."""
+    def f(x: float | None, d: int = 1) -> str:
+        return "—" if x is None else f"{x:,.{d}f}"
+
+    lines = ["| family | tier | sites | programs | periods | time limit s | status | "
+             "objective | bound | gap | gap MUSD | first plan s (HiGHS) | first plan s "
+             "(end to end) | primal integral s | binaries | columns | rows | nonzeros | "
+             "index + build s | peak MiB | CPU s |",
+             "|---|---|" + "---:|" * 19]
+    for r in rows:
+        s, size = r["seconds"], r["size"]
+        gap = "—" if r["gap"] is None else f"{r['gap']:.2%}"
+        lines.append(
+            f"| {r.get('family', 'uniform')} | {r['tier']} | {r['sites']} | {r['programs']} | "
+            f"{r['periods']} | {r['time_limit']:g} | {r['status']} | {f(r['objective'])} | "
+            f"{f(r['bound'])} | {gap} | {f(r.get('gap_musd'))} | "
+            f"{f(s['first_feasible'], 2)} | {f(s.get('first_plan_end_to_end'), 2)} | "
+            f"{f(r.get('primal_integral'), 2)} | {size['binary']:,} | "
+            f"{size['variables']:,} | {size['constraints']:,} | {size['nonzeros']:,} | "
+            f"{f((s['index_sets'] or 0) + (s['build'] or 0), 2)} | "
+            f"{r['peak_memory_mib']:,.0f} | {f(r.get('cpu_seconds'))} |")
+    return "\n".join(lines)
+
+
+def case_statistics(case: Any, plan: Any = None) -> dict[str, Any]:
+    """The structure of a case that decides how hard it is to plan, to set a generated
+    family beside the default case (docs/benchmarks.md):
+
+    - ``sites_per_program``: the sites a program can be made at (distinct sites of its
+      SHIP tuples: suites of its modality and scale, qualified, reachable), mean and range;
+    - ``committed_share``: committed batches / (committed + potential) batches;
+    - ``variable_cost_spread``: the coefficient of variation of the suites' variable cost
+      per batch within each modality and scale, averaged (near 0: near-equal sites);
+    - ``binaries``, ``columns``, ``rows``: the built model's size;
+    - with a solved ``plan``: ``capex_over_served_value`` (capex / served value, both
+      discounted, as in the plan's costs) and ``fixed_cost_share`` (fixed costs of
+      existing and opened sites / the sum of the cost components > 0).
+    """
+    from capacity.model import build_model
+
+    built = build_model(case)
+    sites_of: dict[str, set[str]] = {}
+    for p, s, _m, _t in built.index_sets.ship:
+        sites_of.setdefault(p, set()).add(s)
+    counts = [len(v) for v in sites_of.values()]
+    committed = float(case.offtakes["committed_batches"].sum())
+    potential = float(case.demand["potential_batches"].sum())
+    suites = case.suites
+    by = suites.groupby(["modality", "scale"])["variable_cost_musd_per_batch"]
+    spread = (by.std(ddof=0) / by.mean()).dropna()
+    size = built.linear.size()
+    out: dict[str, Any] = {
+        "regions": len(case.regions), "sites": len(case.sites),
+        "candidate_sites": int((case.sites["status"] == "candidate").sum()),
+        "programs": len(case.programs), "periods": len(case.periods),
+        "sites_per_program_mean": sum(counts) / max(len(counts), 1),
+        "sites_per_program_min": min(counts, default=0),
+        "sites_per_program_max": max(counts, default=0),
+        "committed_share": committed / max(committed + potential, 1e-9),
+        "variable_cost_spread": float(spread.mean()) if len(spread) else 0.0,
+        "binaries": int(size["binary"]), "columns": int(size["variables"]),
+        "rows": int(size["constraints"]),
+        "capex_over_served_value": None, "fixed_cost_share": None, "plan_status": None,
+    }
+    if plan is not None and plan.costs is not None and not plan.costs.empty:
+        cost = plan.costs.set_index("component")["pv_musd"]
+        served = -float(cost.get("served_value", 0.0))
+        positive = float(cost[cost > 0].sum())
+        fixed = float(cost.get("fixed_existing", 0.0) + cost.get("fixed_opened", 0.0))
+        out["capex_over_served_value"] = float(cost.get("capex", 0.0)) / served \
+            if served > 0 else None
+        out["fixed_cost_share"] = fixed / positive if positive > 0 else None
+        out["plan_status"] = plan.status
+    return out
+
+
+STATISTICS_ROWS = (
+    ("regions", "regions", "{:,}"), ("sites (candidates)", "sites", "{:,}"),
+    ("programs", "programs", "{:,}"), ("periods", "periods", "{:,}"),
+    ("sites a program can be made at, mean", "sites_per_program_mean", "{:.1f}"),
+    ("… range", "sites_per_program_min", "{}"),
+    ("committed share of demand (batches)", "committed_share", "{:.1%}"),
+    ("variable-cost spread within modality × scale (CV)", "variable_cost_spread", "{:.2f}"),
+    ("capex / served value (plan)", "capex_over_served_value", "{:.1%}"),
+    ("fixed-cost share of costs (plan)", "fixed_cost_share", "{:.1%}"),
+    ("plan the two rows above read", "plan_status", "{}"),
+    ("binaries", "binaries", "{:,}"), ("columns", "columns", "{:,}"), ("rows", "rows", "{:,}"),
+)
+
+
+def render_statistics(columns: dict[str, dict[str, Any]]) -> str:
+    """A Markdown table: one row per statistic of `case_statistics`, one column per case."""
+    names = list(columns)
+    lines = ["| statistic | " + " | ".join(names) + " |",
+             "|---|" + "---:|" * len(names)]
+    for label, key, fmt in STATISTICS_ROWS:
+        cells = []
+        for name in names:
+            st = columns[name]
+            if key == "sites":
+                cells.append(f"{st['sites']:,} ({st['candidate_sites']:,})")
+            elif key == "sites_per_program_min":
+                cells.append(f"{st['sites_per_program_min']}–{st['sites_per_program_max']}")
+            else:
+                value = st.get(key)
+                cells.append("—" if value is None else fmt.format(value))
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
