@@ -49,6 +49,13 @@ FUND_COST_TYPES = ("capex", "opening")
 RULE_KINDS = ("barred", "min_domestic_share", "max_operator_share", "max_country_share",
               "max_time_to_market", "min_service_level")
 SHARE_BASES = ("supply", "demand")
+# What a rule counts (`rules.measure`): every batch as one, each batch weighted by its
+# value, or by its program's (else its modality's) weight (models/formulation.md,
+# "Rule measures").
+RULE_MEASURES = ("batches", "value", "weight")
+# The rule kinds a measure applies to: the share rules and the service level.
+MEASURED_RULE_KINDS = ("min_domestic_share", "max_operator_share", "max_country_share",
+                       "min_service_level")
 
 # Magnitudes beyond these are data errors (a unit slip, 1e30 pasted from a solver), not plans.
 MAX_MONEY_MUSD = 1e9
@@ -246,6 +253,10 @@ TABLES: tuple[Table, ...] = (
                    "suite and period), where `suites.changeover_slots` gives none; 0: "
                    "programs share a suite for free", default=0.0, lower=0.0,
                    upper=MAX_BATCHES),
+            Column("weight", "float", "what one batch of the modality counts for in rules "
+                   "whose `measure` is `weight` (programs may override it), e.g. doses or "
+                   "patients per batch, or a batch's value relative to another "
+                   "modality's", default=1.0, lower=0.0, upper=MAX_MONEY_MUSD),
         ),
         key=("modality",),
         required=False,
@@ -320,6 +331,9 @@ TABLES: tuple[Table, ...] = (
                    "at most `max_sites` sites of its own, and a commercial phase at a site "
                    "not running the clinical phase is a second transfer, started just in "
                    "time for `commercial_from`", default=True),
+            Column("weight", "float", "what one batch of the program counts for in rules "
+                   "whose `measure` is `weight` (empty: its modality's `weight`)",
+                   default=None, lower=0.0, upper=MAX_MONEY_MUSD),
             _share("continuity_share", "continuity of supply: once the program's "
                    "commercial supply to a market has started, at least this share of its "
                    "demand there (committed + potential) is served in every later period "
@@ -482,6 +496,13 @@ TABLES: tuple[Table, ...] = (
             Column("basis", "str", "`min_domestic_share`: the share of the market's supply "
                    "(`supply`) or of its demand, committed + potential (`demand`: supplying "
                    "less does not help meet it)", default="supply", choices=SHARE_BASES),
+            Column("measure", "str", "what the rule counts in the shares and service "
+                   "levels (not for `barred`, `max_time_to_market`): `batches`, each batch "
+                   "as one; `value`, each batch weighted by its value, MUSD "
+                   "(`demand.value_musd_per_batch` of its program, market and period, else "
+                   "the offtakes' `price_musd_per_batch`); `weight`, each batch weighted by "
+                   "its program's `weight`, else its modality's", default="batches",
+                   choices=RULE_MEASURES),
             Column("limit_years", "float", "`max_time_to_market`: the most mean years of "
                    "potential demand left unserved per program", default=0.0, lower=0.0,
                    upper=1000.0),
