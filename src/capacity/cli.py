@@ -944,6 +944,15 @@ def _print_plan(plan: Plan, saved: Path | None) -> None:
     for row in plan.costs.itertuples(index=False):
         costs.add_row(row.component, f"{row.pv_musd + 0.0:,.1f}")
     out.print(costs)
+    kpis = plan.tables.get("rule_kpis")
+    if kpis is not None and not kpis.empty:
+        from capacity.results.rule_kpis import tightest
+
+        rules = Table("rule", "achieved (tightest period)", "limit",
+                      title="Policy rules, each in its measure", title_justify="left")
+        for r in tightest(kpis).itertuples(index=False):
+            rules.add_row(r.rule, f"{r.label}: {r.achieved:.1%} ({r.period})", r.limit_text)
+        out.print(rules)
     if not plan.builds.empty:
         builds = Table("site", "modality", "scale", "ordered", "online", "modules", "capex MUSD",
                        title="Capacity built", title_justify="left")

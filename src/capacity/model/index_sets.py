@@ -71,6 +71,7 @@ class ServiceRule:
     level: float
     programs: tuple[str, ...]
     measure: str = "batches"  # what one batch counts for (`capacity.model.measures`)
+    subject: str = ""  # the modality the rule names (empty: every program)
 
 
 @dataclass(frozen=True)
@@ -649,7 +650,8 @@ def _service_rules(case: Case) -> list[ServiceRule]:
             continue
         mine = programs if not rule.subject else programs[programs["modality"] == rule.subject]
         out.append(ServiceRule(rule.rule, rule.market, float(rule.share),
-                               tuple(sorted(mine["program"])), str(rule.measure)))
+                               tuple(sorted(mine["program"])), str(rule.measure),
+                               str(rule.subject)))
     return out
 
 
