@@ -19,6 +19,10 @@ from capacity.model import build_model
 from capacity.model.measures import Measures
 from capacity.report import plan_report
 from capacity.results.check import check_plan
+from capacity.studies.batch import run_batch
+from capacity.studies.compare import compare
+from capacity.studies.pareto import measure as objective_value
+from capacity.studies.pareto import parse_objective, with_epsilon
 
 from conftest import edited, rows, run, solved, tiny
 
@@ -198,6 +202,33 @@ def test_measure_is_refused_where_it_means_nothing() -> None:
     assert info.value.problems[0].column == "measure"
 
 
+def test_compare_shows_each_rules_share_in_its_measure(tmp_path: Path) -> None:
+    # SA's CAR-T lots at 0.4 (below SB's 0.5): all 8 made in A. In batches the rule does
+    # not bind: 8 of 10 (80%). In value they are 2.4 of 26.4 MUSD: 1 AAV batch too,
+    # 14.4 MUSD (54.5%), while 9 of 10 batches (90%) are made in A.
+    shutil.copytree(capacity.tiny_case_path("share_measure"), tmp_path / "case")
+    path = tmp_path / "scenarios.yaml"
+    path.write_text("""base: case
+scenarios:
+  - name: base
+  - name: cheap_cells
+    overrides: [{table: suites, where: {site: SA, modality: cell_autologous},
+                 set: {variable_cost_musd_per_batch: 0.4}}]
+  - name: cheap_cells_value
+    overrides:
+      - {table: suites, where: {site: SA, modality: cell_autologous},
+         set: {variable_cost_musd_per_batch: 0.4}}
+      - {table: rules, set: {measure: value}}
+""")
+    run_batch(path, tmp_path / "out", workers=1)
+    table = compare(tmp_path / "out").set_index("scenario")
+    assert table["rule_share_A_DOMESTIC_50"].to_dict() == pytest.approx(
+        {"base": 0.5, "cheap_cells": 0.8, "cheap_cells_value": 14.4 / 26.4})
+    assert table["domestic_share_A"].to_dict() == pytest.approx(
+        {"base": 0.5, "cheap_cells": 0.8, "cheap_cells_value": 0.9})
+    assert table.at["cheap_cells_value", "objective"] == pytest.approx(14.2)  # 11 + 3.2
+
+
 def test_scenarios_override_the_measure(tmp_path: Path) -> None:
     shutil.copytree(capacity.tiny_case_path("share_measure"), tmp_path / "case")
     path = tmp_path / "scenarios.yaml"
@@ -226,3 +257,22 @@ def test_shipped_modalities_say_what_one_batch_is() -> None:
     assert "many doses" in table["cell_allogeneic"]
     assert "vector lot" in table["lentiviral"] and "vector lot" in table["aav"]
     assert isinstance(table, pd.Series)
+
+
+def test_pareto_domestic_share_reads_the_rules_measure() -> None:
+    # the rule counts value, so domestic_share:A does too: the batches optimum (5 CART
+    # lots in A) makes 1.5 of 26.4 MUSD there, the value optimum 13.2
+    case = measured("value")
+    goal = parse_objective("domestic_share:A", case)
+    assert (goal.measure, str(goal)) == ("value", "domestic_share:A:value")
+    assert parse_objective("domestic_share:A", tiny("share_measure")).measure == "batches"
+    batches_plan = solved(tiny("share_measure")).tables
+    assert objective_value(goal, batches_plan, case) == pytest.approx(1.5 / 26.4)
+    assert objective_value(goal, solved(case).tables, case) == pytest.approx(0.5)
+    by_batches = parse_objective("domestic_share:A:batches", case)
+    assert objective_value(by_batches, batches_plan, case) == pytest.approx(0.5)
+    # ε-point rules carry the measure: at ε = 0.5 in value the optimum is 19
+    free = edited(case, rules=lambda r: r.assign(active=False))
+    assert solved(with_epsilon(free, goal, 0.5)).objective == pytest.approx(19.0)
+    with pytest.raises(CaseError):
+        parse_objective("time_to_market:A:value", case)

@@ -23,15 +23,17 @@ ColumnKind = Literal["str", "int", "float", "bool", "list"]
 DEFAULT_MODALITIES: tuple[tuple[str, str, str], ...] = (
     ("antibody", "monoclonal or bispecific antibody, fusion protein",
      "one fed-batch production bioreactor run (e.g. 2,000 L single-use)"),
-    ("adc", "antibody-drug conjugate", "one conjugation batch"),
+    ("adc", "antibody-drug conjugate", "one conjugation lot"),
     ("aav", "AAV gene therapy", "one vector lot (e.g. a 500–2,000 L bioreactor harvest)"),
     ("lentiviral", "lentiviral vector", "one vector lot"),
     ("cell", "cell therapy (autologous or allogeneic not told apart)",
      "one patient lot (autologous) or one allogeneic batch"),
     ("cell_autologous", "autologous cell therapy (CAR-T, TIL)", "one patient lot"),
     ("cell_allogeneic", "allogeneic cell therapy", "one batch of many doses"),
-    ("microbial", "microbial fermentation (proteins, 'smart cells')", "one fermenter run"),
-    ("mrna", "mRNA and lipid nanoparticles", "one drug-substance lot"),
+    ("microbial", "microbial fermentation (proteins, 'smart cells')",
+     "one fermentation run"),
+    ("mrna", "mRNA and lipid nanoparticles",
+     "one IVT and LNP formulation lot (drug substance)"),
     ("plasmid_dna", "plasmid DNA (starting material for vectors and mRNA)",
      "one fermentation and purification lot"),
     ("oligonucleotide", "synthetic oligonucleotide", "one synthesis lot"),
@@ -685,7 +687,43 @@ def format_markdown() -> str:
                       "| modality | name | one batch is |", "|---|---|---|",
                       *(f"| `{q}` | {name} | {batch} |" for q, name, batch in DEFAULT_MODALITIES),
                       ""]
+        if table.name == "rules":
+            lines += MEASURES_TEXT
     return "\n".join(lines)
+
+
+# What docs/case-format.md says under the `rules` table: what a rule's `measure` counts,
+# and why "a batch per period" is not one unit across modalities.
+MEASURES_TEXT = [
+    "### Rule measures: what a share counts",
+    "",
+    "Capacity, demand and shipments are counted in batches per period, and a batch is "
+    "what its modality's `modalities.batch` says (the built-in list above): a 2,000 L "
+    "antibody bioreactor run, an ADC conjugation lot, an AAV or lentiviral vector lot, "
+    "one autologous patient lot (CAR-T), an allogeneic lot of many doses, a microbial "
+    "fermentation run, an mRNA IVT and formulation lot. So one AAV lot (~12 MUSD) and "
+    "one CAR-T lot (~0.3 MUSD) are not the same amount of medicine, and a share that "
+    "counts batches can be met with cell lots alone.",
+    "",
+    "`rules.measure` says what the share rules (`min_domestic_share`, "
+    "`max_operator_share`, `max_country_share`) and `min_service_level` count:",
+    "",
+    "- `batches` (the default, the rule as it always was): every batch counts 1;",
+    "- `value`: every batch counts its value in MUSD: `demand.value_musd_per_batch` of "
+    "its program, market and period where above 0, else the committed-weighted "
+    "`offtakes.price_musd_per_batch` (one value for every batch of a program, market "
+    "and period, committed or potential, as shipments do not tell them apart); a rule in "
+    "value on a market where a batch has neither is refused at validation;",
+    "- `weight`: every batch counts `programs.weight`, else its modality's "
+    "`modalities.weight` (default 1), e.g. patients or doses per batch.",
+    "",
+    "A measure has no meaning for `barred` and `max_time_to_market` rules (refused). The "
+    "plan's `rule_kpis` table, the `capacity solve` summary, the report and `capacity "
+    "explain` give each rule's share in its measure (\"domestic share of value in A\"); "
+    "`market_kpis` stays in batches. models/formulation.md, \"Rule measures\", has the "
+    "math and a worked case (`data/tiny/share_measure`).",
+    "",
+]
 
 
 def _show(value: object) -> str:

@@ -79,14 +79,21 @@ def build_measures(case: Case, keys: Iterable[DemandKey]) -> Measures:
     if not markets:
         return Measures()
     keys = sorted(set(keys))
-    out: dict[str, dict[DemandKey, float]] = {}
-    if "value" in markets:
+    return Measures({n: batch_weights(case, n, [d for d in keys if d[1] in wanted])
+                     for n, wanted in sorted(markets.items())})
+
+
+def batch_weights(case: Case, measure: str, keys: Iterable[DemandKey]
+                  ) -> dict[DemandKey, float]:
+    """w[p,m,t] of each (p,m,t) of ``keys`` in ``measure`` (``value``: 0 where the case
+    gives the batch no value, which validation refuses for a rule in value)."""
+    if measure == "batches":
+        return dict.fromkeys(keys, 1.0)
+    if measure == "value":
         value = _values(case)
-        out["value"] = {d: value.get(d, 0.0) for d in keys if d[1] in markets["value"]}
-    if "weight" in markets:
-        weight = case.per_program("weight")
-        out["weight"] = {d: weight[d[0]] for d in keys if d[1] in markets["weight"]}
-    return Measures(out)
+        return {d: value.get(d, 0.0) for d in keys}
+    weight = case.per_program("weight")
+    return {d: weight[d[0]] for d in keys}
 
 
 def _values(case: Case) -> dict[DemandKey, float]:
