@@ -204,8 +204,9 @@ def test_measure_is_refused_where_it_means_nothing() -> None:
 
 def test_compare_shows_each_rules_share_in_its_measure(tmp_path: Path) -> None:
     # SA's CAR-T lots at 0.4 (below SB's 0.5): all 8 made in A. In batches the rule does
-    # not bind: 8 of 10 (80%). In value they are 2.4 of 26.4 MUSD: 1 AAV batch too,
-    # 14.4 MUSD (54.5%), while 9 of 10 batches (90%) are made in A.
+    # not bind: 8 of 10 (80%). In value they are 2.4 of 26.4 MUSD: 10.8 / 12 = 0.9 AAV
+    # batch more (shipments are continuous), 13.2 MUSD (50%), while 8.9 of 10 batches
+    # (89%) are made in A; cost 0.9·8 + 1.1·3 + 8·0.4 = 13.7.
     shutil.copytree(capacity.tiny_case_path("share_measure"), tmp_path / "case")
     path = tmp_path / "scenarios.yaml"
     path.write_text("""base: case
@@ -223,10 +224,10 @@ scenarios:
     run_batch(path, tmp_path / "out", workers=1)
     table = compare(tmp_path / "out").set_index("scenario")
     assert table["rule_share_A_DOMESTIC_50"].to_dict() == pytest.approx(
-        {"base": 0.5, "cheap_cells": 0.8, "cheap_cells_value": 14.4 / 26.4})
+        {"base": 0.5, "cheap_cells": 0.8, "cheap_cells_value": 0.5})
     assert table["domestic_share_A"].to_dict() == pytest.approx(
-        {"base": 0.5, "cheap_cells": 0.8, "cheap_cells_value": 0.9})
-    assert table.at["cheap_cells_value", "objective"] == pytest.approx(14.2)  # 11 + 3.2
+        {"base": 0.5, "cheap_cells": 0.8, "cheap_cells_value": 0.89})
+    assert table.at["cheap_cells_value", "objective"] == pytest.approx(13.7)
 
 
 def test_scenarios_override_the_measure(tmp_path: Path) -> None:
