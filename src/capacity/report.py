@@ -287,15 +287,15 @@ def plan_report(plan_dir: str | Path, case: Case | None = None, price_rules: boo
             "<code>demand</code>, rules that out).</p>") + _changes_note(summary)
     else:
         rules_html = '<p class="note">rule prices not computed (--no-rule-prices).</p>'
-    if not achieved.empty:
-        rules_html = _table(achieved[["rule", "label", "limit_text", "achieved", "period"]]
-                            .rename(columns={"label": "share", "limit_text": "limit",
-                                             "achieved": "achieved (tightest period)"}),
-                            {"achieved (tightest period)": "{:.1%}"}) + (
+    if not achieved.empty:  # after the prices: what each share rule achieves
+        rules_html += _table(achieved[["rule", "label", "limit_text", "achieved", "period"]]
+                             .rename(columns={"label": "share", "limit_text": "limit",
+                                              "achieved": "achieved (tightest period)"}),
+                             {"achieved (tightest period)": "{:.1%}"}) + (
             '<p class="note">each share rule and service level as the plan meets it, in '
             "the rule's measure (<code>rules.measure</code>: batches, value or weighted "
             "batches), in its tightest period (the plan's <code>rule_kpis</code> table "
-            "has every period).</p>") + rules_html
+            "has every period).</p>")
     markets = pd.DataFrame({
         "market": supply.index, "supply (batches, horizon)": supply.to_numpy(),
         "domestic share of batches": domestic.reindex(supply.index).to_numpy(),

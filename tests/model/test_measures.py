@@ -6,6 +6,7 @@ of A's supply made in A."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -172,8 +173,13 @@ def test_explain_speaks_in_the_rules_measure() -> None:
 def test_report_and_summary_name_the_measure(tmp_path: Path) -> None:
     plan_dir = solved(measured("value")).save(tmp_path / "plan")
     text = plan_report(plan_dir, measured("value"), price_rules=False)
-    assert "domestic share of value in A" in text
-    assert "≥ 50%" in text
+    section = text.split("<h2>Policy rules and their price</h2>")[1].split("</table>")[0]
+    header = re.findall(r"<th>(.*?)</th>", section)
+    cells = re.findall(r"<td>(.*?)</td>", section)
+    assert dict(zip(header, cells, strict=True)) == {
+        "rule": "A_DOMESTIC_50", "share": "domestic share of value in A", "limit": "≥ 50%",
+        "achieved (tightest period)": "50.0%", "period": "2030"}
+    assert "domestic share of value in A (rule A_DOMESTIC_50" in text  # the headline card
     proc = run("solve", str(capacity.tiny_case_path("share_measure")))
     assert "domestic share of batches in A: 50.0% (2030)" in proc.stdout
 
