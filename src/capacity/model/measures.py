@@ -31,17 +31,14 @@ The weights are computed by `build_measures`, called from `build_index_sets` and
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from capacity.case import Case
 from capacity.model.linear import Key, LinearModel, Term
-
-if TYPE_CHECKING:
-    from capacity.model.index_sets import IndexSets
 
 DemandKey = tuple[str, str, int]  # (program, market, period)
 
@@ -67,6 +64,29 @@ class Measures:
     def of(self, measure: str, key: DemandKey) -> float:
         """w[p,m,t] in ``measure``: 1 for ``batches``."""
         return 1.0 if measure == "batches" else self.weight[measure][key]
+
+
+class _Rule(Protocol):
+    @property
+    def kind(self) -> str: ...
+    @property
+    def market(self) -> str: ...
+    @property
+    def measure(self) -> str: ...
+
+
+class WithMeasures(Protocol):
+    """What the builders here read of the index sets (`IndexSets`, which builds this
+    module's data and so cannot be imported by it)."""
+
+    @property
+    def measures(self) -> Measures: ...
+    @property
+    def ship(self) -> list[tuple[str, str, str, int]]: ...
+    @property
+    def share_rules(self) -> Sequence[_Rule]: ...
+    @property
+    def ships_by_market(self) -> dict[tuple[str, int], np.ndarray]: ...
 
 
 def build_measures(case: Case, keys: Iterable[DemandKey]) -> Measures:
@@ -114,7 +134,7 @@ def _values(case: Case) -> dict[DemandKey, float]:
     return out
 
 
-def ship_weights(ix: IndexSets, measure: str, positions: np.ndarray) -> np.ndarray:
+def ship_weights(ix: WithMeasures, measure: str, positions: np.ndarray) -> np.ndarray:
     """w[p,m,t] of the shipments at ``positions`` of SHIP, in ``measure``."""
     if measure == "batches":
         return np.ones(len(positions))
@@ -124,7 +144,7 @@ def ship_weights(ix: IndexSets, measure: str, positions: np.ndarray) -> np.ndarr
                        dtype=float, count=len(positions))
 
 
-def measured_markets(ix: IndexSets) -> list[tuple[str, str, int]]:
+def measured_markets(ix: WithMeasures) -> list[tuple[str, str, int]]:
     """MEASURED_SUPPLY_NMT: (n,m,t) for each measure n ≠ batches of an active max-share
     rule on market m, in the periods with supply to m."""
     wanted = {(u.measure, u.market) for u in ix.share_rules
@@ -134,7 +154,7 @@ def measured_markets(ix: IndexSets) -> list[tuple[str, str, int]]:
                   if mk == m)
 
 
-def add_measured_market_supply(lm: LinearModel, ix: IndexSets) -> None:
+def add_measured_market_supply(lm: LinearModel, ix: WithMeasures) -> None:
     """Supply to a market in a measure other than batches, as one variable, for its
     max-share rules in that measure (as `add_market_supply` is for batches).
 
