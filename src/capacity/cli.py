@@ -480,9 +480,11 @@ def _compare_table(table: pd.DataFrame) -> Table:
               "sites_opened": "opened", "unmet_potential_batches": "unmet",
               "delta_unmet_potential_batches": "Δ unmet"}
     shown = Table(title="scenarios against the base (MUSD, modules, sites, batches; "
-                  "dom = domestic share of supply)")
+                  "dom = domestic share of the batches supplied; rule = a rule's share "
+                  "in its tightest period, in the rule's measure)")
     for col in columns:
-        label = labels.get(col, col.replace("domestic_share_", "dom "))
+        label = labels.get(col, col.replace("domestic_share_", "dom ")
+                           .replace("rule_share_", "rule "))
         shown.add_column(label, justify="left" if col in columns[:2] else "right",
                          no_wrap=True)
     for _, row in table.iterrows():
@@ -708,9 +710,11 @@ def _print_stochastic(result: StochasticResult) -> None:
 def pareto_command(
     case: CaseArg = None,
     objective: Annotated[str, typer.Option(
-        "--objective", help="KIND:MARKET with KIND domestic_share (maximise), "
+        "--objective", help="KIND:MARKET[:MEASURE] with KIND domestic_share (maximise), "
         "operator_share, country_share or time_to_market (minimise), e.g. "
-        "domestic_share:JP.")] = "",
+        "domestic_share:JP; a share counts MEASURE batches, value or weight "
+        "(rules.measure; default: the measure of the case's own rule of that kind on the "
+        "market, else batches).")] = "",
     points: Annotated[int, typer.Option("--points", help="Points on the front, the "
                                         "cost-optimal plan first.")] = 5,
     workers: WorkersOpt = None,
@@ -962,6 +966,15 @@ def _print_plan(plan: Plan, saved: Path | None) -> None:
     for row in plan.costs.itertuples(index=False):
         costs.add_row(row.component, f"{row.pv_musd + 0.0:,.1f}")
     out.print(costs)
+    kpis = plan.tables.get("rule_kpis")
+    if kpis is not None and not kpis.empty:
+        from capacity.results.rule_kpis import tightest
+
+        rules = Table("rule", "achieved (tightest period)", "limit",
+                      title="Policy rules, each in its measure", title_justify="left")
+        for r in tightest(kpis).itertuples(index=False):
+            rules.add_row(r.rule, f"{r.label}: {r.achieved:.1%} ({r.period})", r.limit_text)
+        out.print(rules)
     if not plan.builds.empty:
         builds = Table("site", "modality", "scale", "ordered", "online", "modules", "capex MUSD",
                        title="Capacity built", title_justify="left")

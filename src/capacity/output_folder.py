@@ -45,8 +45,8 @@ _LEGACY_SUMMARY_KEYS: dict[str, str] = {"plan": "capacity_version",
 # wrote before the marker is known by its exact names.
 PLAN_TABLES = ("builds", "openings", "financing", "assignments", "shipments", "production",
                "campaigns", "unmet_demand", "costs", "utilisation", "market_kpis",
-               "reservations", "reservation_use", "operating_margin", "fund_use", "approvals",
-               "inventory", "launches")
+               "rule_kpis", "reservations", "reservation_use", "operating_margin", "fund_use",
+               "approvals", "inventory", "launches")
 FIRST_STAGE_TABLES = ("builds", "openings", "assignments", "financing", "approvals")
 _LEGACY_NAMES: dict[str, frozenset[str]] = {
     "plan": frozenset({"summary.json", *(f"{t}.{ext}" for t in PLAN_TABLES

@@ -48,6 +48,7 @@ from capacity.results.figures import (
 )
 from capacity.results.figures import layout as _layout
 from capacity.results.plan import read_saved_plan
+from capacity.results.rule_kpis import MEASURE_NOUNS, tightest
 
 Progress = Callable[[str], None]
 PLAN_REPORT_TABLES = ("builds", "shipments", "costs", "utilisation", "market_kpis",
@@ -177,15 +178,20 @@ def _most_concentrated(kpis: pd.DataFrame) -> str:
 
 
 def _rule_limit(rule: Any) -> str:
+    """The rule's limit in words, in its measure where that is not batches ("≥ 50% of
+    value", "≥ 90% of demand served, in weighted batches")."""
     if rule.kind == "barred":
         return "barred"
     if rule.kind == "max_time_to_market":
         return f"≤ {rule.limit_years:g} years"
+    measured = "" if rule.measure == "batches" else MEASURE_NOUNS[rule.measure]
     if rule.kind == "min_service_level":
-        return f"≥ {rule.share:.0%} of demand served"
+        return f"≥ {rule.share:.0%} of demand served" + (f", in {measured}" if measured
+                                                         else "")
     if rule.kind == "min_domestic_share":
-        return f"≥ {rule.share:.0%}" + (" of demand" if rule.basis == "demand" else "")
-    return f"≤ {rule.share:.0%}"
+        return f"≥ {rule.share:.0%}" + (f" of {measured}" if measured else "") + (
+            " of demand" if rule.basis == "demand" else "")
+    return f"≤ {rule.share:.0%}" + (f" of {measured}" if measured else "")
 
 
 def _saved_options(plan_dir: str | Path, summary: dict[str, Any]) -> SolveOptions:
@@ -237,6 +243,9 @@ def plan_report(plan_dir: str | Path, case: Case | None = None, price_rules: boo
     supply = kpis.groupby("market")["supply_batches"].sum()
     domestic = (kpis["domestic_share"] * kpis["supply_batches"]).groupby(kpis["market"]) \
         .sum() / supply
+    # a market's domestic-share rule states the share that matters there, in its measure
+    achieved = tightest(tables.get("rule_kpis", pd.DataFrame(columns=["rule"])))
+    ruled = set(achieved.loc[achieved["kind"] == "min_domestic_share", "market"])
     cards = [_kpi("net discounted cost", _money(summary.get("objective"), unit)),
              _kpi("net cost of the plan's decisions (without the existing sites' fixed "
                   "cost, a constant)", _money(decision_cost(tables["costs"]), "MUSD")),
@@ -244,7 +253,11 @@ def plan_report(plan_dir: str | Path, case: Case | None = None, price_rules: boo
              _kpi("gap", "—" if summary.get("gap") is None else f"{summary['gap']:.2%}"),
              _kpi("potential demand unserved",
                   f"{unserved:,.0f} of {potential:,.0f} batches"),
-             *(_kpi(f"domestic share {m}", f"{v:.0%}") for m, v in domestic.items()),
+             *(_kpi(f"domestic share of batches {m}", f"{v:.0%}") for m, v in domestic.items()
+               if m not in ruled),
+             *(_kpi(f"{r.label} (rule {r.rule}, {r.limit_text}; its tightest period, "
+                    f"{r.period})", f"{r.achieved:.0%}")
+               for r in achieved.itertuples(index=False) if r.kind == "min_domestic_share"),
              _kpi("most concentrated market (operator HHI, 0–10,000; markets with at least "
                   f"{HEADLINE_MARKET_FLOOR:.0%} of supply)", _most_concentrated(kpis))]
     figures: list[tuple[str, Any]] = [
@@ -274,9 +287,18 @@ def plan_report(plan_dir: str | Path, case: Case | None = None, price_rules: boo
             "<code>demand</code>, rules that out).</p>") + _changes_note(summary)
     else:
         rules_html = '<p class="note">rule prices not computed (--no-rule-prices).</p>'
+    if not achieved.empty:  # after the prices: what each share rule achieves
+        rules_html += _table(achieved[["rule", "label", "limit_text", "achieved", "period"]]
+                             .rename(columns={"label": "share", "limit_text": "limit",
+                                              "achieved": "achieved (tightest period)"}),
+                             {"achieved (tightest period)": "{:.1%}"}) + (
+            '<p class="note">each share rule and service level as the plan meets it, in '
+            "the rule's measure (<code>rules.measure</code>: batches, value or weighted "
+            "batches), in its tightest period (the plan's <code>rule_kpis</code> table "
+            "has every period).</p>")
     markets = pd.DataFrame({
         "market": supply.index, "supply (batches, horizon)": supply.to_numpy(),
-        "domestic share": domestic.reindex(supply.index).to_numpy(),
+        "domestic share of batches": domestic.reindex(supply.index).to_numpy(),
         "largest operator HHI": kpis.groupby("market")["hhi_operator"].max()
         .reindex(supply.index).to_numpy(),
         "largest country HHI": kpis.groupby("market")["hhi_country"].max()
@@ -311,7 +333,7 @@ def plan_report(plan_dir: str | Path, case: Case | None = None, price_rules: boo
          '<p class="note">no coordinates in the case (sites.latitude/longitude)</p>'),
         ("Policy rules and their price", rules_html),
         ("Markets", _table(markets, {"supply (batches, horizon)": "{:,.1f}",
-                                     "domestic share": "{:.0%}",
+                                     "domestic share of batches": "{:.0%}",
                                      "largest operator HHI": "{:,.0f}",
                                      "largest country HHI": "{:,.0f}"})
          + '<p class="note">domestic share weighted by supply over the horizon; HHI '

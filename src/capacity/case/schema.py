@@ -23,15 +23,17 @@ ColumnKind = Literal["str", "int", "float", "bool", "list"]
 DEFAULT_MODALITIES: tuple[tuple[str, str, str], ...] = (
     ("antibody", "monoclonal or bispecific antibody, fusion protein",
      "one fed-batch production bioreactor run (e.g. 2,000 L single-use)"),
-    ("adc", "antibody-drug conjugate", "one conjugation batch"),
+    ("adc", "antibody-drug conjugate", "one conjugation lot"),
     ("aav", "AAV gene therapy", "one vector lot (e.g. a 500–2,000 L bioreactor harvest)"),
     ("lentiviral", "lentiviral vector", "one vector lot"),
     ("cell", "cell therapy (autologous or allogeneic not told apart)",
      "one patient lot (autologous) or one allogeneic batch"),
     ("cell_autologous", "autologous cell therapy (CAR-T, TIL)", "one patient lot"),
     ("cell_allogeneic", "allogeneic cell therapy", "one batch of many doses"),
-    ("microbial", "microbial fermentation (proteins, 'smart cells')", "one fermenter run"),
-    ("mrna", "mRNA and lipid nanoparticles", "one drug-substance lot"),
+    ("microbial", "microbial fermentation (proteins, 'smart cells')",
+     "one fermentation run"),
+    ("mrna", "mRNA and lipid nanoparticles",
+     "one IVT and LNP formulation lot (drug substance)"),
     ("plasmid_dna", "plasmid DNA (starting material for vectors and mRNA)",
      "one fermentation and purification lot"),
     ("oligonucleotide", "synthetic oligonucleotide", "one synthesis lot"),
@@ -49,6 +51,13 @@ FUND_COST_TYPES = ("capex", "opening")
 RULE_KINDS = ("barred", "min_domestic_share", "max_operator_share", "max_country_share",
               "max_time_to_market", "min_service_level")
 SHARE_BASES = ("supply", "demand")
+# What a rule counts (`rules.measure`): every batch as one, each batch weighted by its
+# value, or by its program's (else its modality's) weight (models/formulation.md,
+# "Rule measures").
+RULE_MEASURES = ("batches", "value", "weight")
+# The rule kinds a measure applies to: the share rules and the service level.
+MEASURED_RULE_KINDS = ("min_domestic_share", "max_operator_share", "max_country_share",
+                       "min_service_level")
 
 # Magnitudes beyond these are data errors (a unit slip, 1e30 pasted from a solver), not plans.
 MAX_MONEY_MUSD = 1e9
@@ -247,6 +256,10 @@ TABLES: tuple[Table, ...] = (
                    "suite and period), where `suites.changeover_slots` gives none; 0: "
                    "programs share a suite for free", default=0.0, lower=0.0,
                    upper=MAX_BATCHES),
+            Column("weight", "float", "what one batch of the modality counts for in rules "
+                   "whose `measure` is `weight` (programs may override it), e.g. doses or "
+                   "patients per batch, or a batch's value relative to another "
+                   "modality's", default=1.0, lower=0.0, upper=MAX_MONEY_MUSD),
         ),
         key=("modality",),
         required=False,
@@ -325,6 +338,9 @@ TABLES: tuple[Table, ...] = (
                    "at most `max_sites` sites of its own, and a commercial phase at a site "
                    "not running the clinical phase is a second transfer, started just in "
                    "time for `commercial_from`", default=True),
+            Column("weight", "float", "what one batch of the program counts for in rules "
+                   "whose `measure` is `weight` (empty: its modality's `weight`)",
+                   default=None, lower=0.0, upper=MAX_MONEY_MUSD),
             _share("continuity_share", "continuity of supply: once the program's "
                    "commercial supply to a market has started, at least this share of its "
                    "demand there (committed + potential) is served in every later period "
@@ -517,6 +533,13 @@ TABLES: tuple[Table, ...] = (
             Column("basis", "str", "`min_domestic_share`: the share of the market's supply "
                    "(`supply`) or of its demand, committed + potential (`demand`: supplying "
                    "less does not help meet it)", default="supply", choices=SHARE_BASES),
+            Column("measure", "str", "what the rule counts in the shares and service "
+                   "levels (not for `barred`, `max_time_to_market`): `batches`, each batch "
+                   "as one; `value`, each batch weighted by its value, MUSD "
+                   "(`demand.value_musd_per_batch` of its program, market and period, else "
+                   "the offtakes' `price_musd_per_batch`); `weight`, each batch weighted by "
+                   "its program's `weight`, else its modality's", default="batches",
+                   choices=RULE_MEASURES),
             Column("limit_years", "float", "`max_time_to_market`: the most mean years of "
                    "potential demand left unserved per program", default=0.0, lower=0.0,
                    upper=1000.0),
@@ -692,9 +715,10 @@ def format_markdown() -> str:
         "  why a lane (or a lane default) may name a modality: a cryo-shipped patient lot",
         "  does not cost what an antibody batch costs.",
         "",
-        "Batches of different modalities are different amounts of medicine and value. Where",
-        "the engine adds them up (share rules, concentration, the report's totals), it",
-        "counts one batch as one, whatever its modality.",
+        "Batches of different modalities are different amounts of medicine and value. Share",
+        "rules and service levels count them in the rule's `measure` (batches, value or a",
+        "weight per modality: \"Rule measures\" under `rules`); concentration and the",
+        "report's totals count one batch as one, whatever its modality.",
         "",
         "The default case in `data/default/` is the worked example of every table.",
         "",
@@ -724,6 +748,8 @@ def format_markdown() -> str:
                       "| modality | name | one batch is |", "|---|---|---|",
                       *(f"| `{q}` | {name} | {batch} |" for q, name, batch in DEFAULT_MODALITIES),
                       ""]
+        if table.name == "rules":
+            lines += MEASURES_TEXT
     return "\n".join(lines)
 
 
@@ -772,6 +798,34 @@ _WHERE_FUNDS_APPLY = [
     "openings of a period together stay within its `fund_budgets` budget (plus "
     "reinvestment, `reinvest_share`). A fund \"for candidate sites\" is one with `pays` "
     "`opening` (or `capex;opening`) and the sites in `eligible_sites`.",
+]
+
+# What docs/case-format.md says under the `rules` table: what a rule's `measure` counts,
+# and why "a batch per period" is not one unit across modalities.
+MEASURES_TEXT = [
+    "### Rule measures: what a share counts",
+    "",
+    "A batch is its modality's own unit (\"Units: what a batch is\" above), so one AAV "
+    "lot (~12 MUSD) and one CAR-T lot (~0.3 MUSD) are not the same amount of medicine, "
+    "and a share that counts batches can be met with cell lots alone.",
+    "",
+    "`rules.measure` says what the share rules (`min_domestic_share`, "
+    "`max_operator_share`, `max_country_share`) and `min_service_level` count:",
+    "",
+    "- `batches` (the default, the rule as it always was): every batch counts 1;",
+    "- `value`: every batch counts its value in MUSD: `demand.value_musd_per_batch` of "
+    "its program, market and period where above 0, else the committed-weighted "
+    "`offtakes.price_musd_per_batch` (one value for every batch of a program, market "
+    "and period, committed or potential, as shipments do not tell them apart); a rule in "
+    "value on a market where a batch has neither is refused at validation;",
+    "- `weight`: every batch counts `programs.weight`, else its modality's "
+    "`modalities.weight` (default 1), e.g. patients or doses per batch.",
+    "",
+    "A measure has no meaning for `barred` and `max_time_to_market` rules (refused). The "
+    "plan's `rule_kpis` table, the `capacity solve` summary, the report and `capacity "
+    "explain` give each rule's share in its measure (\"domestic share of value in A\"); "
+    "`market_kpis` stays in batches. models/formulation.md, \"Rule measures\", has the "
+    "math and a worked case (`data/tiny/share_measure`).",
     "",
 ]
 

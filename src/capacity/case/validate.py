@@ -16,6 +16,7 @@ import pandas as pd
 from capacity.case.io import RawTable
 from capacity.case.schema import (
     DEFAULT_MODALITIES,
+    MEASURED_RULE_KINDS,
     TABLES,
     TABLES_BY_NAME,
     UNSTORABLE_MODALITIES,
@@ -376,6 +377,7 @@ def _check_cross_table(parsed: dict[str, pd.DataFrame],
     problems += _check_units(parsed, sources)
     if "rules" in sources:
         problems += _check_rule_subjects(parsed, sources["rules"])
+        problems += _check_measured_values(parsed, sources)
     if "members" in sources:
         problems += _check_members(parsed, sources["members"])
     if "reservations" in sources:
@@ -596,6 +598,54 @@ def _check_rule_subjects(parsed: dict[str, pd.DataFrame], rt: RawTable) -> list[
             problems.append(Problem(rt.source, _row(rt, i), "basis",
                                     f"basis {rule.basis!r} is for min_domestic_share rules "
                                     f"only, not {rule.kind}"))
+        if rule.measure != "batches" and rule.kind not in MEASURED_RULE_KINDS:
+            problems.append(Problem(rt.source, _row(rt, i), "measure",
+                                    f"measure {rule.measure!r} has no meaning for a "
+                                    f"{rule.kind} rule, which counts no shares: leave it "
+                                    f"empty or `batches` (measures apply to "
+                                    f"{', '.join(MEASURED_RULE_KINDS)})"))
+    return problems
+
+
+def _check_measured_values(parsed: dict[str, pd.DataFrame],
+                           sources: dict[str, RawTable]) -> list[Problem]:
+    """A rule measured in value needs a value above 0 for every batch it counts: each
+    (program, market, period) of its market with demand (committed or potential) takes
+    `demand.value_musd_per_batch`, else the offtakes' `price_musd_per_batch` (models/
+    formulation.md, "Rule measures"); a batch worth 0 would silently not count."""
+    rules = parsed["rules"]
+    markets = {str(m): str(u) for u, m, q in zip(rules["rule"], rules["market"],
+                                                 rules["measure"], strict=True)
+               if q == "value"}
+    if not markets:
+        return []
+    priced = {(str(p), str(m), int(t))
+              for p, m, t, b, x in parsed["offtakes"][["program", "market", "period",
+                                                       "committed_batches",
+                                                       "price_musd_per_batch"]].itertuples(
+                  index=False) if x > 0}
+    valued = {(str(p), str(m), int(t))
+              for p, m, t, x in parsed["demand"][["program", "market", "period",
+                                                  "value_musd_per_batch"]].itertuples(
+                  index=False) if x > 0}
+    problems = []
+    seen: set[tuple[str, str, int]] = set()
+    for table, amount, column in (("demand", "potential_batches", "value_musd_per_batch"),
+                                  ("offtakes", "committed_batches", "price_musd_per_batch")):
+        if table not in sources:
+            continue
+        frame = parsed[table]
+        for i, (p, m, t, b) in enumerate(frame[["program", "market", "period",
+                                                amount]].itertuples(index=False)):
+            key = (str(p), str(m), int(t))
+            if m not in markets or b <= 0 or key in valued or key in priced or key in seen:
+                continue
+            seen.add(key)
+            problems.append(Problem(
+                sources[table].source, _row(sources[table], i), column,
+                f"rule {markets[m]} counts value in {m}, but a batch of {p} in {m} in {t} "
+                "has none: give it demand.value_musd_per_batch (or the offtake's "
+                "price_musd_per_batch) above 0, or measure the rule in batches or weight"))
     return problems
 
 

@@ -31,6 +31,7 @@ from capacity.model import BuiltModel, build_model
 from capacity.model.approvals import held_back
 from capacity.model.continuity import launch_sets
 from capacity.model.index_sets import group
+from capacity.model.measures import MEASURE_NOUN, MEASURE_UNIT
 
 TOL = 1e-6
 Item = tuple[str, tuple[Any, ...]]  # (family, key)
@@ -47,7 +48,8 @@ class Conflict:
             ``lead_time``.
         entities: who and where (program, market, period, rule, operator, site, ...).
         amount: how far it must give, in ``unit``.
-        unit: ``batches``, ``modules`` or ``years``.
+        unit: ``batches``, ``modules`` or ``years``; a rule counted in another measure
+            (`rules.measure`): ``MUSD`` (value) or ``weighted batches``.
         message: the sentence a planner reads.
     """
 
@@ -210,29 +212,34 @@ def _describe(built: BuiltModel, item: Item, amount: float) -> Conflict:
     if family == "min_domestic_share":
         u, t = key
         r = rules.loc[u]
+        # the slack is in the rule's measure (`capacity.model.measures`)
+        unit, counted = _in_measure(r["measure"])
         basis = "demand in" if r["basis"] == "demand" else "supply to"
         given = _imported_commitments(built, r["market"], t)
-        msg = (f"minimum domestic share {u} ({r['share']:.0%} of {basis} {r['market']}), "
-               f"period {t}: {amount:g} batches of domestic supply short"
+        msg = (f"minimum domestic share {u} ({r['share']:.0%} of {basis} {r['market']}"
+               f"{counted}), period {t}: {amount:g} {unit} of domestic supply short"
                + (f", given {given}" if given else ""))
         return Conflict(family, {"rule": u, "market": r["market"], "period": t}, amount,
-                        "batches", msg)
+                        unit, msg)
     if family == "min_service_level":
         u, t = key
         r = rules.loc[u]
+        unit, counted = _in_measure(r["measure"])
         of = f"{r['subject']} demand" if r["subject"] else "demand"
         msg = (f"minimum service level {u} ({r['share']:.0%} of {r['market']}'s {of} "
-               f"served), period {t}: {amount:g} batches short")
+               f"served{counted}), period {t}: {amount:g} {unit} short")
         return Conflict(family, {"rule": u, "market": r["market"], "period": t}, amount,
-                        "batches", msg)
+                        unit, msg)
     if family in ("max_operator_share", "max_country_share"):
         u, who, t = key
         r = rules.loc[u]
+        unit, counted = _in_measure(r["measure"])
         what = "operator" if family == "max_operator_share" else "region"
         msg = (f"{family.replace('_', ' ')} {u} ({r['share']:.0%} of supply to "
-               f"{r['market']}), period {t}: {what} {who} exceeds it by {amount:g} batches")
+               f"{r['market']}{counted}), period {t}: {what} {who} exceeds it by "
+               f"{amount:g} {unit}")
         return Conflict(family, {"rule": u, "market": r["market"], what: who, "period": t},
-                        amount, "batches", msg)
+                        amount, unit, msg)
     if family == "max_time_to_market":
         (u,) = key
         r = rules.loc[u]
@@ -435,7 +442,9 @@ def _causes(built: BuiltModel, p: str, mkt: str, t: int) -> str:
     for u in ix.share_rules:
         if u.market == mkt and u.kind == "min_domestic_share" and (u.rule, t) in \
                 m.DOMESTIC_SHARE_UT:
-            parts.append(f"the {mkt} domestic-share rule {u.rule}")
+            parts.append(f"the {mkt} domestic-share rule {u.rule}"
+                         + ("" if u.measure == "batches" else
+                            f" (counted in {MEASURE_NOUN[u.measure]})"))
     barred = {ix.site_operator[k[1]] for k in ix.barred_ship if k[0] == p and k[2] == mkt}
     if barred:
         parts.append(f"the exclusion of {', '.join(sorted(barred))} from {mkt}")
@@ -445,3 +454,10 @@ def _causes(built: BuiltModel, p: str, mkt: str, t: int) -> str:
                      f"{held_back(ix.approvals, ix.periods, p, q, mkt, t)}")
     return " and ".join(parts)
 
+
+def _in_measure(measure: str) -> tuple[str, str]:
+    """The unit a rule's slack is in (its measure: `capacity.model.measures`) and, for
+    a measure other than batches, the words saying what the rule counts."""
+    if measure == "batches":
+        return "batches", ""
+    return MEASURE_UNIT[measure], f", counted in {MEASURE_NOUN[measure]}"

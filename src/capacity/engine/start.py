@@ -211,12 +211,14 @@ class _RuleSteer:
     far against share·(all committed batches to m in t), a denominator known up front
     (potential supply served by others only loosens the rule), and steers away from a
     site whose owner would go over, and potential supply towards owners under the cap.
+    Batches count in the rule's measure (`capacity.model.measures`).
     """
 
     ix: IndexSets
     domestic: set[str] = field(default_factory=set)
     caps: dict[str, list[ShareRule]] = field(default_factory=lambda: defaultdict(list))
     total: dict[tuple[str, int], float] = field(default_factory=lambda: defaultdict(float))
+    # (rule, t): committed to the rule's market in t, in the rule's measure
     placed: dict[tuple[str, str, int], float] = field(default_factory=lambda: defaultdict(float))
 
     def __post_init__(self) -> None:
@@ -225,20 +227,23 @@ class _RuleSteer:
                 self.domestic.add(u.market)
             else:
                 self.caps[u.market].append(u)
-        for (_p, m, t), x in self.ix.committed.items():
-            self.total[(m, t)] += x
+        for (p, m, t), x in self.ix.committed.items():
+            for u in self.caps.get(m, ()):
+                self.total[(u.rule, t)] += x * self.ix.measures.of(u.measure, (p, m, t))
 
     def owner(self, u: ShareRule, s: str) -> str:
         return self.ix.site_operator[s] if u.kind == "max_operator_share" \
             else self.ix.site_region[s]
 
-    def over(self, s: str, m: str, t: int, committed: float) -> float:
-        """Committed batches of (s,m,t) that a domestic or max-share rule would not take."""
+    def over(self, p: str, s: str, m: str, t: int, committed: float) -> float:
+        """Committed batches of (p,s,m,t) that a domestic or max-share rule would not
+        take."""
         out = committed if m in self.domestic and self.ix.site_region[s] != m else 0.0
         for u in self.caps.get(m, ()):
             who = self.owner(u, s)
-            if who in u.subjects and self.placed[(u.rule, who, t)] + committed > \
-                    u.share * self.total[(m, t)] + 1e-9:
+            w = self.ix.measures.of(u.measure, (p, m, t))
+            if who in u.subjects and self.placed[(u.rule, who, t)] + w * committed > \
+                    u.share * self.total[(u.rule, t)] + 1e-9:
                 out = max(out, committed)
         return out
 
@@ -250,7 +255,7 @@ class _RuleSteer:
             return True
         caps = self.caps.get(m, ())
         return bool(caps) and all(
-            self.placed[(u.rule, self.owner(u, s), t)] <= u.share * self.total[(m, t)]
+            self.placed[(u.rule, self.owner(u, s), t)] <= u.share * self.total[(u.rule, t)]
             for u in caps)
 
     def take(self, keys: list[ShipKey]) -> None:
@@ -258,7 +263,8 @@ class _RuleSteer:
             committed = self.ix.committed.get((p, m, t), 0.0)
             if committed > 0:
                 for u in self.caps.get(m, ()):
-                    self.placed[(u.rule, self.owner(u, s), t)] += committed
+                    self.placed[(u.rule, self.owner(u, s), t)] += \
+                        committed * self.ix.measures.of(u.measure, (p, m, t))
 
 
 def constructive_start(ix: IndexSets, tolls: np.ndarray | None = None) -> Start:
@@ -445,7 +451,7 @@ def _price_site(ix: IndexSets, cap: _Capacity, ships: list[tuple[ShipKey, Suite,
             committed = ix.committed[d]
             served.add(d)
             cost_of_commitments += (cost * committed
-                                    + RULE_PREFERENCE * rules.over(s, m, t, committed))
+                                    + RULE_PREFERENCE * rules.over(p, s, m, t, committed))
             committed_slots[k][t] += committed * slots
             wanted_slots[k][t] += committed * slots
             if approval is not None:

@@ -103,6 +103,7 @@ from capacity.model.inventory import (
     add_target_shortfall,
 )
 from capacity.model.linear import LinearModel, to_pyomo
+from capacity.model.measures import add_measured_market_supply
 from capacity.model.objective import add_total_cost
 from capacity.model.phases import add_scale_up_requires_assignment
 from capacity.model.variables import add_sets, add_variables
@@ -313,12 +314,17 @@ BUILDERS: tuple[Builder, ...] = (
             reads=("CONTINUITY_PMT", "continuity_of_supply"), makes=("ContinuityShortfall",)),
     Builder(add_market_supply,
             reads=("Ship",), makes=("SUPPLY_MT", "Supply", "market_supply")),
+    Builder(add_measured_market_supply,
+            reads=("Ship",),
+            makes=("MEASURED_SUPPLY_NMT", "MeasuredSupply", "measured_market_supply")),
     Builder(add_max_operator_share,
-            reads=("Ship", "Supply"), makes=("OPERATOR_SHARE_UOT", "max_operator_share")),
+            reads=("Ship", "Supply", "MeasuredSupply"),
+            makes=("OPERATOR_SHARE_UOT", "max_operator_share")),
     Builder(add_operator_excess, only="elastic",
             reads=("OPERATOR_SHARE_UOT", "max_operator_share"), makes=("OperatorExcess",)),
     Builder(add_max_country_share,
-            reads=("Ship", "Supply"), makes=("COUNTRY_SHARE_URT", "max_country_share")),
+            reads=("Ship", "Supply", "MeasuredSupply"),
+            makes=("COUNTRY_SHARE_URT", "max_country_share")),
     Builder(add_country_excess, only="elastic",
             reads=("COUNTRY_SHARE_URT", "max_country_share"), makes=("CountryExcess",)),
     Builder(add_max_time_to_market,

@@ -19,6 +19,7 @@ import numpy as np
 
 from capacity.model.index_sets import IndexSets, group, rule_demand
 from capacity.model.linear import Key, LinearModel, Term
+from capacity.model.measures import ship_weights
 
 
 def _positions_by_row(rows: list[Key], row_of_each: Iterable[Key], count: int,
@@ -315,19 +316,22 @@ def _market_ships(ix: IndexSets) -> dict[tuple[str, int], np.ndarray]:
 
 
 def add_min_domestic_share(lm: LinearModel, ix: IndexSets) -> None:
-    """Minimum domestic share: supply to a market made in that market's region.
+    """Minimum domestic share: supply to a market made in that market's region, each
+    batch counted in the rule's measure, w[p,m,t] (1 for ``batches``:
+    `capacity.model.measures`).
 
     Basis ``supply`` (the default), ∀ rule u (min_domestic_share, market m), t with
     supply to m:
-        Σ_{(p,s,m,t) ∈ SHIP, region(s)=m} Ship ≥ share[u]·Σ_{(p,s,m,t) ∈ SHIP} Ship
-    Basis ``demand``, ∀ u, t with demand in m (D[m,t] = Σ_p committed + potential > 0):
-        Σ_{(p,s,m,t) ∈ SHIP, region(s)=m} Ship ≥ share[u]·D[m,t]
+        Σ_{(p,s,m,t) ∈ SHIP, region(s)=m} w·Ship ≥ share[u]·Σ_{(p,s,m,t) ∈ SHIP} w·Ship
+    Basis ``demand``, ∀ u, t with demand in m (D_w[m,t] = Σ_p w·(committed + potential)
+    > 0):
+        Σ_{(p,s,m,t) ∈ SHIP, region(s)=m} w·Ship ≥ share[u]·D_w[m,t]
     (a constant on the right: supplying less does not help meet it).
     Elastic: relaxed by `add_domestic_shortfall`.
     """
     by_market = _market_ships(ix)
     rules = {u.rule: u for u in ix.share_rules if u.kind == "min_domestic_share"}
-    demand = {u.rule: _rule_demand(ix, u.market, None) for u in rules.values()
+    demand = {u.rule: _rule_demand(ix, u.market, None, u.measure) for u in rules.values()
               if u.basis == "demand"}
 
     def has_row(u: str, t: int) -> bool:
@@ -344,6 +348,11 @@ def add_min_domestic_share(lm: LinearModel, ix: IndexSets) -> None:
         shipped = by_market.get((r.market, t), np.array([], dtype=np.int64))
         domestic = [1.0 if ix.site_region[ix.ship[i][1]] == r.market else 0.0
                     for i in shipped.tolist()]
+        if r.measure != "batches":
+            w = ship_weights(ix, r.measure, shipped)
+            if u in demand:
+                return [("Ship", shipped, w * np.array(domestic))], r.share * demand[u][t]
+            return [("Ship", shipped, w * (np.array(domestic) - r.share))], 0.0
         if u in demand:  # domestic ≥ share·D
             return [("Ship", shipped, domestic)], r.share * demand[u][t]
         # domestic − share·all ≥ 0, one coefficient per shipment
@@ -353,26 +362,30 @@ def add_min_domestic_share(lm: LinearModel, ix: IndexSets) -> None:
 
 
 def _rule_demand(ix: IndexSets, market: str, programs: Iterable[str] | None,
-                 ) -> dict[int, float]:
+                 measure: str = "batches") -> dict[int, float]:
     """D[m,t]: committed + potential demand of ``market`` (of ``programs``: all when None)
-    by period."""
+    by period, each batch counted in ``measure``."""
     keys = set(ix.committed) | {d for d, b in ix.potential.items() if b > 0}
     demand = {d: ix.committed.get(d, 0.0) + ix.potential.get(d, 0.0) for d in keys}
+    if measure != "batches":
+        demand = {d: ix.measures.of(measure, d) * b for d, b in demand.items()
+                  if d[1] == market}
     return rule_demand(keys, market, programs, demand)
 
 
 def add_min_service_level(lm: LinearModel, ix: IndexSets) -> None:
     """Minimum service level: a market's demand served, committed and potential, is at
-    least a share of that demand, in every period; rules out meeting a share rule by
-    serving less.
+    least a share of that demand, in every period, each batch counted in the rule's
+    measure, w[p,m,t] (1 for ``batches``: `capacity.model.measures`); rules out meeting a
+    share rule by serving less.
 
     ∀ rule u (min_service_level, market m, programs P_u: of its modality, or all), t:
-        Σ_{(p,m,t) ∈ SERVE, p ∈ P_u} Serve[p,m,t] − Σ_{(p,m,t) ∈ SHORTFALL_PMT, p ∈ P_u}
-            Shortfall[p,m,t] ≥ level[u]·D[u,t] − C[u,t]
-    C[u,t] = Σ_{p ∈ P_u} committed[p,m,t], D[u,t] = C[u,t] + Σ_{p ∈ P_u} potential[p,m,t]
-    (by `demand_balance` the left plus C is Σ_s Ship: the batches served). Rows where
-    level·D > C, or where a commitment may go short; where no plan can reach the level
-    the case is infeasible before any solve (`unservable`).
+        Σ_{(p,m,t) ∈ SERVE, p ∈ P_u} w·Serve[p,m,t] − Σ_{(p,m,t) ∈ SHORTFALL_PMT, p ∈ P_u}
+            w·Shortfall[p,m,t] ≥ level[u]·D[u,t] − C[u,t]
+    C[u,t] = Σ_{p ∈ P_u} w·committed[p,m,t], D[u,t] = C[u,t] + Σ_{p ∈ P_u}
+    w·potential[p,m,t] (by `demand_balance` the left plus C is Σ_s w·Ship: what is
+    served). Rows where level·D > C, or where a commitment may go short; where no plan
+    can reach the level the case is infeasible before any solve (`unservable`).
     Elastic: relaxed by `add_service_shortfall`.
     """
     serves = group(ix.serve, lambda d: (d[1], d[2]))
@@ -382,8 +395,11 @@ def add_min_service_level(lm: LinearModel, ix: IndexSets) -> None:
     terms: dict[Key, tuple[list[Key], list[Key]]] = {}
     for u, r in rules.items():
         mine = set(r.programs)
-        demand = _rule_demand(ix, r.market, mine)
-        committed = rule_demand(ix.committed, r.market, mine, ix.committed)
+        demand = _rule_demand(ix, r.market, mine, r.measure)
+        weighted = ix.committed if r.measure == "batches" else {
+            d: ix.measures.of(r.measure, d) * b for d, b in ix.committed.items()
+            if d[1] == r.market}
+        committed = rule_demand(weighted, r.market, mine, weighted)
         for t in ix.periods:
             need = r.level * demand.get(t, 0.0)
             served = [d for d in serves.get((r.market, t), ()) if d[0] in mine]
@@ -391,20 +407,30 @@ def add_min_service_level(lm: LinearModel, ix: IndexSets) -> None:
             if need > 0 and (need - committed.get(t, 0.0) > 1e-9 or short):
                 rhs[(u, t)] = need - committed.get(t, 0.0)
                 terms[(u, t)] = (served, short)
+
+    def row(ut: Key) -> tuple[list[Term], float]:
+        served, short = terms[ut]
+        r = rules[ut[0]]
+        if r.measure == "batches":
+            return [("Serve", served, 1.0), ("Shortfall", short, -1.0)], rhs[ut]
+        return [("Serve", served, [ix.measures.of(r.measure, d) for d in served]),
+                ("Shortfall", short, [-ix.measures.of(r.measure, d) for d in short])], rhs[ut]
+
     lm.add_set("SERVICE_LEVEL_UT", sorted(rhs), 2)
-    lm.add_rows("min_service_level", "SERVICE_LEVEL_UT", ">=", lambda ut: (
-        [("Serve", terms[ut][0], 1.0), ("Shortfall", terms[ut][1], -1.0)], rhs[ut]))
+    lm.add_rows("min_service_level", "SERVICE_LEVEL_UT", ">=", row)
 
 
 def _max_share_markets(ix: IndexSets) -> list[tuple[str, int]]:
-    """(m,t) of markets with a max-share rule, in periods with supply to them."""
+    """(m,t) of markets with a max-share rule counted in batches, in periods with supply
+    to them (rules in another measure use `MeasuredSupply`: `capacity.model.measures`)."""
     markets = {u.market for u in ix.share_rules
-               if u.kind in ("max_operator_share", "max_country_share")}
+               if u.kind in ("max_operator_share", "max_country_share")
+               and u.measure == "batches"}
     return sorted(mt for mt in _market_ships(ix) if mt[0] in markets)
 
 
 def add_market_supply(lm: LinearModel, ix: IndexSets) -> None:
-    """Total supply to a market with a max-share rule, as one variable.
+    """Total supply to a market with a max-share rule counted in batches, as one variable.
 
     ∀(m,t) ∈ SUPPLY_MT:  Supply[m,t] ≤ Σ_{(p,s,m,t) ∈ SHIP} Ship[p,s,m,t]
 
@@ -434,8 +460,11 @@ def _add_max_share(lm: LinearModel, ix: IndexSets, kind: str, set_name: str,
     def rule(row: Key) -> tuple[list[Term], float]:
         u, who, t = row
         r = rules[u]
-        return [("Ship", owned[(r.market, t, who)], 1.0),
-                ("Supply", [(r.market, t)], -r.share)], 0.0
+        mine = owned[(r.market, t, who)]
+        if r.measure != "batches":  # Σ_own w·Ship ≤ share·MeasuredSupply[n,m,t]
+            return [("Ship", mine, ship_weights(ix, r.measure, mine)),
+                    ("MeasuredSupply", [(r.measure, r.market, t)], -r.share)], 0.0
+        return [("Ship", mine, 1.0), ("Supply", [(r.market, t)], -r.share)], 0.0
 
     lm.add_rows(con_name, set_name, "<=", rule)
 
@@ -445,6 +474,7 @@ def add_max_operator_share(lm: LinearModel, ix: IndexSets) -> None:
 
     ∀ rule u (max_operator_share, market m), operator o ∈ subjects[u], t:
         Σ_{(p,s,m,t) ∈ SHIP, operator(s)=o} Ship ≤ share[u]·Supply[m,t]
+    in batches; in another measure n, Σ w_n·Ship ≤ share[u]·MeasuredSupply[n,m,t].
     Elastic: relaxed by `add_operator_excess`.
     """
     _add_max_share(lm, ix, "max_operator_share", "OPERATOR_SHARE_UOT", "max_operator_share",
@@ -456,6 +486,7 @@ def add_max_country_share(lm: LinearModel, ix: IndexSets) -> None:
 
     ∀ rule u (max_country_share, market m), region r ∈ subjects[u], t:
         Σ_{(p,s,m,t) ∈ SHIP, region(s)=r} Ship ≤ share[u]·Supply[m,t]
+    in batches; in another measure n, Σ w_n·Ship ≤ share[u]·MeasuredSupply[n,m,t].
     Elastic: relaxed by `add_country_excess`.
     """
     _add_max_share(lm, ix, "max_country_share", "COUNTRY_SHARE_URT", "max_country_share",

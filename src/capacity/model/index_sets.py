@@ -26,6 +26,7 @@ from capacity.model.changeovers import Changeovers, changeover_sets
 from capacity.model.continuity import Continuity, build_continuity
 from capacity.model.inventory import Inventory, build_inventory, shelf_lives
 from capacity.model.lanes import lane_costs
+from capacity.model.measures import MEASURE_UNIT, Measures, build_measures
 from capacity.model.phases import (
     Phases,
     one_site_conflicts,
@@ -55,6 +56,7 @@ class ShareRule:
     share: float
     subjects: tuple[str, ...]
     basis: str = "supply"  # min_domestic_share: share of the supply or of the demand
+    measure: str = "batches"  # what one batch counts for (`capacity.model.measures`)
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,8 @@ class ServiceRule:
     market: str
     level: float
     programs: tuple[str, ...]
+    measure: str = "batches"  # what one batch counts for (`capacity.model.measures`)
+    subject: str = ""  # the modality the rule names (empty: every program)
 
 
 @dataclass(frozen=True)
@@ -229,6 +233,9 @@ class IndexSets:
     # campaigns and their changeover slots (`capacity.model.changeovers`); none where no
     # suite charges a changeover
     changeovers: Changeovers = field(default_factory=Changeovers)
+    # what a batch counts for in rules measured in value or weight
+    # (`capacity.model.measures`); empty where every rule counts batches
+    measures: Measures = field(default_factory=Measures)
 
     def slots(self, p: str, s: str) -> float:
         """Suite slots one delivered batch of program p uses at site s: slots per batch
@@ -505,8 +512,9 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
                               f"its limit of {r.limit:g}")
     share_rules = _share_rules(case, ship, site_operator, site_region)
     service_rules = _service_rules(case)
+    measures = build_measures(case, set(committed) | set(potential))
     unservable += _unreachable_rules(share_rules, service_rules, ship, site_region, serve,
-                                     committed, potential)
+                                     committed, potential, measures)
     reinvestment = _reinvestment_sets(
         case, fund_budget_rows, periods, ship, ship_cost, discount, serve, potential, value,
         open_set, site_lead, position, reservations, ships.bound, inventory)
@@ -538,7 +546,7 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
         program_start=start, transfer_periods=transfer_periods, approvals=approvals,
         phases=phases, inventory=inventory,
         continuity=build_continuity(case, ships.demand, demand_keys),
-        changeovers=changeovers,
+        changeovers=changeovers, measures=measures,
     )
 
 
@@ -632,7 +640,7 @@ def _share_rules(case: Case, ship: list[ShipKey], site_operator: dict[str, str],
             pool = suppliers_regions[rule.market]
             subjects = tuple(sorted(pool if rule.subject == "*" else {rule.subject} & pool))
         out.append(ShareRule(rule.rule, rule.kind, rule.market, float(rule.share), subjects,
-                             str(rule.basis)))
+                             str(rule.basis), str(rule.measure)))
     return out
 
 
@@ -645,7 +653,8 @@ def _service_rules(case: Case) -> list[ServiceRule]:
             continue
         mine = programs if not rule.subject else programs[programs["modality"] == rule.subject]
         out.append(ServiceRule(rule.rule, rule.market, float(rule.share),
-                               tuple(sorted(mine["program"]))))
+                               tuple(sorted(mine["program"])), str(rule.measure),
+                               str(rule.subject)))
     return out
 
 
@@ -665,33 +674,49 @@ def rule_demand(keys: Iterable[DemandKey], market: str, programs: Iterable[str] 
 def _unreachable_rules(share_rules: list[ShareRule], service_rules: list[ServiceRule],
                        ship: list[ShipKey], site_region: dict[str, str],
                        serve: list[DemandKey], committed: dict[DemandKey, float],
-                       potential: dict[DemandKey, float]) -> list[str]:
+                       potential: dict[DemandKey, float],
+                       measures: Measures | None = None) -> list[str]:
     """Rules measured against demand that no plan can meet, whatever it builds: a
     service level above what can ever be served (committed + potential in SERVE), a
-    domestic share of demand above the demand any domestic site can make."""
+    domestic share of demand above the demand any domestic site can make; each in the
+    rule's measure (`capacity.model.measures`)."""
+    measures = measures or Measures()
+
+    def weighted(measure: str, market: str,
+                 amounts: dict[DemandKey, float]) -> dict[DemandKey, float]:
+        if measure == "batches":
+            return amounts
+        return {d: measures.of(measure, d) * b for d, b in amounts.items() if d[1] == market}
+
     demand = {d: committed.get(d, 0.0) + potential.get(d, 0.0)
               for d in set(committed) | set(potential)}
     out = []
     for r in service_rules:
-        need = rule_demand(demand, r.market, r.programs, demand)
-        most = rule_demand(committed, r.market, r.programs, committed)
-        for t, x in rule_demand(serve, r.market, r.programs, potential).items():
+        shown = MEASURE_UNIT[r.measure]
+        w_demand = weighted(r.measure, r.market, demand)
+        w_committed = weighted(r.measure, r.market, committed)
+        w_potential = weighted(r.measure, r.market, potential)
+        need = rule_demand(w_demand, r.market, r.programs, w_demand)
+        most = rule_demand(w_committed, r.market, r.programs, w_committed)
+        for t, x in rule_demand(serve, r.market, r.programs, w_potential).items():
             most[t] = most.get(t, 0.0) + x
         for t in sorted(need):
             if r.level * need[t] > most.get(t, 0.0) + 1e-9:
                 out.append(f"service-level rule {r.rule}: at most {most.get(t, 0.0):g} of "
-                           f"{r.market}'s {need[t]:g} batches of demand in {t} can ever be "
+                           f"{r.market}'s {need[t]:g} {shown} of demand in {t} can ever be "
                            f"served, below its level of {r.level:.0%}")
     for u in share_rules:
         if u.kind != "min_domestic_share" or u.basis != "demand":
             continue
-        need = rule_demand(demand, u.market, None, demand)
+        shown = MEASURE_UNIT[u.measure]
+        w_demand = weighted(u.measure, u.market, demand)
+        need = rule_demand(w_demand, u.market, None, w_demand)
         reach = {(p, m, t) for (p, s, m, t) in ship if m == u.market and site_region[s] == m}
-        most = rule_demand(reach, u.market, None, demand)
+        most = rule_demand(reach, u.market, None, w_demand)
         for t in sorted(need):
             if u.share * need[t] > most.get(t, 0.0) + 1e-9:
                 out.append(f"domestic-share rule {u.rule}: at most {most.get(t, 0.0):g} of "
-                           f"{u.market}'s {need[t]:g} batches of demand in {t} can ever be "
+                           f"{u.market}'s {need[t]:g} {shown} of demand in {t} can ever be "
                            f"made in {u.market}, below its share of {u.share:.0%}")
     return out
 

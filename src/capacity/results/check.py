@@ -46,6 +46,11 @@ INVENTORY_COLUMNS = ("program", "site", "scale", "period", "made_batches", "ship
                      "written_off_batches", "stock_batches", "holding_cost_pv_musd")
 
 
+# How amounts of a rule's measure read in a violation's message.
+_MEASURE_WORDS = {"batches": "batches", "value": "MUSD of value",
+                  "weight": "weighted batches"}
+
+
 @dataclass(frozen=True)
 class Violation:
     """One broken promise: the constraint family, who, by how much (in the family's unit)."""
@@ -700,9 +705,9 @@ class _Checker:
         return out
 
     def demand_by_period(self, market: str, programs: set[str] | None = None,
-                         ) -> dict[int, float]:
+                         measure: str = "batches") -> dict[int, float]:
         """Committed + potential demand of ``market`` (of ``programs``, all when None) by
-        period, from the raw case."""
+        period, from the raw case, each batch counted in ``measure``."""
         frames = [self.case.offtakes[["program", "market", "period", "committed_batches"]]
                   .rename(columns={"committed_batches": "batches"}),
                   self.case.demand[["program", "market", "period", "potential_batches"]]
@@ -711,7 +716,42 @@ class _Checker:
         both = both[(both["market"] == market) & (both["batches"] > 0)]
         if programs is not None:
             both = both[both["program"].isin(programs)]
-        return {int(t): float(b) for t, b in both.groupby("period")["batches"].sum().items()}
+        both = self.in_measure(both, measure)
+        return {int(t): float(b) for t, b in both.groupby("period")["amount"].sum().items()}
+
+    def measure_weight(self, measure: str, p: str, m: str, t: int) -> float:
+        """What one batch of p to m in t counts for in a rule of ``measure``
+        (models/formulation.md, "Rule measures"), from the raw tables: 1 for batches;
+        the demand's value per batch, else the offtakes' committed-weighted price, for
+        value; the program's weight, else its modality's, for weight."""
+        if measure == "batches":
+            return 1.0
+        if measure == "weight":
+            own = self.programs.at[p, "weight"]
+            if pd.notna(own):
+                return float(own)
+            modalities = self.case.modalities.set_index("modality")
+            return float(modalities.at[self.programs.at[p, "modality"], "weight"])
+        d = self.case.demand
+        row = d[(d["program"] == p) & (d["market"] == m) & (d["period"] == t)
+                & (d["value_musd_per_batch"] > 0)]
+        if not row.empty:
+            return float(row["value_musd_per_batch"].iloc[0])
+        o = self.case.offtakes
+        rows = o[(o["program"] == p) & (o["market"] == m) & (o["period"] == t)
+                 & (o["committed_batches"] > 0)]
+        total = float(rows["committed_batches"].sum())
+        return float((rows["committed_batches"] * rows["price_musd_per_batch"]).sum()) / total \
+            if total > 0 else 0.0
+
+    def in_measure(self, frame: pd.DataFrame, measure: str) -> pd.DataFrame:
+        """``frame`` (program, market, period, batches) with ``amount``: its batches
+        counted in ``measure``."""
+        if measure == "batches" or frame.empty:
+            return frame.assign(amount=frame["batches"].astype(float))
+        w = [self.measure_weight(measure, str(p), str(m), int(t)) for p, m, t in
+             zip(frame["program"], frame["market"], frame["period"], strict=True)]
+        return frame.assign(amount=frame["batches"].astype(float) * w)
 
     def check_shares(self, ships: pd.DataFrame) -> None:
         df = ships.assign(operator=ships["site"].map(self.sites["operator"]),
@@ -725,44 +765,51 @@ class _Checker:
             if ships.empty or rule.kind in ("barred", "max_time_to_market",
                                             "min_service_level"):
                 continue
-            into = df[df["market"] == rule.market]
+            into = self.in_measure(df[df["market"] == rule.market], rule.measure)
+            unit = _MEASURE_WORDS[rule.measure]
             for t, g in into.groupby("period"):
-                total = g["batches"].sum()
+                total = g["amount"].sum()
                 if rule.kind == "min_domestic_share":
-                    domestic = g.loc[g["region"] == rule.market, "batches"].sum()
+                    domestic = g.loc[g["region"] == rule.market, "amount"].sum()
                     short = rule.share * total - domestic
                     if short > self.tol:
                         self.flag("min_domestic_share", f"{rule.rule} {t}", short,
-                                  f"domestic {domestic:g} of {total:g} batches into "
+                                  f"domestic {domestic:g} of {total:g} {unit} into "
                                   f"{rule.market}, below {rule.share:.0%}")
                     continue
                 column = "operator" if rule.kind == "max_operator_share" else "region"
-                for who, mine in g.groupby(column)["batches"].sum().items():
+                for who, mine in g.groupby(column)["amount"].sum().items():
                     if rule.subject not in ("*", who):
                         continue
                     excess = mine - rule.share * total
                     if excess > self.tol:
                         self.flag(rule.kind, f"{rule.rule} {who} {t}", excess,
-                                  f"{who} supplies {mine:g} of {total:g} batches into "
+                                  f"{who} supplies {mine:g} of {total:g} {unit} into "
                                   f"{rule.market}, above {rule.share:.0%}")
 
     def check_domestic_share_of_demand(self, rule: Any, ships: pd.DataFrame) -> None:
         """A domestic-share rule on a demand basis: batches made in the market's region
-        for it ≥ share × its committed + potential demand, in every period with demand."""
-        domestic = ships[(ships["market"] == rule.market) & (ships["region"] == rule.market)]
-        made = domestic.groupby("period")["batches"].sum()
-        for t, need in sorted(self.demand_by_period(rule.market).items()):
+        for it ≥ share × its committed + potential demand, in every period with demand,
+        both counted in the rule's measure."""
+        domestic = self.in_measure(
+            ships[(ships["market"] == rule.market) & (ships["region"] == rule.market)],
+            rule.measure)
+        made = domestic.groupby("period")["amount"].sum()
+        unit = _MEASURE_WORDS[rule.measure]
+        for t, need in sorted(self.demand_by_period(rule.market, None,
+                                                    rule.measure).items()):
             got = float(made.get(t, 0.0))
             short = rule.share * need - got
             if short > self.tol:
                 self.flag("min_domestic_share", f"{rule.rule} {t}", short,
-                          f"domestic {got:g} batches into {rule.market}, below "
+                          f"domestic {got:g} {unit} into {rule.market}, below "
                           f"{rule.share:.0%} of its demand of {need:g}")
 
     def check_service_level(self, ships: pd.DataFrame) -> None:
         """Batches served in the market (of the rule's modality) ≥ level × their committed
-        + potential demand, per period: what is shipped to each (program, market, period),
-        at most its committed + potential (more is a demand_balance violation)."""
+        + potential demand, per period, both counted in the rule's measure: what is
+        shipped to each (program, market, period), at most its committed + potential
+        (more is a demand_balance violation)."""
         supplied = ships.groupby(["program", "market", "period"])["batches"].sum()
         for rule in self.case.rules.itertuples(index=False):
             if not rule.active or rule.kind != "min_service_level":
@@ -776,13 +823,16 @@ class _Checker:
                 for r in frame.itertuples(index=False):
                     if r.market == rule.market and r.program in mine:
                         wanted[(r.program, int(r.period))] += float(getattr(r, column))
-            for t, need in sorted(self.demand_by_period(rule.market, mine).items()):
+            unit = _MEASURE_WORDS[rule.measure]
+            for t, need in sorted(self.demand_by_period(rule.market, mine,
+                                                        rule.measure).items()):
                 served = sum(min(float(supplied.get((p, rule.market, t), 0.0)), most)
+                             * self.measure_weight(rule.measure, p, rule.market, t)
                              for (p, tt), most in wanted.items() if tt == t)
                 short = rule.share * need - served
                 if short > self.tol:
                     self.flag("min_service_level", f"{rule.rule} {t}", short,
-                              f"{served:g} of {rule.market}'s {need:g} batches of "
+                              f"{served:g} of {rule.market}'s {need:g} {unit} of "
                               f"{rule.subject + ' ' if rule.subject else ''}demand served, "
                               f"below {rule.share:.0%}")
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import functools
 from collections import defaultdict
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from capacity.model import BuiltModel
 from capacity.model.index_sets import IndexSets
+from capacity.model.measures import MEASURE_UNIT
 from capacity.model.phases import BOTH, CLINICAL, COMMERCIAL
 from capacity.results.costs import FIXED_EXISTING
 
@@ -116,6 +118,7 @@ def extract_tables(built: BuiltModel, x: np.ndarray) -> dict[str, pd.DataFrame]:
         "campaigns": campaigns, "unmet_demand": unmet, "costs": costs,
         "utilisation": _utilisation(built, build_vals, use_vals, campaigns),
         "market_kpis": _market_kpis(shipments, case.sites),
+        "rule_kpis": rule_kpis(ix, shipments),
         **_reservation_tables(built, reserve_vals, use_vals),
         "operating_margin": _operating_margin(built, open_vals, ship_vals, serve_vals,
                                               reserve_vals, values("Make"), values("Stock")),
@@ -637,3 +640,71 @@ def _market_kpis(shipments: pd.DataFrame, sites: pd.DataFrame) -> pd.DataFrame:
         by_country = g.groupby("origin")["batches"].sum() / total
         rows.append((mk, t, total, domestic, _hhi(by_op), _hhi(by_country)))
     return pd.DataFrame(rows, columns=columns)
+
+
+RULE_KPI_COLUMNS = ["rule", "kind", "market", "measure", "basis", "unit", "subject",
+                    "period", "amount", "total", "share", "limit"]
+
+
+def rule_kpis(ix: IndexSets, shipments: pd.DataFrame) -> pd.DataFrame:
+    """Each active share rule's and service level's achieved share, per period, counted
+    in the rule's measure (`capacity.model.measures`): ``amount`` of ``total`` in
+    ``unit`` (batches, MUSD of value, weighted batches), ``share`` = amount ÷ total and
+    the rule's ``limit``. ``subject``: the market (domestic share), each operator or
+    region the rule bounds (a max-share rule; `*`: each supplier), the modality or blank
+    (service level). ``basis``: what ``total`` is, the supply to the market (``supply``:
+    a domestic share of supply, a max share) or its committed + potential demand
+    (``demand``: a domestic share of demand, a service level, whose ``amount`` is the
+    demand served); periods with a total of 0 are left out."""
+    rows: list[tuple[Any, ...]] = []
+    shipped = shipments.assign(origin_operator=shipments["site"].map(ix.site_operator))
+
+    def weights(measure: str, frame: pd.DataFrame) -> pd.Series:
+        if measure == "batches" or frame.empty:
+            return frame["batches"].astype(float)
+        w = [ix.measures.of(measure, (p, m, int(t))) for p, m, t in
+             zip(frame["program"], frame["market"], frame["period"], strict=True)]
+        return frame["batches"].astype(float) * w
+
+    def demand(market: str, programs: set[str] | None, measure: str) -> dict[int, float]:
+        out: dict[int, float] = defaultdict(float)
+        for d in set(ix.committed) | set(ix.potential):
+            if d[1] == market and (programs is None or d[0] in programs):
+                b = ix.committed.get(d, 0.0) + ix.potential.get(d, 0.0)
+                if b > 0:
+                    out[d[2]] += b * ix.measures.of(measure, d)
+        return out
+
+    for u in ix.share_rules:
+        into = shipped[shipped["market"] == u.market]
+        into = into.assign(amount=weights(u.measure, into))
+        supply = into.groupby("period")["amount"].sum()
+        unit = MEASURE_UNIT[u.measure]
+        if u.kind == "min_domestic_share":
+            made = into[into["origin"] == u.market].groupby("period")["amount"].sum()
+            totals = demand(u.market, None, u.measure) if u.basis == "demand" \
+                else supply.to_dict()
+            rows += [(u.rule, u.kind, u.market, u.measure, u.basis, unit, u.market, int(t),
+                      float(made.get(t, 0.0)), total, float(made.get(t, 0.0)) / total,
+                      u.share) for t, total in sorted(totals.items()) if total > 0]
+            continue
+        column = "origin_operator" if u.kind == "max_operator_share" else "origin"
+        mine = into.groupby([column, "period"])["amount"].sum()
+        for who in u.subjects:
+            rows += [(u.rule, u.kind, u.market, u.measure, "supply", unit, who, int(t),
+                      float(mine.get((who, t), 0.0)), float(total),
+                      float(mine.get((who, t), 0.0)) / float(total), u.share)
+                     for t, total in supply.items() if total > 0]
+    for r in ix.service_rules:
+        mine = set(r.programs)
+        into = shipped[(shipped["market"] == r.market) & shipped["program"].isin(mine)]
+        into = into.assign(amount=weights(r.measure, into))
+        served = into.groupby("period")["amount"].sum()
+        rows += [(r.rule, "min_service_level", r.market, r.measure, "demand",
+                  MEASURE_UNIT[r.measure],
+                  r.subject, int(t), float(served.get(t, 0.0)), total,
+                  float(served.get(t, 0.0)) / total, r.level)
+                 for t, total in sorted(demand(r.market, mine, r.measure).items())
+                 if total > 0]
+    return pd.DataFrame(rows, columns=RULE_KPI_COLUMNS).sort_values(
+        ["rule", "subject", "period"], kind="stable", ignore_index=True)

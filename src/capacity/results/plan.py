@@ -60,7 +60,11 @@ class Plan:
             ``production``, ``campaigns`` (each program made in each suite and period: its
             batches, the slots it uses and of them its changeover), ``unmet_demand``,
             ``costs``, ``utilisation`` (batch slots used, failed batches and changeovers
-            included; the changeover slots and the programs made), ``market_kpis``,
+            included; the changeover slots and the programs made), ``market_kpis``
+            (supply, domestic share and concentration by market, in batches),
+            ``rule_kpis`` (each active share rule's and service level's achieved share by
+            period, counted in the rule's measure, `rules.measure`: ``amount`` of
+            ``total`` in ``unit``, ``share``, the rule's ``limit``),
             ``reservations`` (held, reserved and used slots, fee), ``reservation_use``
             (which program used which reservation),
             ``operating_margin`` (revenue, operating cost and margin by period,
@@ -342,6 +346,9 @@ PLAN_SCHEMA: dict[str, PlanTable] = {
     "market_kpis": PlanTable(("market",), ("period",),
                              ("supply_batches", "domestic_share", "hhi_operator",
                               "hhi_country"), ("market", "period")),
+    "rule_kpis": PlanTable(("rule", "kind", "market", "measure", "basis", "unit"), ("period",),
+                           ("amount", "total", "share", "limit"), ("rule", "subject", "period"),
+                           optional_ids=("subject",)),
     "reservations": PlanTable(("reservation", *_SUITE), ("period",),
                               ("blocks", "reserved_batches", "used_batches", "fee_pv_musd"),
                               ("reservation", "period")),

@@ -26,8 +26,10 @@ def compare(folder: str | Path, base: str | None = None) -> pd.DataFrame:
     its delta: a scenario that drops a rule shows the rule's price as −delta_objective
     and the patients it leaves unserved as −delta_unmet_potential_batches) and
     ``unmet_potential_batches_<market>`` with their deltas, the
-    supply-weighted ``domestic_share_<market>`` and the largest ``hhi_operator_<market>``
-    (0–10,000) over the horizon.
+    supply-weighted ``domestic_share_<market>`` (of batches) and the largest
+    ``hhi_operator_<market>`` (0–10,000) over the horizon, and ``rule_share_<rule>``:
+    each share rule's and service level's share in its tightest period, counted in the
+    rule's measure (`rules.measure`: the plan's ``rule_kpis``).
 
     Args:
         folder: a batch results folder (`capacity.studies.batch.run_batch`).
@@ -47,7 +49,7 @@ def compare(folder: str | Path, base: str | None = None) -> pd.DataFrame:
         raise KeyError(f"no finished scenario {base!r} in {folder}; have: {', '.join(names)}")
     table = summary[["scenario", "status", "objective"]].set_index("scenario")
     table = table.join(_costs(folder)).join(_builds(folder)).join(_openings(folder))
-    table = table.join(_unmet(folder)).join(_markets(folder))
+    table = table.join(_unmet(folder)).join(_markets(folder)).join(_rules(folder))
     solved = table["status"].isin(["optimal", "time_limit_feasible"])
     by_market = [c for c in table.columns if c.startswith("unmet_potential_batches_")]
     for col in ("modules_built", "capex_musd", "sites_opened", "unmet_potential_batches",
@@ -108,6 +110,17 @@ def _markets(folder: str | Path) -> pd.DataFrame:
     return share.add_prefix("domestic_share_").join(hhi.add_prefix("hhi_operator_"))
 
 
+def _rules(folder: str | Path) -> pd.DataFrame:
+    kpis = read_results(folder, "rule_kpis")
+    if kpis.empty:
+        return pd.DataFrame()
+    low = kpis["kind"].str.startswith("min_")
+    g = kpis.groupby(["scenario", "rule"])["share"]
+    lowest, highest = g.min(), g.max()
+    tight = lowest.where(low.groupby([kpis["scenario"], kpis["rule"]]).first(), highest)
+    return tight.unstack("rule").add_prefix("rule_share_")
+
+
 # The price of a scenario (delta_objective) next to the potential demand it leaves
 # unserved (delta_unmet_potential_batches): a rule met by rationing shows as a saving in
 # cost and a rise in unmet demand, one beside the other.
@@ -118,7 +131,7 @@ HEADLINE = ("scenario", "status", "objective", "delta_objective", "modules_built
 def headline_columns(table: pd.DataFrame) -> list[str]:
     """The columns that tell scenarios apart: the headline, then each market's domestic
     share where it varies between scenarios."""
-    varying = [c for c in table.columns if c.startswith("domestic_share_")
+    varying = [c for c in table.columns if c.startswith(("domestic_share_", "rule_share_"))
                and table[c].round(4).nunique(dropna=False) > 1]
     return [*HEADLINE, *varying]
 
@@ -132,7 +145,7 @@ def format_cell(column: str, value: object) -> str:
     x = float(value)  # type: ignore[arg-type]
     if abs(x) < 1e-9:  # rounding noise of a solve: no "-0.0"
         x = 0.0
-    if column.startswith("domestic_share_"):
+    if column.startswith(("domestic_share_", "rule_share_")):
         return f"{x:.0%}"
     if column.startswith("delta_"):
         return f"{x:+,.1f}"

@@ -35,10 +35,12 @@ import numpy as np
 import pandas as pd
 
 from capacity.case import Case
+from capacity.case.schema import RULE_MEASURES
 from capacity.engine.options import SolveOptions
 from capacity.engine.solve import solve
 from capacity.errors import CaseError, Problem
 from capacity.model.index_sets import build_index_sets, time_to_market_weights
+from capacity.model.measures import batch_weights
 from capacity.studies.batch import Progress, ResultStore, plan_resume, read_results, run_batch
 from capacity.studies.scenarios import case_digest
 
@@ -52,17 +54,20 @@ PARETO_RULE = "PARETO_EPSILON"
 
 @dataclass(frozen=True)
 class Objective:
-    """A secondary objective: its kind and market."""
+    """A secondary objective: its kind and market, and for a share what it counts
+    (``measure``: batches, value or weight, as `rules.measure`)."""
 
     kind: str
     market: str
+    measure: str = "batches"
 
     @property
     def sense(self) -> str:
         return OBJECTIVES[self.kind][1]
 
     def __str__(self) -> str:
-        return f"{self.kind}:{self.market}"
+        return f"{self.kind}:{self.market}" + (
+            f":{self.measure}" if self.measure != "batches" else "")
 
     def better(self, a: float, b: float) -> bool:
         """a is strictly better than b."""
@@ -70,12 +75,17 @@ class Objective:
 
 
 def parse_objective(text: str, case: Case) -> Objective:
-    """``KIND:MARKET`` → `Objective`.
+    """``KIND:MARKET[:MEASURE]`` → `Objective`. A share counts in MEASURE (``batches``,
+    ``value``, ``weight``: `rules.measure`); without one, in the measure of the case's
+    own active rule of that kind on the market, else in batches.
 
     Raises:
-        CaseError: an unknown kind or a market that is not a region of the case.
+        CaseError: an unknown kind or measure, a market that is not a region of the
+            case, a measure for time to market, or a share in value where a batch of
+            the market has no value.
     """
-    kind, _, market = text.partition(":")
+    kind, _, rest = text.partition(":")
+    market, _, measure = rest.partition(":")
     if kind not in OBJECTIVES or not market:
         raise CaseError([Problem("--objective", None, None,
                                  f"{text!r}: give KIND:MARKET with KIND one of "
@@ -84,7 +94,36 @@ def parse_objective(text: str, case: Case) -> Objective:
         raise CaseError([Problem("--objective", None, None,
                                  f"market {market!r} is not a region of the case "
                                  f"({', '.join(sorted(case.regions['region']))})")])
-    return Objective(kind, market)
+    if measure and (measure not in RULE_MEASURES or kind == "time_to_market"):
+        raise CaseError([Problem("--objective", None, None,
+                                 f"{text!r}: a share counts in {', '.join(RULE_MEASURES)}; "
+                                 "time to market takes no measure")])
+    if not measure:
+        rules = case.rules
+        own = rules[rules["active"] & (rules["kind"] == OBJECTIVES[kind][0])
+                    & (rules["market"] == market)]
+        measure = str(own["measure"].iloc[0]) if len(own) else "batches"
+    if measure == "value":
+        unvalued = sorted(d for d, w in batch_weights(case, "value", _demand_keys(
+            case, market)).items() if w <= 0)
+        if unvalued:
+            p, m, t = unvalued[0]
+            raise CaseError([Problem("--objective", None, None,
+                                     f"{text!r} counts value, but a batch of {p} in {m} in "
+                                     f"{t} has none (demand.value_musd_per_batch or "
+                                     "offtakes.price_musd_per_batch)")])
+    return Objective(kind, market, measure if kind != "time_to_market" else "batches")
+
+
+def _demand_keys(case: Case, market: str) -> list[tuple[str, str, int]]:
+    """(p,m,t) with committed or potential demand in ``market``."""
+    keys = {(str(p), str(m), int(t)) for p, m, t, b in case.offtakes[
+        ["program", "market", "period", "committed_batches"]].itertuples(index=False)
+        if m == market and b > 0}
+    keys |= {(str(p), str(m), int(t)) for p, m, t, b in case.demand[
+        ["program", "market", "period", "potential_batches"]].itertuples(index=False)
+        if m == market and b > 0}
+    return sorted(keys)
 
 
 def measure(objective: Objective, tables: Mapping[str, pd.DataFrame],
@@ -103,6 +142,11 @@ def measure(objective: Objective, tables: Mapping[str, pd.DataFrame],
     to_market = shipments[shipments["market"] == objective.market]
     if to_market.empty or to_market["batches"].sum() <= 0:
         return None
+    if objective.measure != "batches":  # each batch counted in the measure
+        weight = batch_weights(case, objective.measure, _demand_keys(case, objective.market))
+        to_market = to_market.assign(batches=[
+            b * weight.get((p, m, int(t)), 0.0) for p, m, t, b in to_market[
+                ["program", "market", "period", "batches"]].itertuples(index=False)])
     total = to_market.groupby("period")["batches"].sum()
     if objective.kind == "domestic_share":
         home = to_market[to_market["origin"] == objective.market]
@@ -138,7 +182,7 @@ def with_epsilon(case: Case, objective: Objective, epsilon: float) -> Case:
             "subject": "" if objective.kind in ("domestic_share", "time_to_market") else "*",
             "share": 0.0 if objective.kind == "time_to_market" else float(epsilon),
             "limit_years": float(epsilon) if objective.kind == "time_to_market" else 0.0,
-            "active": True}
+            "basis": "supply", "measure": objective.measure, "active": True}
     rules = pd.concat([case.rules, pd.DataFrame([rule])], ignore_index=True)
     return replace(case, rules=rules)
 
