@@ -9,6 +9,8 @@ pays: A 4, B 8, C 9, AB 9, AC 10, BC 11, ABC 12.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -108,4 +110,4 @@ def test_gray_order_steps_one_member_at_a_time() -> None:
     every = [frozenset(m for i, m in enumerate(con.members) if b >> i & 1) for b in range(8)]
     order = gray_order(con, every)
     assert order[0] == frozenset() and sorted(map(sorted, order)) == sorted(map(sorted, every))
-    assert all(len(a ^ b) == 1 for a, b in zip(order, order[1:], strict=False))
+    assert all(len(a ^ b) == 1 for a, b in pairwise(order))

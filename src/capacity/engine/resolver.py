@@ -157,16 +157,23 @@ class Resolver:
               sets_from: Case | None = None) -> Plan:
         """Solve ``case`` like `capacity.solve`, re-using the last model when possible;
         with ``sets_from``, on that case's index sets (`index_sets`)."""
-        options = options or SolveOptions()
-        seconds: dict[str, float] = {}
         t0 = time.perf_counter()
         ix = self.index_sets(case, sets_from)
+        return self.solve_on(case, ix, options, {"index_sets": time.perf_counter() - t0})
+
+    def solve_on(self, case: Case, ix: IndexSets, options: SolveOptions | None = None,
+                 seconds: dict[str, float] | None = None) -> Plan:
+        """Solve ``case`` over index sets already built for it (e.g. a stochastic
+        scenario's, `capacity.model.index_sets.with_demand`), re-using the last model
+        when possible. ``built`` is then the model solved, its ``solution`` the plan's
+        columns."""
+        options = options or SolveOptions()
+        seconds = dict(seconds or {})
         if ix.unservable:
             self.built = self.compiled = None
             self._plan = None
             return Plan.without_solution(case.name, "infeasible", options.model_dump(),
                                          seconds, messages=ix.unservable)
-        seconds["index_sets"] = time.perf_counter() - t0
         self.sent = {}
         built = self._reused(case, ix, seconds)
         if built is None:
