@@ -102,14 +102,19 @@ class Resolver:
     - the model built has the same columns, rows and matrix sparsity as the one HiGHS
       holds (`same_structure`: demand removed or scaled on the same index sets, as
       ``sets_from`` gives): HiGHS receives only the costs, bounds, right-hand sides and
-      coefficients that changed (`send_changes`), skipping the transfer;
+      coefficients that changed (`send_changes`), skipping the transfer (counted in
+      ``updated``; the first way in ``reused``);
     - otherwise it compiles afresh.
 
     HiGHS keeps no branch-and-bound state between runs: a re-used solve does the same
     work as a fresh one (the same nodes and iterations), and gives the same plan. Every
     solve starts from its own case's constructive start; with ``warm_start`` also from
     the previous plan's integer decisions, completed for the new case (the better of the
-    two completed plans is HiGHS's incumbent). Costs also enter constraints where a fund
+    two completed plans is HiGHS's incumbent). That is off by default: giving HiGHS the
+    previous plan as a MIP start cost 5–10% more simplex iterations than none on the
+    default case's cost scenarios, and even the coalition's own optimum as its start
+    saved only 26% of the iterations (benchmarks/RESULTS.md, "Allocation at speed").
+    Costs also enter constraints where a fund
     reinvests the operating margin (`operating_margin` carries production, transport and
     tariff costs): such cases go through the second or third way, as `same_constraints`
     sees.
@@ -121,14 +126,15 @@ class Resolver:
         >>> base = capacity.load_case(capacity.tiny_case_path("two_sites"))
         >>> dearer = capacity.Case.from_frames({**base.tables(), "lanes": base.lanes.assign(
         ...     tariff_rate=base.lanes["tariff_rate"] + 0.05)}, name="tariff+5%")
-        >>> [r.solve(c).status for c in (base, dearer)], r.reused
-        (['optimal', 'optimal'], 1)
+        >>> [r.solve(c).status for c in (base, dearer)], r.reused, r.updated
+        (['optimal', 'optimal'], 1, 0)
     """
 
     def __init__(self, warm_start: bool = False) -> None:
         self.built: BuiltModel | None = None
         self.compiled: CompiledModel | None = None
-        self.reused = 0  # solves that re-used the model HiGHS held (either way)
+        self.reused = 0  # solves that only replaced the objective (no build)
+        self.updated = 0  # solves built afresh and sent to HiGHS as changes
         self.warm_start = warm_start
         self.sent: dict[str, int] = {}  # what the last re-use sent (`send_changes`)
         self._sets: tuple[Case, IndexSets] | None = None
@@ -182,7 +188,7 @@ class Resolver:
             if self.compiled is not None and built.linear.n_cols \
                     and same_structure(self.compiled, built.linear):
                 self.sent = send_changes(self.compiled, built.linear)
-                self.reused += 1
+                self.updated += 1
             else:
                 self.compiled = pass_linear(built.linear) if built.linear.n_cols else None
                 self._plan = None

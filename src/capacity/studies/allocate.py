@@ -159,8 +159,9 @@ class CoalitionGame:
 
     def sets_from(self, name: str) -> Case:
         """The grand coalition's case: every coalition is solved on its index sets with
-        its own demand (`capacity.engine.resolver.Resolver.index_sets`), so that all
-        keep one structure and re-use one model. A coalition's demand is the grand
+        its own demand (`capacity.engine.resolver.Resolver.index_sets`), so that they
+        keep one structure and re-use one model, except where a member's commitments
+        make rows of their own (the Resolver checks). A coalition's demand is the grand
         coalition's with rows removed; the variables this leaves without demand are free
         to be 0, and the optimum is the coalition's own (tested)."""
         if self._grand is None:

@@ -109,13 +109,13 @@ def _solve_one(job: Job, resolver: Resolver) -> dict[str, Any]:
     if job.case is None:
         return {"summary": _error_summary(job.name, job.error or "no case"), "tables": {}}
     try:
-        reused_before = resolver.reused
+        reused_before = resolver.reused + resolver.updated
         plan = resolver.solve(job.case, job.options, sets_from=job.sets_from)
     except Exception as err:  # a failed scenario records its error; the batch goes on
         return {"summary": _error_summary(job.name, f"{type(err).__name__}: {err}"),
                 "tables": {}}
     summary = {"scenario": job.name, **plan.summary(), "error": None,
-               "reused_model": resolver.reused > reused_before,
+               "reused_model": resolver.reused + resolver.updated > reused_before,
                "worker_pid": os.getpid(), "finished_at": time.time(),
                "wall_seconds": time.time() - started}
     return {"summary": summary, "tables": plan.tables}
