@@ -30,7 +30,11 @@ Value of pooling = Σ_i c({i}) − c(N). Allocations (formulas in models/formula
   lies outside the core. When the core is not empty it lies in the core.
 
 Coalitions are solved as one batch (`capacity.studies.batch.run_batch`), in parallel, into a
-results folder that ``--resume`` continues.
+results folder that ``--resume`` continues: each on the grand coalition's index sets with
+its own demand (`CoalitionGame.sets_from`), in Gray-code order (`gray_order`), so that a
+worker re-uses one model between coalitions of the same structure
+(`capacity.engine.resolver.Resolver`). ``--gap-musd G`` proves each coalition within G
+MUSD instead of to optimality: every c(S) and Shapley value is then within G.
 """
 
 from __future__ import annotations
