@@ -536,6 +536,10 @@ def allocate_command(
         "--resume", help="Skip coalitions already solved in --out.")] = False,
     time_limit: Annotated[float, typer.Option("--time-limit", help="Seconds per coalition.")]
     = DEFAULTS["time_limit_s"],
+    gap_musd: Annotated[float | None, typer.Option(
+        "--gap-musd", min=0, help="Stop each coalition's solve once proven within this many "
+        "MUSD of its optimum: every cost and Shapley value is then within it (default: "
+        "proven optimal).")] = None,
     as_json: JsonFlag = False,
     debug: DebugFlag = False,
 ) -> None:
@@ -557,7 +561,8 @@ def allocate_command(
                 loaded, names, method=method,  # type: ignore[arg-type]
                 samples=samples, seed=seed, workers=workers, scheduler=scheduler,
                 out=out_dir, resume=resume, options=options,
-                progress=None if as_json else show), "cannot allocate", debug)
+                progress=None if as_json else show, gap_musd=gap_musd),
+                "cannot allocate", debug)
     except FileExistsError as e:
         _fail(str(e))
     if as_json:

@@ -190,3 +190,19 @@ def test_cli_allocate_json_and_resume(tmp_path: Path) -> None:
     assert "outside the core: coalition {A, B}" in resumed.stdout
     bad = run("allocate", case, "--members", "A,Z")
     assert bad.returncode == 2 and "'Z' is neither a startup" in bad.stderr
+
+
+def test_gap_in_musd_bounds_every_share() -> None:
+    # Each coalition proven within 0.5 MUSD: every cost, and so every Shapley value, is
+    # within 0.5 of the exact (2, 4.5, 5.5); the tiny game is solved exactly anyway.
+    result = allocate(tiny("pooling"), workers=1, options=TEST_OPTIONS, gap_musd=0.5)
+    shares = _by_member(result.members, "allocated_musd")
+    assert all(abs(shares[m] - v) <= 0.5 for m, v in {"A": 2, "B": 4.5, "C": 5.5}.items())
+    assert any("within 0.5 MUSD" in n for n in result.notes)
+    with pytest.raises(CaseError, match="--gap-musd"):
+        allocate(tiny("pooling"), gap_musd=-1.0)
+
+
+def test_cli_refuses_a_negative_gap() -> None:
+    bad = run("allocate", str(capacity.tiny_case_path("pooling")), "--gap-musd", "-1")
+    assert bad.returncode == 2 and "--gap-musd" in bad.stderr

@@ -16,6 +16,9 @@ class SolveOptions(BaseModel):
     Attributes:
         time_limit_s: wall-clock limit for HiGHS; the best plan found is returned with its gap.
         mip_rel_gap: stop when (objective − bound)/|objective| is at most this.
+        mip_abs_gap: stop when objective − bound is at most this, in the objective's unit
+            (MUSD); the default proves (nearly) to optimality. `capacity.allocate`'s
+            ``gap_musd``: each cost is then within this of its optimum.
         threads: HiGHS threads. One by default: HiGHS's branch-and-bound is serial, and one
             thread keeps runs reproducible. With two or more, on models of
             `capacity.engine.strategy.LARGE_MODEL_NONZEROS` or more, PDLP's relaxation
@@ -59,6 +62,7 @@ class SolveOptions(BaseModel):
 
     time_limit_s: float = Field(default=300.0, gt=0, le=7 * 24 * 3600)
     mip_rel_gap: float = Field(default=1e-6, ge=0, le=1)
+    mip_abs_gap: float = Field(default=1e-9, ge=0, le=1e9)
     threads: int = Field(default=1, ge=1, le=256)
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     log: bool = False

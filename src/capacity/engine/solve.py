@@ -104,15 +104,17 @@ def solve(case: Case | BuiltModel, options: SolveOptions | None = None,
 
 def run_highs(built: BuiltModel, options: SolveOptions, seconds: dict[str, float],
               progress: Progress | None = None,
-              solver: CompiledModel | None = None) -> Plan:
+              solver: CompiledModel | None = None, hint: np.ndarray | None = None) -> Plan:
     """Solve ``built`` (its own matrices, or its Pyomo model where a caller made and
     perhaps changed it; or ``solver``, the same model already in HiGHS) into a plan.
-    Ctrl-C stops the solve promptly with status ``interrupted``
-    (`capacity.engine.interrupt`)."""
+    ``hint``: a plan of a neighbouring case over the same columns (the `Resolver`'s
+    warm start), whose integer decisions are completed and offered beside the
+    constructive start (`optimise`). Ctrl-C stops the solve promptly with status
+    ``interrupted`` (`capacity.engine.interrupt`)."""
     t0 = time.perf_counter()
     with interrupt.catching_sigint():
         try:
-            return _solved(built, options, seconds, progress, solver)
+            return _solved(built, options, seconds, progress, solver, hint)
         except interrupt.Interrupted:
             return Plan.without_solution(
                 built.case.name, "interrupted", options.model_dump(), seconds,
@@ -126,7 +128,8 @@ def _interrupted_after(seconds: float, has_plan: bool) -> str:
 
 
 def _solved(built: BuiltModel, options: SolveOptions, seconds: dict[str, float],
-            progress: Progress | None, solver: CompiledModel | None) -> Plan:
+            progress: Progress | None, solver: CompiledModel | None,
+            hint: np.ndarray | None = None) -> Plan:
     """`run_highs`, within its handling of Ctrl-C: the start, one HiGHS run
     (`optimise`), and its outcome as a `Plan`."""
     lm, elastic = built.linear, built.index_sets.elastic
@@ -160,7 +163,12 @@ def _solved(built: BuiltModel, options: SolveOptions, seconds: dict[str, float],
                 aids = _aids(built, solver, seconds["start"])
             # the cuts are over the engine's own columns: not where HiGHS holds a Pyomo model
             groups = cut_groups(built) if options.cuts and solver.columns is None else None
-            run = optimise(solver, options, progress, start, aids, groups)
+            neighbour = None
+            if hint is not None and options.mip_start and solver.columns is None \
+                    and len(hint) == len(solver.col_lower):
+                neighbour = [(int(j), float(round(hint[j])))
+                             for j in np.flatnonzero(solver.integer)]
+            run = optimise(solver, options, progress, start, aids, groups, neighbour)
     except FixedRowInfeasible as err:  # a caller fixed variables that break a row
         return Plan.without_solution(built.case.name, "infeasible", options.model_dump(),
                                      seconds, messages=[_fixed_infeasible(err)], size=size)
@@ -337,7 +345,8 @@ def optimise(compiled: CompiledModel, options: SolveOptions,
              progress: Progress | None = None,
              start: Sequence[tuple[int, float]] | None = None,
              aids: LargeModelAids | None = None,
-             groups: list[Group] | None = None) -> Run:
+             groups: list[Group] | None = None,
+             neighbour: Sequence[tuple[int, float]] | None = None) -> Run:
     """Run HiGHS in memory on a model it holds and map its outcome to a plan status.
     Solutions are not loaded (``Run.load`` does, into a compiled Pyomo model's
     variables). (A series of solves of one Pyomo model that change more than costs goes
@@ -365,6 +374,9 @@ def optimise(compiled: CompiledModel, options: SolveOptions,
             (`capacity.engine.cuts.cut_groups`): their cuts are added as rows before
             HiGHS's branch and bound (`_with_cuts`); None with ``options.cuts``: none
             are added, and a note says why.
+        neighbour: (column, value) of the integer columns of a neighbouring case's plan
+            (the `Resolver`'s warm start): completed like ``start``; HiGHS starts from
+            the cheaper of the two completed plans.
 
     Raises:
         Exception: whatever HiGHS or the interface raises; callers turn it into ``error``.
@@ -375,11 +387,16 @@ def optimise(compiled: CompiledModel, options: SolveOptions,
     if options.model_file:
         write_model(compiled, options.model_file)
     for name, value in (("output_flag", options.log), ("log_to_console", options.log),
-                        ("mip_rel_gap", options.mip_rel_gap), ("mip_abs_gap", 1e-9),
+                        ("mip_rel_gap", options.mip_rel_gap), ("mip_abs_gap", options.mip_abs_gap),
                         ("threads", options.threads), ("random_seed", options.seed)):
         highs.setOptionValue(name, value)
     t1 = time.perf_counter()
     started = complete_start(compiled, start, options.time_limit_s) if start else None
+    if neighbour:
+        near = complete_start(compiled, neighbour, options.time_limit_s, incumbent=False)
+        if near is not None and (started is None or near.objective < started.objective):
+            compiled.set_incumbent(near.x)
+            started = near
     interrupt.check()
     if started is not None and progress is not None:  # now HiGHS's incumbent
         progress(time.perf_counter() - t1, started.objective, None)

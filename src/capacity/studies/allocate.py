@@ -30,7 +30,11 @@ Value of pooling = Σ_i c({i}) − c(N). Allocations (formulas in models/formula
   lies outside the core. When the core is not empty it lies in the core.
 
 Coalitions are solved as one batch (`capacity.studies.batch.run_batch`), in parallel, into a
-results folder that ``--resume`` continues.
+results folder that ``--resume`` continues: each on the grand coalition's index sets with
+its own demand (`CoalitionGame.sets_from`), in Gray-code order (`gray_order`), so that a
+worker re-uses one model between coalitions of the same structure
+(`capacity.engine.resolver.Resolver`). ``--gap-musd G`` proves each coalition within G
+MUSD instead of to optimality: every c(S) and Shapley value is then within G.
 """
 
 from __future__ import annotations
@@ -55,6 +59,9 @@ from capacity.studies.batch import Progress, run_batch
 from capacity.studies.scenarios import case_digest
 
 EXACT_MAX_MEMBERS = 12
+# Whether a coalition's solve also starts from the previous coalition's plan (measured:
+# benchmarks/RESULTS.md, "Allocation at speed")
+WARM_START = False
 DEFAULT_SAMPLES = 200
 Coalition = frozenset[str]
 Method = Literal["shapley", "nucleolus"]
@@ -148,10 +155,22 @@ class CoalitionGame:
         self.base, self.con, self.options = case, con, options
         self.scenarios: dict[str, Coalition] = {con.name(c): c for c in coalitions}
         self._base_digest: str | None = None
+        self._grand: Case | None = None
 
     def case(self, name: str) -> Case:
         """The validated case of coalition ``name``."""
         return coalition_case(self.base, self.con, self.scenarios[name])
+
+    def sets_from(self, name: str) -> Case:
+        """The grand coalition's case: every coalition is solved on its index sets with
+        its own demand (`capacity.engine.resolver.Resolver.index_sets`), so that they
+        keep one structure and re-use one model, except where a member's commitments
+        make rows of their own (the Resolver checks). A coalition's demand is the grand
+        coalition's with rows removed; the variables this leaves without demand are free
+        to be 0, and the optimum is the coalition's own (tested)."""
+        if self._grand is None:
+            self._grand = coalition_case(self.base, self.con, frozenset(self.con.members))
+        return self._grand
 
     def fingerprint(self, name: str) -> str:
         """What the coalition's case depends on (`capacity.studies.batch.fingerprint`): the case,
@@ -227,7 +246,8 @@ def allocate(case: Case, members: Sequence[str] | None = None, method: Method = 
              samples: int | None = None, seed: int = 0, workers: int | None = None,
              scheduler: str | None = None, out: str | Path | None = None,
              resume: bool = False, options: SolveOptions | None = None,
-             progress: Progress | None = None) -> Allocation:
+             progress: Progress | None = None, gap_musd: float | None = None,
+             warm_start: bool = WARM_START) -> Allocation:
     """Value of pooling and a fair split of the grand coalition's cost.
 
     Args:
@@ -245,6 +265,14 @@ def allocate(case: Case, members: Sequence[str] | None = None, method: Method = 
         resume: continue the coalition solves already finished in ``out``.
         options: solve options for every coalition.
         progress: called with (coalition, summary) as each coalition finishes.
+        gap_musd: stop each coalition's solve once its plan is proven within this many
+            MUSD of the optimum (``options``' ``mip_abs_gap``; its relative gap then 0).
+            Every c(S) is then within ``gap_musd`` of its optimal value, and so is every
+            Shapley value (the marginal costs' errors lie in [−gap, gap] and the weights
+            sum to one); None: ``options`` as given (by default proven to optimality).
+        warm_start: start each coalition's solve also from the plan of the coalition
+            solved before it on the same worker (coalitions are solved in Gray-code
+            order: each differs from the one before by one member).
 
     Returns:
         The `Allocation`.
@@ -284,10 +312,19 @@ def allocate(case: Case, members: Sequence[str] | None = None, method: Method = 
         wanted |= {frozenset([m]) for m in con.members}
         coalitions = sorted(wanted, key=lambda c: (len(c), sorted(c)))
 
+    options = options or SolveOptions()
+    if gap_musd is not None:
+        if not gap_musd >= 0:
+            raise CaseError([Problem("--gap-musd", None, None,
+                                     f"{gap_musd!r}: give an absolute gap of 0 or more MUSD")])
+        options = options.model_copy(update={"mip_abs_gap": gap_musd, "mip_rel_gap": 0.0})
     cost, table = _solve_coalitions(case, con, [frozenset(), *coalitions], workers,
-                                    scheduler, out, resume, options or SolveOptions(), progress)
+                                    scheduler, out, resume, options, progress, warm_start)
     notes = _ownership_notes(case, con)
-    if table["gap"].fillna(0).max() > 1e-4:
+    if gap_musd is not None:
+        notes.append(f"each coalition's cost is proven within {gap_musd:g} MUSD of its "
+                     f"optimum (--gap-musd), and so is each Shapley value")
+    elif table["gap"].fillna(0).max() > 1e-4:
         notes.append(f"some coalitions stopped at their time limit (largest gap "
                      f"{table['gap'].max():.2%}): their costs, and so the shares, are "
                      "upper bounds")
@@ -341,19 +378,39 @@ def allocate(case: Case, members: Sequence[str] | None = None, method: Method = 
         notes=notes)
 
 
+def gray_order(con: Consortium, coalitions: Sequence[Coalition]) -> list[Coalition]:
+    """``coalitions`` in Gray-code order of their member bits (`Consortium.name`): when
+    they are all 2^n, each differs from the one before by one member, so that a chain
+    of them on one worker starts each solve from a neighbour's plan."""
+    def bits(c: Coalition) -> int:
+        return sum(1 << i for i, m in enumerate(con.members) if m in c)
+
+    def rank(code: int) -> int:  # the position of ``code`` in the Gray sequence
+        out = 0
+        while code:
+            out ^= code
+            code >>= 1
+        return out
+
+    return sorted(coalitions, key=lambda c: rank(bits(c)))
+
+
 def _solve_coalitions(case: Case, con: Consortium, coalitions: list[Coalition],
                       workers: int | None, scheduler: str | None, out: str | Path | None,
                       resume: bool, options: SolveOptions, progress: Progress | None,
+                      warm_start: bool = WARM_START,
                       ) -> tuple[dict[Coalition, float], pd.DataFrame]:
-    """c(S) for every coalition, solved as one batch; raises if any has no plan."""
-    game = CoalitionGame(case, con, coalitions, options)
+    """c(S) for every coalition, solved as one batch (in Gray-code order); raises if
+    any has no plan."""
+    game = CoalitionGame(case, con, gray_order(con, coalitions), options)
     with tempfile.TemporaryDirectory(prefix="capacity-allocate-") as tmp:
         folder = Path(out) if out is not None else Path(tmp)
         summary = run_batch(game, folder, workers=workers, scheduler=scheduler,
-                            resume=resume, progress=progress)
+                            resume=resume, progress=progress, warm_start=warm_start)
     by_name = summary.set_index("scenario")
     total, rows, failed = {}, [], []
-    for name, coalition in game.scenarios.items():
+    for coalition in coalitions:
+        name = con.name(coalition)
         row = by_name.loc[name]
         listed = _listed(con, coalition) or "(none: the non-members' demand alone)"
         if row["status"] not in ("optimal", "time_limit_feasible"):

@@ -19,8 +19,9 @@ The store in DIR:
 - ``summary.parquet``: one row per finished scenario (written when the run ends, also
   after an error; a killed run's is rebuilt by ``--resume``).
 
-Scenarios whose cases differ only in costs or values (same constraints) are chained on
-one worker, which re-uses its model (`capacity.engine.resolver.Resolver`).
+Scenarios whose cases differ only in costs or values (same constraints), or that are
+solved on one case's index sets (a source's ``sets_from``: demand removed or scaled), are
+chained on one worker, which re-uses its model (`capacity.engine.resolver.Resolver`).
 """
 
 from __future__ import annotations
@@ -67,7 +68,11 @@ class ScenarioSource(Protocol):
     (`capacity.studies.scenarios.ScenarioSet`, or the coalitions of `capacity.allocate`).
 
     A source may also have ``fingerprint(name) -> str``: a hash of what the scenario's case
-    depends on, cheaper than building the case (`fingerprint` hashes the case otherwise)."""
+    depends on, cheaper than building the case (`fingerprint` hashes the case otherwise);
+    and ``sets_from(name) -> Case | None``: a case whose index sets the scenario is
+    solved on, with its own demand (its case is that case with demand removed or
+    scaled: the coalitions of `capacity.allocate`), so that such scenarios keep one
+    structure and are chained on one worker (`plan_jobs`)."""
 
     @property
     def scenarios(self) -> Mapping[str, Any]: ...
@@ -85,13 +90,18 @@ class Job:
     case: Case | None
     options: SolveOptions
     error: str | None = None
+    # the case whose index sets the solve uses, with ``case``'s demand (the source's
+    # ``sets_from``; `capacity.engine.resolver.Resolver.index_sets`)
+    sets_from: Case | None = None
 
 
-def solve_jobs(jobs: list[Job], persistent: bool = True) -> list[dict[str, Any]]:
+def solve_jobs(jobs: list[Job], persistent: bool = True,
+               warm_start: bool = False) -> list[dict[str, Any]]:
     """Solve scenarios in order in this process (a worker's task), re-using the model
-    between scenarios with the same constraints when ``persistent``. Never raises: a
-    failure becomes that scenario's ``error`` result."""
-    resolver = Resolver()
+    between scenarios with the same constraints or structure when ``persistent`` (with
+    ``warm_start``, each also starting from the previous plan: `Resolver`). Never
+    raises: a failure becomes that scenario's ``error`` result."""
+    resolver = Resolver(warm_start)
     return [_solve_one(job, resolver if persistent else Resolver()) for job in jobs]
 
 
@@ -100,13 +110,13 @@ def _solve_one(job: Job, resolver: Resolver) -> dict[str, Any]:
     if job.case is None:
         return {"summary": _error_summary(job.name, job.error or "no case"), "tables": {}}
     try:
-        reused_before = resolver.reused
-        plan = resolver.solve(job.case, job.options)
+        reused_before = resolver.reused + resolver.updated
+        plan = resolver.solve(job.case, job.options, sets_from=job.sets_from)
     except Exception as err:  # a failed scenario records its error; the batch goes on
         return {"summary": _error_summary(job.name, f"{type(err).__name__}: {err}"),
                 "tables": {}}
     summary = {"scenario": job.name, **plan.summary(), "error": None,
-               "reused_model": resolver.reused > reused_before,
+               "reused_model": resolver.reused + resolver.updated > reused_before,
                "worker_pid": os.getpid(), "finished_at": time.time(),
                "wall_seconds": time.time() - started}
     return {"summary": summary, "tables": plan.tables}
@@ -176,9 +186,12 @@ def plan_resume(scenarios: ScenarioSource, store: ResultStore, resume: bool,
 
 def plan_jobs(scenarios: ScenarioSource, names: list[str],
               changes: dict[str, Any]) -> list[list[Job]]:
-    """Materialise the named scenarios and group them into chains of jobs: one chain per
-    set of cases with the same constraints (per scenario when the cases differ)."""
+    """Materialise the named scenarios and group them into chains of jobs, in order: one
+    chain per set of cases with the same constraints, or solved on the same index sets
+    (the source's ``sets_from``); one per scenario when the cases differ."""
     chains: dict[str, list[Job]] = {}
+    sets_of = getattr(scenarios, "sets_from", None)
+    keys: dict[int, str] = {}  # structure key of each sets_from case, by id
     for name in names:
         options = scenarios.solve_options(name, **changes)
         try:
@@ -186,7 +199,12 @@ def plan_jobs(scenarios: ScenarioSource, names: list[str],
         except CaseError as err:
             chains[f"error:{name}"] = [Job(name, None, options, error=err.describe())]
             continue
-        chains.setdefault(structure_key(case), []).append(Job(name, case, options))
+        sets = sets_of(name) if callable(sets_of) else None
+        if sets is None:
+            key = structure_key(case)
+        else:
+            key = keys.setdefault(id(sets), "sets:" + structure_key(sets))
+        chains.setdefault(key, []).append(Job(name, case, options, sets_from=sets))
     return list(chains.values())
 
 
@@ -204,7 +222,7 @@ def run_batch(scenarios: str | Path | ScenarioSource, out: str | Path,
               workers: int | None = None,
               scheduler: str | None = None, time_limit_s: float | None = None,
               resume: bool = False, persistent: bool = True,
-              progress: Progress | None = None) -> pd.DataFrame:
+              progress: Progress | None = None, warm_start: bool = False) -> pd.DataFrame:
     """Solve every scenario of a scenario file and store the results in ``out``.
 
     Args:
@@ -219,7 +237,10 @@ def run_batch(scenarios: str | Path | ScenarioSource, out: str | Path,
         resume: skip scenarios already finished in ``out`` whose fingerprint still
             matches (the others are solved again); without it, a folder holding results
             is refused rather than mixed.
-        persistent: chain scenarios with the same constraints and re-use the model.
+        persistent: chain scenarios with the same constraints (or index sets) and re-use
+            the model.
+        warm_start: with ``persistent``, start each scenario of a chain also from the
+            previous one's plan (`capacity.engine.resolver.Resolver`).
         progress: called with (scenario, summary) as each scenario finishes.
 
     Returns:
@@ -253,7 +274,7 @@ def run_batch(scenarios: str | Path | ScenarioSource, out: str | Path,
         slots = max(1, len(client.scheduler_info()["workers"]))
         chains = split_chains(chains, slots if persistent else len(todo))
         try:
-            futures = [client.submit(solve_jobs, chain, persistent, pure=False)
+            futures = [client.submit(solve_jobs, chain, persistent, warm_start, pure=False)
                        for chain in chains]
             for future in as_completed(futures):
                 for result in future.result():

@@ -45,6 +45,7 @@ from capacity.case import Case
 from capacity.engine import interrupt
 from capacity.engine.highs import use_threads
 from capacity.engine.options import SolveOptions
+from capacity.engine.resolver import Resolver
 from capacity.engine.run import relative_gap
 from capacity.engine.solve import optimise_pyomo, solve
 from capacity.errors import CaseInfeasibleError
@@ -589,9 +590,13 @@ def _evaluate_information(result: StochasticResult, ef: ExtensiveForm, ix: Index
     """WS (each scenario alone), the EV plan and EEV (it fixed in every scenario)."""
     case, options = ef.case, result.options
     ws: dict[str, float] = {}
+    # every scenario and the EV case have the sets ``ix`` (their own demand): one model
+    # in HiGHS, sent only what changes (`Resolver.solve_on`)
+    resolver = Resolver()
     for i, sc in enumerate(ef.scenarios):
         say(f"wait-and-see {i + 1}/{len(ef.scenarios)}: {sc.name} ({sc.describe()})")
-        plan = solve(scenario_model(case, ix, sc.failed), solve_options)
+        scase = scenario_case(case, sc.failed)
+        plan = resolver.solve_on(scase, with_demand(ix, scase), solve_options)
         interrupt.stop_if_interrupted(plan.status)
         if plan.net_cost is None or plan.status not in ("optimal", "time_limit_feasible"):
             result.messages.append(f"wait-and-see: scenario {sc.name} ended {plan.status}; "
@@ -605,10 +610,10 @@ def _evaluate_information(result: StochasticResult, ef: ExtensiveForm, ix: Index
             wait_and_see=[ws[s.name] for s in ef.scenarios])
     say("expected-value plan")
     ecase = expected_case(case)
-    ev_built = assemble_model(ecase, with_demand(ix, ecase))
-    ev_plan = solve(ev_built, solve_options)
+    ev_plan = resolver.solve_on(ecase, with_demand(ix, ecase), solve_options)
     interrupt.stop_if_interrupted(ev_plan.status)
-    if not ev_plan.has_solution:
+    ev_built = resolver.built
+    if not ev_plan.has_solution or ev_built is None:
         result.messages.append(f"expected-value problem ended {ev_plan.status}; EEV and VSS "
                                "not reported")
         return
