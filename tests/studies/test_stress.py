@@ -16,12 +16,15 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 import capacity
+from capacity.report import write_report
+from capacity.results.figures import stress_figure
 from capacity.studies.stress import (
     StressError,
     contingencies,
@@ -95,6 +98,19 @@ def test_a_recovery_reports_the_commitments_it_breaks(tmp_path: Path) -> None:
     heat = result.heat()
     assert heat.loc["site-SA", "A"] == pytest.approx(10.0)
     assert result.worst()["scenario"].tolist() == ["site-SA"]
+    # the report: the heat map's cell and label, the worst ten as a table
+    fig = stress_figure(result.lost[result.lost["scenario"] != "none"],
+                        {"site-SA": "SA lost from 2031"})
+    assert list(fig.data[0].y) == ["SA lost from 2031"] and list(fig.data[0].x) == ["A"]
+    assert fig.data[0].z.tolist() == [[10.0]]
+    text = write_report(tmp_path / "out", tmp_path / "stress.html").read_text()
+    for heading in ("Lost supply by contingency and market", "Worst ten contingencies",
+                    "Every contingency", "Provenance"):
+        assert f"<h2>{heading}</h2>" in text, heading
+    worst = text.split("<h2>Worst ten contingencies</h2>")[1].split("<h2>")[0]
+    cells = re.findall(r"<td>(.*?)</td>", worst)
+    assert cells == ["SA lost from 2031", "10.0", "0.0", "-10.00", "2", "True"]
+    assert '"z":[[10.0]]' in text.replace(" ", "")
 
 
 def test_an_export_ban_on_top_of_the_case_outage(tmp_path: Path) -> None:
