@@ -23,13 +23,17 @@ import pandas as pd
 import pytest
 
 import capacity
+from capacity.model.outages import Outage
 from capacity.report import write_report
 from capacity.results.figures import stress_figure
 from capacity.studies.stress import (
     StressError,
     contingencies,
+    contingency_case,
+    past_of,
     read_stress_plan,
     stress,
+    verify_recovery,
 )
 
 from conftest import TEST_OPTIONS, edited, run, tiny
@@ -171,3 +175,23 @@ def test_bad_input_is_refused(no_outage_plan: Path, tmp_path: Path) -> None:
     assert ok.returncode == 0, ok.stderr
     assert "SA lost from 2031" in ok.stdout and "2 of 2 recoveries solved and checked" \
         in ok.stdout
+
+
+def test_the_check_catches_a_recovery_that_breaks_the_outage_or_the_past(
+        no_outage_plan: Path) -> None:
+    """The plan itself (everything at SA) against SA's contingency: its shipments from
+    SA in 2031–2032 are on cut arcs. A plan made with SA lost from 2030 changes 2030."""
+    plan = read_stress_plan(no_outage_plan)
+    past = past_of(plan, 2031)
+    outage = contingencies(plan, "site", 2031)[0]
+    blind = capacity.solve(plan.case, TEST_OPTIONS)
+    problems = verify_recovery(contingency_case(plan.case, outage), blind, past,
+                               pd.DataFrame(columns=["program", "market", "period",
+                                                     "short_batches"]))
+    assert [p.split(":")[0] for p in problems] == ["outage", "outage"]
+    early = Outage("SA_2030", "site", "SA", None, 2030)
+    moved = capacity.solve(contingency_case(plan.case, early), TEST_OPTIONS)
+    problems = verify_recovery(contingency_case(plan.case, early), moved, past,
+                               pd.DataFrame(columns=["program", "market", "period",
+                                                     "short_batches"]))
+    assert "past: ('P1', 'SA', 'A', 2030) shipped 0, the plan 5" in problems
