@@ -9,7 +9,8 @@ horizon's end, added to the plan's case's own outages) the plan's case is rebuil
 the same variables and rows (`with_outages`), what the plan had decided before ``first``
 is held (`Past`: modules ordered, sites opened, approvals decided and reservations held
 before it, exactly; the transfers it had started stay made; its shipments and the
-batches it made before it, within a tolerance of 1e-6 relative), and the rest is
+batches it made before it, within a tolerance of 1e-9 relative; stock a cut site made
+and had not shipped counts as lost with it, `hold_past`), and the rest is
 re-optimised: new modules, openings, approvals with their lead times, new transfers,
 which can ship only once complete counted from ``first`` (pos(t) ≥ pos(first) + L[p,s]),
 inventory and shipments. Committed offtakes may go unmet at ``penalty`` MUSD per batch
@@ -42,7 +43,7 @@ import os
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -56,7 +57,7 @@ from capacity.engine.options import SolveOptions
 from capacity.errors import CaseError
 from capacity.model import BuiltModel, assemble_model
 from capacity.model.index_sets import IndexSets, build_index_sets
-from capacity.model.outages import Outage, case_outages, with_outages
+from capacity.model.outages import Outage, case_outages, sites_cut, with_outages
 from capacity.output_folder import MARKER, mark, write_file
 from capacity.results.plan import TABLE_NAMES, Plan, read_saved_plan
 from capacity.studies.batch import ResultStore, _to_parquet
@@ -254,10 +255,16 @@ def contingencies(plan: StressPlan, by: str, first: int,
             for s in sorted(subjects)]
 
 
-def hold_past(built: BuiltModel, past: Past) -> None:
+def hold_past(built: BuiltModel, past: Past, cut_sites: Iterable[str] = ()) -> None:
     """Bound ``built``'s columns to what the plan decided before ``past.first`` (see the
-    module docstring): integer decisions exactly, shipments and making within 1e-6
-    relative; a transfer the plan did not make ships only pos(first) + L[p,s] on."""
+    module docstring): integer decisions exactly, shipments and making within 1e-9
+    relative; a transfer the plan did not make ships only pos(first) + L[p,s] on.
+
+    At ``cut_sites`` (the contingency's) the batches made for stock before ``first`` are
+    held as an upper bound only: stock a lost site holds cannot ship (nor be written off
+    without a stock target), so what it did not ship before the contingency counts as
+    never made (lost with the site; its production cost is not counted)."""
+    cut = set(cut_sites)
     lm, ix = built.linear, built.index_sets
     pos = ix.position
     first = pos[past.first]
@@ -289,8 +296,13 @@ def hold_past(built: BuiltModel, past: Past) -> None:
             if a in past.assigned and pos[starts.get(a, ix.periods[0])] < first:
                 cols.lower[i] = 1.0
     fix("Ship", lambda k: past.shipments.get(k, 0.0) if pos[period(k)] < first else None,
-        1e-6)
-    fix("Make", lambda k: past.made.get(k, 0.0) if pos[period(k)] < first else None, 1e-6)
+        1e-9)
+    fix("Make", lambda k: past.made.get(k, 0.0) if pos[period(k)] < first else None, 1e-9)
+    if cut and "Make" in lm.variables:
+        cols = lm.variables["Make"]
+        for i, key in enumerate(cols.keys):
+            if key[1] in cut and pos[period(key)] < first:
+                cols.lower[i] = 0.0
     # a transfer the plan did not make starts at `first`: its site ships L[p,s] later
     pairs = {(p, s) for (p, s, _c) in past.assigned}
     for var, site_of in (("Ship", 1), ("Make", 1)):
@@ -370,7 +382,8 @@ def solve_contingency(job: StressJob, base: IndexSets, name: str,
     outages = case_outages(case) + ([outage] if outage is not None else [])
     ix = with_outages(base, case, outages) if outage is not None else base
     built = assemble_model(case, ix)
-    hold_past(built, job.past)
+    hold_past(built, job.past, () if outage is None else sites_cut(
+        outage, ix.site_operator, ix.site_region))
     plan = solve(built, job.options)
     summary: dict[str, Any] = {
         "scenario": name, **plan.summary(), "error": None,
