@@ -25,7 +25,7 @@ from capacity.model.approvals import Approvals, approval_sets, why_unapproved, w
 from capacity.model.changeovers import Changeovers, changeover_sets
 from capacity.model.continuity import Continuity, build_continuity
 from capacity.model.inventory import Inventory, build_inventory, shelf_lives
-from capacity.model.outages import Outages, case_outages, with_outages
+from capacity.model.outages import Outages, case_outages, offtake_words, with_outages
 from capacity.model.phases import (
     Phases,
     one_site_conflicts,
@@ -1148,14 +1148,6 @@ def _transfer_periods(case: Case) -> tuple[dict[str, int], dict[tuple[str, str],
                                              case.tech_transfers["tech_transfer_periods"],
                                              strict=True) if pd.notna(n)}
     return default, at
-
-
-def offtake_words(case: Case, p: str, mkt: str, t: int) -> str:
-    """"committed offtake of ANCHORS for p in mkt, period t": how a message names one."""
-    anchors = sorted(set(case.offtakes.loc[(case.offtakes["program"] == p)
-                                           & (case.offtakes["market"] == mkt)
-                                           & (case.offtakes["period"] == t), "anchor"]))
-    return f"committed offtake of {', '.join(anchors)} for {p} in {mkt}, period {t}"
 
 
 def _why_unservable(case: Case, p: str, mkt: str, t: int, start: int, scale: str,

@@ -25,18 +25,15 @@ commitment, naming the outage; a caller that prices unmet commitments,
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Literal
+from typing import Any, Literal, Protocol, TypeVar, cast
 
 import numpy as np
 import pandas as pd
 
 from capacity.case import Case
 from capacity.model.linear import LinearModel
-
-if TYPE_CHECKING:
-    from capacity.model.index_sets import IndexSets
 
 ShipKey = tuple[str, str, str, int]  # (program, site, market, period)
 MakeKey = tuple[str, str, str, int]  # (program, site, scale, period)
@@ -130,8 +127,46 @@ class Outages:
     __hash__ = None  # type: ignore[assignment]  # mutable, like the other derived data
 
 
-def sites_cut(outage: Outage, site_operator: dict[str, str],
-              site_region: dict[str, str]) -> set[str]:
+class _Making(Protocol):
+    @property
+    def make(self) -> Sequence[MakeKey]: ...
+
+
+class IndexLike(Protocol):
+    """What this module reads of `capacity.model.index_sets.IndexSets` (which imports
+    this module, so it is not imported here)."""
+
+    @property
+    def ship(self) -> Sequence[ShipKey]: ...
+    @property
+    def committed(self) -> Mapping[DemandKey, float]: ...
+    @property
+    def site_operator(self) -> Mapping[str, str]: ...
+    @property
+    def site_region(self) -> Mapping[str, str]: ...
+    @property
+    def inventory(self) -> _Making: ...
+    @property
+    def outages(self) -> Outages: ...
+    @property
+    def why_unservable(self) -> Mapping[DemandKey, str]: ...
+    @property
+    def unservable(self) -> Sequence[str]: ...
+
+
+IX = TypeVar("IX", bound=IndexLike)
+
+
+def offtake_words(case: Case, p: str, mkt: str, t: int) -> str:
+    """"committed offtake of ANCHORS for p in mkt, period t": how a message names one."""
+    anchors = sorted(set(case.offtakes.loc[(case.offtakes["program"] == p)
+                                           & (case.offtakes["market"] == mkt)
+                                           & (case.offtakes["period"] == t), "anchor"]))
+    return f"committed offtake of {', '.join(anchors)} for {p} in {mkt}, period {t}"
+
+
+def sites_cut(outage: Outage, site_operator: Mapping[str, str],
+              site_region: Mapping[str, str]) -> set[str]:
     """The sites an outage names: the site, the operator's sites, the region's sites."""
     if outage.kind == "site":
         return {outage.subject}
@@ -139,7 +174,7 @@ def sites_cut(outage: Outage, site_operator: dict[str, str],
     return {s for s, o in owner.items() if o == outage.subject}
 
 
-def outage_sets(case: Case, ix_like: IndexSets, outages: Sequence[Outage]) -> Outages:
+def outage_sets(case: Case, ix_like: IndexLike, outages: Sequence[Outage]) -> Outages:
     """The shipments and making that ``outages`` cut in index sets built from ``case``,
     and the commitments they leave no shipment to serve.
 
@@ -194,7 +229,7 @@ def outage_sets(case: Case, ix_like: IndexSets, outages: Sequence[Outage]) -> Ou
                    np.array(make_cut, dtype=np.int64), ship_by, why)
 
 
-def with_outages(ix: IndexSets, case: Case, outages: Sequence[Outage]) -> IndexSets:
+def with_outages(ix: IX, case: Case, outages: Sequence[Outage]) -> IX:
     """A copy of ``ix`` with ``outages`` in place of the outages it had (the case's own):
     the same variables and row families, only the cut columns' bounds differ, so models
     of the two share first-stage variables.
@@ -202,8 +237,6 @@ def with_outages(ix: IndexSets, case: Case, outages: Sequence[Outage]) -> IndexS
     ``unservable`` and ``why_unservable`` lose what the old outages caused and gain what
     the new ones cause (naming them).
     """
-    from capacity.model.index_sets import offtake_words
-
     new = outage_sets(case, ix, outages)
     old = ix.outages.why_unservable
     why = {d: w for d, w in ix.why_unservable.items() if d not in old}
@@ -213,10 +246,11 @@ def with_outages(ix: IndexSets, case: Case, outages: Sequence[Outage]) -> IndexS
         if d not in why:
             why[d] = w
             unservable.append(f"{offtake_words(case, *d)}: {w}")
-    return replace(ix, outages=new, why_unservable=why, unservable=unservable)
+    return cast(IX, replace(cast(Any, ix), outages=new, why_unservable=why,
+                            unservable=unservable))
 
 
-def add_outage_cuts(lm: LinearModel, ix: IndexSets) -> None:
+def add_outage_cuts(lm: LinearModel, ix: IndexLike) -> None:
     """Outages (models/formulation.md, "Outages"): every cut shipment and every batch a
     lost site cannot make has upper bound 0, as column bounds (no rows):
 

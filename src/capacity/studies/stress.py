@@ -415,7 +415,7 @@ def solve_contingency(job: StressJob, base: IndexSets, name: str,
 
 def _broken(case: Case, built: BuiltModel) -> pd.DataFrame:
     """The commitments a recovery leaves unmet (Shortfall > 1e-6), with their anchors."""
-    from capacity.model.index_sets import offtake_words
+    from capacity.model.outages import offtake_words
 
     lm, x = built.linear, built.solution
     assert x is not None
