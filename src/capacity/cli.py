@@ -481,9 +481,13 @@ def stress_command(
                 "broken", "checked"):
         shown.add_column(col, justify="left" if col == "contingency" else "right")
     for r in worst.itertuples(index=False):
-        shown.add_row(r.outage, f"{r.committed_lost_batches:,.1f}",
-                      f"{r.potential_lost_batches:,.1f}", f"{r.cost_increase_musd:,.2f}",
-                      str(r.broken_commitments), "yes" if r.checked else "NO")
+        solved = r.committed_lost_batches == r.committed_lost_batches  # not NaN
+        shown.add_row(r.outage, *((f"{r.committed_lost_batches:,.1f}",
+                                   f"{r.potential_lost_batches:,.1f}",
+                                   f"{r.cost_increase_musd:+,.2f}",
+                                   f"{int(r.broken_commitments)}",
+                                   "yes" if r.checked in (True,) else "NO")
+                                  if solved else ("—", "—", "—", "—", "no recovery")))
     out.print(shown)
     checked = summary["checked"].fillna(False).astype(bool) if "checked" in summary \
         else summary["status"] != summary["status"]
