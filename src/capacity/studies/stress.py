@@ -263,7 +263,10 @@ def hold_past(built: BuiltModel, past: Past, cut_sites: Iterable[str] = ()) -> N
     At ``cut_sites`` (the contingency's) the batches made for stock before ``first`` are
     held as an upper bound only: stock a lost site holds cannot ship (nor be written off
     without a stock target), so what it did not ship before the contingency counts as
-    never made (lost with the site; its production cost is not counted)."""
+    never made (lost with the site; its production cost is not counted), and the blocks
+    reserved there before ``first`` are held as an upper bound too (a reservation's
+    minimum take would otherwise force making that stock; the fee of blocks the recovery
+    drops is not counted: the cost increase is understated by it)."""
     cut = set(cut_sites)
     lm, ix = built.linear, built.index_sets
     pos = ix.position
@@ -302,6 +305,11 @@ def hold_past(built: BuiltModel, past: Past, cut_sites: Iterable[str] = ()) -> N
         cols = lm.variables["Make"]
         for i, key in enumerate(cols.keys):
             if key[1] in cut and pos[period(key)] < first:
+                cols.lower[i] = 0.0
+    if cut and "Reserve" in lm.variables:  # a take-or-pay there would force that stock
+        cols = lm.variables["Reserve"]
+        for i, (v, t) in enumerate(cols.keys):
+            if ix.reservations.suite[v][0] in cut and pos[t] < first:
                 cols.lower[i] = 0.0
     # a transfer the plan did not make starts at `first`: its site ships L[p,s] later
     pairs = {(p, s) for (p, s, _c) in past.assigned}
