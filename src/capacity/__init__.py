@@ -48,6 +48,7 @@ _EXPORTS = {
     "StochasticOptions": "capacity.studies.stochastic",
     "StochasticResult": "capacity.studies.stochastic",
     "solve_stochastic": "capacity.studies.stochastic",
+    "StressResult": "capacity.studies.stress", "stress": "capacity.studies.stress",
 }
 
 __all__ = [  # the names of `_EXPORTS` (a test checks both say the same)
@@ -66,6 +67,7 @@ __all__ = [  # the names of `_EXPORTS` (a test checks both say the same)
     "SolveOptions",
     "StochasticOptions",
     "StochasticResult",
+    "StressResult",
     "__version__",
     "allocate",
     "build_model",
@@ -80,6 +82,7 @@ __all__ = [  # the names of `_EXPORTS` (a test checks both say the same)
     "run_batch",
     "solve",
     "solve_stochastic",
+    "stress",
     "tiny_case_path",
     "write_template",
 ]
@@ -116,3 +119,4 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from capacity.studies.pareto import ParetoFront, pareto
     from capacity.studies.scenarios import ScenarioSet, default_scenarios_path, read_scenarios
     from capacity.studies.stochastic import StochasticOptions, StochasticResult, solve_stochastic
+    from capacity.studies.stress import StressResult, stress

@@ -2,6 +2,7 @@
 
     capacity report PLAN_DIR --out report.html      (a plan saved by `capacity solve --out`)
     capacity report BATCH_DIR --out compare.html    (a results folder of `capacity batch`)
+    capacity report STRESS_DIR --out stress.html    (a results folder of `capacity stress`)
 
 A plan report holds headline KPIs, capacity built by region × modality × period, suite
 utilisation by site × period, the cost waterfall, startups' slot assignments over time,
@@ -44,6 +45,7 @@ from capacity.results.figures import (
     cost_figure,
     flow_figure,
     map_figure,
+    stress_figure,
     utilisation_figure,
 )
 from capacity.results.figures import layout as _layout
@@ -424,6 +426,50 @@ def batch_report(batch_dir: str | Path, base: str | None = None) -> str:
                  [("price", price), ("shares", shares), ("build", build)])
 
 
+def stress_report(stress_dir: str | Path) -> str:
+    """The HTML report of a contingency analysis (`capacity stress --out`): the
+    contingency × market heat map of lost supply, the worst ten, every contingency."""
+    from capacity.studies.stress import REFERENCE, StressResult
+
+    result = StressResult.read(Path(stress_dir))
+    summary = result.summary
+    labels = dict(zip(summary["scenario"], summary["outage"], strict=True)) \
+        if "outage" in summary else {}
+    heat = stress_figure(result.lost[result.lost["scenario"] != REFERENCE]
+                         if not result.lost.empty else result.lost, labels)
+    worst = result.worst(10).rename(columns={
+        "outage": "contingency", "committed_lost_batches": "committed lost",
+        "potential_lost_batches": "potential lost", "cost_increase_musd": "cost increase",
+        "broken_commitments": "broken", "checked": "checked"}).drop(columns="scenario")
+    formats = {"committed lost": "{:,.1f}", "potential lost": "{:,.1f}",
+               "cost increase": "{:+,.2f}"}
+    every = summary[summary["scenario"] != REFERENCE]
+    columns = [c for c in ("outage", "status", "recovery_cost_musd", "cost_increase_musd",
+                           "committed_lost_batches", "potential_lost_batches",
+                           "broken_commitments", "checked") if c in every.columns]
+    first = int(summary["from_period"].iloc[0]) if "from_period" in summary and \
+        len(summary) else None
+    ref = summary.loc[summary["scenario"] == REFERENCE, "recovery_cost_musd"] \
+        if "recovery_cost_musd" in summary else pd.Series(dtype=float)
+    sections = [
+        ("Lost supply by contingency and market", "{{figure:heat}}"),
+        ("Worst ten contingencies", _table(worst, formats)),
+        ("Every contingency", _table(every[columns], {
+            "recovery_cost_musd": "{:,.2f}", "cost_increase_musd": "{:+,.2f}",
+            "committed_lost_batches": "{:,.1f}", "potential_lost_batches": "{:,.1f}"})),
+        ("Provenance", _table(pd.DataFrame([
+            ("results", str(Path(stress_dir).resolve())),
+            ("first period cut", "—" if first is None else str(first)),
+            ("plan's cost, past held, no contingency",
+             _money(float(ref.iloc[0]) if len(ref) else None)),
+            ("capacity", __version__),
+            ("generated", dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))],
+            columns=["what", "value"]))),
+    ]
+    return _page(f"Contingency analysis — {Path(stress_dir).name}",
+                 f"{len(every)} contingencies from {first}", sections, [("heat", heat)])
+
+
 # In every report's first bytes: marks a file capacity wrote, which a later report may
 # replace (`capacity.output_folder.check_file_target`).
 GENERATOR = '<meta name="generator" content="capacity">'
@@ -448,6 +494,8 @@ def write_report(source: str | Path, out: str | Path, case: Case | None = None,
     folder = Path(source)
     if (folder / "summary.json").exists():
         text = plan_report(folder, case, price_rules, progress)
+    elif (folder / "done").is_dir() and (folder / "recovery").is_dir():
+        text = stress_report(folder)
     elif (folder / "done").is_dir():
         text = batch_report(folder, base)
     else:

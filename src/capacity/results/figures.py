@@ -173,6 +173,26 @@ def flow_figure(shipments: pd.DataFrame) -> Any:
                    height=max(420, 22 * len(sites) + 120))
 
 
+def stress_figure(lost: pd.DataFrame, labels: Mapping[str, str] | None = None) -> Any:
+    """Supply lost (committed + potential batches, summed over periods) by contingency
+    and market: a heat map, the contingencies losing most on top (`capacity stress`)."""
+    import plotly.graph_objects as go
+
+    grid = lost.pivot_table(index="scenario", columns="market", values="supply_lost",
+                            aggfunc="sum", fill_value=0.0) if not lost.empty else \
+        pd.DataFrame()
+    if not grid.empty:
+        grid = grid.loc[grid.sum(axis=1).sort_values(kind="stable").index]
+    names = [(labels or {}).get(str(c), str(c)) for c in grid.index]
+    fig = go.Figure(go.Heatmap(
+        z=grid.to_numpy(), x=[str(c) for c in grid.columns], y=names,
+        colorscale="Reds", zmin=0, colorbar={"title": "batches"},
+        hovertemplate="%{y}: %{z:,.1f} batches lost in %{x}<extra></extra>"))
+    return layout(fig, "Supply lost by contingency and market (committed + potential "
+                  "batches against the plan, all periods)",
+                  height=max(320, 26 * len(grid) + 120))
+
+
 def map_figure(case: Case, utilisation: pd.DataFrame, shipments: pd.DataFrame) -> Any | None:
     """Sites sized by their largest capacity in the plan, lanes used drawn to each market's
     centre; None when the case gives no coordinates."""
