@@ -3,7 +3,7 @@
     python -m benchmarks [--family uniform|realistic] [--tiers S,M] [--repeat N]
                          [--time-limit S] [--update-baseline] [--statistics]
 
---family realistic measures the realistic family (`capacity.case.generate_realistic`,
+--family realistic measures the realistic family (`capacity.case.generate.realistic`,
 tiers S, N, G) as a planner feels it: first plan, gap at the time limit in % and MUSD,
 primal integral, model size, build time and memory (section `realistic` of RESULTS.md),
 e.g. ``python -m benchmarks --family realistic --tiers N --time-limit 120``.

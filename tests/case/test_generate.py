@@ -11,7 +11,7 @@ import pytest
 
 import capacity
 from capacity.case.generate import frames_of, generate_case, generate_frames
-from capacity.case.generate_realistic import PROFILES, REALISTIC_TIERS
+from capacity.case.generate.realistic import PROFILES, REALISTIC_TIERS
 from capacity.studies.bench import case_statistics
 
 from conftest import run

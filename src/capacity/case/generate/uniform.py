@@ -1,4 +1,4 @@
-"""Seeded, realistic case generators at the benchmark tiers of BRIEF.md.
+"""The uniform case family: seeded case generators at the benchmark tiers of BRIEF.md.
 
 Structure follows the default case, not uniform noise: a few large CDMO regions hold most
 capacity; modalities have their own costs, module sizes and lead times; programs start
@@ -9,6 +9,9 @@ a bank co-invest. Commitments are kept below the capacity that can serve them, s
 generated case is feasible.
 
     capacity generate --tier M --seed 1 --out DIR
+
+What both families share (`policy_frames`, `Tier`, the modalities and regions) lives
+here; `capacity.case.generate.realistic` builds on it.
 """
 
 from __future__ import annotations
@@ -17,8 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from capacity.case import Case
 
 MODALITIES = ("antibody", "adc", "aav", "cell", "microbial")
 MODALITY_SHARE = (0.35, 0.15, 0.15, 0.2, 0.15)
@@ -214,33 +215,3 @@ def policy_frames(periods: list[int], regions: list[str], scale: float = 1.0,
             {"rule": "EU_OPERATOR_CAP", "kind": "max_operator_share", "market": "EU",
              "subject": "*", "share": 0.6}]),
     }
-
-
-FAMILIES = ("uniform", "realistic")
-
-
-def tiers_of(family: str = "uniform") -> dict[str, Tier]:
-    """The tiers of a family: uniform S, M, L, XL; realistic S, N, G."""
-    if family == "realistic":
-        from capacity.case.generate_realistic import REALISTIC_TIERS
-
-        return REALISTIC_TIERS
-    return TIERS
-
-
-def frames_of(tier: str | Tier, seed: int = 1, family: str = "uniform"
-              ) -> dict[str, pd.DataFrame]:
-    """The tables of a generated case of either family."""
-    if family == "realistic":
-        from capacity.case.generate_realistic import generate_realistic_frames
-
-        return generate_realistic_frames(tier, seed)
-    return generate_frames(tier, seed)
-
-
-def generate_case(tier: str | Tier, seed: int = 1, family: str = "uniform") -> Case:
-    """A validated generated case (``family``: `FAMILIES`)."""
-    name = tier if isinstance(tier, str) else tier.name
-    prefix = "realistic-" if family == "realistic" else ""
-    return Case.from_frames(frames_of(tier, seed, family),
-                            name=f"{prefix}tier-{name}-seed{seed}")

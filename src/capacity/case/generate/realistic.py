@@ -1,7 +1,7 @@
 """The realistic case family (issue 33): seeded cases whose structure is the default case's,
 at the default case's size (S), a national network's (N) and a global one's (G).
 
-The uniform family (`capacity.case.generate`) lets every program go to every site with a
+The uniform family (`capacity.case.generate.uniform`) lets every program go to every site with a
 suite of its modality (about 20 sites a program at tier M), draws each site's costs
 independently (so many sites are near-equal by accident) and commits about 2 % of demand.
 Real programs have a short list of qualified manufacturers, and costs follow the region
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from capacity.case.generate import MODALITIES, MODALITY_SHARE, REGIONS, Tier, policy_frames
+from capacity.case.generate.uniform import MODALITIES, MODALITY_SHARE, REGIONS, Tier, policy_frames
 
 REALISTIC_TIERS = {t.name: t for t in (
     Tier("S", 5, 12, 40, 6),
