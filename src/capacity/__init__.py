@@ -48,6 +48,8 @@ _EXPORTS = {
     "StochasticOptions": "capacity.studies.stochastic",
     "StochasticResult": "capacity.studies.stochastic",
     "solve_stochastic": "capacity.studies.stochastic",
+    "NMinusOneResult": "capacity.studies.resilience",
+    "n_minus_one": "capacity.studies.resilience",
 }
 
 __all__ = [  # the names of `_EXPORTS` (a test checks both say the same)
@@ -58,6 +60,7 @@ __all__ = [  # the names of `_EXPORTS` (a test checks both say the same)
     "CaseInfeasibleError",
     "Conflict",
     "Explanation",
+    "NMinusOneResult",
     "ParetoFront",
     "Plan",
     "Problem",
@@ -74,6 +77,7 @@ __all__ = [  # the names of `_EXPORTS` (a test checks both say the same)
     "default_scenarios_path",
     "explain",
     "load_case",
+    "n_minus_one",
     "pareto",
     "read_results",
     "read_scenarios",
@@ -114,5 +118,6 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from capacity.studies.batch import read_results, run_batch
     from capacity.studies.compare import compare
     from capacity.studies.pareto import ParetoFront, pareto
+    from capacity.studies.resilience import NMinusOneResult, n_minus_one
     from capacity.studies.scenarios import ScenarioSet, default_scenarios_path, read_scenarios
     from capacity.studies.stochastic import StochasticOptions, StochasticResult, solve_stochastic
