@@ -498,6 +498,78 @@ def batch_command(
     raise typer.Exit(EXIT_OK if ok.all() else EXIT_SOLVER_ERROR)
 
 
+@app.command("stress")
+def stress_command(
+    plan_dir: Annotated[Path, typer.Argument(
+        help="A plan folder (capacity solve --out).", show_default=False)],
+    by: Annotated[str, typer.Option(
+        "--by", help="Contingencies: each site, operator or country the plan uses lost, "
+        "or each country's exports to a market the plan ships to banned (lane).")] = "site",
+    first: Annotated[int | None, typer.Option(
+        "--from", help="First period cut (default: the case's second period).")] = None,
+    market: Annotated[str | None, typer.Option(
+        "--market", help="Only export bans to this market (e.g. an operator barred "
+        "from the US).")] = None,
+    case: Annotated[Path | None, typer.Option(
+        "--case", help="The plan's case (default: the one its summary.json names).")] = None,
+    penalty: Annotated[float, typer.Option(
+        "--penalty", help="MUSD per committed batch a recovery leaves unmet.")] = 1000.0,
+    time_limit: Annotated[float, typer.Option(
+        "--time-limit", help="Seconds per contingency.")] = 120.0,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="Results folder (resumable with --resume).")] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Skip contingencies already finished in --out.")] = False,
+    debug: DebugFlag = False,
+) -> None:
+    """Contingency analysis of a plan: each site, operator or country cut off (or a
+    country's exports to a market banned) from a period on, the plan's past held, the
+    rest re-optimised; batches lost, cost increase, broken commitments, what the
+    recovery builds. Exit 0 when every contingency has a checked recovery, 1 otherwise."""
+    from capacity.studies.stress import StressError, contingencies, read_stress_plan, stress
+
+    options = _options(time_limit_s=time_limit, threads=1)
+    if out_dir is not None:
+        _checked_out(out_dir, "batch results", False, (plan_dir,))
+    try:
+        plan = _or_exit(lambda: read_stress_plan(plan_dir, case), "invalid case", debug)
+        periods = plan.periods
+        start = first if first is not None else (periods[1] if len(periods) > 1
+                                                 else periods[0])
+        todo = contingencies(plan, by, start, market)
+        if penalty <= 0:
+            raise StressError(f"--penalty must be above 0, not {penalty:g}")
+    except StressError as e:
+        _fail(str(e))
+    err.print(f"{len(todo)} contingencies ({by}) from {start}, and the plan itself")
+    try:
+        with _batch_progress("stress", len(todo) + 1, 0) as show:
+            result = stress(plan, by=by, first=start, market=market, out=out_dir,
+                            workers=workers, scheduler=scheduler, resume=resume,
+                            penalty=penalty, options=options, progress=show)
+    except FileExistsError as e:
+        _fail(str(e))
+    summary = result.summary
+    worst = result.worst(10)
+    shown = Table(title=f"worst contingencies of {plan_dir} from {start} (batches, MUSD)")
+    for col in ("contingency", "committed lost", "potential lost", "cost increase",
+                "broken", "checked"):
+        shown.add_column(col, justify="left" if col == "contingency" else "right")
+    for r in worst.itertuples(index=False):
+        shown.add_row(r.outage, f"{r.committed_lost_batches:,.1f}",
+                      f"{r.potential_lost_batches:,.1f}", f"{r.cost_increase_musd:,.2f}",
+                      str(r.broken_commitments), "yes" if r.checked else "NO")
+    out.print(shown)
+    checked = summary["checked"].fillna(False).astype(bool) if "checked" in summary \
+        else summary["status"] != summary["status"]
+    ok = summary["status"].isin(["optimal", "time_limit_feasible"]) & checked
+    where = f"; results in {out_dir}" if out_dir is not None else ""
+    out.print(f"{int(ok.sum())} of {len(summary)} recoveries solved and checked{where}")
+    raise typer.Exit(EXIT_OK if ok.all() else EXIT_SOLVER_ERROR)
+
+
 @app.command("compare")
 def compare_command(
     results: Annotated[Path, typer.Argument(help="Results folder of capacity batch.")],

@@ -49,6 +49,7 @@ class Case:
     objective: pd.DataFrame
     approvals: pd.DataFrame
     settings: pd.DataFrame
+    outages: pd.DataFrame
     name: str = field(default="case", compare=False)
     load_seconds: float = field(default=0.0, compare=False)
     source: str = field(default="", compare=False)  # the path it was loaded from, if any

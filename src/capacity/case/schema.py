@@ -49,7 +49,8 @@ FUND_COST_TYPES = ("capex", "opening")
 RULE_KINDS = ("barred", "min_domestic_share", "max_operator_share", "max_country_share",
               "max_time_to_market", "min_service_level")
 SHARE_BASES = ("supply", "demand")
-DISRUPTION_KINDS = ("site", "operator", "country")
+OUTAGE_KINDS = ("site", "operator", "country")
+DISRUPTION_KINDS = OUTAGE_KINDS  # a disruption, when it happens, is an outage
 
 # Magnitudes beyond these are data errors (a unit slip, 1e30 pasted from a solver), not plans.
 MAX_MONEY_MUSD = 1e9
@@ -644,6 +645,34 @@ TABLES = (*TABLES, Table(
                "MUSD, discounted at the decision"),
     ),
     key=("site", "market", "modality"),
+    required=False,
+))
+
+TABLES = (*TABLES, Table(
+    "outages",
+    "Pieces of the network cut off for a span of periods: a site lost, an operator's "
+    "sites lost, a country's sites lost (`kind` site, operator or country; `subject` the "
+    "site, operator or region), or, with a `market`, the subject's sites barred from "
+    "shipping to that market (an export ban). While cut, a lost site makes nothing and "
+    "ships nothing (stock it holds waits); a banned site ships nothing to the market. "
+    "Decisions to build, open or transfer are not cut: a plan may still invest there "
+    "for the periods after. A commitment no site is left to serve makes the case "
+    "infeasible, naming the outage (models/formulation.md, \"Outages\"; `capacity "
+    "stress` adds rows here for each contingency).",
+    (
+        _id("outage", "outage identifier"),
+        Column("kind", "str", "what is cut: a `site`, an `operator`'s sites or a "
+               "`country`'s sites (a region)", required=True, choices=OUTAGE_KINDS),
+        Column("subject", "str", "the site, operator or region cut off", required=True),
+        Column("market", "str", "empty: the subject's sites are lost (supply no market); "
+               "a market: only their shipments to it are cut (an export ban)", default="",
+               ref="regions.region"),
+        _period("from_period", "first period cut"),
+        _period("until_period", "last period cut, inclusive (empty: to the end of the "
+                "horizon)", required=False),
+        Column("active", "bool", "whether the outage is applied", default=True),
+    ),
+    key=("outage",),
     required=False,
 ))
 

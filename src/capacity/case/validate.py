@@ -388,6 +388,8 @@ def _check_cross_table(parsed: dict[str, pd.DataFrame],
         problems += _check_disruptions(parsed, sources["disruptions"])
     if "approvals" in sources:
         problems += _check_approvals(parsed, sources["approvals"])
+    if "outages" in sources:
+        problems += _check_outages(parsed, sources["outages"])
     problems += _check_shelf_lives(parsed, sources)
     problems += _check_stored_in_changeover_suites(parsed, sources)
     if "objective" in sources and len(parsed["objective"]) > 1:
@@ -549,6 +551,27 @@ def _check_approvals(parsed: dict[str, pd.DataFrame], rt: RawTable) -> list[Prob
                                             f"{row.approved_from}: an approved row has no "
                                             f"{column} (leave approved_from empty for an "
                                             "approvable one)"))
+    return problems
+
+
+def _check_outages(parsed: dict[str, pd.DataFrame], rt: RawTable) -> list[Problem]:
+    """An outage names a subject its kind knows (a site, an operator, a region) and
+    ends no earlier than it starts."""
+    known = {"site": set(parsed["sites"]["site"]),
+             "operator": set(parsed["operators"]["operator"]),
+             "country": set(parsed["regions"]["region"])}
+    table = {"site": "sites", "operator": "operators", "country": "regions"}
+    problems = []
+    for i, row in enumerate(parsed["outages"].itertuples(index=False)):
+        if row.kind in known and row.subject not in known[row.kind]:
+            what = "region" if row.kind == "country" else row.kind
+            problems.append(Problem(rt.source, _row(rt, i), "subject",
+                                    f"unknown {what} {row.subject!r} for a {row.kind} "
+                                    f"outage: not in {table[row.kind]}"))
+        if pd.notna(row.until_period) and row.until_period < row.from_period:
+            problems.append(Problem(rt.source, _row(rt, i), "until_period",
+                                    f"{row.until_period} is before from_period "
+                                    f"{row.from_period}"))
     return problems
 
 

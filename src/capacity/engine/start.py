@@ -295,7 +295,11 @@ def constructive_start(ix: IndexSets, tolls: np.ndarray | None = None) -> Start:
     if made:  # a storable batch's production is on its Make: priced as made when shipped
         cost = cost.copy()
         cost[list(made)] += list(made.values())
-    ships = group(zip(ix.ship, ix.ship_suite, cost.tolist(), strict=True),
+    entries = zip(ix.ship, ix.ship_suite, cost.tolist(), strict=True)
+    if len(ix.outages.ship_cut):  # shipments an outage cuts (bound 0) are no option
+        cut = set(ix.outages.ship_cut.tolist())
+        entries = (e for i, e in enumerate(entries) if i not in cut)  # type: ignore[assignment]
+    ships = group(entries,
                   lambda e: (e[0][0], BOTH if e[0][0] in together else e[1][2], e[0][1]))
     commitments: dict[tuple[str, str], set[tuple[str, str, int]]] = defaultdict(set)
     for d, x in ix.committed.items():

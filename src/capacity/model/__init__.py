@@ -104,6 +104,7 @@ from capacity.model.inventory import (
 )
 from capacity.model.linear import LinearModel, to_pyomo
 from capacity.model.objective import add_total_cost
+from capacity.model.outages import add_outage_cuts
 from capacity.model.phases import add_scale_up_requires_assignment
 from capacity.model.variables import add_sets, add_variables
 
@@ -245,6 +246,8 @@ BUILDERS: tuple[Builder, ...] = (
                    "Stock", "WriteOff", "stock_balance")),
     Builder(add_shelf_life,
             reads=("Make", "Stock"), makes=("SHELF_LIFE_PSCT", "shelf_life")),
+    Builder(add_outage_cuts,
+            reads=("Ship", "Make")),
     Builder(add_early_modules, only="elastic",
             reads=("CAPACITY_KT", "Build"),
             makes=("EARLY_KT", "EarlyModules", "early_modules_built")),

@@ -25,6 +25,7 @@ from capacity.model.approvals import Approvals, approval_sets, why_unapproved, w
 from capacity.model.changeovers import Changeovers, changeover_sets
 from capacity.model.continuity import Continuity, build_continuity
 from capacity.model.inventory import Inventory, build_inventory, shelf_lives
+from capacity.model.outages import Outages, case_outages, with_outages
 from capacity.model.phases import (
     Phases,
     one_site_conflicts,
@@ -228,6 +229,9 @@ class IndexSets:
     # campaigns and their changeover slots (`capacity.model.changeovers`); none where no
     # suite charges a changeover
     changeovers: Changeovers = field(default_factory=Changeovers)
+    # outages (`capacity.model.outages`): the shipments and making cut (column bounds
+    # 0), none where the case has no `outages` table
+    outages: Outages = field(default_factory=Outages)
 
     def slots(self, p: str, s: str) -> float:
         """Suite slots one delivered batch of program p uses at site s: slots per batch
@@ -399,7 +403,7 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
                         transfer_default, transfer_at)
         for (p, mkt, t) in demand_keys
         if committed.get((p, mkt, t), 0) > 0 and (p, mkt, t) not in shippable}
-    unservable = [f"{_offtake_words(case, *d)}: {why}" for d, why in why_unservable.items()]
+    unservable = [f"{offtake_words(case, *d)}: {why}" for d, why in why_unservable.items()]
     # programs whose phases move as one, with no site for both phases' commitments
     max_sites = {p: int(v) for p, v in programs["max_sites"].items()}
     apart, why_apart = one_site_conflicts(phases, ship, committed, max_sites)
@@ -508,7 +512,7 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
         case, fund_budget_rows, periods, ship, ship_cost, discount, serve, potential, value,
         open_set, site_lead, position, reservations, ships.bound, inventory)
 
-    return IndexSets(
+    ix = IndexSets(
         periods=periods, position=position, build=build_set, open=open_set, assign=assign,
         ship=ship, serve=serve, finance=finance, finance_opening=finance_opening,
         demand_rows=demand_rows,
@@ -537,6 +541,8 @@ def build_index_sets(case: Case, elastic: bool = False) -> IndexSets:
         continuity=build_continuity(case, ships.demand, demand_keys),
         changeovers=changeovers,
     )
+    outages = case_outages(case)
+    return with_outages(ix, case, outages) if outages else ix
 
 
 def with_demand(ix: IndexSets, case: Case) -> IndexSets:
@@ -1144,7 +1150,7 @@ def _transfer_periods(case: Case) -> tuple[dict[str, int], dict[tuple[str, str],
     return default, at
 
 
-def _offtake_words(case: Case, p: str, mkt: str, t: int) -> str:
+def offtake_words(case: Case, p: str, mkt: str, t: int) -> str:
     """"committed offtake of ANCHORS for p in mkt, period t": how a message names one."""
     anchors = sorted(set(case.offtakes.loc[(case.offtakes["program"] == p)
                                            & (case.offtakes["market"] == mkt)
@@ -1156,7 +1162,7 @@ def _why_unservable(case: Case, p: str, mkt: str, t: int, start: int, scale: str
                     periods: list[int], transfer_default: dict[str, int],
                     transfer_at: dict[tuple[str, str], int]) -> str:
     """Why a committed offtake of p in period t is one no site can serve: the first reason
-    that applies (the words after `_offtake_words`)."""
+    that applies (the words after `offtake_words`)."""
 
     def periods_of(n: int) -> str:
         return f"{n} period{'' if n == 1 else 's'}"

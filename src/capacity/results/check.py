@@ -338,6 +338,29 @@ class _Checker:
                 self.flag("exclusion", who, r.batches,
                           f"operator {self.sites.at[r.site, 'operator']} is barred from "
                           f"{r.market}")
+            cut = self.cut_by(r.site, r.market, int(r.period))
+            if cut is not None and r.batches > self.tol:
+                self.flag("outage", who, r.batches, f"shipped while cut off: {cut}")
+
+    def cut_by(self, s: str, mkt: str | None, t: int) -> str | None:
+        """The first active row of the case's `outages` table that cuts site s off from
+        market ``mkt`` in period t (``mkt`` None: that loses the site, so it makes
+        nothing), in words; None where none does. A row names a site, an operator (its
+        sites) or a region (its sites); with a market it bans only shipments there."""
+        for r in self.case.outages.itertuples(index=False):
+            if not r.active or t < int(r.from_period) or (
+                    pd.notna(r.until_period) and t > int(r.until_period)):
+                continue
+            if r.market and r.market != mkt:
+                continue
+            owner = {"site": s, "operator": self.sites.at[s, "operator"],
+                     "country": self.sites.at[s, "region"]}[r.kind]
+            if owner == r.subject:
+                until = "" if pd.isna(r.until_period) else f" until {int(r.until_period)}"
+                what = "lost" if not r.market else f"barred from {r.market}"
+                return (f"outage {r.outage} ({r.kind} {r.subject} {what} from "
+                        f"{int(r.from_period)}{until})")
+        return None
 
     def check_inventory(self, ships: pd.DataFrame) -> None:
         """Storable programs (shelf life L ≥ 1, `capacity.model.inventory`), per program,
@@ -436,6 +459,9 @@ class _Checker:
                       f"clinical batches of {r.program} are made only before its "
                       f"commercial_from {int(cf)}")
         self.check_timing(who, r.program, r.site, int(r.period), r.made_batches)
+        cut = self.cut_by(r.site, None, int(r.period))
+        if cut is not None:
+            self.flag("outage", who, r.made_batches, f"made while the site is lost: {cut}")
 
     def stock_targets(self) -> dict[tuple[str, str, int], tuple[float, str, list[str]]]:
         """Each stock target (> 0): its batches, the scale it counts (the program's in
