@@ -30,13 +30,13 @@ import pytest
 import capacity
 from capacity.errors import CaseError, CaseInfeasibleError
 from capacity.studies.resilience import (
-    contingency_case,
     contingency_plan,
     loss_contingencies,
     lost_supply_front,
     n_minus_one,
 )
 from capacity.studies.stochastic import StochasticOptions, draw_scenarios, solve_stochastic
+from capacity.studies.stress import contingency_case
 
 from conftest import TEST_OPTIONS, assert_checked, edited, rows, run, tiny
 
@@ -71,10 +71,10 @@ def test_each_recovery_checked_against_its_case_with_the_outage() -> None:
     for name, lost in zip(result.contingencies["contingency"],
                           result.contingencies["lost"], strict=True):
         subject = lost.split(" ")[0]
-        checked = case if lost == "none" else contingency_case(case, [outages[subject]])
+        checked = case if lost == "none" else contingency_case(case, outages[subject])
         assert_checked(checked, contingency_plan(result, name))
     with pytest.raises(AssertionError, match="outage"):
-        assert_checked(contingency_case(case, [outages["SA"]]),
+        assert_checked(contingency_case(case, outages["SA"]),
                        contingency_plan(result, "base"))
 
 

@@ -38,7 +38,7 @@ from capacity.engine.options import SolveOptions
 from capacity.engine.solve import solve
 from capacity.errors import CaseError, CaseInfeasibleError, Problem
 from capacity.model import assemble_model
-from capacity.model.index_sets import IndexSets
+from capacity.model.index_sets import IndexSets, offtake_words
 from capacity.model.outages import Outage, case_outages, with_outages
 from capacity.output_folder import FIRST_STAGE_TABLES, write_folder
 from capacity.results.extract import extract_tables
@@ -85,14 +85,6 @@ def loss_contingencies(case: Case, by: LossKind, first: int | None = None) -> li
     return [Outage(f"lose {s}", by, str(s), None, start, None) for s in subjects]
 
 
-def _commitment_words(case: Case, key: tuple[str, str, int]) -> str:
-    p, mkt, t = key
-    rows = case.offtakes[(case.offtakes["program"] == p) & (case.offtakes["market"] == mkt)
-                         & (case.offtakes["period"] == t)]
-    return (f"committed offtake of {', '.join(sorted(set(rows['anchor'])))} for {p} in "
-            f"{mkt}, period {t}")
-
-
 def unrecoverable(case: Case, ix: IndexSets, outages: list[Outage]) -> list[str]:
     """The commitments no recovery can meet, one sentence each, the commitment first:
     a commitment servable with the case's own outages that an added outage leaves no site
@@ -102,7 +94,7 @@ def unrecoverable(case: Case, ix: IndexSets, outages: list[Outage]) -> list[str]
     for outage in outages:
         lost = with_outages(ix, case, [*own, outage])
         for key in sorted(set(lost.why_unservable) - set(ix.why_unservable)):
-            reasons.append(f"{_commitment_words(case, key)} cannot be met if "
+            reasons.append(f"{offtake_words(case, *key)} cannot be met if "
                            f"{outage.describe()}: {lost.why_unservable[key]}")
     return reasons
 
@@ -218,20 +210,10 @@ class NMinusOneResult:
         return write_folder(Path(folder), write, "N-1 plan", force=force, protect=protect)
 
 
-def contingency_case(case: Case, outages: list[Outage]) -> Case:
-    """``case`` with ``outages`` added as rows of its ``outages`` table, re-validated: the
-    case a contingency's recovery plan is checked against (`capacity.results.check`)."""
-    added = pd.DataFrame([{"outage": o.name, "kind": o.kind, "subject": o.subject,
-                           "market": o.market or "", "from_period": o.first,
-                           "until_period": o.last, "active": True} for o in outages])
-    frames = case.tables()
-    frames["outages"] = pd.concat([frames["outages"], added], ignore_index=True)
-    return Case.from_frames(frames, name=case.name)
-
-
 def contingency_plan(result: NMinusOneResult, name: str) -> Plan:
     """One block's plan (``base`` or a contingency) of an N−1 result, as a `Plan` to
-    save, report or check."""
+    save, report or check (against `capacity.studies.stress.contingency_case`: the case
+    with the block's outage added)."""
     tables = result.contingency_tables[name]
     cost = float(result.contingencies.set_index("contingency").at[name, "cost"])
     return Plan(result.case_name, "optimal" if result.status == "optimal"
@@ -585,7 +567,7 @@ def _builds_in_words(ef: ExtensiveForm) -> str:
     return "; ".join(parts) or "no new capacity"
 
 
-__all__ = ["LOSS_KINDS", "NMinusOneResult", "contingency_case", "contingency_plan",
+__all__ = ["LOSS_KINDS", "NMinusOneResult", "contingency_plan",
            "contingency_scenarios", "ef_size",
            "first_stage_values_pyomo", "loss_contingencies", "lost_supply_front", "n_minus_one",
            "unrecoverable"]
