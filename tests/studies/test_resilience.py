@@ -126,6 +126,21 @@ def test_a_recovery_that_needs_more_than_one_plan_can_build_is_explained() -> No
     assert any("if SA lost from 2030" in m for m in result.messages), result.messages
 
 
+def test_progressive_hedging_over_the_contingencies() -> None:
+    """Blocks weighted 1 : 1 : 1: the extensive form's optimum is 17 + 32 + 17 = 66 with
+    the backup; PH's consensus reaches it (a small weight, 0.01, leaves the backup out of
+    the consensus and is reported as a plan some contingency cannot carry out)."""
+    result = n_minus_one(tiny("n_minus_one"), recourse_weight=1.0, decompose="ph",
+                         options=TEST_OPTIONS, compare=False)
+    assert result.status == "feasible"
+    assert (result.objective, result.no_loss_cost) == pytest.approx((66, 17))
+    assert _modules(result.first_stage) == [("SB", 1)]
+    small = n_minus_one(tiny("n_minus_one"), recourse_weight=0.01, decompose="ph",
+                        options=TEST_OPTIONS, compare=False)
+    assert small.status == "infeasible" and any("cannot be carried out in c1" in m
+                                                for m in small.messages)
+
+
 def test_bad_options_are_named() -> None:
     with pytest.raises(CaseError, match="--n-minus-1"):
         n_minus_one(tiny("n_minus_one"), by="region")  # type: ignore[arg-type]

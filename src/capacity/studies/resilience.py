@@ -253,7 +253,10 @@ def n_minus_one(case: Case, by: LossKind = "site", first: int | None = None,
             with mpi-sppy) for networks whose extensive form is too large: it needs a
             ``recourse_weight`` > 0 (PH weighs the blocks by it, normalised to sum to
             one; a block of weight 0 would not pull the consensus) and reports the
-            consensus plan's costs, not per-block tables.
+            consensus plan's costs, not per-block tables. PH is a heuristic here: a
+            weight too small to pull the consensus towards the backups (0.01 on
+            `n_minus_one`; 1 works) ends with a plan some contingency cannot carry out,
+            reported as ``infeasible`` with the contingency named.
         ph_iterations: most PH iterations.
 
     Raises:
