@@ -197,6 +197,20 @@ def test_hard_commitments_need_the_backup_and_leave_vss_unbounded() -> None:
     assert any("VSS is unbounded" in m for m in result.messages)
 
 
+def test_a_disruption_no_plan_survives_names_the_commitment_first() -> None:
+    """Without SB's suite nothing can make P1 once SA is lost: with hard commitments the
+    plan is refused before any solve, the commitment and the scenario named."""
+    case = edited(tiny("disruption"), suites=lambda t: t[t["site"] == "SA"],
+                  lanes=lambda t: t.iloc[0:0])
+    with pytest.raises(CaseInfeasibleError) as info:
+        solve_stochastic(case, solve_options=TEST_OPTIONS)
+    assert info.value.reasons[0].startswith(
+        "committed offtake of ANCH for P1 in A, period 2031 cannot be met in s2 (SA lost "
+        "from 2031)"), info.value.reasons
+    priced = solve_stochastic(case, StochasticOptions(unmet_penalty=10), TEST_OPTIONS)
+    assert priced.objective == pytest.approx(0.75 * 11 + 0.25 * 56)
+
+
 def test_a_case_without_disruptions_draws_as_before() -> None:
     scenarios, exact = draw_scenarios(tiny("clinical_bet"))
     assert exact and [s.outages for s in scenarios] == [(), ()]

@@ -54,7 +54,7 @@ from capacity.engine.run import relative_gap
 from capacity.engine.solve import optimise_pyomo, solve
 from capacity.errors import CaseInfeasibleError
 from capacity.model import BuiltModel, assemble_model
-from capacity.model.index_sets import IndexSets, build_index_sets, with_demand
+from capacity.model.index_sets import IndexSets, build_index_sets, offtake_words, with_demand
 from capacity.model.outages import Outage, case_outages, with_outages
 from capacity.output_folder import FIRST_STAGE_TABLES, write_folder
 from capacity.results.extract import extract_tables
@@ -356,6 +356,26 @@ def base_index_sets(case: Case, unmet_penalty: float | None) -> IndexSets:
     return ix
 
 
+def disrupted_unservable(case: Case, ix: IndexSets, scenarios: Iterable[Scenario]
+                         ) -> list[str]:
+    """Commitments a scenario's disruptions leave no site to serve, the commitment first
+    (``committed offtake of … cannot be met in s2 (SA lost from 2031): …``): with
+    commitments hard in every scenario, no first stage can meet them."""
+    own = case_outages(case)
+    reasons = []
+    for sc in scenarios:
+        if not sc.outages:
+            continue
+        committed = with_demand(ix, scenario_case(case, sc.failed)).committed
+        lost = with_outages(ix, case, [*own, *sc.outages])
+        for key in sorted(set(lost.why_unservable) - set(ix.why_unservable)):
+            if committed.get(key, 0.0) > 0:
+                reasons.append(f"{offtake_words(case, *key)} cannot be met in {sc.name} "
+                               f"({sc.disrupted()}): {lost.why_unservable[key]} (give an "
+                               "unmet penalty to price it)")
+    return reasons
+
+
 def first_stage_keys(case: Case, ix: IndexSets) -> dict[str, list[Any]]:
     """The first-stage variables and their keys (Assign of programs transferred before
     their readout)."""
@@ -566,8 +586,9 @@ def solve_stochastic(case: Case, options: StochasticOptions | None = None,
         why.
 
     Raises:
-        CaseInfeasibleError: a commitment no site can serve, in any scenario (give an
-            unmet penalty to price it instead).
+        CaseInfeasibleError: a commitment no site can serve, in any scenario, or one a
+            scenario's disruptions leave no site to serve (give an unmet penalty to price
+            it instead).
 
     Example:
         >>> import capacity
@@ -583,6 +604,10 @@ def solve_stochastic(case: Case, options: StochasticOptions | None = None,
     t0 = time.perf_counter()
     scenarios, exact = draw_scenarios(case, options.scenarios, options.seed)
     ix = base_index_sets(case, options.unmet_penalty)
+    if options.unmet_penalty is None:
+        broken = disrupted_unservable(case, ix, scenarios)
+        if broken:
+            raise CaseInfeasibleError(broken)
     say(f"building the extensive form: {len(scenarios)} scenarios")
     ef = build_extensive_form(case, scenarios, options, ix)
     seconds["build"] = time.perf_counter() - t0
