@@ -401,7 +401,8 @@ def _no_plan(case: Case, rp: Evaluation, scenarios: list[Scenario], options: Sol
         return f"the solve stopped: {rp.status} {' '.join(rp.messages)}".strip()
     alone = []
     ix = base_index_sets(case, None)
-    quiet = options.model_copy(update={"explain": True})
+    # Feasibility is the question: stop at the first plan (a gap of 100 %).
+    quiet = options.model_copy(update={"explain": True, "mip_rel_gap": 1.0})
     for sc in scenarios[1:]:
         say(f"which loss breaks it: {sc.disrupted()}")
         lost = with_outages(ix, case, [*case_outages(case), *sc.outages])
