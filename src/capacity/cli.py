@@ -223,6 +223,8 @@ def _solve_n_minus_one(case: Path | None, by: str, first: int | None, weight: fl
     if result.has_solution:
         out.print(f"N−1 plan, nothing lost: {_money(result.no_loss_cost)}; today's plan: "
                   f"{_money(result.plain_cost)}; price of N−1: {_money(result.price)}")
+    elif result.plain_cost is not None:
+        out.print(f"today's plan: {_money(result.plain_cost)}")
         builds = result.first_stage.get("builds", pd.DataFrame())
         if not builds.empty:
             out.print("first stage: " + "; ".join(
