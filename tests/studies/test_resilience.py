@@ -123,7 +123,8 @@ def test_a_recovery_that_needs_more_than_one_plan_can_build_is_explained() -> No
         module_batches_per_period=[0, 4]))
     result = n_minus_one(case, by="site", options=TEST_OPTIONS, compare=False)
     assert result.status == "infeasible" and not result.has_solution
-    assert any("if SA lost from 2030" in m for m in result.messages), result.messages
+    assert any("if SA lost from 2030: committed offtake of ANCH for P1 in A, period 2030 "
+               "short by 1 batches" in m for m in result.messages), result.messages
 
 
 def test_progressive_hedging_over_the_contingencies() -> None:

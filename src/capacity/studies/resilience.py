@@ -402,20 +402,41 @@ def _no_plan(case: Case, rp: Evaluation, scenarios: list[Scenario], options: Sol
     alone = []
     ix = base_index_sets(case, None)
     # Feasibility is the question: stop at the first plan (a gap of 100 %).
-    quiet = options.model_copy(update={"explain": True, "mip_rel_gap": 1.0})
+    quick = options.model_copy(update={"explain": False, "mip_rel_gap": 1.0})
     for sc in scenarios[1:]:
         say(f"which loss breaks it: {sc.disrupted()}")
         lost = with_outages(ix, case, [*case_outages(case), *sc.outages])
-        plan = solve(assemble_model(case, lost), quiet)
+        plan = solve(assemble_model(case, lost), quick)
         if plan.status == "infeasible":
-            why = "; ".join(plan.messages) or "no plan meets its commitments"
-            alone.append(f"if {sc.disrupted()}: {why}")
+            alone.append(f"if {sc.disrupted()}: {_short(case, sc, options, say)}")
     if alone:
         return "infeasible: no recovery meets every commitment " + " | ".join(alone)
     return ("infeasible: each loss can be recovered from alone, but no one set of "
             "first-stage decisions (capacity, approvals, transfers started before the "
             "loss) recovers from all of them: more candidate capacity, lead time or "
             "programs' max_sites would let one")
+
+
+UNMET_PENALTY = 1000.0  # MUSD a committed batch: far above any batch's cost in a case
+
+
+def _short(case: Case, sc: Scenario, options: SolveOptions, say: Progress) -> str:
+    """The commitments a loss leaves unmet whatever the recovery: its block alone with
+    unmet commitments priced (`UNMET_PENALTY`), the shortfalls in words."""
+    say(f"what {sc.disrupted()} leaves unmet")
+    ix = with_outages(base_index_sets(case, UNMET_PENALTY), case,
+                      [*case_outages(case), *sc.outages])
+    built = assemble_model(case, ix)
+    plan = solve(built, options.model_copy(update={"explain": False}))
+    if not plan.has_solution or built.solution is None:
+        return f"no recovery plan (the priced solve ended {plan.status})"
+    x, lm = built.solution, built.linear
+    short = [(k, float(v)) for k, v in zip(lm.variables["Shortfall"].keys,
+                                           lm.values(x, "Shortfall"), strict=True)
+             if v > 1e-6]
+    if not short:
+        return "no recovery plan meets every commitment and rule"
+    return "; ".join(f"{offtake_words(case, *k)} short by {v:g} batches" for k, v in short)
 
 
 # --- lost supply under disruption -----------------------------------------------------
