@@ -49,6 +49,8 @@ _EXPORTS = {
     "StochasticResult": "capacity.studies.stochastic",
     "solve_stochastic": "capacity.studies.stochastic",
     "StressResult": "capacity.studies.stress", "stress": "capacity.studies.stress",
+    "NMinusOneResult": "capacity.studies.resilience",
+    "n_minus_one": "capacity.studies.resilience",
 }
 
 __all__ = [  # the names of `_EXPORTS` (a test checks both say the same)
@@ -59,6 +61,7 @@ __all__ = [  # the names of `_EXPORTS` (a test checks both say the same)
     "CaseInfeasibleError",
     "Conflict",
     "Explanation",
+    "NMinusOneResult",
     "ParetoFront",
     "Plan",
     "Problem",
@@ -76,6 +79,7 @@ __all__ = [  # the names of `_EXPORTS` (a test checks both say the same)
     "default_scenarios_path",
     "explain",
     "load_case",
+    "n_minus_one",
     "pareto",
     "read_results",
     "read_scenarios",
@@ -117,6 +121,7 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from capacity.studies.batch import read_results, run_batch
     from capacity.studies.compare import compare
     from capacity.studies.pareto import ParetoFront, pareto
+    from capacity.studies.resilience import NMinusOneResult, n_minus_one
     from capacity.studies.scenarios import ScenarioSet, default_scenarios_path, read_scenarios
     from capacity.studies.stochastic import StochasticOptions, StochasticResult, solve_stochastic
     from capacity.studies.stress import StressResult, stress

@@ -119,11 +119,31 @@ def solve_command(
         "--cuts/--no-cuts", help="Add cut-set MIR cuts on suite groups at the root and fix "
         "integers by reduced cost (valid inequalities: the same optimum, a tighter "
         "bound).")] = DEFAULTS["cuts"],
+    n_minus_1: Annotated[str | None, typer.Option(
+        "--n-minus-1", help="site, operator or country: the cheapest plan that still meets "
+        "every committed offtake if any one of them is lost (from --from on), with its "
+        "recovery per loss; also solves the case alone for the price of N−1.")] = None,
+    loss_from: Annotated[int | None, typer.Option(
+        "--from", help="With --n-minus-1: the period the loss starts (default: the "
+        "first).")] = None,
+    recourse_weight: Annotated[float, typer.Option(
+        "--recourse-weight", help="With --n-minus-1: weight of each recovery's cost in "
+        "the objective (0: the no-loss plan's cost alone).")] = 0.0,
     debug: DebugFlag = False,
 ) -> None:
     """Solve a case and print the plan's summary (or JSON); optionally save the plan."""
     if fmt not in ("csv", "parquet", "xlsx"):
         _fail(f"--format must be csv, parquet or xlsx, not {fmt!r}")
+    if n_minus_1 is None and (loss_from is not None or recourse_weight != 0.0):
+        _fail("--from and --recourse-weight go with --n-minus-1")
+    if n_minus_1 is not None:
+        if fmt != "csv" or model_file is not None or save_interrupted:
+            _fail("--n-minus-1 writes CSV tables to --out; drop --format, --write-model "
+                  "and --save-interrupted")
+        _solve_n_minus_one(case, n_minus_1, loss_from, recourse_weight,
+                           _options(time_limit_s=time_limit, mip_rel_gap=gap,
+                                    threads=threads, seed=seed, mip_start=mip_start),
+                           out_dir, force, as_json, debug)
     options = _options(time_limit_s=time_limit, mip_rel_gap=gap, threads=threads, seed=seed,
                        log=log and not as_json,
                        model_file=None if model_file is None else str(model_file),
@@ -165,6 +185,65 @@ def solve_command(
                       + (" (--save-interrupted saves the plan found so far)"
                          if plan.tables else ""))
     raise typer.Exit(_EXIT_BY_STATUS[plan.status])
+
+
+def _solve_n_minus_one(case: Path | None, by: str, first: int | None, weight: float,
+                       options: SolveOptions, out_dir: Path | None, force: bool,
+                       as_json: bool, debug: bool) -> NoReturn:
+    """`capacity solve --n-minus-1`: the N−1 plan, its contingencies and its price."""
+    import pandas as pd
+
+    from capacity.errors import CaseInfeasibleError
+    from capacity.studies.resilience import n_minus_one
+
+    protected = _inputs(case)
+    if out_dir is not None:
+        _checked_out(out_dir, "N-1 plan", force, protected)
+    loaded = _load(case, debug)
+    try:
+        result = _or_exit(lambda: n_minus_one(
+            loaded, by, first, weight, options,  # type: ignore[arg-type]
+            progress=None if as_json else _step), "bad option", debug)
+    except CaseInfeasibleError as e:
+        err.print(Text.assemble(("infeasible under N−1", "red"), ": " + "; ".join(e.reasons)))
+        raise typer.Exit(EXIT_INFEASIBLE) from None
+    if out_dir is not None and result.has_solution:
+        _saved(lambda: result.save(out_dir, force=force, protect=protected))
+    code = _EXIT_BY_STATUS.get(result.status, EXIT_OK)
+    if as_json:
+        _print_json(result.summary())
+        raise typer.Exit(code)
+    if result.has_solution:
+        table = Table(title=f"{result.case_name}: N−1 by {result.by} from {result.first}")
+        for col in ("contingency", "lost", "cost MUSD", "extra MUSD", "recovery"):
+            table.add_column(col, justify="right" if "MUSD" in col else "left")
+        for r in result.contingencies.itertuples(index=False):
+            table.add_row(r.contingency, r.lost, f"{r.cost:,.1f}", f"{r.extra_cost:,.1f}",
+                          r.recovery)
+        out.print(table)
+    status = result.status + ("" if result.gap is None else f", gap {result.gap:.2%}")
+    out.print(f"status: {status}")
+    size = result.size
+    if size:
+        out.print(f"extensive form: {size['columns']:,} columns, {size['rows']:,} rows, "
+                  f"{size['nonzeros']:,} nonzeros; built in "
+                  f"{result.seconds.get('build', 0):.1f} s, solved in "
+                  f"{result.seconds.get('solve', 0):.1f} s")
+    if result.has_solution:
+        out.print(f"N−1 plan, nothing lost: {_money(result.no_loss_cost)}; today's plan: "
+                  f"{_money(result.plain_cost)}; price of N−1: {_money(result.price)}")
+    elif result.plain_cost is not None:
+        out.print(f"today's plan: {_money(result.plain_cost)}")
+        builds = result.first_stage.get("builds", pd.DataFrame())
+        if not builds.empty:
+            out.print("first stage: " + "; ".join(
+                f"{r.modules} × {r.site} {r.modality} {r.scale} in {r.period}"
+                for r in builds.itertuples(index=False)))
+    for message in result.messages:
+        out.print(f"note: {message}")
+    if out_dir is not None and result.has_solution:
+        out.print(f"saved to {out_dir}")
+    raise typer.Exit(code)
 
 
 @app.command("template")
@@ -693,9 +772,10 @@ def stochastic_command(
     as_json: JsonFlag = False,
     debug: DebugFlag = False,
 ) -> None:
-    """Two-stage stochastic plan over the programs' clinical success: capacity and
-    sites chosen once, production per scenario; expected cost (or CVaR), with the value
-    of the stochastic solution (VSS) and of perfect information (EVPI)."""
+    """Two-stage stochastic plan over the programs' clinical success and the case's
+    disruptions (its `disruptions` table, if any): capacity and sites chosen once,
+    production per scenario; expected cost (or CVaR), with the value of the stochastic
+    solution (VSS) and of perfect information (EVPI)."""
     from capacity.errors import CaseInfeasibleError
     from capacity.studies.stochastic import (
         PH_INSTALL,
@@ -751,10 +831,11 @@ def _print_stochastic(result: StochasticResult) -> None:
     kind = "all combinations" if result.exact else "seeded draws"
     table = Table(title=f"{result.case_name}: {len(result.scenarios)} scenarios ({kind})")
     shown = [c for c in ("scenario", "probability", "cost", "wait_and_see",
-                         "expected_value_plan", "unmet_committed", "failed")
+                         "expected_value_plan", "unmet_committed", "failed", "disrupted")
              if c in result.scenarios.columns]
     for col in shown:
-        table.add_column(col.replace("_", " "), justify="left" if col == "failed" else "right")
+        table.add_column(col.replace("_", " "),
+                         justify="left" if col in ("failed", "disrupted") else "right")
     for row in result.scenarios[shown].itertuples(index=False):
         table.add_row(*(f"{v:,.3f}" if isinstance(v, float) else str(v) for v in row))
     if result.has_solution:
@@ -795,7 +876,8 @@ def pareto_command(
         "operator_share, country_share or time_to_market (minimise), e.g. "
         "domestic_share:JP; a share counts MEASURE batches, value or weight "
         "(rules.measure; default: the measure of the case's own rule of that kind on the "
-        "market, else batches).")] = "",
+        "market, else batches); or resilience:expected / resilience:worst: committed "
+        "batches lost under the case's disruptions table (minimise).")] = "",
     points: Annotated[int, typer.Option("--points", help="Points on the front, the "
                                         "cost-optimal plan first.")] = 5,
     workers: WorkersOpt = None,

@@ -31,7 +31,7 @@ from typing import Literal
 from capacity._version import __version__
 from capacity.errors import OutputError
 
-Kind = Literal["plan", "stochastic plan", "case", "batch results"]
+Kind = Literal["plan", "stochastic plan", "N-1 plan", "case", "batch results"]
 
 MARKER = ".capacity.json"
 

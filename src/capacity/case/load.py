@@ -45,6 +45,7 @@ class Case:
     reservations: pd.DataFrame
     members: pd.DataFrame
     readouts: pd.DataFrame
+    disruptions: pd.DataFrame
     stock_targets: pd.DataFrame
     objective: pd.DataFrame
     approvals: pd.DataFrame

@@ -59,6 +59,7 @@ RULE_MEASURES = ("batches", "value", "weight")
 MEASURED_RULE_KINDS = ("min_domestic_share", "max_operator_share", "max_country_share",
                        "min_service_level")
 OUTAGE_KINDS = ("site", "operator", "country")
+DISRUPTION_KINDS = OUTAGE_KINDS  # a disruption, when it happens, is an outage
 
 # Magnitudes beyond these are data errors (a unit slip, 1e30 pasted from a solver), not plans.
 MAX_MONEY_MUSD = 1e9
@@ -602,6 +603,32 @@ TABLES = (*TABLES, Table(
                "earlier ones passed", required=True),
     ),
     key=("program", "period"),
+    required=False,
+), Table(
+    "disruptions",
+    "Disruptions for `capacity stochastic` (and `capacity pareto --objective "
+    "resilience:...`): each row an independent event that happens with its probability "
+    "and, when it does, cuts a piece of the network from `from_period` for `periods` "
+    "periods (empty: to the end of the horizon) as an `outages` row would: a site lost, "
+    "an operator's or a country's sites lost, or, with a `market`, an export ban (the "
+    "subject's sites cannot ship to that market). Scenarios combine the disruptions with "
+    "the programs' clinical outcomes (models/formulation.md, \"Disruption scenarios\").",
+    (
+        _id("disruption", "disruption identifier"),
+        Column("kind", "str", "what is cut: a `site`, an `operator`'s sites or a "
+               "`country`'s sites (a region)", required=True,
+               choices=DISRUPTION_KINDS),
+        Column("subject", "str", "the site, operator or region cut off", required=True),
+        Column("market", "str", "empty: the subject's sites are lost (supply no market); "
+               "a market: only their shipments to it are cut (an export ban)", default="",
+               ref="regions.region"),
+        _share("probability", "probability that the disruption happens (independent of "
+               "the others and of clinical outcomes)", required=True),
+        _period("from_period", "first period cut when it happens"),
+        Column("periods", "int", "how many periods it lasts (empty: to the end of the "
+               "horizon)", default=None, lower=1, upper=MAX_PERIOD),
+    ),
+    key=("disruption",),
     required=False,
 ), Table(
     "stock_targets",

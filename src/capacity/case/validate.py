@@ -386,6 +386,8 @@ def _check_cross_table(parsed: dict[str, pd.DataFrame],
         problems += _check_changeover_slots(parsed, sources["suites"])
     if "readouts" in sources:
         problems += _check_readouts(parsed, sources["readouts"])
+    if "disruptions" in sources:
+        problems += _check_disruptions(parsed, sources["disruptions"])
     if "approvals" in sources:
         problems += _check_approvals(parsed, sources["approvals"])
     if "outages" in sources:
@@ -455,6 +457,22 @@ def _check_readouts(parsed: dict[str, pd.DataFrame], rt: RawTable) -> list[Probl
                                     f"{program}'s readouts multiply to {phases:g} but "
                                     f"programs.success_probability says {given:g}: leave it "
                                     "at 1 or make them agree"))
+    return problems
+
+
+def _check_disruptions(parsed: dict[str, pd.DataFrame], rt: RawTable) -> list[Problem]:
+    """A disruption names a subject its kind knows (a site, an operator, a region)."""
+    known = {"site": (set(parsed["sites"]["site"]), "sites"),
+             "operator": (set(parsed["operators"]["operator"]), "operators"),
+             "country": (set(parsed["regions"]["region"]), "regions")}
+    problems = []
+    for i, (kind, subject) in enumerate(zip(parsed["disruptions"]["kind"],
+                                            parsed["disruptions"]["subject"], strict=True)):
+        if kind in known and subject not in known[kind][0]:
+            what = "region" if kind == "country" else kind
+            problems.append(Problem(rt.source, _row(rt, i), "subject",
+                                    f"unknown {what} {subject!r} for a {kind} disruption: "
+                                    f"not in {known[kind][1]}"))
     return problems
 
 

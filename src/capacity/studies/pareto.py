@@ -12,7 +12,14 @@ Secondary objectives, each for one market M (``--objective KIND:M``):
   unserved: a program launched L years after its demand starts scores L (a linear proxy
   of weighted time to market; models/formulation.md).
 
-Each is exactly what a rule of the case states (`min_domestic_share`,
+- ``resilience`` (minimise; ``--objective resilience:expected`` or ``resilience:worst``):
+  the committed batches a plan leaves unmet under the case's ``disruptions`` (expected
+  over, or worst of, their scenarios, every program succeeding), against the cost of the
+  plan when nothing is disrupted (`capacity.studies.resilience.lost_supply_front`: each
+  point an extensive form over the disruption scenarios, solved in turn in this process;
+  ``workers``, ``scheduler``, ``out`` and ``resume`` do not apply).
+
+Each of the others is exactly what a rule of the case states (`min_domestic_share`,
 `max_operator_share` / `max_country_share` with subject ``*``, `max_time_to_market`), so
 point ε of the front is the case plus one such rule at ε: the cheapest plan whose
 objective is at least (at most) ε. The points run from the cost-optimal plan's own value
@@ -48,14 +55,17 @@ from capacity.studies.scenarios import case_digest
 OBJECTIVES = {"domestic_share": ("min_domestic_share", "maximise"),
               "operator_share": ("max_operator_share", "minimise"),
               "country_share": ("max_country_share", "minimise"),
-              "time_to_market": ("max_time_to_market", "minimise")}
+              "time_to_market": ("max_time_to_market", "minimise"),
+              "resilience": ("", "minimise")}
+RESILIENCE_MEASURES = ("expected", "worst")
 PARETO_RULE = "PARETO_EPSILON"
 
 
 @dataclass(frozen=True)
 class Objective:
-    """A secondary objective: its kind and market, and for a share what it counts
-    (``measure``: batches, value or weight, as `rules.measure`)."""
+    """A secondary objective: its kind and market (for ``resilience``, in place of the
+    market, ``expected`` or ``worst``), and for a share what it counts (``measure``:
+    batches, value or weight, as `rules.measure`)."""
 
     kind: str
     market: str
@@ -75,9 +85,10 @@ class Objective:
 
 
 def parse_objective(text: str, case: Case) -> Objective:
-    """``KIND:MARKET[:MEASURE]`` → `Objective`. A share counts in MEASURE (``batches``,
-    ``value``, ``weight``: `rules.measure`); without one, in the measure of the case's
-    own active rule of that kind on the market, else in batches.
+    """``KIND:MARKET[:MEASURE]`` (or ``resilience:expected|worst``) → `Objective`. A
+    share counts in MEASURE (``batches``, ``value``, ``weight``: `rules.measure`);
+    without one, in the measure of the case's own active rule of that kind on the
+    market, else in batches.
 
     Raises:
         CaseError: an unknown kind or measure, a market that is not a region of the
@@ -90,6 +101,12 @@ def parse_objective(text: str, case: Case) -> Objective:
         raise CaseError([Problem("--objective", None, None,
                                  f"{text!r}: give KIND:MARKET with KIND one of "
                                  f"{', '.join(OBJECTIVES)} (e.g. domestic_share:JP)")])
+    if kind == "resilience":
+        if market not in RESILIENCE_MEASURES or measure:
+            raise CaseError([Problem("--objective", None, None,
+                                     f"{text!r}: give resilience:expected or "
+                                     "resilience:worst")])
+        return Objective(kind, market)
     if market not in set(case.regions["region"]):
         raise CaseError([Problem("--objective", None, None,
                                  f"market {market!r} is not a region of the case "
@@ -303,6 +320,8 @@ def pareto(case: Case, objective: str | Objective, points: int = 5,
         raise CaseError([Problem("--points", None, None, "give at least 2 points")])
     options = options or SolveOptions()
     goal = objective if isinstance(objective, Objective) else parse_objective(objective, case)
+    if goal.kind == "resilience":
+        return _resilience_front(case, goal, points, options, progress)
     cheapest = solve(case, options)
     if not cheapest.has_solution:
         raise CaseError([Problem(case.name, None, None, f"the case itself ends "
@@ -363,14 +382,7 @@ def _points_table(source: EpsilonPoints, summary: pd.DataFrame,
                      "value": measure(goal, mine, source.base) if feasible else None,
                      "gap": by_name.at[name, "gap"] if feasible and "gap" in by_name else None})
     table = pd.DataFrame(rows)
-    table["on_front"] = [
-        r.cost is not None and not pd.isna(r.cost) and not any(
-            o.cost is not None and not pd.isna(o.cost) and o.point != r.point
-            and o.cost <= r.cost + 1e-9 and not goal.better(r.value, o.value)
-            and (o.cost < r.cost - 1e-9 or goal.better(o.value, r.value)
-                 or o.point < r.point)  # equal plans: the first stands
-            for o in table.itertuples())
-        for r in table.itertuples()]
+    table["on_front"] = _on_front(table, goal)
     changes, previous = [], None
     for r in table.itertuples():
         if not r.on_front:
@@ -381,6 +393,47 @@ def _points_table(source: EpsilonPoints, summary: pd.DataFrame,
         previous = mine
     table["changes"] = changes
     return table
+
+
+def _on_front(table: pd.DataFrame, goal: Objective) -> list[bool]:
+    """Each point: feasible and not dominated (equal plans: the first stands)."""
+    return [
+        r.cost is not None and not pd.isna(r.cost) and not any(
+            o.cost is not None and not pd.isna(o.cost) and o.point != r.point
+            and o.cost <= r.cost + 1e-9 and not goal.better(r.value, o.value)
+            and (o.cost < r.cost - 1e-9 or goal.better(o.value, r.value)
+                 or o.point < r.point)  # equal plans: the first stands
+            for o in table.itertuples())
+        for r in table.itertuples()]
+
+
+def _resilience_front(case: Case, goal: Objective, points: int, options: SolveOptions,
+                      progress: Progress | None) -> ParetoFront:
+    """The front of cost against lost supply under the case's disruptions."""
+    from capacity.studies.resilience import lost_supply_front
+
+    table = lost_supply_front(case, goal.market, points, options,  # type: ignore[arg-type]
+                              progress=progress)
+    table["on_front"] = _on_front(table, goal)
+    changes, previous = [], None
+    for r in table.itertuples():
+        if not r.on_front:
+            changes.append("")
+            continue
+        changes.append("cost-optimal plan: " + r.builds if previous is None
+                       else ("builds " + r.builds if r.builds != previous
+                             else "same capacity, other flows"))
+        previous = r.builds
+    table["changes"] = changes
+    table = table.drop(columns="builds")
+    front = ParetoFront(goal, table)
+    front.messages.append("value: committed batches left unmet under the disruptions "
+                          f"({goal.market} over their scenarios); cost: the plan when "
+                          "nothing is disrupted")
+    if len(table) == 1:
+        front.messages.append("the cost-optimal plan already loses the least supply any "
+                              "plan can")
+    return front
 
 
 def _of(frame: pd.DataFrame, name: str) -> pd.DataFrame:

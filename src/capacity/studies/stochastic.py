@@ -3,9 +3,14 @@
 
 Capacity is committed years before trials read out. A program succeeds with its
 probability (`programs.success_probability`, or phase by phase in `readouts`); a failed
-program has no demand, committed or potential, from its readout on. A scenario says which
-programs fail and when, with its probability: all combinations when there are at most
-``scenarios`` of them, else that many seeded draws (identical draws merged).
+program has no demand, committed or potential, from its readout on. A case's
+`disruptions` table adds independent events of the network's own (a site, an operator or
+a country cut off, an export ban) that happen with their probability
+(models/formulation.md, "Disruption scenarios"). A scenario says which programs fail and
+when and which disruptions happen, with its probability: all combinations when there are
+at most ``scenarios`` of them, else that many seeded draws (identical draws merged). A
+scenario's disruptions are outages of its block (`capacity.model.outages.with_outages`:
+the same variables, so the first stage is shared and hedged against them).
 
 First stage, shared by every scenario: modules built (``Build``), sites opened (``Open``),
 site approvals decided (``Approve``),
@@ -51,6 +56,7 @@ from capacity.engine.solve import optimise_pyomo, solve
 from capacity.errors import CaseInfeasibleError
 from capacity.model import BuiltModel, assemble_model
 from capacity.model.index_sets import IndexSets, build_index_sets, with_demand
+from capacity.model.outages import Outage, case_outages, offtake_words, with_outages
 from capacity.output_folder import FIRST_STAGE_TABLES, write_folder
 from capacity.results.extract import extract_tables
 
@@ -89,16 +95,23 @@ class StochasticOptions(BaseModel):
 
 @dataclass(frozen=True)
 class Scenario:
-    """One outcome of the programs' readouts: ``failed`` maps each program that fails to
-    the first period it has no demand."""
+    """One outcome of the programs' readouts and of the disruptions: ``failed`` maps each
+    program that fails to the first period it has no demand; ``outages`` are the
+    disruptions that happen (or, for `capacity.studies.resilience`, the contingency)."""
 
     name: str
     probability: float
     failed: tuple[tuple[str, int], ...]
+    outages: tuple[Outage, ...] = ()
 
     def describe(self) -> str:
-        """The failures in words (``all succeed`` when none)."""
-        return ", ".join(f"{p} fails ({t})" for p, t in self.failed) or "all succeed"
+        """The failures in words (``all succeed`` when none), then the disruptions."""
+        failures = ", ".join(f"{p} fails ({t})" for p, t in self.failed) or "all succeed"
+        return failures + "".join(f"; {o.describe()}" for o in self.outages)
+
+    def disrupted(self) -> str:
+        """The disruptions in words (``none`` when none happen)."""
+        return "; ".join(o.describe() for o in self.outages) or "none"
 
 
 def program_outcomes(case: Case) -> dict[str, list[tuple[int | None, float]]]:
@@ -140,34 +153,72 @@ def program_outcomes(case: Case) -> dict[str, list[tuple[int | None, float]]]:
     return out
 
 
+def disruption_outages(case: Case) -> list[tuple[Outage, float]]:
+    """Each row of the case's ``disruptions`` table as the outage it causes when it
+    happens, with its probability, in the table's order.
+
+    ``periods`` counts periods of the horizon from ``from_period``; a disruption that
+    lasts past the last period (or has no ``periods``) runs to the end.
+    """
+    periods = sorted(int(t) for t in case.periods["period"])
+    out = []
+    for row in case.disruptions.itertuples(index=False):
+        first = int(row.from_period)
+        last: int | None = None
+        if pd.notna(row.periods):
+            end = periods.index(first) + int(row.periods) - 1
+            last = periods[end] if end < len(periods) - 1 else None
+        out.append((Outage(str(row.disruption), row.kind, str(row.subject),
+                           str(row.market) or None, first, last), float(row.probability)))
+    return out
+
+
+def outcome_combinations(case: Case) -> int:
+    """How many scenarios every combination of the outcomes would make."""
+    uncertain = [q for _o, q in disruption_outages(case) if 0 < q < 1]
+    return math.prod(len(o) for o in program_outcomes(case).values()) << len(uncertain)
+
+
 def draw_scenarios(case: Case, count: int = 8, seed: int = 0) -> tuple[list[Scenario], bool]:
     """The scenarios of ``case`` and whether they are exact (every combination).
 
-    Every combination of the programs' outcomes when there are at most ``count``, each
-    with the product of its probabilities; else ``count`` seeded draws, identical ones
-    merged (probability = draws / count).
+    Outcomes: each program's (`program_outcomes`) and, for each disruption of the case
+    whose probability is strictly between 0 and 1, whether it happens (one with
+    probability 1 happens in every scenario; one with 0 in none). Every combination when
+    there are at most ``count``, each with the product of its probabilities; else
+    ``count`` seeded draws, identical ones merged (probability = draws / count).
     """
-    outcomes = program_outcomes(case)
+    outcomes: dict[str, list[tuple[Any, float]]] = dict(program_outcomes(case))
     programs = list(outcomes)
+    certain: list[Outage] = []
+    for outage, q in disruption_outages(case):
+        if q >= 1:
+            certain.append(outage)
+        elif q > 0:  # drawn after the programs: a case without disruptions draws as before
+            outcomes[f"\0{outage.name}"] = [(outage, q), (None, 1 - q)]
+    dims = list(outcomes)
     combos = math.prod(len(o) for o in outcomes.values())
     if combos <= min(count, MAX_EXACT):
         chosen = [(combo, math.prod(prob for _t, prob in combo))
-                  for combo in itertools.product(*(outcomes[p] for p in programs))]
+                  for combo in itertools.product(*(outcomes[d] for d in dims))]
         exact = True
     else:
         rng = np.random.default_rng(seed)
         draws: Counter[tuple[int, ...]] = Counter()
         for _ in range(count):
-            draws[tuple(int(rng.choice(len(outcomes[p]), p=[q for _t, q in outcomes[p]]))
-                        for p in programs)] += 1
-        chosen = [(tuple(outcomes[p][i] for p, i in zip(programs, idx, strict=True)), n / count)
+            draws[tuple(int(rng.choice(len(outcomes[d]), p=[q for _t, q in outcomes[d]]))
+                        for d in dims)] += 1
+        chosen = [(tuple(outcomes[d][i] for d, i in zip(dims, idx, strict=True)), n / count)
                   for idx, n in draws.items()]
         exact = False
     chosen.sort(key=lambda c: (-c[1], str(c[0])))
     width = len(str(len(chosen)))
     scenarios = [Scenario(f"s{i + 1:0{width}d}", prob,
-                          tuple((p, t) for p, (t, _q) in zip(programs, combo, strict=True)
-                                if t is not None))
+                          tuple((p, t) for p, (t, _q) in zip(programs, combo[:len(programs)],
+                                                             strict=True)
+                                if t is not None),
+                          tuple(certain) + tuple(o for o, _q in combo[len(programs):]
+                                                 if o is not None))
                  for i, (combo, prob) in enumerate(chosen)]
     return scenarios, exact
 
@@ -266,16 +317,33 @@ def fix_first_stage(m: pyo.ConcreteModel, values: FirstStage,
             var[k].fix(round(v) if var[k].is_integer() else v)
 
 
-def scenario_model(case: Case, ix: IndexSets, failed: Iterable[tuple[str, int]]) -> BuiltModel:
-    """The deterministic model of one scenario: the base sets ``ix``, its demand."""
+def scenario_sets(case: Case, ix: IndexSets, failed: Iterable[tuple[str, int]],
+                  outages: Iterable[Outage] = ()) -> tuple[Case, IndexSets]:
+    """The case of one scenario and its index sets: the base sets ``ix``, its demand,
+    and its ``outages`` on top of the case's own (the same variables and row families)."""
     scase = scenario_case(case, failed)
-    return assemble_model(scase, with_demand(ix, scase))
+    six = with_demand(ix, scase)
+    extra = list(outages)
+    if extra:
+        six = with_outages(six, scase, [*case_outages(case), *extra])
+    return scase, six
+
+
+def scenario_model(case: Case, ix: IndexSets, failed: Iterable[tuple[str, int]],
+                   outages: Iterable[Outage] = ()) -> BuiltModel:
+    """The deterministic model of one scenario (`scenario_sets`)."""
+    return assemble_model(*scenario_sets(case, ix, failed, outages))
 
 
 def _scenario_table(scenarios: list[Scenario]) -> pd.DataFrame:
-    return pd.DataFrame({"scenario": [s.name for s in scenarios],
-                         "probability": [s.probability for s in scenarios],
-                         "failed": [s.describe() for s in scenarios]})
+    failed = [", ".join(f"{p} fails ({t})" for p, t in s.failed) or "all succeed"
+              for s in scenarios]
+    table = pd.DataFrame({"scenario": [s.name for s in scenarios],
+                          "probability": [s.probability for s in scenarios],
+                          "failed": failed})
+    if any(s.outages for s in scenarios):
+        table["disrupted"] = [s.disrupted() for s in scenarios]
+    return table
 
 
 def base_index_sets(case: Case, unmet_penalty: float | None) -> IndexSets:
@@ -295,6 +363,26 @@ def base_index_sets(case: Case, unmet_penalty: float | None) -> IndexSets:
     return ix
 
 
+def disrupted_unservable(case: Case, ix: IndexSets, scenarios: Iterable[Scenario]
+                         ) -> list[str]:
+    """Commitments a scenario's disruptions leave no site to serve, the commitment first
+    (``committed offtake of … cannot be met in s2 (SA lost from 2031): …``): with
+    commitments hard in every scenario, no first stage can meet them."""
+    own = case_outages(case)
+    reasons = []
+    for sc in scenarios:
+        if not sc.outages:
+            continue
+        committed = with_demand(ix, scenario_case(case, sc.failed)).committed
+        lost = with_outages(ix, case, [*own, *sc.outages])
+        for key in sorted(set(lost.why_unservable) - set(ix.why_unservable)):
+            if committed.get(key, 0.0) > 0:
+                reasons.append(f"{offtake_words(case, *key)} cannot be met in {sc.name} "
+                               f"({sc.disrupted()}): {lost.why_unservable[key]} (give an "
+                               "unmet penalty to price it)")
+    return reasons
+
+
 def first_stage_keys(case: Case, ix: IndexSets) -> dict[str, list[Any]]:
     """The first-stage variables and their keys (Assign of programs transferred before
     their readout)."""
@@ -306,19 +394,22 @@ def first_stage_keys(case: Case, ix: IndexSets) -> dict[str, list[Any]]:
 
 def build_extensive_form(case: Case, scenarios: list[Scenario],
                          options: StochasticOptions | None = None,
-                         ix: IndexSets | None = None) -> ExtensiveForm:
-    """Build the extensive form of ``case`` over ``scenarios`` (see the module docstring).
+                         ix: IndexSets | None = None,
+                         first_stage: dict[str, list[Any]] | None = None) -> ExtensiveForm:
+    """Build the extensive form of ``case`` over ``scenarios`` (see the module docstring);
+    ``first_stage`` (variable name → keys) replaces `first_stage_keys` (the N−1 plan
+    shares the transfers made before the loss instead of those before readout).
 
     The objective ``total_cost`` is the expected cost, or (1−λ)·E + λ·CVaR_α by
     Rockafellar–Uryasev: η + Σ_ω π_ω·Excess_ω/(1−α), Excess_ω ≥ cost_ω − η, Excess_ω ≥ 0.
     """
     options = options or StochasticOptions()
     ix = ix or base_index_sets(case, options.unmet_penalty)
-    first = first_stage_keys(case, ix)
+    first = first_stage_keys(case, ix) if first_stage is None else first_stage
     ef = pyo.ConcreteModel(name=f"{case.name} (extensive form)")
     blocks: dict[str, BuiltModel] = {}
     for sc in scenarios:
-        built = scenario_model(case, ix, sc.failed)
+        built = scenario_model(case, ix, sc.failed, sc.outages)
         built.pyomo.total_cost.deactivate()
         ef.add_component(sc.name, built.pyomo)
         blocks[sc.name] = built
@@ -502,8 +593,9 @@ def solve_stochastic(case: Case, options: StochasticOptions | None = None,
         why.
 
     Raises:
-        CaseInfeasibleError: a commitment no site can serve, in any scenario (give an
-            unmet penalty to price it instead).
+        CaseInfeasibleError: a commitment no site can serve, in any scenario, or one a
+            scenario's disruptions leave no site to serve (give an unmet penalty to price
+            it instead).
 
     Example:
         >>> import capacity
@@ -519,6 +611,10 @@ def solve_stochastic(case: Case, options: StochasticOptions | None = None,
     t0 = time.perf_counter()
     scenarios, exact = draw_scenarios(case, options.scenarios, options.seed)
     ix = base_index_sets(case, options.unmet_penalty)
+    if options.unmet_penalty is None:
+        broken = disrupted_unservable(case, ix, scenarios)
+        if broken:
+            raise CaseInfeasibleError(broken)
     say(f"building the extensive form: {len(scenarios)} scenarios")
     ef = build_extensive_form(case, scenarios, options, ix)
     seconds["build"] = time.perf_counter() - t0
@@ -531,7 +627,7 @@ def solve_stochastic(case: Case, options: StochasticOptions | None = None,
     if not exact:
         result.messages.append(f"{len(scenarios)} distinct scenarios from "
                                f"{options.scenarios} seeded draws (seed {options.seed}) of "
-                               f"{math.prod(len(o) for o in program_outcomes(case).values())}"
+                               f"{outcome_combinations(case)}"
                                " combinations: the values are sample estimates")
     if not rp.feasible:
         result.messages.append(_no_plan(rp, solve_options))
@@ -595,8 +691,8 @@ def _evaluate_information(result: StochasticResult, ef: ExtensiveForm, ix: Index
     resolver = Resolver()
     for i, sc in enumerate(ef.scenarios):
         say(f"wait-and-see {i + 1}/{len(ef.scenarios)}: {sc.name} ({sc.describe()})")
-        scase = scenario_case(case, sc.failed)
-        plan = resolver.solve_on(scase, with_demand(ix, scase), solve_options)
+        plan = resolver.solve_on(*scenario_sets(case, ix, sc.failed, sc.outages),
+                                 solve_options)
         interrupt.stop_if_interrupted(plan.status)
         if plan.net_cost is None or plan.status not in ("optimal", "time_limit_feasible"):
             result.messages.append(f"wait-and-see: scenario {sc.name} ended {plan.status}; "
@@ -647,7 +743,10 @@ PH_INSTALL = "progressive hedging needs mpi-sppy: pip install -e \".[mpi]\""
 def solve_progressive_hedging(case: Case, options: StochasticOptions | None = None,
                               solve_options: SolveOptions | None = None,
                               iterations: int = 50, rho: float = 1.0,
-                              progress: Progress | None = None) -> StochasticResult | None:
+                              progress: Progress | None = None,
+                              scenarios: list[Scenario] | None = None,
+                              first_stage: dict[str, list[Any]] | None = None,
+                              ) -> StochasticResult | None:
     """The stochastic plan by progressive hedging (mpi-sppy) over the same scenario models,
     for scenario counts the extensive form cannot hold. Run under ``mpiexec -n K`` to
     spread the scenarios over K processes (every rank calls this; rank 0 gets the
@@ -658,6 +757,9 @@ def solve_progressive_hedging(case: Case, options: StochasticOptions | None = No
     rounded) is then evaluated exactly: each scenario solved with it fixed. ``objective``
     is the expected cost of that plan (an upper bound); ``bound`` is PH's trivial bound
     (the wait-and-see value), so ``gap`` says how far from optimal it can be.
+    ``scenarios`` (with probabilities summing to one) replace the case's own draws, and
+    ``first_stage`` the transfers `first_stage_keys` shares: the N−1 plan
+    (`capacity.studies.resilience`) passes its contingencies and its first stage.
 
     Raises:
         ImportError: mpi-sppy is not installed (`PH_INSTALL` says how).
@@ -680,13 +782,16 @@ def solve_progressive_hedging(case: Case, options: StochasticOptions | None = No
     solve_options = solve_options or SolveOptions()
     say = progress or (lambda _line: None)
     t0 = time.perf_counter()
-    scenarios, exact = draw_scenarios(case, options.scenarios, options.seed)
+    if scenarios is None:
+        scenarios, exact = draw_scenarios(case, options.scenarios, options.seed)
+    else:
+        exact = True
     by_name = {s.name: s for s in scenarios}
     ix = base_index_sets(case, options.unmet_penalty)
-    first = first_stage_keys(case, ix)
+    first = first_stage_keys(case, ix) if first_stage is None else first_stage
 
     def creator(name: str) -> pyo.ConcreteModel:
-        m = scenario_model(case, ix, by_name[name].failed).pyomo
+        m = scenario_model(case, ix, by_name[name].failed, by_name[name].outages).pyomo
         stage_one = pyo.quicksum(ix.build_cost[b] * m.Build[b] for b in ix.build) \
             + pyo.quicksum(ix.open_cost[o] * m.Open[o] for o in ix.open) \
             - pyo.quicksum(ix.finance_saving[x] * m.Finance[x] for x in ix.finance) \
@@ -774,7 +879,7 @@ def _evaluate_local(case: Case, ix: IndexSets, by_name: Mapping[str, Scenario],
     can follow it there)."""
     costs: dict[str, float | None] = {}
     for name in names:
-        built = scenario_model(case, ix, by_name[name].failed)
+        built = scenario_model(case, ix, by_name[name].failed, by_name[name].outages)
         fix_first_stage(built.pyomo, plan)
         outcome = solve(built, solve_options.model_copy(update={"explain": False}))
         interrupt.stop_if_interrupted(outcome.status)
