@@ -21,7 +21,6 @@ commitments allowed in the disrupted blocks.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -40,7 +39,7 @@ from capacity.errors import CaseError, CaseInfeasibleError, Problem
 from capacity.model import assemble_model
 from capacity.model.index_sets import IndexSets
 from capacity.model.outages import Outage, case_outages, offtake_words, with_outages
-from capacity.output_folder import FIRST_STAGE_TABLES, write_folder
+from capacity.output_folder import FIRST_STAGE_TABLES
 from capacity.results.extract import extract_tables
 from capacity.results.plan import Plan
 from capacity.studies.stochastic import (
@@ -53,6 +52,7 @@ from capacity.studies.stochastic import (
     draw_scenarios,
     first_stage_keys,
     fix_first_stage,
+    save_blocks,
     solve_extensive_form,
 )
 
@@ -196,18 +196,9 @@ class NMinusOneResult:
         block's tables (``contingencies/<name>/<table>.csv``), all or nothing, as
         `capacity.Plan.save` does."""
 
-        def write(tmp: Path) -> None:
-            (tmp / "summary.json").write_text(json.dumps(self.summary(), indent=2,
-                                                         default=str) + "\n")
-            self.contingencies.to_csv(tmp / "contingencies.csv", index=False)
-            for name, frame in self.first_stage.items():
-                frame.to_csv(tmp / f"{name}.csv", index=False)
-            for block, tables in self.contingency_tables.items():
-                (tmp / "contingencies" / block).mkdir(parents=True)
-                for name, frame in tables.items():
-                    frame.to_csv(tmp / "contingencies" / block / f"{name}.csv", index=False)
-
-        return write_folder(Path(folder), write, "N-1 plan", force=force, protect=protect)
+        return save_blocks(folder, self.summary(), ("contingencies", self.contingencies),
+                           self.first_stage, self.contingency_tables, "N-1 plan",
+                           force=force, protect=protect)
 
 
 def contingency_plan(result: NMinusOneResult, name: str) -> Plan:

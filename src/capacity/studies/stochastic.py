@@ -57,7 +57,7 @@ from capacity.errors import CaseInfeasibleError
 from capacity.model import BuiltModel, assemble_model
 from capacity.model.index_sets import IndexSets, build_index_sets, with_demand
 from capacity.model.outages import Outage, case_outages, offtake_words, with_outages
-from capacity.output_folder import FIRST_STAGE_TABLES, write_folder
+from capacity.output_folder import FIRST_STAGE_TABLES, Kind, write_folder
 from capacity.results.extract import extract_tables
 
 # The integer first-stage decisions: what an evaluated plan fixes (Finance and
@@ -559,21 +559,32 @@ class StochasticResult:
         scenario's tables (``scenarios/<name>/<table>.csv``), all or nothing, as
         `capacity.Plan.save` does (the same refusals, ``force`` and ``protect``)."""
 
-        def write(tmp: Path) -> None:
-            (tmp / "summary.json").write_text(json.dumps(self.summary(), indent=2,
-                                                         default=str) + "\n")
-            self.scenarios.to_csv(tmp / "scenarios.csv", index=False)
-            for name, frame in self.first_stage.items():
-                frame.to_csv(tmp / f"{name}.csv", index=False)
-            for scenario, tables in self.scenario_tables.items():
-                (tmp / "scenarios" / scenario).mkdir(parents=True)
-                for name, frame in tables.items():
-                    frame.to_csv(tmp / "scenarios" / scenario / f"{name}.csv", index=False)
-
-        return write_folder(Path(folder), write, "stochastic plan", force=force,
-                            protect=protect)
+        return save_blocks(folder, self.summary(), ("scenarios", self.scenarios),
+                           self.first_stage, self.scenario_tables, "stochastic plan",
+                           force=force, protect=protect)
 
 
+def save_blocks(folder: str | Path, summary: dict[str, Any],
+                table: tuple[str, pd.DataFrame], first_stage: Mapping[str, pd.DataFrame],
+                blocks: Mapping[str, Mapping[str, pd.DataFrame]], what: Kind, *,
+                force: bool = False, protect: tuple[str | Path, ...] = ()) -> Path:
+    """Write an extensive form's result, all or nothing (`write_folder`, as
+    `capacity.Plan.save`): ``summary.json``, ``<name>.csv`` of ``table`` = (name,
+    frame) (its blocks: scenarios, contingencies), the first-stage tables, and each
+    block's tables under ``<name>/<block>/``."""
+    name, frame = table
+
+    def write(tmp: Path) -> None:
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        frame.to_csv(tmp / f"{name}.csv", index=False)
+        for stage, rows in first_stage.items():
+            rows.to_csv(tmp / f"{stage}.csv", index=False)
+        for block, tables in blocks.items():
+            (tmp / name / block).mkdir(parents=True)
+            for table_name, rows in tables.items():
+                rows.to_csv(tmp / name / block / f"{table_name}.csv", index=False)
+
+    return write_folder(Path(folder), write, what, force=force, protect=protect)
 
 
 def solve_stochastic(case: Case, options: StochasticOptions | None = None,
