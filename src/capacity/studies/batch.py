@@ -293,7 +293,10 @@ def run_batch(scenarios: str | Path | ScenarioSource, out: str | Path,
 
 
 class ResultStore:
-    """The results folder of a batch (layout in the module docstring)."""
+    """The results folder of a batch (layout in the module docstring); ``tables``: the
+    tables stored per scenario (a study's store adds its own)."""
+
+    tables: tuple[str, ...] = TABLE_NAMES
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -348,7 +351,7 @@ class ResultStore:
             self.folder.mkdir(parents=True, exist_ok=True)
             mark(self.folder, "batch results", store=True)
         name = summary["scenario"]
-        for table in TABLE_NAMES:
+        for table in self.tables:
             frame = tables.get(table)
             target = self.folder / table / f"{name}.parquet"
             if frame is None:

@@ -38,14 +38,12 @@ contingency.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -58,9 +56,8 @@ from capacity.errors import CaseError
 from capacity.model import BuiltModel, assemble_model
 from capacity.model.index_sets import IndexSets, build_index_sets
 from capacity.model.outages import Outage, case_outages, sites_cut, with_outages
-from capacity.output_folder import MARKER, mark, write_file
 from capacity.results.plan import TABLE_NAMES, Plan, read_saved_plan
-from capacity.studies.batch import ResultStore, _to_parquet
+from capacity.studies.batch import ResultStore
 from capacity.studies.scenarios import case_digest
 
 By = Literal["site", "operator", "country", "lane"]
@@ -538,23 +535,7 @@ class StressStore(ResultStore):
     """The results folder of a contingency analysis: a batch store (recovery plans'
     tables, ``done/``, ``summary.parquet``) with the study's tables too."""
 
-    def write(self, summary: dict[str, Any], tables: dict[str, pd.DataFrame]) -> None:
-        """Store one contingency: its tables (plan and study) first, then its summary."""
-        if not (self.folder / MARKER).exists():
-            self.folder.mkdir(parents=True, exist_ok=True)
-            mark(self.folder, "batch results", store=True)
-        name = summary["scenario"]
-        for table in (*TABLE_NAMES, *STRESS_TABLES):
-            frame = tables.get(table)
-            target = self.folder / table / f"{name}.parquet"
-            if frame is None:
-                target.unlink(missing_ok=True)
-                continue
-            out = frame.copy()
-            out.insert(0, "scenario", name)
-            write_file(target, partial(_to_parquet, out))
-        text = json.dumps(summary, default=str)
-        write_file(self.folder / "done" / f"{name}.json", lambda p: p.write_text(text))
+    tables = (*TABLE_NAMES, *STRESS_TABLES)
 
 
 def fingerprint(plan: StressPlan, outage: Outage | None, first: int, penalty: float,
