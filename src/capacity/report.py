@@ -255,7 +255,7 @@ def plan_report(plan_dir: str | Path, case: Case | None = None, price_rules: boo
              _kpi("gap", "—" if summary.get("gap") is None else f"{summary['gap']:.2%}"),
              _kpi("potential demand unserved",
                   f"{unserved:,.0f} of {potential:,.0f} batches"),
-             *(_kpi(f"domestic share of batches {m}", f"{v:.0%}") for m, v in domestic.items()
+             *(_kpi(f"domestic share of batches in {m}", f"{v:.0%}") for m, v in domestic.items()
                if m not in ruled),
              *(_kpi(f"{r.label} (rule {r.rule}, {r.limit_text}; its tightest period, "
                     f"{r.period})", f"{r.achieved:.0%}")

@@ -178,7 +178,7 @@ def test_tricky_ids_solve_save_check_and_report(tmp_path: Path, name: str,
     html = plan_report(tmp_path / "plan_csv", case, price_rules=False)
     markets = html[html.index(">Markets<"):html.index(">Provenance<")]
     assert "<td>NA</td>" in markets
-    assert "domestic share NA" in html
+    assert "domestic share of batches in NA" in html
 
 
 # --- class 3: the checker fooled ----------------------------------------------------------
