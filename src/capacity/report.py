@@ -493,6 +493,7 @@ def write_report(source: str | Path, out: str | Path, case: Case | None = None,
                                           else [case.source]))
     folder = Path(source)
     if (folder / "summary.json").exists():
+        _refuse_extensive_forms(folder)
         text = plan_report(folder, case, price_rules, progress)
     elif (folder / "done").is_dir() and (folder / "recovery").is_dir():
         text = stress_report(folder)
@@ -504,6 +505,24 @@ def write_report(source: str | Path, out: str | Path, case: Case | None = None,
     target = Path(out)
     write_file(target, lambda tmp: tmp.write_text(text))
     return target
+
+
+def _refuse_extensive_forms(folder: Path) -> None:
+    """A stochastic or N−1 plan's folder has a summary.json but not a plan's tables: say
+    what it is rather than list the plan tables it lacks."""
+    try:
+        summary = json.loads((folder / "summary.json").read_text())
+    except (OSError, ValueError):
+        return  # plan_report says what is wrong with it
+    if not isinstance(summary, dict):
+        return
+    kind = ("an N−1 plan" if "n_minus_1" in summary
+            else "a stochastic plan" if "wait_and_see" in summary else None)
+    if kind is not None:
+        raise CaseError([Problem(str(folder), None, None, f"{kind}'s folder: `capacity "
+                                 "report` draws a plan, a batch or a contingency analysis, "
+                                 f"not yet {kind} (its first stage and each block's tables "
+                                 "are the folder's CSV files)")])
 
 
 def _highs_version() -> str:

@@ -168,6 +168,10 @@ def test_cli_n_minus_one(tmp_path: Path) -> None:
                        (("--from", "2031",), "go with --n-minus-1")):
         bad = run("solve", case, *args)
         assert bad.returncode == 2 and says in bad.stderr, bad.stderr
+    # no report of an N−1 plan yet: said plainly, not as six missing plan tables
+    report = run("report", str(tmp_path / "n1"), "--out", str(tmp_path / "n1.html"))
+    assert report.returncode == 2 and "an N−1 plan's folder" in report.stderr, report.stderr
+    assert "plan table is missing" not in report.stderr
 
 
 # --- disruption scenarios in the stochastic plan ------------------------------------------
