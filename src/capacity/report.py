@@ -478,7 +478,8 @@ GENERATOR = '<meta name="generator" content="capacity">'
 def write_report(source: str | Path, out: str | Path, case: Case | None = None,
                  base: str | None = None, price_rules: bool = True,
                  progress: Progress | None = None, force: bool = False) -> Path:
-    """Write the report of a saved plan or a batch folder to ``out`` (all or nothing).
+    """Write the report of a saved plan (or an N−1 or stochastic plan), a batch folder or
+    a contingency analysis to ``out`` (all or nothing).
 
     Args:
         force: replace ``out`` even where capacity did not write it.
@@ -492,8 +493,9 @@ def write_report(source: str | Path, out: str | Path, case: Case | None = None,
                       protect=[source] + ([] if case is None or not case.source
                                           else [case.source]))
     folder = Path(source)
-    if (folder / "summary.json").exists():
-        _refuse_extensive_forms(folder)
+    if (folder / "summary.json").exists() and _extensive_form_kind(folder) is not None:
+        text = extensive_form_report(folder)
+    elif (folder / "summary.json").exists():
         text = plan_report(folder, case, price_rules, progress)
     elif (folder / "done").is_dir() and (folder / "recovery").is_dir():
         text = stress_report(folder)
@@ -507,22 +509,76 @@ def write_report(source: str | Path, out: str | Path, case: Case | None = None,
     return target
 
 
-def _refuse_extensive_forms(folder: Path) -> None:
-    """A stochastic or N−1 plan's folder has a summary.json but not a plan's tables: say
-    what it is rather than list the plan tables it lacks."""
+def _extensive_form_kind(folder: Path) -> str | None:
+    """``n_minus_1`` or ``stochastic`` where ``folder`` holds an N−1 or a stochastic
+    plan (their summary.json names it), else None (a plan, or unreadable: plan_report
+    says what is wrong)."""
     try:
         summary = json.loads((folder / "summary.json").read_text())
     except (OSError, ValueError):
-        return  # plan_report says what is wrong with it
+        return None
     if not isinstance(summary, dict):
-        return
-    kind = ("an N−1 plan" if "n_minus_1" in summary
-            else "a stochastic plan" if "wait_and_see" in summary else None)
-    if kind is not None:
-        raise CaseError([Problem(str(folder), None, None, f"{kind}'s folder: `capacity "
-                                 "report` draws a plan, a batch or a contingency analysis, "
-                                 f"not yet {kind} (its first stage and each block's tables "
-                                 "are the folder's CSV files)")])
+        return None
+    return ("n_minus_1" if "n_minus_1" in summary
+            else "stochastic" if "wait_and_see" in summary else None)
+
+
+# The first-stage tables both extensive forms save, with the heading each gets.
+FIRST_STAGE_SECTIONS = (("builds", "Modules built (first stage)"),
+                        ("openings", "Sites opened (first stage)"),
+                        ("approvals", "Site approvals decided (first stage)"),
+                        ("assignments", "Transfers decided before the loss or readout"))
+
+
+def extensive_form_report(folder: str | Path) -> str:
+    """The HTML report of an N−1 plan (`capacity solve --n-minus-1 --out`) or a
+    stochastic plan (`capacity stochastic --out`): the headline numbers, each block
+    (contingency or scenario) with its cost, and the first-stage decisions every block
+    shares."""
+    folder = Path(folder)
+    summary = json.loads((folder / "summary.json").read_text())
+    status = str(summary.get("status"))
+    gap = "—" if summary.get("gap") is None else f"{summary['gap']:.2%}"
+    if "n_minus_1" in summary:
+        blocks = pd.read_csv(folder / "contingencies.csv")
+        title = f"N−1 plan by {summary['n_minus_1']} — {summary.get('case')}"
+        subtitle = (f"every committed offtake met if any one {summary['n_minus_1']} is "
+                    f"lost from {summary.get('from')}; {len(blocks) - 1} contingencies")
+        cards = [_kpi("N−1 plan's cost, nothing lost", _money(summary.get("no_loss_cost"))),
+                 _kpi("today's plan (the case alone)", _money(summary.get("plain_cost"))),
+                 _kpi("price of N−1", _money(summary.get("price"))),
+                 _kpi("status", status), _kpi("gap", gap)]
+        heading = "Each contingency: its recovery"
+        formats = {"cost": "{:,.2f}", "extra_cost": "{:+,.2f}"}
+    else:
+        blocks = pd.read_csv(folder / "scenarios.csv")
+        title = f"Stochastic plan — {summary.get('case')}"
+        subtitle = f"{len(blocks)} scenarios of clinical outcomes and disruptions"
+        cards = [_kpi("expected cost (RP)", _money(summary.get("expected_cost"))),
+                 _kpi("wait-and-see (WS)", _money(summary.get("wait_and_see"))),
+                 _kpi("expected-value plan in the scenarios (EEV)", _money(summary.get("eev"))),
+                 _kpi("EVPI = RP − WS", _money(summary.get("evpi"))),
+                 _kpi("VSS = EEV − RP", _money(summary.get("vss"))),
+                 _kpi("status", status), _kpi("gap", gap)]
+        heading = "Each scenario: what happens and its cost"
+        formats = {c: "{:,.2f}" for c in ("cost", "served", "unmet_potential",
+                                          "unmet_committed", "wait_and_see",
+                                          "expected_value_plan")}
+    sections = [("Headline", f'<div class="kpis">{"".join(cards)}</div>'
+                 + "".join(f'<p class="note">{html.escape(str(m))}</p>'
+                           for m in summary.get("messages", []))),
+                (heading, _table(blocks, formats))]
+    for name, section in FIRST_STAGE_SECTIONS:
+        path = folder / f"{name}.csv"
+        if path.exists() and path.stat().st_size > 0:
+            frame = pd.read_csv(path)
+            if not frame.empty:
+                sections.append((section, _table(frame)))
+    sections.append(("Provenance", _table(pd.DataFrame([
+        ("results", str(folder.resolve())), ("capacity", __version__),
+        ("generated", dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))],
+        columns=["what", "value"]))))
+    return _page(title, subtitle, sections, [])
 
 
 def _highs_version() -> str:

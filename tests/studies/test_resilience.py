@@ -21,7 +21,9 @@ lost from 2031 with probability 0.25 (its README). P1's transfers are first stag
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -168,10 +170,22 @@ def test_cli_n_minus_one(tmp_path: Path) -> None:
                        (("--from", "2031",), "go with --n-minus-1")):
         bad = run("solve", case, *args)
         assert bad.returncode == 2 and says in bad.stderr, bad.stderr
-    # no report of an N−1 plan yet: said plainly, not as six missing plan tables
+    # the report of the N−1 plan: the price, each contingency's recovery, the backup
     report = run("report", str(tmp_path / "n1"), "--out", str(tmp_path / "n1.html"))
-    assert report.returncode == 2 and "an N−1 plan's folder" in report.stderr, report.stderr
-    assert "plan table is missing" not in report.stderr
+    assert report.returncode == 0, report.stderr
+    shown = _report_text(tmp_path / "n1.html")
+    assert "6.0 MUSD price of N−1" in shown and "17.0 MUSD N−1 plan's cost" in shown
+    assert "c1 SA lost from 2030 32.00 +15.00 transfer P1 to SB" in shown
+    assert "Modules built (first stage) site modality scale period" in shown
+    assert "SB antibody commercial 2030 2030 1 10.0 6.0" in shown
+
+
+def _report_text(path: Path) -> str:
+    """What a reader sees of a report: its text, tags and scripts removed, spaces
+    collapsed."""
+    page = path.read_text()
+    page = re.sub(r"<script.*?</script>", " ", page[page.index("<h1>"):], flags=re.S)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
 
 
 # --- disruption scenarios in the stochastic plan ------------------------------------------
@@ -268,6 +282,21 @@ def test_cli_stochastic_shows_the_disruptions() -> None:
                "--unmet-penalty", "10")
     assert done.returncode == 0, done.stderr
     assert "SA lost from 2031" in done.stdout and "VSS = EEV − RP = 2.4 MUSD" in done.stdout
+
+
+def test_report_of_a_stochastic_plan_with_disruptions(tmp_path: Path) -> None:
+    done = run("stochastic", str(capacity.tiny_case_path("disruption")),
+               "--unmet-penalty", "10", "--out", str(tmp_path / "st"))
+    assert done.returncode == 0, done.stderr
+    report = run("report", str(tmp_path / "st"), "--out", str(tmp_path / "st.html"))
+    assert report.returncode == 0, report.stderr
+    shown = _report_text(tmp_path / "st.html")
+    # the README's numbers: RP 19.875, WS 14.625, EEV 22.25, EVPI 5.25, VSS 2.375
+    for card in ("19.9 MUSD expected cost (RP)", "14.6 MUSD wait-and-see (WS)",
+                 "5.2 MUSD EVPI = RP − WS", "2.4 MUSD VSS = EEV − RP"):
+        assert card in shown, card
+    assert "s2 0.25 all succeed SA lost from 2031 25.50" in shown
+    assert "SB antibody commercial 2030 2030 1 10.0 6.0" in shown  # the hedged backup
 
 
 # --- cost against lost supply ---------------------------------------------------------------
