@@ -156,6 +156,15 @@ def _period(name: str, doc: str, required: bool = True) -> Column:
                   upper=MAX_PERIOD)
 
 
+# What a lane costs, in `lanes` and in `lane_defaults` alike.
+_LANE_COSTS = (
+    _money("transport_musd_per_batch", "transport cost per batch, MUSD"),
+    Column("tariff_rate", "float", "ad-valorem tariff on the batch's production cost",
+           default=0.0, lower=0.0, upper=10.0),
+)
+
+
+
 TABLES: tuple[Table, ...] = (
     Table(
         "periods",
@@ -443,9 +452,7 @@ TABLES: tuple[Table, ...] = (
             Column("modality", "str", "modality the row is for (empty: every modality "
                    "without a row of its own for this origin and market)", default="",
                    ref="modalities.modality"),
-            _money("transport_musd_per_batch", "transport cost per batch, MUSD"),
-            Column("tariff_rate", "float", "ad-valorem tariff on the batch's production cost",
-                   default=0.0, lower=0.0, upper=10.0),
+            *_LANE_COSTS,
         ),
         key=("origin", "market", "modality"),
         required=False,
@@ -466,9 +473,7 @@ TABLES: tuple[Table, ...] = (
             Column("modality", "str", "modality the row is for (empty: every modality "
                    "without a row of its own for these blocs)", default="",
                    ref="modalities.modality"),
-            _money("transport_musd_per_batch", "transport cost per batch, MUSD"),
-            Column("tariff_rate", "float", "ad-valorem tariff on the batch's production cost",
-                   default=0.0, lower=0.0, upper=10.0),
+            *_LANE_COSTS,
         ),
         key=("origin_bloc", "market_bloc", "modality"),
         required=False,
