@@ -2,12 +2,13 @@
 (HiGHS, and SCIP through ``solver="scip"``) and by HiGHS, SCIP and CBC reading the same
 MPS file with their defaults.
 
-    python -m benchmarks.solvers [--tier S] [--seed 1] [--time-limit 60]
+    python -m benchmarks.solvers [--family uniform|realistic] [--tier S] [--seed 1]
+                                 [--time-limit 60] [--plan-at 60]
                                  [--paths engine,engine-scip,highs-mps,scip-mps,cbc-mps]
                                  [--rewrite]
 
-The case is generated at ``--tier`` (the old tiers: the realistic family of issue 33 was
-not merged when this was written), built once, and written as MPS by the engine's writer
+The case is generated at ``--tier`` of ``--family`` (issue 33's side-by-side table is the
+realistic family's national tier, N), built once, and written as MPS by the engine's writer
 (`capacity.engine.model_file`, as ``capacity solve --write-model`` does). Each path then
 runs in a fresh process, one after the other, one thread, seed 0, gap target 1e-4, the
 same time limit:
@@ -25,7 +26,8 @@ Gurobi is left out: pip's licence stops at 2,000 variables and constraints, and 
 has 6,492 columns.
 
 Reported per path: time to the first plan (wall clock from the path's first step: the
-engine's solve call, or the solver reading the file), the plan and the proven bound at
+engine's solve call, or the solver reading the file), the best plan at ``--plan-at``
+seconds (from each better plan's time, kept as the run goes), the plan and the proven bound at
 the time limit and their gap (the net objective, MUSD, as every path's objective is the
 engine's: the MPS carries the constant), and peak resident memory of the process (for
 CBC, of the CBC process). Writes benchmarks/solvers_results.json and the *solvers*
@@ -76,20 +78,21 @@ def run_engine(case_dir: str, time_limit: float,
     import capacity
 
     case = capacity.load_case(case_dir)
-    first: list[float] = []
     t0 = time.perf_counter()
 
+    plans: list[tuple[float, float]] = []
+
     def progress(at: float, incumbent: float | None, bound: float | None) -> None:
-        if incumbent is not None and not first:
-            first.append(time.perf_counter() - t0)
+        if incumbent is not None and (not plans or incumbent < plans[-1][1] - 1e-9):
+            plans.append((time.perf_counter() - t0, incumbent))
 
     plan = capacity.solve(case, capacity.SolveOptions(
         time_limit_s=time_limit, mip_rel_gap=GAP, threads=1, seed=0, explain=False,
         solver=solver), progress=progress)
-    return {"status": plan.status, "first_plan_s": first[0] if first else None,
+    return {"status": plan.status, "first_plan_s": plans[0][0] if plans else None,
             "objective": plan.objective, "bound": plan.bound, "gap": plan.gap,
             "seconds": time.perf_counter() - t0, "peak_mib": _peak_mib(),
-            "counters": plan.counters}
+            "counters": plan.counters, "plans": plans}
 
 
 def run_highs_mps(mps: str, time_limit: float) -> dict[str, Any]:
@@ -100,12 +103,11 @@ def run_highs_mps(mps: str, time_limit: float) -> dict[str, Any]:
     for name, value in (("output_flag", False), ("threads", 1), ("random_seed", 0),
                         ("mip_rel_gap", GAP), ("time_limit", time_limit)):
         highs.setOptionValue(name, value)
-    first: list[float] = []
+    plans: list[tuple[float, float]] = []
     t0 = time.perf_counter()
 
-    def improving(event: object) -> None:
-        if not first:
-            first.append(time.perf_counter() - t0)
+    def improving(event: Any) -> None:
+        plans.append((time.perf_counter() - t0, float(event.data_out.objective_function_value)))
 
     highs.cbMipImprovingSolution.subscribe(improving)
     highs.readModel(mps)
@@ -115,10 +117,10 @@ def run_highs_mps(mps: str, time_limit: float) -> dict[str, Any]:
     objective = float(info.objective_function_value) if has_plan else None
     bound = float(info.mip_dual_bound) if abs(info.mip_dual_bound) < 1e20 else None
     return {"status": highs.modelStatusToString(highs.getModelStatus()),
-            "first_plan_s": first[0] if first else None, "objective": objective,
+            "first_plan_s": plans[0][0] if plans else None, "objective": objective,
             "bound": bound, "gap": _gap(objective, bound),
             "seconds": time.perf_counter() - t0, "peak_mib": _peak_mib(),
-            "counters": {"mip_nodes": int(info.mip_node_count)}}
+            "counters": {"mip_nodes": int(info.mip_node_count)}, "plans": plans}
 
 
 def run_scip_mps(mps: str, time_limit: float) -> dict[str, Any]:
@@ -126,32 +128,31 @@ def run_scip_mps(mps: str, time_limit: float) -> dict[str, Any]:
     import pyscipopt
     from pyscipopt import SCIP_EVENTTYPE  # type: ignore[attr-defined]
 
-    first: list[float] = []
+    plans: list[tuple[float, float]] = []
     t0 = time.perf_counter()
 
-    class First(pyscipopt.Eventhdlr):
+    class Plans(pyscipopt.Eventhdlr):
         def eventinit(self) -> None:
             self.model.catchEvent(SCIP_EVENTTYPE.BESTSOLFOUND, self)
 
         def eventexec(self, event: Any) -> dict[str, Any]:
-            if not first:
-                first.append(time.perf_counter() - t0)
+            plans.append((time.perf_counter() - t0, float(self.model.getPrimalbound())))
             return {}
 
     m = pyscipopt.Model()
     m.hideOutput()
     m.readProblem(mps)
-    m.includeEventhdlr(First(), "first", "first plan")
+    m.includeEventhdlr(Plans(), "plans", "each better plan")
     for name, value in (("limits/time", time_limit), ("limits/gap", GAP),
                         ("randomization/randomseedshift", 0)):
         m.setParam(name, value)
     m.optimize()
     objective = m.getPrimalbound() if m.getNSols() else None
     bound = m.getDualbound() if abs(m.getDualbound()) < 1e20 else None
-    return {"status": m.getStatus(), "first_plan_s": first[0] if first else None,
+    return {"status": m.getStatus(), "first_plan_s": plans[0][0] if plans else None,
             "objective": objective, "bound": bound, "gap": _gap(objective, bound),
             "seconds": time.perf_counter() - t0, "peak_mib": _peak_mib(),
-            "counters": {"mip_nodes": int(m.getNTotalNodes())}}
+            "counters": {"mip_nodes": int(m.getNTotalNodes())}, "plans": plans}
 
 
 _CBC_NUMBER = r"(-?[0-9.eE+-]+)"
@@ -163,7 +164,7 @@ def run_cbc_mps(mps: str, time_limit: float) -> dict[str, Any]:
     import pulp
 
     cbc = pulp.apis.PULP_CBC_CMD().path
-    first: float | None = None
+    plans: list[tuple[float, float]] = []
     lines = []
     t0 = time.perf_counter()
     # -timeMode elapsed: CBC's -sec counts CPU seconds otherwise (on a loaded machine,
@@ -174,8 +175,9 @@ def run_cbc_mps(mps: str, time_limit: float) -> dict[str, Any]:
         assert proc.stdout is not None
         for line in proc.stdout:
             lines.append(line)
-            if first is None and "Integer solution of" in line:
-                first = time.perf_counter() - t0
+            found = re.search(rf"Integer solution of {_CBC_NUMBER}", line)
+            if found:
+                plans.append((time.perf_counter() - t0, float(found.group(1))))
     seconds = time.perf_counter() - t0
     log = "".join(lines)
 
@@ -184,16 +186,17 @@ def run_cbc_mps(mps: str, time_limit: float) -> dict[str, Any]:
         return float(found.group(1)) if found else None
 
     result = re.search(r"^Result - (.*)$", log, re.MULTILINE)
-    objective = read("Objective value") if first is not None else None
+    objective = read("Objective value") if plans else None
     bound = read("Lower bound")
     if result and result.group(1).startswith("Optimal"):
         bound = objective
     nodes = read("Enumerated nodes")
     return {"status": result.group(1) if result else "no result line",
-            "first_plan_s": first, "objective": objective, "bound": bound,
-            "gap": _gap(objective, bound), "seconds": seconds,
+            "first_plan_s": plans[0][0] if plans else None, "objective": objective,
+            "bound": bound, "gap": _gap(objective, bound), "seconds": seconds,
             "peak_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-            "counters": {} if nodes is None else {"mip_nodes": int(nodes)}}
+            "counters": {} if nodes is None else {"mip_nodes": int(nodes)},
+            "plans": plans}
 
 
 def run_path(path: str, case_dir: str, mps: str, time_limit: float) -> dict[str, Any]:
@@ -218,7 +221,8 @@ def in_fresh_process(path: str, case_dir: str, mps: str, time_limit: float) -> d
         return pool.submit(run_path, path, case_dir, mps, time_limit).result()
 
 
-def prepare(tier: str, seed: int, folder: Path) -> tuple[Path, Path, dict[str, int]]:
+def prepare(tier: str, seed: int, family: str,
+            folder: Path) -> tuple[Path, Path, dict[str, int]]:
     """The case folder and its MPS file (the engine's writer), and the model's size."""
     from capacity.case.generate import generate_case
     from capacity.engine.highs import pass_linear
@@ -226,11 +230,17 @@ def prepare(tier: str, seed: int, folder: Path) -> tuple[Path, Path, dict[str, i
     from capacity.model import build_model
 
     case_dir, mps = folder / f"tier-{tier}", folder / f"tier-{tier}.mps"
-    case = generate_case(tier, seed)
+    case = generate_case(tier, seed, family)
     case.save(case_dir)
     built = build_model(case)
     write_model(pass_linear(built.linear), str(mps))
     return case_dir, mps, built.linear.size()
+
+
+def plan_at(plans: list[tuple[float, float]], seconds: float) -> float | None:
+    """The best plan found by ``seconds`` (minimising), from (seconds, objective) pairs."""
+    found = [objective for at, objective in plans if at <= seconds]
+    return min(found) if found else None
 
 
 def section(run: dict[str, Any]) -> str:
@@ -243,20 +253,27 @@ def section(run: dict[str, Any]) -> str:
     def pct(x: float | None) -> str:
         return "none" if x is None else f"{x:.2%}"
 
-    rows = ["| path | status | first plan (s) | plan at the limit | bound | gap | "
-            "gap (MUSD) | ended (s) | peak MiB | nodes | load |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    at = a.get("plan_at", 60.0)
+    family = a.get("family", "uniform")
+    rows = [f"| path | status | first plan (s) | plan at {at:g} s | plan at the limit | "
+            "bound | gap | gap (MUSD) | ended (s) | peak MiB | nodes | load |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for path, r in run["paths"].items():
         musd = None if r["objective"] is None or r["bound"] is None \
             else abs(r["objective"] - r["bound"])
         rows.append(f"| {LABELS[path]} | {r['status']} | {num(r['first_plan_s'], 2)} | "
+                    f"{num(plan_at(r.get('plans', []), at))} | "
                     f"{num(r['objective'])} | {num(r['bound'])} | {pct(r['gap'])} | "
                     f"{num(musd)} | {num(r['seconds'])} | {r['peak_mib']:,.0f} | "
                     f"{r['counters'].get('mip_nodes', 'n/a')} | "
                     f"{num(r.get('load_average'))} |")
     load = run["load_average"]
-    return (f"`python -m benchmarks.solvers --tier {a['tier']} --seed {a['seed']} "
-            f"--time-limit {a['time_limit']:g}`: tier {a['tier']} ({size['variables']:,} "
+    command = (f"python -m benchmarks.solvers --family {family} --tier {a['tier']} "
+               f"--seed {a['seed']} --time-limit {a['time_limit']:g} --plan-at {at:g}"
+               if "family" in a else
+               f"python -m benchmarks.solvers --tier {a['tier']} --seed {a['seed']} "
+               f"--time-limit {a['time_limit']:g}")
+    return (f"`{command}`: {family} tier {a['tier']} ({size['variables']:,} "
             f"columns, {size['binary'] + size['integer']:,} integer, "
             f"{size['constraints']:,} rows, {size['nonzeros']:,} nonzeros), each path in a "
             f"fresh process, one after the other, one thread, seed 0, gap target {GAP:g}, "
@@ -276,6 +293,9 @@ def section(run: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tier", default="S")
+    parser.add_argument("--family", default="uniform", choices=("uniform", "realistic"))
+    parser.add_argument("--plan-at", type=float, default=60.0,
+                        help="also report each path's best plan at this many seconds")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--time-limit", type=float, default=60.0)
     parser.add_argument("--paths", default=",".join(PATHS))
@@ -289,12 +309,13 @@ def main() -> None:
                         section(json.loads(RESULTS.read_text())))
         return
     before = os.getloadavg()[0]
-    arguments = {"tier": args.tier, "seed": args.seed, "time_limit": args.time_limit}
+    arguments = {"tier": args.tier, "family": args.family, "seed": args.seed,
+                 "time_limit": args.time_limit, "plan_at": args.plan_at}
     last = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     kept = {k: v for k, v in last.get("arguments", {}).items() if k != "paths"} == arguments
     results: dict[str, Any] = dict(last["paths"]) if kept else {}
     with tempfile.TemporaryDirectory() as tmp:
-        case_dir, mps, size = prepare(args.tier, args.seed, Path(tmp))
+        case_dir, mps, size = prepare(args.tier, args.seed, args.family, Path(tmp))
         for path in args.paths.split(","):
             load = os.getloadavg()[0]
             results[path] = in_fresh_process(path, str(case_dir), str(mps), args.time_limit)

@@ -83,11 +83,11 @@ def solve_command(
     gap: Annotated[float, typer.Option("--gap", help="Relative MIP gap to stop at.")]
     = DEFAULTS["mip_rel_gap"],
     threads: Annotated[int, typer.Option(
-        "--threads", help=f"HiGHS threads; with 2 or more, on models of "
-        f"{strategy.LARGE_MODEL_NONZEROS:,} nonzeros or more, the LP relaxation runs beside "
-        f"the neighbourhood search, and on models of {strategy.COMPANION_MIN_NONZEROS:,} to "
-        f"{strategy.LARGE_MODEL_NONZEROS:,} beside HiGHS's branch and bound, handing it a "
-        "plan (runs are then not reproducible step for step).")]
+        "--threads", help=f"HiGHS threads; with 2 or more, on large models "
+        f"({strategy.LARGE_MODEL_TEXT}) the LP relaxation runs beside the neighbourhood "
+        f"search, and on smaller ones of {strategy.COMPANION_MIN_NONZEROS:,} nonzeros or more "
+        "beside HiGHS's branch and bound, handing it a plan (runs are then not reproducible "
+        "step for step).")]
     = DEFAULTS["threads"],
     seed: Annotated[int, typer.Option("--seed", help="HiGHS random seed.")] = DEFAULTS["seed"],
     out_dir: Annotated[Path | None, typer.Option(
@@ -106,7 +106,7 @@ def solve_command(
         "--write-model", help="Also write the model to this .mps or .lp file.")] = None,
     mip_start: Annotated[bool, typer.Option(
         "--start/--no-start", help="Start HiGHS from the engine's own plan (greedy, "
-        f"completed by HiGHS; on models of {strategy.LARGE_MODEL_NONZEROS:,} to "
+        f"completed by HiGHS; on large models ({strategy.LARGE_MODEL_TEXT}) up to "
         f"{strategy.RELAXATION_MAX_NONZEROS:,} nonzeros also a dive from the LP relaxation, "
         "solved by PDLP for a proven bound, and a neighbourhood search from the better "
         "plan); --no-start: HiGHS's defaults.")] = DEFAULTS["mip_start"],

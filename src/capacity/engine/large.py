@@ -1,5 +1,5 @@
-"""The large-model path: before HiGHS's branch and bound, on models of
-`capacity.engine.strategy.LARGE_MODEL_NONZEROS` and more, the LP relaxation by PDLP (a
+"""The large-model path: before HiGHS's branch and bound, on large models
+(`capacity.engine.strategy.is_large`), the LP relaxation by PDLP (a
 proven bound, `capacity.engine.lp_bound`), a plan from it (a dive, `capacity.engine.dive`,
 and a rounding), a neighbourhood search (`capacity.engine.search`), and where neither PDLP
 nor branch and bound runs the Lagrangian bound (`capacity.engine.lagrangian`) whose prices
@@ -35,7 +35,7 @@ StartFrom = Callable[[np.ndarray], list[tuple[int, float]]]
 
 @dataclass(frozen=True)
 class LargeModelAids:
-    """What a solve of a large model (`LARGE_MODEL_NONZEROS`, HiGHS holding the engine's
+    """What a solve of a large model (`strategy.is_large`, HiGHS holding the engine's
     own matrices) uses besides HiGHS, each made from the engine's model where used."""
 
     layout: Callable[[], Layout]  # where the integer columns lie, for `capacity.engine.search`

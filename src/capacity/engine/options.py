@@ -20,11 +20,11 @@ class SolveOptions(BaseModel):
             (MUSD); the default proves (nearly) to optimality. `capacity.allocate`'s
             ``gap_musd``: each cost is then within this of its optimum.
         threads: HiGHS threads. One by default: HiGHS's branch-and-bound is serial, and one
-            thread keeps runs reproducible. With two or more, on models of
-            `capacity.engine.strategy.LARGE_MODEL_NONZEROS` or more, PDLP's relaxation
+            thread keeps runs reproducible. With two or more, on large models
+            (`capacity.engine.strategy.is_large`), PDLP's relaxation
             and the dive run in a second thread beside the neighbourhood search
-            (`capacity.engine.large.relax_dive_search`); on models of
-            `capacity.engine.strategy.COMPANION_MIN_NONZEROS` up to that size, the LP
+            (`capacity.engine.large.relax_dive_search`); on smaller models of
+            `capacity.engine.strategy.COMPANION_MIN_NONZEROS` or more, the LP
             relaxation and a dive from it run beside HiGHS's branch and bound and hand
             it their plan (`capacity.engine.companion`). Either way a run is then not
             reproducible step for step.
@@ -35,8 +35,8 @@ class SolveOptions(BaseModel):
         model_file: also write the model HiGHS solves to this file (``.mps`` or ``.lp``),
             e.g. to try another solver or to report a solver issue.
         mip_start: start HiGHS from a constructive plan (`capacity.engine.start`: greedy integer
-            decisions, completed by HiGHS with the integers fixed); on models of
-            `strategy.LARGE_MODEL_NONZEROS` to `strategy.RELAXATION_MAX_NONZEROS`, also solve the LP
+            decisions, completed by HiGHS with the integers fixed); on large models
+            (`strategy.is_large`) up to `strategy.RELAXATION_MAX_NONZEROS`, also solve the LP
             relaxation by PDLP for a proven bound (`capacity.engine.lp_bound`), dive from its
             solution to a plan (`capacity.engine.dive`) and improve the better plan a
             neighbourhood at a time (`capacity.engine.search`). Off: HiGHS's defaults, e.g. to
@@ -51,8 +51,8 @@ class SolveOptions(BaseModel):
             groups as rows (`capacity.engine.cuts`: valid inequalities, so the same
             optimum; rounds of the LP relaxation and separation at the root, within
             `capacity.engine.cuts.CUT_TIME_SHARE` of the time limit) and fix integer
-            columns by their reduced costs against the start; on models of
-            `strategy.LARGE_MODEL_NONZEROS` and more one round from PDLP's solution,
+            columns by their reduced costs against the start; on large models
+            (`strategy.is_large`) one round from PDLP's solution,
             no fixing. Off by default: on tier S and the default case they cost
             more time than their bound gains (models/formulation.md, "Cuts"). HiGHS only: with
             another ``solver`` they are not added.

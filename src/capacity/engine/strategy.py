@@ -20,6 +20,12 @@ if TYPE_CHECKING:  # light at run time: the CLI prints these thresholds in its h
 # From here on the LP relaxation (PDLP), a dive and a neighbourhood search come before
 # branch and bound: HiGHS's own root LP is then the slowest step (RESULTS: tier M).
 LARGE_MODEL_NONZEROS = 500_000
+# A model of this many nonzeros with this many integer columns is large too: realistic
+# tier N (481k, 13.7k integers) did not finish its root LP by dual simplex in 150 s;
+# OR-Library capa-c (401k, 200 integers) keep branch and bound (RESULTS: the engine's
+# thresholds).
+MANY_INTEGERS_NONZEROS = 250_000
+MANY_INTEGERS = 5_000
 # From here up to LARGE_MODEL_NONZEROS, with two threads, the LP and a dive run beside
 # branch and bound (`capacity.engine.companion`); below it HiGHS's own root LP is quick
 # (OR-Library cap41–cap134, 10k–40k nonzeros, optimal in under 1.5 s).
@@ -91,14 +97,26 @@ def plan_strategy(compiled: CompiledModel, threads: int, mip_start: bool,
         skipped = (f"the LP relaxation was skipped: PDLP would need about "
                    f"{need / 2**30:.0f} GiB ({RELAXATION_BYTES_PER_NONZERO} bytes a "
                    f"nonzero), {free / 2**30:.0f} GiB are free")
+    large = is_large(nonzeros, int(compiled.integer.sum()))
     return Strategy(
-        relax_dive_search=has_start and nonzeros >= LARGE_MODEL_NONZEROS,
+        relax_dive_search=has_start and large,
         relaxation_skipped=skipped,
         side_by_side=has_aids and threads >= 2,
         companion=(mip_start and threads >= 2 and bool(compiled.integer.any())
-                   and COMPANION_MIN_NONZEROS <= nonzeros < LARGE_MODEL_NONZEROS),
+                   and nonzeros >= COMPANION_MIN_NONZEROS and not large),
         branch_fits=free is None or mip_memory_estimate(compiled) <= free,
         free_bytes=free)
+
+
+def is_large(nonzeros: int, integers: int) -> bool:
+    """Whether a model of ``nonzeros`` with ``integers`` integer columns takes the
+    large-model path (PDLP's relaxation, a dive and the search before branch and bound)."""
+    return nonzeros >= LARGE_MODEL_NONZEROS or (
+        nonzeros >= MANY_INTEGERS_NONZEROS and integers >= MANY_INTEGERS)
+
+
+LARGE_MODEL_TEXT = (f"{LARGE_MODEL_NONZEROS:,} nonzeros or more, or "
+                    f"{MANY_INTEGERS_NONZEROS:,} with {MANY_INTEGERS:,} integer columns")
 
 
 def mip_startup_seconds(compiled: CompiledModel) -> float:

@@ -26,10 +26,13 @@ GAP_MARKS = (0.20, 0.10, 0.05, 0.03, 0.02, 0.015, RELATIVE_GAP_MARK)
 
 def run_tier(tier: str, seed: int = 1, time_limit: float = 600.0,
              gap: float = 1e-4, mip_start: bool = True,
-             family: str = "uniform") -> dict[str, Any]:
+             family: str = "uniform", root_lp: bool = False) -> dict[str, Any]:
     """Measure one tier of a case family (`capacity.case.generate.FAMILIES`) in this
     process (see module docstring). ``mip_start=False`` measures HiGHS's defaults on the
-    same model (no constructive start)."""
+    same model (no constructive start). ``root_lp``: after the solve, also time HiGHS
+    solving the model's LP relaxation alone (its default LP solver, one thread, the same
+    time limit; `root_lp_seconds`), and give the proven gap the solve had reached within
+    ten times that (``gap_at_10x_root_lp``)."""
     from capacity.case import Case
     from capacity.case.generate import frames_of, tiers_of
     from capacity.engine.highs import new_highs
@@ -49,6 +52,7 @@ def run_tier(tier: str, seed: int = 1, time_limit: float = 600.0,
     marks: dict[str, float] = {}
     to_gap: dict[float, float] = {}
     incumbents: list[tuple[float, float]] = []  # (HiGHS's seconds, incumbent) as improved
+    gaps: list[tuple[float, float]] = []  # (HiGHS's seconds, proven gap) as it closed
     best: list[float] = [float("inf"), float("-inf")]  # incumbent, bound (minimised)
 
     def progress(at: float, incumbent: float | None, bound: float | None) -> None:
@@ -64,6 +68,8 @@ def run_tier(tier: str, seed: int = 1, time_limit: float = 600.0,
         if best[0] == float("inf") or best[1] == float("-inf"):
             return
         gap_now = abs(best[0] - best[1]) / max(abs(best[0]), 1.0)
+        if not gaps or gap_now < gaps[-1][1]:
+            gaps.append((at, gap_now))
         for mark in GAP_MARKS:
             if gap_now <= mark:
                 to_gap.setdefault(mark, at)
@@ -77,6 +83,8 @@ def run_tier(tier: str, seed: int = 1, time_limit: float = 600.0,
         t0 = time.perf_counter()
         reader.readModel(str(mps))
         seconds["mps_read"] = time.perf_counter() - t0
+        usage = resource.getrusage(resource.RUSAGE_SELF)  # before the relaxation's own run
+        lp = relaxation_seconds(reader, time_limit) if root_lp else None
     for phase in ("start", "transfer", "solve", "extract"):
         seconds[phase] = plan.seconds.get(phase)
     seconds["first_feasible"] = marks.get("first_feasible")
@@ -92,6 +100,8 @@ def run_tier(tier: str, seed: int = 1, time_limit: float = 600.0,
     # then HiGHS's clock (which includes completing the start)
     seconds["first_plan_end_to_end"] = None if seconds["first_feasible"] is None else \
         index + build_transfer + (seconds["start"] or 0) + seconds["first_feasible"]
+    if plan.gap is not None:
+        gaps.append((seconds["solve"] or 0.0, plan.gap))
     t = tiers_of(family)[tier]
     gap_musd = None if plan.objective is None or plan.bound is None else \
         abs(plan.objective - plan.bound)
@@ -107,14 +117,34 @@ def run_tier(tier: str, seed: int = 1, time_limit: float = 600.0,
         if seconds["mps_read"] else None,
         "index_build_transfer_over_mps_read": (index + build_transfer) / seconds["mps_read"]
         if seconds["mps_read"] else None,
-        "peak_memory_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_memory_mib": usage.ru_maxrss / 1024,
         # CPU seconds of this process (HiGHS runs in it): on a shared, loaded machine the
         # wall-clock times above stretch, the CPU time much less
-        "cpu_seconds": resource.getrusage(resource.RUSAGE_SELF).ru_utime
-        + resource.getrusage(resource.RUSAGE_SELF).ru_stime,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
         "size": plan.size, "counters": plan.counters, "time_limit": time_limit,
         "seconds_to_gap": {f"{mark:g}": to_gap.get(mark) for mark in GAP_MARKS},
+        "gap_trajectory": gaps,
+        "root_lp_seconds": lp,
+        "gap_at_10x_root_lp": None if lp is None else gap_at(gaps, 10 * lp),
     }
+
+
+def relaxation_seconds(highs: Any, time_limit: float) -> float | None:
+    """Seconds HiGHS (one thread, its default LP solver) takes to solve the LP relaxation
+    of the model it holds; None where it did not finish within ``time_limit``."""
+    for name, value in (("solve_relaxation", True), ("threads", 1),
+                        ("time_limit", time_limit), ("output_flag", False)):
+        highs.setOptionValue(name, value)
+    t0 = time.perf_counter()
+    highs.run()
+    seconds = time.perf_counter() - t0
+    return seconds if highs.modelStatusToString(highs.getModelStatus()) == "Optimal" else None
+
+
+def gap_at(gaps: list[tuple[float, float]], seconds: float) -> float | None:
+    """The smallest proven gap reached by ``seconds`` of (seconds, gap) pairs."""
+    reached = [g for at, g in gaps if at <= seconds]
+    return min(reached) if reached else None
 
 
 def primal_integral(incumbents: list[tuple[float, float]], best: float | None,
@@ -136,25 +166,27 @@ def primal_integral(incumbents: list[tuple[float, float]], best: float | None,
 
 
 def in_fresh_process(tier: str, seed: int, time_limit: float, gap: float,
-                     mip_start: bool, family: str = "uniform") -> dict[str, Any]:
+                     mip_start: bool, family: str = "uniform",
+                     root_lp: bool = False) -> dict[str, Any]:
     """`run_tier` in a fresh (spawned) process, so that its peak memory is its own."""
     context = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         return pool.submit(run_tier, tier, seed, time_limit, gap, mip_start,
-                           family).result()
+                           family, root_lp).result()
 
 
 def bench(tiers: list[str], seed: int = 1, repeat: int = 1, time_limit: float = 600.0,
           gap: float = 1e-4, side_by_side: bool = False,
-          family: str = "uniform") -> list[dict[str, Any]]:
+          family: str = "uniform", root_lp: bool = False) -> list[dict[str, Any]]:
     """Run each tier of ``family`` ``repeat`` times, each in a fresh process;
     ``side_by_side`` also runs HiGHS's defaults (no constructive start) on the same model
-    right after each run."""
+    right after each run; ``root_lp``: `run_tier`'s."""
     results = []
     for tier in tiers:
         for k in range(repeat):
             for mip_start in (True, False) if side_by_side else (True,):
-                row = in_fresh_process(tier, seed, time_limit, gap, mip_start, family)
+                row = in_fresh_process(tier, seed, time_limit, gap, mip_start, family,
+                                       root_lp)
                 row["repeat"] = k + 1
                 results.append(row)
     return results
@@ -235,11 +267,15 @@ def render_measurement(rows: list[dict[str, Any]]) -> str:
     lines = ["| family | tier | sites | programs | periods | time limit s | status | "
              "objective | bound | gap | gap MUSD | first plan s (HiGHS) | first plan s "
              "(end to end) | primal integral s | binaries | columns | rows | nonzeros | "
-             "index + build s | peak MiB | CPU s |",
-             "|---|---|" + "---:|" * 19]
+             "index + build s | peak MiB | CPU s | s to 2 % | s to 1 % | root LP s | "
+             "gap at 10× root LP |",
+             "|---|---|" + "---:|" * 23]
+    def pct(x: float | None) -> str:
+        return "—" if x is None else f"{x:.2%}"
+
     for r in rows:
         s, size = r["seconds"], r["size"]
-        gap = "—" if r["gap"] is None else f"{r['gap']:.2%}"
+        gap = pct(r["gap"])
         lines.append(
             f"| {r.get('family', 'uniform')} | {r['tier']} | {r['sites']} | {r['programs']} | "
             f"{r['periods']} | {r['time_limit']:g} | {r['status']} | {f(r['objective'])} | "
@@ -248,7 +284,9 @@ def render_measurement(rows: list[dict[str, Any]]) -> str:
             f"{f(r.get('primal_integral'), 2)} | {size['binary']:,} | "
             f"{size['variables']:,} | {size['constraints']:,} | {size['nonzeros']:,} | "
             f"{f((s['index_sets'] or 0) + (s['build'] or 0), 2)} | "
-            f"{r['peak_memory_mib']:,.0f} | {f(r.get('cpu_seconds'))} |")
+            f"{r['peak_memory_mib']:,.0f} | {f(r.get('cpu_seconds'))} | "
+            f"{f(r['seconds_to_gap'].get('0.02'))} | {f(r['seconds_to_gap'].get('0.01'))} | "
+            f"{f(r.get('root_lp_seconds'))} | {pct(r.get('gap_at_10x_root_lp'))} |")
     return "\n".join(lines)
 
 
