@@ -214,6 +214,17 @@ def test_relaxation_bound_is_below_the_optimum_and_at_the_lp(name: str) -> None:
     assert relaxed.bound == pytest.approx(lp, rel=1e-3, abs=1e-3)
 
 
+@pytest.mark.parametrize(("nonzeros", "integers", "large"), [
+    (684_971, 12_405, True),  # uniform tier M: large by its nonzeros
+    (481_483, 13_714, True),  # realistic tier N: by nonzeros and integer columns
+    (400_600, 200, False),  # OR-Library capb-5000: few integers, branch and bound
+    (30_239, 896, False),  # the default case
+    (249_999, 50_000, False),  # too small however many integers
+])
+def test_which_models_are_large_by_hand(nonzeros: int, integers: int, large: bool) -> None:
+    assert strategy_module.is_large(nonzeros, integers) is large
+
+
 def test_large_model_path_on_a_tiny_case(monkeypatch: pytest.MonkeyPatch) -> None:
     # The path of models from 500,000 nonzeros (relaxation by PDLP, dive, then HiGHS),
     # forced onto a tiny case: the same optimum (17) as the plain path, checked.
@@ -311,10 +322,11 @@ def test_improve_moves_a_program_to_its_cheaper_site_by_hand() -> None:
     layout = Layout.of(built.linear, built.index_sets.ship_assign)
     plan = plan_at_sb(built.linear, compiled)
     assert plan[1] == pytest.approx(26.0)
-    search = improve(compiled, layout, plan, time_limit_s=60)
+    told: list[float] = []  # each better plan, as found
+    search = improve(compiled, layout, plan, time_limit_s=60, found=told.append)
     (x, objective), tried, kept = search.plan, search.tried, search.kept
     assert objective == pytest.approx(11.0) and kept == 1 and tried == 1 + STALL
-    assert search.error is None
+    assert search.error is None and told == [pytest.approx(11.0)]
     assign = built.linear.variables["Assign"]
     assert x[assign.start + assign.keys.index(("P1", "SA", "commercial"))] == 1.0
 

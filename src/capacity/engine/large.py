@@ -88,13 +88,18 @@ def relax_dive_search(compiled: CompiledModel, started: Incumbent,
     rng = np.random.default_rng(options.seed)  # one draw sequence over both searches
     made: list[Layout] = []  # the layout, made once and only where a search runs
 
-    def search(plan: Incumbent, seconds: float,
+    def search(plan: Incumbent, seconds: float, bound: float | None,
                stop: Callable[[], bool] | None = None, guide: np.ndarray | None = None,
                ) -> tuple[Incumbent, tuple[str, ...]]:
         assert aids is not None
         if not made:
             made.append(aids.layout())
-        found = improve(compiled, made[0], plan, seconds, rng, stop, guide)
+
+        def better(objective: float) -> None:  # each better plan, as the search finds it
+            if progress is not None:
+                progress(time.perf_counter() - t1, objective, bound)
+
+        found = improve(compiled, made[0], plan, seconds, rng, stop, guide, better)
         return found.plan, (() if found.error is None else
                             (f"the search for a better plan stopped ({found.error})",))
 
@@ -119,7 +124,7 @@ def relax_dive_search(compiled: CompiledModel, started: Incumbent,
                 notes += more
         if aids is not None:
             share = strategy.IMPROVE_SHARE if branching else strategy.IMPROVE_SHARE_ALONE
-            plan, more = search(plan, share * left())
+            plan, more = search(plan, share * left(), bound)
             notes += more
             report(plan, bound)
         return None, _incumbent(compiled, plan, started), (skipped, *notes), bound
@@ -127,7 +132,7 @@ def relax_dive_search(compiled: CompiledModel, started: Incumbent,
         with ThreadPoolExecutor(max_workers=1) as pool:
             behind = pool.submit(_relax_and_dive, compiled, started, deadline,
                                  strategy.RELAXATION_SHARE, rounding)
-            plan, notes = search(started, left(), stop=behind.done)
+            plan, notes = search(started, left(), None, stop=behind.done)
             relaxed, dived, more = behind.result()
         notes += more
     else:
@@ -147,7 +152,7 @@ def relax_dive_search(compiled: CompiledModel, started: Incumbent,
             and strategy.mip_has_time(compiled, (1 - strategy.IMPROVE_SHARE) * left()) \
             and strategy.root_has_time(relaxed, (1 - strategy.IMPROVE_SHARE) * left())
         share = strategy.IMPROVE_SHARE if branching else strategy.IMPROVE_SHARE_ALONE
-        plan, failed = search(plan, share * left(), guide=relaxed.x)
+        plan, failed = search(plan, share * left(), relaxed.bound, guide=relaxed.x)
         notes += failed
     better = _incumbent(compiled, plan, started)
     if better is not None:

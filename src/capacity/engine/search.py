@@ -219,7 +219,8 @@ class Search:
 def improve(compiled: CompiledModel, layout: Layout, plan: Incumbent,
             time_limit_s: float, seed: int | np.random.Generator = 0,
             stop: Callable[[], bool] | None = None,
-            guide: np.ndarray | None = None) -> Search:
+            guide: np.ndarray | None = None,
+            found: Callable[[float], None] | None = None) -> Search:
     """The best plan found re-optimising neighbourhoods of ``plan`` (a value per column of
     ``compiled``, and its objective) within ``time_limit_s``, or until `STALL` (or as many
     as there are programs) neighbourhoods in a row gave nothing better, or ``stop()`` is
@@ -228,7 +229,8 @@ def improve(compiled: CompiledModel, layout: Layout, plan: Incumbent,
     better plan was found. An error in a neighbourhood ends the search with the best plan
     so far. ``seed`` may be a generator, to go on drawing where an earlier search left
     off. With ``guide`` (an LP solution: a value per column) programs are drawn by
-    their shortfall against it (`draw_program`)."""
+    their shortfall against it (`draw_program`). ``found`` is told each better plan's
+    objective as the search finds it (a progress display, the primal integral)."""
     deadline = time.perf_counter() + time_limit_s
     searching = deadline - min(POLISH_SECONDS_PER_NONZERO * compiled.nonzeros,
                                time_limit_s / 2)
@@ -260,6 +262,8 @@ def improve(compiled: CompiledModel, layout: Layout, plan: Incumbent,
         else:
             (x, best), kept, since = better, kept + 1, 0
             _log.debug("improve: neighbourhood %d: %.6g", tried, best)
+            if found is not None:
+                found(best)
     if kept and error is None:
         try:
             x, best = polish(compiled, Incumbent(x, best), deadline - time.perf_counter())

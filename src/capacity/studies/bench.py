@@ -84,7 +84,7 @@ def run_tier(tier: str, seed: int = 1, time_limit: float = 600.0,
         reader.readModel(str(mps))
         seconds["mps_read"] = time.perf_counter() - t0
         usage = resource.getrusage(resource.RUSAGE_SELF)  # before the relaxation's own run
-        lp = relaxation_seconds(reader, time_limit) if root_lp else None
+        lp, lp_objective = relaxation(reader, time_limit) if root_lp else (None, None)
     for phase in ("start", "transfer", "solve", "extract"):
         seconds[phase] = plan.seconds.get(phase)
     seconds["first_feasible"] = marks.get("first_feasible")
@@ -125,20 +125,24 @@ def run_tier(tier: str, seed: int = 1, time_limit: float = 600.0,
         "seconds_to_gap": {f"{mark:g}": to_gap.get(mark) for mark in GAP_MARKS},
         "gap_trajectory": gaps,
         "root_lp_seconds": lp,
+        "root_lp_objective": lp_objective,
         "gap_at_10x_root_lp": None if lp is None else gap_at(gaps, 10 * lp),
     }
 
 
-def relaxation_seconds(highs: Any, time_limit: float) -> float | None:
+def relaxation(highs: Any, time_limit: float) -> tuple[float | None, float | None]:
     """Seconds HiGHS (one thread, its default LP solver) takes to solve the LP relaxation
-    of the model it holds; None where it did not finish within ``time_limit``."""
+    of the model it holds, and the LP's optimum; (None, None) where it did not finish
+    within ``time_limit``."""
     for name, value in (("solve_relaxation", True), ("threads", 1),
                         ("time_limit", time_limit), ("output_flag", False)):
         highs.setOptionValue(name, value)
     t0 = time.perf_counter()
     highs.run()
     seconds = time.perf_counter() - t0
-    return seconds if highs.modelStatusToString(highs.getModelStatus()) == "Optimal" else None
+    if highs.modelStatusToString(highs.getModelStatus()) != "Optimal":
+        return None, None
+    return seconds, float(highs.getInfo().objective_function_value)
 
 
 def gap_at(gaps: list[tuple[float, float]], seconds: float) -> float | None:
