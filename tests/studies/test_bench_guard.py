@@ -14,7 +14,14 @@ from typing import Any
 
 import pytest
 
-from capacity.studies.bench import GAP_MARKS, gap_ratios, render_gap_ratios, run_tier
+from capacity.studies.bench import (
+    GAP_MARKS,
+    gap_at,
+    gap_ratios,
+    render_gap_ratios,
+    render_measurement,
+    run_tier,
+)
 
 pytestmark = pytest.mark.solver
 
@@ -81,3 +88,23 @@ def test_gap_ratios_by_hand() -> None:
     assert "| M | 10.0% | 2.0 | 30.0 | 15.0× |" in table
     assert "| M | 2.0% | 50.0 | not reached | > 12.0× (defaults: not reached) |" in table
     assert "| M | 1.0% | not reached | not reached | — |" in table
+
+
+def test_gap_within_ten_root_lps_by_hand() -> None:
+    # the gap closes to 40% at 25 s, 3.3% at 313 s and 2.8% at the 600-s limit; the root
+    # LP alone takes 30 s, so ten of it (300 s) see 40%; with 336 s, ten (3,360 s) lie
+    # beyond the run, and the table says it read the gap at the limit
+    gaps = [(25.0, 0.40), (313.0, 0.033), (600.0, 0.028)]
+    assert gap_at(gaps, 300.0) == 0.40 and gap_at(gaps, 3360.0) == 0.028
+    assert gap_at(gaps, 10.0) is None
+    size = {"binary": 1, "variables": 2, "constraints": 3, "nonzeros": 4}
+    base = {"tier": "N", "sites": 100, "programs": 1000, "periods": 10, "time_limit": 600,
+            "status": "time_limit_feasible", "objective": -43911.2, "bound": -45147.5,
+            "gap": 0.028, "size": size, "peak_memory_mib": 1105, "seconds": {
+                "first_feasible": 1.7, "index_sets": 1.0, "build": 1.5},
+            "seconds_to_gap": {"0.02": None, "0.01": None}}
+    short = render_measurement([{**base, "root_lp_seconds": 30.0, "gap_at_10x_root_lp": 0.40}])
+    long = render_measurement([{**base, "root_lp_seconds": 336.0,
+                                "gap_at_10x_root_lp": 0.028}])
+    assert short.endswith("| — | — | 30.0 | 40.00% |")
+    assert long.endswith("| — | — | 336.0 | 2.80% at the limit (3,360 s not run) |")

@@ -277,6 +277,13 @@ def render_measurement(rows: list[dict[str, Any]]) -> str:
     def pct(x: float | None) -> str:
         return "—" if x is None else f"{x:.2%}"
 
+    def ten_root_lps(r: dict[str, Any]) -> str:
+        root = r.get("root_lp_seconds")
+        if root is None or 10 * root <= r["time_limit"]:
+            return pct(r.get("gap_at_10x_root_lp"))
+        # the run ended before ten root LPs' time: its gap at the limit, so marked
+        return f"{pct(r.get('gap_at_10x_root_lp'))} at the limit ({10 * root:,.0f} s not run)"
+
     for r in rows:
         s, size = r["seconds"], r["size"]
         gap = pct(r["gap"])
@@ -290,7 +297,7 @@ def render_measurement(rows: list[dict[str, Any]]) -> str:
             f"{f((s['index_sets'] or 0) + (s['build'] or 0), 2)} | "
             f"{r['peak_memory_mib']:,.0f} | {f(r.get('cpu_seconds'))} | "
             f"{f(r['seconds_to_gap'].get('0.02'))} | {f(r['seconds_to_gap'].get('0.01'))} | "
-            f"{f(r.get('root_lp_seconds'))} | {pct(r.get('gap_at_10x_root_lp'))} |")
+            f"{f(r.get('root_lp_seconds'))} | {ten_root_lps(r)} |")
     return "\n".join(lines)
 
 
