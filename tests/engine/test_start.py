@@ -16,7 +16,8 @@ import pytest
 import capacity
 from capacity.case.generate import generate_case
 from capacity.engine.highs import compile_to_highs, complete_start, pass_linear
-from capacity.engine.start import constructive_start, start_columns
+from capacity.engine.solve import unplaced_note
+from capacity.engine.start import START_PASSES, _greedy, constructive_start, start_columns
 from capacity.model import build_model
 
 from conftest import TEST_OPTIONS, assert_checked, edited, offtakes, rows, tiny
@@ -301,3 +302,35 @@ def test_start_counts_changeovers() -> None:
     # the module at capex 4 is cheaper than SB: both at SA, the module in 2030, 26
     cheap = edited(tiny("changeovers"), suites=lambda df: df.assign(module_capex_musd=[4.0, 0]))
     assert completed(cheap) == pytest.approx(26.0)
+
+
+def test_a_program_left_unplaced_goes_first_in_the_next_pass() -> None:
+    # two_sites with two committed programs in market A, 2030 and 2031: P1 owes 8
+    # batches a period and may go to SA or SB; P2 owes 5 and is qualified at SA alone
+    # (10 a period). The first pass places P1 first (more commitments) at SA, cheaper
+    # (1 against 2 + 0.5 transport), and leaves P2 no room. The second places P2 first
+    # at SA, then P1 at SB: the optimum, 2·5·1 + 1 + 2·8·2.5 + 1 = 52.
+    def program(name: str, sites: str) -> dict[str, object]:
+        return {"program": name, "startup": name, "modality": "antibody",
+                "commercial_from": 2030, "max_sites": 1, "tech_transfer_musd": 1.0,
+                "qualified_sites": sites}
+
+    case = edited(tiny("two_sites"),
+                  programs=rows(program("P1", "SA;SB"), program("P2", "SA")),
+                  offtakes=rows(*({"anchor": "ANCH", "program": p, "market": "A",
+                                   "period": t, "committed_batches": b}
+                                  for p, b in (("P1", 8), ("P2", 5)) for t in (2030, 2031))))
+    ix = build_model(case).index_sets
+    assert _greedy(ix, None, []).unplaced == ["P2"]
+    start = constructive_start(ix)
+    assert start.unplaced == []
+    assert {k for k, v in start.assign.items() if v} == {("P1", "SB", "commercial"),
+                                                         ("P2", "SA", "commercial")}
+    assert completed(case) == pytest.approx(52.0)
+
+
+def test_unplaced_programs_are_named_in_the_plan() -> None:
+    note = unplaced_note([f"P{i}" for i in range(7)])
+    assert note.startswith("the engine's greedy start could not place P0, P1, P2, P3, P4 "
+                           "and 2 more")
+    assert f"in {START_PASSES} passes" in note

@@ -48,7 +48,12 @@ from capacity.engine.run import (
     subscribe_progress,
 )
 from capacity.engine.search import Layout
-from capacity.engine.start import constructive_start, rounded_start, start_columns
+from capacity.engine.start import (
+    START_PASSES,
+    constructive_start,
+    rounded_start,
+    start_columns,
+)
 from capacity.errors import CaseInfeasibleError
 from capacity.model import BuiltModel, build_model
 from capacity.model.phases import settle_scale_ups
@@ -141,6 +146,7 @@ def _solved(built: BuiltModel, options: SolveOptions, seconds: dict[str, float],
         return _plan_with_solution(built, np.zeros(0), "optimal", cost, cost, options, seconds,
                                    size, {}, ["nothing to decide: no demand that any site "
                                               "can serve"], {})
+    start_notes: list[str] = []  # why the engine's greedy start was not used
     try:
         if solver is None:
             t0 = time.perf_counter()
@@ -154,6 +160,8 @@ def _solved(built: BuiltModel, options: SolveOptions, seconds: dict[str, float],
             if not greedy.unplaced:
                 start = solver.map_columns(start_columns(lm, greedy), built.pyomo_columns()
                                            if built.has_pyomo else [])
+            else:
+                start_notes = [unplaced_note(greedy.unplaced)]
             seconds["start"] = time.perf_counter() - t0
         if options.solver != "highs":  # SCIP or Gurobi on the same matrices and start
             run = optimise_elsewhere(solver, options, progress, start)
@@ -211,7 +219,7 @@ def _solved(built: BuiltModel, options: SolveOptions, seconds: dict[str, float],
             messages = [f"{run.solver} stopped with {run.stopped_by}"]
         bound = run.bound
         return Plan.without_solution(built.case.name, status, options.model_dump(), seconds,
-                                     messages=[*messages, *warnings], size=size,
+                                     messages=[*messages, *start_notes, *warnings], size=size,
                                      counters=counters, numerics=numerics,
                                      bound=None if bound is None else _reported(built, bound))
     # the engine's own plan stands: HiGHS did not run (the relaxation's bound proved it,
@@ -252,7 +260,8 @@ def _solved(built: BuiltModel, options: SolveOptions, seconds: dict[str, float],
     x = settled
     built.solution = x
     return _plan_with_solution(built, x, status, cost, run.bound, options, seconds, size,
-                               counters, [*messages, *run.notes, *warnings], numerics)
+                               counters, [*messages, *run.notes, *start_notes, *warnings],
+                               numerics)
 
 
 # Beyond these HiGHS's default tolerances (1e-7 feasibility, 1e-9 small matrix entries)
@@ -275,6 +284,15 @@ def _aids(built: BuiltModel, compiled: CompiledModel, start_seconds: float) -> L
     return LargeModelAids(lambda: Layout.of(lm, ix.ship_assign),
                           lambda x: start_columns(lm, rounded_start(lm, ix, x)),
                           lambda: Decomposition.of(lm, compiled), steered, start_seconds)
+
+
+def unplaced_note(programs: list[str]) -> str:
+    """The plan's message where the greedy start left ``programs`` unplaced."""
+    shown = ", ".join(programs[:5]) + (f" and {len(programs) - 5} more"
+                                       if len(programs) > 5 else "")
+    return (f"the engine's greedy start could not place {shown} (their commitments did "
+            "not fit at the sites they can be made at beside the programs placed before "
+            f"them, in {START_PASSES} passes): HiGHS started without the engine's plan")
 
 
 def numerics_warnings(ranges: dict[str, list[float]]) -> list[str]:
