@@ -217,9 +217,11 @@ def _solved(built: BuiltModel, options: SolveOptions, seconds: dict[str, float],
             messages = _why_infeasible(built, options)
         else:
             messages = [f"{run.solver} stopped with {run.stopped_by}"]
+        if status != "infeasible":  # an infeasible case's reasons say it all
+            messages += start_notes
         bound = run.bound
         return Plan.without_solution(built.case.name, status, options.model_dump(), seconds,
-                                     messages=[*messages, *start_notes, *warnings], size=size,
+                                     messages=[*messages, *warnings], size=size,
                                      counters=counters, numerics=numerics,
                                      bound=None if bound is None else _reported(built, bound))
     # the engine's own plan stands: HiGHS did not run (the relaxation's bound proved it,
