@@ -166,8 +166,8 @@ def solve_command(
                     gap = abs(incumbent - bound) / max(abs(incumbent), 1.0)
                     status.update(f"{label}: {seconds:.0f} s, best plan {incumbent:,.1f}, "
                                   f"gap {gap:.2%}")
-                elif incumbent is not None:  # the constructive start, before any bound
-                    status.update(f"{label}: {seconds:.0f} s, first plan {incumbent:,.1f}")
+                elif incumbent is not None:  # no bound yet: the start, or the search's plans
+                    status.update(f"{label}: {seconds:.0f} s, best plan {incumbent:,.1f}")
 
             plan = solve(loaded, options, progress=show)
     saving = plan.has_solution or (save_interrupted and plan.status == "interrupted"

@@ -220,13 +220,15 @@ def test_relaxation_bound_is_below_the_optimum_and_at_the_lp(name: str) -> None:
     (400_600, 200, False),  # OR-Library capb-5000: few integers, branch and bound
     (30_239, 896, False),  # the default case
     (249_999, 50_000, False),  # too small however many integers
+    (250_000, 5_000, True),  # both thresholds met exactly
+    (499_999, 4_999, False),  # just under both
 ])
 def test_which_models_are_large_by_hand(nonzeros: int, integers: int, large: bool) -> None:
     assert strategy_module.is_large(nonzeros, integers) is large
 
 
 def test_large_model_path_on_a_tiny_case(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The path of models from 500,000 nonzeros (relaxation by PDLP, dive, then HiGHS),
+    # The path of large models (relaxation by PDLP, dive, then HiGHS),
     # forced onto a tiny case: the same optimum (17) as the plain path, checked.
     monkeypatch.setattr(strategy_module, "LARGE_MODEL_NONZEROS", 0)
     case = tiny("candidate_site")

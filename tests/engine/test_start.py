@@ -329,8 +329,24 @@ def test_a_program_left_unplaced_goes_first_in_the_next_pass() -> None:
     assert completed(case) == pytest.approx(52.0)
 
 
-def test_unplaced_programs_are_named_in_the_plan() -> None:
-    note = unplaced_note([f"P{i}" for i in range(7)])
-    assert note.startswith("the engine's greedy start could not place P0, P1, P2, P3, P4 "
-                           "and 2 more")
-    assert f"in {START_PASSES} passes" in note
+def test_programs_left_unplaced_are_named_in_the_plan() -> None:
+    # two_sites with P1 owing 15 batches a period to A and allowed 2 sites: no single
+    # site holds 15 (10 each), so no greedy pass places it, but HiGHS splits it, 10 at SA
+    # (1 MUSD) and 5 at SB (2.5), with both transfers: 2·(10 + 12.5) + 2 = 47. The plan
+    # names P1; an infeasible case (25 a period) gives its reasons alone.
+    def owing(batches: float) -> capacity.Case:
+        return edited(tiny("two_sites"), offtakes=offtakes(batches),
+                      programs=lambda df: df.assign(max_sites=2))
+
+    plan = capacity.solve(owing(15), TEST_OPTIONS)
+    assert plan.status == "optimal" and plan.objective == pytest.approx(47.0)
+    note = [m for m in plan.messages if m.startswith("the engine's greedy start")]
+    assert note == [unplaced_note(["P1"])]
+    assert note[0].startswith("the engine's greedy start could not place P1 (")
+    assert f"in up to {START_PASSES} passes" in note[0]
+    infeasible = capacity.solve(owing(25), TEST_OPTIONS)
+    assert infeasible.status == "infeasible"
+    assert not any("greedy start" in m for m in infeasible.messages)
+    many = unplaced_note([f"P{i}" for i in range(7)])
+    assert many.startswith("the engine's greedy start could not place P0, P1, P2, P3, P4 "
+                           "and 2 more (")

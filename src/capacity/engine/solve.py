@@ -294,7 +294,8 @@ def unplaced_note(programs: list[str]) -> str:
                                        if len(programs) > 5 else "")
     return (f"the engine's greedy start could not place {shown} (their commitments did "
             "not fit at the sites they can be made at beside the programs placed before "
-            f"them, in {START_PASSES} passes): HiGHS started without the engine's plan")
+            f"them, in up to {START_PASSES} passes): HiGHS started without the engine's "
+            "plan")
 
 
 def numerics_warnings(ranges: dict[str, list[float]]) -> list[str]:
@@ -376,9 +377,11 @@ def optimise(compiled: CompiledModel, options: SolveOptions,
         compiled: the model in HiGHS: the engine's own matrices (`pass_linear`), a
             compiled Pyomo model (`optimise_pyomo`), or the `Resolver`'s with its
             objective replaced.
-        progress: called as HiGHS improves the incumbent or logs branch-and-bound
-            progress, with (seconds since HiGHS started, incumbent objective or None, best
-            bound or None) of the minimised model. It is subscribed to the HiGHS
+        progress: called as the engine's own steps (the completed start, the dive, each
+            better plan of the neighbourhood search, the relaxation's bound) or HiGHS
+            improve the incumbent or the bound, with (seconds since HiGHS started,
+            incumbent objective or None, best bound or None: none known yet) of the
+            minimised model. It is subscribed to the HiGHS
             instance: with a re-used `CompiledModel`, pass it on one call only.
         start: (column, value) of some columns (a constructive start's integers,
             `capacity.engine.start`) for HiGHS to complete and start from; the completion

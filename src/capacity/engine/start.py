@@ -276,8 +276,10 @@ def constructive_start(ix: IndexSets, tolls: np.ndarray | None = None) -> Start:
     """Greedy integer decisions for ``ix`` (`_greedy`), in up to `START_PASSES` passes: a
     program with commitments that a pass could not place (the sites it can be made at
     filled by the programs placed before it) is placed first in the next pass, before
-    every program not yet left unplaced. The last pass's start is returned; its
-    ``unplaced`` are the programs no pass could place."""
+    every program not yet left unplaced. The passes stop where one leaves no program
+    unplaced that the ones before it placed. The last pass's start is returned; its
+    ``unplaced`` are the programs that pass could not place (the start is then not
+    used)."""
     ahead: list[str] = []
     for _ in range(START_PASSES):
         start = _greedy(ix, tolls, ahead)

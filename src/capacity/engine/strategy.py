@@ -26,8 +26,8 @@ LARGE_MODEL_NONZEROS = 500_000
 # thresholds).
 MANY_INTEGERS_NONZEROS = 250_000
 MANY_INTEGERS = 5_000
-# From here up to LARGE_MODEL_NONZEROS, with two threads, the LP and a dive run beside
-# branch and bound (`capacity.engine.companion`); below it HiGHS's own root LP is quick
+# From here up to the large models (`is_large`), with two threads, the LP and a dive run
+# beside branch and bound (`capacity.engine.companion`); below it HiGHS's own root LP is quick
 # (OR-Library cap41–cap134, 10k–40k nonzeros, optimal in under 1.5 s).
 COMPANION_MIN_NONZEROS = 100_000
 

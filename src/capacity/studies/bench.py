@@ -68,7 +68,7 @@ def run_tier(tier: str, seed: int = 1, time_limit: float = 600.0,
         if best[0] == float("inf") or best[1] == float("-inf"):
             return
         gap_now = abs(best[0] - best[1]) / max(abs(best[0]), 1.0)
-        if not gaps or gap_now < gaps[-1][1]:
+        if not gaps or gap_now < gaps[-1][1] * (1 - 1e-9):  # closed, not float noise
             gaps.append((at, gap_now))
         for mark in GAP_MARKS:
             if gap_now <= mark:
