@@ -164,7 +164,6 @@ _LANE_COSTS = (
 )
 
 
-
 TABLES: tuple[Table, ...] = (
     Table(
         "periods",

@@ -262,8 +262,11 @@ def _solved(built: BuiltModel, options: SolveOptions, seconds: dict[str, float],
     x = settled
     built.solution = x
     return _plan_with_solution(built, x, status, cost, run.bound, options, seconds, size,
-                               counters, [*messages, *run.notes, *start_notes, *warnings],
-                               numerics)
+                               # why the start was not used: only where the plan may be
+                               # poorer for it (an optimal plan needs no excuse)
+                               counters, [*messages, *run.notes,
+                                          *(start_notes if status != "optimal" else []),
+                                          *warnings], numerics)
 
 
 # Beyond these HiGHS's default tolerances (1e-7 feasibility, 1e-9 small matrix entries)
@@ -292,9 +295,9 @@ def unplaced_note(programs: list[str]) -> str:
     """The plan's message where the greedy start left ``programs`` unplaced."""
     shown = ", ".join(programs[:5]) + (f" and {len(programs) - 5} more"
                                        if len(programs) > 5 else "")
-    return (f"the engine's greedy start could not place {shown} (their commitments did "
-            "not fit at the sites they can be made at beside the programs placed before "
-            f"them, in up to {START_PASSES} passes): HiGHS started without the engine's "
+    return (f"the engine's greedy start could not place {shown} (no single site that can "
+            "make it had room for all its commitments beside the programs placed before "
+            f"it, in up to {START_PASSES} passes), so HiGHS searched without a starting "
             "plan")
 
 
